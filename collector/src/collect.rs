@@ -1,0 +1,393 @@
+//! `wotemu collect`: drain a stack's streams into a run dataset, crash-safely.
+//!
+//! Steps, each durable before the next (see [`crate::checkpoint`] for the invariants):
+//! 1. resume from `<run>/.wotemu-collect/checkpoint.json` if present, deleting orphan parts;
+//! 2. find the streams (`SCAN`) and read each from its position, de-duplicating by `(task, seq)`;
+//! 3. when the buffers reach the budget: spill sorted parts → save the checkpoint → trim Redis (`XTRIM MINID`);
+//! 4. merge each table's parts into `<table>.parquet`, write `tasks.parquet` from the registry and snapshot;
+//! 5. write `manifest.json` (last: its presence means the dataset is complete) and remove the work folder.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use redis::Connection;
+use wotemu_contract::keys::{check_name, StackKeys};
+use wotemu_contract::manifest::{Accounting, HostFacts, Manifest, Problem, Source, TaskAccounting, MANIFEST_FILE};
+use wotemu_contract::table::{Records, TaskRow};
+use wotemu_contract::task::{TaskInfo, TaskName, TaskSnapshot};
+use wotemu_contract::time_util::{now_us, rfc3339_to_us, us_to_rfc3339};
+use wotemu_contract::{Table, DATASET_SCHEMA_VERSION};
+
+use crate::checkpoint::Checkpoint;
+use crate::error::Error;
+use crate::events;
+use crate::failpoint;
+use crate::sink::{merge_parts, write_table, PartMeta, PartSink};
+use crate::source::{self, StreamToRead};
+use crate::{NoProgress, Progress};
+
+/// The work folder inside a run directory while a collection is under way.
+pub const WORK_DIR: &str = ".wotemu-collect";
+
+/// How to collect.
+#[derive(Debug, Clone)]
+pub struct CollectOptions {
+    pub redis_url: String,
+    pub stack: String,
+    /// The run directory to write.
+    pub out: PathBuf,
+    /// Buffered bytes that trigger a spill (memory bound of the collector's buffers).
+    pub spill_bytes: usize,
+    /// Entries per XRANGE page.
+    pub page_entries: usize,
+    /// Trim consumed entries from Redis once they are durable (the default); off keeps Redis as it is.
+    pub trim: bool,
+}
+
+impl CollectOptions {
+    /// Defaults for a stack and output directory.
+    pub fn new(redis_url: &str, stack: &str, out: &Path) -> Self {
+        CollectOptions {
+            redis_url: redis_url.to_owned(),
+            stack: stack.to_owned(),
+            out: out.to_owned(),
+            spill_bytes: 48 << 20,
+            page_entries: 64,
+            trim: true,
+        }
+    }
+}
+
+/// What a collection did.
+#[derive(Debug, Clone)]
+pub struct CollectSummary {
+    pub manifest: Manifest,
+    /// Entries read in this invocation.
+    pub entries: u64,
+    /// Records written in this invocation.
+    pub records: u64,
+    pub elapsed: Duration,
+    /// Whether an interrupted collection was resumed.
+    pub resumed: bool,
+    /// Whether the dataset was already complete and nothing was done.
+    pub already_complete: bool,
+}
+
+/// Collects a stack into a run dataset.
+pub fn collect(opts: &CollectOptions, progress: &dyn Progress) -> Result<CollectSummary, Error> {
+    let started = Instant::now();
+    check_name(&opts.stack)?;
+    let keys = StackKeys::new(&opts.stack);
+    let work = opts.out.join(WORK_DIR);
+    let mut conn = source::connect(&opts.redis_url)?;
+
+    let resumed_ckpt = if work.exists() { Checkpoint::load(&work)? } else { None };
+    if resumed_ckpt.is_none() && opts.out.join(MANIFEST_FILE).exists() {
+        let pending = pending_total(&mut conn, &keys)?;
+        if pending > 0 {
+            return Err(Error::DatasetExists {
+                dir: opts.out.display().to_string(),
+                stack: opts.stack.clone(),
+                pending,
+            });
+        }
+        let manifest = Manifest::read(&opts.out)?;
+        return Ok(CollectSummary {
+            manifest,
+            entries: 0,
+            records: 0,
+            elapsed: started.elapsed(),
+            resumed: false,
+            already_complete: true,
+        });
+    }
+    let resumed = resumed_ckpt.is_some();
+    let mut ckpt = match resumed_ckpt {
+        Some(c) if c.stack != opts.stack => {
+            return Err(Error::OtherStack {
+                work: work.display().to_string(),
+                found: c.stack,
+                expected: opts.stack.clone(),
+            })
+        }
+        Some(c) => c,
+        None => Checkpoint::new(&opts.stack),
+    };
+    fs::create_dir_all(&work).map_err(|e| Error::io(&work, e))?;
+    let mut sink = PartSink::new(work.join("parts"), opts.spill_bytes, ckpt.next_part)?;
+    let orphans = sink.remove_orphans(&ckpt.parts)?;
+    if resumed {
+        events::Resumed { parts: ckpt.parts.len(), orphans_removed: orphans }.emit();
+    }
+
+    // Discover streams and registered tasks.
+    let stream_keys = source::scan_keys(&mut conn, &keys.stream_pattern())?;
+    let registry: BTreeMap<String, String> =
+        redis::cmd("HGETALL").arg(keys.tasks()).query(&mut conn).map_err(Error::redis("HGETALL"))?;
+    if stream_keys.is_empty() && registry.is_empty() && ckpt.parts.is_empty() {
+        let _ = fs::remove_dir_all(&work);
+        return Err(Error::NoSuchStack {
+            stack: opts.stack.clone(),
+            url: wotemu_contract::redact::redact_url(&opts.redis_url),
+        });
+    }
+    let streams: Vec<StreamToRead> = stream_keys
+        .iter()
+        .map(|k| StreamToRead { key: k.clone(), after: ckpt.streams.get(k).cloned() })
+        .collect();
+    let total = streams
+        .iter()
+        .map(|s| source::pending_entries(&mut conn, &s.key, s.after.as_deref()))
+        .sum::<Result<u64, Error>>()?;
+    progress.start("Collecting", Some(total));
+
+    // Drain.
+    let (rx, reader) = source::spawn_reader(&opts.redis_url, streams.clone(), opts.page_entries)?;
+    let mut trimmed: BTreeMap<String, String> = BTreeMap::new();
+    let (mut entries, mut records) = (0u64, 0u64);
+    let mut warned = events::RateLimit::new(10);
+    for page in rx {
+        let page = page?;
+        let key = &streams[page.stream].key;
+        let task = keys.task_of_stream(key).unwrap_or(key).to_owned();
+        let n = page.entries.len() as u64;
+        for e in page.entries {
+            let acc = ckpt.accounting.entry(task.clone()).or_default();
+            let seqs = ckpt.seqs.entry(task.clone()).or_default();
+            acc.entries_read += 1;
+            match e.result {
+                Ok(d) => {
+                    let rows = d.entry.batch.num_rows() as u64;
+                    acc.records_read += rows;
+                    if seqs.insert(d.entry.seq) {
+                        acc.records_written += rows;
+                        acc.records_dropped_by_agent += d.entry.dropped;
+                        for c in d.ignored_columns {
+                            *acc.ignored_columns.entry(format!("{}.{c}", d.entry.table)).or_default() += 1;
+                        }
+                        records += rows;
+                        sink.push(d.entry.table, d.entry.batch);
+                    } else {
+                        acc.entries_duplicate += 1;
+                        acc.records_duplicate += rows;
+                        events::DuplicateSkipped { task: &task, seq: d.entry.seq, records: rows }.emit();
+                    }
+                }
+                Err(bad) => {
+                    acc.entries_rejected += 1;
+                    acc.records_rejected += bad.records.unwrap_or(0);
+                    if let Some(seq) = bad.seq {
+                        seqs.insert(seq);
+                    }
+                    let problem = Problem { stream: key.clone(), id: e.id.clone(), error: bad.to_string() };
+                    if warned.allow() {
+                        events::EntryRejected { problem: &problem }.emit();
+                    }
+                    ckpt.problems.push(problem);
+                }
+            }
+            ckpt.streams.insert(key.clone(), e.id);
+        }
+        entries += n;
+        progress.advance(n);
+        if sink.should_spill() {
+            commit(&mut ckpt, &mut sink, &work)?;
+            trim(&mut conn, opts, &ckpt, &mut trimmed)?;
+        }
+    }
+    reader.join().expect("reader thread");
+    commit(&mut ckpt, &mut sink, &work)?;
+    trim(&mut conn, opts, &ckpt, &mut trimmed)?;
+    warned.summary("entries rejected");
+    progress.finish();
+
+    // Finalize.
+    progress.start("Writing dataset", Some(Table::ALL.len() as u64));
+    let mut manifest = finalize(&mut conn, opts, &keys, &ckpt, &registry, &work, progress)?;
+    progress.finish();
+    failpoint::hit("manifest-written");
+    fs::remove_dir_all(&work).map_err(|e| Error::io(&work, e))?;
+    manifest.collected_at = Some(us_to_rfc3339(now_us()));
+    Ok(CollectSummary { manifest, entries, records, elapsed: started.elapsed(), resumed, already_complete: false })
+}
+
+/// Entries waiting in every stream of the stack.
+fn pending_total(conn: &mut Connection, keys: &StackKeys) -> Result<u64, Error> {
+    let mut n = 0;
+    for k in source::scan_keys(conn, &keys.stream_pattern())? {
+        n += source::pending_entries(conn, &k, None)?;
+    }
+    Ok(n)
+}
+
+/// Spills the buffers into parts and saves the checkpoint naming them.
+fn commit(ckpt: &mut Checkpoint, sink: &mut PartSink, work: &Path) -> Result<(), Error> {
+    let parts = sink.spill()?;
+    failpoint::hit("parts-written");
+    ckpt.parts.extend(parts);
+    ckpt.next_part = sink.next_part();
+    ckpt.save(work)?;
+    failpoint::hit("checkpoint-saved");
+    Ok(())
+}
+
+/// Trims every stream up to its durable position (entries at or below it are in the dataset).
+fn trim(
+    conn: &mut Connection,
+    opts: &CollectOptions,
+    ckpt: &Checkpoint,
+    trimmed: &mut BTreeMap<String, String>,
+) -> Result<(), Error> {
+    if !opts.trim {
+        return Ok(());
+    }
+    let mut pipe = redis::pipe();
+    let mut any = false;
+    for (key, id) in &ckpt.streams {
+        if trimmed.get(key) == Some(id) {
+            continue;
+        }
+        if let Some(min) = source::next_id(id) {
+            pipe.cmd("XTRIM").arg(key).arg("MINID").arg(min).ignore();
+            any = true;
+        }
+    }
+    if any {
+        pipe.query::<()>(conn).map_err(Error::redis("XTRIM"))?;
+        failpoint::hit("redis-trimmed");
+    }
+    trimmed.clone_from(&ckpt.streams);
+    Ok(())
+}
+
+fn finalize(
+    conn: &mut Connection,
+    opts: &CollectOptions,
+    keys: &StackKeys,
+    ckpt: &Checkpoint,
+    registry: &BTreeMap<String, String>,
+    work: &Path,
+    progress: &dyn Progress,
+) -> Result<Manifest, Error> {
+    let mut tables = BTreeMap::new();
+    for table in Table::ALL.into_iter().filter(|t| *t != Table::Tasks) {
+        let parts: Vec<PathBuf> = ckpt
+            .parts
+            .iter()
+            .filter(|p: &&PartMeta| p.table == table)
+            .map(|p| work.join("parts").join(&p.file))
+            .collect();
+        let info = merge_parts(table, &parts, &opts.out.join(table.file_name()))?;
+        tables.insert(table, info);
+        failpoint::hit("table-merged");
+        progress.advance(1);
+    }
+
+    // The tasks table: registry + snapshot, plus tasks only seen in streams.
+    let snapshot: BTreeMap<String, String> =
+        redis::cmd("HGETALL").arg(keys.snapshot()).query(conn).map_err(Error::redis("HGETALL"))?;
+    let mut problems = ckpt.problems.clone();
+    let mut names: BTreeSet<String> = registry.keys().cloned().collect();
+    names.extend(ckpt.accounting.keys().cloned());
+    let mut rows = Vec::new();
+    for name in &names {
+        let info = match registry.get(name).map(|j| serde_json::from_str::<TaskInfo>(j)) {
+            Some(Ok(i)) => i,
+            other => {
+                if let Some(Err(e)) = other {
+                    problems.push(Problem {
+                        stream: keys.tasks(),
+                        id: name.clone(),
+                        error: format!("task registry entry is not valid JSON: {e}"),
+                    });
+                }
+                let parsed = TaskName::parse(name);
+                TaskInfo {
+                    task: name.clone(),
+                    node: parsed.node(Some(&opts.stack)).to_owned(),
+                    service: parsed.service.to_owned(),
+                    slot: parsed.slot,
+                    ..Default::default()
+                }
+            }
+        };
+        let snap = match snapshot.get(name).map(|j| serde_json::from_str::<TaskSnapshot>(j)) {
+            Some(Ok(s)) => Some(s),
+            Some(Err(e)) => {
+                problems.push(Problem {
+                    stream: keys.snapshot(),
+                    id: name.clone(),
+                    error: format!("snapshot entry is not valid JSON: {e}"),
+                });
+                None
+            }
+            None => None,
+        };
+        rows.push(info.to_row(snap.as_ref()));
+    }
+    let info = write_table(Table::Tasks, &[TaskRow::to_batch(&rows)], &opts.out.join(Table::Tasks.file_name()))?;
+    tables.insert(Table::Tasks, info);
+    progress.advance(1);
+
+    // Accounting.
+    let mut accounting = Accounting::default();
+    for (task, acc) in &ckpt.accounting {
+        let mut acc: TaskAccounting = acc.clone();
+        acc.seq_missing = ckpt.seqs.get(task).map_or(0, |s| s.missing());
+        accounting.totals.add(&acc);
+        accounting.tasks.insert(task.clone(), acc);
+    }
+
+    let meta: BTreeMap<String, String> =
+        redis::cmd("HGETALL").arg(keys.meta()).query(conn).map_err(Error::redis("HGETALL"))?;
+    let topology: Option<String> =
+        redis::cmd("GET").arg(keys.topology()).query(conn).map_err(Error::redis("GET"))?;
+    let compose: Option<String> =
+        redis::cmd("GET").arg(keys.compose()).query(conn).map_err(Error::redis("GET"))?;
+    let manifest = Manifest {
+        schema_version: DATASET_SCHEMA_VERSION,
+        stack: opts.stack.clone(),
+        wotemu_version: env!("CARGO_PKG_VERSION").to_owned(),
+        started_at: meta.get("started_at").cloned().or_else(|| earliest(&tables)),
+        stopped_at: meta.get("stopped_at").cloned().or_else(|| latest(&tables)),
+        collected_at: Some(us_to_rfc3339(now_us())),
+        source: Source {
+            kind: "redis-streams".into(),
+            redis_url: Some(wotemu_contract::redact::redact_url(&opts.redis_url)),
+        },
+        topology,
+        compose,
+        host: HostFacts::probe(),
+        tables,
+        accounting,
+        problems,
+        extra: BTreeMap::new(),
+    };
+    write_manifest(&opts.out, &manifest)?;
+    Ok(manifest)
+}
+
+type TableInfos = BTreeMap<Table, wotemu_contract::manifest::TableInfo>;
+
+/// The earliest `time_min` of the tables.
+pub(crate) fn earliest(tables: &TableInfos) -> Option<String> {
+    tables.values().filter_map(|t| t.time_min.as_deref().and_then(rfc3339_to_us)).min().map(us_to_rfc3339)
+}
+
+/// The latest `time_max` of the tables.
+pub(crate) fn latest(tables: &TableInfos) -> Option<String> {
+    tables.values().filter_map(|t| t.time_max.as_deref().and_then(rfc3339_to_us)).max().map(us_to_rfc3339)
+}
+
+/// Writes `manifest.json` durably; the dataset is complete once it exists.
+pub(crate) fn write_manifest(out: &Path, manifest: &Manifest) -> Result<(), Error> {
+    let path = out.join(MANIFEST_FILE);
+    crate::fsutil::write_atomic(&path, manifest.to_json().as_bytes()).map_err(|e| Error::io(&path, e))
+}
+
+/// Collects without progress output.
+pub fn collect_quiet(opts: &CollectOptions) -> Result<CollectSummary, Error> {
+    collect(opts, &NoProgress)
+}

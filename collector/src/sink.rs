@@ -1,0 +1,333 @@
+//! Where records go on their way to the dataset: sorted spill parts, then one Parquet file per table.
+//!
+//! # Parts
+//! Records are buffered per table in memory up to a byte budget. A spill sorts each table's buffer by the
+//! table's sort key (`task`, `time`) and writes it as one *part*: an Arrow IPC file
+//! `<work>/parts/<n:08>-<table>.arrow`, in batches of at most [`PART_BATCH_ROWS`] rows. A part is written to
+//! `<name>.tmp`, fsynced and renamed, so a part file that exists under its final name is complete. Parts become
+//! part of the dataset only once the checkpoint lists them (see [`crate::checkpoint`]); any other file in the
+//! parts folder is an orphan of a crash and is deleted on start.
+//!
+//! # Merge
+//! At the end, each table's parts (each sorted) are merged into `<run>/<table>.parquet`: a heap holds every
+//! part's next row; the smallest part emits the longest run of rows that are not greater than the next part's
+//! head, as a zero-copy slice. Parts written in stream order barely overlap, so whole batches flow through.
+//! Memory is one batch per part plus the Parquet row group being built, whatever the data size.
+//!
+//! Parquet files are zstd-compressed, dictionary-encoded, with row groups of at most [`ROW_GROUP_ROWS`] rows,
+//! and declare their sort order in the footer.
+
+use std::cmp::{Ordering, Reverse};
+use std::collections::{BTreeMap, BinaryHeap};
+use std::fs::{self, File};
+use std::io::{BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use arrow::array::{Array, ArrayRef, RecordBatch, TimestampMicrosecondArray};
+use arrow::compute::interleave_record_batch;
+use arrow::ipc::reader::FileReader;
+use arrow::ipc::writer::FileWriter;
+use arrow::row::{OwnedRow, RowConverter, Rows, SortField};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+use parquet::file::metadata::SortingColumn;
+use serde::{Deserialize, Serialize};
+use wotemu_contract::manifest::TableInfo;
+use wotemu_contract::time_util::us_to_rfc3339;
+use wotemu_contract::Table;
+
+use crate::error::Error;
+use crate::fsutil;
+
+/// Rows per batch inside a part file (and so per merge read).
+pub const PART_BATCH_ROWS: usize = 64 * 1024;
+/// The largest Parquet row group.
+pub const ROW_GROUP_ROWS: usize = 1024 * 1024;
+
+/// A committed part.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct PartMeta {
+    pub(crate) table: Table,
+    pub(crate) file: String,
+    pub(crate) rows: u64,
+}
+
+/// In-memory buffers and the part files they spill to.
+pub(crate) struct PartSink {
+    dir: PathBuf,
+    buffers: BTreeMap<Table, Vec<RecordBatch>>,
+    buffered_bytes: usize,
+    spill_bytes: usize,
+    next_part: u64,
+}
+
+impl PartSink {
+    /// A sink spilling into `dir` when more than `spill_bytes` are buffered; part numbers start at `next_part`.
+    pub(crate) fn new(dir: PathBuf, spill_bytes: usize, next_part: u64) -> Result<Self, Error> {
+        fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        Ok(PartSink { dir, buffers: BTreeMap::new(), buffered_bytes: 0, spill_bytes, next_part })
+    }
+
+    pub(crate) fn next_part(&self) -> u64 {
+        self.next_part
+    }
+
+    /// Buffers a batch (of the table's schema).
+    pub(crate) fn push(&mut self, table: Table, batch: RecordBatch) {
+        if batch.num_rows() == 0 {
+            return;
+        }
+        self.buffered_bytes += batch.get_array_memory_size();
+        self.buffers.entry(table).or_default().push(batch);
+    }
+
+    /// Whether the buffers have reached the budget.
+    pub(crate) fn should_spill(&self) -> bool {
+        self.buffered_bytes >= self.spill_bytes
+    }
+
+    /// Whether anything is buffered.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.buffers.is_empty()
+    }
+
+    /// Writes every buffer as a durable, sorted part; returns the new parts.
+    pub(crate) fn spill(&mut self) -> Result<Vec<PartMeta>, Error> {
+        let mut parts = Vec::new();
+        for (table, batches) in std::mem::take(&mut self.buffers) {
+            let file = format!("{:08}-{}.arrow", self.next_part, table.name());
+            self.next_part += 1;
+            let path = self.dir.join(&file);
+            let rows = write_sorted_part(table, &batches, &path)?;
+            parts.push(PartMeta { table, file, rows });
+        }
+        self.buffered_bytes = 0;
+        if !parts.is_empty() {
+            fsutil::sync_dir(&self.dir).map_err(|e| Error::io(&self.dir, e))?;
+        }
+        Ok(parts)
+    }
+
+    /// Deletes every file in the parts folder that is not one of `keep` (orphans of a crash).
+    pub(crate) fn remove_orphans(&self, keep: &[PartMeta]) -> Result<usize, Error> {
+        let mut removed = 0;
+        let entries = fs::read_dir(&self.dir).map_err(|e| Error::io(&self.dir, e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::io(&self.dir, e))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !keep.iter().any(|p| p.file == name) {
+                fs::remove_file(entry.path()).map_err(|e| Error::io(&entry.path(), e))?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+}
+
+fn sort_converter(table: Table) -> RowConverter {
+    let schema = table.schema();
+    let fields = table
+        .sort_key()
+        .iter()
+        .map(|k| SortField::new(schema.field_with_name(k).expect("sort key in schema").data_type().clone()))
+        .collect();
+    RowConverter::new(fields).expect("sort key types are row-convertible")
+}
+
+fn sort_rows(conv: &RowConverter, table: Table, batch: &RecordBatch) -> Result<Rows, Error> {
+    let cols: Vec<ArrayRef> = table
+        .sort_key()
+        .iter()
+        .map(|k| batch.column_by_name(k).expect("sort key column").clone())
+        .collect();
+    conv.convert_columns(&cols).map_err(Error::arrow)
+}
+
+/// Sorts `batches` together by the table's sort key (stable) and writes them as an Arrow IPC part.
+fn write_sorted_part(table: Table, batches: &[RecordBatch], path: &Path) -> Result<u64, Error> {
+    let conv = sort_converter(table);
+    let rows: Vec<Rows> = batches.iter().map(|b| sort_rows(&conv, table, b)).collect::<Result<_, _>>()?;
+    let mut order: Vec<(usize, usize)> =
+        rows.iter().enumerate().flat_map(|(b, r)| (0..r.num_rows()).map(move |i| (b, i))).collect();
+    let sorted = order.windows(2).all(|w| rows[w[0].0].row(w[0].1) <= rows[w[1].0].row(w[1].1));
+    if !sorted {
+        order.sort_by(|a, b| rows[a.0].row(a.1).cmp(&rows[b.0].row(b.1)));
+    }
+    drop(rows);
+
+    let tmp = fsutil::tmp_path(path);
+    let file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    let mut w = FileWriter::try_new(BufWriter::with_capacity(1 << 20, file), &table.schema()).map_err(Error::arrow)?;
+    let refs: Vec<&RecordBatch> = batches.iter().collect();
+    for chunk in order.chunks(PART_BATCH_ROWS) {
+        let out = interleave_record_batch(&refs, chunk).map_err(Error::arrow)?;
+        w.write(&out).map_err(Error::arrow)?;
+    }
+    w.finish().map_err(Error::arrow)?;
+    let mut buf = w.into_inner().map_err(Error::arrow)?;
+    buf.flush().map_err(|e| Error::io(&tmp, e))?;
+    let file = buf.into_inner().map_err(|e| Error::io(&tmp, e.into_error()))?;
+    file.sync_all().map_err(|e| Error::io(&tmp, e))?;
+    fsutil::commit(&tmp, path).map_err(|e| Error::io(path, e))?;
+    Ok(order.len() as u64)
+}
+
+/// A sorted part being read during the merge.
+struct Cursor {
+    reader: FileReader<BufReader<File>>,
+    batch: RecordBatch,
+    rows: Rows,
+    pos: usize,
+}
+
+impl Cursor {
+    fn open(path: &Path, conv: &RowConverter, table: Table) -> Result<Option<Cursor>, Error> {
+        let file = File::open(path).map_err(|e| Error::io(path, e))?;
+        let reader = FileReader::try_new(BufReader::with_capacity(1 << 20, file), None).map_err(Error::arrow)?;
+        let mut c = Cursor { reader, batch: RecordBatch::new_empty(table.schema()), rows: conv.empty_rows(0, 0), pos: 0 };
+        Ok(c.advance(conv, table)?.then_some(c))
+    }
+
+    /// Loads the next non-empty batch; false at the end of the part.
+    fn advance(&mut self, conv: &RowConverter, table: Table) -> Result<bool, Error> {
+        for batch in self.reader.by_ref() {
+            let batch = batch.map_err(Error::arrow)?;
+            if batch.num_rows() > 0 {
+                self.rows = sort_rows(conv, table, &batch)?;
+                self.batch = batch;
+                self.pos = 0;
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    fn head(&self) -> OwnedRow {
+        self.rows.row(self.pos).owned()
+    }
+
+    /// First index at or after `pos` whose row is greater than `bound` (rows are sorted).
+    fn upper_bound(&self, bound: &OwnedRow) -> usize {
+        let (mut lo, mut hi) = (self.pos, self.rows.num_rows());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if self.rows.row(mid).cmp(&bound.row()) == Ordering::Greater {
+                hi = mid;
+            } else {
+                lo = mid + 1;
+            }
+        }
+        lo
+    }
+}
+
+fn writer_props(table: Table) -> WriterProperties {
+    let schema = table.schema();
+    let sorting = table
+        .sort_key()
+        .iter()
+        .map(|k| SortingColumn {
+            column_idx: schema.index_of(k).expect("sort key") as i32,
+            descending: false,
+            nulls_first: false,
+        })
+        .collect();
+    WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).expect("zstd level 1")))
+        .set_dictionary_enabled(true)
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .set_sorting_columns(Some(sorting))
+        .set_created_by(format!("wotemu {}", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
+/// A Parquet file of one table being written, with its row count and time span.
+struct TableWriter {
+    table: Table,
+    tmp: PathBuf,
+    path: PathBuf,
+    writer: ArrowWriter<File>,
+    rows: u64,
+    time_min: Option<i64>,
+    time_max: Option<i64>,
+}
+
+impl TableWriter {
+    fn create(table: Table, path: &Path) -> Result<Self, Error> {
+        let tmp = fsutil::tmp_path(path);
+        let file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        let writer = ArrowWriter::try_new(file, table.schema(), Some(writer_props(table))).map_err(Error::parquet)?;
+        Ok(TableWriter { table, tmp, path: path.to_owned(), writer, rows: 0, time_min: None, time_max: None })
+    }
+
+    fn write(&mut self, batch: &RecordBatch) -> Result<(), Error> {
+        if let Some(col) = batch.column_by_name("time") {
+            if let Some(t) = col.as_any().downcast_ref::<TimestampMicrosecondArray>() {
+                if let Some(min) = arrow::compute::min(t) {
+                    self.time_min = Some(self.time_min.map_or(min, |m| m.min(min)));
+                }
+                if let Some(max) = arrow::compute::max(t) {
+                    self.time_max = Some(self.time_max.map_or(max, |m| m.max(max)));
+                }
+            }
+        }
+        self.rows += batch.num_rows() as u64;
+        self.writer.write(batch).map_err(Error::parquet)
+    }
+
+    fn finish(self) -> Result<TableInfo, Error> {
+        let file = self.writer.into_inner().map_err(Error::parquet)?;
+        file.sync_all().map_err(|e| Error::io(&self.tmp, e))?;
+        fsutil::commit(&self.tmp, &self.path).map_err(|e| Error::io(&self.path, e))?;
+        Ok(TableInfo {
+            file: self.table.file_name(),
+            rows: self.rows,
+            time_min: self.time_min.map(us_to_rfc3339),
+            time_max: self.time_max.map(us_to_rfc3339),
+        })
+    }
+}
+
+/// Merges sorted parts of `table` into `out` (a Parquet file), durably.
+pub(crate) fn merge_parts(table: Table, parts: &[PathBuf], out: &Path) -> Result<TableInfo, Error> {
+    let conv = sort_converter(table);
+    let mut w = TableWriter::create(table, out)?;
+    let mut cursors = Vec::new();
+    for p in parts {
+        if let Some(c) = Cursor::open(p, &conv, table)? {
+            cursors.push(c);
+        }
+    }
+    let mut heap: BinaryHeap<Reverse<(OwnedRow, usize)>> =
+        cursors.iter().enumerate().map(|(i, c)| Reverse((c.head(), i))).collect();
+    while let Some(Reverse((_, i))) = heap.pop() {
+        let c = &mut cursors[i];
+        let end = match heap.peek() {
+            Some(Reverse((next, _))) => c.upper_bound(next),
+            None => c.batch.num_rows(),
+        };
+        w.write(&c.batch.slice(c.pos, end - c.pos))?;
+        c.pos = end;
+        if c.pos == c.batch.num_rows() && !c.advance(&conv, table)? {
+            continue;
+        }
+        heap.push(Reverse((c.head(), i)));
+    }
+    w.finish()
+}
+
+/// Writes one table from in-memory batches (sorted here), durably.
+pub(crate) fn write_table(table: Table, batches: &[RecordBatch], out: &Path) -> Result<TableInfo, Error> {
+    let conv = sort_converter(table);
+    let rows: Vec<Rows> = batches.iter().map(|b| sort_rows(&conv, table, b)).collect::<Result<_, _>>()?;
+    let mut order: Vec<(usize, usize)> =
+        rows.iter().enumerate().flat_map(|(b, r)| (0..r.num_rows()).map(move |i| (b, i))).collect();
+    order.sort_by(|a, b| rows[a.0].row(a.1).cmp(&rows[b.0].row(b.1)));
+    let mut w = TableWriter::create(table, out)?;
+    let refs: Vec<&RecordBatch> = batches.iter().collect();
+    for chunk in order.chunks(PART_BATCH_ROWS) {
+        w.write(&interleave_record_batch(&refs, chunk).map_err(Error::arrow)?)?;
+    }
+    w.finish()
+}

@@ -1,0 +1,5 @@
+//! Integration tests of the collector against a real redis-server (see README.md beside this file).
+
+mod common;
+mod crash;
+mod roundtrip;

@@ -1,0 +1,31 @@
+//! The wotemu data contract.
+//!
+//! Every other crate of wotemu depends on this one and it depends on no other crate of ours. It defines:
+//!
+//! - [`table`]: the tables of a run dataset, their Arrow schemas and the typed records that fill them;
+//! - [`keys`]: the Redis key layout of a stack (`wotemu:<stack>:…`);
+//! - [`entry`]: the wire format of a Redis stream entry (a batch of records of one table, Arrow IPC);
+//! - [`task`]: the task registry and stop snapshot documents stored in Redis;
+//! - [`manifest`]: `manifest.json`, the description of a run dataset;
+//! - [`redact`]: the rule that keeps secrets out of Redis, the dataset and the report.
+//!
+//! Readers of this contract are forward compatible: unknown manifest fields and unknown dataset columns are
+//! kept, missing optional tables read as empty.
+
+pub mod entry;
+pub mod keys;
+pub mod manifest;
+pub mod redact;
+pub mod table;
+pub mod task;
+pub mod time_util;
+
+pub use entry::{EntryError, StreamEntry};
+pub use manifest::Manifest;
+pub use table::Table;
+
+/// The version of the run dataset layout written by this crate (`manifest.json` `schema_version`).
+pub const DATASET_SCHEMA_VERSION: u32 = 1;
+
+/// The version of the stream entry format (`v` field of every stream entry) written by this crate.
+pub const ENTRY_FORMAT_VERSION: u32 = 1;

@@ -1,0 +1,148 @@
+//! Test fixtures built from real parts, shared by the integration tests and benchmarks of every crate.
+//!
+//! - [`RedisServer`]: a `redis-server` child process on a free loopback port, persistence off, killed on drop.
+//! - [`synth`]: synthetic records of every table with realistic shapes, reproducible from a seed.
+//! - [`load`]: writes records into Redis in the stream layout, as agents do.
+//!
+//! Readiness is awaited by reading the server's own "Ready to accept connections" line, never by sleeping.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+pub mod load;
+pub mod synth;
+
+/// A `redis-server` of the test's own.
+pub struct RedisServer {
+    child: Option<Child>,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl RedisServer {
+    /// Starts a server on a free port. Panics with a clear message when `redis-server` is not installed.
+    pub fn start() -> RedisServer {
+        let dir = tempfile::tempdir().expect("temp dir for redis");
+        for _ in 0..10 {
+            let port = free_port();
+            if let Some(child) = spawn_redis(port, dir.path()) {
+                return RedisServer { child: Some(child), port, dir };
+            }
+        }
+        panic!("redis-server did not start on any of 10 free ports");
+    }
+
+    /// The server's port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `redis://127.0.0.1:<port>`
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// A connection to the server.
+    pub fn conn(&self) -> redis::Connection {
+        redis::Client::open(self.url())
+            .and_then(|c| c.get_connection())
+            .expect("connect to the test redis-server")
+    }
+
+    /// Kills the server (its data is lost: persistence is off). Used to test outages.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts the server again on the same port after [`RedisServer::kill`].
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "restart() after kill()");
+        self.child = Some(spawn_redis(self.port, self.dir.path()).expect("redis-server restarts on its port"));
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port()
+}
+
+/// Spawns redis-server and waits for its ready line; `None` if it exited first (port taken).
+fn spawn_redis(port: u16, dir: &Path) -> Option<Child> {
+    let mut child = Command::new(redis_server_path())
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        .arg("--dir")
+        .arg(dir)
+        .args(["--daemonize", "no", "--loglevel", "notice"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("cannot run redis-server ({e}); install it (apt-get install redis-server) or run .ci/run")
+        });
+    let mut lines = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
+    for line in lines.by_ref() {
+        let Ok(line) = line else { break };
+        if line.contains("Ready to accept connections") {
+            // Keep draining the log so the server never blocks on a full pipe.
+            std::thread::spawn(move || for _ in lines {});
+            return Some(child);
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
+}
+
+fn redis_server_path() -> PathBuf {
+    std::env::var_os("WOTEMU_REDIS_SERVER").map(PathBuf::from).unwrap_or_else(|| "redis-server".into())
+}
+
+/// Helpers to compare tables.
+pub mod compare {
+    use arrow::array::{Array, RecordBatch, StringArray, TimestampMicrosecondArray, UInt32Array};
+    use wotemu_contract::Table;
+
+    /// All batches as one (empty batch of the table's schema for none).
+    pub fn concat(table: Table, batches: &[RecordBatch]) -> RecordBatch {
+        let schema = table.schema();
+        let batches: Vec<RecordBatch> = batches
+            .iter()
+            .map(|b| RecordBatch::try_new(schema.clone(), b.columns().to_vec()).expect("table schema"))
+            .collect();
+        arrow::compute::concat_batches(&schema, &batches).expect("concat")
+    }
+
+    /// The batches as the dataset must hold them: stable-sorted by (task, time).
+    pub fn expected(table: Table, batches: &[RecordBatch]) -> RecordBatch {
+        let all = concat(table, batches);
+        let task = all.column_by_name("task").unwrap().as_any().downcast_ref::<StringArray>().unwrap().clone();
+        let time = all
+            .column_by_name("time")
+            .map(|c| c.as_any().downcast_ref::<TimestampMicrosecondArray>().unwrap().clone());
+        let mut idx: Vec<u32> = (0..all.num_rows() as u32).collect();
+        idx.sort_by_key(|&i| {
+            (task.value(i as usize).to_owned(), time.as_ref().map(|t| t.value(i as usize)))
+        });
+        arrow::compute::take_record_batch(&all, &UInt32Array::from(idx)).expect("take")
+    }
+
+    /// Asserts two batches hold the same columns (names, types, values).
+    pub fn assert_same(table: Table, got: &RecordBatch, want: &RecordBatch) {
+        assert_eq!(got.num_rows(), want.num_rows(), "row count of {table}");
+        for (i, f) in want.schema().fields().iter().enumerate() {
+            let g = got.column_by_name(f.name()).unwrap_or_else(|| panic!("column {table}.{}", f.name()));
+            assert_eq!(g.to_data(), want.column(i).to_data(), "column {table}.{}", f.name());
+        }
+    }
+}

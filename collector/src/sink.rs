@@ -87,11 +87,6 @@ impl PartSink {
         self.buffered_bytes >= self.spill_bytes
     }
 
-    /// Whether anything is buffered.
-    pub(crate) fn is_empty(&self) -> bool {
-        self.buffers.is_empty()
-    }
-
     /// Writes every buffer as a durable, sorted part; returns the new parts.
     pub(crate) fn spill(&mut self) -> Result<Vec<PartMeta>, Error> {
         let mut parts = Vec::new();

@@ -1,5 +1,6 @@
 //! Integration tests of the collector against a real redis-server (see README.md beside this file).
 
 mod common;
-mod crash;
+mod corrupt;
+mod legacy;
 mod roundtrip;

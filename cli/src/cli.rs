@@ -1,0 +1,112 @@
+//! The command line, as clap derive structs ("low" arguments: as close to what was typed as possible).
+//! Each command turns them into a plan before doing anything.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Emulate Web of Things deployments on emulated networks, and report what happened.
+///
+/// A typical session: `wotemu run examples/quickstart.yml` runs a topology on this host and writes a run
+/// dataset and a report. With Docker Swarm: `wotemu compose`, `docker stack deploy`, `wotemu stop`,
+/// `wotemu report`. Data can be collected from Redis and re-analysed offline at any time.
+#[derive(Debug, Parser)]
+#[command(name = "wotemu", version, propagate_version = true, max_term_width = 110)]
+pub(crate) struct Cli {
+    #[command(flatten)]
+    pub(crate) global: Global,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// Options of every command.
+#[derive(Debug, Args)]
+pub(crate) struct Global {
+    /// When to use colour: auto (only on a terminal), always, never.
+    #[arg(long, global = true, value_enum, default_value_t = Color::Auto, env = "WOTEMU_COLOR")]
+    pub(crate) color: Color,
+    /// More log output (-v: debug, -vv: trace). WOTEMU_LOG (e.g. `wotemu_collector=debug`) overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub(crate) verbose: u8,
+    /// Only errors; no progress bars.
+    #[arg(short, long, global = true)]
+    pub(crate) quiet: bool,
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "WOTEMU_LOG_FORMAT")]
+    pub(crate) log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Color {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Drain a stack's data from Redis into a run dataset (Parquet files and manifest.json).
+    ///
+    /// Crash-safe: interrupted, it resumes where it stopped when run again with the same --out, and the
+    /// dataset ends with every record exactly once. Consumed entries are trimmed from Redis once they are
+    /// safely on disk (--no-trim keeps them). With --legacy it imports a WoTemu 0.6 store instead, read-only.
+    ///
+    /// Examples:
+    ///   wotemu collect --stack quickstart --out runs/quickstart
+    ///   wotemu collect --legacy --redis-url redis://10.0.0.5:6379 --out runs/old-experiment
+    Collect(CollectArgs),
+    /// Inspect run datasets.
+    #[command(subcommand)]
+    Dataset(DatasetCommand),
+}
+
+/// Where Redis is.
+#[derive(Debug, Args)]
+pub(crate) struct RedisArgs {
+    /// The Redis server holding the stack's data.
+    #[arg(long, env = "WOTEMU_REDIS_URL", default_value = "redis://127.0.0.1:6379")]
+    pub(crate) redis_url: String,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CollectArgs {
+    #[command(flatten)]
+    pub(crate) redis: RedisArgs,
+    /// The stack to collect (its keys are `wotemu:<stack>:*`). With --legacy, used to name nodes
+    /// (`<stack>_<node>` services); guessed from the 0.6 compose document when absent.
+    #[arg(long, env = "WOTEMU_STACK", required_unless_present = "legacy")]
+    pub(crate) stack: Option<String>,
+    /// The run directory to write (created if missing).
+    #[arg(long, short)]
+    pub(crate) out: PathBuf,
+    /// Import a WoTemu 0.6 Redis store (sorted sets `wotemu:system:*`, `wotemu:packet:*`, …). Never writes to it.
+    #[arg(long)]
+    pub(crate) legacy: bool,
+    /// Keep consumed entries in Redis instead of trimming them.
+    #[arg(long)]
+    pub(crate) no_trim: bool,
+    /// Memory for buffered records before they are spilled to disk, in MiB.
+    #[arg(long, default_value_t = 48, value_parser = clap::value_parser!(u64).range(1..=65536))]
+    pub(crate) buffer_mb: u64,
+    /// Print the result as JSON on stdout.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum DatasetCommand {
+    /// Show a dataset's tables, row counts, time span, tasks and accounting.
+    Info {
+        /// The run directory.
+        dir: PathBuf,
+        /// Print as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+}

@@ -1,0 +1,18 @@
+//! One module per command: each turns its arguments into a plan, runs it, and reports.
+
+use std::process::ExitCode;
+
+use crate::cli::{Cli, Command};
+
+mod collect;
+mod dataset;
+
+/// Exit code: finished, but some input was rejected or lost.
+pub(crate) const EXIT_PARTIAL: u8 = 3;
+
+pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Collect(args) => collect::run(args),
+        Command::Dataset(cmd) => dataset::run(cmd),
+    }
+}

@@ -1,0 +1,127 @@
+//! What the user sees: logs on stderr, errors with their causes, progress bars on a terminal, results on
+//! stdout (text or JSON).
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::io::{IsTerminal, Write};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use tracing_subscriber::EnvFilter;
+
+use crate::cli::{Color, Global, LogFormat};
+
+static STYLE: Mutex<(bool, bool)> = Mutex::new((false, false)); // (colour, quiet)
+
+/// Sets up logging from the global flags and `WOTEMU_LOG`.
+pub(crate) fn init_logging(g: &Global) {
+    let colour = match g.color {
+        Color::Always => true,
+        Color::Never => false,
+        Color::Auto => std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+    };
+    *STYLE.lock().expect("style") = (colour, g.quiet);
+    let level = if g.quiet {
+        "error"
+    } else {
+        match g.verbose {
+            0 => "warn,wotemu=info",
+            1 => "info,wotemu=debug,wotemu_collector=debug",
+            _ => "debug,wotemu=trace,wotemu_collector=trace",
+        }
+    };
+    let filter = EnvFilter::try_from_env("WOTEMU_LOG").unwrap_or_else(|_| EnvFilter::new(level));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false);
+    let _ = match g.log_format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.with_ansi(colour).without_time().try_init(),
+    };
+}
+
+fn colour() -> bool {
+    STYLE.lock().map(|s| s.0).unwrap_or(false)
+}
+
+fn quiet() -> bool {
+    STYLE.lock().map(|s| s.1).unwrap_or(false)
+}
+
+/// Prints an error and each of its causes.
+pub(crate) fn print_error(err: &anyhow::Error) {
+    let (red, bold, reset) = if colour() { ("\x1b[31;1m", "\x1b[1m", "\x1b[0m") } else { ("", "", "") };
+    let mut stderr = std::io::stderr().lock();
+    let _ = writeln!(stderr, "{red}error:{reset} {bold}{err}{reset}");
+    for cause in err.chain().skip(1) {
+        let _ = writeln!(stderr, "  caused by: {cause}");
+    }
+}
+
+/// A warning for the user (not a log line).
+pub(crate) fn warn(msg: &str) {
+    let (y, reset) = if colour() { ("\x1b[33;1m", "\x1b[0m") } else { ("", "") };
+    eprintln!("{y}warning:{reset} {msg}");
+}
+
+/// A result line on stdout.
+pub(crate) fn say(msg: &str) {
+    let _ = writeln!(std::io::stdout().lock(), "{msg}");
+}
+
+/// Pretty JSON on stdout.
+pub(crate) fn json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, value)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+/// Whether an error is a closed stdout (`wotemu … | head`), which ends quietly.
+pub(crate) fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+            || c.downcast_ref::<serde_json::Error>().is_some_and(|e| e.io_error_kind() == Some(std::io::ErrorKind::BrokenPipe))
+    })
+}
+
+/// A progress bar on stderr when it is a terminal (and not --quiet); otherwise nothing is drawn.
+pub(crate) struct Bar {
+    bar: Mutex<Option<ProgressBar>>,
+}
+
+impl Bar {
+    pub(crate) fn new() -> Self {
+        Bar { bar: Mutex::new(None) }
+    }
+}
+
+impl wotemu_collector::Progress for Bar {
+    fn start(&self, step: &str, total: Option<u64>) {
+        if quiet() || !std::io::stderr().is_terminal() {
+            return;
+        }
+        let bar = match total {
+            Some(n) => ProgressBar::with_draw_target(Some(n), ProgressDrawTarget::stderr()),
+            None => ProgressBar::new_spinner(),
+        };
+        bar.set_style(
+            ProgressStyle::with_template("{msg:>16} [{bar:30}] {pos}/{len} ({per_sec}, {eta} left)")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        bar.set_message(step.to_owned());
+        bar.enable_steady_tick(Duration::from_millis(200));
+        *self.bar.lock().expect("bar") = Some(bar);
+    }
+
+    fn advance(&self, n: u64) {
+        if let Some(b) = self.bar.lock().expect("bar").as_ref() {
+            b.inc(n);
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(b) = self.bar.lock().expect("bar").take() {
+            b.finish_and_clear();
+        }
+    }
+}

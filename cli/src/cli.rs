@@ -11,7 +11,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// dataset and a report. With Docker Swarm: `wotemu compose`, `docker stack deploy`, `wotemu stop`,
 /// `wotemu report`. Data can be collected from Redis and re-analysed offline at any time.
 #[derive(Debug, Parser)]
-#[command(name = "wotemu", version, propagate_version = true, max_term_width = 110)]
+#[command(
+    name = "wotemu",
+    version,
+    propagate_version = true,
+    max_term_width = 110
+)]
 pub(crate) struct Cli {
     #[command(flatten)]
     pub(crate) global: Global,
@@ -70,7 +75,11 @@ pub(crate) enum Command {
 #[derive(Debug, Args)]
 pub(crate) struct RedisArgs {
     /// The Redis server holding the stack's data.
-    #[arg(long, env = "WOTEMU_REDIS_URL", default_value = "redis://127.0.0.1:6379")]
+    #[arg(
+        long,
+        env = "WOTEMU_REDIS_URL",
+        default_value = "redis://127.0.0.1:6379"
+    )]
     pub(crate) redis_url: String,
 }
 

@@ -31,7 +31,10 @@ pub(crate) fn init_logging(g: &Global) {
         }
     };
     let filter = EnvFilter::try_from_env("WOTEMU_LOG").unwrap_or_else(|_| EnvFilter::new(level));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false);
     let _ = match g.log_format {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Text => builder.with_ansi(colour).without_time().try_init(),
@@ -48,7 +51,11 @@ fn quiet() -> bool {
 
 /// Prints an error and each of its causes.
 pub(crate) fn print_error(err: &anyhow::Error) {
-    let (red, bold, reset) = if colour() { ("\x1b[31;1m", "\x1b[1m", "\x1b[0m") } else { ("", "", "") };
+    let (red, bold, reset) = if colour() {
+        ("\x1b[31;1m", "\x1b[1m", "\x1b[0m")
+    } else {
+        ("", "", "")
+    };
     let mut stderr = std::io::stderr().lock();
     let _ = writeln!(stderr, "{red}error:{reset} {bold}{err}{reset}");
     for cause in err.chain().skip(1) {
@@ -58,7 +65,11 @@ pub(crate) fn print_error(err: &anyhow::Error) {
 
 /// A warning for the user (not a log line).
 pub(crate) fn warn(msg: &str) {
-    let (y, reset) = if colour() { ("\x1b[33;1m", "\x1b[0m") } else { ("", "") };
+    let (y, reset) = if colour() {
+        ("\x1b[33;1m", "\x1b[0m")
+    } else {
+        ("", "")
+    };
     eprintln!("{y}warning:{reset} {msg}");
 }
 
@@ -78,8 +89,10 @@ pub(crate) fn json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
 /// Whether an error is a closed stdout (`wotemu … | head`), which ends quietly.
 pub(crate) fn is_broken_pipe(err: &anyhow::Error) -> bool {
     err.chain().any(|c| {
-        c.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
-            || c.downcast_ref::<serde_json::Error>().is_some_and(|e| e.io_error_kind() == Some(std::io::ErrorKind::BrokenPipe))
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+            || c.downcast_ref::<serde_json::Error>()
+                .is_some_and(|e| e.io_error_kind() == Some(std::io::ErrorKind::BrokenPipe))
     })
 }
 
@@ -90,7 +103,9 @@ pub(crate) struct Bar {
 
 impl Bar {
     pub(crate) fn new() -> Self {
-        Bar { bar: Mutex::new(None) }
+        Bar {
+            bar: Mutex::new(None),
+        }
     }
 }
 
@@ -104,9 +119,11 @@ impl wotemu_collector::Progress for Bar {
             None => ProgressBar::new_spinner(),
         };
         bar.set_style(
-            ProgressStyle::with_template("{msg:>16} [{bar:30}] {pos}/{len} ({per_sec}, {eta} left)")
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
+            ProgressStyle::with_template(
+                "{msg:>16} [{bar:30}] {pos}/{len} ({per_sec}, {eta} left)",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
         );
         bar.set_message(step.to_owned());
         bar.enable_steady_tick(Duration::from_millis(200));

@@ -50,7 +50,9 @@ impl Checkpoint {
         Checkpoint {
             version: CHECKPOINT_VERSION,
             stack: stack.to_owned(),
-            started_at: Some(wotemu_contract::time_util::us_to_rfc3339(wotemu_contract::time_util::now_us())),
+            started_at: Some(wotemu_contract::time_util::us_to_rfc3339(
+                wotemu_contract::time_util::now_us(),
+            )),
             ..Default::default()
         }
     }
@@ -70,7 +72,10 @@ impl Checkpoint {
         };
         let c: Checkpoint = serde_json::from_slice(&text).map_err(|e| bad(e.to_string()))?;
         if c.version != CHECKPOINT_VERSION {
-            return Err(bad(format!("version {} (this wotemu writes {CHECKPOINT_VERSION})", c.version)));
+            return Err(bad(format!(
+                "version {} (this wotemu writes {CHECKPOINT_VERSION})",
+                c.version
+            )));
         }
         Ok(Some(c))
     }

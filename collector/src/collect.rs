@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 
 use redis::Connection;
 use wotemu_contract::keys::{check_name, StackKeys};
-use wotemu_contract::manifest::{Accounting, HostFacts, Manifest, Problem, Source, TaskAccounting, MANIFEST_FILE};
+use wotemu_contract::manifest::{
+    Accounting, HostFacts, Manifest, Problem, Source, TaskAccounting, MANIFEST_FILE,
+};
 use wotemu_contract::table::{Records, TaskRow};
 use wotemu_contract::task::{TaskInfo, TaskName, TaskSnapshot};
 use wotemu_contract::time_util::{now_us, rfc3339_to_us, us_to_rfc3339};
@@ -83,7 +85,11 @@ pub fn collect(opts: &CollectOptions, progress: &dyn Progress) -> Result<Collect
     let work = opts.out.join(WORK_DIR);
     let mut conn = source::connect(&opts.redis_url)?;
 
-    let resumed_ckpt = if work.exists() { Checkpoint::load(&work)? } else { None };
+    let resumed_ckpt = if work.exists() {
+        Checkpoint::load(&work)?
+    } else {
+        None
+    };
     if resumed_ckpt.is_none() && opts.out.join(MANIFEST_FILE).exists() {
         let pending = pending_total(&mut conn, &keys)?;
         if pending > 0 {
@@ -119,13 +125,19 @@ pub fn collect(opts: &CollectOptions, progress: &dyn Progress) -> Result<Collect
     let mut sink = PartSink::new(work.join("parts"), opts.spill_bytes, ckpt.next_part)?;
     let orphans = sink.remove_orphans(&ckpt.parts)?;
     if resumed {
-        events::Resumed { parts: ckpt.parts.len(), orphans_removed: orphans }.emit();
+        events::Resumed {
+            parts: ckpt.parts.len(),
+            orphans_removed: orphans,
+        }
+        .emit();
     }
 
     // Discover streams and registered tasks.
     let stream_keys = source::scan_keys(&mut conn, &keys.stream_pattern())?;
-    let registry: BTreeMap<String, String> =
-        redis::cmd("HGETALL").arg(keys.tasks()).query(&mut conn).map_err(Error::redis("HGETALL"))?;
+    let registry: BTreeMap<String, String> = redis::cmd("HGETALL")
+        .arg(keys.tasks())
+        .query(&mut conn)
+        .map_err(Error::redis("HGETALL"))?;
     if stream_keys.is_empty() && registry.is_empty() && ckpt.parts.is_empty() {
         let _ = fs::remove_dir_all(&work);
         return Err(Error::NoSuchStack {
@@ -135,7 +147,10 @@ pub fn collect(opts: &CollectOptions, progress: &dyn Progress) -> Result<Collect
     }
     let streams: Vec<StreamToRead> = stream_keys
         .iter()
-        .map(|k| StreamToRead { key: k.clone(), after: ckpt.streams.get(k).cloned() })
+        .map(|k| StreamToRead {
+            key: k.clone(),
+            after: ckpt.streams.get(k).cloned(),
+        })
         .collect();
     let total = streams
         .iter()
@@ -165,14 +180,21 @@ pub fn collect(opts: &CollectOptions, progress: &dyn Progress) -> Result<Collect
                         acc.records_written += rows;
                         acc.records_dropped_by_agent += d.entry.dropped;
                         for c in d.ignored_columns {
-                            *acc.ignored_columns.entry(format!("{}.{c}", d.entry.table)).or_default() += 1;
+                            *acc.ignored_columns
+                                .entry(format!("{}.{c}", d.entry.table))
+                                .or_default() += 1;
                         }
                         records += rows;
                         sink.push(d.entry.table, d.entry.batch);
                     } else {
                         acc.entries_duplicate += 1;
                         acc.records_duplicate += rows;
-                        events::DuplicateSkipped { task: &task, seq: d.entry.seq, records: rows }.emit();
+                        events::DuplicateSkipped {
+                            task: &task,
+                            seq: d.entry.seq,
+                            records: rows,
+                        }
+                        .emit();
                     }
                 }
                 Err(bad) => {
@@ -181,7 +203,11 @@ pub fn collect(opts: &CollectOptions, progress: &dyn Progress) -> Result<Collect
                     if let Some(seq) = bad.seq {
                         seqs.insert(seq);
                     }
-                    let problem = Problem { stream: key.clone(), id: e.id.clone(), error: bad.to_string() };
+                    let problem = Problem {
+                        stream: key.clone(),
+                        id: e.id.clone(),
+                        error: bad.to_string(),
+                    };
                     if warned.allow() {
                         events::EntryRejected { problem: &problem }.emit();
                     }
@@ -210,7 +236,14 @@ pub fn collect(opts: &CollectOptions, progress: &dyn Progress) -> Result<Collect
     failpoint::hit("manifest-written");
     fs::remove_dir_all(&work).map_err(|e| Error::io(&work, e))?;
     manifest.collected_at = Some(us_to_rfc3339(now_us()));
-    Ok(CollectSummary { manifest, entries, records, elapsed: started.elapsed(), resumed, already_complete: false })
+    Ok(CollectSummary {
+        manifest,
+        entries,
+        records,
+        elapsed: started.elapsed(),
+        resumed,
+        already_complete: false,
+    })
 }
 
 /// Entries waiting in every stream of the stack.
@@ -286,14 +319,19 @@ fn finalize(
     }
 
     // The tasks table: registry + snapshot, plus tasks only seen in streams.
-    let snapshot: BTreeMap<String, String> =
-        redis::cmd("HGETALL").arg(keys.snapshot()).query(conn).map_err(Error::redis("HGETALL"))?;
+    let snapshot: BTreeMap<String, String> = redis::cmd("HGETALL")
+        .arg(keys.snapshot())
+        .query(conn)
+        .map_err(Error::redis("HGETALL"))?;
     let mut problems = ckpt.problems.clone();
     let mut names: BTreeSet<String> = registry.keys().cloned().collect();
     names.extend(ckpt.accounting.keys().cloned());
     let mut rows = Vec::new();
     for name in &names {
-        let info = match registry.get(name).map(|j| serde_json::from_str::<TaskInfo>(j)) {
+        let info = match registry
+            .get(name)
+            .map(|j| serde_json::from_str::<TaskInfo>(j))
+        {
             Some(Ok(i)) => i,
             other => {
                 if let Some(Err(e)) = other {
@@ -313,7 +351,10 @@ fn finalize(
                 }
             }
         };
-        let snap = match snapshot.get(name).map(|j| serde_json::from_str::<TaskSnapshot>(j)) {
+        let snap = match snapshot
+            .get(name)
+            .map(|j| serde_json::from_str::<TaskSnapshot>(j))
+        {
             Some(Ok(s)) => Some(s),
             Some(Err(e)) => {
                 problems.push(Problem {
@@ -327,7 +368,11 @@ fn finalize(
         };
         rows.push(info.to_row(snap.as_ref()));
     }
-    let info = write_table(Table::Tasks, &[TaskRow::to_batch(&rows)], &opts.out.join(Table::Tasks.file_name()))?;
+    let info = write_table(
+        Table::Tasks,
+        &[TaskRow::to_batch(&rows)],
+        &opts.out.join(Table::Tasks.file_name()),
+    )?;
     tables.insert(Table::Tasks, info);
     progress.advance(1);
 
@@ -340,17 +385,26 @@ fn finalize(
         accounting.tasks.insert(task.clone(), acc);
     }
 
-    let meta: BTreeMap<String, String> =
-        redis::cmd("HGETALL").arg(keys.meta()).query(conn).map_err(Error::redis("HGETALL"))?;
-    let topology: Option<String> =
-        redis::cmd("GET").arg(keys.topology()).query(conn).map_err(Error::redis("GET"))?;
-    let compose: Option<String> =
-        redis::cmd("GET").arg(keys.compose()).query(conn).map_err(Error::redis("GET"))?;
+    let meta: BTreeMap<String, String> = redis::cmd("HGETALL")
+        .arg(keys.meta())
+        .query(conn)
+        .map_err(Error::redis("HGETALL"))?;
+    let topology: Option<String> = redis::cmd("GET")
+        .arg(keys.topology())
+        .query(conn)
+        .map_err(Error::redis("GET"))?;
+    let compose: Option<String> = redis::cmd("GET")
+        .arg(keys.compose())
+        .query(conn)
+        .map_err(Error::redis("GET"))?;
     let manifest = Manifest {
         schema_version: DATASET_SCHEMA_VERSION,
         stack: opts.stack.clone(),
         wotemu_version: env!("CARGO_PKG_VERSION").to_owned(),
-        started_at: meta.get("started_at").cloned().or_else(|| earliest(&tables)),
+        started_at: meta
+            .get("started_at")
+            .cloned()
+            .or_else(|| earliest(&tables)),
         stopped_at: meta.get("stopped_at").cloned().or_else(|| latest(&tables)),
         collected_at: Some(us_to_rfc3339(now_us())),
         source: Source {
@@ -373,18 +427,27 @@ type TableInfos = BTreeMap<Table, wotemu_contract::manifest::TableInfo>;
 
 /// The earliest `time_min` of the tables.
 pub(crate) fn earliest(tables: &TableInfos) -> Option<String> {
-    tables.values().filter_map(|t| t.time_min.as_deref().and_then(rfc3339_to_us)).min().map(us_to_rfc3339)
+    tables
+        .values()
+        .filter_map(|t| t.time_min.as_deref().and_then(rfc3339_to_us))
+        .min()
+        .map(us_to_rfc3339)
 }
 
 /// The latest `time_max` of the tables.
 pub(crate) fn latest(tables: &TableInfos) -> Option<String> {
-    tables.values().filter_map(|t| t.time_max.as_deref().and_then(rfc3339_to_us)).max().map(us_to_rfc3339)
+    tables
+        .values()
+        .filter_map(|t| t.time_max.as_deref().and_then(rfc3339_to_us))
+        .max()
+        .map(us_to_rfc3339)
 }
 
 /// Writes `manifest.json` durably; the dataset is complete once it exists.
 pub(crate) fn write_manifest(out: &Path, manifest: &Manifest) -> Result<(), Error> {
     let path = out.join(MANIFEST_FILE);
-    crate::fsutil::write_atomic(&path, manifest.to_json().as_bytes()).map_err(|e| Error::io(&path, e))
+    crate::fsutil::write_atomic(&path, manifest.to_json().as_bytes())
+        .map_err(|e| Error::io(&path, e))
 }
 
 /// Collects without progress output.

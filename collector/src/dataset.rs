@@ -46,7 +46,10 @@ pub fn open(dir: &Path) -> Result<Manifest, Error> {
         } else {
             format!("there is no {MANIFEST_FILE} in it")
         };
-        return Err(Error::NotADataset { path: dir.display().to_string(), reason });
+        return Err(Error::NotADataset {
+            path: dir.display().to_string(),
+            reason,
+        });
     }
     Ok(Manifest::read(dir)?)
 }
@@ -60,7 +63,8 @@ pub fn info(dir: &Path) -> Result<DatasetInfo, Error> {
         let (rows, bytes) = match File::open(&path) {
             Ok(f) => {
                 let bytes = f.metadata().map(|m| m.len()).unwrap_or(0);
-                let builder = ParquetRecordBatchReaderBuilder::try_new(f).map_err(Error::parquet)?;
+                let builder =
+                    ParquetRecordBatchReaderBuilder::try_new(f).map_err(Error::parquet)?;
                 (builder.metadata().file_metadata().num_rows() as u64, bytes)
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => (0, 0),
@@ -80,7 +84,10 @@ pub fn info(dir: &Path) -> Result<DatasetInfo, Error> {
     let mut tasks: Vec<String> = m.accounting.tasks.keys().cloned().collect();
     for b in read_table(dir, Table::Tasks)? {
         let col = b.column_by_name("task").expect("tasks.task");
-        let col = col.as_any().downcast_ref::<arrow::array::StringArray>().expect("utf8 task");
+        let col = col
+            .as_any()
+            .downcast_ref::<arrow::array::StringArray>()
+            .expect("utf8 task");
         tasks.extend(col.iter().flatten().map(str::to_owned));
     }
     tasks.sort();
@@ -107,6 +114,9 @@ pub fn read_table(dir: &Path, table: Table) -> Result<Vec<RecordBatch>, Error> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(Error::io(&path, e)),
     };
-    let reader = ParquetRecordBatchReaderBuilder::try_new(f).map_err(Error::parquet)?.build().map_err(Error::parquet)?;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(f)
+        .map_err(Error::parquet)?
+        .build()
+        .map_err(Error::parquet)?;
     reader.map(|b| b.map_err(Error::arrow)).collect()
 }

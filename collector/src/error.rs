@@ -6,23 +6,48 @@ use std::path::Path;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("cannot reach Redis at {url}: {source}")]
-    Connect { url: String, source: redis::RedisError },
+    Connect {
+        url: String,
+        source: redis::RedisError,
+    },
     #[error("Redis command {command} failed: {source}")]
-    Redis { command: String, source: redis::RedisError },
+    Redis {
+        command: String,
+        source: redis::RedisError,
+    },
     #[error("{path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("Arrow: {0}")]
     Arrow(String),
     #[error("Parquet: {0}")]
     Parquet(String),
     #[error("invalid stack name: {0}")]
     StackName(#[from] wotemu_contract::keys::NameError),
-    #[error("{path} is not a collector checkpoint ({reason}); remove the folder {work} to start over")]
-    Checkpoint { path: String, work: String, reason: String },
-    #[error("the checkpoint in {work} is for stack `{found}`, not `{expected}`; use another --out")]
-    OtherStack { work: String, found: String, expected: String },
+    #[error(
+        "{path} is not a collector checkpoint ({reason}); remove the folder {work} to start over"
+    )]
+    Checkpoint {
+        path: String,
+        work: String,
+        reason: String,
+    },
+    #[error(
+        "the checkpoint in {work} is for stack `{found}`, not `{expected}`; use another --out"
+    )]
+    OtherStack {
+        work: String,
+        found: String,
+        expected: String,
+    },
     #[error("{dir} already holds a complete dataset and stack `{stack}` has {pending} new entries in Redis; collect them into another --out")]
-    DatasetExists { dir: String, stack: String, pending: u64 },
+    DatasetExists {
+        dir: String,
+        stack: String,
+        pending: u64,
+    },
     #[error("no data for stack `{stack}` in Redis at {url} (no registered task and no stream under `wotemu:{stack}:`); check --stack and --redis-url")]
     NoSuchStack { stack: String, url: String },
     #[error("no WoTemu 0.6 data in Redis at {url} (no key `wotemu:system:*`, `wotemu:packet:*`, `wotemu:thing:*`, `wotemu:info:*` or `wotemu:snapshot`)")]
@@ -35,7 +60,10 @@ pub enum Error {
 
 impl Error {
     pub(crate) fn io(path: &Path, source: std::io::Error) -> Error {
-        Error::Io { path: path.display().to_string(), source }
+        Error::Io {
+            path: path.display().to_string(),
+            source,
+        }
     }
 
     pub(crate) fn arrow(e: arrow::error::ArrowError) -> Error {
@@ -47,6 +75,9 @@ impl Error {
     }
 
     pub(crate) fn redis(command: &str) -> impl FnOnce(redis::RedisError) -> Error + '_ {
-        move |source| Error::Redis { command: command.to_owned(), source }
+        move |source| Error::Redis {
+            command: command.to_owned(),
+            source,
+        }
     }
 }

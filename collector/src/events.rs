@@ -11,7 +11,11 @@ pub(crate) struct Resumed {
 
 impl Resumed {
     pub(crate) fn emit(self) {
-        tracing::info!(parts = self.parts, orphans_removed = self.orphans_removed, "Resuming an interrupted collection.");
+        tracing::info!(
+            parts = self.parts,
+            orphans_removed = self.orphans_removed,
+            "Resuming an interrupted collection."
+        );
     }
 }
 
@@ -24,7 +28,12 @@ pub(crate) struct DuplicateSkipped<'a> {
 
 impl DuplicateSkipped<'_> {
     pub(crate) fn emit(self) {
-        tracing::debug!(task = self.task, seq = self.seq, records = self.records, "Duplicate batch skipped.");
+        tracing::debug!(
+            task = self.task,
+            seq = self.seq,
+            records = self.records,
+            "Duplicate batch skipped."
+        );
     }
 }
 
@@ -78,7 +87,11 @@ impl RateLimit {
 
     pub(crate) fn summary(&self, what: &str) {
         if self.seen > self.limit {
-            tracing::warn!(suppressed = self.seen - self.limit, total = self.seen, "More {what} than shown; all are listed in manifest.json.");
+            tracing::warn!(
+                suppressed = self.seen - self.limit,
+                total = self.seen,
+                "More {what} than shown; all are listed in manifest.json."
+            );
         }
     }
 }

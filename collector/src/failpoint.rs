@@ -12,7 +12,10 @@ static HITS: AtomicU64 = AtomicU64::new(0);
 /// Marks a point where a crash must be survivable.
 pub(crate) fn hit(name: &str) {
     let target = *TARGET.get_or_init(|| {
-        std::env::var("WOTEMU_FAILPOINT").ok().and_then(|v| v.parse().ok()).unwrap_or(0)
+        std::env::var("WOTEMU_FAILPOINT")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
     });
     if target == 0 {
         return;

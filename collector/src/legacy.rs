@@ -29,7 +29,9 @@ use serde::Deserialize;
 use serde_json::Value;
 use wotemu_contract::keys::legacy::{self, LegacyKey};
 use wotemu_contract::manifest::{Accounting, HostFacts, Manifest, Problem, Source, TaskAccounting};
-use wotemu_contract::table::{AppValue, Event, Interaction, LogLine, Packet, Records, SystemSample, TaskRow};
+use wotemu_contract::table::{
+    AppValue, Event, Interaction, LogLine, Packet, Records, SystemSample, TaskRow,
+};
 use wotemu_contract::task::TaskName;
 use wotemu_contract::time_util::{now_us, secs_f64_to_us, us_to_rfc3339};
 use wotemu_contract::{Table, DATASET_SCHEMA_VERSION};
@@ -72,14 +74,24 @@ pub fn import(opts: &LegacyOptions, progress: &dyn Progress) -> Result<CollectSu
         }
     }
     if data_keys.is_empty() && !snapshot_key {
-        return Err(Error::NoLegacyData { url: wotemu_contract::redact::redact_url(&opts.redis_url) });
+        return Err(Error::NoLegacyData {
+            url: wotemu_contract::redact::redact_url(&opts.redis_url),
+        });
     }
-    let ignored = all_keys.len() - data_keys.len() - usize::from(snapshot_key) - usize::from(compose_key);
+    let ignored =
+        all_keys.len() - data_keys.len() - usize::from(snapshot_key) - usize::from(compose_key);
     if ignored > 0 {
-        tracing::info!(keys = ignored, "Keys under `wotemu:` that are not of the 0.6 layout were left alone.");
+        tracing::info!(
+            keys = ignored,
+            "Keys under `wotemu:` that are not of the 0.6 layout were left alone."
+        );
     }
 
-    let compose = if compose_key { read_single_document(&mut conn, legacy::COMPOSE)? } else { None };
+    let compose = if compose_key {
+        read_single_document(&mut conn, legacy::COMPOSE)?
+    } else {
+        None
+    };
     let tasks: BTreeSet<String> = data_keys.iter().filter_map(|k| task_of(k)).collect();
     let stack = match &opts.stack {
         Some(s) => s.clone(),
@@ -103,7 +115,10 @@ pub fn import(opts: &LegacyOptions, progress: &dyn Progress) -> Result<CollectSu
 
     let mut total = 0u64;
     for k in &data_keys {
-        total += redis::cmd("ZCARD").arg(k).query::<u64>(&mut conn).unwrap_or(0);
+        total += redis::cmd("ZCARD")
+            .arg(k)
+            .query::<u64>(&mut conn)
+            .unwrap_or(0);
     }
     progress.start("Importing", Some(total));
     let mut records = 0u64;
@@ -113,9 +128,13 @@ pub fn import(opts: &LegacyOptions, progress: &dyn Progress) -> Result<CollectSu
         let mut rows = Rows::default();
         loop {
             if start == 0 {
-                let kind: String = redis::cmd("TYPE").arg(key).query(&mut conn).map_err(Error::redis("TYPE"))?;
+                let kind: String = redis::cmd("TYPE")
+                    .arg(key)
+                    .query(&mut conn)
+                    .map_err(Error::redis("TYPE"))?;
                 if kind != "zset" {
-                    let msg = format!("a {kind}, not a sorted set as in the 0.6 layout; key left out");
+                    let msg =
+                        format!("a {kind}, not a sorted set as in the 0.6 layout; key left out");
                     imp.reject(key, "-", msg, None);
                     break;
                 }
@@ -150,7 +169,11 @@ pub fn import(opts: &LegacyOptions, progress: &dyn Progress) -> Result<CollectSu
     progress.finish();
 
     // Tasks and logs from info and the snapshot.
-    let snapshot = if snapshot_key { read_single_document(&mut conn, legacy::SNAPSHOT)? } else { None };
+    let snapshot = if snapshot_key {
+        read_single_document(&mut conn, legacy::SNAPSHOT)?
+    } else {
+        None
+    };
     let (task_rows, logs) = imp.tasks(&tasks, snapshot.as_ref());
     records += logs.len() as u64;
 
@@ -158,14 +181,22 @@ pub fn import(opts: &LegacyOptions, progress: &dyn Progress) -> Result<CollectSu
     let mut tables = BTreeMap::new();
     for table in Table::ALL.into_iter().filter(|t| *t != Table::Tasks) {
         let out = opts.out.join(table.file_name());
-        let files: Vec<PathBuf> =
-            parts.iter().filter(|p| p.table == table).map(|p| work.join("parts").join(&p.file)).collect();
+        let files: Vec<PathBuf> = parts
+            .iter()
+            .filter(|p| p.table == table)
+            .map(|p| work.join("parts").join(&p.file))
+            .collect();
         let info = if table == Table::Logs && !logs.is_empty() {
             // Snapshot logs are few; write them with the streamed ones through one more part.
             let mut extra = PartSink::new(work.join("parts"), usize::MAX, 1 << 40)?;
             extra.push(Table::Logs, LogLine::to_batch(&logs));
             let mut all = files;
-            all.extend(extra.spill()?.iter().map(|p| work.join("parts").join(&p.file)));
+            all.extend(
+                extra
+                    .spill()?
+                    .iter()
+                    .map(|p| work.join("parts").join(&p.file)),
+            );
             merge_parts(table, &all, &out)?
         } else {
             merge_parts(table, &files, &out)?
@@ -173,7 +204,11 @@ pub fn import(opts: &LegacyOptions, progress: &dyn Progress) -> Result<CollectSu
         tables.insert(table, info);
         progress.advance(1);
     }
-    let info = write_table(Table::Tasks, &[TaskRow::to_batch(&task_rows)], &opts.out.join(Table::Tasks.file_name()))?;
+    let info = write_table(
+        Table::Tasks,
+        &[TaskRow::to_batch(&task_rows)],
+        &opts.out.join(Table::Tasks.file_name()),
+    )?;
     tables.insert(Table::Tasks, info);
     progress.finish();
 
@@ -227,14 +262,24 @@ fn task_of(key: &str) -> Option<String> {
 
 /// Reads a key that holds one JSON document: a string, or a sorted set whose last member is the document.
 fn read_single_document(conn: &mut Connection, key: &str) -> Result<Option<Value>, Error> {
-    let kind: String = redis::cmd("TYPE").arg(key).query(conn).map_err(Error::redis("TYPE"))?;
+    let kind: String = redis::cmd("TYPE")
+        .arg(key)
+        .query(conn)
+        .map_err(Error::redis("TYPE"))?;
     let raw: Option<Vec<u8>> = match kind.as_str() {
         "zset" => {
-            let v: Vec<Vec<u8>> =
-                redis::cmd("ZRANGE").arg(key).arg(-1).arg(-1).query(conn).map_err(Error::redis("ZRANGE"))?;
+            let v: Vec<Vec<u8>> = redis::cmd("ZRANGE")
+                .arg(key)
+                .arg(-1)
+                .arg(-1)
+                .query(conn)
+                .map_err(Error::redis("ZRANGE"))?;
             v.into_iter().next()
         }
-        "string" => redis::cmd("GET").arg(key).query(conn).map_err(Error::redis("GET"))?,
+        "string" => redis::cmd("GET")
+            .arg(key)
+            .query(conn)
+            .map_err(Error::redis("GET"))?,
         _ => None,
     };
     Ok(raw.and_then(|r| serde_json::from_slice(&r).ok()))
@@ -259,7 +304,11 @@ fn guess_stack(tasks: &BTreeSet<String>, compose: Option<&Value>) -> String {
             *votes.entry(s.to_owned()).or_default() += 1;
         }
     }
-    votes.into_iter().max_by_key(|(_, n)| *n).map(|(s, _)| s).unwrap_or_else(|| "legacy".to_owned())
+    votes
+        .into_iter()
+        .max_by_key(|(_, n)| *n)
+        .map(|(s, _)| s)
+        .unwrap_or_else(|| "legacy".to_owned())
 }
 
 /// Rows being built for the sink.
@@ -345,7 +394,11 @@ impl Importer {
         if let Some(t) = task {
             self.acc(t).records_rejected += 1;
         }
-        let problem = Problem { stream: key.to_owned(), id: id.to_owned(), error };
+        let problem = Problem {
+            stream: key.to_owned(),
+            id: id.to_owned(),
+            error,
+        };
         if self.warn.allow() {
             LegacyRejected { problem: &problem }.emit();
         }
@@ -356,7 +409,15 @@ impl Importer {
         TaskName::parse(task).node(Some(&self.stack)).to_owned()
     }
 
-    fn member(&mut self, key: &LegacyKey<'_>, raw_key: &str, pos: usize, member: &[u8], score: f64, rows: &mut Rows) {
+    fn member(
+        &mut self,
+        key: &LegacyKey<'_>,
+        raw_key: &str,
+        pos: usize,
+        member: &[u8],
+        score: f64,
+        rows: &mut Rows,
+    ) {
         let task = match key {
             LegacyKey::System { task }
             | LegacyKey::Packet { task, .. }
@@ -366,12 +427,18 @@ impl Importer {
             _ => return,
         };
         let id = format!("member {pos}");
-        let time_of = |t: Option<f64>| secs_f64_to_us(t.unwrap_or(score)).or_else(|| secs_f64_to_us(score));
+        let time_of =
+            |t: Option<f64>| secs_f64_to_us(t.unwrap_or(score)).or_else(|| secs_f64_to_us(score));
         let result: Result<(), String> = (|| {
             match key {
                 LegacyKey::Packet { iface, .. } => {
-                    let d: PacketDoc = serde_json::from_slice(member).map_err(|e| format!("not a 0.6 packet record: {e}"))?;
-                    let transport = d.transport.as_deref().unwrap_or("other").to_ascii_lowercase();
+                    let d: PacketDoc = serde_json::from_slice(member)
+                        .map_err(|e| format!("not a 0.6 packet record: {e}"))?;
+                    let transport = d
+                        .transport
+                        .as_deref()
+                        .unwrap_or("other")
+                        .to_ascii_lowercase();
                     let srcport = port(d.srcport.as_ref());
                     let dstport = port(d.dstport.as_ref());
                     rows.packets.push(Packet {
@@ -389,10 +456,13 @@ impl Importer {
                     });
                 }
                 LegacyKey::System { .. } => {
-                    let d: SystemDoc = serde_json::from_slice(member).map_err(|e| format!("not a 0.6 system record: {e}"))?;
+                    let d: SystemDoc = serde_json::from_slice(member)
+                        .map_err(|e| format!("not a 0.6 system record: {e}"))?;
                     let mem_bytes = d.mem_mb.map(|mb| (mb * 1_048_576.0).round() as u64);
                     let mem_limit_bytes = match (mem_bytes, d.mem_percent) {
-                        (Some(b), Some(p)) if p > 0.0 => Some((b as f64 / (p / 100.0)).round() as u64),
+                        (Some(b), Some(p)) if p > 0.0 => {
+                            Some((b as f64 / (p / 100.0)).round() as u64)
+                        }
                         _ => None,
                     };
                     rows.system.push(SystemSample {
@@ -408,7 +478,8 @@ impl Importer {
                     });
                 }
                 LegacyKey::Thing { .. } => {
-                    let d: ThingDoc = serde_json::from_slice(member).map_err(|e| format!("not a 0.6 thing record: {e}"))?;
+                    let d: ThingDoc = serde_json::from_slice(member)
+                        .map_err(|e| format!("not a 0.6 thing record: {e}"))?;
                     let time = time_of(d.time).ok_or("time is not a number")?;
                     let thing = match d.thing {
                         Some(Value::String(s)) => s,
@@ -434,10 +505,9 @@ impl Importer {
                     } else {
                         let (error_type, error_message) = match d.error {
                             None | Some(Value::Null) => (None, None),
-                            Some(Value::Object(o)) => (
-                                o.get("type").map(text),
-                                o.get("message").map(text),
-                            ),
+                            Some(Value::Object(o)) => {
+                                (o.get("type").map(text), o.get("message").map(text))
+                            }
                             Some(v) => (Some("Error".to_owned()), Some(text(&v))),
                         };
                         rows.interactions.push(Interaction {
@@ -446,7 +516,10 @@ impl Importer {
                             time,
                             thing,
                             name,
-                            verb: d.verb.unwrap_or_else(|| "unknown".into()).to_ascii_lowercase(),
+                            verb: d
+                                .verb
+                                .unwrap_or_else(|| "unknown".into())
+                                .to_ascii_lowercase(),
                             side: match d.class.as_deref() {
                                 Some("ExposedThing") => "exposed".into(),
                                 Some("ConsumedThing") => "consumed".into(),
@@ -464,7 +537,9 @@ impl Importer {
                 LegacyKey::App { key, .. } => {
                     let value = match serde_json::from_slice::<Value>(member) {
                         Ok(v) => v.to_string(),
-                        Err(_) => Value::String(String::from_utf8_lossy(member).into_owned()).to_string(),
+                        Err(_) => {
+                            Value::String(String::from_utf8_lossy(member).into_owned()).to_string()
+                        }
                     };
                     let doc_time = serde_json::from_slice::<Value>(member)
                         .ok()
@@ -478,7 +553,8 @@ impl Importer {
                     });
                 }
                 LegacyKey::Info { .. } => {
-                    let v: Value = serde_json::from_slice(member).map_err(|e| format!("not a 0.6 info record: {e}"))?;
+                    let v: Value = serde_json::from_slice(member)
+                        .map_err(|e| format!("not a 0.6 info record: {e}"))?;
                     let newer = self.infos.get(task).is_none_or(|(s, _)| score >= *s);
                     if newer {
                         self.infos.insert(task.to_owned(), (score, v));
@@ -499,7 +575,11 @@ impl Importer {
     }
 
     /// The `tasks` rows (from info and the snapshot) and the snapshot's log lines.
-    fn tasks(&mut self, tasks: &BTreeSet<String>, snapshot: Option<&Value>) -> (Vec<TaskRow>, Vec<LogLine>) {
+    fn tasks(
+        &mut self,
+        tasks: &BTreeSet<String>,
+        snapshot: Option<&Value>,
+    ) -> (Vec<TaskRow>, Vec<LogLine>) {
         // Snapshot entries are keyed by Docker task id; task names end with it.
         let mut by_id: BTreeMap<String, &Value> = BTreeMap::new();
         if let Some(Value::Object(m)) = snapshot {
@@ -518,8 +598,15 @@ impl Importer {
             if !id_to_name.contains_key(id) {
                 // A task that left no data: name it from the snapshot.
                 let slot = v.pointer("/task/Slot").and_then(Value::as_u64).unwrap_or(0);
-                let service = v.pointer("/task/ServiceID").and_then(Value::as_str).unwrap_or("unknown");
-                let name = format!("{}_service-{}.{slot}.{id}", self.stack, &service[..service.len().min(12)]);
+                let service = v
+                    .pointer("/task/ServiceID")
+                    .and_then(Value::as_str)
+                    .unwrap_or("unknown");
+                let name = format!(
+                    "{}_service-{}.{slot}.{id}",
+                    self.stack,
+                    &service[..service.len().min(12)]
+                );
                 id_to_name.insert(id.clone(), name.clone());
                 names.insert(name);
             }
@@ -529,39 +616,72 @@ impl Importer {
         for name in &names {
             let parsed = TaskName::parse(name);
             let snap = parsed.id.and_then(|id| by_id.get(id).copied()).or_else(|| {
-                id_to_name.iter().find(|(_, n)| *n == name).and_then(|(id, _)| by_id.get(id).copied())
+                id_to_name
+                    .iter()
+                    .find(|(_, n)| *n == name)
+                    .and_then(|(id, _)| by_id.get(id).copied())
             });
             let info = self.infos.get(name).map(|(_, v)| v);
-            let s = |v: Option<&Value>, p: &str| v.and_then(|v| v.pointer(p)).and_then(Value::as_str).map(str::to_owned);
+            let s = |v: Option<&Value>, p: &str| {
+                v.and_then(|v| v.pointer(p))
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            };
             let state = s(snap, "/task/Status/State").unwrap_or_else(|| "unknown".into());
-            let terminal = matches!(state.as_str(), "complete" | "failed" | "shutdown" | "rejected" | "orphaned" | "remove");
-            let env = info.and_then(|i| i.get("env")).and_then(Value::as_object).map(|m| {
-                let pairs: Vec<(String, String)> = m.iter().map(|(k, v)| (k.clone(), text(v))).collect();
-                let red = wotemu_contract::redact::redact_env(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-                serde_json::to_string(&red).unwrap_or_default()
-            });
+            let terminal = matches!(
+                state.as_str(),
+                "complete" | "failed" | "shutdown" | "rejected" | "orphaned" | "remove"
+            );
+            let env = info
+                .and_then(|i| i.get("env"))
+                .and_then(Value::as_object)
+                .map(|m| {
+                    let pairs: Vec<(String, String)> =
+                        m.iter().map(|(k, v)| (k.clone(), text(v))).collect();
+                    let red = wotemu_contract::redact::redact_env(
+                        pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+                    );
+                    serde_json::to_string(&red).unwrap_or_default()
+                });
             rows.push(TaskRow {
                 task: name.clone(),
                 node: self.node(name),
                 service: parsed.service.to_owned(),
-                slot: parsed.slot.or_else(|| snap.and_then(|v| v.pointer("/task/Slot")).and_then(Value::as_u64).map(|n| n as u32)),
-                hostname: s(info, "/hostname"),
-                container_id: s(snap, "/task/Status/ContainerStatus/ContainerID").or_else(|| s(info, "/container_id")),
-                networks: info.and_then(|i| i.get("networks_cidr")).and_then(|n| match n {
-                    Value::Object(m) => Some(m.keys().cloned().collect::<Vec<_>>().join(",")),
-                    Value::Array(a) => Some(a.iter().map(text).collect::<Vec<_>>().join(",")),
-                    _ => None,
+                slot: parsed.slot.or_else(|| {
+                    snap.and_then(|v| v.pointer("/task/Slot"))
+                        .and_then(Value::as_u64)
+                        .map(|n| n as u32)
                 }),
-                ip_addresses: info.and_then(|i| i.get("net")).map(addresses).filter(|a| !a.is_empty()),
+                hostname: s(info, "/hostname"),
+                container_id: s(snap, "/task/Status/ContainerStatus/ContainerID")
+                    .or_else(|| s(info, "/container_id")),
+                networks: info
+                    .and_then(|i| i.get("networks_cidr"))
+                    .and_then(|n| match n {
+                        Value::Object(m) => Some(m.keys().cloned().collect::<Vec<_>>().join(",")),
+                        Value::Array(a) => Some(a.iter().map(text).collect::<Vec<_>>().join(",")),
+                        _ => None,
+                    }),
+                ip_addresses: info
+                    .and_then(|i| i.get("net"))
+                    .map(addresses)
+                    .filter(|a| !a.is_empty()),
                 cpu_model: s(info, "/cpu_model"),
-                cpu_count: info.and_then(|i| i.get("cpu_count")).and_then(number).map(|n| n as u32),
-                mem_total_bytes: info.and_then(|i| i.get("mem_total")).and_then(number).map(|n| n as u64),
+                cpu_count: info
+                    .and_then(|i| i.get("cpu_count"))
+                    .and_then(number)
+                    .map(|n| n as u32),
+                mem_total_bytes: info
+                    .and_then(|i| i.get("mem_total"))
+                    .and_then(number)
+                    .map(|n| n as u64),
                 started_at: info
                     .and_then(|i| i.get("time").and_then(Value::as_f64))
                     .or_else(|| self.infos.get(name).map(|(s, _)| *s))
                     .and_then(secs_f64_to_us),
                 stopped_at: if terminal {
-                    s(snap, "/task/Status/Timestamp").and_then(|t| wotemu_contract::time_util::rfc3339_to_us(&t))
+                    s(snap, "/task/Status/Timestamp")
+                        .and_then(|t| wotemu_contract::time_util::rfc3339_to_us(&t))
                 } else {
                     None
                 },
@@ -577,7 +697,11 @@ impl Importer {
                 env,
             });
             if let Some(text_logs) = snap.and_then(|v| v.get("logs")).and_then(Value::as_str) {
-                let t0 = snap.and_then(|v| v.get("time")).and_then(Value::as_f64).and_then(secs_f64_to_us).unwrap_or(0);
+                let t0 = snap
+                    .and_then(|v| v.get("time"))
+                    .and_then(Value::as_f64)
+                    .and_then(secs_f64_to_us)
+                    .unwrap_or(0);
                 let node = self.node(name);
                 let acc = self.acc(name);
                 for line in text_logs.lines().filter(|l| !l.is_empty()) {
@@ -621,7 +745,9 @@ fn number(v: &Value) -> Option<f64> {
 }
 
 fn port(v: Option<&Value>) -> Option<u16> {
-    v.and_then(number).filter(|n| (0.0..=65535.0).contains(n)).map(|n| n as u16)
+    v.and_then(number)
+        .filter(|n| (0.0..=65535.0).contains(n))
+        .map(|n| n as u16)
 }
 
 /// Every IP address (other than loopback) found under an `address` key in psutil's `net_if_addrs` shape.
@@ -651,10 +777,17 @@ fn addresses(net: &Value) -> String {
 }
 
 /// The application protocol of a 0.6 packet: tshark's highest layer when it names one, else the WoT ports.
-pub fn app_proto(highest: Option<&str>, transport: &str, srcport: Option<u16>, dstport: Option<u16>) -> String {
+pub fn app_proto(
+    highest: Option<&str>,
+    transport: &str,
+    srcport: Option<u16>,
+    dstport: Option<u16>,
+) -> String {
     let h = highest.unwrap_or("").to_ascii_lowercase();
     let by_layer = match h.as_str() {
-        "http" | "json" | "data-text-lines" | "urlencoded-form" | "media" | "xml" | "http2" => Some("http"),
+        "http" | "json" | "data-text-lines" | "urlencoded-form" | "media" | "xml" | "http2" => {
+            Some("http")
+        }
         "websocket" => Some("ws"),
         "mqtt" => Some("mqtt"),
         "coap" => Some("coap"),
@@ -673,7 +806,13 @@ pub fn app_proto(highest: Option<&str>, transport: &str, srcport: Option<u16>, d
     by_port(dstport)
         .or_else(|| by_port(srcport))
         .map(str::to_owned)
-        .unwrap_or_else(|| if transport.is_empty() { "other".into() } else { transport.to_owned() })
+        .unwrap_or_else(|| {
+            if transport.is_empty() {
+                "other".into()
+            } else {
+                transport.to_owned()
+            }
+        })
 }
 
 #[cfg(test)]
@@ -682,17 +821,29 @@ mod tests {
 
     #[test]
     fn protocols() {
-        assert_eq!(app_proto(Some("json"), "tcp", Some(80), Some(40000)), "http");
+        assert_eq!(
+            app_proto(Some("json"), "tcp", Some(80), Some(40000)),
+            "http"
+        );
         assert_eq!(app_proto(Some("websocket"), "tcp", None, None), "ws");
-        assert_eq!(app_proto(Some("tcp"), "tcp", Some(40000), Some(1883)), "mqtt");
-        assert_eq!(app_proto(Some("udp"), "udp", Some(5683), Some(40000)), "coap");
+        assert_eq!(
+            app_proto(Some("tcp"), "tcp", Some(40000), Some(1883)),
+            "mqtt"
+        );
+        assert_eq!(
+            app_proto(Some("udp"), "udp", Some(5683), Some(40000)),
+            "coap"
+        );
         assert_eq!(app_proto(Some("tcp"), "tcp", Some(40000), Some(22)), "tcp");
         assert_eq!(app_proto(None, "icmp", None, None), "icmp");
     }
 
     #[test]
     fn stack_guess() {
-        let tasks: BTreeSet<String> = ["my_exp_reader.1.a", "my_exp_server.1.b"].iter().map(|s| s.to_string()).collect();
+        let tasks: BTreeSet<String> = ["my_exp_reader.1.a", "my_exp_server.1.b"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         let compose = serde_json::json!({"services": {"reader": {}, "server": {}, "redis": {}}});
         assert_eq!(guess_stack(&tasks, Some(&compose)), "my_exp");
         assert_eq!(guess_stack(&tasks, None), "my");

@@ -56,7 +56,13 @@ mod tests {
         assert_eq!(s.missing(), 2);
         assert!(s.insert(3) && s.insert(4));
         assert_eq!(s.missing(), 0);
-        assert_eq!(s, SeqTracker { upto: 5, above: BTreeSet::new() });
+        assert_eq!(
+            s,
+            SeqTracker {
+                upto: 5,
+                above: BTreeSet::new()
+            }
+        );
     }
 
     #[test]
@@ -65,7 +71,9 @@ mod tests {
         let mut model = BTreeSet::new();
         let mut x: u64 = 12345;
         for _ in 0..5000 {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             let seq = 1 + (x >> 33) % 300;
             assert_eq!(s.insert(seq), model.insert(seq));
         }

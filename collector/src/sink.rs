@@ -10,8 +10,8 @@
 //!
 //! # Merge
 //! At the end, each table's parts (each sorted) are merged into `<run>/<table>.parquet`: a heap holds every
-//! part's next row; the smallest part emits the longest run of rows that are not greater than the next part's
-//! head, as a zero-copy slice. Parts written in stream order barely overlap, so whole batches flow through.
+//! part's next row; the smallest part emits the longest run of rows that sort before the next part's head, as
+//! a zero-copy slice. The merge is stable: rows with equal keys keep their arrival order (earlier parts first). Parts written in stream order barely overlap, so whole batches flow through.
 //! Memory is one batch per part plus the Parquet row group being built, whatever the data size.
 //!
 //! Parquet files are zstd-compressed, dictionary-encoded, with row groups of at most [`ROW_GROUP_ROWS`] rows,
@@ -30,8 +30,8 @@ use arrow::ipc::writer::FileWriter;
 use arrow::row::{OwnedRow, RowConverter, Rows, SortField};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
-use parquet::file::properties::WriterProperties;
 use parquet::file::metadata::SortingColumn;
+use parquet::file::properties::WriterProperties;
 use serde::{Deserialize, Serialize};
 use wotemu_contract::manifest::TableInfo;
 use wotemu_contract::time_util::us_to_rfc3339;
@@ -66,7 +66,13 @@ impl PartSink {
     /// A sink spilling into `dir` when more than `spill_bytes` are buffered; part numbers start at `next_part`.
     pub(crate) fn new(dir: PathBuf, spill_bytes: usize, next_part: u64) -> Result<Self, Error> {
         fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-        Ok(PartSink { dir, buffers: BTreeMap::new(), buffered_bytes: 0, spill_bytes, next_part })
+        Ok(PartSink {
+            dir,
+            buffers: BTreeMap::new(),
+            buffered_bytes: 0,
+            spill_bytes,
+            next_part,
+        })
     }
 
     pub(crate) fn next_part(&self) -> u64 {
@@ -125,7 +131,15 @@ fn sort_converter(table: Table) -> RowConverter {
     let fields = table
         .sort_key()
         .iter()
-        .map(|k| SortField::new(schema.field_with_name(k).expect("sort key in schema").data_type().clone()))
+        .map(|k| {
+            SortField::new(
+                schema
+                    .field_with_name(k)
+                    .expect("sort key in schema")
+                    .data_type()
+                    .clone(),
+            )
+        })
         .collect();
     RowConverter::new(fields).expect("sort key types are row-convertible")
 }
@@ -142,10 +156,18 @@ fn sort_rows(conv: &RowConverter, table: Table, batch: &RecordBatch) -> Result<R
 /// Sorts `batches` together by the table's sort key (stable) and writes them as an Arrow IPC part.
 fn write_sorted_part(table: Table, batches: &[RecordBatch], path: &Path) -> Result<u64, Error> {
     let conv = sort_converter(table);
-    let rows: Vec<Rows> = batches.iter().map(|b| sort_rows(&conv, table, b)).collect::<Result<_, _>>()?;
-    let mut order: Vec<(usize, usize)> =
-        rows.iter().enumerate().flat_map(|(b, r)| (0..r.num_rows()).map(move |i| (b, i))).collect();
-    let sorted = order.windows(2).all(|w| rows[w[0].0].row(w[0].1) <= rows[w[1].0].row(w[1].1));
+    let rows: Vec<Rows> = batches
+        .iter()
+        .map(|b| sort_rows(&conv, table, b))
+        .collect::<Result<_, _>>()?;
+    let mut order: Vec<(usize, usize)> = rows
+        .iter()
+        .enumerate()
+        .flat_map(|(b, r)| (0..r.num_rows()).map(move |i| (b, i)))
+        .collect();
+    let sorted = order
+        .windows(2)
+        .all(|w| rows[w[0].0].row(w[0].1) <= rows[w[1].0].row(w[1].1));
     if !sorted {
         order.sort_by(|a, b| rows[a.0].row(a.1).cmp(&rows[b.0].row(b.1)));
     }
@@ -153,7 +175,8 @@ fn write_sorted_part(table: Table, batches: &[RecordBatch], path: &Path) -> Resu
 
     let tmp = fsutil::tmp_path(path);
     let file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    let mut w = FileWriter::try_new(BufWriter::with_capacity(1 << 20, file), &table.schema()).map_err(Error::arrow)?;
+    let mut w = FileWriter::try_new(BufWriter::with_capacity(1 << 20, file), &table.schema())
+        .map_err(Error::arrow)?;
     let refs: Vec<&RecordBatch> = batches.iter().collect();
     for chunk in order.chunks(PART_BATCH_ROWS) {
         let out = interleave_record_batch(&refs, chunk).map_err(Error::arrow)?;
@@ -162,7 +185,9 @@ fn write_sorted_part(table: Table, batches: &[RecordBatch], path: &Path) -> Resu
     w.finish().map_err(Error::arrow)?;
     let mut buf = w.into_inner().map_err(Error::arrow)?;
     buf.flush().map_err(|e| Error::io(&tmp, e))?;
-    let file = buf.into_inner().map_err(|e| Error::io(&tmp, e.into_error()))?;
+    let file = buf
+        .into_inner()
+        .map_err(|e| Error::io(&tmp, e.into_error()))?;
     file.sync_all().map_err(|e| Error::io(&tmp, e))?;
     fsutil::commit(&tmp, path).map_err(|e| Error::io(path, e))?;
     Ok(order.len() as u64)
@@ -179,8 +204,14 @@ struct Cursor {
 impl Cursor {
     fn open(path: &Path, conv: &RowConverter, table: Table) -> Result<Option<Cursor>, Error> {
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
-        let reader = FileReader::try_new(BufReader::with_capacity(1 << 20, file), None).map_err(Error::arrow)?;
-        let mut c = Cursor { reader, batch: RecordBatch::new_empty(table.schema()), rows: conv.empty_rows(0, 0), pos: 0 };
+        let reader = FileReader::try_new(BufReader::with_capacity(1 << 20, file), None)
+            .map_err(Error::arrow)?;
+        let mut c = Cursor {
+            reader,
+            batch: RecordBatch::new_empty(table.schema()),
+            rows: conv.empty_rows(0, 0),
+            pos: 0,
+        };
         Ok(c.advance(conv, table)?.then_some(c))
     }
 
@@ -202,12 +233,18 @@ impl Cursor {
         self.rows.row(self.pos).owned()
     }
 
-    /// First index at or after `pos` whose row is greater than `bound` (rows are sorted).
-    fn upper_bound(&self, bound: &OwnedRow) -> usize {
+    /// First index at or after `pos` whose row must come after `bound`: greater than it, or equal to it when
+    /// `ties_after` (the bound belongs to an earlier part, and equal keys keep the order they arrived in).
+    fn upper_bound(&self, bound: &OwnedRow, ties_after: bool) -> usize {
         let (mut lo, mut hi) = (self.pos, self.rows.num_rows());
+        let after = if ties_after {
+            Ordering::Less
+        } else {
+            Ordering::Equal
+        };
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
-            if self.rows.row(mid).cmp(&bound.row()) == Ordering::Greater {
+            if self.rows.row(mid).cmp(&bound.row()) > after {
                 hi = mid;
             } else {
                 lo = mid + 1;
@@ -229,7 +266,9 @@ fn writer_props(table: Table) -> WriterProperties {
         })
         .collect();
     WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).expect("zstd level 1")))
+        .set_compression(Compression::ZSTD(
+            ZstdLevel::try_new(1).expect("zstd level 1"),
+        ))
         .set_dictionary_enabled(true)
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .set_sorting_columns(Some(sorting))
@@ -252,8 +291,17 @@ impl TableWriter {
     fn create(table: Table, path: &Path) -> Result<Self, Error> {
         let tmp = fsutil::tmp_path(path);
         let file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-        let writer = ArrowWriter::try_new(file, table.schema(), Some(writer_props(table))).map_err(Error::parquet)?;
-        Ok(TableWriter { table, tmp, path: path.to_owned(), writer, rows: 0, time_min: None, time_max: None })
+        let writer = ArrowWriter::try_new(file, table.schema(), Some(writer_props(table)))
+            .map_err(Error::parquet)?;
+        Ok(TableWriter {
+            table,
+            tmp,
+            path: path.to_owned(),
+            writer,
+            rows: 0,
+            time_min: None,
+            time_max: None,
+        })
     }
 
     fn write(&mut self, batch: &RecordBatch) -> Result<(), Error> {
@@ -294,12 +342,15 @@ pub(crate) fn merge_parts(table: Table, parts: &[PathBuf], out: &Path) -> Result
             cursors.push(c);
         }
     }
-    let mut heap: BinaryHeap<Reverse<(OwnedRow, usize)>> =
-        cursors.iter().enumerate().map(|(i, c)| Reverse((c.head(), i))).collect();
+    let mut heap: BinaryHeap<Reverse<(OwnedRow, usize)>> = cursors
+        .iter()
+        .enumerate()
+        .map(|(i, c)| Reverse((c.head(), i)))
+        .collect();
     while let Some(Reverse((_, i))) = heap.pop() {
         let c = &mut cursors[i];
         let end = match heap.peek() {
-            Some(Reverse((next, _))) => c.upper_bound(next),
+            Some(Reverse((next, j))) => c.upper_bound(next, *j < i),
             None => c.batch.num_rows(),
         };
         w.write(&c.batch.slice(c.pos, end - c.pos))?;
@@ -313,11 +364,21 @@ pub(crate) fn merge_parts(table: Table, parts: &[PathBuf], out: &Path) -> Result
 }
 
 /// Writes one table from in-memory batches (sorted here), durably.
-pub(crate) fn write_table(table: Table, batches: &[RecordBatch], out: &Path) -> Result<TableInfo, Error> {
+pub(crate) fn write_table(
+    table: Table,
+    batches: &[RecordBatch],
+    out: &Path,
+) -> Result<TableInfo, Error> {
     let conv = sort_converter(table);
-    let rows: Vec<Rows> = batches.iter().map(|b| sort_rows(&conv, table, b)).collect::<Result<_, _>>()?;
-    let mut order: Vec<(usize, usize)> =
-        rows.iter().enumerate().flat_map(|(b, r)| (0..r.num_rows()).map(move |i| (b, i))).collect();
+    let rows: Vec<Rows> = batches
+        .iter()
+        .map(|b| sort_rows(&conv, table, b))
+        .collect::<Result<_, _>>()?;
+    let mut order: Vec<(usize, usize)> = rows
+        .iter()
+        .enumerate()
+        .flat_map(|(b, r)| (0..r.num_rows()).map(move |i| (b, i)))
+        .collect();
     order.sort_by(|a, b| rows[a.0].row(a.1).cmp(&rows[b.0].row(b.1)));
     let mut w = TableWriter::create(table, out)?;
     let refs: Vec<&RecordBatch> = batches.iter().collect();
@@ -325,4 +386,57 @@ pub(crate) fn write_table(table: Table, batches: &[RecordBatch], out: &Path) -> 
         w.write(&interleave_record_batch(&refs, chunk).map_err(Error::arrow)?)?;
     }
     w.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::AsArray;
+    use wotemu_contract::table::LogLine;
+
+    fn logs(rows: &[(i64, &str)]) -> RecordBatch {
+        let rows: Vec<LogLine> = rows
+            .iter()
+            .map(|(t, l)| LogLine {
+                task: "t".into(),
+                node: "n".into(),
+                time: *t,
+                stream: "stdout".into(),
+                line: (*l).into(),
+            })
+            .collect();
+        LogLine::to_batch(&rows)
+    }
+
+    /// Equal keys keep their arrival order even when a later part's head sorts first.
+    #[test]
+    fn regression_merge_is_stable_across_parts() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sink = PartSink::new(dir.path().join("parts"), usize::MAX, 0).unwrap();
+        sink.push(Table::Logs, logs(&[(5, "a1"), (5, "a2")]));
+        let first = sink.spill().unwrap();
+        sink.push(Table::Logs, logs(&[(5, "b2"), (3, "b1")]));
+        let second = sink.spill().unwrap();
+        let files: Vec<PathBuf> = first
+            .iter()
+            .chain(&second)
+            .map(|p| dir.path().join("parts").join(&p.file))
+            .collect();
+        let out = dir.path().join("logs.parquet");
+        let info = merge_parts(Table::Logs, &files, &out).unwrap();
+        assert_eq!(info.rows, 4);
+        let batches = crate::dataset::read_table(dir.path(), Table::Logs).unwrap();
+        let lines: Vec<String> = batches
+            .iter()
+            .flat_map(|b| {
+                b.column_by_name("line")
+                    .unwrap()
+                    .as_string::<i32>()
+                    .iter()
+                    .map(|s| s.unwrap().to_owned())
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        assert_eq!(lines, ["b1", "a1", "a2", "b2"]);
+    }
 }

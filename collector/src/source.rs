@@ -17,7 +17,10 @@ use crate::error::Error;
 pub(crate) fn connect(url: &str) -> Result<Connection, Error> {
     redis::Client::open(url)
         .and_then(|c| c.get_connection())
-        .map_err(|source| Error::Connect { url: wotemu_contract::redact::redact_url(url), source })
+        .map_err(|source| Error::Connect {
+            url: wotemu_contract::redact::redact_url(url),
+            source,
+        })
 }
 
 /// Every key matching `pattern`, found with SCAN (never KEYS), sorted.
@@ -90,7 +93,13 @@ pub(crate) fn spawn_reader(
                         break;
                     }
                     after = page.last().map(|e| e.id.clone());
-                    if tx.send(Ok(Page { stream: i, entries: page })).is_err() {
+                    if tx
+                        .send(Ok(Page {
+                            stream: i,
+                            entries: page,
+                        }))
+                        .is_err()
+                    {
                         return;
                     }
                 }
@@ -118,10 +127,14 @@ fn read_page(
         .arg(count)
         .query(conn)
         .map_err(Error::redis("XRANGE"))?;
-    let Value::Array(items) = reply else { return Ok(Vec::new()) };
+    let Value::Array(items) = reply else {
+        return Ok(Vec::new());
+    };
     let mut out = Vec::with_capacity(items.len());
     for item in items {
-        let Value::Array(mut pair) = item else { continue };
+        let Value::Array(mut pair) = item else {
+            continue;
+        };
         if pair.len() != 2 {
             continue;
         }
@@ -167,8 +180,15 @@ pub(crate) fn next_id(id: &str) -> Option<String> {
 }
 
 /// Counts the entries of a stream above `after`.
-pub(crate) fn pending_entries(conn: &mut Connection, key: &str, after: Option<&str>) -> Result<u64, Error> {
-    let len: u64 = redis::cmd("XLEN").arg(key).query(conn).map_err(Error::redis("XLEN"))?;
+pub(crate) fn pending_entries(
+    conn: &mut Connection,
+    key: &str,
+    after: Option<&str>,
+) -> Result<u64, Error> {
+    let len: u64 = redis::cmd("XLEN")
+        .arg(key)
+        .query(conn)
+        .map_err(Error::redis("XLEN"))?;
     match after {
         None => Ok(len),
         Some(id) if len > 0 => {
@@ -197,7 +217,10 @@ mod tests {
 
     #[test]
     fn next_ids() {
-        assert_eq!(next_id("1700000000000-0").as_deref(), Some("1700000000000-1"));
+        assert_eq!(
+            next_id("1700000000000-0").as_deref(),
+            Some("1700000000000-1")
+        );
         assert_eq!(next_id("5-18446744073709551615"), None);
         assert_eq!(next_id("garbage"), None);
     }

@@ -66,7 +66,12 @@ pub enum EntryError {
     #[error("the entry declares {declared} records but holds {found}")]
     RowCount { declared: u64, found: u64 },
     #[error("column `{column}` of table `{table}` is {found} but must be {expected}")]
-    ColumnType { table: Table, column: String, expected: String, found: String },
+    ColumnType {
+        table: Table,
+        column: String,
+        expected: String,
+        found: String,
+    },
     #[error("required column `{column}` of table `{table}` is missing")]
     MissingColumn { table: Table, column: String },
 }
@@ -94,7 +99,12 @@ pub struct Decoded {
 impl StreamEntry {
     /// Builds an entry; `batch` must have the table's schema.
     pub fn new(seq: u64, batch: RecordBatch, table: Table) -> Self {
-        StreamEntry { seq, table, dropped: 0, batch }
+        StreamEntry {
+            seq,
+            table,
+            dropped: 0,
+            batch,
+        }
     }
 
     /// The field/value pairs of the entry, in the order `XADD` receives them.
@@ -117,7 +127,8 @@ impl StreamEntry {
     where
         I: IntoIterator<Item = (&'a str, &'a [u8])>,
     {
-        let (mut v, mut seq, mut table, mut n, mut dropped, mut data) = (None, None, None, None, None, None);
+        let (mut v, mut seq, mut table, mut n, mut dropped, mut data) =
+            (None, None, None, None, None, None);
         for (k, val) in fields {
             match k {
                 "v" => v = Some(val),
@@ -132,7 +143,11 @@ impl StreamEntry {
         let seq = seq.map(|s| number("seq", s)).transpose();
         let n = n.map(|s| number("n", s)).transpose();
         let header = (seq.clone().ok().flatten(), n.clone().ok().flatten());
-        let bad = |error| BadEntry { seq: header.0, records: header.1, error };
+        let bad = |error| BadEntry {
+            seq: header.0,
+            records: header.1,
+            error,
+        };
 
         let v = number("v", v.ok_or(EntryError::MissingField("v")).map_err(bad)?).map_err(bad)?;
         if v != u64::from(ENTRY_FORMAT_VERSION) {
@@ -141,21 +156,44 @@ impl StreamEntry {
                 supported: ENTRY_FORMAT_VERSION,
             }));
         }
-        let seq = seq.map_err(bad)?.ok_or(EntryError::MissingField("seq")).map_err(bad)?;
-        let n = n.map_err(bad)?.ok_or(EntryError::MissingField("n")).map_err(bad)?;
-        let table_name = table.ok_or(EntryError::MissingField("table")).map_err(bad)?;
+        let seq = seq
+            .map_err(bad)?
+            .ok_or(EntryError::MissingField("seq"))
+            .map_err(bad)?;
+        let n = n
+            .map_err(bad)?
+            .ok_or(EntryError::MissingField("n"))
+            .map_err(bad)?;
+        let table_name = table
+            .ok_or(EntryError::MissingField("table"))
+            .map_err(bad)?;
         let table_name = String::from_utf8_lossy(table_name);
         let table: Table = table_name
             .parse()
             .map_err(|_| bad(EntryError::UnknownTable(table_name.into_owned())))?;
-        let dropped = dropped.map(|d| number("dropped", d)).transpose().map_err(bad)?.unwrap_or(0);
+        let dropped = dropped
+            .map(|d| number("dropped", d))
+            .transpose()
+            .map_err(bad)?
+            .unwrap_or(0);
         let data = data.ok_or(EntryError::MissingField("data")).map_err(bad)?;
         let batch = decode_ipc(data).map_err(bad)?;
         if batch.num_rows() as u64 != n {
-            return Err(bad(EntryError::RowCount { declared: n, found: batch.num_rows() as u64 }));
+            return Err(bad(EntryError::RowCount {
+                declared: n,
+                found: batch.num_rows() as u64,
+            }));
         }
         let (batch, ignored_columns) = align(batch, table).map_err(bad)?;
-        Ok(Decoded { entry: StreamEntry { seq, table, dropped, batch }, ignored_columns })
+        Ok(Decoded {
+            entry: StreamEntry {
+                seq,
+                table,
+                dropped,
+                batch,
+            },
+            ignored_columns,
+        })
     }
 }
 
@@ -163,7 +201,10 @@ fn number(field: &'static str, raw: &[u8]) -> Result<u64, EntryError> {
     std::str::from_utf8(raw)
         .ok()
         .and_then(|s| s.parse().ok())
-        .ok_or_else(|| EntryError::NotANumber { field, value: String::from_utf8_lossy(raw).into_owned() })
+        .ok_or_else(|| EntryError::NotANumber {
+            field,
+            value: String::from_utf8_lossy(raw).into_owned(),
+        })
 }
 
 /// Encodes a batch as one Arrow IPC stream (schema, batch, end marker).
@@ -178,9 +219,12 @@ pub fn encode_ipc(batch: &RecordBatch) -> Vec<u8> {
 }
 
 fn decode_ipc(data: &[u8]) -> Result<RecordBatch, EntryError> {
-    let mut reader =
-        StreamReader::try_new(Cursor::new(data), None).map_err(|e| EntryError::Ipc(e.to_string()))?;
-    let first = reader.next().ok_or(EntryError::NoBatch)?.map_err(|e| EntryError::Ipc(e.to_string()))?;
+    let mut reader = StreamReader::try_new(Cursor::new(data), None)
+        .map_err(|e| EntryError::Ipc(e.to_string()))?;
+    let first = reader
+        .next()
+        .ok_or(EntryError::NoBatch)?
+        .map_err(|e| EntryError::Ipc(e.to_string()))?;
     // Further batches in one entry are allowed by the IPC format; concatenate them.
     let mut rest = Vec::new();
     for b in reader {
@@ -229,7 +273,10 @@ pub fn align(batch: RecordBatch, table: Table) -> Result<(RecordBatch, Vec<Strin
                 columns.push(new_null_array(field.data_type(), batch.num_rows()));
             }
             Err(_) => {
-                return Err(EntryError::MissingColumn { table, column: field.name().clone() });
+                return Err(EntryError::MissingColumn {
+                    table,
+                    column: field.name().clone(),
+                });
             }
         }
     }
@@ -287,7 +334,10 @@ mod tests {
         let err = StreamEntry::decode(fields(&enc)).unwrap_err();
         assert_eq!(err.seq, Some(9));
         assert_eq!(err.records, Some(50));
-        assert!(matches!(err.error, EntryError::Ipc(_) | EntryError::NoBatch), "{err}");
+        assert!(
+            matches!(err.error, EntryError::Ipc(_) | EntryError::NoBatch),
+            "{err}"
+        );
     }
 
     #[test]
@@ -296,7 +346,13 @@ mod tests {
         let mut enc = e.encode();
         enc[0].1 = b"9".to_vec();
         let err = StreamEntry::decode(fields(&enc)).unwrap_err();
-        assert_eq!(err.error, EntryError::UnknownVersion { found: 9, supported: 1 });
+        assert_eq!(
+            err.error,
+            EntryError::UnknownVersion {
+                found: 9,
+                supported: 1
+            }
+        );
         assert!(err.to_string().contains("collect with a newer wotemu"));
 
         let mut enc = e.encode();
@@ -309,16 +365,34 @@ mod tests {
     fn missing_and_garbled_fields() {
         let e = StreamEntry::new(1, logs(1), Table::Logs);
         let enc = e.encode();
-        let without_seq: Vec<_> = fields(&enc).into_iter().filter(|(k, _)| *k != "seq").collect();
-        assert_eq!(StreamEntry::decode(without_seq).unwrap_err().error, EntryError::MissingField("seq"));
+        let without_seq: Vec<_> = fields(&enc)
+            .into_iter()
+            .filter(|(k, _)| *k != "seq")
+            .collect();
+        assert_eq!(
+            StreamEntry::decode(without_seq).unwrap_err().error,
+            EntryError::MissingField("seq")
+        );
         let mut enc2 = enc.clone();
         enc2[3].1 = b"two".to_vec();
         let err = StreamEntry::decode(fields(&enc2)).unwrap_err();
-        assert_eq!(err.error, EntryError::NotANumber { field: "n", value: "two".into() });
+        assert_eq!(
+            err.error,
+            EntryError::NotANumber {
+                field: "n",
+                value: "two".into()
+            }
+        );
         let mut enc3 = enc;
         enc3[3].1 = b"5".to_vec();
         let err = StreamEntry::decode(fields(&enc3)).unwrap_err();
-        assert_eq!(err.error, EntryError::RowCount { declared: 5, found: 1 });
+        assert_eq!(
+            err.error,
+            EntryError::RowCount {
+                declared: 5,
+                found: 1
+            }
+        );
     }
 
     #[test]
@@ -337,17 +411,40 @@ mod tests {
         let t = Arc::new(TimestampMicrosecondArray::from(vec![1]).with_timezone("UTC")) as ArrayRef;
         let b = RecordBatch::try_new(
             schema.clone(),
-            vec![s("t"), t.clone(), s("th"), s("e"), s("sub"), s("next"), s("x")],
+            vec![
+                s("t"),
+                t.clone(),
+                s("th"),
+                s("e"),
+                s("sub"),
+                s("next"),
+                s("x"),
+            ],
         )
         .unwrap();
         let err = align(b, Table::Events).unwrap_err();
-        assert_eq!(err, EntryError::MissingColumn { table: Table::Events, column: "node".into() });
+        assert_eq!(
+            err,
+            EntryError::MissingColumn {
+                table: Table::Events,
+                column: "node".into()
+            }
+        );
 
         let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
         fields.insert(1, Field::new("node", DataType::Utf8, false));
         let b = RecordBatch::try_new(
             Arc::new(Schema::new(fields)),
-            vec![s("t"), s("n"), t, s("th"), s("e"), s("sub"), s("next"), s("x")],
+            vec![
+                s("t"),
+                s("n"),
+                t,
+                s("th"),
+                s("e"),
+                s("sub"),
+                s("next"),
+                s("x"),
+            ],
         )
         .unwrap();
         let (aligned, ignored) = align(b, Table::Events).unwrap();

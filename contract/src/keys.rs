@@ -27,7 +27,9 @@ pub struct StackKeys {
 impl StackKeys {
     /// Keys of `stack`. The name must pass [`check_name`].
     pub fn new(stack: &str) -> Self {
-        StackKeys { prefix: format!("{ROOT}:{stack}:") }
+        StackKeys {
+            prefix: format!("{ROOT}:{stack}:"),
+        }
     }
 
     /// `wotemu:<stack>:meta`
@@ -95,8 +97,14 @@ pub fn check_name(name: &str) -> Result<(), NameError> {
     if name.is_empty() {
         return Err(NameError::Empty);
     }
-    match name.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))) {
-        Some(ch) => Err(NameError::BadChar { name: name.to_owned(), ch }),
+    match name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')))
+    {
+        Some(ch) => Err(NameError::BadChar {
+            name: name.to_owned(),
+            ch,
+        }),
         None => Ok(()),
     }
 }
@@ -160,7 +168,10 @@ mod tests {
     #[test]
     fn stack_keys() {
         let k = StackKeys::new("demo");
-        assert_eq!(k.stream("demo_reader.1.abc"), "wotemu:demo:stream:demo_reader.1.abc");
+        assert_eq!(
+            k.stream("demo_reader.1.abc"),
+            "wotemu:demo:stream:demo_reader.1.abc"
+        );
         assert_eq!(k.task_of_stream("wotemu:demo:stream:t1"), Some("t1"));
         assert_eq!(k.task_of_stream("wotemu:other:stream:t1"), None);
         assert_eq!(k.stream_pattern(), "wotemu:demo:stream:*");
@@ -178,14 +189,23 @@ mod tests {
 
     #[test]
     fn legacy_keys() {
-        assert_eq!(parse("wotemu:system:s_a.1.x"), Some(LegacyKey::System { task: "s_a.1.x" }));
+        assert_eq!(
+            parse("wotemu:system:s_a.1.x"),
+            Some(LegacyKey::System { task: "s_a.1.x" })
+        );
         assert_eq!(
             parse("wotemu:packet:eth0:s_a.1.x"),
-            Some(LegacyKey::Packet { iface: "eth0", task: "s_a.1.x" })
+            Some(LegacyKey::Packet {
+                iface: "eth0",
+                task: "s_a.1.x"
+            })
         );
         assert_eq!(
             parse("wotemu:app:s_a.1.x:fps:max"),
-            Some(LegacyKey::App { task: "s_a.1.x", key: "fps:max" })
+            Some(LegacyKey::App {
+                task: "s_a.1.x",
+                key: "fps:max"
+            })
         );
         assert_eq!(parse("wotemu:snapshot"), Some(LegacyKey::Snapshot));
         assert_eq!(parse("wotemu:compose"), Some(LegacyKey::Compose));

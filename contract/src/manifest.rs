@@ -106,7 +106,9 @@ impl HostFacts {
             os: Some(std::env::consts::OS.to_owned()),
             kernel: read("/proc/sys/kernel/osrelease"),
             cpu_model,
-            cpu_count: std::thread::available_parallelism().ok().map(|n| n.get() as u32),
+            cpu_count: std::thread::available_parallelism()
+                .ok()
+                .map(|n| n.get() as u32),
             mem_total_bytes,
         }
     }
@@ -190,11 +192,21 @@ pub struct Problem {
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
     #[error("cannot read {path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("{path} is not a wotemu manifest: {source}")]
-    Json { path: String, source: serde_json::Error },
+    Json {
+        path: String,
+        source: serde_json::Error,
+    },
     #[error("{path} has schema version {found}, newer than this wotemu reads ({supported}); upgrade wotemu")]
-    TooNew { path: String, found: u32, supported: u32 },
+    TooNew {
+        path: String,
+        found: u32,
+        supported: u32,
+    },
 }
 
 impl Manifest {
@@ -202,9 +214,14 @@ impl Manifest {
     pub fn read(run_dir: &Path) -> Result<Manifest, ManifestError> {
         let path = run_dir.join(MANIFEST_FILE);
         let p = path.display().to_string();
-        let text = std::fs::read_to_string(&path).map_err(|source| ManifestError::Io { path: p.clone(), source })?;
-        let m: Manifest =
-            serde_json::from_str(&text).map_err(|source| ManifestError::Json { path: p.clone(), source })?;
+        let text = std::fs::read_to_string(&path).map_err(|source| ManifestError::Io {
+            path: p.clone(),
+            source,
+        })?;
+        let m: Manifest = serde_json::from_str(&text).map_err(|source| ManifestError::Json {
+            path: p.clone(),
+            source,
+        })?;
         if m.schema_version > crate::DATASET_SCHEMA_VERSION {
             return Err(ManifestError::TooNew {
                 path: p,
@@ -238,7 +255,12 @@ mod tests {
 
     #[test]
     fn accounting_adds_and_balances() {
-        let mut a = TaskAccounting { records_read: 5, records_written: 4, records_duplicate: 1, ..Default::default() };
+        let mut a = TaskAccounting {
+            records_read: 5,
+            records_written: 4,
+            records_duplicate: 1,
+            ..Default::default()
+        };
         assert!(a.balanced());
         let b = a.clone();
         a.add(&b);

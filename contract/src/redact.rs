@@ -11,22 +11,44 @@ use std::collections::BTreeMap;
 pub const REDACTED: &str = "<redacted>";
 
 /// Words that make an environment variable name secret.
-pub const SECRET_WORDS: &[&str] =
-    &["key", "pass", "pwd", "auth", "cred", "credentials", "cookie", "session", "private", "cert"];
+pub const SECRET_WORDS: &[&str] = &[
+    "key",
+    "pass",
+    "pwd",
+    "auth",
+    "cred",
+    "credentials",
+    "cookie",
+    "session",
+    "private",
+    "cert",
+];
 
 /// Fragments that make a name secret wherever they appear.
-pub const SECRET_PARTS: &[&str] = &["secret", "token", "passw", "passwd", "apikey", "api_key", "signature"];
+pub const SECRET_PARTS: &[&str] = &[
+    "secret",
+    "token",
+    "passw",
+    "passwd",
+    "apikey",
+    "api_key",
+    "signature",
+];
 
 /// Whether an environment variable name looks secret.
 pub fn is_secret_name(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
     SECRET_PARTS.iter().any(|p| lower.contains(p))
-        || lower.split(['_', '-', '.']).any(|w| SECRET_WORDS.contains(&w))
+        || lower
+            .split(['_', '-', '.'])
+            .any(|w| SECRET_WORDS.contains(&w))
 }
 
 /// Replaces the password of a URL (`scheme://user:password@host…`) by [`REDACTED`].
 pub fn redact_url(value: &str) -> String {
-    let Some(scheme_end) = value.find("://") else { return value.to_owned() };
+    let Some(scheme_end) = value.find("://") else {
+        return value.to_owned();
+    };
     let rest = &value[scheme_end + 3..];
     let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let authority = &rest[..authority_end];
@@ -58,7 +80,9 @@ pub fn redact_env<'a, I>(env: I) -> BTreeMap<String, String>
 where
     I: IntoIterator<Item = (&'a str, &'a str)>,
 {
-    env.into_iter().map(|(k, v)| (k.to_owned(), redact_value(k, v))).collect()
+    env.into_iter()
+        .map(|(k, v)| (k.to_owned(), redact_value(k, v)))
+        .collect()
 }
 
 #[cfg(test)]
@@ -67,21 +91,43 @@ mod tests {
 
     #[test]
     fn secret_names() {
-        for n in ["API_KEY", "DB_PASSWORD", "GITHUB_TOKEN", "AWS_SECRET_ACCESS_KEY", "MY_PASSWD", "auth", "SSL_CERT"] {
+        for n in [
+            "API_KEY",
+            "DB_PASSWORD",
+            "GITHUB_TOKEN",
+            "AWS_SECRET_ACCESS_KEY",
+            "MY_PASSWD",
+            "auth",
+            "SSL_CERT",
+        ] {
             assert!(is_secret_name(n), "{n}");
         }
-        for n in ["PORT_HTTP", "REDIS_URL", "TARGET_CPU_SPEED", "KEYBOARD_LAYOUT", "HOSTNAME", "PATH"] {
+        for n in [
+            "PORT_HTTP",
+            "REDIS_URL",
+            "TARGET_CPU_SPEED",
+            "KEYBOARD_LAYOUT",
+            "HOSTNAME",
+            "PATH",
+        ] {
             assert!(!is_secret_name(n), "{n}");
         }
     }
 
     #[test]
     fn urls() {
-        assert_eq!(redact_url("redis://:hunter2@redis:6379/0"), "redis://:<redacted>@redis:6379/0");
+        assert_eq!(
+            redact_url("redis://:hunter2@redis:6379/0"),
+            "redis://:<redacted>@redis:6379/0"
+        );
         assert_eq!(redact_url("mqtt://u:p@b/x@y"), "mqtt://u:<redacted>@b/x@y");
         assert_eq!(redact_url("redis://redis"), "redis://redis");
         assert_eq!(redact_url("plain"), "plain");
-        let env = redact_env([("REDIS_URL", "redis://:pw@r"), ("API_TOKEN", "abc"), ("A", "b")]);
+        let env = redact_env([
+            ("REDIS_URL", "redis://:pw@r"),
+            ("API_TOKEN", "abc"),
+            ("A", "b"),
+        ]);
         assert_eq!(env["REDIS_URL"], "redis://:<redacted>@r");
         assert_eq!(env["API_TOKEN"], REDACTED);
         assert_eq!(env["A"], "b");

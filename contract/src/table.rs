@@ -79,7 +79,12 @@ impl Table {
     /// The Arrow schema of the table.
     pub fn schema(self) -> SchemaRef {
         static SCHEMAS: OnceLock<Vec<SchemaRef>> = OnceLock::new();
-        let all = SCHEMAS.get_or_init(|| Table::ALL.iter().map(|t| Arc::new(t.build_schema())).collect());
+        let all = SCHEMAS.get_or_init(|| {
+            Table::ALL
+                .iter()
+                .map(|t| Arc::new(t.build_schema()))
+                .collect()
+        });
         all[self as usize].clone()
     }
 
@@ -168,7 +173,9 @@ impl fmt::Display for Table {
 
 /// A table name that is not one of [`Table::ALL`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown table `{0}` (known tables: packets, interactions, events, system, tasks, logs, app)")]
+#[error(
+    "unknown table `{0}` (known tables: packets, interactions, events, system, tasks, logs, app)"
+)]
 pub struct UnknownTable(pub String);
 
 impl FromStr for Table {
@@ -221,7 +228,12 @@ fn times<T>(rows: &[T], f: impl Fn(&T) -> i64) -> ArrayRef {
 }
 
 fn opt_times<T>(rows: &[T], f: impl Fn(&T) -> Option<i64>) -> ArrayRef {
-    Arc::new(rows.iter().map(f).collect::<TimestampMicrosecondArray>().with_timezone("UTC"))
+    Arc::new(
+        rows.iter()
+            .map(f)
+            .collect::<TimestampMicrosecondArray>()
+            .with_timezone("UTC"),
+    )
 }
 
 fn opt_f64<T>(rows: &[T], f: impl Fn(&T) -> Option<f64>) -> ArrayRef {

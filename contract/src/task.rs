@@ -56,7 +56,8 @@ impl TaskInfo {
     /// The `tasks` table row of this task, completed by its snapshot if there is one.
     pub fn to_row(&self, snapshot: Option<&TaskSnapshot>) -> TaskRow {
         let join = |v: &[String]| (!v.is_empty()).then(|| v.join(","));
-        let env = (!self.env.is_empty()).then(|| serde_json::to_string(&self.env).unwrap_or_default());
+        let env =
+            (!self.env.is_empty()).then(|| serde_json::to_string(&self.env).unwrap_or_default());
         TaskRow {
             task: self.task.clone(),
             node: self.node.clone(),
@@ -72,7 +73,9 @@ impl TaskInfo {
             cpu_count: self.cpu_count,
             mem_total_bytes: self.mem_total_bytes,
             started_at: self.started_at.as_deref().and_then(rfc3339_to_us),
-            stopped_at: snapshot.and_then(|s| s.stopped_at.as_deref()).and_then(rfc3339_to_us),
+            stopped_at: snapshot
+                .and_then(|s| s.stopped_at.as_deref())
+                .and_then(rfc3339_to_us),
             state: snapshot
                 .map(|s| s.state.clone())
                 .filter(|s| !s.is_empty())
@@ -104,9 +107,17 @@ impl<'a> TaskName<'a> {
         let slot = slot_s.and_then(|s| s.parse().ok());
         if slot_s.is_some() && slot.is_none() {
             // Not the `<service>.<slot>.<id>` shape: keep the whole name as the service.
-            return TaskName { service: task, slot: None, id: None };
+            return TaskName {
+                service: task,
+                slot: None,
+                id: None,
+            };
         }
-        TaskName { service, slot, id: parts.next() }
+        TaskName {
+            service,
+            slot,
+            id: parts.next(),
+        }
     }
 
     /// The node (topology service) name: the service name without the `<stack>_` prefix.
@@ -134,7 +145,14 @@ mod tests {
     #[test]
     fn task_names() {
         let t = TaskName::parse("demo_reader.3.k3xq9");
-        assert_eq!(t, TaskName { service: "demo_reader", slot: Some(3), id: Some("k3xq9") });
+        assert_eq!(
+            t,
+            TaskName {
+                service: "demo_reader",
+                slot: Some(3),
+                id: Some("k3xq9")
+            }
+        );
         assert_eq!(t.node(Some("demo")), "reader");
         assert_eq!(t.node(Some("other")), "demo_reader");
         assert_eq!(TaskName::parse("solo").service, "solo");
@@ -149,7 +167,11 @@ mod tests {
         )
         .unwrap();
         assert_eq!(info.extra["future_field"], 3);
-        let snap = TaskSnapshot { state: "failed".into(), exit_error: Some("boom".into()), ..Default::default() };
+        let snap = TaskSnapshot {
+            state: "failed".into(),
+            exit_error: Some("boom".into()),
+            ..Default::default()
+        };
         let row = info.to_row(Some(&snap));
         assert_eq!(row.networks.as_deref(), Some("n1,n2"));
         assert_eq!(row.state, "failed");

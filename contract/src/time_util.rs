@@ -20,7 +20,9 @@ pub fn us_to_rfc3339(us: i64) -> String {
 
 /// Parses RFC 3339 text into microseconds since the epoch.
 pub fn rfc3339_to_us(s: &str) -> Option<i64> {
-    OffsetDateTime::parse(s, &Rfc3339).ok().map(|t| (t.unix_timestamp_nanos() / 1000) as i64)
+    OffsetDateTime::parse(s, &Rfc3339)
+        .ok()
+        .map(|t| (t.unix_timestamp_nanos() / 1000) as i64)
 }
 
 /// Converts UNIX seconds (as 0.6 stored them, possibly fractional) to microseconds.
@@ -36,7 +38,10 @@ mod tests {
     #[test]
     fn conversions() {
         assert_eq!(us_to_rfc3339(1_000_001), "1970-01-01T00:00:01.000001Z");
-        assert_eq!(rfc3339_to_us("1970-01-01T00:00:01.000001Z"), Some(1_000_001));
+        assert_eq!(
+            rfc3339_to_us("1970-01-01T00:00:01.000001Z"),
+            Some(1_000_001)
+        );
         assert_eq!(rfc3339_to_us("yesterday"), None);
         assert_eq!(secs_f64_to_us(1.5), Some(1_500_000));
         assert_eq!(secs_f64_to_us(f64::NAN), None);

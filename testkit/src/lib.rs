@@ -28,7 +28,11 @@ impl RedisServer {
         for _ in 0..10 {
             let port = free_port();
             if let Some(child) = spawn_redis(port, dir.path()) {
-                return RedisServer { child: Some(child), port, dir };
+                return RedisServer {
+                    child: Some(child),
+                    port,
+                    dir,
+                };
             }
         }
         panic!("redis-server did not start on any of 10 free ports");
@@ -62,7 +66,9 @@ impl RedisServer {
     /// Starts the server again on the same port after [`RedisServer::kill`].
     pub fn restart(&mut self) {
         assert!(self.child.is_none(), "restart() after kill()");
-        self.child = Some(spawn_redis(self.port, self.dir.path()).expect("redis-server restarts on its port"));
+        self.child = Some(
+            spawn_redis(self.port, self.dir.path()).expect("redis-server restarts on its port"),
+        );
     }
 }
 
@@ -73,7 +79,10 @@ impl Drop for RedisServer {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port()
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
 }
 
 /// Spawns redis-server and waits for its ready line; `None` if it exited first (port taken).
@@ -105,7 +114,9 @@ fn spawn_redis(port: u16, dir: &Path) -> Option<Child> {
 }
 
 fn redis_server_path() -> PathBuf {
-    std::env::var_os("WOTEMU_REDIS_SERVER").map(PathBuf::from).unwrap_or_else(|| "redis-server".into())
+    std::env::var_os("WOTEMU_REDIS_SERVER")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| "redis-server".into())
 }
 
 /// Helpers to compare tables.
@@ -118,7 +129,9 @@ pub mod compare {
         let schema = table.schema();
         let batches: Vec<RecordBatch> = batches
             .iter()
-            .map(|b| RecordBatch::try_new(schema.clone(), b.columns().to_vec()).expect("table schema"))
+            .map(|b| {
+                RecordBatch::try_new(schema.clone(), b.columns().to_vec()).expect("table schema")
+            })
             .collect();
         arrow::compute::concat_batches(&schema, &batches).expect("concat")
     }
@@ -126,23 +139,59 @@ pub mod compare {
     /// The batches as the dataset must hold them: stable-sorted by (task, time).
     pub fn expected(table: Table, batches: &[RecordBatch]) -> RecordBatch {
         let all = concat(table, batches);
-        let task = all.column_by_name("task").unwrap().as_any().downcast_ref::<StringArray>().unwrap().clone();
-        let time = all
-            .column_by_name("time")
-            .map(|c| c.as_any().downcast_ref::<TimestampMicrosecondArray>().unwrap().clone());
+        let task = all
+            .column_by_name("task")
+            .unwrap()
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .unwrap()
+            .clone();
+        let time = all.column_by_name("time").map(|c| {
+            c.as_any()
+                .downcast_ref::<TimestampMicrosecondArray>()
+                .unwrap()
+                .clone()
+        });
         let mut idx: Vec<u32> = (0..all.num_rows() as u32).collect();
         idx.sort_by_key(|&i| {
-            (task.value(i as usize).to_owned(), time.as_ref().map(|t| t.value(i as usize)))
+            (
+                task.value(i as usize).to_owned(),
+                time.as_ref().map(|t| t.value(i as usize)),
+            )
         });
         arrow::compute::take_record_batch(&all, &UInt32Array::from(idx)).expect("take")
     }
 
-    /// Asserts two batches hold the same columns (names, types, values).
+    /// Asserts two batches hold the same columns (names, types, values); a difference names its first row.
     pub fn assert_same(table: Table, got: &RecordBatch, want: &RecordBatch) {
         assert_eq!(got.num_rows(), want.num_rows(), "row count of {table}");
         for (i, f) in want.schema().fields().iter().enumerate() {
-            let g = got.column_by_name(f.name()).unwrap_or_else(|| panic!("column {table}.{}", f.name()));
-            assert_eq!(g.to_data(), want.column(i).to_data(), "column {table}.{}", f.name());
+            let g = got
+                .column_by_name(f.name())
+                .unwrap_or_else(|| panic!("column {table}.{}", f.name()));
+            let w = want.column(i);
+            assert_eq!(g.data_type(), w.data_type(), "type of {table}.{}", f.name());
+            if g.to_data() == w.to_data() {
+                continue;
+            }
+            let row = (0..w.len())
+                .find(|&r| g.slice(r, 1).to_data() != w.slice(r, 1).to_data())
+                .unwrap_or(0);
+            panic!(
+                "{table}.{} differs first at row {row}: got {}, want {} (task {} / {})",
+                f.name(),
+                cell(g, row),
+                cell(w, row),
+                cell(got.column(0), row),
+                cell(want.column(0), row),
+            );
         }
+    }
+
+    fn cell(a: &arrow::array::ArrayRef, row: usize) -> String {
+        use arrow::util::display::{ArrayFormatter, FormatOptions};
+        ArrayFormatter::try_new(a.as_ref(), &FormatOptions::default())
+            .map(|f| f.value(row).to_string())
+            .unwrap_or_else(|_| "?".into())
     }
 }

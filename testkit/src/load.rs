@@ -20,7 +20,12 @@ pub fn register_task(conn: &mut Connection, stack: &str, info: &TaskInfo) {
 }
 
 /// Appends entries to a task's stream in one pipeline; returns their ids.
-pub fn xadd_entries(conn: &mut Connection, stack: &str, task: &str, entries: &[StreamEntry]) -> Vec<String> {
+pub fn xadd_entries(
+    conn: &mut Connection,
+    stack: &str,
+    task: &str,
+    entries: &[StreamEntry],
+) -> Vec<String> {
     let key = StackKeys::new(stack).stream(task);
     let mut pipe = redis::pipe();
     for e in entries {
@@ -33,7 +38,12 @@ pub fn xadd_entries(conn: &mut Connection, stack: &str, task: &str, entries: &[S
 }
 
 /// Appends raw field/value pairs as one entry (for corrupt-entry tests); returns its id.
-pub fn xadd_raw(conn: &mut Connection, stack: &str, task: &str, fields: &[(&str, &[u8])]) -> String {
+pub fn xadd_raw(
+    conn: &mut Connection,
+    stack: &str,
+    task: &str,
+    fields: &[(&str, &[u8])],
+) -> String {
     let mut cmd = redis::cmd("XADD");
     cmd.arg(StackKeys::new(stack).stream(task)).arg("*");
     for (k, v) in fields {
@@ -51,8 +61,14 @@ pub struct Loaded {
 }
 
 /// The tables an agent streams (all but `tasks`, which comes from the registry).
-pub const STREAMED: [Table; 6] =
-    [Table::Packets, Table::Interactions, Table::Events, Table::System, Table::Logs, Table::App];
+pub const STREAMED: [Table; 6] = [
+    Table::Packets,
+    Table::Interactions,
+    Table::Events,
+    Table::System,
+    Table::Logs,
+    Table::App,
+];
 
 /// Registers `tasks` and writes `per_table` records of every streamed table for each, in batches of
 /// `batch_size`, interleaving tables as an agent does. Entries are kept in the returned value when `keep`.
@@ -108,7 +124,9 @@ pub fn load_synthetic(
         }
         xadd_entries(conn, stack, &t.task, &pending);
         entries.append(&mut pending);
-        loaded.batches.push((t.clone(), if keep { entries } else { Vec::new() }));
+        loaded
+            .batches
+            .push((t.clone(), if keep { entries } else { Vec::new() }));
     }
     loaded
 }

@@ -24,13 +24,27 @@ pub struct Synth {
     stack: String,
 }
 
-const VERBS: [&str; 4] = ["readproperty", "writeproperty", "invokeaction", "subscribeevent"];
-const PROTOS: [(&str, u16); 5] = [("http", 80), ("ws", 81), ("coap", 5683), ("mqtt", 1883), ("http", 9090)];
+const VERBS: [&str; 4] = [
+    "readproperty",
+    "writeproperty",
+    "invokeaction",
+    "subscribeevent",
+];
+const PROTOS: [(&str, u16); 5] = [
+    ("http", 80),
+    ("ws", 81),
+    ("coap", 5683),
+    ("mqtt", 1883),
+    ("http", 9090),
+];
 
 impl Synth {
     /// A generator for `stack`, reproducible from `seed`.
     pub fn new(seed: u64, stack: &str) -> Synth {
-        Synth { rng: SmallRng::seed_from_u64(seed), stack: stack.to_owned() }
+        Synth {
+            rng: SmallRng::seed_from_u64(seed),
+            stack: stack.to_owned(),
+        }
     }
 
     /// Tasks for `(node, replicas)` pairs, with Swarm-shaped names.
@@ -39,9 +53,17 @@ impl Synth {
         for (node, replicas) in nodes {
             for slot in 1..=*replicas {
                 let id: String = (0..10)
-                    .map(|_| char::from(b"abcdefghijklmnopqrstuvwxyz0123456789"[self.rng.random_range(0..36)]))
+                    .map(|_| {
+                        char::from(
+                            b"abcdefghijklmnopqrstuvwxyz0123456789"[self.rng.random_range(0..36)],
+                        )
+                    })
                     .collect();
-                out.push(TaskSpec { task: format!("{}_{node}.{slot}.{id}", self.stack), node: (*node).into(), slot });
+                out.push(TaskSpec {
+                    task: format!("{}_{node}.{slot}.{id}", self.stack),
+                    node: (*node).into(),
+                    slot,
+                });
             }
         }
         out
@@ -49,11 +71,20 @@ impl Synth {
 
     fn jitter_time(&mut self, start_us: i64, i: usize, step_us: i64) -> i64 {
         // Mostly increasing, with a few records a little late.
-        start_us + i as i64 * step_us - if self.rng.random_bool(0.05) { self.rng.random_range(0..step_us * 3 + 1) } else { 0 }
+        start_us + i as i64 * step_us
+            - if self.rng.random_bool(0.05) {
+                self.rng.random_range(0..step_us * 3 + 1)
+            } else {
+                0
+            }
     }
 
     fn ip(&mut self) -> String {
-        format!("10.0.{}.{}", self.rng.random_range(0..4), self.rng.random_range(2..40))
+        format!(
+            "10.0.{}.{}",
+            self.rng.random_range(0..4),
+            self.rng.random_range(2..40)
+        )
     }
 
     /// `n` packets from `start_us`, one every `step_us` on average.
@@ -71,7 +102,11 @@ impl Synth {
                 };
                 let outbound = self.rng.random_bool(0.5);
                 let eph = self.rng.random_range(32768..61000);
-                let len = if self.rng.random_bool(0.4) { 66 } else { self.rng.random_range(60..1514) };
+                let len = if self.rng.random_bool(0.4) {
+                    66
+                } else {
+                    self.rng.random_range(60..1514)
+                };
                 let (srcport, dstport) = match port {
                     Some(p) if outbound => (Some(eph), Some(p)),
                     Some(p) => (Some(p), Some(eph)),
@@ -80,7 +115,11 @@ impl Synth {
                 Packet {
                     task: t.task.clone(),
                     node: t.node.clone(),
-                    iface: if self.rng.random_bool(0.9) { "eth0".into() } else { "eth1".into() },
+                    iface: if self.rng.random_bool(0.9) {
+                        "eth0".into()
+                    } else {
+                        "eth1".into()
+                    },
                     time: self.jitter_time(start_us, i, step_us),
                     len,
                     src: self.ip(),
@@ -95,7 +134,13 @@ impl Synth {
     }
 
     /// `n` interactions; about 3% fail.
-    pub fn interactions(&mut self, t: &TaskSpec, start_us: i64, step_us: i64, n: usize) -> Vec<Interaction> {
+    pub fn interactions(
+        &mut self,
+        t: &TaskSpec,
+        start_us: i64,
+        step_us: i64,
+        n: usize,
+    ) -> Vec<Interaction> {
         (0..n)
             .map(|i| {
                 let ok = !self.rng.random_bool(0.03);
@@ -108,9 +153,15 @@ impl Synth {
                     node: t.node.clone(),
                     time: self.jitter_time(start_us, i, step_us),
                     thing: format!("urn:wotemu:thing:{}", self.rng.random_range(0..4)),
-                    name: ["temperature", "humidity", "reset", "alarm"][self.rng.random_range(0..4)].into(),
+                    name: ["temperature", "humidity", "reset", "alarm"]
+                        [self.rng.random_range(0..4)]
+                    .into(),
                     verb: VERBS[self.rng.random_range(0..VERBS.len())].into(),
-                    side: if consumed { "consumed".into() } else { "exposed".into() },
+                    side: if consumed {
+                        "consumed".into()
+                    } else {
+                        "exposed".into()
+                    },
                     latency_ms: consumed.then_some(latency),
                     ok,
                     error_type: (!ok).then(|| "TimeoutError".to_owned()),
@@ -131,7 +182,11 @@ impl Synth {
                 thing: "urn:wotemu:clock".into(),
                 name: "tick".into(),
                 subscription: format!("sub-{}", i % 3),
-                kind: if i % 50 == 0 { "subscribe".into() } else { "next".into() },
+                kind: if i % 50 == 0 {
+                    "subscribe".into()
+                } else {
+                    "next".into()
+                },
                 item: Some(format!("{{\"tick\":{i}}}")),
             })
             .collect()
@@ -161,7 +216,11 @@ impl Synth {
                 task: t.task.clone(),
                 node: t.node.clone(),
                 time: start_us + i as i64 * step_us,
-                stream: if i % 7 == 0 { "stderr".into() } else { "stdout".into() },
+                stream: if i % 7 == 0 {
+                    "stderr".into()
+                } else {
+                    "stdout".into()
+                },
                 line: format!("INFO:app:reading properties (round {i})"),
             })
             .collect()
@@ -184,7 +243,9 @@ impl Synth {
     pub fn batch(&mut self, table: Table, t: &TaskSpec, start_us: i64, n: usize) -> RecordBatch {
         match table {
             Table::Packets => Packet::to_batch(&self.packets(t, start_us, 1_000, n)),
-            Table::Interactions => Interaction::to_batch(&self.interactions(t, start_us, 100_000, n)),
+            Table::Interactions => {
+                Interaction::to_batch(&self.interactions(t, start_us, 100_000, n))
+            }
             Table::Events => Event::to_batch(&self.events(t, start_us, 500_000, n)),
             Table::System => SystemSample::to_batch(&self.system(t, start_us, n)),
             Table::Logs => LogLine::to_batch(&self.logs(t, start_us, 200_000, n)),

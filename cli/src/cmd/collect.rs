@@ -39,10 +39,14 @@ pub(crate) fn run(args: CollectArgs) -> anyhow::Result<ExitCode> {
             out: args.out.clone(),
             spill_bytes,
         };
-        wotemu_collector::legacy::import(&opts, &bar)
-            .with_context(|| format!("importing the WoTemu 0.6 store into {}", args.out.display()))?
+        wotemu_collector::legacy::import(&opts, &bar).with_context(|| {
+            format!("importing the WoTemu 0.6 store into {}", args.out.display())
+        })?
     } else {
-        let stack = args.stack.clone().expect("clap requires --stack without --legacy");
+        let stack = args
+            .stack
+            .clone()
+            .expect("clap requires --stack without --legacy");
         let mut opts = CollectOptions::new(&args.redis.redis_url, &stack, &args.out);
         opts.spill_bytes = spill_bytes;
         opts.trim = !args.no_trim;
@@ -55,7 +59,11 @@ pub(crate) fn run(args: CollectArgs) -> anyhow::Result<ExitCode> {
 fn report(args: &CollectArgs, s: &CollectSummary) -> anyhow::Result<ExitCode> {
     let m = &s.manifest;
     let secs = s.elapsed.as_secs_f64();
-    let rate = if secs > 0.0 { s.records as f64 / secs } else { 0.0 };
+    let rate = if secs > 0.0 {
+        s.records as f64 / secs
+    } else {
+        0.0
+    };
     let totals = &m.accounting.totals;
     if args.json {
         output::json(&CollectReport {
@@ -79,18 +87,30 @@ fn report(args: &CollectArgs, s: &CollectSummary) -> anyhow::Result<ExitCode> {
             m.stack
         ));
     } else {
-        let tasks = m.accounting.tasks.len().max(m.tables.get(&Table::Tasks).map_or(0, |t| t.rows as usize));
+        let tasks = m
+            .accounting
+            .tasks
+            .len()
+            .max(m.tables.get(&Table::Tasks).map_or(0, |t| t.rows as usize));
         output::say(&format!(
             "Collected {} records from {tasks} tasks in {secs:.2} s ({rate:.0} records/s) into {}{}",
             s.records,
             args.out.display(),
             if s.resumed { " (resumed)" } else { "" },
         ));
-        let rows: Vec<String> = m.tables.iter().map(|(t, i)| format!("{t} {}", i.rows)).collect();
+        let rows: Vec<String> = m
+            .tables
+            .iter()
+            .map(|(t, i)| format!("{t} {}", i.rows))
+            .collect();
         output::say(&format!("  rows: {}", rows.join(", ")));
     }
     if totals.entries_duplicate > 0 {
-        tracing::info!(entries = totals.entries_duplicate, records = totals.records_duplicate, "Skipped replayed batches.");
+        tracing::info!(
+            entries = totals.entries_duplicate,
+            records = totals.records_duplicate,
+            "Skipped replayed batches."
+        );
     }
     if totals.records_dropped_by_agent > 0 {
         output::warn(&format!(

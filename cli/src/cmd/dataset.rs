@@ -16,19 +16,30 @@ pub(crate) fn run(cmd: DatasetCommand) -> anyhow::Result<ExitCode> {
                 output::json(&info)?;
                 return Ok(ExitCode::SUCCESS);
             }
-            output::say(&format!("Dataset {} (stack `{}`, from {})", info.path, info.stack, info.source));
+            output::say(&format!(
+                "Dataset {} (stack `{}`, from {})",
+                info.path, info.stack, info.source
+            ));
             output::say(&format!(
                 "  span: {} → {}",
                 info.started_at.as_deref().unwrap_or("?"),
                 info.stopped_at.as_deref().unwrap_or("?")
             ));
-            output::say(&format!("  {:<14}{:>12}{:>12}  time span", "table", "rows", "bytes"));
+            output::say(&format!(
+                "  {:<14}{:>12}{:>12}  time span",
+                "table", "rows", "bytes"
+            ));
             for (t, s) in &info.tables {
                 let span = match (&s.time_min, &s.time_max) {
                     (Some(a), Some(b)) => format!("{a} → {b}"),
                     _ => String::new(),
                 };
-                output::say(&format!("  {:<14}{:>12}{:>12}  {span}", t.name(), s.rows, s.bytes));
+                output::say(&format!(
+                    "  {:<14}{:>12}{:>12}  {span}",
+                    t.name(),
+                    s.rows,
+                    s.bytes
+                ));
             }
             output::say(&format!("  tasks ({}):", info.tasks.len()));
             for t in &info.tasks {
@@ -40,7 +51,10 @@ pub(crate) fn run(cmd: DatasetCommand) -> anyhow::Result<ExitCode> {
                 a.records_read, a.records_written, a.records_duplicate, a.records_rejected, a.records_dropped_by_agent, a.seq_missing
             ));
             if info.problems > 0 {
-                output::say(&format!("  problems: {} (see manifest.json)", info.problems));
+                output::say(&format!(
+                    "  problems: {} (see manifest.json)",
+                    info.problems
+                ));
             }
             Ok(ExitCode::SUCCESS)
         }

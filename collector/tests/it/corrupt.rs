@@ -21,9 +21,42 @@ fn bad_entries_are_named_and_the_rest_is_kept() {
     let seq = |i: u64| (base + i).to_string().into_bytes();
     let (s1, s2, s3) = (seq(1), seq(2), seq(3));
     let mut ids = Vec::new();
-    ids.push(xadd_raw(&mut conn, "bad", task, &[("v", b"1"), ("seq", &s1), ("table", b"logs"), ("n", b"200"), ("data", truncated)]));
-    ids.push(xadd_raw(&mut conn, "bad", task, &[("v", b"7"), ("seq", &s2), ("table", b"logs"), ("n", b"1"), ("data", data)]));
-    ids.push(xadd_raw(&mut conn, "bad", task, &[("v", b"1"), ("seq", &s3), ("table", b"frames"), ("n", b"1"), ("data", data)]));
+    ids.push(xadd_raw(
+        &mut conn,
+        "bad",
+        task,
+        &[
+            ("v", b"1"),
+            ("seq", &s1),
+            ("table", b"logs"),
+            ("n", b"200"),
+            ("data", truncated),
+        ],
+    ));
+    ids.push(xadd_raw(
+        &mut conn,
+        "bad",
+        task,
+        &[
+            ("v", b"7"),
+            ("seq", &s2),
+            ("table", b"logs"),
+            ("n", b"1"),
+            ("data", data),
+        ],
+    ));
+    ids.push(xadd_raw(
+        &mut conn,
+        "bad",
+        task,
+        &[
+            ("v", b"1"),
+            ("seq", &s3),
+            ("table", b"frames"),
+            ("n", b"1"),
+            ("data", data),
+        ],
+    ));
     ids.push(xadd_raw(&mut conn, "bad", task, &[("hello", b"world")]));
     // A good entry after the bad ones is still collected.
     let mut after = loaded.batches[1].1[1].clone();
@@ -39,10 +72,27 @@ fn bad_entries_are_named_and_the_rest_is_kept() {
         assert_eq!(&p.stream, &stream);
         assert_eq!(&p.id, id);
     }
-    assert!(m.problems[0].error.contains("truncated or corrupt") || m.problems[0].error.contains("truncated"), "{}", m.problems[0].error);
-    assert!(m.problems[1].error.contains("format version 7"), "{}", m.problems[1].error);
-    assert!(m.problems[2].error.contains("table `frames`"), "{}", m.problems[2].error);
-    assert!(m.problems[3].error.contains("field `v` is missing"), "{}", m.problems[3].error);
+    assert!(
+        m.problems[0].error.contains("truncated or corrupt")
+            || m.problems[0].error.contains("truncated"),
+        "{}",
+        m.problems[0].error
+    );
+    assert!(
+        m.problems[1].error.contains("format version 7"),
+        "{}",
+        m.problems[1].error
+    );
+    assert!(
+        m.problems[2].error.contains("table `frames`"),
+        "{}",
+        m.problems[2].error
+    );
+    assert!(
+        m.problems[3].error.contains("field `v` is missing"),
+        "{}",
+        m.problems[3].error
+    );
     let acc = &m.accounting.tasks[task];
     assert_eq!(acc.entries_rejected, 4);
     assert_eq!(acc.records_rejected, 200 + 1 + 1);

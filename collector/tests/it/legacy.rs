@@ -14,7 +14,12 @@ const T0: f64 = 1_764_000_000.0;
 const R1: &str = "exp_reader.1.bbb";
 
 fn zadd(conn: &mut redis::Connection, key: &str, score: f64, member: &str) {
-    let _: () = redis::cmd("ZADD").arg(key).arg(score).arg(member).query(conn).unwrap();
+    let _: () = redis::cmd("ZADD")
+        .arg(key)
+        .arg(score)
+        .arg(member)
+        .query(conn)
+        .unwrap();
 }
 
 fn table(dir: &std::path::Path, t: Table) -> RecordBatch {
@@ -28,7 +33,13 @@ fn s<'a>(b: &'a RecordBatch, col: &str, row: usize) -> Option<&'a str> {
 
 /// A small 0.6 store built from the layout description, with one record of every shape.
 fn build_store(conn: &mut redis::Connection) {
-    zadd(conn, "wotemu:compose", T0, &json!({"version": "3.7", "services": {"server": {}, "reader": {}, "redis": {}}}).to_string());
+    zadd(
+        conn,
+        "wotemu:compose",
+        T0,
+        &json!({"version": "3.7", "services": {"server": {}, "reader": {}, "redis": {}}})
+            .to_string(),
+    );
     zadd(conn, &format!("wotemu:system:{R1}"), T0 + 1.0,
         &json!({"time": T0 + 1.0, "cpu_percent": 12.5, "cpu_percent_constraint": 50.0, "mem_mb": 100.0, "mem_percent": 50.0}).to_string());
     zadd(conn, &format!("wotemu:system:{R1}"), T0 + 6.0,
@@ -48,7 +59,12 @@ fn build_store(conn: &mut redis::Connection) {
                 "python_version": "3.8.5", "uname": {"system": "Linux", "release": "5.4"}, "time": T0,
                 "env": {"REDIS_URL": "redis://:pw@redis", "API_TOKEN": "s3cret", "PORT_HTTP": "80"},
                 "networks_cidr": {"3g": "10.0.1.0/24"}, "net": {"eth0": [{"family": 2, "address": "10.0.1.5"}], "lo": [{"address": "127.0.0.1"}]}}).to_string());
-    zadd(conn, &format!("wotemu:app:{R1}:fps"), T0 + 7.0, &json!({"fps": 29.5}).to_string());
+    zadd(
+        conn,
+        &format!("wotemu:app:{R1}:fps"),
+        T0 + 7.0,
+        &json!({"fps": 29.5}).to_string(),
+    );
     zadd(conn, "wotemu:system:exp_server.1.aaa", T0 + 1.0, &json!({"time": T0 + 1.0, "cpu_percent": 1.0, "cpu_percent_constraint": 100.0, "mem_mb": 50.0, "mem_percent": 10.0}).to_string());
     zadd(conn, "wotemu:snapshot", T0 + 60.0, &json!({
         "bbb": {"task": {"Slot": 1, "Status": {"State": "failed", "Err": "task: non-zero exit (1)", "Timestamp": "2025-11-24T16:01:00Z",
@@ -57,8 +73,17 @@ fn build_store(conn: &mut redis::Connection) {
         "zzz": {"task": {"Slot": 2, "ServiceID": "svc0123456789abcdef", "Status": {"State": "rejected", "Err": "no suitable node"}}, "time": T0 + 60.0, "logs": ""}
     }).to_string());
     // Not of the 0.6 layout: a string where a sorted set belongs, and a new-layout key.
-    let _: () = redis::cmd("SET").arg("wotemu:system:exp_weird.1.w").arg("x").query(conn).unwrap();
-    let _: () = redis::cmd("HSET").arg("wotemu:other:meta").arg("a").arg("b").query(conn).unwrap();
+    let _: () = redis::cmd("SET")
+        .arg("wotemu:system:exp_weird.1.w")
+        .arg("x")
+        .query(conn)
+        .unwrap();
+    let _: () = redis::cmd("HSET")
+        .arg("wotemu:other:meta")
+        .arg("a")
+        .arg("b")
+        .query(conn)
+        .unwrap();
 }
 
 #[test]
@@ -69,7 +94,12 @@ fn a_06_store_maps_to_every_table() {
     let dbsize_before: u64 = redis::cmd("DBSIZE").query(&mut conn).unwrap();
 
     let out = tempfile::tempdir().unwrap();
-    let opts = LegacyOptions { redis_url: redis.url(), stack: None, out: out.path().to_owned(), spill_bytes: 1 << 20 };
+    let opts = LegacyOptions {
+        redis_url: redis.url(),
+        stack: None,
+        out: out.path().to_owned(),
+        spill_bytes: 1 << 20,
+    };
     let summary = import(&opts, &NoProgress).unwrap();
     let dir = out.path();
     let m = Manifest::read(dir).unwrap();
@@ -78,7 +108,10 @@ fn a_06_store_maps_to_every_table() {
     assert!(m.compose.as_deref().unwrap().contains("\"reader\""));
     assert_accounting(&m, dir);
     let dbsize_after: u64 = redis::cmd("DBSIZE").query(&mut conn).unwrap();
-    assert_eq!(dbsize_before, dbsize_after, "the 0.6 store is left as it was");
+    assert_eq!(
+        dbsize_before, dbsize_after,
+        "the 0.6 store is left as it was"
+    );
     assert!(summary.records > 0);
 
     // Problems: the non-JSON member and the string key.
@@ -92,9 +125,18 @@ fn a_06_store_maps_to_every_table() {
     // system
     let sys = table(dir, Table::System);
     assert_eq!(sys.num_rows(), 3);
-    assert_eq!(s(&sys, "task", 0), Some("exp_reader.1.bbb"), "sorted by task");
+    assert_eq!(
+        s(&sys, "task", 0),
+        Some("exp_reader.1.bbb"),
+        "sorted by task"
+    );
     assert_eq!(s(&sys, "node", 0), Some("reader"));
-    let f = |c: &str, r: usize| sys.column_by_name(c).unwrap().as_primitive::<Float64Type>().value(r);
+    let f = |c: &str, r: usize| {
+        sys.column_by_name(c)
+            .unwrap()
+            .as_primitive::<Float64Type>()
+            .value(r)
+    };
     let u = |c: &str, r: usize| {
         let a = sys.column_by_name(c).unwrap().as_primitive::<UInt64Type>();
         a.is_valid(r).then(|| a.value(r))
@@ -104,9 +146,16 @@ fn a_06_store_maps_to_every_table() {
     assert!(sys.column_by_name("cpu_limit_percent").unwrap().is_null(1));
     assert_eq!(u("mem_bytes", 0), Some(104_857_600));
     assert_eq!(u("mem_limit_bytes", 0), Some(209_715_200));
-    assert_eq!(u("mem_limit_bytes", 1), None, "mem_percent 0 tells no limit");
+    assert_eq!(
+        u("mem_limit_bytes", 1),
+        None,
+        "mem_percent 0 tells no limit"
+    );
     assert!(sys.column_by_name("cpu_throttled_us").unwrap().is_null(0));
-    let times = sys.column_by_name("time").unwrap().as_primitive::<TimestampMicrosecondType>();
+    let times = sys
+        .column_by_name("time")
+        .unwrap()
+        .as_primitive::<TimestampMicrosecondType>();
     assert_eq!(times.value(0), 1_764_000_001_000_000);
 
     // packets: sorted by time across interfaces, protocols mapped.
@@ -117,10 +166,19 @@ fn a_06_store_maps_to_every_table() {
     let ifaces: Vec<_> = (0..4).map(|i| s(&p, "iface", i).unwrap()).collect();
     assert_eq!(ifaces, ["eth0", "eth0", "eth1", "eth0"]);
     assert_eq!(s(&p, "transport", 0), Some("tcp"), "lower-cased");
-    let ports = p.column_by_name("srcport").unwrap().as_primitive::<UInt16Type>();
+    let ports = p
+        .column_by_name("srcport")
+        .unwrap()
+        .as_primitive::<UInt16Type>();
     assert_eq!(ports.value(0), 40000, "string port parsed");
     assert!(ports.is_null(2), "icmp has no ports");
-    assert_eq!(p.column_by_name("len").unwrap().as_primitive::<UInt32Type>().value(1), 90);
+    assert_eq!(
+        p.column_by_name("len")
+            .unwrap()
+            .as_primitive::<UInt32Type>()
+            .value(1),
+        90
+    );
 
     // interactions
     let it = table(dir, Table::Interactions);
@@ -128,7 +186,10 @@ fn a_06_store_maps_to_every_table() {
     assert_eq!(s(&it, "verb", 0), Some("readproperty"));
     assert_eq!(s(&it, "side", 0), Some("consumed"));
     assert_eq!(s(&it, "host", 0), Some("server.3g"));
-    let lat = it.column_by_name("latency_ms").unwrap().as_primitive::<Float64Type>();
+    let lat = it
+        .column_by_name("latency_ms")
+        .unwrap()
+        .as_primitive::<Float64Type>();
     assert_eq!(lat.value(0), 250.0);
     assert_eq!(lat.value(1), 1500.0);
     let ok = it.column_by_name("ok").unwrap().as_boolean();
@@ -152,8 +213,18 @@ fn a_06_store_maps_to_every_table() {
 
     // tasks: info + snapshot, and a task only the snapshot knows.
     let t = table(dir, Table::Tasks);
-    let names: Vec<_> = (0..t.num_rows()).map(|i| s(&t, "task", i).unwrap()).collect();
-    assert_eq!(names, ["exp_reader.1.bbb", "exp_server.1.aaa", "exp_service-svc012345678.2.zzz", "exp_weird.1.w"]);
+    let names: Vec<_> = (0..t.num_rows())
+        .map(|i| s(&t, "task", i).unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "exp_reader.1.bbb",
+            "exp_server.1.aaa",
+            "exp_service-svc012345678.2.zzz",
+            "exp_weird.1.w"
+        ]
+    );
     assert_eq!(s(&t, "state", 0), Some("failed"));
     assert_eq!(s(&t, "exit_error", 0), Some("task: non-zero exit (1)"));
     assert_eq!(s(&t, "container_id", 0), Some("c-snap"));
@@ -167,9 +238,24 @@ fn a_06_store_maps_to_every_table() {
     assert_eq!(env["API_TOKEN"], "<redacted>");
     assert_eq!(env["REDIS_URL"], "redis://:<redacted>@redis");
     assert_eq!(env["PORT_HTTP"], "80");
-    assert_eq!(t.column_by_name("cpu_count").unwrap().as_primitive::<UInt32Type>().value(0), 2);
-    assert_eq!(t.column_by_name("mem_total_bytes").unwrap().as_primitive::<UInt64Type>().value(0), 8_000_000_000);
-    assert!(t.column_by_name("stopped_at").unwrap().is_valid(0), "failed is terminal");
+    assert_eq!(
+        t.column_by_name("cpu_count")
+            .unwrap()
+            .as_primitive::<UInt32Type>()
+            .value(0),
+        2
+    );
+    assert_eq!(
+        t.column_by_name("mem_total_bytes")
+            .unwrap()
+            .as_primitive::<UInt64Type>()
+            .value(0),
+        8_000_000_000
+    );
+    assert!(
+        t.column_by_name("stopped_at").unwrap().is_valid(0),
+        "failed is terminal"
+    );
     assert_eq!(s(&t, "state", 1), Some("unknown"), "no snapshot entry");
     assert_eq!(s(&t, "state", 2), Some("rejected"));
     assert_eq!(s(&t, "exit_error", 2), Some("no suitable node"));
@@ -179,8 +265,14 @@ fn a_06_store_maps_to_every_table() {
     assert_eq!(logs.num_rows(), 2);
     // The timestamped line (16:00:30.5) comes before the untimed one, which takes the snapshot's time (16:01).
     assert_eq!(s(&logs, "line", 0), Some("starting reader"));
-    assert_eq!(s(&logs, "line", 1), Some("Traceback (most recent call last):"));
-    let lt = logs.column_by_name("time").unwrap().as_primitive::<TimestampMicrosecondType>();
+    assert_eq!(
+        s(&logs, "line", 1),
+        Some("Traceback (most recent call last):")
+    );
+    let lt = logs
+        .column_by_name("time")
+        .unwrap()
+        .as_primitive::<TimestampMicrosecondType>();
     assert_eq!(lt.value(0), 1_764_000_030_500_000);
     assert_eq!(lt.value(1), 1_764_000_060_000_000);
 }
@@ -189,7 +281,12 @@ fn a_06_store_maps_to_every_table() {
 fn an_empty_store_is_a_clear_error() {
     let redis = RedisServer::start();
     let out = tempfile::tempdir().unwrap();
-    let opts = LegacyOptions { redis_url: redis.url(), stack: None, out: out.path().to_owned(), spill_bytes: 1 << 20 };
+    let opts = LegacyOptions {
+        redis_url: redis.url(),
+        stack: None,
+        out: out.path().to_owned(),
+        spill_bytes: 1 << 20,
+    };
     let err = import(&opts, &NoProgress).unwrap_err().to_string();
     assert!(err.contains("no WoTemu 0.6 data"), "{err}");
 }

@@ -14,7 +14,11 @@ fn every_table_round_trips_exactly() {
     let mut synth = Synth::new(1, "demo");
     let tasks = synth.tasks(&[("server", 1), ("reader", 3)]);
     let loaded = load_synthetic(&mut conn, &mut synth, "demo", &tasks, 3000, 700, true);
-    let _: () = redis::cmd("SET").arg(StackKeys::new("demo").topology()).arg("nodes: {}").query(&mut conn).unwrap();
+    let _: () = redis::cmd("SET")
+        .arg(StackKeys::new("demo").topology())
+        .arg("nodes: {}")
+        .query(&mut conn)
+        .unwrap();
 
     let out = tempfile::tempdir().unwrap();
     let mut opts = CollectOptions::new(&redis.url(), "demo", out.path());
@@ -32,7 +36,10 @@ fn every_table_round_trips_exactly() {
     assert_eq!(m.topology.as_deref(), Some("nodes: {}"));
     assert_eq!(m.source.kind, "redis-streams");
     assert!(m.problems.is_empty());
-    assert!(!out.path().join(wotemu_collector::WORK_DIR).exists(), "work folder removed");
+    assert!(
+        !out.path().join(wotemu_collector::WORK_DIR).exists(),
+        "work folder removed"
+    );
 
     // The tasks table comes from the registry.
     let info = dataset::info(out.path()).unwrap();
@@ -41,7 +48,10 @@ fn every_table_round_trips_exactly() {
     assert_eq!(info.tables[&Table::Packets].rows, 4 * 3000);
 
     // Trimmed: nothing is left to collect, and collecting again is a no-op.
-    let len: u64 = redis::cmd("XLEN").arg(StackKeys::new("demo").stream(&tasks[0].task)).query(&mut conn).unwrap();
+    let len: u64 = redis::cmd("XLEN")
+        .arg(StackKeys::new("demo").stream(&tasks[0].task))
+        .query(&mut conn)
+        .unwrap();
     assert_eq!(len, 0);
     let again = collect_quiet(&opts).unwrap();
     assert!(again.already_complete);
@@ -78,8 +88,14 @@ fn unknown_stack_is_a_clear_error() {
     let msg = err.to_string();
     assert!(msg.contains("no data for stack `nope`"), "{msg}");
     assert!(msg.contains("check --stack and --redis-url"), "{msg}");
-    let err = collect_quiet(&CollectOptions::new(&redis.url(), "bad:name", out.path())).unwrap_err();
+    let err =
+        collect_quiet(&CollectOptions::new(&redis.url(), "bad:name", out.path())).unwrap_err();
     assert!(err.to_string().contains("contains `:`"), "{err}");
-    let err = collect_quiet(&CollectOptions::new("redis://127.0.0.1:1", "x", out.path())).unwrap_err();
-    assert!(err.to_string().contains("cannot reach Redis at redis://127.0.0.1:1"), "{err}");
+    let err =
+        collect_quiet(&CollectOptions::new("redis://127.0.0.1:1", "x", out.path())).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("cannot reach Redis at redis://127.0.0.1:1"),
+        "{err}"
+    );
 }

@@ -1,0 +1,4 @@
+//! Integration tests of the `wotemu` binary (see README.md beside this file).
+
+mod collect;
+mod util;

@@ -228,6 +228,13 @@ pub fn collect(opts: &CollectOptions, progress: &dyn Progress) -> Result<Collect
     trim(&mut conn, opts, &ckpt, &mut trimmed)?;
     warned.summary("entries rejected");
     progress.finish();
+    tracing::debug!(
+        entries,
+        records,
+        parts = ckpt.parts.len(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "Drained the streams."
+    );
 
     // Finalize.
     progress.start("Writing dataset", Some(Table::ALL.len() as u64));
@@ -304,19 +311,7 @@ fn finalize(
     work: &Path,
     progress: &dyn Progress,
 ) -> Result<Manifest, Error> {
-    let mut tables = BTreeMap::new();
-    for table in Table::ALL.into_iter().filter(|t| *t != Table::Tasks) {
-        let parts: Vec<PathBuf> = ckpt
-            .parts
-            .iter()
-            .filter(|p: &&PartMeta| p.table == table)
-            .map(|p| work.join("parts").join(&p.file))
-            .collect();
-        let info = merge_parts(table, &parts, &opts.out.join(table.file_name()))?;
-        tables.insert(table, info);
-        failpoint::hit("table-merged");
-        progress.advance(1);
-    }
+    let mut tables = merge_all(&ckpt.parts, &work.join("parts"), &opts.out, progress)?;
 
     // The tasks table: registry + snapshot, plus tasks only seen in streams.
     let snapshot: BTreeMap<String, String> = redis::cmd("HGETALL")
@@ -424,6 +419,45 @@ fn finalize(
 }
 
 type TableInfos = BTreeMap<Table, wotemu_contract::manifest::TableInfo>;
+
+/// Merges the parts of every streamed table into its Parquet file, two tables at a time (one per core of a
+/// small machine; each merge holds one batch per part).
+pub(crate) fn merge_all(
+    parts: &[PartMeta],
+    dir: &Path,
+    out: &Path,
+    progress: &dyn Progress,
+) -> Result<TableInfos, Error> {
+    let todo: Vec<Table> = Table::ALL
+        .into_iter()
+        .filter(|t| *t != Table::Tasks)
+        .collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results = std::sync::Mutex::new(Vec::new());
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 2);
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(&table) = todo.get(i) else { break };
+                let files: Vec<PathBuf> = parts.iter().filter(|p| p.table == table).map(|p| dir.join(&p.file)).collect();
+                let started = Instant::now();
+                let r = merge_parts(table, &files, &out.join(table.file_name()));
+                tracing::debug!(%table, parts = files.len(), elapsed_ms = started.elapsed().as_millis() as u64, "Merged a table.");
+                failpoint::hit("table-merged");
+                progress.advance(1);
+                results.lock().expect("results").push((table, r));
+            });
+        }
+    });
+    let mut tables = BTreeMap::new();
+    for (table, r) in results.into_inner().expect("results") {
+        tables.insert(table, r?);
+    }
+    Ok(tables)
+}
 
 /// The earliest `time_min` of the tables.
 pub(crate) fn earliest(tables: &TableInfos) -> Option<String> {

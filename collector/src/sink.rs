@@ -41,7 +41,7 @@ use crate::error::Error;
 use crate::fsutil;
 
 /// Rows per batch inside a part file (and so per merge read).
-pub const PART_BATCH_ROWS: usize = 64 * 1024;
+pub const PART_BATCH_ROWS: usize = 16 * 1024;
 /// The largest Parquet row group.
 pub const ROW_GROUP_ROWS: usize = 1024 * 1024;
 
@@ -392,7 +392,7 @@ pub(crate) fn write_table(
 mod tests {
     use super::*;
     use arrow::array::AsArray;
-    use wotemu_contract::table::LogLine;
+    use wotemu_contract::table::{LogLine, Records};
 
     fn logs(rows: &[(i64, &str)]) -> RecordBatch {
         let rows: Vec<LogLine> = rows

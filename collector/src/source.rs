@@ -67,12 +67,15 @@ pub(crate) struct Page {
     pub(crate) entries: Vec<ReadEntry>,
 }
 
+/// The pages a reader thread sends, or the error that stopped it.
+pub(crate) type Pages = Receiver<Result<Page, Error>>;
+
 /// Starts a thread reading every stream in turn; pages arrive in stream order, then in id order.
 pub(crate) fn spawn_reader(
     url: &str,
     streams: Vec<StreamToRead>,
     page_entries: usize,
-) -> Result<(Receiver<Result<Page, Error>>, JoinHandle<()>), Error> {
+) -> Result<(Pages, JoinHandle<()>), Error> {
     let mut conn = connect(url)?;
     let (tx, rx) = sync_channel(4);
     let handle = std::thread::Builder::new()

@@ -26,6 +26,9 @@ pub fn xadd_entries(
     task: &str,
     entries: &[StreamEntry],
 ) -> Vec<String> {
+    if entries.is_empty() {
+        return Vec::new();
+    }
     let key = StackKeys::new(stack).stream(task);
     let mut pipe = redis::pipe();
     for e in entries {

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The test command: sets up what is missing, then runs every check CI runs.
+#   scripts/test.sh [nextest filter args...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+export PYO3_PYTHON="${PYO3_PYTHON:-$(command -v /root/.pyenv/versions/3.11.7/bin/python3.11 || command -v python3)}"
+
+echo "==> cargo fmt --check" >&2
+cargo fmt --all -- --check
+echo "==> cargo clippy" >&2
+cargo clippy --locked --workspace --all-targets -- -D warnings
+echo "==> cargo nextest run" >&2
+cargo nextest run --locked --workspace --no-fail-fast "$@"
+echo "==> cargo test --doc" >&2
+cargo test --locked --workspace --doc

@@ -1,0 +1,1 @@
+"""`wotemu.topology` of WoTemu 0.6."""

@@ -1,0 +1,281 @@
+"""`wotemu.topology.models` of WoTemu 0.6: the classes topology files build.
+
+The constructors take 0.6's arguments. They only record what they are given, with the line of the topology
+file that built each object; every check is done by wotemu (Rust), which reports all problems at once with
+those lines. Beyond 0.6, `Network` also takes the new condition fields (`loss`, `duplicate`, `corrupt`,
+`reorder`, `rate_up`, `schedule`).
+"""
+
+import enum
+import sys
+
+from wotemu.enums import BuiltinApps, NetworkConditions  # noqa: F401  (re-exported as in 0.6)
+
+# Set by wotemu before the topology file runs: the file whose lines are recorded.
+_TOPOLOGY_FILE = None
+
+_NEW_CONDITION_FIELDS = (
+    "latency", "jitter", "rate", "rate_up", "loss", "duplicate", "corrupt", "reorder", "schedule",
+)
+
+
+def _origin():
+    """The line of the topology file that is building the object (or the outermost caller's)."""
+    frame = sys._getframe(2)
+    fallback = None
+    while frame is not None:
+        if frame.f_code.co_filename == _TOPOLOGY_FILE:
+            return frame.f_lineno
+        if fallback is None and frame.f_code.co_filename != __file__:
+            fallback = frame.f_lineno
+        frame = frame.f_back
+    return fallback
+
+
+def _value(v):
+    """Enums become their value; other objects are kept for JSON."""
+    if isinstance(v, enum.Enum):
+        return v.value
+    return v
+
+
+def _name(v):
+    if v is None:
+        return None
+    if isinstance(v, str):
+        return v
+    return getattr(v, "name", str(v))
+
+
+class TopologyPorts:
+    def __init__(self, catalogue=None, http=None, ws=None, coap=None, mqtt=None, **kwargs):
+        self.catalogue = catalogue if catalogue is not None else kwargs.pop("port_catalogue", None)
+        self.http = http if http is not None else kwargs.pop("port_http", None)
+        self.ws = ws if ws is not None else kwargs.pop("port_ws", None)
+        self.coap = coap if coap is not None else kwargs.pop("port_coap", None)
+        self.mqtt = mqtt if mqtt is not None else kwargs.pop("port_mqtt", None)
+        if kwargs:
+            raise TypeError("TopologyPorts() got unexpected arguments: {}".format(", ".join(sorted(kwargs))))
+
+    def _raw(self):
+        return {k: int(v) for k, v in vars(self).items() if v is not None}
+
+
+class NodeResources:
+    def __init__(self, cpu_limit=None, mem_limit=None, cpu_reservation=None, mem_reservation=None,
+                 target_cpu_speed=None):
+        self.cpu_limit = cpu_limit
+        self.mem_limit = mem_limit
+        self.cpu_reservation = cpu_reservation
+        self.mem_reservation = mem_reservation
+        self.target_cpu_speed = target_cpu_speed
+        self._line = _origin()
+
+    def _raw(self):
+        return {k: str(v) for k, v in vars(self).items() if not k.startswith("_") and v is not None}
+
+
+class NodeApp:
+    def __init__(self, path, http=False, ws=False, mqtt=False, coap=False, params=None):
+        self.path = _value(path)
+        self.http = bool(http)
+        self.ws = bool(ws)
+        self.mqtt = bool(mqtt)
+        self.coap = bool(coap)
+        self.params = dict(params or {})
+        self._line = _origin()
+
+    def _raw(self):
+        out = {"path": str(self.path)}
+        for k in ("http", "ws", "mqtt", "coap"):
+            if getattr(self, k):
+                out[k] = True
+        if self.params:
+            # 0.6 passes each parameter as str(value) on the command line.
+            out["params"] = {str(k): str(_value(v)) for k, v in self.params.items()}
+        return out
+
+
+class Network:
+    def __init__(self, name, netem=None, conditions=None, args_compose_net=None, args_compose_gw=None,
+                 **kwargs):
+        unknown = [k for k in kwargs if k not in _NEW_CONDITION_FIELDS]
+        if unknown:
+            raise TypeError("Network() got unexpected arguments: {} (known: netem, conditions, "
+                            "args_compose_net, args_compose_gw, {})".format(
+                                ", ".join(sorted(unknown)), ", ".join(_NEW_CONDITION_FIELDS)))
+        self.name = name
+        self.netem = netem
+        self.conditions = conditions
+        self.args_compose_net = args_compose_net
+        self.args_compose_gw = args_compose_gw
+        self.extra = kwargs
+        self._line = _origin()
+
+    def _raw(self):
+        out = {}
+        if self.conditions is not None:
+            out["conditions"] = _value(self.conditions)
+        if self.netem is not None:
+            out["netem"] = dict(self.netem)
+        for k, v in self.extra.items():
+            if k == "schedule":
+                out[k] = [{kk: _value(vv) for kk, vv in dict(step).items()} for step in v]
+            else:
+                out[k] = _value(v)
+        if self.args_compose_net:
+            out["compose_net"] = self.args_compose_net
+        if self.args_compose_gw:
+            out["compose_gw"] = self.args_compose_gw
+        return out
+
+
+class Broker:
+    def __init__(self, name, networks, args_compose=None):
+        self.name = name
+        self.networks = list(networks)
+        self.args_compose = args_compose
+        self._line = _origin()
+
+    def _raw(self):
+        out = {"networks": [_name(n) for n in self.networks]}
+        if self.args_compose:
+            out["compose"] = self.args_compose
+        return out
+
+
+class Service:
+    def __init__(self, name, image, **docker_options):
+        self.name = name
+        self.image = image
+        self.docker_options = docker_options
+        self._line = _origin()
+
+    def _raw(self):
+        out = {"image": self.image}
+        if self.docker_options:
+            out["options"] = {k: _plain(v) for k, v in self.docker_options.items()}
+        return out
+
+
+def _plain(v):
+    """Docker SDK option objects (dict subclasses such as RestartPolicy) as plain JSON values."""
+    if isinstance(v, dict):
+        return {str(k): _plain(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    return _value(v)
+
+
+class Node:
+    def __init__(self, name, app, networks, broker=None, broker_network=None, image=None, resources=None,
+                 scale=None, args_compose=None, services=None):
+        self.name = name
+        self.app = app
+        self.networks = list(networks)
+        self.broker = broker
+        self.broker_network = broker_network
+        self.image = image
+        self.resources = resources
+        self.scale = scale
+        self.args_compose = args_compose
+        self.services = list(services or [])
+        self._line = _origin()
+
+    @property
+    def broker_host(self):
+        if self.broker is None:
+            return None
+        net = self.broker_network or (self.broker.networks[0] if self.broker.networks else None)
+        return "{}.{}".format(_name(self.broker), _name(net))
+
+    def link_service(self, service):
+        assert service not in self.services, "service already linked"
+        self.services.append(service)
+
+    def _raw(self):
+        out = {"app": self.app._raw(), "networks": [_name(n) for n in self.networks]}
+        if self.broker is not None:
+            out["broker"] = _name(self.broker)
+        if self.broker_network is not None:
+            out["broker_network"] = _name(self.broker_network)
+        if self.image is not None:
+            out["image"] = self.image
+        if self.resources is not None:
+            res = self.resources._raw()
+            if res:
+                out["resources"] = res
+        if self.scale is not None:
+            out["scale"] = int(self.scale)
+        if self.args_compose:
+            out["compose"] = self.args_compose
+        if self.services:
+            out["services"] = [_name(s) for s in self.services]
+        return out
+
+
+class Topology:
+    def __init__(self, nodes, ports=None):
+        self.nodes = list(nodes)
+        self.ports = ports
+        self._line = _origin()
+
+    @property
+    def networks(self):
+        return _unique([n for node in self.nodes for n in node.networks] +
+                       [n for b in self.brokers for n in b.networks])
+
+    @property
+    def brokers(self):
+        return _unique([node.broker for node in self.nodes if node.broker is not None])
+
+    @property
+    def services(self):
+        return _unique([s for node in self.nodes for s in node.services])
+
+
+def _unique(objs):
+    out = []
+    for o in objs:
+        if not any(o is x for x in out):
+            out.append(o)
+    return out
+
+
+def _to_raw(topology):
+    """The topology as wotemu's raw model (a JSON-able dict), with the line of each object and name clashes."""
+    if not isinstance(topology, Topology):
+        raise TypeError("topology() must return a wotemu.topology.models.Topology, not {}".format(
+            type(topology).__name__))
+    raw = {"nodes": {}, "networks": {}, "brokers": {}, "services": {}}
+    origins = {"": topology._line}
+    problems = []
+
+    def put(kind, obj):
+        if isinstance(obj, str):
+            return  # a reference by name; resolved (or reported) by wotemu
+        name = str(obj.name)
+        value = obj._raw()
+        path = "{}.{}".format(kind, name)
+        if name in raw[kind]:
+            if raw[kind][name] != value:
+                problems.append({"path": path, "line": obj._line, "message":
+                                 "two different {} are named `{}` (the other one is built at line {})".format(
+                                     kind, name, origins.get(path))})
+            return
+        raw[kind][name] = value
+        origins[path] = obj._line
+
+    for node in topology.nodes:
+        put("nodes", node)
+    for net in topology.networks:
+        put("networks", net)
+    for broker in topology.brokers:
+        put("brokers", broker)
+    for srv in topology.services:
+        put("services", srv)
+    if isinstance(topology.ports, TopologyPorts):
+        raw["ports"] = topology.ports._raw()
+    elif isinstance(topology.ports, dict):
+        raw["ports"] = {k: int(v) for k, v in topology.ports.items()}
+    return {"raw": raw, "origins": origins, "problems": problems}

@@ -1,0 +1,389 @@
+//! The Docker Swarm stack of a topology (`wotemu compose`): the same services, networks, replicas,
+//! resources, placement, dependencies, environment contract and labels as WoTemu 0.6, with these
+//! deliberate differences (also listed in the README):
+//!
+//! - deterministic: keys and lists are sorted, so the same topology gives byte-identical output;
+//! - capabilities are the minimal explicit list each container needs instead of `ALL`;
+//! - the Docker socket is mounted only into `docker_api_proxy` (0.6 mounted it everywhere); nodes read the
+//!   stack through the read-only proxy, as 0.6 already did;
+//! - gateways get `net.ipv4.ip_forward=1` as a sysctl instead of relying on privileges;
+//! - images are this project's, and the commands are `wotemu` subcommands (`agent`, `gateway`, `broker`);
+//! - the environment adds `WOTEMU_STACK` and `WOTEMU_TASK`, which the agents use for the Redis stream layout
+//!   (`wotemu:<stack>:…`); Redis runs without persistence to disk and never evicts.
+
+use serde_json::{json, Map, Value};
+
+use crate::model::{service_network, Network, Node, Topology};
+use crate::units;
+
+/// The compose file format version (as 0.6).
+pub const COMPOSE_VERSION: &str = "3.7";
+/// Label prefix of 0.6, kept so tools that look for these labels keep working.
+pub const LABEL: &str = "org.fundacionctic.wotemu";
+const PROXY: &str = "docker_api_proxy";
+const REDIS: &str = "redis";
+
+/// The compose document of a topology.
+pub fn compose(t: &Topology) -> Value {
+    let mut services = Map::new();
+    let mut networks = Map::new();
+    let all_nets: Vec<String> = t.networks.iter().map(|n| n.name.clone()).collect();
+
+    services.insert(
+        PROXY.into(),
+        json!({
+            "image": t.images.docker_api_proxy,
+            "environment": {"CONTAINERS": "1", "NETWORKS": "1", "NODES": "1", "SERVICES": "1", "TASKS": "1"},
+            "volumes": ["/var/run/docker.sock:/var/run/docker.sock:ro"],
+            "deploy": {"placement": {"constraints": ["node.role == manager"]}},
+            "networks": all_nets,
+            "labels": {format!("{LABEL}.docker_api_proxy"): ""},
+        }),
+    );
+    services.insert(
+        REDIS.into(),
+        json!({
+            "image": t.images.redis,
+            "command": ["redis-server", "--save", "", "--appendonly", "no", "--maxmemory-policy", "noeviction", "--protected-mode", "no"],
+            "ports": ["6379:6379"],
+            "networks": all_nets,
+            "labels": {format!("{LABEL}.redis"): ""},
+        }),
+    );
+
+    for net in &t.networks {
+        let mut gw = json!({
+            "image": t.images.wotemu,
+            "command": ["gateway", "--network", net.name, "--conditions", gateway_conditions(net)],
+            "cap_add": ["NET_ADMIN", "NET_RAW"],
+            "sysctls": {"net.ipv4.ip_forward": 1},
+            "depends_on": [PROXY, REDIS],
+            "environment": common_env(t),
+            "hostname": "{{.Task.Name}}",
+            "labels": {format!("{LABEL}.gw"): ""},
+            "networks": [net.name],
+        });
+        if let Some(extra) = &net.compose_gw {
+            merge(&mut gw, extra);
+        }
+        services.insert(net.gateway(), gw);
+
+        let mut n = json!({
+            "driver": "overlay",
+            "attachable": true,
+            "name": net.name,
+            "labels": {format!("{LABEL}.net"): ""},
+        });
+        if let Some(extra) = &net.compose_net {
+            merge(&mut n, extra);
+        }
+        networks.insert(net.name.clone(), n);
+    }
+
+    for node in &t.nodes {
+        services.insert(node.name.clone(), node_service(t, node));
+        for s in &node.services {
+            networks.insert(
+                service_network(s, &node.name),
+                json!({
+                    "driver": "overlay",
+                    "attachable": true,
+                    "name": service_network(s, &node.name),
+                    "labels": {format!("{LABEL}.servicenet"): ""},
+                }),
+            );
+        }
+    }
+
+    for b in &t.brokers {
+        let mut deps: Vec<String> = b.networks.iter().map(|n| format!("gw_{n}")).collect();
+        deps.extend([PROXY.to_owned(), REDIS.to_owned()]);
+        deps.sort();
+        let mut nets = b.networks.clone();
+        nets.sort();
+        let mut svc = json!({
+            "image": t.images.wotemu,
+            "command": ["broker", "--port", t.ports.mqtt.to_string()],
+            "cap_add": ["NET_ADMIN", "NET_RAW"],
+            "depends_on": deps,
+            "environment": common_env(t),
+            "hostname": "{{.Task.Name}}",
+            "labels": {format!("{LABEL}.broker"): ""},
+            "networks": nets,
+        });
+        if let Some(extra) = &b.compose {
+            merge(&mut svc, extra);
+        }
+        services.insert(b.name.clone(), svc);
+    }
+
+    for s in &t.services {
+        let mut nets: Vec<String> = t
+            .nodes
+            .iter()
+            .filter(|n| n.services.contains(&s.name))
+            .map(|n| service_network(&s.name, &n.name))
+            .collect();
+        nets.sort();
+        let mut svc = json!({
+            "image": s.image,
+            "labels": {format!("{LABEL}.service"): ""},
+            "networks": nets,
+        });
+        let obj = svc.as_object_mut().expect("object");
+        for (k, v) in &s.options {
+            match k.as_str() {
+                // Docker SDK style options of 0.6 that belong under `deploy`.
+                "restart_policy" | "resources" | "placement" | "replicas" | "mode" | "update_config" => {
+                    let deploy = obj.entry("deploy").or_insert_with(|| json!({}));
+                    merge(deploy, &json!({ k: restart_policy_keys(k, v) }));
+                }
+                _ => {
+                    if let Some(existing) = obj.get_mut(k) {
+                        merge(existing, v);
+                    } else {
+                        obj.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+        }
+        services.insert(s.name.clone(), svc);
+    }
+
+    let mut doc = json!({
+        "version": COMPOSE_VERSION,
+        "services": services,
+        "networks": networks,
+    });
+    sort_lists_at(&mut doc);
+    doc
+}
+
+/// The compose document as YAML text, with a header saying where it came from.
+pub fn to_yaml(t: &Topology, source: &str) -> String {
+    let body = serde_yaml::to_string(&compose(t)).expect("a JSON value always serialises to YAML");
+    format!(
+        "# Generated by wotemu {} from {source}; do not edit: change the topology and run `wotemu compose` again.\n# Deploy: docker stack deploy -c <this file> <stack>\n{body}",
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
+fn node_service(t: &Topology, node: &Node) -> Value {
+    let mut command = vec!["agent".to_owned(), "--path".to_owned(), node.app.source.path()];
+    for (k, v) in &node.app.params {
+        command.extend(["--func-param".to_owned(), k.clone(), v.clone()]);
+    }
+    for (on, flag) in [
+        (node.app.http, "--enable-http"),
+        (node.app.ws, "--enable-ws"),
+        (node.app.mqtt, "--enable-mqtt"),
+        (node.app.coap, "--enable-coap"),
+    ] {
+        if on {
+            command.push(flag.to_owned());
+        }
+    }
+    let mut env = common_env(t);
+    if let (true, Some(host)) = (node.app.mqtt, node.broker_host()) {
+        env.insert("MQTT_BROKER_HOST".into(), json!(host));
+    }
+    if let Some(speed) = node.resources.target_cpu_speed {
+        env.insert("TARGET_CPU_SPEED".into(), json!(speed.to_string()));
+    }
+    let mut caps = vec!["NET_ADMIN", "NET_RAW"];
+    if node.resources.target_cpu_speed.is_some() {
+        // Writing the container's own CFS quota needs a writable cgroup.
+        caps.push("SYS_ADMIN");
+    }
+    let mut deps: Vec<String> = node.all_networks().iter().map(|n| format!("gw_{n}")).collect();
+    deps.extend([PROXY.to_owned(), REDIS.to_owned()]);
+    deps.sort();
+    let mut nets = node.all_networks();
+    nets.extend(node.services.iter().map(|s| service_network(s, &node.name)));
+    nets.sort();
+
+    let mut deploy = json!({"replicas": node.scale});
+    let r = &node.resources;
+    let mut limits = Map::new();
+    let mut reservations = Map::new();
+    if let Some(c) = &r.cpu_limit {
+        limits.insert("cpus".into(), json!(c.text));
+    }
+    if let Some(m) = &r.mem_limit {
+        limits.insert("memory".into(), json!(m.text));
+    }
+    if let Some(c) = &r.cpu_reservation {
+        reservations.insert("cpus".into(), json!(c.text));
+    }
+    if let Some(m) = &r.mem_reservation {
+        reservations.insert("memory".into(), json!(m.text));
+    }
+    if !limits.is_empty() || !reservations.is_empty() {
+        let mut res = Map::new();
+        if !limits.is_empty() {
+            res.insert("limits".into(), Value::Object(limits));
+        }
+        if !reservations.is_empty() {
+            res.insert("reservations".into(), Value::Object(reservations));
+        }
+        deploy["resources"] = Value::Object(res);
+    }
+    let mut svc = json!({
+        "image": node.image.as_deref().unwrap_or(&t.images.wotemu),
+        "command": command,
+        "cap_add": caps,
+        "deploy": deploy,
+        "depends_on": deps,
+        "environment": env,
+        "hostname": "{{.Task.Name}}",
+        "labels": {format!("{LABEL}.node"): ""},
+        "networks": nets,
+    });
+    if let Some(extra) = &node.compose {
+        merge(&mut svc, extra);
+    }
+    svc
+}
+
+/// The environment contract of every wotemu container (0.6's variables plus the stack and task names).
+fn common_env(t: &Topology) -> Map<String, Value> {
+    let p = t.ports;
+    let mut m = Map::new();
+    for (k, v) in [
+        ("DOCKER_PROXY_URL", format!("tcp://{PROXY}:2375/")),
+        ("NODE_HOSTNAME", "{{.Node.Hostname}}".into()),
+        ("NODE_ID", "{{.Node.ID}}".into()),
+        ("SERVICE_ID", "{{.Service.ID}}".into()),
+        ("SERVICE_NAME", "{{.Service.Name}}".into()),
+        ("PORT_CATALOGUE", p.catalogue.to_string()),
+        ("PORT_HTTP", p.http.to_string()),
+        ("PORT_WS", p.ws.to_string()),
+        ("PORT_COAP", p.coap.to_string()),
+        ("PORT_MQTT", p.mqtt.to_string()),
+        ("REDIS_URL", format!("redis://{REDIS}")),
+        ("WOTEMU_STACK", r#"{{index .Service.Labels "com.docker.stack.namespace"}}"#.into()),
+        ("WOTEMU_TASK", "{{.Task.Name}}".into()),
+    ] {
+        m.insert(k.into(), Value::String(v));
+    }
+    m
+}
+
+/// The gateway's conditions as compact JSON: 0.6's `latency`, `jitter`, `rate` plus the new fields and the
+/// schedule; `wotemu gateway --conditions` reads it.
+pub fn gateway_conditions(net: &Network) -> String {
+    serde_json::to_string(&conditions_json(net)).expect("serialisable")
+}
+
+/// The gateway's conditions as a JSON value.
+pub fn conditions_json(net: &Network) -> Value {
+    let c = |c: &crate::model::Conditions| {
+        let mut m = Map::new();
+        m.insert("latency".into(), json!(c.latency_ms));
+        m.insert("jitter".into(), json!(c.jitter_ms));
+        if let Some(r) = c.rate_bps {
+            m.insert("rate".into(), json!(units::format_rate(r)));
+        }
+        if let Some(r) = c.rate_up_bps {
+            m.insert("rate_up".into(), json!(units::format_rate(r)));
+        }
+        for (k, v) in [
+            ("loss", c.loss_pct),
+            ("duplicate", c.duplicate_pct),
+            ("corrupt", c.corrupt_pct),
+            ("reorder", c.reorder_pct),
+        ] {
+            if v > 0.0 {
+                m.insert(k.into(), json!(v));
+            }
+        }
+        m
+    };
+    let mut out = c(&net.conditions);
+    if !net.schedule.is_empty() {
+        let steps: Vec<Value> = net
+            .schedule
+            .iter()
+            .map(|s| {
+                let mut m = c(&s.conditions);
+                m.insert("at".into(), json!(s.at_ms));
+                if let Some(f) = s.for_ms {
+                    m.insert("for".into(), json!(f));
+                }
+                Value::Object(m)
+            })
+            .collect();
+        out.insert("schedule".into(), Value::Array(steps));
+    }
+    Value::Object(out)
+}
+
+/// Docker SDK `RestartPolicy` keys (`Condition`, `MaxAttempts`, nanosecond `Delay`) → compose keys.
+fn restart_policy_keys(k: &str, v: &Value) -> Value {
+    if k != "restart_policy" {
+        return v.clone();
+    }
+    let Some(obj) = v.as_object() else { return v.clone() };
+    let mut out = Map::new();
+    for (key, val) in obj {
+        let (name, val) = match key.as_str() {
+            "Condition" => ("condition", val.clone()),
+            "MaxAttempts" => ("max_attempts", val.clone()),
+            "Delay" | "Window" => (
+                if key == "Delay" { "delay" } else { "window" },
+                val.as_u64()
+                    .map(|ns| json!(format!("{}ms", ns / 1_000_000)))
+                    .unwrap_or_else(|| val.clone()),
+            ),
+            other => {
+                out.insert(other.to_owned(), val.clone());
+                continue;
+            }
+        };
+        out.insert(name.to_owned(), val);
+    }
+    Value::Object(out)
+}
+
+/// Deep merge of compose arguments (0.6 merges `args_compose*` the same way): mappings merge key by key,
+/// lists get the new items appended (without duplicates), other values are replaced.
+pub fn merge(base: &mut Value, extra: &Value) {
+    match (base, extra) {
+        (Value::Object(b), Value::Object(e)) => {
+            for (k, v) in e {
+                match b.get_mut(k) {
+                    Some(existing) => merge(existing, v),
+                    None => {
+                        b.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+        }
+        (Value::Array(b), Value::Array(e)) => {
+            for v in e {
+                if !b.contains(v) {
+                    b.push(v.clone());
+                }
+            }
+        }
+        (b, e) => *b = e.clone(),
+    }
+}
+
+/// Lists whose order has no meaning are sorted so that output does not depend on input order.
+fn sort_lists_at(doc: &mut Value) {
+    if let Some(services) = doc.get_mut("services").and_then(Value::as_object_mut) {
+        for svc in services.values_mut() {
+            for key in ["networks", "depends_on", "cap_add"] {
+                if let Some(Value::Array(a)) = svc.get_mut(key) {
+                    sort_values(a);
+                }
+            }
+        }
+    }
+}
+
+fn sort_values(a: &mut Vec<Value>) {
+    a.sort_by(|x, y| x.to_string().cmp(&y.to_string()));
+    a.dedup();
+}

@@ -1,0 +1,123 @@
+//! The wotemu topology: what is emulated.
+//!
+//! A topology is read from YAML ([`yaml`]) or from a WoTemu 0.6 Python file ([`python`], run in embedded
+//! Python), deserialised strictly into [`raw`] types, then checked and resolved by [`validate`] into the
+//! [`model`] every other part uses. [`compose`] turns it into a Docker Swarm stack. Every error says where
+//! (`file:line:column` for YAML, the line for Python) and how to fix it.
+//!
+//! ```
+//! let text = "networks: {wifi: {conditions: wifi}}\nnodes:\n  clock: {app: {path: clock, http: true}, networks: [wifi]}\n";
+//! let t = wotemu_topology::from_yaml_str(std::path::Path::new("t.yml"), text).unwrap().topology;
+//! assert_eq!(t.nodes[0].name, "clock");
+//! assert_eq!(t.networks[0].conditions.latency_ms, 25.0);
+//! ```
+
+pub mod compose;
+pub mod error;
+pub mod model;
+pub mod names;
+#[cfg(feature = "python")]
+pub mod python;
+pub mod raw;
+pub mod units;
+pub mod validate;
+pub mod yaml;
+
+use std::path::Path;
+
+pub use error::{Diagnostic, Error, Kind, Location};
+pub use model::Topology;
+pub use validate::Validated;
+
+/// The format of a topology file, from its extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Yaml,
+    Python,
+}
+
+impl Format {
+    pub fn of(path: &Path) -> Option<Format> {
+        match path.extension()?.to_str()?.to_ascii_lowercase().as_str() {
+            "yml" | "yaml" | "json" => Some(Format::Yaml),
+            "py" => Some(Format::Python),
+            _ => None,
+        }
+    }
+}
+
+/// A loaded topology: the validated model, its warnings, and the source text.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub topology: Topology,
+    pub warnings: Vec<Diagnostic>,
+    pub format: Format,
+    pub text: String,
+}
+
+/// Reads, parses and validates a topology file.
+pub fn load(path: &Path) -> Result<Loaded, Error> {
+    let format = Format::of(path).ok_or_else(|| Error::UnknownFormat { path: path.to_owned() })?;
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    let v = match format {
+        Format::Yaml => from_yaml_str(path, &text)?,
+        Format::Python => from_python_str(path, &text)?,
+    };
+    Ok(Loaded {
+        topology: v.topology,
+        warnings: v.warnings,
+        format,
+        text,
+    })
+}
+
+/// Parses and validates YAML text (`path` is used in messages).
+pub fn from_yaml_str(path: &Path, text: &str) -> Result<Validated, Error> {
+    let raw = yaml::parse(path, text)?;
+    let locator = yaml::YamlLocator::new(path, text);
+    validate::validate(&raw, &locator).map_err(|diagnostics| Error::Invalid {
+        path: path.to_owned(),
+        diagnostics,
+    })
+}
+
+/// Runs a WoTemu 0.6 topology file's text and validates what `topology()` returns.
+#[cfg(feature = "python")]
+pub fn from_python_str(path: &Path, text: &str) -> Result<Validated, Error> {
+    let loaded = python::load(path, text)?;
+    let mut diagnostics = loaded.problems;
+    match validate::validate(&loaded.raw, &loaded.locator) {
+        Ok(v) if diagnostics.is_empty() => Ok(v),
+        Ok(_) => Err(Error::Invalid {
+            path: path.to_owned(),
+            diagnostics,
+        }),
+        Err(mut more) => {
+            diagnostics.append(&mut more);
+            Err(Error::Invalid {
+                path: path.to_owned(),
+                diagnostics,
+            })
+        }
+    }
+}
+
+/// Without the `python` feature a 0.6 file cannot be read.
+#[cfg(not(feature = "python"))]
+pub fn from_python_str(path: &Path, _text: &str) -> Result<Validated, Error> {
+    Err(Error::NoPython { path: path.to_owned() })
+}
+
+/// The JSON Schema of the YAML form.
+pub fn json_schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(raw::RawTopology)).expect("a schema is JSON")
+}
+
+/// The normalised YAML of a validated topology (what `wotemu topology show` prints): every default written
+/// out, names normalised, conditions resolved.
+pub fn to_yaml(t: &Topology) -> String {
+    serde_yaml::to_string(t).expect("the model serialises")
+}

@@ -1,0 +1,378 @@
+//! The validated topology: every name normalised and checked, every reference resolved, every value parsed.
+//! Only [`crate::validate`] builds it.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::Serialize;
+
+/// A validated topology. Lists are sorted by name.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Topology {
+    pub name: Option<String>,
+    pub ports: Ports,
+    pub images: Images,
+    pub networks: Vec<Network>,
+    pub brokers: Vec<Broker>,
+    pub services: Vec<Service>,
+    pub nodes: Vec<Node>,
+}
+
+impl Topology {
+    pub fn network(&self, name: &str) -> Option<&Network> {
+        self.networks.iter().find(|n| n.name == name)
+    }
+    pub fn broker(&self, name: &str) -> Option<&Broker> {
+        self.brokers.iter().find(|n| n.name == name)
+    }
+    pub fn node(&self, name: &str) -> Option<&Node> {
+        self.nodes.iter().find(|n| n.name == name)
+    }
+    /// Total replicas of nodes.
+    pub fn replicas(&self) -> u32 {
+        self.nodes.iter().map(|n| n.scale).sum()
+    }
+}
+
+/// Ports of the WoT servers in every node (0.6 defaults).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Ports {
+    pub catalogue: u16,
+    pub http: u16,
+    pub ws: u16,
+    pub coap: u16,
+    pub mqtt: u16,
+}
+
+impl Default for Ports {
+    fn default() -> Self {
+        Ports {
+            catalogue: 9090,
+            http: 80,
+            ws: 81,
+            coap: 5683,
+            mqtt: 1883,
+        }
+    }
+}
+
+/// Container images.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Images {
+    pub wotemu: String,
+    pub redis: String,
+    pub docker_api_proxy: String,
+}
+
+impl Default for Images {
+    fn default() -> Self {
+        let v = env!("CARGO_PKG_VERSION");
+        Images {
+            wotemu: format!("wotemu/wotemu:{v}"),
+            redis: format!("wotemu/redis:{v}"),
+            docker_api_proxy: format!("wotemu/docker-api-proxy:{v}"),
+        }
+    }
+}
+
+/// A network preset of WoTemu 0.6 (`wotemu.enums.NetworkConditions`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Preset {
+    Gprs,
+    Edge,
+    Regular3g,
+    Fast3g,
+    Lte,
+    Wifi,
+    Cable,
+}
+
+impl Preset {
+    pub const ALL: [Preset; 7] = [
+        Preset::Gprs,
+        Preset::Edge,
+        Preset::Regular3g,
+        Preset::Fast3g,
+        Preset::Lte,
+        Preset::Wifi,
+        Preset::Cable,
+    ];
+
+    /// The name used in topology files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Preset::Gprs => "gprs",
+            Preset::Edge => "edge",
+            Preset::Regular3g => "regular_3g",
+            Preset::Fast3g => "fast_3g",
+            Preset::Lte => "lte",
+            Preset::Wifi => "wifi",
+            Preset::Cable => "cable",
+        }
+    }
+
+    /// Reads a preset name, in any case, with `-` or `_` (`REGULAR_3G`, `regular-3g`, `3g`).
+    pub fn parse(s: &str) -> Option<Preset> {
+        let k = s.trim().to_ascii_lowercase().replace('-', "_");
+        let k = k.strip_prefix("networkconditions.").unwrap_or(&k);
+        match k {
+            "3g" => return Some(Preset::Regular3g),
+            "4g" => return Some(Preset::Lte),
+            _ => {}
+        }
+        Preset::ALL.into_iter().find(|p| p.name() == k)
+    }
+
+    /// The exact parameters of 0.6: one-way delay ± jitter (ms) and rate.
+    pub fn conditions(self) -> Conditions {
+        let (latency, jitter, rate) = match self {
+            Preset::Gprs => (700.0, 100.0, 50_000),
+            Preset::Edge => (700.0, 100.0, 100_000),
+            Preset::Regular3g => (300.0, 150.0, 1_500_000),
+            Preset::Fast3g => (150.0, 50.0, 4_000_000),
+            Preset::Lte => (40.0, 10.0, 15_000_000),
+            Preset::Wifi => (25.0, 5.0, 50_000_000),
+            Preset::Cable => (5.0, 5.0, 100_000_000),
+        };
+        Conditions {
+            latency_ms: latency,
+            jitter_ms: jitter,
+            rate_bps: Some(rate),
+            ..Conditions::default()
+        }
+    }
+}
+
+impl fmt::Display for Preset {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What a gateway applies to the traffic it forwards. Rates in bits/s; percentages 0–100.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+pub struct Conditions {
+    /// One-way delay, ms (each direction is delayed once, so RTT ≈ 2×latency).
+    pub latency_ms: f64,
+    /// Standard deviation of the delay (normal distribution), ms.
+    pub jitter_ms: f64,
+    /// Rate towards the network's nodes; `None` is unlimited.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_bps: Option<u64>,
+    /// Rate of traffic from the network's nodes, when it is limited separately.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_up_bps: Option<u64>,
+    pub loss_pct: f64,
+    pub duplicate_pct: f64,
+    pub corrupt_pct: f64,
+    pub reorder_pct: f64,
+}
+
+/// A change of conditions at a time of the run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ScheduleStep {
+    /// Start, ms from the start of the run.
+    pub at_ms: f64,
+    /// Length, ms; after it the network's own conditions return. `None`: until the next step or the end.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub for_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preset: Option<Preset>,
+    pub conditions: Conditions,
+}
+
+/// A network and its gateway.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Network {
+    pub name: String,
+    /// The preset the conditions started from, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preset: Option<Preset>,
+    pub conditions: Conditions,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub schedule: Vec<ScheduleStep>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compose_net: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compose_gw: Option<serde_json::Value>,
+}
+
+impl Network {
+    /// The gateway's service name, `gw_<network>`.
+    pub fn gateway(&self) -> String {
+        format!("gw_{}", self.name)
+    }
+}
+
+/// An MQTT broker.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Broker {
+    pub name: String,
+    pub networks: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compose: Option<serde_json::Value>,
+}
+
+/// An extra container linked to nodes.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Service {
+    pub name: String,
+    pub image: String,
+    pub options: BTreeMap<String, serde_json::Value>,
+}
+
+/// The builtin apps of 0.6 (`BuiltinApps`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BuiltinApp {
+    Clock,
+    Error,
+    Reader,
+    Subscriber,
+    Worker,
+    Caller,
+    MongoHistorian,
+    Camera,
+    Detector,
+}
+
+impl BuiltinApp {
+    pub const ALL: [BuiltinApp; 9] = [
+        BuiltinApp::Clock,
+        BuiltinApp::Error,
+        BuiltinApp::Reader,
+        BuiltinApp::Subscriber,
+        BuiltinApp::Worker,
+        BuiltinApp::Caller,
+        BuiltinApp::MongoHistorian,
+        BuiltinApp::Camera,
+        BuiltinApp::Detector,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            BuiltinApp::Clock => "clock",
+            BuiltinApp::Error => "error",
+            BuiltinApp::Reader => "reader",
+            BuiltinApp::Subscriber => "subscriber",
+            BuiltinApp::Worker => "worker",
+            BuiltinApp::Caller => "caller",
+            BuiltinApp::MongoHistorian => "mongo_historian",
+            BuiltinApp::Camera => "camera",
+            BuiltinApp::Detector => "detector",
+        }
+    }
+
+    /// The `--path` value 0.6 uses (`wotemu_reader`).
+    pub fn path(self) -> String {
+        format!("wotemu_{}", self.name())
+    }
+
+    /// Reads `reader` or `wotemu_reader`.
+    pub fn parse(s: &str) -> Option<BuiltinApp> {
+        let k = s.trim().to_ascii_lowercase();
+        let k = k.strip_prefix("wotemu_").unwrap_or(&k);
+        BuiltinApp::ALL.into_iter().find(|b| b.name() == k)
+    }
+}
+
+/// Where a node's app comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", content = "value", rename_all = "snake_case")]
+pub enum AppSource {
+    Builtin(BuiltinApp),
+    Url(String),
+    File(String),
+}
+
+impl AppSource {
+    /// The `--path` argument of the agent.
+    pub fn path(&self) -> String {
+        match self {
+            AppSource::Builtin(b) => b.path(),
+            AppSource::Url(s) | AppSource::File(s) => s.clone(),
+        }
+    }
+}
+
+/// A node's application.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct App {
+    pub source: AppSource,
+    pub http: bool,
+    pub ws: bool,
+    pub mqtt: bool,
+    pub coap: bool,
+    pub params: BTreeMap<String, String>,
+}
+
+/// Resources of each replica. Limits keep the user's text for the compose file, and their parsed value.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct Resources {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_limit: Option<Cpus>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mem_limit: Option<Memory>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_reservation: Option<Cpus>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mem_reservation: Option<Memory>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_cpu_speed: Option<f64>,
+}
+
+/// A number of CPUs as written and as a number.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Cpus {
+    pub text: String,
+    pub value: f64,
+}
+
+/// A memory size as written and in bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Memory {
+    pub text: String,
+    pub bytes: u64,
+}
+
+/// A node: an app run in `scale` replicas.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Node {
+    pub name: String,
+    pub app: App,
+    pub networks: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub broker: Option<String>,
+    /// The network the broker is reached on (set whenever `broker` is).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub broker_network: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    pub resources: Resources,
+    pub scale: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compose: Option<serde_json::Value>,
+    pub services: Vec<String>,
+}
+
+impl Node {
+    /// `<broker>.<network>`, the host name MQTT apps connect to.
+    pub fn broker_host(&self) -> Option<String> {
+        Some(format!("{}.{}", self.broker.as_ref()?, self.broker_network.as_ref()?))
+    }
+
+    /// Every network the node joins: its own and its broker's, sorted, without duplicates.
+    pub fn all_networks(&self) -> Vec<String> {
+        let mut v = self.networks.clone();
+        v.extend(self.broker_network.clone());
+        v.sort();
+        v.dedup();
+        v
+    }
+}
+
+/// The private network between a linked service and a node, `srvnet_<service>_<node>`.
+pub fn service_network(service: &str, node: &str) -> String {
+    format!("srvnet_{service}_{node}")
+}

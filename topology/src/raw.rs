@@ -1,0 +1,346 @@
+//! The topology as written by users: YAML, or the JSON the 0.6 Python loader hands over.
+//!
+//! These types only describe the shape (with `deny_unknown_fields`, so a typo is an error); every value is
+//! checked and resolved by [`crate::validate`] into [`crate::model::Topology`]. The JSON Schema printed by
+//! `wotemu schema topology` is derived from them.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use schemars::JsonSchema;
+use serde::de::{self, Visitor};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A whole topology.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawTopology {
+    /// Format version of this file (1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<u32>,
+    /// A default stack name for `wotemu run` (the file name otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The ports WoT servers listen on in every node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ports: Option<RawPorts>,
+    /// Container images (Swarm engine).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub images: Option<RawImages>,
+    /// Networks by name, each with its conditions.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub networks: BTreeMap<String, RawNetwork>,
+    /// MQTT brokers by name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub brokers: BTreeMap<String, RawBroker>,
+    /// Extra containers (databases, …) by name, linked to nodes with a node's `services`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub services: BTreeMap<String, RawService>,
+    /// Nodes by name: each runs one app in `scale` replicas.
+    #[serde(default)]
+    pub nodes: BTreeMap<String, RawNode>,
+}
+
+/// Ports of the WoT servers (0.6 `TopologyPorts`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawPorts {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catalogue: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ws: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coap: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mqtt: Option<u16>,
+}
+
+/// Images of the stack's containers.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawImages {
+    /// Image of nodes, gateways and brokers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wotemu: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redis: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub docker_api_proxy: Option<String>,
+}
+
+/// Network conditions: a preset, changed by any of the explicit fields.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct RawConditions {
+    pub conditions: Option<String>,
+    pub latency: Option<Scalar>,
+    pub jitter: Option<Scalar>,
+    pub rate: Option<Scalar>,
+    pub rate_up: Option<Scalar>,
+    pub loss: Option<Scalar>,
+    pub duplicate: Option<Scalar>,
+    pub corrupt: Option<Scalar>,
+    pub reorder: Option<Scalar>,
+}
+
+/// Defines a struct with the condition fields (serde's `flatten` cannot be combined with
+/// `deny_unknown_fields`, so they are written into each struct that has them).
+macro_rules! with_conditions {
+    ($(#[$m:meta])* pub struct $name:ident { $($(#[$fm:meta])* pub $f:ident : $t:ty,)* }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+        #[serde(deny_unknown_fields)]
+        pub struct $name {
+            $($(#[$fm])* pub $f: $t,)*
+            /// A preset: gprs, edge, regular_3g, fast_3g, lte, wifi, cable.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub conditions: Option<String>,
+            /// One-way delay added by the gateway: milliseconds or a duration (`300ms`).
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub latency: Option<Scalar>,
+            /// Standard deviation of the delay (normal distribution).
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub jitter: Option<Scalar>,
+            /// Rate towards the nodes of the network, in tc syntax (`1500kbit`).
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub rate: Option<Scalar>,
+            /// Rate of traffic sent by the nodes of the network, when it differs (asymmetric links).
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub rate_up: Option<Scalar>,
+            /// Packet loss, percent (`1%`).
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub loss: Option<Scalar>,
+            /// Packet duplication, percent.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub duplicate: Option<Scalar>,
+            /// Packet corruption (one bit flipped), percent.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub corrupt: Option<Scalar>,
+            /// Packets sent at once instead of delayed (reordering), percent; needs a latency.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub reorder: Option<Scalar>,
+        }
+
+        impl $name {
+            /// The condition fields.
+            pub fn raw_conditions(&self) -> RawConditions {
+                RawConditions {
+                    conditions: self.conditions.clone(),
+                    latency: self.latency.clone(),
+                    jitter: self.jitter.clone(),
+                    rate: self.rate.clone(),
+                    rate_up: self.rate_up.clone(),
+                    loss: self.loss.clone(),
+                    duplicate: self.duplicate.clone(),
+                    corrupt: self.corrupt.clone(),
+                    reorder: self.reorder.clone(),
+                }
+            }
+        }
+    };
+}
+
+with_conditions! {
+    /// A network: its conditions, their changes over time, and compose arguments.
+    pub struct RawNetwork {
+        /// WoTemu 0.6's explicit parameters (`{latency: ms, jitter: ms, rate: "..."}`); they replace the preset.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub netem: Option<BTreeMap<String, Scalar>>,
+        /// Changes of conditions over time, from the start of the run.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub schedule: Vec<RawScheduleStep>,
+        /// Compose keys merged into the network (0.6 `args_compose_net`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(with = "Option<BTreeMap<String, serde_json::Value>>")]
+        pub compose_net: Option<serde_json::Value>,
+        /// Compose keys merged into the gateway service (0.6 `args_compose_gw`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(with = "Option<BTreeMap<String, serde_json::Value>>")]
+        pub compose_gw: Option<serde_json::Value>,
+    }
+}
+
+with_conditions! {
+    /// One change of conditions: from `at`, for `for` (or until the next step), the given conditions
+    /// (a preset and/or explicit fields; fields not given keep the network's own values).
+    pub struct RawScheduleStep {
+        /// When it starts, from the start of the run (`60s`).
+        pub at: Scalar,
+        /// How long it lasts; then the network's own conditions return.
+        #[serde(default, rename = "for", skip_serializing_if = "Option::is_none")]
+        pub duration: Option<Scalar>,
+    }
+}
+
+/// An MQTT broker (Mosquitto).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawBroker {
+    /// The networks it is reachable on.
+    pub networks: Vec<String>,
+    /// Compose keys merged into the broker service (0.6 `args_compose`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<BTreeMap<String, serde_json::Value>>")]
+    pub compose: Option<serde_json::Value>,
+}
+
+/// An extra container.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawService {
+    pub image: String,
+    /// Compose service keys (`environment`, `command`, `deploy`, …); 0.6's `restart_policy` goes to `deploy`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub options: BTreeMap<String, serde_json::Value>,
+}
+
+/// A node.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawNode {
+    pub app: RawApp,
+    /// The networks the node is on.
+    pub networks: Vec<String>,
+    /// The broker MQTT apps connect to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub broker: Option<String>,
+    /// Which of the broker's networks to reach it on (default: the first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub broker_network: Option<String>,
+    /// The image (default: `images.wotemu`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<RawResources>,
+    /// Number of replicas (default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale: Option<u32>,
+    /// Compose keys merged into the node's service (0.6 `args_compose`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<BTreeMap<String, serde_json::Value>>")]
+    pub compose: Option<serde_json::Value>,
+    /// Extra containers (from `services`) linked to this node on a private network.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub services: Vec<String>,
+}
+
+/// The application of a node.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawApp {
+    /// A builtin app (`clock`, `error`, `reader`, `subscriber`, `worker`, `caller`, …, or 0.6's `wotemu_reader`
+    /// form), an http(s) URL, or a file path inside the node.
+    pub path: String,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub http: bool,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub ws: bool,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub mqtt: bool,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub coap: bool,
+    /// Keyword arguments of the app function (`--func-param`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub params: BTreeMap<String, Scalar>,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// Resources of each replica of a node.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawResources {
+    /// CPUs (`0.5`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_limit: Option<Scalar>,
+    /// Memory (`150M`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mem_limit: Option<Scalar>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_reservation: Option<Scalar>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mem_reservation: Option<Scalar>,
+    /// Emulated CPU speed (sysbench events/s); excludes `cpu_limit`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_cpu_speed: Option<Scalar>,
+}
+
+/// A scalar written as a string or a number (`300`, `"300ms"`); kept as its text.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, JsonSchema)]
+#[schemars(with = "StringOrNumber")]
+pub struct Scalar(pub String);
+
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+enum StringOrNumber {
+    S(String),
+    N(f64),
+    B(bool),
+}
+
+impl Scalar {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Scalar {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<&str> for Scalar {
+    fn from(s: &str) -> Self {
+        Scalar(s.to_owned())
+    }
+}
+
+impl Serialize for Scalar {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        // Numbers go back out as numbers, so `latency: 300` round-trips.
+        if let Ok(i) = self.0.parse::<i64>() {
+            return s.serialize_i64(i);
+        }
+        if self.0.contains('.') {
+            if let Ok(f) = self.0.parse::<f64>() {
+                if f.is_finite() {
+                    return s.serialize_f64(f);
+                }
+            }
+        }
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Scalar {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Scalar;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string or a number")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_owned()))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}

@@ -1,0 +1,811 @@
+//! Raw → validated, collecting every problem in one pass.
+//!
+//! The rules are 0.6's (MQTT needs a broker, `broker_network` must be one of the broker's, `cpu_limit`
+//! excludes `target_cpu_speed`, names are normalised with `inflection.underscore`), plus the checks 0.6
+//! left to Docker (names valid after normalisation, unique across the stack, sizes and rates readable).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use crate::error::{Diagnostic, Kind, Location};
+use crate::model::*;
+use crate::raw::*;
+use crate::{names, units};
+
+/// A step of a path into the document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Seg {
+    Key(String),
+    Index(usize),
+}
+
+/// A path into the document, e.g. `nodes.reader.networks[1]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DocPath(pub Vec<Seg>);
+
+impl DocPath {
+    fn key(&self, k: &str) -> DocPath {
+        let mut v = self.0.clone();
+        v.push(Seg::Key(k.to_owned()));
+        DocPath(v)
+    }
+    fn index(&self, i: usize) -> DocPath {
+        let mut v = self.0.clone();
+        v.push(Seg::Index(i));
+        DocPath(v)
+    }
+}
+
+impl fmt::Display for DocPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, s) in self.0.iter().enumerate() {
+            match s {
+                Seg::Key(k) if i == 0 => f.write_str(k)?,
+                Seg::Key(k) if k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') => write!(f, ".{k}")?,
+                Seg::Key(k) => write!(f, "[{k:?}]")?,
+                Seg::Index(n) => write!(f, "[{n}]")?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Finds where a path is in the source file.
+pub trait Locate {
+    fn locate(&self, path: &DocPath) -> Option<Location>;
+}
+
+/// No source positions (a topology built in memory).
+pub struct NoLocations;
+
+impl Locate for NoLocations {
+    fn locate(&self, _: &DocPath) -> Option<Location> {
+        None
+    }
+}
+
+/// A validated topology and the warnings found on the way.
+#[derive(Debug, Clone)]
+pub struct Validated {
+    pub topology: Topology,
+    pub warnings: Vec<Diagnostic>,
+}
+
+struct Problems<'a> {
+    errors: Vec<Diagnostic>,
+    warnings: Vec<Diagnostic>,
+    locate: &'a dyn Locate,
+}
+
+impl Problems<'_> {
+    fn diag(&self, kind: Kind, at: &DocPath, message: String, hint: Option<String>) -> Diagnostic {
+        Diagnostic {
+            kind,
+            path: at.to_string(),
+            location: self.locate.locate(at),
+            message,
+            hint,
+        }
+    }
+    fn error(&mut self, kind: Kind, at: &DocPath, message: impl Into<String>, hint: Option<String>) {
+        let d = self.diag(kind, at, message.into(), hint);
+        self.errors.push(d);
+    }
+    fn warn(&mut self, kind: Kind, at: &DocPath, message: impl Into<String>, hint: Option<String>) {
+        let d = self.diag(kind, at, message.into(), hint);
+        self.warnings.push(d);
+    }
+}
+
+/// Validates a raw topology. On failure, returns every error found (warnings are dropped then).
+pub fn validate(raw: &RawTopology, locate: &dyn Locate) -> Result<Validated, Vec<Diagnostic>> {
+    let mut p = Problems {
+        errors: Vec::new(),
+        warnings: Vec::new(),
+        locate,
+    };
+    let root = DocPath::default();
+
+    // Names: normalised, checked, unique across every kind (they share the stack's namespace).
+    let mut taken: BTreeMap<String, DocPath> = BTreeMap::new();
+    let net_names = names_of(&mut p, &root.key("networks"), raw.networks.keys(), &mut taken, "network");
+    let broker_names = names_of(&mut p, &root.key("brokers"), raw.brokers.keys(), &mut taken, "broker");
+    let service_names = names_of(&mut p, &root.key("services"), raw.services.keys(), &mut taken, "service");
+    let node_names = names_of(&mut p, &root.key("nodes"), raw.nodes.keys(), &mut taken, "node");
+
+    if raw.nodes.is_empty() {
+        p.error(
+            Kind::NoNodes,
+            &root,
+            "the topology has no nodes",
+            Some("add at least one node under `nodes:` (see `wotemu schema topology`)".into()),
+        );
+    }
+    if raw.networks.is_empty() && !raw.nodes.is_empty() {
+        p.error(
+            Kind::NoNetworks,
+            &root,
+            "the topology has no networks",
+            Some("add a network under `networks:`, e.g. `networks: {wifi: {conditions: wifi}}`".into()),
+        );
+    }
+
+    let ports = ports(&mut p, raw.ports.as_ref());
+    let images = images(raw.images.as_ref());
+
+    // Networks.
+    let mut networks = Vec::new();
+    for (raw_name, net) in &raw.networks {
+        let at = root.key("networks").key(raw_name);
+        let name = net_names[raw_name].clone();
+        let (preset, mut conditions) = conditions(&mut p, &at, &net.raw_conditions(), None);
+        if let Some(netem) = &net.netem {
+            conditions = netem_conditions(&mut p, &at.key("netem"), netem, conditions);
+        }
+        let mut schedule = Vec::new();
+        let mut last_end = -1.0_f64;
+        for (i, step) in net.schedule.iter().enumerate() {
+            let sat = at.key("schedule").index(i);
+            let at_ms = duration(&mut p, &sat.key("at"), &step.at);
+            let for_ms = step.duration.as_ref().map(|d| duration(&mut p, &sat.key("for"), d));
+            if let Some(0.0) = for_ms {
+                p.error(Kind::BadValue, &sat.key("for"), "`for` must be more than 0", None);
+            }
+            if at_ms < last_end {
+                p.error(
+                    Kind::ScheduleOrder,
+                    &sat.key("at"),
+                    format!(
+                        "schedule step {i} starts at {} but the previous one lasts until {}",
+                        units::format_ms(at_ms),
+                        units::format_ms(last_end)
+                    ),
+                    Some("list steps in time order without overlaps".into()),
+                );
+            }
+            last_end = at_ms + for_ms.unwrap_or(0.0);
+            let (step_preset, step_conditions) = conditions(&mut p, &sat, &step.raw_conditions(), Some(conditions));
+            schedule.push(ScheduleStep {
+                at_ms,
+                for_ms,
+                preset: step_preset,
+                conditions: step_conditions,
+            });
+        }
+        networks.push(Network {
+            name,
+            preset,
+            conditions,
+            schedule,
+            compose_net: compose_map(&mut p, &at.key("compose_net"), &net.compose_net),
+            compose_gw: compose_map(&mut p, &at.key("compose_gw"), &net.compose_gw),
+        });
+    }
+
+    let resolve_net = |p: &mut Problems<'_>, at: &DocPath, n: &str| -> Option<String> {
+        let norm = names::underscore(n);
+        if net_names.values().any(|v| *v == norm) {
+            return Some(norm);
+        }
+        let known: Vec<&str> = net_names.values().map(String::as_str).collect();
+        p.error(
+            Kind::UnknownNetwork,
+            at,
+            format!("unknown network `{n}`"),
+            Some(hint_known("networks", &known, n)),
+        );
+        None
+    };
+
+    // Brokers.
+    let mut brokers = Vec::new();
+    for (raw_name, b) in &raw.brokers {
+        let at = root.key("brokers").key(raw_name);
+        let mut nets = Vec::new();
+        for (i, n) in b.networks.iter().enumerate() {
+            nets.extend(resolve_net(&mut p, &at.key("networks").index(i), n));
+        }
+        if b.networks.is_empty() {
+            p.error(
+                Kind::NoNetworks,
+                &at.key("networks"),
+                format!("broker `{raw_name}` is on no network"),
+                Some("list at least one network, e.g. `networks: [wifi]`".into()),
+            );
+        }
+        dedup_keep_order(&mut nets);
+        brokers.push(Broker {
+            name: broker_names[raw_name].clone(),
+            networks: nets,
+            compose: compose_map(&mut p, &at.key("compose"), &b.compose),
+        });
+    }
+
+    // Services.
+    let mut services = Vec::new();
+    for (raw_name, s) in &raw.services {
+        let at = root.key("services").key(raw_name);
+        if s.image.trim().is_empty() {
+            p.error(Kind::BadValue, &at.key("image"), "the service has no image", Some("write e.g. `image: mongo:4`".into()));
+        }
+        services.push(Service {
+            name: service_names[raw_name].clone(),
+            image: s.image.trim().to_owned(),
+            options: s.options.clone(),
+        });
+    }
+
+    // Nodes.
+    let mut nodes = Vec::new();
+    let mut linked: BTreeSet<String> = BTreeSet::new();
+    for (raw_name, n) in &raw.nodes {
+        let at = root.key("nodes").key(raw_name);
+        let name = node_names[raw_name].clone();
+        let mut nets = Vec::new();
+        for (i, net) in n.networks.iter().enumerate() {
+            nets.extend(resolve_net(&mut p, &at.key("networks").index(i), net));
+        }
+        if n.networks.is_empty() {
+            p.error(
+                Kind::NoNetworks,
+                &at.key("networks"),
+                format!("node `{raw_name}` is on no network"),
+                Some("list at least one network, e.g. `networks: [wifi]`".into()),
+            );
+        }
+        dedup_keep_order(&mut nets);
+        let app = app(&mut p, &at.key("app"), &n.app);
+
+        // Broker and its network (0.6 rules).
+        let mut broker = None;
+        let mut broker_network = None;
+        if let Some(b) = &n.broker {
+            let norm = names::underscore(b);
+            match brokers.iter().find(|x| x.name == norm) {
+                None => {
+                    let known: Vec<&str> = brokers.iter().map(|x| x.name.as_str()).collect();
+                    p.error(
+                        Kind::UnknownBroker,
+                        &at.key("broker"),
+                        format!("unknown broker `{b}`"),
+                        Some(hint_known("brokers", &known, b)),
+                    );
+                }
+                Some(br) => {
+                    broker = Some(br.name.clone());
+                    match &n.broker_network {
+                        Some(bn) => {
+                            let norm = names::underscore(bn);
+                            if br.networks.contains(&norm) {
+                                broker_network = Some(norm);
+                            } else {
+                                p.error(
+                                    Kind::BrokerNetworkNotOfBroker,
+                                    &at.key("broker_network"),
+                                    format!("broker `{}` is not on network `{bn}`", br.name),
+                                    Some(format!("use one of the broker's networks: {}", br.networks.join(", "))),
+                                );
+                            }
+                        }
+                        None => {
+                            if br.networks.len() > 1 {
+                                p.warn(
+                                    Kind::BrokerNetworkChosen,
+                                    &at.key("broker"),
+                                    format!(
+                                        "broker `{}` is on several networks and none was chosen; using `{}`",
+                                        br.name, br.networks[0]
+                                    ),
+                                    Some("set `broker_network` to choose".into()),
+                                );
+                            }
+                            broker_network = br.networks.first().cloned();
+                        }
+                    }
+                }
+            }
+            if !n.app.mqtt {
+                p.warn(
+                    Kind::BrokerWithoutMqtt,
+                    &at.key("broker"),
+                    format!("node `{raw_name}` has a broker but its app does not enable MQTT"),
+                    Some("set `app.mqtt: true`, or remove `broker`".into()),
+                );
+            }
+        } else if n.broker_network.is_some() {
+            p.error(
+                Kind::UnknownBroker,
+                &at.key("broker_network"),
+                "`broker_network` is set but the node has no `broker`",
+                Some("set `broker` too, or remove `broker_network`".into()),
+            );
+        }
+        if n.app.mqtt && n.broker.is_none() {
+            p.error(
+                Kind::MqttWithoutBroker,
+                &at.key("app").key("mqtt"),
+                format!("the app of node `{raw_name}` enables MQTT but the node has no broker"),
+                Some(if brokers.is_empty() {
+                    "add a broker under `brokers:` and set the node's `broker`".into()
+                } else {
+                    format!(
+                        "set the node's `broker` to one of: {}",
+                        brokers.iter().map(|b| b.name.as_str()).collect::<Vec<_>>().join(", ")
+                    )
+                }),
+            );
+        }
+
+        let resources = resources(&mut p, &at.key("resources"), n.resources.as_ref());
+        let scale = n.scale.unwrap_or(1);
+        if scale == 0 {
+            p.error(Kind::BadValue, &at.key("scale"), "`scale` must be at least 1", None);
+        }
+
+        let mut svcs = Vec::new();
+        for (i, s) in n.services.iter().enumerate() {
+            let norm = names::underscore(s);
+            if services.iter().any(|x| x.name == norm) {
+                if svcs.contains(&norm) {
+                    p.error(
+                        Kind::DuplicateName,
+                        &at.key("services").index(i),
+                        format!("service `{s}` is linked twice"),
+                        None,
+                    );
+                }
+                linked.insert(norm.clone());
+                svcs.push(norm);
+            } else {
+                let known: Vec<&str> = services.iter().map(|x| x.name.as_str()).collect();
+                p.error(
+                    Kind::UnknownService,
+                    &at.key("services").index(i),
+                    format!("unknown service `{s}`"),
+                    Some(hint_known("services", &known, s)),
+                );
+            }
+        }
+        svcs.sort();
+
+        if let Some(img) = &n.image {
+            if img.trim().is_empty() {
+                p.error(Kind::BadValue, &at.key("image"), "`image` is empty", None);
+            }
+        }
+        nodes.push(Node {
+            name,
+            app,
+            networks: nets,
+            broker,
+            broker_network,
+            image: n.image.as_ref().map(|s| s.trim().to_owned()),
+            resources,
+            scale,
+            compose: compose_map(&mut p, &at.key("compose"), &n.compose),
+            services: svcs,
+        });
+    }
+    for s in &services {
+        if !linked.contains(&s.name) {
+            let raw_name = raw
+                .services
+                .keys()
+                .find(|k| service_names.get(*k) == Some(&s.name))
+                .cloned()
+                .unwrap_or_default();
+            p.error(
+                Kind::ServiceNotLinked,
+                &root.key("services").key(&raw_name),
+                format!("service `{}` is not linked to any node", s.name),
+                Some("add it to a node's `services` list".into()),
+            );
+        }
+    }
+    for net in &networks {
+        let used = nodes.iter().any(|n| n.all_networks().contains(&net.name))
+            || brokers.iter().any(|b| b.networks.contains(&net.name));
+        if !used {
+            let raw_name = raw.networks.keys().find(|k| net_names[*k] == net.name).cloned().unwrap_or_default();
+            p.warn(
+                Kind::UnusedNetwork,
+                &root.key("networks").key(&raw_name),
+                format!("network `{}` has no node or broker on it", net.name),
+                Some("its gateway runs anyway; remove the network if it is not needed".into()),
+            );
+        }
+    }
+
+    if !p.errors.is_empty() {
+        return Err(p.errors);
+    }
+    networks.sort_by(|a, b| a.name.cmp(&b.name));
+    brokers.sort_by(|a, b| a.name.cmp(&b.name));
+    services.sort_by(|a, b| a.name.cmp(&b.name));
+    nodes.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(Validated {
+        topology: Topology {
+            name: raw.name.clone(),
+            ports,
+            images,
+            networks,
+            brokers,
+            services,
+            nodes,
+        },
+        warnings: p.warnings,
+    })
+}
+
+const RESERVED: [&str; 2] = ["redis", "docker_api_proxy"];
+
+/// Normalises and checks the names of one kind; returns raw → normalised (invalid names map to themselves).
+fn names_of<'a>(
+    p: &mut Problems<'_>,
+    at: &DocPath,
+    raw: impl Iterator<Item = &'a String>,
+    taken: &mut BTreeMap<String, DocPath>,
+    what: &str,
+) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for name in raw {
+        let here = at.key(name);
+        let norm = names::underscore(name);
+        if let Err(why) = names::check(&norm) {
+            let shown = if norm == *name {
+                format!("`{name}`")
+            } else {
+                format!("`{name}` (normalised to `{norm}`)")
+            };
+            p.error(
+                Kind::InvalidName,
+                &here,
+                format!("{what} name {shown} cannot be used: {why}"),
+                Some(format!("rename it, e.g. `{}`", names::suggest(&norm))),
+            );
+        } else if RESERVED.contains(&norm.as_str())
+            || norm.starts_with("gw_")
+            || norm.starts_with("srvnet_")
+        {
+            p.error(
+                Kind::ReservedName,
+                &here,
+                format!("{what} name `{norm}` is reserved for wotemu's own services (redis, docker_api_proxy, gw_*, srvnet_*)"),
+                Some(format!("rename it, e.g. `my_{norm}`")),
+            );
+        } else if let Some(prev) = taken.get(&norm) {
+            p.error(
+                Kind::DuplicateName,
+                &here,
+                format!("{what} name `{name}` is the same as `{prev}` after normalisation (`{norm}`)"),
+                Some("names of networks, brokers, services and nodes must be unique after normalisation (CamelCase → snake_case, - → _)".into()),
+            );
+        } else {
+            taken.insert(norm.clone(), here);
+        }
+        out.insert(name.clone(), norm);
+    }
+    out
+}
+
+fn hint_known(what: &str, known: &[&str], given: &str) -> String {
+    if known.is_empty() {
+        return format!("the topology defines no {what}; add `{given}` under `{what}:`");
+    }
+    let close = known
+        .iter()
+        .find(|k| k.eq_ignore_ascii_case(given) || names::underscore(given).contains(*k) || k.contains(&names::underscore(given).as_str()));
+    match close {
+        Some(c) => format!("did you mean `{c}`? known {what}: {}", known.join(", ")),
+        None => format!("known {what}: {}", known.join(", ")),
+    }
+}
+
+fn dedup_keep_order(v: &mut Vec<String>) {
+    let mut seen = BTreeSet::new();
+    v.retain(|x| seen.insert(x.clone()));
+}
+
+fn ports(p: &mut Problems<'_>, raw: Option<&RawPorts>) -> Ports {
+    let d = Ports::default();
+    let Some(r) = raw else { return d };
+    let at = DocPath::default().key("ports");
+    let out = Ports {
+        catalogue: r.catalogue.unwrap_or(d.catalogue),
+        http: r.http.unwrap_or(d.http),
+        ws: r.ws.unwrap_or(d.ws),
+        coap: r.coap.unwrap_or(d.coap),
+        mqtt: r.mqtt.unwrap_or(d.mqtt),
+    };
+    let all = [
+        ("catalogue", out.catalogue),
+        ("http", out.http),
+        ("ws", out.ws),
+        ("coap", out.coap),
+        ("mqtt", out.mqtt),
+    ];
+    for (i, (k, v)) in all.iter().enumerate() {
+        if *v == 0 {
+            p.error(Kind::BadValue, &at.key(k), format!("port `{k}` must be from 1 to 65535"), None);
+        }
+        // CoAP is UDP; the others are TCP and must differ from each other.
+        if let Some((k2, _)) = all[..i].iter().find(|(k2, v2)| v2 == v && *k != "coap" && *k2 != "coap") {
+            p.error(
+                Kind::BadValue,
+                &at.key(k),
+                format!("port `{k}` is {v}, the same as port `{k2}`"),
+                Some("each TCP server needs its own port".into()),
+            );
+        }
+    }
+    out
+}
+
+fn images(raw: Option<&RawImages>) -> Images {
+    let d = Images::default();
+    let Some(r) = raw else { return d };
+    Images {
+        wotemu: r.wotemu.clone().unwrap_or(d.wotemu),
+        redis: r.redis.clone().unwrap_or(d.redis),
+        docker_api_proxy: r.docker_api_proxy.clone().unwrap_or(d.docker_api_proxy),
+    }
+}
+
+fn duration(p: &mut Problems<'_>, at: &DocPath, s: &Scalar) -> f64 {
+    units::parse_duration_ms(s.as_str()).unwrap_or_else(|e| {
+        p.error(Kind::BadValue, at, e, None);
+        0.0
+    })
+}
+
+fn percent(p: &mut Problems<'_>, at: &DocPath, s: &Scalar) -> f64 {
+    units::parse_percent(s.as_str()).unwrap_or_else(|e| {
+        p.error(Kind::BadValue, at, e, None);
+        0.0
+    })
+}
+
+fn rate(p: &mut Problems<'_>, at: &DocPath, s: &Scalar) -> Option<u64> {
+    match s.as_str().trim() {
+        "none" | "unlimited" => return None,
+        _ => {}
+    }
+    units::parse_rate_bps(s.as_str()).map(Some).unwrap_or_else(|e| {
+        p.error(Kind::BadValue, at, e, None);
+        None
+    })
+}
+
+/// Conditions from a preset (or `base`) changed by the explicit fields.
+fn conditions(
+    p: &mut Problems<'_>,
+    at: &DocPath,
+    raw: &RawConditions,
+    base: Option<Conditions>,
+) -> (Option<Preset>, Conditions) {
+    let mut preset = None;
+    let mut c = base.unwrap_or_default();
+    if let Some(name) = &raw.conditions {
+        match Preset::parse(name) {
+            Some(pr) => {
+                preset = Some(pr);
+                c = pr.conditions();
+            }
+            None => p.error(
+                Kind::UnknownPreset,
+                &at.key("conditions"),
+                format!("unknown network conditions `{name}`"),
+                Some(format!(
+                    "use one of: {}",
+                    Preset::ALL.iter().map(|p| p.name()).collect::<Vec<_>>().join(", ")
+                )),
+            ),
+        }
+    }
+    if let Some(v) = &raw.latency {
+        c.latency_ms = duration(p, &at.key("latency"), v);
+    }
+    if let Some(v) = &raw.jitter {
+        c.jitter_ms = duration(p, &at.key("jitter"), v);
+    }
+    if let Some(v) = &raw.rate {
+        c.rate_bps = rate(p, &at.key("rate"), v);
+    }
+    if let Some(v) = &raw.rate_up {
+        c.rate_up_bps = rate(p, &at.key("rate_up"), v);
+    }
+    if let Some(v) = &raw.loss {
+        c.loss_pct = percent(p, &at.key("loss"), v);
+    }
+    if let Some(v) = &raw.duplicate {
+        c.duplicate_pct = percent(p, &at.key("duplicate"), v);
+    }
+    if let Some(v) = &raw.corrupt {
+        c.corrupt_pct = percent(p, &at.key("corrupt"), v);
+    }
+    if let Some(v) = &raw.reorder {
+        c.reorder_pct = percent(p, &at.key("reorder"), v);
+    }
+    if c.reorder_pct > 0.0 && c.latency_ms == 0.0 {
+        p.error(
+            Kind::ReorderWithoutLatency,
+            &at.key("reorder"),
+            "`reorder` needs a latency: packets are reordered by sending some without the delay",
+            Some("set `latency` (or a preset) on this network".into()),
+        );
+    }
+    (preset, c)
+}
+
+/// 0.6's `netem` dict: `latency`, `jitter` (ms) and `rate`; it replaces the preset's values.
+fn netem_conditions(
+    p: &mut Problems<'_>,
+    at: &DocPath,
+    netem: &BTreeMap<String, Scalar>,
+    mut c: Conditions,
+) -> Conditions {
+    for (k, v) in netem {
+        let here = at.key(k);
+        match k.as_str() {
+            "latency" | "delay" => c.latency_ms = duration(p, &here, v),
+            "jitter" => c.jitter_ms = duration(p, &here, v),
+            "rate" => c.rate_bps = rate(p, &here, v),
+            "loss" => c.loss_pct = percent(p, &here, v),
+            _ => p.error(
+                Kind::BadValue,
+                &here,
+                format!("unknown netem parameter `{k}`"),
+                Some("0.6 netem parameters are latency, jitter and rate; use the network's own fields for the others".into()),
+            ),
+        }
+    }
+    c
+}
+
+fn compose_map(p: &mut Problems<'_>, at: &DocPath, v: &Option<serde_json::Value>) -> Option<serde_json::Value> {
+    match v {
+        None | Some(serde_json::Value::Null) => None,
+        Some(m @ serde_json::Value::Object(_)) => Some(m.clone()),
+        Some(_) => {
+            p.error(
+                Kind::BadValue,
+                at,
+                "compose arguments must be a mapping of compose keys",
+                Some("e.g. `compose: {deploy: {placement: {constraints: [node.role == worker]}}}`".into()),
+            );
+            None
+        }
+    }
+}
+
+fn app(p: &mut Problems<'_>, at: &DocPath, raw: &RawApp) -> App {
+    let path = raw.path.trim();
+    let source = if path.is_empty() {
+        p.error(
+            Kind::BadValue,
+            &at.key("path"),
+            "the app has no `path`",
+            Some(format!(
+                "use a builtin app ({}), an http(s) URL, or a file path",
+                BuiltinApp::ALL.iter().map(|b| b.name()).collect::<Vec<_>>().join(", ")
+            )),
+        );
+        AppSource::File(String::new())
+    } else if let Some(b) = BuiltinApp::parse(path) {
+        AppSource::Builtin(b)
+    } else if path.starts_with("http://") || path.starts_with("https://") {
+        AppSource::Url(path.to_owned())
+    } else if path.starts_with("wotemu_") {
+        p.error(
+            Kind::BadValue,
+            &at.key("path"),
+            format!("`{path}` is not a builtin app"),
+            Some(format!(
+                "builtin apps: {}",
+                BuiltinApp::ALL.iter().map(|b| b.path()).collect::<Vec<_>>().join(", ")
+            )),
+        );
+        AppSource::File(path.to_owned())
+    } else {
+        AppSource::File(path.to_owned())
+    };
+    let mut params = BTreeMap::new();
+    for (k, v) in &raw.params {
+        if k.is_empty() || k.starts_with('-') || k.chars().any(char::is_whitespace) {
+            p.error(
+                Kind::BadValue,
+                &at.key("params").key(k),
+                format!("parameter name `{k}` is not a Python identifier"),
+                Some("parameters are passed to `app(wot, conf, loop, **params)`".into()),
+            );
+        }
+        params.insert(k.clone(), v.as_str().to_owned());
+    }
+    App {
+        source,
+        http: raw.http,
+        ws: raw.ws,
+        mqtt: raw.mqtt,
+        coap: raw.coap,
+        params,
+    }
+}
+
+fn resources(p: &mut Problems<'_>, at: &DocPath, raw: Option<&RawResources>) -> Resources {
+    let Some(r) = raw else {
+        return Resources::default();
+    };
+    let cpus = |p: &mut Problems<'_>, k: &str, v: &Option<Scalar>| {
+        v.as_ref().and_then(|s| match units::parse_cpus(s.as_str()) {
+            Ok(value) => Some(Cpus {
+                text: s.as_str().trim().to_owned(),
+                value,
+            }),
+            Err(e) => {
+                p.error(Kind::BadValue, &at.key(k), e, None);
+                None
+            }
+        })
+    };
+    let mem = |p: &mut Problems<'_>, k: &str, v: &Option<Scalar>| {
+        v.as_ref().and_then(|s| match units::parse_mem_bytes(s.as_str()) {
+            Ok(bytes) => Some(Memory {
+                text: s.as_str().trim().to_owned(),
+                bytes,
+            }),
+            Err(e) => {
+                p.error(Kind::BadValue, &at.key(k), e, None);
+                None
+            }
+        })
+    };
+    let out = Resources {
+        cpu_limit: cpus(p, "cpu_limit", &r.cpu_limit),
+        mem_limit: mem(p, "mem_limit", &r.mem_limit),
+        cpu_reservation: cpus(p, "cpu_reservation", &r.cpu_reservation),
+        mem_reservation: mem(p, "mem_reservation", &r.mem_reservation),
+        target_cpu_speed: r.target_cpu_speed.as_ref().and_then(|s| {
+            match s.as_str().trim().parse::<f64>() {
+                Ok(v) if v.is_finite() && v > 0.0 => Some(v),
+                _ => {
+                    p.error(
+                        Kind::BadValue,
+                        &at.key("target_cpu_speed"),
+                        format!("`{s}` is not a CPU speed; write a number more than 0 (sysbench events per second)"),
+                        None,
+                    );
+                    None
+                }
+            }
+        }),
+    };
+    if r.cpu_limit.is_some() && r.target_cpu_speed.is_some() {
+        p.error(
+            Kind::CpuLimitAndTargetSpeed,
+            &at.key("target_cpu_speed"),
+            "`cpu_limit` and `target_cpu_speed` cannot both be set",
+            Some("`target_cpu_speed` computes its own CPU limit; keep one of the two".into()),
+        );
+    }
+    if let (Some(l), Some(res)) = (&out.mem_limit, &out.mem_reservation) {
+        if res.bytes > l.bytes {
+            p.error(
+                Kind::BadValue,
+                &at.key("mem_reservation"),
+                format!("`mem_reservation` ({}) is more than `mem_limit` ({})", res.text, l.text),
+                None,
+            );
+        }
+    }
+    if let (Some(l), Some(res)) = (&out.cpu_limit, &out.cpu_reservation) {
+        if res.value > l.value {
+            p.error(
+                Kind::BadValue,
+                &at.key("cpu_reservation"),
+                format!("`cpu_reservation` ({}) is more than `cpu_limit` ({})", res.text, l.text),
+                None,
+            );
+        }
+    }
+    out
+}

@@ -69,6 +69,65 @@ pub(crate) enum Command {
     /// Inspect run datasets.
     #[command(subcommand)]
     Dataset(DatasetCommand),
+    /// Write the Docker Swarm stack of a topology (a compose file for `docker stack deploy`).
+    ///
+    /// Same flags and output as WoTemu 0.6's `wotemu compose`, deterministic (the same topology always
+    /// gives the same bytes). The topology is a YAML file or a WoTemu 0.6 Python file.
+    ///
+    /// Examples:
+    ///   wotemu compose --path examples/quickstart.py          # writes examples/quickstart.yml
+    ///   wotemu compose --path examples/quickstart.yml         # writes examples/quickstart.compose.yml
+    ///   docker stack deploy -c examples/quickstart.compose.yml quickstart
+    Compose(ComposeArgs),
+    /// Check a topology, or show it normalised.
+    #[command(subcommand)]
+    Topology(TopologyCommand),
+    /// Print a JSON Schema, for editor completion and checking of topology files.
+    ///
+    /// Example (VS Code YAML extension): `wotemu schema topology > topology.schema.json`, then
+    /// put `# yaml-language-server: $schema=topology.schema.json` at the top of the topology file.
+    #[command(subcommand)]
+    Schema(SchemaCommand),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ComposeArgs {
+    /// The topology: YAML (.yml/.yaml) or a WoTemu 0.6 Python file (.py) with `def topology()`.
+    #[arg(long, short = 'p', value_name = "FILE")]
+    pub(crate) path: PathBuf,
+    /// Where to write the compose file; `-` for stdout. Default: beside the topology, FILE.yml for a .py file
+    /// (as 0.6) and FILE.compose.yml for a YAML topology.
+    #[arg(long, short = 'o', value_name = "OUT")]
+    pub(crate) output: Option<PathBuf>,
+    /// Print what was written as JSON on stdout (path, services, networks, replicas).
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum TopologyCommand {
+    /// Check a topology file and list every problem with file:line:column and a hint. Exit 1 when invalid.
+    Validate {
+        /// The topology file (.yml, .yaml or a WoTemu 0.6 .py).
+        file: PathBuf,
+        /// Print the result as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a topology with names normalised, presets resolved and defaults written out.
+    Show {
+        /// The topology file (.yml, .yaml or a WoTemu 0.6 .py).
+        file: PathBuf,
+        /// JSON instead of YAML.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum SchemaCommand {
+    /// The JSON Schema of YAML topology files.
+    Topology,
 }
 
 /// Where Redis is.

@@ -78,6 +78,14 @@ pub(crate) fn say(msg: &str) {
     let _ = writeln!(std::io::stdout().lock(), "{msg}");
 }
 
+/// Text on stdout as it is.
+pub(crate) fn print(text: &str) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()?;
+    Ok(())
+}
+
 /// Pretty JSON on stdout.
 pub(crate) fn json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();

@@ -11,6 +11,12 @@ pub struct Location {
     pub column: usize,
 }
 
+impl serde::Serialize for Location {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
 impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.column > 0 {
@@ -52,8 +58,8 @@ pub struct Diagnostic {
     pub kind: Kind,
     /// Where in the document, e.g. `nodes.reader.networks[1]`.
     pub path: String,
-    /// Where in the file, when known.
-    #[serde(skip)]
+    /// Where in the file, when known (`file:line:column`).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub location: Option<Location>,
     pub message: String,
     /// How to fix it.

@@ -138,9 +138,9 @@ pub fn validate(raw: &RawTopology, locate: &dyn Locate) -> Result<Validated, Vec
     for (raw_name, net) in &raw.networks {
         let at = root.key("networks").key(raw_name);
         let name = net_names[raw_name].clone();
-        let (preset, mut conditions) = conditions(&mut p, &at, &net.raw_conditions(), None);
+        let (preset, mut base) = conditions(&mut p, &at, &net.raw_conditions(), None);
         if let Some(netem) = &net.netem {
-            conditions = netem_conditions(&mut p, &at.key("netem"), netem, conditions);
+            base = netem_conditions(&mut p, &at.key("netem"), netem, base);
         }
         let mut schedule = Vec::new();
         let mut last_end = -1.0_f64;
@@ -164,7 +164,7 @@ pub fn validate(raw: &RawTopology, locate: &dyn Locate) -> Result<Validated, Vec
                 );
             }
             last_end = at_ms + for_ms.unwrap_or(0.0);
-            let (step_preset, step_conditions) = conditions(&mut p, &sat, &step.raw_conditions(), Some(conditions));
+            let (step_preset, step_conditions) = conditions(&mut p, &sat, &step.raw_conditions(), Some(base));
             schedule.push(ScheduleStep {
                 at_ms,
                 for_ms,
@@ -175,7 +175,7 @@ pub fn validate(raw: &RawTopology, locate: &dyn Locate) -> Result<Validated, Vec
         networks.push(Network {
             name,
             preset,
-            conditions,
+            conditions: base,
             schedule,
             compose_net: compose_map(&mut p, &at.key("compose_net"), &net.compose_net),
             compose_gw: compose_map(&mut p, &at.key("compose_gw"), &net.compose_gw),
@@ -492,13 +492,30 @@ fn hint_known(what: &str, known: &[&str], given: &str) -> String {
     if known.is_empty() {
         return format!("the topology defines no {what}; add `{given}` under `{what}:`");
     }
+    let norm = names::underscore(given);
     let close = known
         .iter()
-        .find(|k| k.eq_ignore_ascii_case(given) || names::underscore(given).contains(*k) || k.contains(&names::underscore(given).as_str()));
+        .map(|k| (edit_distance(k, &norm), k))
+        .filter(|(d, k)| *d <= 2.max(k.len() / 4))
+        .min();
     match close {
-        Some(c) => format!("did you mean `{c}`? known {what}: {}", known.join(", ")),
+        Some((_, c)) => format!("did you mean `{c}`? known {what}: {}", known.join(", ")),
         None => format!("known {what}: {}", known.join(", ")),
     }
+}
+
+/// Levenshtein distance, for "did you mean" hints.
+pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
 }
 
 fn dedup_keep_order(v: &mut Vec<String>) {

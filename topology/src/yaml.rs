@@ -42,12 +42,18 @@ fn syntax_error(path: &Path, e: &serde_yaml::Error) -> Error {
     if let Some(i) = message.rfind(" at line ") {
         message.truncate(i);
     }
-    let hint = if message.contains("unknown field") {
+    let hint = if message.contains("unknown field `replicas`") {
+        Some("the number of replicas of a node is `scale`".to_owned())
+    } else if message.contains("unknown field `args_compose") {
+        Some("0.6's args_compose, args_compose_net and args_compose_gw are `compose`, `compose_net` and `compose_gw`".to_owned())
+    } else if message.contains("unknown field") {
         Some("check the spelling; `wotemu schema topology` prints every field".to_owned())
     } else if message.contains("invalid type") {
         Some("see the README's topology example for the type of each field".to_owned())
     } else if message.contains("missing field") {
         Some("add the field; `wotemu schema topology` lists the required ones".to_owned())
+    } else if location.is_some() && !message.contains("invalid value") {
+        Some("check the indentation, quotes and brackets at and just before this place".to_owned())
     } else {
         None
     };

@@ -4,8 +4,12 @@ use std::process::ExitCode;
 
 use crate::cli::{Cli, Command};
 
+pub(crate) use topology::load_topology;
+
 mod collect;
+mod compose;
 mod dataset;
+mod topology;
 
 /// Exit code: finished, but some input was rejected or lost.
 pub(crate) const EXIT_PARTIAL: u8 = 3;
@@ -14,5 +18,8 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Collect(args) => collect::run(args),
         Command::Dataset(cmd) => dataset::run(cmd),
+        Command::Compose(args) => compose::run(args),
+        Command::Topology(cmd) => topology::run(cmd),
+        Command::Schema(cmd) => topology::schema(cmd),
     }
 }

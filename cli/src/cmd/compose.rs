@@ -1,0 +1,60 @@
+//! `wotemu compose`
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+
+use crate::cli::ComposeArgs;
+use crate::cmd::load_topology;
+use crate::output;
+
+/// The default output of 0.6 (FILE with `.yml`), except for YAML topologies, which it would overwrite.
+fn default_output(path: &Path) -> PathBuf {
+    match wotemu_topology::Format::of(path) {
+        Some(wotemu_topology::Format::Python) | None => path.with_extension("yml"),
+        Some(wotemu_topology::Format::Yaml) => path.with_extension("compose.yml"),
+    }
+}
+
+pub(crate) fn run(args: ComposeArgs) -> anyhow::Result<ExitCode> {
+    let loaded = load_topology(&args.path)?;
+    let t = &loaded.topology;
+    let source = args
+        .path
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let text = wotemu_topology::compose::to_yaml(t, &source);
+    let out = args.output.clone().unwrap_or_else(|| default_output(&args.path));
+    if out == Path::new("-") {
+        output::print(&text)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if std::fs::canonicalize(&out).ok() == std::fs::canonicalize(&args.path).ok() {
+        anyhow::bail!(
+            "the output {} is the topology file itself; choose another --output",
+            out.display()
+        );
+    }
+    std::fs::write(&out, &text).with_context(|| format!("writing {}", out.display()))?;
+    let services = 2 + t.networks.len() + t.nodes.len() + t.brokers.len() + t.services.len();
+    if args.json {
+        output::json(&serde_json::json!({
+            "topology": args.path,
+            "output": out,
+            "services": services,
+            "networks": t.networks.iter().map(|n| &n.name).collect::<Vec<_>>(),
+            "replicas": t.replicas(),
+        }))?;
+    } else {
+        output::say(&format!(
+            "Wrote {} ({services} services, {} networks, {} node replicas).\nDeploy it with: docker stack deploy -c {} <stack>",
+            out.display(),
+            t.networks.len(),
+            t.replicas(),
+            out.display()
+        ));
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,3 @@
+from wotemu.topology.models import Topology
+
+TOPOLOGY = Topology(nodes=[])

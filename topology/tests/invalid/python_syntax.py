@@ -1,0 +1,4 @@
+from wotemu.topology.models import Topology
+
+def topology()
+    return Topology(nodes=[])

@@ -1,0 +1,7 @@
+//! Integration tests of the topology crate; see README.md in this folder.
+
+mod common;
+mod compose;
+mod invalid;
+mod model;
+mod mutate;

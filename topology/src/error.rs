@@ -124,7 +124,11 @@ struct Invalid<'a>(&'a [Diagnostic]);
 impl fmt::Display for Invalid<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.0.len();
-        write!(f, "the topology has {n} problem{}:", if n == 1 { "" } else { "s" })?;
+        write!(
+            f,
+            "the topology has {n} problem{}:",
+            if n == 1 { "" } else { "s" }
+        )?;
         for d in self.0 {
             write!(f, "\n{d}")?;
         }

@@ -57,7 +57,9 @@ pub struct Loaded {
 
 /// Reads, parses and validates a topology file.
 pub fn load(path: &Path) -> Result<Loaded, Error> {
-    let format = Format::of(path).ok_or_else(|| Error::UnknownFormat { path: path.to_owned() })?;
+    let format = Format::of(path).ok_or_else(|| Error::UnknownFormat {
+        path: path.to_owned(),
+    })?;
     let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
         path: path.to_owned(),
         source,
@@ -108,7 +110,9 @@ pub fn from_python_str(path: &Path, text: &str) -> Result<Validated, Error> {
 /// Without the `python` feature a 0.6 file cannot be read.
 #[cfg(not(feature = "python"))]
 pub fn from_python_str(path: &Path, _text: &str) -> Result<Validated, Error> {
-    Err(Error::NoPython { path: path.to_owned() })
+    Err(Error::NoPython {
+        path: path.to_owned(),
+    })
 }
 
 /// The JSON Schema of the YAML form.

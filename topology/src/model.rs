@@ -359,7 +359,11 @@ pub struct Node {
 impl Node {
     /// `<broker>.<network>`, the host name MQTT apps connect to.
     pub fn broker_host(&self) -> Option<String> {
-        Some(format!("{}.{}", self.broker.as_ref()?, self.broker_network.as_ref()?))
+        Some(format!(
+            "{}.{}",
+            self.broker.as_ref()?,
+            self.broker_network.as_ref()?
+        ))
     }
 
     /// Every network the node joins: its own and its broker's, sorted, without duplicates.

@@ -18,13 +18,18 @@ pub fn underscore(word: &str) -> String {
             let prev = chars[i - 1];
             let next = chars.get(i + 1).copied();
             // ([A-Z]+)([A-Z][a-z]) → \1_\2 ; ([a-z\d])([A-Z]) → \1_\2
-            let acronym_end = prev.is_ascii_uppercase() && next.is_some_and(|n| n.is_ascii_lowercase());
+            let acronym_end =
+                prev.is_ascii_uppercase() && next.is_some_and(|n| n.is_ascii_lowercase());
             let word_start = prev.is_ascii_lowercase() || prev.is_ascii_digit();
             if acronym_end || word_start {
                 out.push('_');
             }
         }
-        out.push(if c == '-' { '_' } else { c.to_ascii_lowercase() });
+        out.push(if c == '-' {
+            '_'
+        } else {
+            c.to_ascii_lowercase()
+        });
     }
     out
 }
@@ -55,7 +60,13 @@ pub fn check(normalised: &str) -> Result<(), String> {
 pub fn suggest(normalised: &str) -> String {
     let mut s: String = normalised
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
         .collect();
     while s.contains("__") {
         s = s.replace("__", "_");

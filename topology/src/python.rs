@@ -18,8 +18,16 @@ use crate::validate::{DocPath, Locate, Seg};
 
 const SHIM: [(&str, &str, bool); 4] = [
     ("wotemu", include_str!("../python/wotemu/__init__.py"), true),
-    ("wotemu.enums", include_str!("../python/wotemu/enums.py"), false),
-    ("wotemu.topology", include_str!("../python/wotemu/topology/__init__.py"), true),
+    (
+        "wotemu.enums",
+        include_str!("../python/wotemu/enums.py"),
+        false,
+    ),
+    (
+        "wotemu.topology",
+        include_str!("../python/wotemu/topology/__init__.py"),
+        true,
+    ),
     (
         "wotemu.topology.models",
         include_str!("../python/wotemu/topology/models.py"),
@@ -134,7 +142,12 @@ fn run(py: Python<'_>, path: &Path, abs: &Path, text: &str) -> Result<Loaded, Fa
     if py.import("docker.types").is_err() {
         let docker = PyModule::new(py, "docker")?;
         docker.setattr("__path__", pyo3::types::PyList::empty(py))?;
-        let types = PyModule::from_code(py, &cstring(DOCKER_TYPES)?, c"<wotemu shim docker.types>", c"docker.types")?;
+        let types = PyModule::from_code(
+            py,
+            &cstring(DOCKER_TYPES)?,
+            c"<wotemu shim docker.types>",
+            c"docker.types",
+        )?;
         docker.setattr("types", &types)?;
         modules.set_item("docker", docker)?;
         modules.set_item("docker.types", types)?;
@@ -144,10 +157,16 @@ fn run(py: Python<'_>, path: &Path, abs: &Path, text: &str) -> Result<Loaded, Fa
     models.setattr("_TOPOLOGY_FILE", &file_name)?;
     // The file's folder on the path, as `python file.py` would have it.
     if let Some(dir) = abs.parent() {
-        sys.getattr("path")?.call_method1("insert", (0, dir.to_string_lossy().as_ref()))?;
+        sys.getattr("path")?
+            .call_method1("insert", (0, dir.to_string_lossy().as_ref()))?;
     }
 
-    let module = PyModule::from_code(py, &cstring(text)?, &cstring(&file_name)?, c"__wotemu_topology__")?;
+    let module = PyModule::from_code(
+        py,
+        &cstring(text)?,
+        &cstring(&file_name)?,
+        c"__wotemu_topology__",
+    )?;
     let func = module.getattr("topology").map_err(|_| {
         Failure::Other("the file has no `topology()` function; a WoTemu 0.6 topology file defines `def topology():` returning a Topology".into())
     })?;
@@ -156,7 +175,10 @@ fn run(py: Python<'_>, path: &Path, abs: &Path, text: &str) -> Result<Loaded, Fa
     let json: String = py
         .import("json")?
         .getattr("dumps")?
-        .call((out,), Some(&[("default", py.eval(c"str", None, None)?)].into_py_dict(py)?))?
+        .call(
+            (out,),
+            Some(&[("default", py.eval(c"str", None, None)?)].into_py_dict(py)?),
+        )?
         .extract()?;
 
     #[derive(serde::Deserialize)]
@@ -171,8 +193,13 @@ fn run(py: Python<'_>, path: &Path, abs: &Path, text: &str) -> Result<Loaded, Fa
         line: Option<usize>,
         message: String,
     }
-    let out: Out = serde_json::from_str(&json).map_err(|e| Failure::Other(format!("internal: shim output: {e}")))?;
-    let origins: BTreeMap<String, usize> = out.origins.into_iter().filter_map(|(k, v)| Some((k, v?))).collect();
+    let out: Out = serde_json::from_str(&json)
+        .map_err(|e| Failure::Other(format!("internal: shim output: {e}")))?;
+    let origins: BTreeMap<String, usize> = out
+        .origins
+        .into_iter()
+        .filter_map(|(k, v)| Some((k, v?)))
+        .collect();
     let raw: RawTopology = serde_json::from_value(out.raw).map_err(|e| {
         Failure::Other(format!(
             "the topology has a value of the wrong type: {e}; check the arguments of Node, NodeApp, Network, NodeResources"
@@ -210,13 +237,23 @@ fn describe(py: Python<'_>, path: &Path, e: &PyErr) -> Error {
     let abs = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
     let abs_s = abs.to_string_lossy().into_owned();
     let message = e.value(py).str().map(|s| s.to_string()).unwrap_or_default();
-    let kind = e.get_type(py).name().map(|s| s.to_string()).unwrap_or_else(|_| "Exception".into());
+    let kind = e
+        .get_type(py)
+        .name()
+        .map(|s| s.to_string())
+        .unwrap_or_else(|_| "Exception".into());
     let mut location = None;
     // SyntaxError carries its own place.
     if e.is_instance_of::<pyo3::exceptions::PySyntaxError>(py) {
         let v = e.value(py);
-        let line = v.getattr("lineno").ok().and_then(|l| l.extract::<usize>().ok());
-        let col = v.getattr("offset").ok().and_then(|l| l.extract::<usize>().ok());
+        let line = v
+            .getattr("lineno")
+            .ok()
+            .and_then(|l| l.extract::<usize>().ok());
+        let col = v
+            .getattr("offset")
+            .ok()
+            .and_then(|l| l.extract::<usize>().ok());
         if let Some(line) = line {
             location = Some(Location {
                 file: path.to_owned(),
@@ -235,8 +272,10 @@ fn describe(py: Python<'_>, path: &Path, e: &PyErr) -> Error {
         {
             if let Ok(iter) = frames.try_iter() {
                 for f in iter.flatten() {
-                    let file: Option<String> = f.getattr("filename").ok().and_then(|x| x.extract().ok());
-                    let line: Option<usize> = f.getattr("lineno").ok().and_then(|x| x.extract().ok());
+                    let file: Option<String> =
+                        f.getattr("filename").ok().and_then(|x| x.extract().ok());
+                    let line: Option<usize> =
+                        f.getattr("lineno").ok().and_then(|x| x.extract().ok());
                     if file.as_deref() == Some(abs_s.as_str()) {
                         if let Some(line) = line {
                             location = Some(Location {

@@ -52,7 +52,7 @@ pub fn parse_rate_bps(s: &str) -> Result<u64, String> {
         return Err(format!("`{s}` is not a rate: it must be more than 0"));
     }
     let bps = (v * mult).round();
-    if bps < 8.0 || bps > 1e13 {
+    if !(8.0..=1e13).contains(&bps) {
         return Err(format!("`{s}` is out of range (8bit .. 10tbit)"));
     }
     Ok(bps as u64)
@@ -60,7 +60,11 @@ pub fn parse_rate_bps(s: &str) -> Result<u64, String> {
 
 /// Formats bits per second in `tc` syntax, exactly (the largest unit that divides it).
 pub fn format_rate(bps: u64) -> String {
-    for (unit, m) in [("gbit", 1_000_000_000), ("mbit", 1_000_000), ("kbit", 1_000)] {
+    for (unit, m) in [
+        ("gbit", 1_000_000_000),
+        ("mbit", 1_000_000),
+        ("kbit", 1_000),
+    ] {
         if bps % m == 0 {
             return format!("{}{unit}", bps / m);
         }
@@ -72,11 +76,13 @@ pub fn format_rate(bps: u64) -> String {
 pub fn parse_percent(s: &str) -> Result<f64, String> {
     let t = s.trim();
     let num = t.strip_suffix('%').unwrap_or(t).trim();
-    let v: f64 = num
-        .parse()
-        .map_err(|_| format!("`{s}` is not a percentage; write a number from 0 to 100, e.g. `1%` or `0.5`"))?;
+    let v: f64 = num.parse().map_err(|_| {
+        format!("`{s}` is not a percentage; write a number from 0 to 100, e.g. `1%` or `0.5`")
+    })?;
     if !(0.0..=100.0).contains(&v) || !v.is_finite() {
-        return Err(format!("`{s}` is not a percentage: it must be from 0 to 100"));
+        return Err(format!(
+            "`{s}` is not a percentage: it must be from 0 to 100"
+        ));
     }
     Ok(v)
 }
@@ -103,7 +109,9 @@ pub fn parse_mem_bytes(s: &str) -> Result<u64, String> {
         .unwrap_or((t.as_str(), 1));
     let v: f64 = num.parse().map_err(|_| hint())?;
     if !v.is_finite() || v <= 0.0 {
-        return Err(format!("`{s}` is not a memory size: it must be more than 0"));
+        return Err(format!(
+            "`{s}` is not a memory size: it must be more than 0"
+        ));
     }
     let bytes = v * mult as f64;
     if bytes < 4.0 * 1024.0 * 1024.0 {
@@ -119,12 +127,13 @@ pub fn parse_mem_bytes(s: &str) -> Result<u64, String> {
 
 /// A number of CPUs as Docker reads it (`0.5`, `"2"`), more than 0 and at most 1024.
 pub fn parse_cpus(s: &str) -> Result<f64, String> {
-    let v: f64 = s
-        .trim()
-        .parse()
-        .map_err(|_| format!("`{s}` is not a number of CPUs; write a decimal number such as `0.5` or `2`"))?;
+    let v: f64 = s.trim().parse().map_err(|_| {
+        format!("`{s}` is not a number of CPUs; write a decimal number such as `0.5` or `2`")
+    })?;
     if !v.is_finite() || v <= 0.0 || v > 1024.0 {
-        return Err(format!("`{s}` is not a number of CPUs: it must be more than 0 and at most 1024"));
+        return Err(format!(
+            "`{s}` is not a number of CPUs: it must be more than 0 and at most 1024"
+        ));
     }
     Ok(v)
 }
@@ -188,7 +197,9 @@ mod tests {
         assert_eq!(parse_mem_bytes("1g").unwrap(), 1 << 30);
         assert_eq!(parse_mem_bytes("512mb").unwrap(), 512 << 20);
         assert!(parse_mem_bytes("150Q").unwrap_err().contains("memory size"));
-        assert!(parse_mem_bytes("150").unwrap_err().contains("forget the unit"));
+        assert!(parse_mem_bytes("150")
+            .unwrap_err()
+            .contains("forget the unit"));
         assert_eq!(parse_cpus("0.5").unwrap(), 0.5);
         assert!(parse_cpus("0").is_err());
         assert!(parse_cpus("half").is_err());

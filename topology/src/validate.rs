@@ -41,7 +41,9 @@ impl fmt::Display for DocPath {
         for (i, s) in self.0.iter().enumerate() {
             match s {
                 Seg::Key(k) if i == 0 => f.write_str(k)?,
-                Seg::Key(k) if k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') => write!(f, ".{k}")?,
+                Seg::Key(k) if k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') => {
+                    write!(f, ".{k}")?
+                }
                 Seg::Key(k) => write!(f, "[{k:?}]")?,
                 Seg::Index(n) => write!(f, "[{n}]")?,
             }
@@ -87,7 +89,13 @@ impl Problems<'_> {
             hint,
         }
     }
-    fn error(&mut self, kind: Kind, at: &DocPath, message: impl Into<String>, hint: Option<String>) {
+    fn error(
+        &mut self,
+        kind: Kind,
+        at: &DocPath,
+        message: impl Into<String>,
+        hint: Option<String>,
+    ) {
         let d = self.diag(kind, at, message.into(), hint);
         self.errors.push(d);
     }
@@ -108,10 +116,34 @@ pub fn validate(raw: &RawTopology, locate: &dyn Locate) -> Result<Validated, Vec
 
     // Names: normalised, checked, unique across every kind (they share the stack's namespace).
     let mut taken: BTreeMap<String, DocPath> = BTreeMap::new();
-    let net_names = names_of(&mut p, &root.key("networks"), raw.networks.keys(), &mut taken, "network");
-    let broker_names = names_of(&mut p, &root.key("brokers"), raw.brokers.keys(), &mut taken, "broker");
-    let service_names = names_of(&mut p, &root.key("services"), raw.services.keys(), &mut taken, "service");
-    let node_names = names_of(&mut p, &root.key("nodes"), raw.nodes.keys(), &mut taken, "node");
+    let net_names = names_of(
+        &mut p,
+        &root.key("networks"),
+        raw.networks.keys(),
+        &mut taken,
+        "network",
+    );
+    let broker_names = names_of(
+        &mut p,
+        &root.key("brokers"),
+        raw.brokers.keys(),
+        &mut taken,
+        "broker",
+    );
+    let service_names = names_of(
+        &mut p,
+        &root.key("services"),
+        raw.services.keys(),
+        &mut taken,
+        "service",
+    );
+    let node_names = names_of(
+        &mut p,
+        &root.key("nodes"),
+        raw.nodes.keys(),
+        &mut taken,
+        "node",
+    );
 
     if raw.nodes.is_empty() {
         p.error(
@@ -126,7 +158,10 @@ pub fn validate(raw: &RawTopology, locate: &dyn Locate) -> Result<Validated, Vec
             Kind::NoNetworks,
             &root,
             "the topology has no networks",
-            Some("add a network under `networks:`, e.g. `networks: {wifi: {conditions: wifi}}`".into()),
+            Some(
+                "add a network under `networks:`, e.g. `networks: {wifi: {conditions: wifi}}`"
+                    .into(),
+            ),
         );
     }
 
@@ -147,9 +182,17 @@ pub fn validate(raw: &RawTopology, locate: &dyn Locate) -> Result<Validated, Vec
         for (i, step) in net.schedule.iter().enumerate() {
             let sat = at.key("schedule").index(i);
             let at_ms = duration(&mut p, &sat.key("at"), &step.at);
-            let for_ms = step.duration.as_ref().map(|d| duration(&mut p, &sat.key("for"), d));
+            let for_ms = step
+                .duration
+                .as_ref()
+                .map(|d| duration(&mut p, &sat.key("for"), d));
             if let Some(0.0) = for_ms {
-                p.error(Kind::BadValue, &sat.key("for"), "`for` must be more than 0", None);
+                p.error(
+                    Kind::BadValue,
+                    &sat.key("for"),
+                    "`for` must be more than 0",
+                    None,
+                );
             }
             if at_ms < last_end {
                 p.error(
@@ -164,7 +207,8 @@ pub fn validate(raw: &RawTopology, locate: &dyn Locate) -> Result<Validated, Vec
                 );
             }
             last_end = at_ms + for_ms.unwrap_or(0.0);
-            let (step_preset, step_conditions) = conditions(&mut p, &sat, &step.raw_conditions(), Some(base));
+            let (step_preset, step_conditions) =
+                conditions(&mut p, &sat, &step.raw_conditions(), Some(base));
             schedule.push(ScheduleStep {
                 at_ms,
                 for_ms,
@@ -226,7 +270,12 @@ pub fn validate(raw: &RawTopology, locate: &dyn Locate) -> Result<Validated, Vec
     for (raw_name, s) in &raw.services {
         let at = root.key("services").key(raw_name);
         if s.image.trim().is_empty() {
-            p.error(Kind::BadValue, &at.key("image"), "the service has no image", Some("write e.g. `image: mongo:4`".into()));
+            p.error(
+                Kind::BadValue,
+                &at.key("image"),
+                "the service has no image",
+                Some("write e.g. `image: mongo:4`".into()),
+            );
         }
         services.push(Service {
             name: service_names[raw_name].clone(),
@@ -283,7 +332,10 @@ pub fn validate(raw: &RawTopology, locate: &dyn Locate) -> Result<Validated, Vec
                                     Kind::BrokerNetworkNotOfBroker,
                                     &at.key("broker_network"),
                                     format!("broker `{}` is not on network `{bn}`", br.name),
-                                    Some(format!("use one of the broker's networks: {}", br.networks.join(", "))),
+                                    Some(format!(
+                                        "use one of the broker's networks: {}",
+                                        br.networks.join(", ")
+                                    )),
                                 );
                             }
                         }
@@ -330,7 +382,11 @@ pub fn validate(raw: &RawTopology, locate: &dyn Locate) -> Result<Validated, Vec
                 } else {
                     format!(
                         "set the node's `broker` to one of: {}",
-                        brokers.iter().map(|b| b.name.as_str()).collect::<Vec<_>>().join(", ")
+                        brokers
+                            .iter()
+                            .map(|b| b.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     )
                 }),
             );
@@ -339,7 +395,12 @@ pub fn validate(raw: &RawTopology, locate: &dyn Locate) -> Result<Validated, Vec
         let resources = resources(&mut p, &at.key("resources"), n.resources.as_ref());
         let scale = n.scale.unwrap_or(1);
         if scale == 0 {
-            p.error(Kind::BadValue, &at.key("scale"), "`scale` must be at least 1", None);
+            p.error(
+                Kind::BadValue,
+                &at.key("scale"),
+                "`scale` must be at least 1",
+                None,
+            );
         }
 
         let mut svcs = Vec::new();
@@ -406,7 +467,12 @@ pub fn validate(raw: &RawTopology, locate: &dyn Locate) -> Result<Validated, Vec
         let used = nodes.iter().any(|n| n.all_networks().contains(&net.name))
             || brokers.iter().any(|b| b.networks.contains(&net.name));
         if !used {
-            let raw_name = raw.networks.keys().find(|k| net_names[*k] == net.name).cloned().unwrap_or_default();
+            let raw_name = raw
+                .networks
+                .keys()
+                .find(|k| net_names[*k] == net.name)
+                .cloned()
+                .unwrap_or_default();
             p.warn(
                 Kind::UnusedNetwork,
                 &root.key("networks").key(&raw_name),
@@ -511,7 +577,9 @@ pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
     for (i, ca) in a.chars().enumerate() {
         let mut cur = vec![i + 1; b.len() + 1];
         for (j, cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
+            cur[j + 1] = (prev[j] + usize::from(ca != *cb))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
         }
         prev = cur;
     }
@@ -543,10 +611,18 @@ fn ports(p: &mut Problems<'_>, raw: Option<&RawPorts>) -> Ports {
     ];
     for (i, (k, v)) in all.iter().enumerate() {
         if *v == 0 {
-            p.error(Kind::BadValue, &at.key(k), format!("port `{k}` must be from 1 to 65535"), None);
+            p.error(
+                Kind::BadValue,
+                &at.key(k),
+                format!("port `{k}` must be from 1 to 65535"),
+                None,
+            );
         }
         // CoAP is UDP; the others are TCP and must differ from each other.
-        if let Some((k2, _)) = all[..i].iter().find(|(k2, v2)| v2 == v && *k != "coap" && *k2 != "coap") {
+        if let Some((k2, _)) = all[..i]
+            .iter()
+            .find(|(k2, v2)| v2 == v && *k != "coap" && *k2 != "coap")
+        {
             p.error(
                 Kind::BadValue,
                 &at.key(k),
@@ -587,10 +663,12 @@ fn rate(p: &mut Problems<'_>, at: &DocPath, s: &Scalar) -> Option<u64> {
         "none" | "unlimited" => return None,
         _ => {}
     }
-    units::parse_rate_bps(s.as_str()).map(Some).unwrap_or_else(|e| {
-        p.error(Kind::BadValue, at, e, None);
-        None
-    })
+    units::parse_rate_bps(s.as_str())
+        .map(Some)
+        .unwrap_or_else(|e| {
+            p.error(Kind::BadValue, at, e, None);
+            None
+        })
 }
 
 /// Conditions from a preset (or `base`) changed by the explicit fields.
@@ -614,7 +692,11 @@ fn conditions(
                 format!("unknown network conditions `{name}`"),
                 Some(format!(
                     "use one of: {}",
-                    Preset::ALL.iter().map(|p| p.name()).collect::<Vec<_>>().join(", ")
+                    Preset::ALL
+                        .iter()
+                        .map(|p| p.name())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )),
             ),
         }
@@ -679,7 +761,11 @@ fn netem_conditions(
     c
 }
 
-fn compose_map(p: &mut Problems<'_>, at: &DocPath, v: &Option<serde_json::Value>) -> Option<serde_json::Value> {
+fn compose_map(
+    p: &mut Problems<'_>,
+    at: &DocPath,
+    v: &Option<serde_json::Value>,
+) -> Option<serde_json::Value> {
     match v {
         None | Some(serde_json::Value::Null) => None,
         Some(m @ serde_json::Value::Object(_)) => Some(m.clone()),
@@ -688,7 +774,10 @@ fn compose_map(p: &mut Problems<'_>, at: &DocPath, v: &Option<serde_json::Value>
                 Kind::BadValue,
                 at,
                 "compose arguments must be a mapping of compose keys",
-                Some("e.g. `compose: {deploy: {placement: {constraints: [node.role == worker]}}}`".into()),
+                Some(
+                    "e.g. `compose: {deploy: {placement: {constraints: [node.role == worker]}}}`"
+                        .into(),
+                ),
             );
             None
         }
@@ -704,7 +793,11 @@ fn app(p: &mut Problems<'_>, at: &DocPath, raw: &RawApp) -> App {
             "the app has no `path`",
             Some(format!(
                 "use a builtin app ({}), an http(s) URL, or a file path",
-                BuiltinApp::ALL.iter().map(|b| b.name()).collect::<Vec<_>>().join(", ")
+                BuiltinApp::ALL
+                    .iter()
+                    .map(|b| b.name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )),
         );
         AppSource::File(String::new())
@@ -719,7 +812,11 @@ fn app(p: &mut Problems<'_>, at: &DocPath, raw: &RawApp) -> App {
             format!("`{path}` is not a builtin app"),
             Some(format!(
                 "builtin apps: {}",
-                BuiltinApp::ALL.iter().map(|b| b.path()).collect::<Vec<_>>().join(", ")
+                BuiltinApp::ALL
+                    .iter()
+                    .map(|b| b.path())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )),
         );
         AppSource::File(path.to_owned())
@@ -753,28 +850,30 @@ fn resources(p: &mut Problems<'_>, at: &DocPath, raw: Option<&RawResources>) -> 
         return Resources::default();
     };
     let cpus = |p: &mut Problems<'_>, k: &str, v: &Option<Scalar>| {
-        v.as_ref().and_then(|s| match units::parse_cpus(s.as_str()) {
-            Ok(value) => Some(Cpus {
-                text: s.as_str().trim().to_owned(),
-                value,
-            }),
-            Err(e) => {
-                p.error(Kind::BadValue, &at.key(k), e, None);
-                None
-            }
-        })
+        v.as_ref()
+            .and_then(|s| match units::parse_cpus(s.as_str()) {
+                Ok(value) => Some(Cpus {
+                    text: s.as_str().trim().to_owned(),
+                    value,
+                }),
+                Err(e) => {
+                    p.error(Kind::BadValue, &at.key(k), e, None);
+                    None
+                }
+            })
     };
     let mem = |p: &mut Problems<'_>, k: &str, v: &Option<Scalar>| {
-        v.as_ref().and_then(|s| match units::parse_mem_bytes(s.as_str()) {
-            Ok(bytes) => Some(Memory {
-                text: s.as_str().trim().to_owned(),
-                bytes,
-            }),
-            Err(e) => {
-                p.error(Kind::BadValue, &at.key(k), e, None);
-                None
-            }
-        })
+        v.as_ref()
+            .and_then(|s| match units::parse_mem_bytes(s.as_str()) {
+                Ok(bytes) => Some(Memory {
+                    text: s.as_str().trim().to_owned(),
+                    bytes,
+                }),
+                Err(e) => {
+                    p.error(Kind::BadValue, &at.key(k), e, None);
+                    None
+                }
+            })
     };
     let out = Resources {
         cpu_limit: cpus(p, "cpu_limit", &r.cpu_limit),
@@ -809,7 +908,10 @@ fn resources(p: &mut Problems<'_>, at: &DocPath, raw: Option<&RawResources>) -> 
             p.error(
                 Kind::BadValue,
                 &at.key("mem_reservation"),
-                format!("`mem_reservation` ({}) is more than `mem_limit` ({})", res.text, l.text),
+                format!(
+                    "`mem_reservation` ({}) is more than `mem_limit` ({})",
+                    res.text, l.text
+                ),
                 None,
             );
         }
@@ -819,7 +921,10 @@ fn resources(p: &mut Problems<'_>, at: &DocPath, raw: Option<&RawResources>) -> 
             p.error(
                 Kind::BadValue,
                 &at.key("cpu_reservation"),
-                format!("`cpu_reservation` ({}) is more than `cpu_limit` ({})", res.text, l.text),
+                format!(
+                    "`cpu_reservation` ({}) is more than `cpu_limit` ({})",
+                    res.text, l.text
+                ),
                 None,
             );
         }

@@ -119,7 +119,11 @@ impl Locate for YamlLocator {
                     marker = if last {
                         key.span().start().copied()
                     } else {
-                        value.span().start().copied().or(key.span().start().copied())
+                        value
+                            .span()
+                            .start()
+                            .copied()
+                            .or(key.span().start().copied())
                     };
                     node = value;
                 }

@@ -26,7 +26,25 @@ pub(crate) fn run(args: ComposeArgs) -> anyhow::Result<ExitCode> {
         .map(|f| f.to_string_lossy().into_owned())
         .unwrap_or_default();
     let text = wotemu_topology::compose::to_yaml(t, &source);
-    let out = args.output.clone().unwrap_or_else(|| default_output(&args.path));
+    let out = match &args.output {
+        Some(o) => o.clone(),
+        None => {
+            let o = default_output(&args.path);
+            // 0.6's default (FILE.yml beside FILE.py) may be a YAML topology of the same name: never
+            // overwrite a file that wotemu did not generate.
+            if let Ok(existing) = std::fs::read_to_string(&o) {
+                if !existing.starts_with(wotemu_topology::compose::HEADER_START) {
+                    anyhow::bail!(
+                        "{} exists and is not a compose file written by wotemu (it may be a topology); \
+                         choose where to write with --output, e.g. --output {}",
+                        o.display(),
+                        args.path.with_extension("compose.yml").display()
+                    );
+                }
+            }
+            o
+        }
+    };
     if out == Path::new("-") {
         output::print(&text)?;
         return Ok(ExitCode::SUCCESS);

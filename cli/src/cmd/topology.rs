@@ -7,7 +7,9 @@ use crate::cli::{SchemaCommand, TopologyCommand};
 use crate::output;
 
 /// Loads a topology, printing its warnings; the error lists every problem.
-pub(crate) fn load_topology(path: &Path) -> Result<wotemu_topology::Loaded, wotemu_topology::Error> {
+pub(crate) fn load_topology(
+    path: &Path,
+) -> Result<wotemu_topology::Loaded, wotemu_topology::Error> {
     let loaded = wotemu_topology::load(path)?;
     for w in &loaded.warnings {
         output::warn(&w.to_string());

@@ -1,4 +1,5 @@
 //! Integration tests of the `wotemu` binary (see README.md beside this file).
 
 mod collect;
+mod topology;
 mod util;

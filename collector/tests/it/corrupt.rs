@@ -20,44 +20,31 @@ fn bad_entries_are_named_and_the_rest_is_kept() {
     let base = loaded.batches[1].1.len() as u64;
     let seq = |i: u64| (base + i).to_string().into_bytes();
     let (s1, s2, s3) = (seq(1), seq(2), seq(3));
-    let mut ids = Vec::new();
-    ids.push(xadd_raw(
-        &mut conn,
-        "bad",
-        task,
-        &[
+    let mut add = |fields: &[(&str, &[u8])]| xadd_raw(&mut conn, "bad", task, fields);
+    let ids = [
+        add(&[
             ("v", b"1"),
             ("seq", &s1),
             ("table", b"logs"),
             ("n", b"200"),
             ("data", truncated),
-        ],
-    ));
-    ids.push(xadd_raw(
-        &mut conn,
-        "bad",
-        task,
-        &[
+        ]),
+        add(&[
             ("v", b"7"),
             ("seq", &s2),
             ("table", b"logs"),
             ("n", b"1"),
             ("data", data),
-        ],
-    ));
-    ids.push(xadd_raw(
-        &mut conn,
-        "bad",
-        task,
-        &[
+        ]),
+        add(&[
             ("v", b"1"),
             ("seq", &s3),
             ("table", b"frames"),
             ("n", b"1"),
             ("data", data),
-        ],
-    ));
-    ids.push(xadd_raw(&mut conn, "bad", task, &[("hello", b"world")]));
+        ]),
+        add(&[("hello", b"world")]),
+    ];
     // A good entry after the bad ones is still collected.
     let mut after = loaded.batches[1].1[1].clone();
     after.seq = base + 4;

@@ -13,13 +13,19 @@ pub(crate) fn example_pairs() -> Vec<(String, PathBuf, PathBuf)> {
     let mut out = Vec::new();
     for e in std::fs::read_dir(&dir).expect("examples folder") {
         let p = e.expect("entry").path();
-        if p.extension().is_some_and(|x| x == "yml") && !p.to_string_lossy().ends_with(".compose.yml") {
+        if p.extension().is_some_and(|x| x == "yml")
+            && !p.to_string_lossy().ends_with(".compose.yml")
+        {
             let stem = p.file_stem().unwrap().to_string_lossy().into_owned();
             out.push((stem.clone(), p.clone(), dir.join(format!("{stem}.py"))));
         }
     }
     out.sort();
-    assert!(out.len() >= 3, "expected at least 3 example topologies in {}", dir.display());
+    assert!(
+        out.len() >= 3,
+        "expected at least 3 example topologies in {}",
+        dir.display()
+    );
     out
 }
 

@@ -19,10 +19,17 @@ fn snapshots_of_every_example() {
 #[test]
 fn python_and_yaml_forms_give_identical_compose() {
     for (stem, yaml, py) in example_pairs() {
-        assert!(py.exists(), "example {stem} has no Python form {}", py.display());
+        assert!(
+            py.exists(),
+            "example {stem} has no Python form {}",
+            py.display()
+        );
         let a = compose_of(&yaml);
         let b = compose_of(&py);
-        assert!(a == b, "{stem}: YAML and Python forms differ:\n--- yaml\n{a}\n--- python\n{b}");
+        assert!(
+            a == b,
+            "{stem}: YAML and Python forms differ:\n--- yaml\n{a}\n--- python\n{b}"
+        );
     }
 }
 
@@ -40,9 +47,18 @@ fn docker_accepts(args: &[&str], file: &std::path::Path) {
     let out = Command::new(args[0])
         .args(&args[1..])
         .arg(file)
-        .args(if args[0] == "docker-compose" { vec!["config", "-q"] } else { vec![] })
+        .args(if args[0] == "docker-compose" {
+            vec!["config", "-q"]
+        } else {
+            vec![]
+        })
         .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}; install Docker (see scripts/setup.sh)", args[0]));
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run {}: {e}; install Docker (see scripts/setup.sh)",
+                args[0]
+            )
+        });
     assert!(
         out.status.success(),
         "{} rejected {}:\n{}",
@@ -66,27 +82,45 @@ fn docker_accepts_every_output() {
 #[test]
 fn quickstart_matches_wotemu_06_structure() {
     let doc = wotemu_topology::compose::compose(
-        &wotemu_topology::load(&examples().join("quickstart.py")).unwrap().topology,
+        &wotemu_topology::load(&examples().join("quickstart.py"))
+            .unwrap()
+            .topology,
     );
     let services = doc["services"].as_object().unwrap();
     let names: Vec<&str> = services.keys().map(String::as_str).collect();
-    assert_eq!(names, ["docker_api_proxy", "gw_3g", "reader", "redis", "server"]);
+    assert_eq!(
+        names,
+        ["docker_api_proxy", "gw_3g", "reader", "redis", "server"]
+    );
     let reader = &services["reader"];
     assert_eq!(reader["deploy"]["replicas"], 4);
     assert_eq!(reader["deploy"]["resources"]["limits"]["memory"], "150M");
-    assert_eq!(reader["depends_on"], serde_json::json!(["docker_api_proxy", "gw_3g", "redis"]));
+    assert_eq!(
+        reader["depends_on"],
+        serde_json::json!(["docker_api_proxy", "gw_3g", "redis"])
+    );
     assert_eq!(reader["environment"]["REDIS_URL"], "redis://redis");
     assert_eq!(reader["hostname"], "{{.Task.Name}}");
     assert_eq!(
         reader["command"],
         serde_json::json!([
-            "agent", "--path", "wotemu_reader", "--func-param", "servient_host", "server.3g",
-            "--func-param", "thing_id", "urn:wotemu:quickstart:thing"
+            "agent",
+            "--path",
+            "wotemu_reader",
+            "--func-param",
+            "servient_host",
+            "server.3g",
+            "--func-param",
+            "thing_id",
+            "urn:wotemu:quickstart:thing"
         ])
     );
     let gw: serde_json::Value =
         serde_json::from_str(services["gw_3g"]["command"][4].as_str().unwrap()).unwrap();
-    assert_eq!(gw, serde_json::json!({"latency": 300.0, "jitter": 150.0, "rate": "1500kbit"}));
+    assert_eq!(
+        gw,
+        serde_json::json!({"latency": 300.0, "jitter": 150.0, "rate": "1500kbit"})
+    );
     assert_eq!(doc["networks"]["3g"]["driver"], "overlay");
     assert_eq!(doc["networks"]["3g"]["name"], "3g");
     assert_eq!(doc["version"], "3.7");
@@ -95,24 +129,50 @@ fn quickstart_matches_wotemu_06_structure() {
 #[test]
 fn broker_network_and_linked_services_are_joined() {
     let doc = wotemu_topology::compose::compose(
-        &wotemu_topology::load(&examples().join("mixed.yml")).unwrap().topology,
+        &wotemu_topology::load(&examples().join("mixed.yml"))
+            .unwrap()
+            .topology,
     );
     let s = &doc["services"];
     // caller is on `cellular`, its broker is reached on `cellular`; worker reaches it on field_wifi.
-    assert_eq!(s["caller"]["environment"]["MQTT_BROKER_HOST"], "broker.cellular");
-    assert_eq!(s["worker"]["environment"]["MQTT_BROKER_HOST"], "broker.field_wifi");
-    assert_eq!(s["broker"]["networks"], serde_json::json!(["cellular", "field_wifi"]));
+    assert_eq!(
+        s["caller"]["environment"]["MQTT_BROKER_HOST"],
+        "broker.cellular"
+    );
+    assert_eq!(
+        s["worker"]["environment"]["MQTT_BROKER_HOST"],
+        "broker.field_wifi"
+    );
+    assert_eq!(
+        s["broker"]["networks"],
+        serde_json::json!(["cellular", "field_wifi"])
+    );
     assert_eq!(
         s["broker"]["depends_on"],
         serde_json::json!(["docker_api_proxy", "gw_cellular", "gw_field_wifi", "redis"])
     );
-    assert_eq!(s["historian"]["networks"], serde_json::json!(["field_wifi", "srvnet_mongo_historian"]));
-    assert_eq!(s["mongo"]["networks"], serde_json::json!(["srvnet_mongo_historian"]));
-    assert_eq!(s["mongo"]["deploy"]["restart_policy"]["condition"], "on-failure");
+    assert_eq!(
+        s["historian"]["networks"],
+        serde_json::json!(["field_wifi", "srvnet_mongo_historian"])
+    );
+    assert_eq!(
+        s["mongo"]["networks"],
+        serde_json::json!(["srvnet_mongo_historian"])
+    );
+    assert_eq!(
+        s["mongo"]["deploy"]["restart_policy"]["condition"],
+        "on-failure"
+    );
     assert!(s["mongo"].get("depends_on").is_none());
     assert_eq!(s["historian"]["environment"]["TARGET_CPU_SPEED"], "300");
-    assert_eq!(s["historian"]["cap_add"], serde_json::json!(["NET_ADMIN", "NET_RAW", "SYS_ADMIN"]));
-    assert_eq!(doc["networks"]["srvnet_mongo_historian"]["labels"]["org.fundacionctic.wotemu.servicenet"], "");
+    assert_eq!(
+        s["historian"]["cap_add"],
+        serde_json::json!(["NET_ADMIN", "NET_RAW", "SYS_ADMIN"])
+    );
+    assert_eq!(
+        doc["networks"]["srvnet_mongo_historian"]["labels"]["org.fundacionctic.wotemu.servicenet"],
+        ""
+    );
 }
 
 #[test]
@@ -132,22 +192,35 @@ nodes:
       labels: {team: iot}
       cap_add: [SYS_PTRACE]
 "#;
-    let t = wotemu_topology::from_yaml_str(std::path::Path::new("t.yml"), text).unwrap().topology;
+    let t = wotemu_topology::from_yaml_str(std::path::Path::new("t.yml"), text)
+        .unwrap()
+        .topology;
     let doc = wotemu_topology::compose::compose(&t);
     let clock = &doc["services"]["clock"];
     assert_eq!(clock["deploy"]["replicas"], 1);
-    assert_eq!(clock["deploy"]["placement"]["constraints"][0], "node.labels.zone == edge");
+    assert_eq!(
+        clock["deploy"]["placement"]["constraints"][0],
+        "node.labels.zone == edge"
+    );
     assert_eq!(clock["labels"]["team"], "iot");
     assert_eq!(clock["labels"]["org.fundacionctic.wotemu.node"], "");
-    assert_eq!(clock["cap_add"], serde_json::json!(["NET_ADMIN", "NET_RAW", "SYS_PTRACE"]));
-    assert_eq!(doc["services"]["gw_wifi"]["deploy"]["placement"]["constraints"][0], "node.role == worker");
+    assert_eq!(
+        clock["cap_add"],
+        serde_json::json!(["NET_ADMIN", "NET_RAW", "SYS_PTRACE"])
+    );
+    assert_eq!(
+        doc["services"]["gw_wifi"]["deploy"]["placement"]["constraints"][0],
+        "node.role == worker"
+    );
     assert_eq!(doc["networks"]["wifi"]["driver_opts"]["encrypted"], "true");
 }
 
 #[test]
 fn yaml_11_booleans_are_quoted_for_docker() {
     let text = "networks: {wifi: {conditions: wifi}}\nnodes:\n  a:\n    app: {path: reader, params: {flag: \"no\", mode: \"on\"}}\n    networks: [wifi]\n";
-    let t = wotemu_topology::from_yaml_str(std::path::Path::new("t.yml"), text).unwrap().topology;
+    let t = wotemu_topology::from_yaml_str(std::path::Path::new("t.yml"), text)
+        .unwrap()
+        .topology;
     let out = wotemu_topology::compose::to_yaml(&t, "t.yml");
     assert!(out.contains("- 'no'\n"), "{out}");
     assert!(out.contains("- 'on'\n"), "{out}");

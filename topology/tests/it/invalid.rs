@@ -24,12 +24,19 @@ fn every_invalid_file_has_its_exact_message() {
     assert!(names.len() >= 20);
     for name in names {
         let e = error_of(&name);
-        insta::assert_snapshot!(format!("invalid_{}", name.replace('.', "_")), stable(&e.to_string()));
+        insta::assert_snapshot!(
+            format!("invalid_{}", name.replace('.', "_")),
+            stable(&e.to_string())
+        );
     }
 }
 
 fn kinds(name: &str) -> Vec<Kind> {
-    error_of(name).diagnostics().iter().map(|d| d.kind).collect()
+    error_of(name)
+        .diagnostics()
+        .iter()
+        .map(|d| d.kind)
+        .collect()
 }
 
 #[test]
@@ -38,7 +45,10 @@ fn each_rule_has_its_kind_and_location() {
         ("unknown_network.yml", Kind::UnknownNetwork),
         ("unknown_broker.yml", Kind::UnknownBroker),
         ("mqtt_without_broker.yml", Kind::MqttWithoutBroker),
-        ("broker_network_not_of_broker.yml", Kind::BrokerNetworkNotOfBroker),
+        (
+            "broker_network_not_of_broker.yml",
+            Kind::BrokerNetworkNotOfBroker,
+        ),
         ("duplicate_names.yml", Kind::DuplicateName),
         ("invalid_name.yml", Kind::InvalidName),
         ("reserved_name.yml", Kind::ReservedName),
@@ -55,11 +65,20 @@ fn each_rule_has_its_kind_and_location() {
         let mut found: Vec<Kind> = d.iter().map(|d| d.kind).collect();
         found.dedup();
         assert_eq!(found, [kind], "{file}");
-        let loc = d[0].location.as_ref().unwrap_or_else(|| panic!("{file}: no location"));
+        let loc = d[0]
+            .location
+            .as_ref()
+            .unwrap_or_else(|| panic!("{file}: no location"));
         assert!(loc.line > 0 && loc.column > 0, "{file}: {loc}");
-        assert!(d[0].hint.is_some() || kind == Kind::BadValue, "{file}: no hint");
+        assert!(
+            d[0].hint.is_some() || kind == Kind::BadValue,
+            "{file}: no hint"
+        );
     }
-    assert_eq!(kinds("service_links.yml"), [Kind::UnknownService, Kind::ServiceNotLinked]);
+    assert_eq!(
+        kinds("service_links.yml"),
+        [Kind::UnknownService, Kind::ServiceNotLinked]
+    );
 }
 
 #[test]
@@ -67,16 +86,29 @@ fn the_issue_examples_point_at_the_offending_value() {
     // `Factory LAN`, which 0.6 let through to Docker.
     let e = error_of("invalid_name.yml");
     let d = &e.diagnostics()[0];
-    assert_eq!(d.location.as_ref().unwrap().to_string(), "tests/invalid/invalid_name.yml:2:3");
+    assert_eq!(
+        d.location.as_ref().unwrap().to_string(),
+        "tests/invalid/invalid_name.yml:2:3"
+    );
     assert!(d.message.contains("`factory lan`"));
     assert_eq!(d.hint.as_deref(), Some("rename it, e.g. `factory_lan`"));
     // `mem_limit: 150Q`.
     let e = error_of("bad_size.yml");
-    let d = e.diagnostics().iter().find(|d| d.path == "nodes.reader.resources.mem_limit").unwrap();
-    assert_eq!(d.location.as_ref().unwrap().to_string(), "tests/invalid/bad_size.yml:8:7");
+    let d = e
+        .diagnostics()
+        .iter()
+        .find(|d| d.path == "nodes.reader.resources.mem_limit")
+        .unwrap();
+    assert_eq!(
+        d.location.as_ref().unwrap().to_string(),
+        "tests/invalid/bad_size.yml:8:7"
+    );
     // A typo gets a suggestion.
     let e = error_of("unknown_network.yml");
-    assert_eq!(e.diagnostics()[0].hint.as_deref(), Some("did you mean `wifi`? known networks: lte, wifi"));
+    assert_eq!(
+        e.diagnostics()[0].hint.as_deref(),
+        Some("did you mean `wifi`? known networks: lte, wifi")
+    );
 }
 
 #[test]
@@ -87,7 +119,9 @@ fn shape_errors_have_line_and_column() {
         ("yaml_syntax.yml", "3:6"),
     ] {
         match error_of(file) {
-            wotemu_topology::Error::Syntax { location: Some(l), .. } => {
+            wotemu_topology::Error::Syntax {
+                location: Some(l), ..
+            } => {
                 assert_eq!(format!("{}:{}", l.line, l.column), at, "{file}")
             }
             other => panic!("{file}: {other:?}"),
@@ -98,10 +132,19 @@ fn shape_errors_have_line_and_column() {
 #[test]
 fn python_errors_name_the_line() {
     let e = error_of("python_invalid.py");
-    let lines: Vec<usize> = e.diagnostics().iter().map(|d| d.location.as_ref().unwrap().line).collect();
+    let lines: Vec<usize> = e
+        .diagnostics()
+        .iter()
+        .map(|d| d.location.as_ref().unwrap().line)
+        .collect();
     assert_eq!(lines, [20, 14, 9]);
     match error_of("python_raises.py") {
-        wotemu_topology::Error::Python { location: Some(l), message, traceback: Some(tb), .. } => {
+        wotemu_topology::Error::Python {
+            location: Some(l),
+            message,
+            traceback: Some(tb),
+            ..
+        } => {
             assert_eq!(l.line, 8);
             assert_eq!(message, "IndexError: list index out of range");
             assert!(tb.contains("in topology"), "{tb}");
@@ -109,7 +152,11 @@ fn python_errors_name_the_line() {
         other => panic!("{other:?}"),
     }
     match error_of("python_syntax.py") {
-        wotemu_topology::Error::Python { location: Some(l), message, .. } => {
+        wotemu_topology::Error::Python {
+            location: Some(l),
+            message,
+            ..
+        } => {
             assert_eq!((l.line, l.column), (3, 15));
             assert!(message.starts_with("SyntaxError"));
         }
@@ -120,7 +167,11 @@ fn python_errors_name_the_line() {
 #[test]
 fn unknown_extension_and_missing_file() {
     let e = wotemu_topology::load(Path::new("tests/it/main.rs")).unwrap_err();
-    assert!(e.to_string().contains("use a .yml/.yaml file or a WoTemu 0.6 .py file"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("use a .yml/.yaml file or a WoTemu 0.6 .py file"),
+        "{e}"
+    );
     let e = wotemu_topology::load(Path::new("tests/nope.yml")).unwrap_err();
     assert!(matches!(e, wotemu_topology::Error::Io { .. }), "{e:?}");
 }

@@ -20,7 +20,11 @@ fn presets_have_the_exact_parameters_of_06() {
     ];
     for (p, latency, jitter, rate) in expected {
         let c = p.conditions();
-        assert_eq!((c.latency_ms, c.jitter_ms, c.rate_bps), (latency, jitter, Some(rate)), "{p}");
+        assert_eq!(
+            (c.latency_ms, c.jitter_ms, c.rate_bps),
+            (latency, jitter, Some(rate)),
+            "{p}"
+        );
         assert_eq!(Preset::parse(p.name()), Some(p));
         assert_eq!(Preset::parse(&p.name().to_ascii_uppercase()), Some(p));
     }
@@ -28,21 +32,42 @@ fn presets_have_the_exact_parameters_of_06() {
 
 #[test]
 fn new_conditions_and_schedule_resolve() {
-    let t = wotemu_topology::load(&examples().join("conditions.yml")).unwrap().topology;
+    let t = wotemu_topology::load(&examples().join("conditions.yml"))
+        .unwrap()
+        .topology;
     let rural = t.network("rural").unwrap();
     let c = rural.conditions;
-    assert_eq!((c.latency_ms, c.jitter_ms, c.rate_bps), (40.0, 10.0, Some(15_000_000)));
+    assert_eq!(
+        (c.latency_ms, c.jitter_ms, c.rate_bps),
+        (40.0, 10.0, Some(15_000_000))
+    );
     assert_eq!(c.rate_up_bps, Some(2_000_000));
-    assert_eq!((c.loss_pct, c.duplicate_pct, c.corrupt_pct, c.reorder_pct), (1.0, 0.2, 0.1, 5.0));
+    assert_eq!(
+        (c.loss_pct, c.duplicate_pct, c.corrupt_pct, c.reorder_pct),
+        (1.0, 0.2, 0.1, 5.0)
+    );
     assert_eq!(rural.schedule.len(), 2);
     let gprs = &rural.schedule[0];
-    assert_eq!((gprs.at_ms, gprs.for_ms, gprs.preset), (60_000.0, Some(30_000.0), Some(Preset::Gprs)));
+    assert_eq!(
+        (gprs.at_ms, gprs.for_ms, gprs.preset),
+        (60_000.0, Some(30_000.0), Some(Preset::Gprs))
+    );
     assert_eq!(gprs.conditions.latency_ms, 700.0);
     let lossy = &rural.schedule[1];
     // Fields not given keep the network's own values.
-    assert_eq!((lossy.conditions.loss_pct, lossy.conditions.latency_ms), (10.0, 40.0));
+    assert_eq!(
+        (lossy.conditions.loss_pct, lossy.conditions.latency_ms),
+        (10.0, 40.0)
+    );
     let lab = t.network("lab").unwrap();
-    assert_eq!((lab.preset, lab.conditions.latency_ms, lab.conditions.jitter_ms), (None, 2.0, 0.5));
+    assert_eq!(
+        (
+            lab.preset,
+            lab.conditions.latency_ms,
+            lab.conditions.jitter_ms
+        ),
+        (None, 2.0, 0.5)
+    );
 }
 
 #[test]
@@ -50,7 +75,10 @@ fn netem_of_06_replaces_the_preset() {
     let text = "networks:\n  n:\n    conditions: lte\n    netem: {latency: 120, jitter: 20, rate: 2mbit}\nnodes:\n  a: {app: {path: clock}, networks: [n]}\n";
     let t = from_yaml_str(Path::new("t.yml"), text).unwrap().topology;
     let c = t.networks[0].conditions;
-    assert_eq!((c.latency_ms, c.jitter_ms, c.rate_bps), (120.0, 20.0, Some(2_000_000)));
+    assert_eq!(
+        (c.latency_ms, c.jitter_ms, c.rate_bps),
+        (120.0, 20.0, Some(2_000_000))
+    );
 }
 
 #[test]
@@ -71,10 +99,18 @@ fn warnings_of_06_are_kept() {
     let kinds: Vec<Kind> = v.warnings.iter().map(|w| w.kind).collect();
     assert_eq!(
         kinds,
-        [Kind::BrokerNetworkChosen, Kind::BrokerNetworkChosen, Kind::BrokerWithoutMqtt, Kind::UnusedNetwork]
+        [
+            Kind::BrokerNetworkChosen,
+            Kind::BrokerNetworkChosen,
+            Kind::BrokerWithoutMqtt,
+            Kind::UnusedNetwork
+        ]
     );
     // The first of the broker's networks, as 0.6.
-    assert_eq!(v.topology.node("w").unwrap().broker_host().as_deref(), Some("broker.b"));
+    assert_eq!(
+        v.topology.node("w").unwrap().broker_host().as_deref(),
+        Some("broker.b")
+    );
 }
 
 #[test]
@@ -84,7 +120,13 @@ fn errors_are_all_reported_at_once() {
     let kinds: Vec<Kind> = e.diagnostics().iter().map(|d| d.kind).collect();
     assert_eq!(
         kinds,
-        [Kind::UnknownPreset, Kind::UnknownNetwork, Kind::MqttWithoutBroker, Kind::BadValue, Kind::BadValue]
+        [
+            Kind::UnknownPreset,
+            Kind::UnknownNetwork,
+            Kind::MqttWithoutBroker,
+            Kind::BadValue,
+            Kind::BadValue
+        ]
     );
 }
 
@@ -93,10 +135,14 @@ fn show_round_trips_through_the_json_schema_types() {
     // The schema names every top-level section and is valid JSON.
     let schema = wotemu_topology::json_schema();
     let props = schema["properties"].as_object().unwrap();
-    for k in ["networks", "nodes", "brokers", "services", "ports", "images"] {
+    for k in [
+        "networks", "nodes", "brokers", "services", "ports", "images",
+    ] {
         assert!(props.contains_key(k), "schema lacks {k}");
     }
-    let t = wotemu_topology::load(&examples().join("mixed.yml")).unwrap().topology;
+    let t = wotemu_topology::load(&examples().join("mixed.yml"))
+        .unwrap()
+        .topology;
     let yaml = wotemu_topology::to_yaml(&t);
     assert!(yaml.contains("name: caller"), "{yaml}");
 }

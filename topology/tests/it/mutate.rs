@@ -71,7 +71,10 @@ fn mutated_yaml_never_panics() {
             assert!(!e.to_string().is_empty());
         }
     }
-    assert!(errors > 100, "mutations should mostly break the files ({errors})");
+    assert!(
+        errors > 100,
+        "mutations should mostly break the files ({errors})"
+    );
 }
 
 #[test]

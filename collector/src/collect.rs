@@ -233,6 +233,7 @@ pub fn collect(opts: &CollectOptions, progress: &dyn Progress) -> Result<Collect
         records,
         parts = ckpt.parts.len(),
         elapsed_ms = started.elapsed().as_millis() as u64,
+        peak_rss_kib = crate::fsutil::peak_rss_kib(),
         "Drained the streams."
     );
 
@@ -445,7 +446,7 @@ pub(crate) fn merge_all(
                 let files: Vec<PathBuf> = parts.iter().filter(|p| p.table == table).map(|p| dir.join(&p.file)).collect();
                 let started = Instant::now();
                 let r = merge_parts(table, &files, &out.join(table.file_name()));
-                tracing::debug!(%table, parts = files.len(), elapsed_ms = started.elapsed().as_millis() as u64, "Merged a table.");
+                tracing::debug!(%table, parts = files.len(), elapsed_ms = started.elapsed().as_millis() as u64, peak_rss_kib = crate::fsutil::peak_rss_kib(), "Merged a table.");
                 failpoint::hit("table-merged");
                 progress.advance(1);
                 results.lock().expect("results").push((table, r));

@@ -41,9 +41,11 @@ use crate::error::Error;
 use crate::fsutil;
 
 /// Rows per batch inside a part file (and so per merge read).
-pub const PART_BATCH_ROWS: usize = 16 * 1024;
+pub const PART_BATCH_ROWS: usize = 12 * 1024;
 /// The largest Parquet row group.
 pub const ROW_GROUP_ROWS: usize = 1024 * 1024;
+/// A row group is also closed when its encoded size in memory reaches this, which bounds a writer's memory.
+pub const ROW_GROUP_BYTES: usize = 16 * 1024 * 1024;
 
 /// A committed part.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -84,7 +86,17 @@ impl PartSink {
         if batch.num_rows() == 0 {
             return;
         }
-        self.buffered_bytes += batch.get_array_memory_size();
+        // The bytes of the rows themselves: a decoded IPC batch shares one message buffer between its
+        // columns, so `get_array_memory_size` would count that buffer once per column.
+        self.buffered_bytes += batch
+            .columns()
+            .iter()
+            .map(|c| {
+                c.to_data()
+                    .get_slice_memory_size()
+                    .unwrap_or_else(|_| c.get_array_memory_size())
+            })
+            .sum::<usize>();
         self.buffers.entry(table).or_default().push(batch);
     }
 
@@ -316,7 +328,12 @@ impl TableWriter {
             }
         }
         self.rows += batch.num_rows() as u64;
-        self.writer.write(batch).map_err(Error::parquet)
+        self.writer.write(batch).map_err(Error::parquet)?;
+        // Bound the memory of the row group being built: close it early when its encoded data is large.
+        if self.writer.in_progress_size() >= ROW_GROUP_BYTES {
+            self.writer.flush().map_err(Error::parquet)?;
+        }
+        Ok(())
     }
 
     fn finish(self) -> Result<TableInfo, Error> {

@@ -79,6 +79,15 @@ pub(crate) enum Command {
     ///   wotemu compose --path examples/quickstart.yml         # writes examples/quickstart.compose.yml
     ///   docker stack deploy -c examples/quickstart.compose.yml quickstart
     Compose(ComposeArgs),
+    /// Render a run dataset as a static site (works offline, from file://, and on GitHub Pages).
+    ///
+    /// With --dataset it reads a run dataset; with --stack (WoTemu 0.6 style) it first collects the stack
+    /// from Redis into a dataset kept beside the site (OUT/dataset), then renders it.
+    ///
+    /// Examples:
+    ///   wotemu report --dataset runs/quickstart --out runs/quickstart/site --open
+    ///   wotemu report --out report --stack quickstart --redis-url redis://10.0.0.5:6379
+    Report(ReportArgs),
     /// Check a topology, or show it normalised.
     #[command(subcommand)]
     Topology(TopologyCommand),
@@ -88,6 +97,35 @@ pub(crate) enum Command {
     /// put `# yaml-language-server: $schema=topology.schema.json` at the top of the topology file.
     #[command(subcommand)]
     Schema(SchemaCommand),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ReportArgs {
+    /// The run dataset to render.
+    #[arg(
+        long,
+        short = 'd',
+        conflicts_with = "stack",
+        required_unless_present = "stack"
+    )]
+    pub(crate) dataset: Option<PathBuf>,
+    /// Collect this stack from Redis first (0.6's `wotemu report --stack`).
+    #[arg(long, env = "WOTEMU_STACK")]
+    pub(crate) stack: Option<String>,
+    #[command(flatten)]
+    pub(crate) redis: RedisArgs,
+    /// Where to write the site.
+    #[arg(long, short = 'o')]
+    pub(crate) out: PathBuf,
+    /// The site's title.
+    #[arg(long)]
+    pub(crate) title: Option<String>,
+    /// Open the site in the default browser when done.
+    #[arg(long)]
+    pub(crate) open: bool,
+    /// Print the result as JSON on stdout.
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 #[derive(Debug, Args)]

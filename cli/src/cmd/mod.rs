@@ -9,6 +9,7 @@ pub(crate) use topology::load_topology;
 mod collect;
 mod compose;
 mod dataset;
+mod report;
 mod topology;
 
 /// Exit code: finished, but some input was rejected or lost.
@@ -19,6 +20,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Collect(args) => collect::run(args),
         Command::Dataset(cmd) => dataset::run(cmd),
         Command::Compose(args) => compose::run(args),
+        Command::Report(args) => report::run(args),
         Command::Topology(cmd) => topology::run(cmd),
         Command::Schema(cmd) => topology::schema(cmd),
     }

@@ -1,0 +1,66 @@
+//! `wotemu report`
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use wotemu_collector::CollectOptions;
+use wotemu_reporter::{Report, ReportOptions};
+
+use crate::cli::ReportArgs;
+use crate::output::{self, Bar};
+
+pub(crate) fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
+    let started = std::time::Instant::now();
+    let dataset = match (&args.dataset, &args.stack) {
+        (Some(d), _) => d.clone(),
+        (None, Some(stack)) => {
+            // 0.6 style: collect first, into a dataset kept beside the site; Redis is left as it is.
+            let dir = args.out.join("dataset");
+            let mut opts = CollectOptions::new(&args.redis.redis_url, stack, &dir);
+            opts.trim = false;
+            let bar = Bar::new();
+            wotemu_collector::collect(&opts, &bar)
+                .with_context(|| format!("collecting stack `{stack}` into {}", dir.display()))?;
+            dir
+        }
+        (None, None) => unreachable!("clap requires --dataset or --stack"),
+    };
+    let mut opts = ReportOptions::new(&dataset, &args.out);
+    opts.title = args.title.clone();
+    let report = Report::load(opts)
+        .with_context(|| format!("reading the dataset in {}", dataset.display()))?;
+    let rendered = report
+        .render()
+        .with_context(|| format!("writing the site into {}", args.out.display()))?;
+    let index = args.out.join("index.html");
+    if args.json {
+        output::json(&serde_json::json!({
+            "dataset": dataset,
+            "out": rendered.out,
+            "index": index,
+            "pages": rendered.pages,
+            "charts": rendered.charts,
+            "bytes": rendered.bytes,
+            "seconds": started.elapsed().as_secs_f64(),
+        }))?;
+    } else {
+        output::say(&format!(
+            "Wrote the report: {} pages, {} charts, {:.1} MiB in {:.2} s.\nOpen {}",
+            rendered.pages,
+            rendered.charts,
+            rendered.bytes as f64 / 1_048_576.0,
+            started.elapsed().as_secs_f64(),
+            index.display()
+        ));
+    }
+    if args.open {
+        let status = std::process::Command::new("xdg-open").arg(&index).status();
+        if !status.is_ok_and(|s| s.success()) {
+            output::warn(&format!(
+                "could not open a browser; open {} yourself",
+                index.display()
+            ));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

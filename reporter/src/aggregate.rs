@@ -1,0 +1,365 @@
+//! The numbers of the report, computed with Polars on every row (charts may be bucketed; statistics never are).
+
+use std::path::Path;
+
+use polars::prelude::*;
+use serde::Serialize;
+use wotemu_contract::table::Table;
+
+use crate::error::Error;
+use crate::frames::{collect, f64s, i64s, scan, strs, time_us};
+
+/// Latency and outcome of one (thing, verb).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LatencyRow {
+    pub thing: String,
+    pub verb: String,
+    pub count: i64,
+    pub errors: i64,
+    pub p50: Option<f64>,
+    pub p95: Option<f64>,
+    pub p99: Option<f64>,
+    pub max: Option<f64>,
+}
+
+/// Latency percentiles per (thing, verb), most used first. Percentiles are linear interpolations over
+/// every interaction with a latency.
+pub fn latency_table(lf: LazyFrame) -> Result<Vec<LatencyRow>, Error> {
+    let q = |p: f64, name: &str| {
+        col("latency_ms")
+            .quantile(lit(p), QuantileMethod::Linear)
+            .alias(name)
+    };
+    let df = collect(
+        lf.group_by([col("thing"), col("verb")])
+            .agg([
+                len().alias("count"),
+                col("ok").not().cast(DataType::Int64).sum().alias("errors"),
+                q(0.5, "p50"),
+                q(0.95, "p95"),
+                q(0.99, "p99"),
+                col("latency_ms").max().alias("max"),
+            ])
+            .sort_by_exprs(
+                [col("count"), col("thing"), col("verb")],
+                SortMultipleOptions::default().with_order_descending_multi([true, false, false]),
+            ),
+        Table::Interactions,
+    )?;
+    let (thing, verb) = (strs(&df, "thing"), strs(&df, "verb"));
+    let (count, errors) = (i64s(&df, "count"), i64s(&df, "errors"));
+    let (p50, p95, p99, max) = (
+        f64s(&df, "p50"),
+        f64s(&df, "p95"),
+        f64s(&df, "p99"),
+        f64s(&df, "max"),
+    );
+    Ok((0..df.height())
+        .map(|i| LatencyRow {
+            thing: thing[i].clone().unwrap_or_default(),
+            verb: verb[i].clone().unwrap_or_default(),
+            count: count[i].unwrap_or(0),
+            errors: errors[i].unwrap_or(0),
+            p50: p50[i],
+            p95: p95[i],
+            p99: p99[i],
+            max: max[i],
+        })
+        .collect())
+}
+
+/// A group of failed interactions.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ErrorGroup {
+    pub error_type: String,
+    pub error_message: String,
+    pub thing: String,
+    pub verb: String,
+    pub count: i64,
+    pub tasks: i64,
+    pub first_us: i64,
+    pub last_us: i64,
+}
+
+/// Failed interactions grouped by type, message, thing and verb; most frequent first.
+pub fn error_groups(lf: LazyFrame) -> Result<Vec<ErrorGroup>, Error> {
+    let df = collect(
+        lf.filter(col("ok").not())
+            .with_columns([
+                col("error_type").fill_null(lit("(unknown)")),
+                col("error_message").fill_null(lit("")),
+            ])
+            .group_by([
+                col("error_type"),
+                col("error_message"),
+                col("thing"),
+                col("verb"),
+            ])
+            .agg([
+                len().alias("count"),
+                col("task").n_unique().alias("tasks"),
+                time_us().min().alias("first"),
+                time_us().max().alias("last"),
+            ])
+            .sort_by_exprs(
+                [
+                    col("count"),
+                    col("error_type"),
+                    col("error_message"),
+                    col("thing"),
+                    col("verb"),
+                ],
+                SortMultipleOptions::default()
+                    .with_order_descending_multi([true, false, false, false, false]),
+            ),
+        Table::Interactions,
+    )?;
+    let s = |n| strs(&df, n);
+    let (ty, msg, thing, verb) = (s("error_type"), s("error_message"), s("thing"), s("verb"));
+    let (count, tasks, first, last) = (
+        i64s(&df, "count"),
+        i64s(&df, "tasks"),
+        i64s(&df, "first"),
+        i64s(&df, "last"),
+    );
+    Ok((0..df.height())
+        .map(|i| ErrorGroup {
+            error_type: ty[i].clone().unwrap_or_default(),
+            error_message: msg[i].clone().unwrap_or_default(),
+            thing: thing[i].clone().unwrap_or_default(),
+            verb: verb[i].clone().unwrap_or_default(),
+            count: count[i].unwrap_or(0),
+            tasks: tasks[i].unwrap_or(0),
+            first_us: first[i].unwrap_or(0),
+            last_us: last[i].unwrap_or(0),
+        })
+        .collect())
+}
+
+/// Packets and bytes of one task.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Talker {
+    pub task: String,
+    pub packets: i64,
+    pub bytes: i64,
+}
+
+/// Tasks by bytes counted on their interfaces, largest first.
+pub fn talkers(lf: LazyFrame, limit: u32) -> Result<Vec<Talker>, Error> {
+    let df = collect(
+        lf.group_by([col("task")])
+            .agg([
+                len().alias("packets"),
+                col("len").cast(DataType::Int64).sum().alias("bytes"),
+            ])
+            .sort_by_exprs(
+                [col("bytes"), col("task")],
+                SortMultipleOptions::default().with_order_descending_multi([true, false]),
+            )
+            .limit(limit),
+        Table::Packets,
+    )?;
+    let (task, packets, bytes) = (strs(&df, "task"), i64s(&df, "packets"), i64s(&df, "bytes"));
+    Ok((0..df.height())
+        .map(|i| Talker {
+            task: task[i].clone().unwrap_or_default(),
+            packets: packets[i].unwrap_or(0),
+            bytes: bytes[i].unwrap_or(0),
+        })
+        .collect())
+}
+
+/// A window width (µs) that gives at most `max_points` windows over `span_us` per series, and at least `min_us`.
+pub fn window_us(span_us: i64, max_points: i64, min_us: i64) -> i64 {
+    let raw = (span_us.max(1) + max_points - 1) / max_points.max(1);
+    // Round up to a readable width: 1, 2, 5 × 10^k µs.
+    let mut w = min_us.max(1);
+    let steps = [1, 2, 5];
+    let mut k = 1i64;
+    'outer: loop {
+        for s in steps {
+            let c = s * k;
+            if c >= raw && c >= min_us {
+                w = c;
+                break 'outer;
+            }
+        }
+        k = k.saturating_mul(10);
+        if k > 1_000_000_000_000 {
+            break;
+        }
+    }
+    w.max(min_us)
+}
+
+/// Sums of `value` per window of `width_us` and per `series` column: rows (window start µs, series, sum).
+pub fn window_sums(
+    lf: LazyFrame,
+    value: Expr,
+    series: &str,
+    width_us: i64,
+    table: Table,
+) -> Result<Vec<(i64, String, f64)>, Error> {
+    let df = collect(
+        lf.with_column(((time_us() / lit(width_us)) * lit(width_us)).alias("window"))
+            .group_by([col("window"), col(series)])
+            .agg([value.cast(DataType::Float64).sum().alias("value")])
+            .sort_by_exprs([col("window"), col(series)], SortMultipleOptions::default()),
+        table,
+    )?;
+    let (w, s, v) = (i64s(&df, "window"), strs(&df, series), f64s(&df, "value"));
+    Ok((0..df.height())
+        .map(|i| {
+            (
+                w[i].unwrap_or(0),
+                s[i].clone().unwrap_or_default(),
+                v[i].unwrap_or(0.0),
+            )
+        })
+        .collect())
+}
+
+/// Min, mean and max of a numeric column per window: rows (window start µs, min, mean, max).
+pub fn window_stats(
+    lf: LazyFrame,
+    column: &str,
+    width_us: i64,
+    table: Table,
+) -> Result<Vec<(i64, f64, f64, f64)>, Error> {
+    let df = collect(
+        lf.filter(col(column).is_not_null())
+            .with_column(((time_us() / lit(width_us)) * lit(width_us)).alias("window"))
+            .group_by([col("window")])
+            .agg([
+                col(column).cast(DataType::Float64).min().alias("min"),
+                col(column).cast(DataType::Float64).mean().alias("mean"),
+                col(column).cast(DataType::Float64).max().alias("max"),
+            ])
+            .sort_by_exprs([col("window")], SortMultipleOptions::default()),
+        table,
+    )?;
+    let (w, a, m, b) = (
+        i64s(&df, "window"),
+        f64s(&df, "min"),
+        f64s(&df, "mean"),
+        f64s(&df, "max"),
+    );
+    Ok((0..df.height())
+        .map(|i| {
+            (
+                w[i].unwrap_or(0),
+                a[i].unwrap_or(0.0),
+                m[i].unwrap_or(0.0),
+                b[i].unwrap_or(0.0),
+            )
+        })
+        .collect())
+}
+
+/// Row count, and time span (µs) of a table.
+pub fn count_and_span(dir: &Path, table: Table) -> Result<(i64, Option<i64>, Option<i64>), Error> {
+    let Some(lf) = scan(dir, table)? else {
+        return Ok((0, None, None));
+    };
+    let df = collect(
+        lf.select([
+            len().alias("n"),
+            time_us().min().alias("lo"),
+            time_us().max().alias("hi"),
+        ]),
+        table,
+    )?;
+    Ok((
+        i64s(&df, "n")[0].unwrap_or(0),
+        i64s(&df, "lo")[0],
+        i64s(&df, "hi")[0],
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn interactions() -> LazyFrame {
+        df!(
+            "task" => ["a", "a", "b", "b", "b", "c"],
+            "thing" => ["t1", "t1", "t1", "t1", "t2", "t2"],
+            "verb" => ["readproperty"; 6],
+            "latency_ms" => [Some(10.0), Some(20.0), Some(30.0), Some(40.0), None, Some(5.0)],
+            "ok" => [true, true, false, true, false, false],
+            "error_type" => [None, None, Some("TimeoutError"), None, Some("TimeoutError"), None::<&str>],
+            "error_message" => [None, None, Some("no reply"), None, Some("no reply"), Some("x")],
+            "time" => [1_000_000i64, 2_000_000, 3_000_000, 4_000_000, 5_000_000, 6_000_000],
+        )
+        .unwrap()
+        .lazy()
+    }
+
+    #[test]
+    fn latency_percentiles_are_exact() {
+        let rows = latency_table(interactions()).unwrap();
+        assert_eq!(rows.len(), 2);
+        let t1 = &rows[0];
+        assert_eq!((t1.thing.as_str(), t1.count, t1.errors), ("t1", 4, 1));
+        // Linear interpolation over [10, 20, 30, 40].
+        assert_eq!(t1.p50, Some(25.0));
+        assert!((t1.p95.unwrap() - 38.5).abs() < 1e-9);
+        assert!((t1.p99.unwrap() - 39.7).abs() < 1e-9);
+        assert_eq!(t1.max, Some(40.0));
+        let t2 = &rows[1];
+        assert_eq!((t2.count, t2.errors, t2.p50), (2, 2, Some(5.0)));
+    }
+
+    #[test]
+    fn errors_group_by_type_message_and_thing() {
+        let groups = error_groups(interactions()).unwrap();
+        assert_eq!(groups.len(), 3);
+        assert_eq!(
+            (
+                groups[0].error_type.as_str(),
+                groups[0].count,
+                groups[0].tasks
+            ),
+            ("(unknown)", 1, 1)
+        );
+        let timeouts: Vec<_> = groups
+            .iter()
+            .filter(|g| g.error_type == "TimeoutError")
+            .collect();
+        assert_eq!(timeouts.len(), 2, "different things are different groups");
+        assert_eq!(
+            (timeouts[0].first_us, timeouts[0].last_us),
+            (3_000_000, 3_000_000)
+        );
+    }
+
+    #[test]
+    fn window_sums_are_exact() {
+        let lf = df!(
+            "task" => ["a", "a", "a", "b"],
+            "proto" => ["http", "http", "mqtt", "http"],
+            "len" => [100u32, 50, 7, 1],
+            "time" => [0i64, 9_999_999, 10_000_000, 25_000_000],
+        )
+        .unwrap()
+        .lazy();
+        let rows = window_sums(lf, col("len"), "proto", 10_000_000, Table::Packets).unwrap();
+        assert_eq!(
+            rows,
+            [
+                (0, "http".to_owned(), 150.0),
+                (10_000_000, "mqtt".to_owned(), 7.0),
+                (20_000_000, "http".to_owned(), 1.0)
+            ]
+        );
+    }
+
+    #[test]
+    fn windows_keep_charts_under_the_point_budget() {
+        assert_eq!(window_us(60_000_000, 5000, 1_000_000), 1_000_000);
+        assert_eq!(window_us(3_600_000_000, 5000, 1_000_000), 1_000_000);
+        assert_eq!(window_us(36_000_000_000, 5000, 1_000_000), 10_000_000);
+        let w = window_us(86_400_000_000, 5000, 1_000_000);
+        assert!(86_400_000_000 / w <= 5000, "{w}");
+    }
+}

@@ -1,0 +1,147 @@
+//! Vega-Lite specs, built with serde_json. Data is inlined (at most ~5,000 points per chart); time is in
+//! milliseconds since the epoch, shown in UTC. Series are told apart by shape or dash and by labels in
+//! tooltips, not by colour alone; time charts zoom and pan on the x axis.
+
+use serde_json::{json, Value};
+
+/// The most points a chart carries.
+pub const MAX_POINTS: usize = 5000;
+
+fn base(title: &str, data: Vec<Value>) -> Value {
+    json!({
+        "$schema": "https://vega.github.io/schema/vega-lite/v6.json",
+        "title": title,
+        "width": "container",
+        "height": 220,
+        "data": {"values": data},
+        "config": {"axis": {"labelFontSize": 11}, "legend": {"orient": "bottom"}}
+    })
+}
+
+fn zoom() -> Value {
+    json!([{"name": "zoom", "select": {"type": "interval", "encodings": ["x"]}, "bind": "scales"}])
+}
+
+/// A line per series over time, with point shapes per series (readable without colour).
+/// `rows`: (time ms, series, value).
+pub fn time_lines(title: &str, y_title: &str, rows: &[(f64, String, f64)]) -> Value {
+    let data: Vec<Value> = rows
+        .iter()
+        .take(MAX_POINTS)
+        .map(|(t, s, v)| json!({"t": t, "series": s, "v": v}))
+        .collect();
+    let mut spec = base(title, data);
+    spec["mark"] = json!({"type": "line", "point": {"size": 18}, "interpolate": "step-after"});
+    spec["params"] = zoom();
+    spec["encoding"] = json!({
+        "x": {"field": "t", "type": "temporal", "title": "time (UTC)", "timeUnit": "utcyearmonthdatehoursminutesseconds"},
+        "y": {"field": "v", "type": "quantitative", "title": y_title},
+        "color": {"field": "series", "type": "nominal", "title": null},
+        "shape": {"field": "series", "type": "nominal", "title": null},
+        "strokeDash": {"field": "series", "type": "nominal", "title": null},
+        "tooltip": [
+            {"field": "t", "type": "temporal", "title": "time", "format": "%H:%M:%S"},
+            {"field": "series", "type": "nominal"},
+            {"field": "v", "type": "quantitative", "format": ",.2f"}
+        ]
+    });
+    spec
+}
+
+/// Mean over time with a min–max band and an optional limit line. `rows`: (time ms, min, mean, max).
+pub fn band(
+    title: &str,
+    y_title: &str,
+    rows: &[(f64, f64, f64, f64)],
+    limit: Option<f64>,
+) -> Value {
+    let data: Vec<Value> = rows
+        .iter()
+        .take(MAX_POINTS)
+        .map(|(t, lo, m, hi)| json!({"t": t, "min": lo, "mean": m, "max": hi}))
+        .collect();
+    let mut spec = base(title, data);
+    let x = json!({"field": "t", "type": "temporal", "title": "time (UTC)"});
+    let mut layers = vec![
+        json!({"mark": {"type": "area", "opacity": 0.25},
+               "encoding": {"x": x, "y": {"field": "min", "type": "quantitative", "title": y_title}, "y2": {"field": "max"}}}),
+        json!({"mark": {"type": "line"}, "params": zoom(),
+               "encoding": {"x": x, "y": {"field": "mean", "type": "quantitative"},
+                            "tooltip": [{"field": "t", "type": "temporal", "format": "%H:%M:%S"},
+                                        {"field": "min", "format": ",.2f"}, {"field": "mean", "format": ",.2f"},
+                                        {"field": "max", "format": ",.2f"}]}}),
+    ];
+    if let Some(l) = limit {
+        layers.push(json!({"data": {"values": [{"limit": l}]},
+                           "mark": {"type": "rule", "strokeDash": [6, 4]},
+                           "encoding": {"y": {"field": "limit", "type": "quantitative"},
+                                        "tooltip": [{"field": "limit", "title": "limit"}]}}));
+    }
+    spec["layer"] = Value::Array(layers);
+    spec
+}
+
+/// Horizontal bars, largest first; each bar links to `href` when given. `rows`: (label, value, href).
+pub fn ranking(title: &str, x_title: &str, rows: &[(String, f64, Option<String>)]) -> Value {
+    let data: Vec<Value> = rows
+        .iter()
+        .take(MAX_POINTS)
+        .map(|(l, v, h)| json!({"label": l, "v": v, "href": h}))
+        .collect();
+    let mut spec = base(title, data);
+    spec["height"] = json!({"step": 18});
+    spec["mark"] = json!({"type": "bar", "cursor": "pointer"});
+    spec["encoding"] = json!({
+        "y": {"field": "label", "type": "nominal", "sort": "-x", "title": null},
+        "x": {"field": "v", "type": "quantitative", "title": x_title},
+        "href": {"field": "href"},
+        "tooltip": [{"field": "label", "title": "task"}, {"field": "v", "format": ",.2f", "title": x_title}]
+    });
+    spec
+}
+
+/// Counts by category and outcome: bars with a pattern-free, labelled split (ok / error as text in the
+/// legend and tooltip, and error bars outlined). `rows`: (category, outcome, count).
+pub fn outcome_bars(title: &str, rows: &[(String, String, f64)]) -> Value {
+    let data: Vec<Value> = rows
+        .iter()
+        .take(MAX_POINTS)
+        .map(|(c, o, n)| json!({"category": c, "outcome": o, "n": n}))
+        .collect();
+    let mut spec = base(title, data);
+    spec["height"] = json!({"step": 22});
+    spec["mark"] = json!({"type": "bar", "stroke": "#1b1f24"});
+    spec["encoding"] = json!({
+        "y": {"field": "category", "type": "nominal", "title": null},
+        "x": {"field": "n", "type": "quantitative", "title": "interactions", "stack": "zero"},
+        "color": {"field": "outcome", "type": "nominal", "scale": {"domain": ["ok", "error"], "range": ["#8fbcd4", "#cf222e"]}},
+        "strokeWidth": {"field": "outcome", "type": "nominal", "scale": {"domain": ["ok", "error"], "range": [0, 2]}, "legend": null},
+        "tooltip": [{"field": "category"}, {"field": "outcome"}, {"field": "n", "format": ","}]
+    });
+    spec
+}
+
+/// A Gantt chart of tasks: (task, start ms, end ms, state, href).
+pub fn timeline(title: &str, rows: &[(String, f64, f64, String, String)]) -> Value {
+    let data: Vec<Value> = rows
+        .iter()
+        .take(MAX_POINTS)
+        .map(|(t, a, b, s, h)| json!({"task": t, "start": a, "end": b, "state": s, "href": h}))
+        .collect();
+    let mut spec = base(title, data);
+    spec["height"] = json!({"step": 16});
+    spec["mark"] = json!({"type": "bar", "cursor": "pointer"});
+    spec["params"] = zoom();
+    spec["encoding"] = json!({
+        "y": {"field": "task", "type": "nominal", "title": null, "sort": {"field": "start"}},
+        "x": {"field": "start", "type": "temporal", "title": "time (UTC)"},
+        "x2": {"field": "end"},
+        "color": {"field": "state", "type": "nominal"},
+        "opacity": {"condition": {"test": "datum.state == 'running' || datum.state == 'complete' || datum.state == 'shutdown'", "value": 0.6}, "value": 1},
+        "href": {"field": "href"},
+        "tooltip": [{"field": "task"}, {"field": "state"},
+                    {"field": "start", "type": "temporal", "format": "%H:%M:%S"},
+                    {"field": "end", "type": "temporal", "format": "%H:%M:%S"}]
+    });
+    spec
+}

@@ -1,0 +1,92 @@
+//! Every page in real headless Chromium: the charts render, nothing fails, the probe stays text.
+
+use std::process::Command;
+
+use crate::fixture::fixture;
+
+fn chromium() -> &'static str {
+    for c in ["chromium", "chromium-browser", "google-chrome"] {
+        if Command::new(c)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+        {
+            return c;
+        }
+    }
+    panic!("headless Chromium is needed for this test: apt-get install chromium (scripts/setup.sh does it)");
+}
+
+#[test]
+fn every_chart_renders_in_headless_chromium() {
+    let f = fixture();
+    let browser = chromium();
+    let mut pages = vec![
+        f.site.join("index.html"),
+        f.site.join("tasks.html"),
+        f.site.join("errors.html"),
+    ];
+    let task = std::fs::read_dir(f.site.join("tasks"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    pages.push(task);
+    for page in pages {
+        let profile = tempfile::tempdir().unwrap();
+        let out = Command::new(browser)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                "--disable-extensions",
+                "--disable-background-networking",
+                "--virtual-time-budget=10000",
+                "--enable-logging=stderr",
+                "--v=0",
+            ])
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .arg("--dump-dom")
+            .arg(format!("file://{}", page.display()))
+            .output()
+            .unwrap();
+        let dom = String::from_utf8_lossy(&out.stdout);
+        let log = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success(),
+            "{}: chromium failed: {log}",
+            page.display()
+        );
+        let containers = dom.matches("data-spec=\"").count();
+        let rendered = dom.matches("data-rendered=\"true\"").count();
+        assert_eq!(
+            rendered,
+            containers,
+            "{}: {rendered} of {containers} charts rendered\n{log}",
+            page.display()
+        );
+        assert!(
+            !dom.contains("data-rendered=\"error\""),
+            "{}",
+            page.display()
+        );
+        let console_errors: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("CONSOLE") && (l.contains("Error") || l.contains("error")))
+            .collect();
+        assert!(
+            console_errors.is_empty(),
+            "{}: {console_errors:?}",
+            page.display()
+        );
+        assert!(
+            !dom.contains("<script>alert(1)</script>"),
+            "probe executed or injected"
+        );
+        if containers > 0 {
+            assert!(dom.contains("<svg"), "{}: no SVG drawn", page.display());
+        }
+    }
+}

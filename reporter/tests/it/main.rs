@@ -1,0 +1,5 @@
+//! Integration tests of the reporter; see README.md in this folder.
+
+mod browser;
+mod fixture;
+mod site;

@@ -1,0 +1,176 @@
+//! The rendered site: pages, links, escaping, self-containment, structure snapshots.
+
+use std::path::Path;
+
+use crate::fixture::{fixture, XSS};
+
+fn read(p: &Path) -> String {
+    std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+fn pages(site: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for dir in [site.to_owned(), site.join("tasks")] {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "html") {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn every_page_exists_and_links_resolve() {
+    let f = fixture();
+    let pages = pages(&f.site);
+    assert_eq!(
+        pages.len(),
+        5 + 4,
+        "5 site pages and one per task: {pages:?}"
+    );
+    assert_eq!(f.rendered.pages, pages.len());
+    assert!(f.site.join(".nojekyll").exists());
+    for p in [
+        "vendor/vega.min.js",
+        "vendor/LICENSE.vega-lite",
+        "static/app.js",
+        "data/packets.parquet",
+        "data/logs.csv",
+    ] {
+        assert!(f.site.join(p).exists(), "{p} missing");
+    }
+    for page in &pages {
+        let html = read(page);
+        let base = page.parent().unwrap();
+        for attr in ["href=\"", "src=\""] {
+            for part in html.split(attr).skip(1) {
+                let target = &part[..part.find('"').unwrap()];
+                assert!(
+                    !target.starts_with("http") && !target.starts_with("//"),
+                    "{}: network URL {target}",
+                    page.display()
+                );
+                // Attributes are HTML-escaped (`/` as `&#x2F;`); a browser decodes them before following.
+                let target = target.replace("&#x2F;", "/").replace("&amp;", "&");
+                let target = target.split('#').next().unwrap();
+                if target.is_empty() {
+                    continue;
+                }
+                assert!(
+                    base.join(target).exists(),
+                    "{}: broken link {target}",
+                    page.display()
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn hostile_strings_are_text() {
+    let f = fixture();
+    for page in pages(&f.site) {
+        let html = read(&page);
+        assert!(!html.contains(XSS), "{}: raw probe", page.display());
+        assert!(
+            !html.contains("<b>bold</b>"),
+            "{}: raw markup",
+            page.display()
+        );
+    }
+    let reader = pages(&f.site)
+        .into_iter()
+        .find(|p| read(p).contains("probe &lt;&#x2F;script&gt;"))
+        .expect("the log line shows as text");
+    assert!(reader.to_string_lossy().contains("reader"));
+    let errors = read(&f.site.join("errors.html"));
+    assert!(
+        errors.contains("no reply &lt;&#x2F;script&gt;&lt;script&gt;alert(1)&lt;&#x2F;script&gt;"),
+        "{errors}"
+    );
+}
+
+#[test]
+fn summary_counts_every_row() {
+    let f = fixture();
+    let index = read(&f.site.join("index.html"));
+    // 4 tasks × 3000 packets; 4 × 3000 + 1 interactions, of which the synthetic failures and the probe.
+    assert!(
+        index.contains("<div class=\"v\">12000</div><div class=\"k\">packets</div>"),
+        "{index}"
+    );
+    assert!(index.contains("<div class=\"v\">12001</div><div class=\"k\">interactions</div>"));
+    assert!(index.contains("<div class=\"v\">4</div><div class=\"k\">tasks</div>"));
+}
+
+#[test]
+fn page_structure_snapshot() {
+    let f = fixture();
+    let mut outline = String::new();
+    for page in pages(&f.site) {
+        let html = read(&page);
+        let name = page
+            .strip_prefix(&f.site)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        let name = if name.starts_with("tasks/") {
+            "tasks/<task>.html".to_owned()
+        } else {
+            name
+        };
+        let headings: Vec<&str> = html
+            .split("<h2>")
+            .skip(1)
+            .map(|s| &s[..s.find("</h2>").unwrap()])
+            .collect();
+        let headings: Vec<String> = headings
+            .iter()
+            .map(|h| {
+                if h.starts_with("demo_") {
+                    "<task>".into()
+                } else {
+                    (*h).to_owned()
+                }
+            })
+            .collect();
+        let charts = html.matches("class=\"chart\"").count();
+        let line = format!("{name}: charts={charts} h2={headings:?}\n");
+        if !outline.contains(&line) {
+            outline.push_str(&line);
+        }
+    }
+    insta::assert_snapshot!(outline);
+}
+
+#[test]
+fn a_spec_snapshot() {
+    let rows = vec![
+        (1_764_000_000_000.0, "ok".to_owned(), 3.0),
+        (1_764_000_010_000.0, "error".to_owned(), 1.0),
+    ];
+    insta::assert_json_snapshot!(wotemu_reporter::charts::time_lines(
+        "Interactions",
+        "per window",
+        &rows
+    ));
+}
+
+#[test]
+fn site_is_small_compared_with_the_data() {
+    let f = fixture();
+    let data: u64 = std::fs::read_dir(f.site.join("data"))
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().len())
+        .sum();
+    let pages: u64 = pages(&f.site)
+        .iter()
+        .map(|p| std::fs::metadata(p).unwrap().len())
+        .sum();
+    assert!(pages < 2 * 1024 * 1024, "pages {pages} bytes");
+    assert!(f.dataset.join("manifest.json").exists());
+    let _ = data;
+}

@@ -363,3 +363,94 @@ mod tests {
         assert!(86_400_000_000 / w <= 5000, "{w}");
     }
 }
+
+/// Packets and bytes per (task, src, dst), as captured by each task.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Flow {
+    pub task: String,
+    pub src: String,
+    pub dst: String,
+    pub packets: i64,
+    pub bytes: i64,
+}
+
+/// Every (task, src, dst) with its packets and bytes (computed on all rows).
+pub fn flows(lf: LazyFrame) -> Result<Vec<Flow>, Error> {
+    let df = collect(
+        lf.group_by([col("task"), col("src"), col("dst")])
+            .agg([
+                len().alias("packets"),
+                col("len").cast(DataType::Int64).sum().alias("bytes"),
+            ])
+            .sort_by_exprs(
+                [col("task"), col("src"), col("dst")],
+                SortMultipleOptions::default(),
+            ),
+        Table::Packets,
+    )?;
+    let (task, src, dst) = (strs(&df, "task"), strs(&df, "src"), strs(&df, "dst"));
+    let (packets, bytes) = (i64s(&df, "packets"), i64s(&df, "bytes"));
+    Ok((0..df.height())
+        .map(|i| Flow {
+            task: task[i].clone().unwrap_or_default(),
+            src: src[i].clone().unwrap_or_default(),
+            dst: dst[i].clone().unwrap_or_default(),
+            packets: packets[i].unwrap_or(0),
+            bytes: bytes[i].unwrap_or(0),
+        })
+        .collect())
+}
+
+/// Latency quantiles of one group: [min, p25, p50, p75, p95, p99, max] and the count with a latency.
+pub type Quantiles = ([f64; 7], i64);
+
+/// Latency distribution per (thing, verb, side), on every row with a latency, for one task's frame.
+pub fn latency_boxes(lf: LazyFrame) -> Result<Vec<(String, String, Quantiles)>, Error> {
+    let q = |p: f64, name: &str| {
+        col("latency_ms")
+            .quantile(lit(p), QuantileMethod::Linear)
+            .alias(name)
+    };
+    let df = collect(
+        lf.filter(col("latency_ms").is_not_null())
+            .group_by([col("thing"), col("verb"), col("side")])
+            .agg([
+                col("latency_ms").min().alias("min"),
+                q(0.25, "p25"),
+                q(0.5, "p50"),
+                q(0.75, "p75"),
+                q(0.95, "p95"),
+                q(0.99, "p99"),
+                col("latency_ms").max().alias("max"),
+                len().alias("n"),
+            ])
+            .sort_by_exprs(
+                [col("thing"), col("verb"), col("side")],
+                SortMultipleOptions::default(),
+            ),
+        Table::Interactions,
+    )?;
+    let (thing, verb) = (strs(&df, "thing"), strs(&df, "verb"));
+    let (side, n) = (strs(&df, "side"), i64s(&df, "n"));
+    let cols: Vec<Vec<Option<f64>>> = ["min", "p25", "p50", "p75", "p95", "p99", "max"]
+        .iter()
+        .map(|c| f64s(&df, c))
+        .collect();
+    Ok((0..df.height())
+        .map(|i| {
+            let mut q = [0.0; 7];
+            for (k, c) in cols.iter().enumerate() {
+                q[k] = c[i].unwrap_or(0.0);
+            }
+            (
+                format!(
+                    "{} · {}",
+                    thing[i].as_deref().unwrap_or_default(),
+                    verb[i].as_deref().unwrap_or_default()
+                ),
+                side[i].clone().unwrap_or_default(),
+                (q, n[i].unwrap_or(0)),
+            )
+        })
+        .collect())
+}

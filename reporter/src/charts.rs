@@ -145,3 +145,84 @@ pub fn timeline(title: &str, rows: &[(String, f64, f64, String, String)]) -> Val
     });
     spec
 }
+
+/// A matrix of bytes between services, the value written in every cell (readable without colour).
+/// `rows`: (from, to, bytes).
+pub fn heatmap(
+    title: &str,
+    from_title: &str,
+    to_title: &str,
+    rows: &[(String, String, f64)],
+) -> Value {
+    let data: Vec<Value> = rows
+        .iter()
+        .take(MAX_POINTS)
+        .map(|(a, b, v)| json!({"from": a, "to": b, "v": v, "label": human(*v)}))
+        .collect();
+    let mut spec = base(title, data);
+    spec["height"] = json!({"step": 28});
+    spec["width"] = json!({"step": 64});
+    let enc = json!({
+        "y": {"field": "from", "type": "nominal", "title": from_title},
+        "x": {"field": "to", "type": "nominal", "title": to_title, "axis": {"labelAngle": -30}},
+    });
+    spec["layer"] = json!([
+        {"mark": {"type": "rect"}, "encoding": {
+            "y": enc["y"], "x": enc["x"],
+            "color": {"field": "v", "type": "quantitative", "title": "bytes", "scale": {"scheme": "blues"}},
+            "tooltip": [{"field": "from", "title": from_title}, {"field": "to", "title": to_title},
+                        {"field": "v", "format": ",", "title": "bytes"}]}},
+        {"mark": {"type": "text", "fontSize": 10}, "encoding": {
+            "y": enc["y"], "x": enc["x"], "text": {"field": "label"},
+            "color": {"condition": {"test": "datum.v > 0", "value": "#1b1f24"}, "value": "#57606a"}}}
+    ]);
+    spec
+}
+
+fn human(v: f64) -> String {
+    let units = ["B", "K", "M", "G", "T"];
+    let mut v = v;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < units.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{v:.0}{}", units[u])
+    } else {
+        format!("{v:.1}{}", units[u])
+    }
+}
+
+/// Latency distributions as box plots computed on every row (min, p25, median, p75, max, with p95 and p99
+/// ticks). `rows`: (category, side, [min, p25, p50, p75, p95, p99, max], count).
+pub fn boxes(title: &str, rows: &[(String, String, [f64; 7], i64)]) -> Value {
+    let data: Vec<Value> = rows
+        .iter()
+        .take(MAX_POINTS)
+        .map(|(c, s, q, n)| {
+            json!({"category": c, "side": s, "min": q[0], "p25": q[1], "p50": q[2], "p75": q[3],
+                   "p95": q[4], "p99": q[5], "max": q[6], "n": n})
+        })
+        .collect();
+    let mut spec = base(title, data);
+    spec["height"] = json!({"step": 24});
+    let y = json!({"field": "category", "type": "nominal", "title": null});
+    let x_title = "latency (ms, log scale)";
+    let tooltip = json!([{"field": "category"}, {"field": "side"}, {"field": "n", "title": "interactions"},
+        {"field": "min", "format": ",.1f"}, {"field": "p25", "format": ",.1f"}, {"field": "p50", "format": ",.1f"},
+        {"field": "p75", "format": ",.1f"}, {"field": "p95", "format": ",.1f"}, {"field": "p99", "format": ",.1f"},
+        {"field": "max", "format": ",.1f"}]);
+    let scale = json!({"type": "symlog"});
+    spec["encoding"] = json!({"y": y, "yOffset": {"field": "side"}, "tooltip": tooltip});
+    spec["layer"] = json!([
+        {"mark": {"type": "rule"}, "encoding": {"x": {"field": "min", "type": "quantitative", "title": x_title, "scale": scale}, "x2": {"field": "max"}}},
+        {"mark": {"type": "bar", "size": 10, "stroke": "#1b1f24"}, "encoding": {
+            "x": {"field": "p25", "type": "quantitative", "scale": scale}, "x2": {"field": "p75"},
+            "color": {"field": "side", "type": "nominal", "title": "side"},
+            "strokeDash": {"field": "side", "type": "nominal", "legend": null}}},
+        {"mark": {"type": "tick", "color": "#1b1f24", "thickness": 2}, "encoding": {"x": {"field": "p50", "type": "quantitative", "scale": scale}}},
+        {"mark": {"type": "point", "shape": "triangle-right", "filled": true, "color": "#1b1f24", "size": 30}, "encoding": {"x": {"field": "p99", "type": "quantitative", "scale": scale}}}
+    ]);
+    spec
+}

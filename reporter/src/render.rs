@@ -10,7 +10,7 @@ use wotemu_contract::manifest::Manifest;
 use wotemu_contract::table::Table;
 use wotemu_contract::time_util::us_to_rfc3339;
 
-use crate::aggregate::{self, ErrorGroup, LatencyRow, Talker};
+use crate::aggregate::{self, ErrorGroup, Flow, LatencyRow, Talker};
 use crate::charts;
 use crate::error::Error;
 use crate::escape::script_json;
@@ -69,6 +69,9 @@ pub struct Report {
     latency: Vec<LatencyRow>,
     errors: Vec<ErrorGroup>,
     talkers: Vec<Talker>,
+    flows: Vec<Flow>,
+    /// Address → node, from the tasks' addresses.
+    owners: BTreeMap<String, String>,
     counts: BTreeMap<Table, i64>,
     span: (Option<i64>, Option<i64>),
     packet_bytes: i64,
@@ -159,7 +162,12 @@ impl Report {
             None => Vec::new(),
         };
         let packet_bytes = talkers.iter().map(|t| t.bytes).sum();
+        let flows = match scan(dir, Table::Packets)? {
+            Some(lf) => aggregate::flows(lf)?,
+            None => Vec::new(),
+        };
         let tasks = load_tasks(dir)?;
+        let owners = address_owners(&tasks);
         counts.insert(Table::Tasks, tasks.len() as i64);
         Ok(Report {
             opts,
@@ -168,6 +176,8 @@ impl Report {
             latency,
             errors,
             talkers,
+            flows,
+            owners,
             counts,
             span: (lo, hi),
             packet_bytes,
@@ -338,8 +348,13 @@ impl Report {
             .talkers
             .iter()
             .take(10)
-            .map(|t| json!({"task": t.task, "href": task_file(&t.task), "packets": t.packets,
-                            "bytes_out": t.bytes, "bytes_out_h": human_bytes(t.bytes), "bytes_in": 0, "bytes_in_h": "–"}))
+            .map(|t| {
+                let (bytes_in, bytes_out) = self.in_out(&t.task);
+                let h = |b: Option<i64>| b.map(human_bytes).unwrap_or_else(|| "–".into());
+                json!({"task": t.task, "href": task_file(&t.task), "packets": t.packets, "bytes": t.bytes,
+                       "bytes_h": human_bytes(t.bytes), "bytes_out": bytes_out, "bytes_out_h": h(bytes_out),
+                       "bytes_in": bytes_in, "bytes_in_h": h(bytes_in)})
+            })
             .collect();
         let problem_tasks: Vec<Value> = self
             .tasks
@@ -385,6 +400,39 @@ impl Report {
                 title: "Traffic by protocol".into(),
                 note: format!("bytes per {} s window, all tasks", win / 1_000_000),
                 spec: charts::time_lines("Traffic", "bytes per window", &rows),
+            });
+        }
+        if let Some(lf) = scan(dir, Table::Packets)? {
+            let rows = aggregate::window_sums(lf, col("len"), "iface", win, Table::Packets)?;
+            let rows: Vec<(f64, String, f64)> = rows
+                .into_iter()
+                .map(|(t, s, v)| (t as f64 / 1000.0, s, v))
+                .collect();
+            out.push(Chart {
+                id: "c-networks".into(),
+                title: "Traffic per network".into(),
+                note: format!(
+                    "bytes per {} s window by interface (wotemu run names interfaces after their network)",
+                    win / 1_000_000
+                ),
+                spec: charts::time_lines("Traffic per network", "bytes per window", &rows),
+            });
+        }
+        let (outbound, inbound) = self.service_matrices();
+        if !outbound.is_empty() {
+            out.push(Chart {
+                id: "c-outbound".into(),
+                title: "Outbound traffic between services".into(),
+                note: "bytes sent, as captured by the sender".into(),
+                spec: charts::heatmap("Outbound", "from", "to", &outbound),
+            });
+        }
+        if !inbound.is_empty() {
+            out.push(Chart {
+                id: "c-inbound".into(),
+                title: "Inbound traffic between services".into(),
+                note: "bytes received, as captured by the receiver".into(),
+                spec: charts::heatmap("Inbound", "to", "from", &inbound),
             });
         }
         if let Some(lf) = scan(dir, Table::System)? {
@@ -437,6 +485,58 @@ impl Report {
             });
         }
         Ok(out)
+    }
+
+    /// Bytes a task received and sent, from the packets it captured (None when its addresses are unknown).
+    fn in_out(&self, task: &str) -> (Option<i64>, Option<i64>) {
+        let Some(node) = self.tasks.iter().find(|t| t.task == task).map(|t| &t.node) else {
+            return (None, None);
+        };
+        if !self.owners.values().any(|n| n == node) {
+            return (None, None);
+        }
+        let (mut rx, mut tx) = (0, 0);
+        for f in self.flows.iter().filter(|f| f.task == task) {
+            if self.owners.get(&f.src) == Some(node) {
+                tx += f.bytes;
+            } else if self.owners.get(&f.dst) == Some(node) {
+                rx += f.bytes;
+            }
+        }
+        (Some(rx), Some(tx))
+    }
+
+    /// (outbound, inbound) byte matrices between nodes: outbound counted by the sender, inbound by the
+    /// receiver, so a packet seen at both ends counts once in each. Unknown peers keep their address.
+    #[allow(clippy::type_complexity)]
+    fn service_matrices(&self) -> (Vec<(String, String, f64)>, Vec<(String, String, f64)>) {
+        let node_of: BTreeMap<&str, &str> = self
+            .tasks
+            .iter()
+            .map(|t| (t.task.as_str(), t.node.as_str()))
+            .collect();
+        let mut outbound: BTreeMap<(String, String), f64> = BTreeMap::new();
+        let mut inbound: BTreeMap<(String, String), f64> = BTreeMap::new();
+        for f in &self.flows {
+            let Some(&node) = node_of.get(f.task.as_str()) else {
+                continue;
+            };
+            let peer = |ip: &str| {
+                self.owners
+                    .get(ip)
+                    .cloned()
+                    .unwrap_or_else(|| ip.to_owned())
+            };
+            if self.owners.get(&f.src).map(String::as_str) == Some(node) {
+                *outbound.entry((node.to_owned(), peer(&f.dst))).or_default() += f.bytes as f64;
+            } else if self.owners.get(&f.dst).map(String::as_str) == Some(node) {
+                *inbound.entry((node.to_owned(), peer(&f.src))).or_default() += f.bytes as f64;
+            }
+        }
+        let flat = |m: BTreeMap<(String, String), f64>| {
+            m.into_iter().map(|((a, b), v)| (a, b, v)).collect()
+        };
+        (flat(outbound), flat(inbound))
     }
 
     fn task_list_row(&self, t: &TaskRow, root: &str) -> Value {
@@ -573,6 +673,37 @@ impl Report {
             }
         }
         if let Some(lf) = scan(dir, Table::Interactions)? {
+            let boxes: Vec<(String, String, [f64; 7], i64)> =
+                aggregate::latency_boxes(only(lf.clone()))?
+                    .into_iter()
+                    .map(|(c, s, (q, n))| (c, s, q, n))
+                    .collect();
+            if !boxes.is_empty() {
+                out.push(Chart {
+                    id: "c-latency".into(),
+                    title: "Latency distributions".into(),
+                    note: "consumed (client) vs exposed (server) side: min–max, p25–p75 box, median tick, p99 triangle".into(),
+                    spec: charts::boxes("Latency", &boxes),
+                });
+            }
+        }
+        if let Some(lf) = scan(dir, Table::Events)? {
+            let lf = only(lf).with_column((col("name") + lit(" · ") + col("kind")).alias("series"));
+            let rows = aggregate::window_sums(lf, lit(1), "series", win, Table::Events)?;
+            if !rows.is_empty() {
+                let rows: Vec<_> = rows
+                    .into_iter()
+                    .map(|(w, s, v)| (w as f64 / 1000.0, s, v))
+                    .collect();
+                out.push(Chart {
+                    id: "c-events".into(),
+                    title: "Subscription events".into(),
+                    note: format!("events per {} s window by event and kind", win / 1_000_000),
+                    spec: charts::time_lines("Events", "events per window", &rows),
+                });
+            }
+        }
+        if let Some(lf) = scan(dir, Table::Interactions)? {
             let df = collect(
                 only(lf)
                     .with_column(
@@ -654,6 +785,25 @@ impl Report {
         }
         Ok(out)
     }
+}
+
+/// Address → node, from the `addresses` fact of every task (`10.0.0.2/24` and `10.0.0.2` both give
+/// `10.0.0.2`).
+fn address_owners(tasks: &[TaskRow]) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for t in tasks {
+        for (label, value) in &t.facts {
+            if label == "addresses" {
+                for a in value.split(',') {
+                    let ip = a.trim().split('/').next().unwrap_or_default();
+                    if !ip.is_empty() {
+                        out.insert(ip.to_owned(), t.node.clone());
+                    }
+                }
+            }
+        }
+    }
+    out
 }
 
 fn load_tasks(dir: &Path) -> Result<Vec<TaskRow>, Error> {

@@ -94,6 +94,7 @@ pub fn load_synthetic(
             slot: Some(t.slot),
             hostname: Some(t.task.clone()),
             networks: vec!["3g".into()],
+            ip_addresses: vec![t.ip.clone()],
             started_at: Some(wotemu_contract::time_util::us_to_rfc3339(start)),
             ..Default::default()
         };

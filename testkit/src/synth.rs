@@ -16,12 +16,15 @@ pub struct TaskSpec {
     pub task: String,
     pub node: String,
     pub slot: u32,
+    /// The task's address: packets go between the addresses of the tasks of a generator.
+    pub ip: String,
 }
 
 /// A generator of synthetic records.
 pub struct Synth {
     rng: SmallRng,
     stack: String,
+    ips: Vec<String>,
 }
 
 const VERBS: [&str; 4] = [
@@ -44,6 +47,7 @@ impl Synth {
         Synth {
             rng: SmallRng::seed_from_u64(seed),
             stack: stack.to_owned(),
+            ips: Vec::new(),
         }
     }
 
@@ -59,10 +63,13 @@ impl Synth {
                         )
                     })
                     .collect();
+                let ip = format!("10.0.{}.{}", self.ips.len() / 200, self.ips.len() % 200 + 2);
+                self.ips.push(ip.clone());
                 out.push(TaskSpec {
                     task: format!("{}_{node}.{slot}.{id}", self.stack),
                     node: (*node).into(),
                     slot,
+                    ip,
                 });
             }
         }
@@ -79,12 +86,14 @@ impl Synth {
             }
     }
 
-    fn ip(&mut self) -> String {
-        format!(
-            "10.0.{}.{}",
-            self.rng.random_range(0..4),
-            self.rng.random_range(2..40)
-        )
+    /// A peer of `own`: another task's address, or now and then one outside the run (a gateway, the DNS).
+    fn peer(&mut self, own: &str) -> String {
+        let others: Vec<&String> = self.ips.iter().filter(|ip| *ip != own).collect();
+        if others.is_empty() || self.rng.random_bool(0.05) {
+            format!("10.0.250.{}", self.rng.random_range(2..10))
+        } else {
+            others[self.rng.random_range(0..others.len())].clone()
+        }
     }
 
     /// `n` packets from `start_us`, one every `step_us` on average.
@@ -112,6 +121,12 @@ impl Synth {
                     Some(p) => (Some(p), Some(eph)),
                     None => (None, None),
                 };
+                let peer = self.peer(&t.ip);
+                let (src, dst) = if outbound {
+                    (t.ip.clone(), peer)
+                } else {
+                    (peer, t.ip.clone())
+                };
                 Packet {
                     task: t.task.clone(),
                     node: t.node.clone(),
@@ -122,8 +137,8 @@ impl Synth {
                     },
                     time: self.jitter_time(start_us, i, step_us),
                     len,
-                    src: self.ip(),
-                    dst: self.ip(),
+                    src,
+                    dst,
                     transport: transport.into(),
                     srcport,
                     dstport,

@@ -137,8 +137,12 @@ fn page_structure_snapshot() {
                 }
             })
             .collect();
-        let charts = html.matches("class=\"chart\"").count();
-        let line = format!("{name}: charts={charts} h2={headings:?}\n");
+        let charts: Vec<&str> = html
+            .split("data-spec=\"")
+            .skip(1)
+            .map(|s| &s[..s.find('"').unwrap()])
+            .collect();
+        let line = format!("{name}: h2={headings:?} charts={charts:?}\n");
         if !outline.contains(&line) {
             outline.push_str(&line);
         }

@@ -1,0 +1,158 @@
+//! Reporter benchmark: prints the figures of the reporter issue.
+//!
+//! `cargo bench -p wotemu --bench report` builds a run dataset shaped like a real one (19 tasks; 600k packets,
+//! 130k interactions, 35k system samples, plus events, logs and app values) through the real path (stream
+//! entries in a redis-server of its own, then `wotemu collect`), and times the real `wotemu report` binary on
+//! it, with its peak RSS from `wait4`. Then the same at 10× the size.
+//!
+//! `WOTEMU_BENCH_SCALES` (default `1,10`) picks the sizes.
+#![allow(clippy::print_stdout)]
+
+use std::process::Command;
+use std::time::Instant;
+
+use wotemu_contract::{StreamEntry, Table};
+use wotemu_testkit::load::{register_task, xadd_entries};
+use wotemu_testkit::synth::Synth;
+use wotemu_testkit::RedisServer;
+
+/// Runs the command, returning (seconds, peak RSS in MiB).
+#[allow(clippy::zombie_processes)] // reaped by wait4, which std cannot do with rusage
+fn measure(mut cmd: Command) -> (f64, f64) {
+    let start = Instant::now();
+    let child = cmd.spawn().expect("run wotemu");
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: rusage is plain data filled in by the kernel; pid is our own child.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(r, pid, "wait4");
+    let secs = start.elapsed().as_secs_f64();
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "wotemu failed: status {status}"
+    );
+    (secs, usage.ru_maxrss as f64 / 1024.0)
+}
+
+fn dir_size(p: &std::path::Path) -> u64 {
+    std::fs::read_dir(p)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| {
+                    let m = e.metadata().unwrap();
+                    if m.is_dir() {
+                        dir_size(&e.path())
+                    } else {
+                        m.len()
+                    }
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return; // `cargo test --benches` discovery
+    }
+    let scales: Vec<usize> = std::env::var("WOTEMU_BENCH_SCALES")
+        .unwrap_or_else(|_| "1,10".into())
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    let bin = env!("CARGO_BIN_EXE_wotemu");
+    for scale in scales {
+        let redis = RedisServer::start();
+        let mut conn = redis.conn();
+        let mut synth = Synth::new(3, "bench");
+        let tasks = synth.tasks(&[("server", 1), ("reader", 12), ("caller", 6)]);
+        // Per task: totals / 19 tasks.
+        let sizes = [
+            (Table::Packets, 600_000),
+            (Table::Interactions, 130_000),
+            (Table::System, 35_000),
+            (Table::Events, 40_000),
+            (Table::Logs, 20_000),
+            (Table::App, 5_000),
+        ];
+        let start = 1_764_000_000_000_000_i64;
+        let t0 = Instant::now();
+        let mut total = 0;
+        for t in &tasks {
+            register_task(
+                &mut conn,
+                "bench",
+                &wotemu_contract::task::TaskInfo {
+                    task: t.task.clone(),
+                    node: t.node.clone(),
+                    service: format!("bench_{}", t.node),
+                    slot: Some(t.slot),
+                    ip_addresses: vec![t.ip.clone()],
+                    networks: vec!["3g".into()],
+                    started_at: Some(wotemu_contract::time_util::us_to_rfc3339(start)),
+                    ..Default::default()
+                },
+            );
+            let mut seq = 0;
+            for (table, n) in sizes {
+                let n = n * scale / tasks.len();
+                let mut done = 0;
+                let mut entries = Vec::new();
+                while done < n {
+                    let k = 5_000.min(n - done);
+                    // Records spread over the same ~30 min run whatever the scale.
+                    let batch =
+                        synth.batch(table, t, start + done as i64 * 1_000 / scale as i64, k);
+                    seq += 1;
+                    entries.push(StreamEntry::new(seq, batch, table));
+                    done += k;
+                    total += k;
+                }
+                xadd_entries(&mut conn, "bench", &t.task, &entries);
+            }
+        }
+        println!(
+            "scale {scale}×: {total} records ({} tasks) loaded into redis in {:.1} s",
+            tasks.len(),
+            t0.elapsed().as_secs_f64()
+        );
+        let out = tempfile::tempdir().unwrap();
+        let run = out.path().join("run");
+        let mut cmd = Command::new(bin);
+        cmd.args([
+            "-q",
+            "collect",
+            "--stack",
+            "bench",
+            "--redis-url",
+            &redis.url(),
+            "--out",
+        ])
+        .arg(&run);
+        let (secs, rss) = measure(cmd);
+        println!(
+            "  collect: {secs:.2} s, peak RSS {rss:.0} MiB, dataset {:.1} MiB",
+            dir_size(&run) as f64 / 1048576.0
+        );
+        drop(redis);
+        let site = out.path().join("site");
+        let mut cmd = Command::new(bin);
+        cmd.args(["-q", "report", "--dataset"])
+            .arg(&run)
+            .arg("--out")
+            .arg(&site);
+        let (secs, rss) = measure(cmd);
+        let (t_secs, t_mb) = if scale >= 10 {
+            (10.0, 1024.0)
+        } else {
+            (1.5, 250.0)
+        };
+        let site_mb = dir_size(&site) as f64 / 1048576.0;
+        let data_mb = dir_size(&site.join("data")) as f64 / 1048576.0;
+        println!(
+            "  report: {secs:.2} s, peak RSS {rss:.0} MiB   (targets: <= {t_secs} s, <= {t_mb} MB); site {site_mb:.1} MiB of which downloads {data_mb:.1} MiB, pages and charts {:.2} MiB",
+            site_mb - data_mb
+        );
+    }
+}

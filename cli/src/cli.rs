@@ -120,6 +120,10 @@ pub(crate) struct ReportArgs {
     /// The site's title.
     #[arg(long)]
     pub(crate) title: Option<String>,
+    /// The URL the site will be published at (e.g. https://me.github.io/runs/quickstart), for canonical links.
+    /// Links inside the site stay relative, so it also works from file:// and from any folder.
+    #[arg(long, value_name = "URL")]
+    pub(crate) base_url: Option<String>,
     /// Open the site in the default browser when done.
     #[arg(long)]
     pub(crate) open: bool,

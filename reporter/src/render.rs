@@ -25,6 +25,8 @@ pub struct ReportOptions {
     pub title: Option<String>,
     /// Log lines shown per task page (all are in the downloads).
     pub log_lines: usize,
+    /// Where the site will be published (GitHub Pages), for canonical links; links stay relative.
+    pub base_url: Option<String>,
 }
 
 impl ReportOptions {
@@ -34,6 +36,7 @@ impl ReportOptions {
             out: out.to_owned(),
             title: None,
             log_lines: 500,
+            base_url: None,
         }
     }
 }
@@ -187,6 +190,17 @@ impl Report {
 
     /// Writes the site.
     pub fn render(&self) -> Result<Rendered, Error> {
+        self.render_with(&mut |_, _| {})
+    }
+
+    /// The number of pages [`Report::render`] writes.
+    pub fn page_count(&self) -> usize {
+        5 + self.tasks.len()
+    }
+
+    /// Writes the site, calling `on_page(done, total)` after every page.
+    pub fn render_with(&self, on_page: &mut dyn FnMut(usize, usize)) -> Result<Rendered, Error> {
+        let total = self.page_count();
         let out = &self.opts.out;
         let w = |p: &Path, bytes: &[u8]| -> Result<(), Error> {
             if let Some(d) = p.parent() {
@@ -228,6 +242,7 @@ impl Report {
                 message: error_chain(&e),
             })?;
             pages += 1;
+            on_page(pages, total);
             w(&out.join(file), html.as_bytes())
         };
 
@@ -308,6 +323,7 @@ impl Report {
         json!({
             "title": self.opts.title.clone().unwrap_or_else(|| format!("wotemu report · {}", self.manifest.stack)),
             "stack": self.manifest.stack,
+            "base_url": self.opts.base_url.as_deref().map(|u| format!("{}/", u.trim_end_matches('/'))),
             "version": env!("CARGO_PKG_VERSION"),
             "span": span,
             "nav": [

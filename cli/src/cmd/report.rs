@@ -7,6 +7,8 @@ use wotemu_collector::CollectOptions;
 use wotemu_reporter::{Report, ReportOptions};
 
 use crate::cli::ReportArgs;
+use wotemu_collector::Progress;
+
 use crate::output::{self, Bar};
 
 pub(crate) fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
@@ -27,11 +29,17 @@ pub(crate) fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
     };
     let mut opts = ReportOptions::new(&dataset, &args.out);
     opts.title = args.title.clone();
+    opts.base_url = args.base_url.clone();
+    let bar = Bar::new();
+    bar.start("aggregating", None);
     let report = Report::load(opts)
         .with_context(|| format!("reading the dataset in {}", dataset.display()))?;
+    bar.finish();
+    bar.start("rendering", Some(report.page_count() as u64));
     let rendered = report
-        .render()
+        .render_with(&mut |_, _| bar.advance(1))
         .with_context(|| format!("writing the site into {}", args.out.display()))?;
+    bar.finish();
     let index = args.out.join("index.html");
     if args.json {
         output::json(&serde_json::json!({

@@ -66,6 +66,19 @@ pub(crate) enum Command {
     ///   wotemu collect --stack quickstart --out runs/quickstart
     ///   wotemu collect --legacy --redis-url redis://10.0.0.5:6379 --out runs/old-experiment
     Collect(CollectArgs),
+    /// Run a node's WoTPy app and measure the node (what every emulated node runs).
+    ///
+    /// Reads the node's environment contract (WoTemu 0.6's variables: PORT_*, REDIS_URL, MQTT_BROKER_HOST,
+    /// plus WOTEMU_STACK and WOTEMU_TASK), registers the task, runs `async def app(wot, conf, loop, **params)`
+    /// in embedded Python with a WoTPy servient, records every interaction, samples CPU and memory, counts
+    /// packets, and streams it all to Redis. Stops on SIGTERM or Ctrl-C. While Redis is unreachable, batches
+    /// wait in a local spool and are replayed later: nothing is lost or doubled.
+    ///
+    /// Examples:
+    ///   wotemu agent --path clock --enable-http
+    ///   wotemu agent --path reader --func-param servient_host server.3g --func-param thing_id urn:clock
+    ///   wotemu agent --path apps/my_app.py --dry-run
+    Agent(AgentArgs),
     /// Inspect run datasets.
     #[command(subcommand)]
     Dataset(DatasetCommand),
@@ -170,6 +183,68 @@ pub(crate) enum TopologyCommand {
 pub(crate) enum SchemaCommand {
     /// The JSON Schema of YAML topology files.
     Topology,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AgentArgs {
+    /// The app: a builtin (clock, error, reader, subscriber, worker, caller; `wotemu_` prefix accepted), a
+    /// URL, or a Python file defining `async def app(wot, conf, loop, **params)`.
+    #[arg(long, short = 'p', value_name = "APP")]
+    pub(crate) path: String,
+    /// A keyword argument of the app (repeatable); values are strings, as in WoTemu 0.6.
+    #[arg(long = "func-param", num_args = 2, value_names = ["NAME", "VALUE"], action = clap::ArgAction::Append)]
+    pub(crate) func_param: Vec<String>,
+    /// Serve things over HTTP (PORT_HTTP).
+    #[arg(long)]
+    pub(crate) enable_http: bool,
+    /// Serve things over WebSockets (PORT_WS).
+    #[arg(long)]
+    pub(crate) enable_ws: bool,
+    /// Serve things over MQTT through the broker MQTT_BROKER_HOST.
+    #[arg(long)]
+    pub(crate) enable_mqtt: bool,
+    /// Serve things over CoAP (PORT_COAP).
+    #[arg(long)]
+    pub(crate) enable_coap: bool,
+    /// Redis URL (default: REDIS_URL of the environment contract, else redis://127.0.0.1:6379).
+    #[arg(long)]
+    pub(crate) redis_url: Option<String>,
+    /// Stack name (default: WOTEMU_STACK, else `wotemu`).
+    #[arg(long)]
+    pub(crate) stack: Option<String>,
+    /// Task name (default: WOTEMU_TASK, else the hostname).
+    #[arg(long)]
+    pub(crate) task: Option<String>,
+    /// Seconds between CPU/memory samples.
+    #[arg(long, default_value_t = 1.0, value_name = "SECONDS")]
+    pub(crate) sample_every: f64,
+    /// Seconds between shipments to Redis (at most).
+    #[arg(long, default_value_t = 1.0, value_name = "SECONDS")]
+    pub(crate) flush_every: f64,
+    /// Where batches wait while Redis is unreachable (default: WOTEMU_SPOOL_DIR, else $TMPDIR/wotemu-spool).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) spool_dir: Option<PathBuf>,
+    /// Most MiB the spool may hold; beyond, batches are dropped and counted.
+    #[arg(long, default_value_t = 256, value_name = "MIB")]
+    pub(crate) spool_max_mib: u64,
+    /// Do not count packets (no AF_PACKET socket, no CAP_NET_RAW needed).
+    #[arg(long)]
+    pub(crate) no_capture: bool,
+    /// Count packets on this interface only (repeatable; default: all).
+    #[arg(long = "capture-iface", value_name = "IFACE")]
+    pub(crate) capture_iface: Vec<String>,
+    /// A Python virtualenv whose packages (WoTPy) the app uses (default: WOTEMU_VENV, else VIRTUAL_ENV).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) venv: Option<PathBuf>,
+    /// Seconds to keep trying to ship the last batches on stop before leaving them in the spool.
+    #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
+    pub(crate) drain_timeout: f64,
+    /// Print the configuration, check that the app loads (with its parameters), and exit.
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+    /// With --dry-run: print the configuration as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 /// Where Redis is.

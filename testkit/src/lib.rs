@@ -19,19 +19,31 @@ pub struct RedisServer {
     child: Option<Child>,
     port: u16,
     dir: tempfile::TempDir,
+    persistent: bool,
 }
 
 impl RedisServer {
     /// Starts a server on a free port. Panics with a clear message when `redis-server` is not installed.
     pub fn start() -> RedisServer {
+        Self::start_with(false)
+    }
+
+    /// Starts a server whose data survives [`RedisServer::kill`] and [`RedisServer::restart`] (append-only
+    /// file, fsync on every write), as a production Redis would be set up: for outage tests.
+    pub fn start_persistent() -> RedisServer {
+        Self::start_with(true)
+    }
+
+    fn start_with(persistent: bool) -> RedisServer {
         let dir = tempfile::tempdir().expect("temp dir for redis");
         for _ in 0..10 {
             let port = free_port();
-            if let Some(child) = spawn_redis(port, dir.path()) {
+            if let Some(child) = spawn_redis(port, dir.path(), persistent) {
                 return RedisServer {
                     child: Some(child),
                     port,
                     dir,
+                    persistent,
                 };
             }
         }
@@ -55,7 +67,7 @@ impl RedisServer {
             .expect("connect to the test redis-server")
     }
 
-    /// Kills the server (its data is lost: persistence is off). Used to test outages.
+    /// Kills the server with SIGKILL (its data is lost unless it was started persistent). For outages.
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
@@ -67,7 +79,8 @@ impl RedisServer {
     pub fn restart(&mut self) {
         assert!(self.child.is_none(), "restart() after kill()");
         self.child = Some(
-            spawn_redis(self.port, self.dir.path()).expect("redis-server restarts on its port"),
+            spawn_redis(self.port, self.dir.path(), self.persistent)
+                .expect("redis-server restarts on its port"),
         );
     }
 }
@@ -86,9 +99,15 @@ fn free_port() -> u16 {
 }
 
 /// Spawns redis-server and waits for its ready line; `None` if it exited first (port taken).
-fn spawn_redis(port: u16, dir: &Path) -> Option<Child> {
+fn spawn_redis(port: u16, dir: &Path, persistent: bool) -> Option<Child> {
+    let aof: &[&str] = if persistent {
+        &["--appendonly", "yes", "--appendfsync", "always"]
+    } else {
+        &["--appendonly", "no"]
+    };
     let mut child = Command::new(redis_server_path())
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""])
+        .args(aof)
         .arg("--dir")
         .arg(dir)
         .args(["--daemonize", "no", "--loglevel", "notice"])

@@ -6,6 +6,7 @@ use crate::cli::{Cli, Command};
 
 pub(crate) use topology::load_topology;
 
+mod agent;
 mod collect;
 mod compose;
 mod dataset;
@@ -17,6 +18,7 @@ pub(crate) const EXIT_PARTIAL: u8 = 3;
 
 pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Agent(args) => agent::run(args),
         Command::Collect(args) => collect::run(args),
         Command::Dataset(cmd) => dataset::run(cmd),
         Command::Compose(args) => compose::run(args),

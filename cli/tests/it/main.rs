@@ -1,6 +1,8 @@
 //! Integration tests of the `wotemu` binary (see README.md beside this file).
 
+mod agent;
 mod collect;
 mod report;
+mod rows;
 mod topology;
 mod util;

@@ -1,0 +1,425 @@
+"""The Python side of the wotemu agent.
+
+The Rust agent embeds Python, puts this package on ``sys.path`` and calls :func:`run`. It builds a WoTPy
+servient with the node's bindings, wraps consumed and exposed things so that every interaction and every
+subscription event is handed to the agent's recorder (a Rust object: a call costs a lock and a push), and runs
+the app ``async def app(wot, conf, loop, **params)`` exactly as WoTemu 0.6 did.
+"""
+
+import asyncio
+import importlib
+import importlib.util
+import io
+import json
+import logging
+import os
+import sys
+import time
+import traceback
+import types
+import urllib.request
+
+_recorder = None
+
+
+class AppError(Exception):
+    """The app cannot be loaded or called (missing file, no `app` function, bad params)."""
+
+
+def recorder():
+    """The agent's recorder, for apps that record their own values (``recorder().app_value(key, json)``)."""
+    return _recorder
+
+
+# ---------------------------------------------------------------------------------------------------- output
+
+
+class _LineWriter(io.TextIOBase):
+    """A text stream that hands every complete line to the recorder and echoes it to the real stream."""
+
+    def __init__(self, stream, real):
+        self._stream = stream
+        self._real = real
+        self._buf = ""
+
+    def writable(self):
+        return True
+
+    def write(self, s):
+        if not isinstance(s, str):
+            s = str(s)
+        self._buf += s
+        while "\n" in self._buf:
+            line, self._buf = self._buf.split("\n", 1)
+            _recorder.log(self._stream, line)
+        try:
+            self._real.write(s)
+        except Exception:
+            pass
+        return len(s)
+
+    def flush(self):
+        try:
+            self._real.flush()
+        except Exception:
+            pass
+
+    def close_buffer(self):
+        if self._buf:
+            _recorder.log(self._stream, self._buf)
+            self._buf = ""
+
+
+# ---------------------------------------------------------------------------------------------- interactions
+
+
+def _now():
+    return time.time()
+
+
+def _thing_id(td):
+    try:
+        return td.id
+    except Exception:
+        return str(td)
+
+
+def _err(exc):
+    return type(exc).__name__, str(exc)[:4096]
+
+
+def _host_of(td, name):
+    """The host the interaction goes to (first form's host), as 0.6 recorded it."""
+    try:
+        from urllib.parse import urlparse
+
+        forms = td.get_forms(name)
+        if forms:
+            return urlparse(forms[0].href).hostname
+    except Exception:
+        pass
+    return None
+
+
+def _wrap_async(cls, method, verb, side):
+    orig = getattr(cls, method)
+
+    async def wrapper(self, name, *args, **kwargs):
+        if side == "consumed":
+            thing = _thing_id(self.td)
+            host = _host_of(self.td, name)
+        else:
+            thing = self.thing.id
+            host = None
+        start = time.perf_counter()
+        try:
+            result = await orig(self, name, *args, **kwargs)
+        except BaseException as exc:
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+            et, em = _err(exc)
+            _recorder.interaction(thing, name, verb, side, (time.perf_counter() - start) * 1e3, False, et, em, host)
+            raise
+        _recorder.interaction(thing, name, verb, side, (time.perf_counter() - start) * 1e3, True, None, None, host)
+        return result
+
+    wrapper.__wrapped__ = orig
+    wrapper.__name__ = orig.__name__
+    setattr(cls, method, wrapper)
+
+
+def _item_json(item):
+    try:
+        data = getattr(item, "data", item)
+        return json.dumps(data, default=str)[:4096]
+    except Exception:
+        return None
+
+
+_sub_counter = [0]
+
+
+class _RecordedObservable:
+    """An observable whose subscriptions record subscribe/next/error/completed/finally events."""
+
+    def __init__(self, inner, thing, name, verb):
+        self._inner = inner
+        self._thing = thing
+        self._name = name
+        self._verb = verb
+
+    def __getattr__(self, attr):
+        return getattr(self._inner, attr)
+
+    def pipe(self, *ops):
+        return self._inner.pipe(*ops)
+
+    def subscribe(self, on_next=None, on_error=None, on_completed=None, *args, **kwargs):
+        from reactivex import abc as rxabc
+
+        if isinstance(on_next, rxabc.ObserverBase) or hasattr(on_next, "on_next"):
+            obs = on_next
+            on_next, on_error, on_completed = obs.on_next, obs.on_error, obs.on_completed
+        _sub_counter[0] += 1
+        sub_id = "{}-{}".format(os.getpid(), _sub_counter[0])
+        thing, name = self._thing, self._name
+        _recorder.event(thing, name, sub_id, "subscribe", None)
+        _recorder.interaction(thing, name, self._verb, "consumed", None, True, None, None, None)
+
+        def n(item):
+            _recorder.event(thing, name, sub_id, "next", _item_json(item))
+            if on_next:
+                on_next(item)
+
+        def e(exc):
+            _recorder.event(thing, name, sub_id, "error", json.dumps({"type": type(exc).__name__, "message": str(exc)}))
+            _recorder.event(thing, name, sub_id, "finally", None)
+            if on_error:
+                on_error(exc)
+
+        def c():
+            _recorder.event(thing, name, sub_id, "completed", None)
+            _recorder.event(thing, name, sub_id, "finally", None)
+            if on_completed:
+                on_completed()
+
+        return self._inner.subscribe(n, e, c, *args, **kwargs)
+
+
+def _wrap_observable(cls, method, verb):
+    orig = getattr(cls, method)
+
+    def wrapper(self, name, *args, **kwargs):
+        return _RecordedObservable(orig(self, name, *args, **kwargs), _thing_id(self.td), name, verb)
+
+    wrapper.__wrapped__ = orig
+    setattr(cls, method, wrapper)
+
+
+def _wrap_emit(cls):
+    orig = cls.emit_event
+
+    def emit_event(self, event_name, payload):
+        try:
+            result = orig(self, event_name, payload)
+        except Exception as exc:
+            et, em = _err(exc)
+            _recorder.interaction(self.thing.id, event_name, "emitevent", "exposed", None, False, et, em, None)
+            raise
+        _recorder.interaction(self.thing.id, event_name, "emitevent", "exposed", None, True, None, None, None)
+        return result
+
+    emit_event.__wrapped__ = orig
+    cls.emit_event = emit_event
+
+
+def normalise_td(doc):
+    """Accepts the TDs WoTemu 0.6 apps wrote for the WoTPy of that time (`name` instead of `title`, no
+    `@context`, no security) and completes them as WoTPy 0.18 requires."""
+    if isinstance(doc, str):
+        doc = json.loads(doc)
+    doc = dict(doc)
+    doc.setdefault("@context", ["https://www.w3.org/2019/wot/td/v1"])
+    if "title" not in doc:
+        doc["title"] = doc.get("name") or doc.get("id") or "thing"
+    if "securityDefinitions" not in doc:
+        doc["securityDefinitions"] = {"nosec_sc": {"scheme": "nosec"}}
+        doc.setdefault("security", ["nosec_sc"])
+    doc.setdefault("security", list(doc["securityDefinitions"].keys())[:1])
+    return doc
+
+
+_instrumented = [False]
+
+
+def instrument():
+    """Wraps WoTPy's consumed and exposed things (once)."""
+    if _instrumented[0]:
+        return
+    from wotpy.wot.consumed.thing import ConsumedThing
+    from wotpy.wot.exposed.thing import ExposedThing
+    from wotpy.wot.wot import WoT
+
+    _wrap_async(ConsumedThing, "read_property", "readproperty", "consumed")
+    _wrap_async(ConsumedThing, "write_property", "writeproperty", "consumed")
+    _wrap_async(ConsumedThing, "invoke_action", "invokeaction", "consumed")
+    _wrap_observable(ConsumedThing, "on_event", "subscribeevent")
+    _wrap_observable(ConsumedThing, "on_property_change", "observeproperty")
+    _wrap_async(ExposedThing, "read_property", "readproperty", "exposed")
+    _wrap_async(ExposedThing, "write_property", "writeproperty", "exposed")
+    _wrap_async(ExposedThing, "invoke_action", "invokeaction", "exposed")
+    _wrap_emit(ExposedThing)
+
+    orig_produce = WoT.produce
+
+    def produce(self, model):
+        if isinstance(model, (str, dict)):
+            model = json.dumps(normalise_td(model))
+        return orig_produce(self, model)
+
+    WoT.produce = produce
+    _instrumented[0] = True
+
+
+# -------------------------------------------------------------------------------------------------- the app
+
+
+def load_app(path):
+    """The `app` coroutine function of a builtin name (`reader`, `wotemu_reader`), a URL or a file."""
+    key = path.strip()
+    short = key[len("wotemu_"):] if key.startswith("wotemu_") else key
+    if short in BUILTINS:
+        module = importlib.import_module("wotemu_agent.apps." + short)
+    elif key.startswith(("http://", "https://")):
+        try:
+            with urllib.request.urlopen(key, timeout=30) as resp:
+                code = resp.read().decode("utf-8")
+        except Exception as exc:
+            raise AppError("cannot download the app from {}: {}".format(key, exc)) from exc
+        module = types.ModuleType("wotemu_user_app")
+        module.__file__ = key
+        exec(compile(code, key, "exec"), module.__dict__)
+    else:
+        if not os.path.isfile(key):
+            raise AppError(
+                "the app file {} does not exist; give a builtin app name ({}), a URL or an existing file".format(
+                    key, ", ".join(sorted(BUILTINS))
+                )
+            )
+        spec = importlib.util.spec_from_file_location("wotemu_user_app", key)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["wotemu_user_app"] = module
+        spec.loader.exec_module(module)
+    func = getattr(module, "app", None)
+    if func is None or not asyncio.iscoroutinefunction(func):
+        raise AppError("{} has no `async def app(wot, conf, loop, **params)` function".format(path))
+    return func
+
+
+BUILTINS = {"clock", "error", "reader", "subscriber", "worker", "caller"}
+
+
+def check(config_json):
+    """Loads the app without running it (`wotemu agent --dry-run`); returns its module's file."""
+    cfg = json.loads(config_json)
+    func = load_app(cfg["path"])
+    import inspect
+
+    sig = inspect.signature(func)
+    params = cfg.get("params", {})
+    has_kwargs = any(p.kind == p.VAR_KEYWORD for p in sig.parameters.values())
+    for k in params:
+        if not has_kwargs and k not in sig.parameters:
+            raise AppError("the app does not take a parameter `{}` (it takes: {})".format(k, ", ".join(sig.parameters)))
+    import wotpy  # noqa: F401  (the dependency must be importable)
+
+    return getattr(sys.modules.get(func.__module__), "__file__", cfg["path"])
+
+
+def _conf(cfg):
+    """The `conf` argument: WoTemu 0.6's environment config, as attributes."""
+    ports = cfg["ports"]
+    return types.SimpleNamespace(
+        port_catalogue=ports["catalogue"],
+        port_http=ports["http"],
+        port_ws=ports["ws"],
+        port_mqtt=ports["mqtt"],
+        port_coap=ports["coap"],
+        mqtt_url=cfg.get("mqtt_url"),
+        redis_url=cfg.get("redis_url"),
+        hostname=cfg.get("hostname"),
+        task=cfg.get("task"),
+        stack=cfg.get("stack"),
+        node=cfg.get("node"),
+    )
+
+
+def _servient(cfg):
+    from wotpy.wot.servient import Servient
+
+    ports = cfg["ports"]
+    servient = Servient(hostname=cfg.get("hostname") or None, catalogue_port=ports["catalogue"])
+    if cfg.get("http"):
+        from wotpy.protocols.http.server import HTTPServer
+
+        servient.add_server(HTTPServer(port=ports["http"]))
+    if cfg.get("ws"):
+        from wotpy.protocols.ws.server import WebsocketServer
+
+        servient.add_server(WebsocketServer(port=ports["ws"]))
+    if cfg.get("coap"):
+        from wotpy.protocols.coap.server import CoAPServer
+
+        servient.add_server(CoAPServer(port=ports["coap"]))
+    if cfg.get("mqtt"):
+        if not cfg.get("mqtt_url"):
+            raise AppError("MQTT is enabled but no broker is known: set MQTT_BROKER_HOST")
+        from wotpy.protocols.mqtt.server import MQTTServer
+
+        servient.add_server(MQTTServer(broker_url=cfg["mqtt_url"]))
+    return servient
+
+
+def run(config_json, rec):
+    """Runs the app until the agent asks to stop. Raises what the app raised."""
+    global _recorder
+    _recorder = rec
+    cfg = json.loads(config_json)
+    real_out, real_err = sys.stdout, sys.stderr
+    out, err = _LineWriter("stdout", real_out), _LineWriter("stderr", real_err)
+    sys.stdout, sys.stderr = out, err
+    logging.basicConfig(
+        level=getattr(logging, cfg.get("log_level", "INFO").upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=err,
+        force=True,
+    )
+    try:
+        asyncio.run(_main(cfg, rec))
+    finally:
+        out.close_buffer()
+        err.close_buffer()
+        sys.stdout, sys.stderr = real_out, real_err
+
+
+async def _main(cfg, rec):
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    rec.set_stopper(lambda: loop.call_soon_threadsafe(stop.set))
+    failure = []
+
+    def on_exception(loop_, context):
+        exc = context.get("exception")
+        loop_.default_exception_handler(context)
+        if exc is not None and not isinstance(exc, asyncio.CancelledError):
+            failure.append(exc)
+            stop.set()
+
+    loop.set_exception_handler(on_exception)
+    func = load_app(cfg["path"])
+    instrument()
+    servient = _servient(cfg)
+    wot = await servient.start()
+    rec.started()
+    app_task = loop.create_task(func(wot, _conf(cfg), loop, **cfg.get("params", {})))
+    stop_task = loop.create_task(stop.wait())
+    try:
+        done, _ = await asyncio.wait({app_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
+        if app_task in done:
+            app_task.result()  # raises what the app raised
+            # 0.6 apps return once they have scheduled their work: keep serving until asked to stop.
+            await stop_task
+        if failure:
+            raise failure[0]
+    finally:
+        for t in asyncio.all_tasks(loop):
+            if t is not asyncio.current_task():
+                t.cancel()
+        try:
+            await asyncio.wait_for(servient.shutdown(), timeout=5)
+        except Exception:
+            logging.getLogger("wotemu").warning("servient shutdown failed:\n%s", traceback.format_exc())
+
+
+def format_exception(exc):
+    return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))

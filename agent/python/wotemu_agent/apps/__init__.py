@@ -1,0 +1,1 @@
+"""The builtin apps of wotemu, with WoTemu 0.6's names, parameters and behaviour."""

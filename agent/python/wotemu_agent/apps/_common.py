@@ -1,0 +1,40 @@
+"""Helpers of the builtin apps: find a thing in a remote servient's catalogue, waiting for it to come up."""
+
+import asyncio
+import json
+import logging
+import urllib.request
+
+_logger = logging.getLogger("wotemu.apps")
+
+
+def _fetch_json(url, timeout):
+    with urllib.request.urlopen(url, timeout=timeout) as resp:
+        return json.loads(resp.read().decode("utf-8"))
+
+
+async def find_td(servient_host, thing_id, port, timeout=None, retry_every=1.0):
+    """The TD (a dict) of `thing_id` in the catalogue of `servient_host:port`; retries until it is served.
+
+    Without `thing_id`, the first thing of the catalogue."""
+    url = "http://{}:{}/?expanded=true".format(servient_host, port)
+    loop = asyncio.get_running_loop()
+    waited = 0.0
+    while True:
+        try:
+            catalogue = await loop.run_in_executor(None, _fetch_json, url, 10)
+            for title, td in catalogue.items():
+                if thing_id is None or td.get("id") == thing_id or title == thing_id:
+                    return td
+            _logger.info("%s not yet in the catalogue of %s", thing_id, servient_host)
+        except Exception as exc:
+            _logger.info("catalogue %s not reachable yet: %s", url, exc)
+        if timeout is not None and waited >= timeout:
+            raise TimeoutError("{} not found in {} after {:.0f} s".format(thing_id, url, waited))
+        await asyncio.sleep(retry_every)
+        waited += retry_every
+
+
+async def consume(wot, servient_host, thing_id, port):
+    td = await find_td(servient_host, thing_id, port)
+    return wot.consume(json.dumps(td))

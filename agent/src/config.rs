@@ -1,0 +1,234 @@
+//! What an agent runs: the node's environment contract (WoTemu 0.6's variables plus `WOTEMU_*`) and flags.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Serialize;
+use wotemu_contract::task::TaskName;
+
+/// The WoT ports of a node (0.6's defaults: catalogue 9090, HTTP 80, WS 81, CoAP 5683, MQTT 1883).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Ports {
+    pub catalogue: u16,
+    pub http: u16,
+    pub ws: u16,
+    pub coap: u16,
+    pub mqtt: u16,
+}
+
+impl Default for Ports {
+    fn default() -> Self {
+        Ports {
+            catalogue: 9090,
+            http: 80,
+            ws: 81,
+            coap: 5683,
+            mqtt: 1883,
+        }
+    }
+}
+
+impl Ports {
+    /// The application protocol of a port, if it is a WoT port.
+    pub fn proto_of(&self, port: u16) -> Option<&'static str> {
+        if port == self.http || port == self.catalogue {
+            Some("http")
+        } else if port == self.ws {
+            Some("ws")
+        } else if port == self.coap {
+            Some("coap")
+        } else if port == self.mqtt {
+            Some("mqtt")
+        } else {
+            None
+        }
+    }
+}
+
+/// Everything an agent needs.
+#[derive(Debug, Clone, Serialize)]
+pub struct AgentConfig {
+    pub stack: String,
+    /// The task (replica) name, `<stack>_<node>.<slot>.<id>` under Swarm.
+    pub task: String,
+    pub node: String,
+    pub service: String,
+    pub slot: Option<u32>,
+    /// Redis URL (a password in it never reaches Redis, the dataset or the report).
+    #[serde(serialize_with = "redacted_url")]
+    pub redis_url: String,
+    /// Builtin app name (`reader`, `wotemu_reader`), URL or file.
+    pub app: String,
+    /// `--func-param NAME VALUE` pairs, passed to the app as keyword arguments (strings, as in 0.6).
+    pub params: BTreeMap<String, String>,
+    pub http: bool,
+    pub ws: bool,
+    pub mqtt: bool,
+    pub coap: bool,
+    pub ports: Ports,
+    /// The MQTT broker's host (`MQTT_BROKER_HOST`).
+    pub mqtt_broker_host: Option<String>,
+    /// The hostname the servient announces in its forms (default: this host's name).
+    pub hostname: Option<String>,
+    /// Networks the node is on (`WOTEMU_NETWORKS`, comma separated), recorded in the task facts.
+    pub networks: Vec<String>,
+    /// How often CPU and memory are sampled.
+    pub sample_every: Duration,
+    /// Batches are shipped at least this often.
+    pub flush_every: Duration,
+    /// A table's batch is shipped as soon as it holds this many records.
+    pub batch_rows: usize,
+    /// Records held in memory per table before new ones are dropped (and counted).
+    pub max_buffered_rows: usize,
+    /// Where batches wait while Redis is unreachable.
+    pub spool_dir: PathBuf,
+    /// The most bytes the spool may hold; beyond, batches are dropped and counted.
+    pub spool_max_bytes: u64,
+    /// Count packets on the node's interfaces (needs CAP_NET_RAW).
+    pub capture: bool,
+    /// Interfaces to count on (empty: all).
+    pub capture_ifaces: Vec<String>,
+    /// Extra directories for Python's path (a venv's site-packages, the app's folder).
+    pub python_path: Vec<PathBuf>,
+    /// How long to keep trying to ship the last batches when stopping before leaving them in the spool.
+    pub drain_timeout: Duration,
+    /// Python logging level of the app.
+    pub log_level: String,
+}
+
+fn redacted_url<S: serde::Serializer>(url: &str, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&wotemu_contract::redact::redact_url(url))
+}
+
+impl AgentConfig {
+    /// The configuration the environment gives (`env` is usually `std::env::vars()`), with defaults.
+    pub fn from_env(env: &BTreeMap<String, String>, app: &str) -> AgentConfig {
+        let get = |k: &str| env.get(k).filter(|v| !v.is_empty()).cloned();
+        let port = |k: &str, d: u16| get(k).and_then(|v| v.parse().ok()).unwrap_or(d);
+        let d = Ports::default();
+        let stack = get("WOTEMU_STACK").unwrap_or_else(|| "wotemu".into());
+        let hostname = get("HOSTNAME").or_else(crate::facts::hostname);
+        let task = get("WOTEMU_TASK")
+            .or_else(|| hostname.clone())
+            .unwrap_or_else(|| format!("{stack}_agent.1.{}", std::process::id()));
+        let parsed = TaskName::parse(&task);
+        let node = get("WOTEMU_NODE").unwrap_or_else(|| parsed.node(Some(&stack)).to_owned());
+        let service = get("SERVICE_NAME").unwrap_or_else(|| parsed.service.to_owned());
+        let slot = parsed.slot;
+        let spool_dir = get("WOTEMU_SPOOL_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| std::env::temp_dir().join("wotemu-spool"));
+        let mut python_path = Vec::new();
+        for var in ["WOTEMU_PYTHONPATH"] {
+            if let Some(v) = get(var) {
+                python_path.extend(v.split(':').filter(|s| !s.is_empty()).map(PathBuf::from));
+            }
+        }
+        AgentConfig {
+            redis_url: get("REDIS_URL").unwrap_or_else(|| "redis://127.0.0.1:6379".into()),
+            app: app.to_owned(),
+            params: BTreeMap::new(),
+            http: false,
+            ws: false,
+            mqtt: false,
+            coap: false,
+            ports: Ports {
+                catalogue: port("PORT_CATALOGUE", d.catalogue),
+                http: port("PORT_HTTP", d.http),
+                ws: port("PORT_WS", d.ws),
+                coap: port("PORT_COAP", d.coap),
+                mqtt: port("PORT_MQTT", d.mqtt),
+            },
+            mqtt_broker_host: get("MQTT_BROKER_HOST"),
+            hostname: get("WOTEMU_SERVIENT_HOST").or(hostname),
+            networks: get("WOTEMU_NETWORKS")
+                .map(|v| {
+                    v.split(',')
+                        .map(|s| s.trim().to_owned())
+                        .filter(|s| !s.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default(),
+            sample_every: Duration::from_secs(1),
+            flush_every: Duration::from_secs(1),
+            batch_rows: 4096,
+            max_buffered_rows: 200_000,
+            spool_dir,
+            spool_max_bytes: 256 << 20,
+            capture: true,
+            capture_ifaces: Vec::new(),
+            python_path,
+            drain_timeout: Duration::from_secs(10),
+            log_level: get("WOTEMU_APP_LOG_LEVEL").unwrap_or_else(|| "INFO".into()),
+            stack,
+            task,
+            node,
+            service,
+            slot,
+        }
+    }
+
+    /// The MQTT broker URL the servient uses.
+    pub fn mqtt_url(&self) -> Option<String> {
+        self.mqtt_broker_host
+            .as_ref()
+            .map(|h| format!("mqtt://{h}:{}", self.ports.mqtt))
+    }
+
+    /// The JSON the Python side reads.
+    pub(crate) fn python_json(&self) -> String {
+        serde_json::json!({
+            "path": self.app,
+            "params": self.params,
+            "http": self.http,
+            "ws": self.ws,
+            "mqtt": self.mqtt,
+            "coap": self.coap,
+            "ports": self.ports,
+            "mqtt_url": self.mqtt_url(),
+            "redis_url": wotemu_contract::redact::redact_url(&self.redis_url),
+            "hostname": self.hostname,
+            "task": self.task,
+            "stack": self.stack,
+            "node": self.node,
+            "log_level": self.log_level,
+        })
+        .to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_0_6_environment_contract_is_read() {
+        let env: BTreeMap<String, String> = [
+            ("WOTEMU_STACK", "demo"),
+            ("WOTEMU_TASK", "demo_reader.2.abc"),
+            ("PORT_HTTP", "8080"),
+            ("PORT_CATALOGUE", "9191"),
+            ("MQTT_BROKER_HOST", "broker.wifi"),
+            ("REDIS_URL", "redis://:hunter2@redis:6379"),
+            ("WOTEMU_NETWORKS", "wifi, 3g"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let c = AgentConfig::from_env(&env, "reader");
+        assert_eq!((c.node.as_str(), c.slot), ("reader", Some(2)));
+        assert_eq!(c.service, "demo_reader");
+        assert_eq!(c.ports.http, 8080);
+        assert_eq!(c.ports.catalogue, 9191);
+        assert_eq!(c.ports.ws, 81);
+        assert_eq!(c.mqtt_url().as_deref(), Some("mqtt://broker.wifi:1883"));
+        assert_eq!(c.networks, ["wifi", "3g"]);
+        assert_eq!(c.ports.proto_of(9191), Some("http"));
+        assert_eq!(c.ports.proto_of(5683), Some("coap"));
+        assert_eq!(c.ports.proto_of(22), None);
+        let json = serde_json::to_string(&c).unwrap();
+        assert!(!json.contains("hunter2"), "{json}");
+        assert!(!c.python_json().contains("hunter2"));
+    }
+}

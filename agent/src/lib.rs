@@ -1,0 +1,329 @@
+//! The wotemu node agent.
+//!
+//! `wotemu agent` runs in every emulated node (a container or a network namespace). It registers the task,
+//! hosts the node's WoTPy app in embedded Python ([`python`]), records every interaction and subscription
+//! event, samples the task's cgroup ([`system`]), counts packets ([`packets`]), and ships everything to the
+//! task's Redis stream in batches ([`shipper`]), spooling to disk while Redis is unreachable ([`spool`]).
+//! On SIGTERM or SIGINT it stops the app, ships what is left and marks the task stopped.
+
+pub mod config;
+mod error;
+pub mod facts;
+pub mod packets;
+pub mod python;
+pub mod shipper;
+pub mod spool;
+pub mod system;
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use wotemu_contract::keys::{check_name, StackKeys};
+use wotemu_contract::redact::redact_env;
+use wotemu_contract::table::{Packet, SystemSample, Table};
+use wotemu_contract::task::{TaskInfo, TaskSnapshot};
+use wotemu_contract::time_util::{now_us, us_to_rfc3339};
+
+pub use config::{AgentConfig, Ports};
+pub use error::Error;
+
+use crate::python::RecorderState;
+use crate::shipper::{Shipper, ShipperConfig};
+use crate::spool::Spool;
+
+/// How a run of the agent ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// The task's final state: `shutdown` (stopped by a signal) or `failed`.
+    pub state: String,
+    /// The app's error (`Type: message`), when it failed.
+    pub error: Option<String>,
+    /// The Python traceback, when it failed.
+    pub traceback: Option<String>,
+    /// Whether the app could not be loaded at all.
+    pub load_error: bool,
+    /// Records shipped to Redis.
+    pub shipped_records: u64,
+    /// Records dropped (and reported as such).
+    pub dropped_records: u64,
+    /// Entries left in the spool because Redis never came back before the drain timeout.
+    pub left_in_spool: u64,
+    pub spool_path: std::path::PathBuf,
+}
+
+/// A stop signal threads can wait on.
+#[derive(Default)]
+struct Stop {
+    flag: Mutex<bool>,
+    cv: Condvar,
+}
+
+impl Stop {
+    /// Waits up to `d`; true when stopping.
+    fn wait(&self, d: Duration) -> bool {
+        let g = self.flag.lock().expect("stop lock");
+        let (g, _) = self
+            .cv
+            .wait_timeout_while(g, d, |s| !*s)
+            .expect("stop lock");
+        *g
+    }
+
+    fn is_set(&self) -> bool {
+        *self.flag.lock().expect("stop lock")
+    }
+
+    fn set(&self) {
+        *self.flag.lock().expect("stop lock") = true;
+        self.cv.notify_all();
+    }
+}
+
+/// Blocks SIGTERM and SIGINT in the calling thread (and the threads it starts afterwards), so that only the
+/// signal thread receives them.
+fn block_signals() -> libc::sigset_t {
+    // SAFETY: sigset_t manipulation on a local set; pthread_sigmask changes this thread's mask only.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        set
+    }
+}
+
+fn spawn<F: FnOnce() + Send + 'static>(name: &'static str, f: F) -> Result<JoinHandle<()>, Error> {
+    std::thread::Builder::new()
+        .name(format!("wotemu-{name}"))
+        .spawn(f)
+        .map_err(|source| Error::Thread { what: name, source })
+}
+
+/// The task's facts for the registry.
+pub fn task_info(cfg: &AgentConfig, python_version: Option<String>) -> TaskInfo {
+    let addrs = facts::ip_addresses();
+    let env: Vec<(String, String)> = std::env::vars().collect();
+    TaskInfo {
+        task: cfg.task.clone(),
+        node: cfg.node.clone(),
+        service: cfg.service.clone(),
+        slot: cfg.slot,
+        hostname: facts::hostname(),
+        container_id: facts::container_id(),
+        networks: cfg.networks.clone(),
+        ip_addresses: addrs.into_iter().map(|(_, a)| a).collect(),
+        cpu_model: facts::cpu_model(),
+        cpu_count: facts::cpu_count(),
+        mem_total_bytes: facts::mem_total_bytes(),
+        started_at: Some(us_to_rfc3339(now_us())),
+        python_version,
+        platform: facts::platform(),
+        env: redact_env(env.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
+        extra: Default::default(),
+    }
+}
+
+/// Runs the agent until SIGTERM/SIGINT or until the app fails.
+pub fn run(cfg: AgentConfig) -> Result<Outcome, Error> {
+    if check_name(&cfg.task).is_err() {
+        return Err(Error::TaskName(cfg.task.clone()));
+    }
+    redis::Client::open(cfg.redis_url.as_str()).map_err(|e| Error::RedisUrl {
+        url: wotemu_contract::redact::redact_url(&cfg.redis_url),
+        message: e.to_string(),
+    })?;
+    let sigset = block_signals();
+    let keys = StackKeys::new(&cfg.stack);
+    let shipper = Shipper::new(ShipperConfig {
+        redis_url: cfg.redis_url.clone(),
+        stack: cfg.stack.clone(),
+        task: cfg.task.clone(),
+        flush_every: cfg.flush_every,
+        batch_rows: cfg.batch_rows,
+        max_buffered_rows: cfg.max_buffered_rows,
+        drain_timeout: cfg.drain_timeout,
+    });
+    let spool = Spool::open(&cfg.spool_dir, &cfg.task, cfg.spool_max_bytes).map_err(|source| {
+        Error::Spool {
+            path: cfg.spool_dir.clone(),
+            source,
+        }
+    })?;
+    let flusher = shipper.spawn(spool).map_err(|source| Error::Thread {
+        what: "shipper",
+        source,
+    })?;
+    let info = task_info(&cfg, python::python_version());
+    shipper.hset(
+        keys.tasks(),
+        cfg.task.clone(),
+        serde_json::to_string(&info).expect("task info serializes"),
+    );
+    let state = RecorderState::new(Arc::clone(&shipper), &cfg.task, &cfg.node);
+    state.log(
+        "wotemu",
+        &format!(
+            "wotemu agent {} starting app {}",
+            env!("CARGO_PKG_VERSION"),
+            cfg.app
+        ),
+    );
+
+    let stop = Arc::new(Stop::default());
+    let mut threads = Vec::new();
+    {
+        let (stop, shipper, cfg) = (Arc::clone(&stop), Arc::clone(&shipper), cfg.clone());
+        threads.push(spawn("sampler", move || {
+            sample_loop(&cfg, &shipper, &stop)
+        })?);
+    }
+    if cfg.capture {
+        match packets::Capture::open(&cfg.capture_ifaces) {
+            Ok(cap) => {
+                let (stop, shipper, cfg) = (Arc::clone(&stop), Arc::clone(&shipper), cfg.clone());
+                threads.push(spawn("capture", move || {
+                    capture_loop(cap, &cfg, &shipper, &stop)
+                })?);
+            }
+            Err(e) => {
+                let msg = format!("packets are not counted: cannot open an AF_PACKET socket ({e}); the agent needs CAP_NET_RAW");
+                tracing::warn!("{msg}");
+                state.log("wotemu", &msg);
+            }
+        }
+    }
+    {
+        let state = Arc::clone(&state);
+        // Detached: it waits for a signal for the rest of the process.
+        spawn("signals", move || loop {
+            let mut sig = 0;
+            // SAFETY: sigwait on the set blocked in every thread.
+            let r = unsafe { libc::sigwait(&sigset, &mut sig) };
+            if r == 0 {
+                tracing::info!(signal = sig, "stopping the app");
+                state.request_stop();
+            }
+        })?;
+    }
+
+    let result = python::run_app(&cfg, Arc::clone(&state));
+    stop.set();
+    for t in threads {
+        let _ = t.join();
+    }
+    let (snapshot_state, error, traceback, load_error) = match &result {
+        Ok(()) => ("shutdown".to_owned(), None, None, false),
+        Err(f) => {
+            for line in f.traceback.lines() {
+                state.log("stderr", line);
+            }
+            state.log("wotemu", &format!("the app failed: {}", f.summary));
+            (
+                "failed".to_owned(),
+                Some(f.summary.clone()),
+                Some(f.traceback.clone()),
+                f.load_error,
+            )
+        }
+    };
+    let snapshot = TaskSnapshot {
+        state: snapshot_state.clone(),
+        exit_error: error.clone(),
+        stopped_at: Some(us_to_rfc3339(now_us())),
+        container_id: info.container_id.clone(),
+        restarts: None,
+        logs: None,
+        extra: Default::default(),
+    };
+    shipper.hset(
+        keys.snapshot(),
+        cfg.task.clone(),
+        serde_json::to_string(&snapshot).expect("snapshot serializes"),
+    );
+    shipper.close();
+    let drained = flusher.join().unwrap_or_else(|_| shipper::Drained {
+        left_in_spool: u64::MAX,
+        spool_path: cfg.spool_dir.clone(),
+    });
+    Ok(Outcome {
+        state: snapshot_state,
+        error,
+        traceback,
+        load_error,
+        shipped_records: shipper.stats.shipped_records.load(Ordering::Relaxed),
+        dropped_records: shipper.stats.dropped_records.load(Ordering::Relaxed),
+        left_in_spool: drained.left_in_spool,
+        spool_path: drained.spool_path,
+    })
+}
+
+fn sample_loop(cfg: &AgentConfig, shipper: &Shipper, stop: &Stop) {
+    let mut sampler = system::Sampler::new(system::Cgroup::of_self());
+    let mut next = Instant::now();
+    loop {
+        let (cpu, r) = sampler.sample();
+        shipper.push(SystemSample {
+            task: cfg.task.clone(),
+            node: cfg.node.clone(),
+            time: now_us(),
+            cpu_percent: cpu,
+            cpu_limit_percent: r.cpu_limit_percent,
+            mem_bytes: r.mem_bytes,
+            mem_limit_bytes: r.mem_limit_bytes,
+            cpu_throttled_us: r.cpu_throttled_us,
+            oom_kills: r.oom_kills,
+        });
+        next += cfg.sample_every;
+        let wait = next.saturating_duration_since(Instant::now());
+        if stop.is_set() || stop.wait(wait) {
+            // One last sample at the end, so the run's last second is covered.
+            let (cpu, r) = sampler.sample();
+            shipper.push(SystemSample {
+                task: cfg.task.clone(),
+                node: cfg.node.clone(),
+                time: now_us(),
+                cpu_percent: cpu,
+                cpu_limit_percent: r.cpu_limit_percent,
+                mem_bytes: r.mem_bytes,
+                mem_limit_bytes: r.mem_limit_bytes,
+                cpu_throttled_us: r.cpu_throttled_us,
+                oom_kills: r.oom_kills,
+            });
+            return;
+        }
+    }
+}
+
+fn capture_loop(mut cap: packets::Capture, cfg: &AgentConfig, shipper: &Shipper, stop: &Stop) {
+    let mut last_drops = Instant::now();
+    while !stop.is_set() {
+        match cap.recv() {
+            Ok(Some(seen)) => shipper.push(Packet {
+                task: cfg.task.clone(),
+                node: cfg.node.clone(),
+                iface: seen.iface,
+                time: now_us(),
+                len: seen.len,
+                src: seen.parsed.src.to_string(),
+                dst: seen.parsed.dst.to_string(),
+                transport: seen.parsed.transport.to_owned(),
+                srcport: seen.parsed.srcport,
+                dstport: seen.parsed.dstport,
+                proto: packets::proto_of(&seen.parsed, &cfg.ports),
+            }),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "packet capture stopped");
+                return;
+            }
+        }
+        if last_drops.elapsed() >= Duration::from_secs(1) {
+            shipper.count_dropped(Table::Packets, cap.kernel_drops());
+            last_drops = Instant::now();
+        }
+    }
+    shipper.count_dropped(Table::Packets, cap.kernel_drops());
+}

@@ -1,0 +1,247 @@
+//! The local spool: stream entries that could not reach Redis wait here, in order, on disk, until they can be
+//! replayed. Bounded in bytes; the caller counts what does not fit.
+//!
+//! File format (`<dir>/<task>.spool`): a sequence of records `u32 LE length` + payload, the payload being
+//! `u8 field count` then, per field, `u8 name length`, name, `u32 LE value length`, value. A torn last record
+//! (a crash while appending) is ignored when read. The next sequence number is kept beside it in
+//! `<dir>/<task>.seq`, so a restarted agent of the same task never reuses one.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+/// One encoded stream entry: its field/value pairs.
+pub type Fields = Vec<(String, Vec<u8>)>;
+
+/// The spool of one task.
+pub struct Spool {
+    path: PathBuf,
+    seq_path: PathBuf,
+    file: File,
+    bytes: u64,
+    max_bytes: u64,
+    entries: u64,
+}
+
+fn encode(fields: &Fields) -> Vec<u8> {
+    let mut p = Vec::with_capacity(
+        fields
+            .iter()
+            .map(|(k, v)| k.len() + v.len() + 5)
+            .sum::<usize>()
+            + 5,
+    );
+    p.extend_from_slice(&[0; 4]);
+    p.push(fields.len() as u8);
+    for (k, v) in fields {
+        p.push(k.len() as u8);
+        p.extend_from_slice(k.as_bytes());
+        p.extend_from_slice(&(v.len() as u32).to_le_bytes());
+        p.extend_from_slice(v);
+    }
+    let len = (p.len() - 4) as u32;
+    p[..4].copy_from_slice(&len.to_le_bytes());
+    p
+}
+
+fn decode(mut p: &[u8]) -> Option<Fields> {
+    let take = |p: &mut &[u8], n: usize| -> Option<Vec<u8>> {
+        if p.len() < n {
+            return None;
+        }
+        let (a, b) = p.split_at(n);
+        *p = b;
+        Some(a.to_vec())
+    };
+    let count = take(&mut p, 1)?[0];
+    let mut out = Vec::with_capacity(count as usize);
+    for _ in 0..count {
+        let kl = take(&mut p, 1)?[0] as usize;
+        let k = String::from_utf8(take(&mut p, kl)?).ok()?;
+        let vl = u32::from_le_bytes(take(&mut p, 4)?.try_into().ok()?) as usize;
+        out.push((k, take(&mut p, vl)?));
+    }
+    Some(out)
+}
+
+impl Spool {
+    /// Opens (or creates) the spool of `task` in `dir`.
+    pub fn open(dir: &Path, task: &str, max_bytes: u64) -> std::io::Result<Spool> {
+        std::fs::create_dir_all(dir)?;
+        let path = dir.join(format!("{task}.spool"));
+        let file = OpenOptions::new()
+            .create(true)
+            .read(true)
+            .append(true)
+            .open(&path)?;
+        let mut s = Spool {
+            seq_path: dir.join(format!("{task}.seq")),
+            bytes: file.metadata()?.len(),
+            path,
+            file,
+            max_bytes,
+            entries: 0,
+        };
+        let mut data = Vec::new();
+        File::open(&s.path)?.read_to_end(&mut data)?;
+        let (entries, good) = scan(&data);
+        if good as u64 != s.bytes {
+            // A torn last record (a crash while appending): cut it so later appends stay readable.
+            s.file.set_len(good as u64)?;
+            s.bytes = good as u64;
+        }
+        s.entries = entries.len() as u64;
+        Ok(s)
+    }
+
+    /// Entries waiting.
+    pub fn len(&self) -> u64 {
+        self.entries
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries == 0
+    }
+
+    /// Bytes on disk.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// Where the spool is.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends entries durably; returns false (and writes nothing) when they do not fit the bound.
+    pub fn append(&mut self, entries: &[Fields]) -> std::io::Result<bool> {
+        let mut buf = Vec::new();
+        for e in entries {
+            buf.extend_from_slice(&encode(e));
+        }
+        if self.bytes + buf.len() as u64 > self.max_bytes {
+            return Ok(false);
+        }
+        self.file.write_all(&buf)?;
+        self.file.sync_data()?;
+        self.bytes += buf.len() as u64;
+        self.entries += entries.len() as u64;
+        Ok(true)
+    }
+
+    /// Every entry, oldest first (a torn last record is left out).
+    pub fn read_all(&self) -> std::io::Result<Vec<Fields>> {
+        let mut data = Vec::new();
+        File::open(&self.path)?.read_to_end(&mut data)?;
+        Ok(scan(&data).0)
+    }
+
+    /// Empties the spool (after every entry reached Redis).
+    pub fn clear(&mut self) -> std::io::Result<()> {
+        self.file.set_len(0)?;
+        self.file.sync_data()?;
+        self.bytes = 0;
+        self.entries = 0;
+        Ok(())
+    }
+
+    /// The next sequence number recorded by [`Spool::save_next_seq`], if any.
+    pub fn saved_next_seq(&self) -> Option<u64> {
+        std::fs::read_to_string(&self.seq_path)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+    }
+
+    /// Records the next sequence number (write + rename, so a crash leaves the old or the new one).
+    pub fn save_next_seq(&self, next: u64) -> std::io::Result<()> {
+        let tmp = self.seq_path.with_extension("seq.tmp");
+        std::fs::write(&tmp, next.to_string())?;
+        std::fs::rename(&tmp, &self.seq_path)
+    }
+
+    /// The largest `seq` field among the waiting entries.
+    pub fn max_seq(&self) -> Option<u64> {
+        self.read_all().ok()?.iter().filter_map(seq_of).max()
+    }
+
+    /// Removes the spool and seq files when nothing waits (a clean exit).
+    pub fn remove_if_empty(self) -> std::io::Result<()> {
+        if self.entries == 0 {
+            std::fs::remove_file(&self.path)?;
+            let _ = std::fs::remove_file(&self.seq_path);
+        }
+        Ok(())
+    }
+}
+
+/// The whole records of a spool file and the length they cover.
+fn scan(data: &[u8]) -> (Vec<Fields>, usize) {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while data.len() - at >= 4 {
+        let len = u32::from_le_bytes(data[at..at + 4].try_into().expect("4 bytes")) as usize;
+        if data.len() - at - 4 < len {
+            break;
+        }
+        match decode(&data[at + 4..at + 4 + len]) {
+            Some(f) => out.push(f),
+            None => break,
+        }
+        at += 4 + len;
+    }
+    (out, at)
+}
+
+/// The `seq` field of encoded entry fields.
+pub fn seq_of(fields: &Fields) -> Option<u64> {
+    fields
+        .iter()
+        .find(|(k, _)| k == "seq")
+        .and_then(|(_, v)| std::str::from_utf8(v).ok()?.parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(seq: u64, size: usize) -> Fields {
+        vec![
+            ("seq".into(), seq.to_string().into_bytes()),
+            ("data".into(), vec![7; size]),
+        ]
+    }
+
+    #[test]
+    fn entries_survive_reopen_and_a_torn_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Spool::open(dir.path(), "t.1.x", 1 << 20).unwrap();
+        assert!(s.append(&[entry(1, 10), entry(2, 20)]).unwrap());
+        drop(s);
+        // A crash in the middle of an append leaves a torn record.
+        let path = dir.path().join("t.1.x.spool");
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(&[200, 0, 0, 0, 1, 2]).unwrap();
+        let mut s = Spool::open(dir.path(), "t.1.x", 1 << 20).unwrap();
+        let all = s.read_all().unwrap();
+        assert_eq!(all, vec![entry(1, 10), entry(2, 20)]);
+        assert_eq!(s.len(), 2);
+        assert_eq!(s.max_seq(), Some(2));
+        // The torn tail was cut: what is appended next is readable.
+        assert!(s.append(&[entry(3, 5)]).unwrap());
+        assert_eq!(s.read_all().unwrap().len(), 3);
+    }
+
+    #[test]
+    fn the_bound_is_kept_and_clear_empties() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Spool::open(dir.path(), "t", 100).unwrap();
+        assert!(s.append(&[entry(1, 40)]).unwrap());
+        assert!(!s.append(&[entry(2, 60)]).unwrap(), "over the bound");
+        assert_eq!(s.len(), 1);
+        s.clear().unwrap();
+        assert!(s.is_empty());
+        assert!(s.append(&[entry(3, 60)]).unwrap());
+        s.save_next_seq(4).unwrap();
+        assert_eq!(s.saved_next_seq(), Some(4));
+    }
+}

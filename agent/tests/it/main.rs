@@ -1,0 +1,1 @@
+//! Agent integration tests (real redis-server, real Python and WoTPy).

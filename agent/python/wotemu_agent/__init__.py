@@ -77,11 +77,28 @@ def _now():
     return time.time()
 
 
-def _thing_id(td):
+def _cached(obj, attr, compute):
+    """`compute()` once per object: WoTPy rebuilds a whole thing fragment for `thing.id`."""
     try:
-        return td.id
-    except Exception:
-        return str(td)
+        return obj.__dict__[attr]
+    except (KeyError, AttributeError):
+        pass
+    value = compute()
+    try:
+        obj.__dict__[attr] = value
+    except AttributeError:
+        pass
+    return value
+
+
+def _thing_id(td):
+    def compute():
+        try:
+            return td.id
+        except Exception:
+            return str(td)
+
+    return _cached(td, "_wotemu_thing_id", compute)
 
 
 def _err(exc):
@@ -90,15 +107,19 @@ def _err(exc):
 
 def _host_of(td, name):
     """The host the interaction goes to (first form's host), as 0.6 recorded it."""
-    try:
-        from urllib.parse import urlparse
+    hosts = _cached(td, "_wotemu_hosts", dict)
+    if name not in hosts:
+        host = None
+        try:
+            from urllib.parse import urlparse
 
-        forms = td.get_forms(name)
-        if forms:
-            return urlparse(forms[0].href).hostname
-    except Exception:
-        pass
-    return None
+            forms = td.get_forms(name)
+            if forms:
+                host = urlparse(forms[0].href).hostname
+        except Exception:
+            pass
+        hosts[name] = host
+    return hosts[name]
 
 
 def _wrap_async(cls, method, verb, side):
@@ -109,7 +130,7 @@ def _wrap_async(cls, method, verb, side):
             thing = _thing_id(self.td)
             host = _host_of(self.td, name)
         else:
-            thing = self.thing.id
+            thing = _thing_id(self.thing)
             host = None
         start = time.perf_counter()
         try:
@@ -204,9 +225,9 @@ def _wrap_emit(cls):
             result = orig(self, event_name, payload)
         except Exception as exc:
             et, em = _err(exc)
-            _recorder.interaction(self.thing.id, event_name, "emitevent", "exposed", None, False, et, em, None)
+            _recorder.interaction(_thing_id(self.thing), event_name, "emitevent", "exposed", None, False, et, em, None)
             raise
-        _recorder.interaction(self.thing.id, event_name, "emitevent", "exposed", None, True, None, None, None)
+        _recorder.interaction(_thing_id(self.thing), event_name, "emitevent", "exposed", None, True, None, None, None)
         return result
 
     emit_event.__wrapped__ = orig

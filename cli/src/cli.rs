@@ -79,6 +79,20 @@ pub(crate) enum Command {
     ///   wotemu agent --path reader --func-param servient_host server.3g --func-param thing_id urn:clock
     ///   wotemu agent --path apps/my_app.py --dry-run
     Agent(AgentArgs),
+    /// Run a topology on this host: network namespaces, emulated networks, an agent per replica.
+    ///
+    /// Validates the topology, starts a Redis of its own, builds one bridge per network and one network
+    /// namespace per replica (names resolve as in the Swarm stack: `server.3g`), applies CPU and memory limits
+    /// with cgroups, starts the agents, and after --duration (or Ctrl-C) stops them, collects the run dataset
+    /// and renders the report. Everything it created is removed on exit; `wotemu clean` removes what a crash
+    /// left. Needs root.
+    ///
+    /// Examples:
+    ///   sudo wotemu run examples/quickstart.yml --duration 30s
+    ///   sudo wotemu run examples/quickstart.py --out runs/first --no-report
+    Run(RunArgs),
+    /// Remove what crashed runs left behind (namespaces, bridges, cgroups, processes).
+    Clean(CleanArgs),
     /// Inspect run datasets.
     #[command(subcommand)]
     Dataset(DatasetCommand),
@@ -245,6 +259,35 @@ pub(crate) struct AgentArgs {
     /// With --dry-run: print the configuration as JSON.
     #[arg(long)]
     pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RunArgs {
+    /// The topology: YAML or a WoTemu 0.6 Python file.
+    #[arg(value_name = "TOPOLOGY")]
+    pub(crate) topology: PathBuf,
+    /// How long to run (e.g. 60s, 2m, 90).
+    #[arg(long, short = 'd', default_value = "60s")]
+    pub(crate) duration: String,
+    /// The run directory (dataset, and the report in its `site/`). Default: runs/<stack>-<time>.
+    #[arg(long, short = 'o', value_name = "RUN_DIR")]
+    pub(crate) out: Option<PathBuf>,
+    /// Use this Redis instead of starting one (agents must be able to reach it).
+    #[arg(long)]
+    pub(crate) redis_url: Option<String>,
+    /// Collect the dataset but do not render the report.
+    #[arg(long)]
+    pub(crate) no_report: bool,
+    /// Leave the lab (namespaces, cgroups, Redis) in place at the end, for inspection; `wotemu clean` removes it.
+    #[arg(long)]
+    pub(crate) keep: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CleanArgs {
+    /// Also remove runs whose `wotemu run` process is still alive.
+    #[arg(long)]
+    pub(crate) force: bool,
 }
 
 /// Where Redis is.

@@ -45,7 +45,7 @@ fn colour() -> bool {
     STYLE.lock().map(|s| s.0).unwrap_or(false)
 }
 
-fn quiet() -> bool {
+pub(crate) fn quiet() -> bool {
     STYLE.lock().map(|s| s.1).unwrap_or(false)
 }
 
@@ -149,4 +149,16 @@ impl wotemu_collector::Progress for Bar {
             b.finish_and_clear();
         }
     }
+}
+
+/// Rewrites the status line on stderr (a terminal only; the caller checks).
+pub(crate) fn status(line: &str) {
+    let mut e = std::io::stderr().lock();
+    let _ = write!(e, "\r\x1b[2K{line}");
+    let _ = e.flush();
+}
+
+/// Ends the status line.
+pub(crate) fn status_end() {
+    let _ = writeln!(std::io::stderr().lock());
 }

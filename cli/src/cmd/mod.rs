@@ -11,6 +11,7 @@ mod collect;
 mod compose;
 mod dataset;
 mod report;
+mod run;
 mod topology;
 
 /// Exit code: finished, but some input was rejected or lost.
@@ -23,6 +24,8 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Dataset(cmd) => dataset::run(cmd),
         Command::Compose(args) => compose::run(args),
         Command::Report(args) => report::run(args),
+        Command::Run(args) => run::run(args),
+        Command::Clean(args) => run::clean(args),
         Command::Topology(cmd) => topology::run(cmd),
         Command::Schema(cmd) => topology::schema(cmd),
     }

@@ -108,13 +108,24 @@ impl Agent {
 
 /// Records of `table` the task has in its stream so far.
 fn stream_rows(redis: &RedisServer, stack: &str, task: &str, table: Table) -> usize {
-    let mut conn = redis.conn();
-    let reply: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+    stream_rows_in(&mut redis.conn(), stack, task, table)
+}
+
+/// Records of `table` in a task's stream, through any connection.
+pub(crate) fn stream_rows_in(
+    conn: &mut redis::Connection,
+    stack: &str,
+    task: &str,
+    table: Table,
+) -> usize {
+    let Ok(reply) = redis::cmd("XRANGE")
         .arg(StackKeys::new(stack).stream(task))
         .arg("-")
         .arg("+")
-        .query(&mut conn)
-        .unwrap();
+        .query::<redis::streams::StreamRangeReply>(conn)
+    else {
+        return 0;
+    };
     reply
         .ids
         .iter()

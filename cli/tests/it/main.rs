@@ -4,5 +4,6 @@ mod agent;
 mod collect;
 mod report;
 mod rows;
+mod run;
 mod topology;
 mod util;

@@ -1,0 +1,800 @@
+//! `wotemu run` and `wotemu clean`: a whole emulation on this host, with network namespaces.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use wotemu_collector::{CollectOptions, Progress};
+use wotemu_contract::keys::StackKeys;
+use wotemu_contract::time_util::{now_us, us_to_rfc3339};
+use wotemu_reporter::{Report, ReportOptions};
+use wotemu_topology::model::{AppSource, Topology};
+
+use crate::cli::{CleanArgs, RunArgs};
+use crate::lab::{self, State};
+use crate::output::{self, Bar};
+
+/// A replica (or broker) of the run.
+struct Replica {
+    task: String,
+    node: String,
+    ns: String,
+    /// (network, interface name inside, address).
+    links: Vec<(String, String, String)>,
+    cgroups: Vec<PathBuf>,
+    args: Vec<String>,
+    env: BTreeMap<String, String>,
+    child: Option<Child>,
+    restarts: u32,
+    broker: bool,
+    started: Instant,
+}
+
+fn parse_duration(s: &str) -> anyhow::Result<Duration> {
+    let ms = wotemu_topology::units::parse_duration_ms(s)
+        .or_else(|_| {
+            s.trim()
+                .parse::<f64>()
+                .map(|v| v * 1000.0)
+                .map_err(|e| e.to_string())
+        })
+        .map_err(|e| {
+            anyhow::anyhow!("--duration {s:?} is not a duration ({e}); write e.g. 60s, 2m or 90")
+        })?;
+    Ok(Duration::from_millis(ms as u64))
+}
+
+fn ifname(net: &str, k: usize) -> String {
+    let ok = !net.is_empty()
+        && net.len() <= 15
+        && net
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        && net != "lo";
+    if ok {
+        net.to_owned()
+    } else {
+        format!("net{k}")
+    }
+}
+
+fn venv() -> Option<PathBuf> {
+    if let Some(v) = std::env::var_os("WOTEMU_VENV").or_else(|| std::env::var_os("VIRTUAL_ENV")) {
+        return Some(PathBuf::from(v));
+    }
+    // A checkout: target/<profile>/wotemu → <repo>/.venv; else ./.venv.
+    let exe = std::env::current_exe().ok()?;
+    for dir in exe.ancestors().skip(1).take(4) {
+        if dir.join(".venv/bin/python").exists() {
+            return Some(dir.join(".venv"));
+        }
+    }
+    Path::new(".venv/bin/python")
+        .exists()
+        .then(|| PathBuf::from(".venv"))
+}
+
+fn stack_name(topology: &Topology, file: &Path) -> String {
+    let raw = topology.name.clone().unwrap_or_else(|| {
+        file.file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "wotemu".into())
+    });
+    let s: String = raw
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    s.trim_matches('_').to_owned()
+}
+
+/// Blocks SIGINT/SIGTERM here and returns a channel that receives them.
+fn signals() -> mpsc::Receiver<i32> {
+    // SAFETY: sigset manipulation on a local set; the mask is inherited by threads started afterwards.
+    let set = unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        set
+    };
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || loop {
+        let mut sig = 0;
+        // SAFETY: sigwait on the blocked set.
+        if unsafe { libc::sigwait(&set, &mut sig) } == 0 && tx.send(sig).is_err() {
+            return;
+        }
+    });
+    rx
+}
+
+/// Starts `program` inside the replica's network namespace, with its own hostname (the task name) and its
+/// own `/etc/hosts` (`/etc/netns/<ns>/hosts`, as `ip netns exec` would show it), in its cgroups. Unlike
+/// `ip netns exec`, /sys is left as it is, so the agent reads its cgroup under /sys/fs/cgroup.
+fn spawn_in(
+    ns: &str,
+    hostname: &str,
+    program: &Path,
+    args: &[String],
+    env: &BTreeMap<String, String>,
+    cgroups: &[PathBuf],
+    log: &Path,
+) -> anyhow::Result<Child> {
+    use std::ffi::CString;
+    use std::os::fd::AsRawFd;
+
+    let out = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)?;
+    let netns = std::fs::File::open(Path::new("/run/netns").join(ns))
+        .with_context(|| format!("opening the network namespace {ns}"))?;
+    let hosts = Path::new("/etc/netns").join(ns).join("hosts");
+    let hosts_src = CString::new(hosts.to_string_lossy().as_bytes())?;
+    let hosts_dst = CString::new("/etc/hosts")?;
+    let root = CString::new("/")?;
+    let host = hostname.as_bytes().to_vec();
+    let mut cmd = Command::new(program);
+    cmd.args(args).envs(env);
+    cmd.stdin(Stdio::null())
+        .stdout(out.try_clone()?)
+        .stderr(out);
+    let procs: Vec<PathBuf> = cgroups.iter().map(|d| d.join("cgroup.procs")).collect();
+    let fd = netns.as_raw_fd();
+    // SAFETY: between fork and exec only system calls and writes to already-opened paths; every buffer was
+    // prepared before the fork.
+    unsafe {
+        cmd.pre_exec(move || {
+            for p in &procs {
+                std::fs::write(p, b"0")?;
+            }
+            let check = |r: libc::c_int| {
+                if r == 0 {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            };
+            check(libc::setns(fd, libc::CLONE_NEWNET))?;
+            check(libc::unshare(libc::CLONE_NEWNS | libc::CLONE_NEWUTS))?;
+            check(libc::mount(
+                std::ptr::null(),
+                root.as_ptr(),
+                std::ptr::null(),
+                libc::MS_REC | libc::MS_SLAVE,
+                std::ptr::null(),
+            ))?;
+            check(libc::mount(
+                hosts_src.as_ptr(),
+                hosts_dst.as_ptr(),
+                std::ptr::null(),
+                libc::MS_BIND,
+                std::ptr::null(),
+            ))?;
+            check(libc::sethostname(host.as_ptr().cast(), host.len()))?;
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::pthread_sigmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+            Ok(())
+        });
+    }
+    cmd.process_group(0);
+    let child = cmd
+        .spawn()
+        .with_context(|| format!("starting {} in {ns}", program.display()))?;
+    drop(netns);
+    Ok(child)
+}
+
+pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        bail!("wotemu run needs root (or CAP_NET_ADMIN and CAP_SYS_ADMIN) to create network namespaces and cgroups; run it with sudo");
+    }
+    let duration = parse_duration(&args.duration)?;
+    let loaded = super::load_topology(&args.topology)?;
+    let t = &loaded.topology;
+    let topo_dir = args
+        .topology
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let stack = stack_name(t, &args.topology);
+    let run_id = {
+        let mut seed = now_us() as u64 ^ (u64::from(std::process::id()) * 2_654_435_761);
+        loop {
+            let id = format!("{:04x}", seed & 0xffff);
+            if !Path::new(lab::STATE_ROOT).join(&id).exists()
+                && !Path::new("/run/netns").join(format!("wtm-{id}")).exists()
+            {
+                break id;
+            }
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1) >> 7;
+        }
+    };
+    let out = args.out.clone().unwrap_or_else(|| {
+        let ts = us_to_rfc3339(now_us())
+            .replace([':', '-'], "")
+            .chars()
+            .take(15)
+            .collect::<String>();
+        PathBuf::from("runs").join(format!("{stack}-{ts}"))
+    });
+    if out.join("manifest.json").exists() {
+        bail!(
+            "{} already holds a run dataset; choose another --out or remove it",
+            out.display()
+        );
+    }
+    let exe = std::env::current_exe().context("locating the wotemu binary")?;
+    let venv = venv();
+    if venv.is_none() {
+        output::warn("no Python venv with WoTPy found (set WOTEMU_VENV or run scripts/setup.sh); apps may not load");
+    }
+    let sigs = signals();
+    let mut state = State {
+        run_id: run_id.clone(),
+        stack: stack.clone(),
+        pid: std::process::id(),
+        run_dir: std::path::absolute(&out).unwrap_or(out.clone()),
+        ..Default::default()
+    };
+    state
+        .save()
+        .context("writing the run's state under /run/wotemu")?;
+    let result = run_lab(
+        &args,
+        t,
+        &loaded.text,
+        &topo_dir,
+        &stack,
+        &mut state,
+        &exe,
+        venv.as_deref(),
+        duration,
+        &sigs,
+        &out,
+    );
+    let problems = if args.keep {
+        output::say(&format!(
+            "Kept the lab of run {run_id} (--keep); remove it with `wotemu clean`"
+        ));
+        Vec::new()
+    } else {
+        state.teardown()
+    };
+    for p in &problems {
+        output::warn(&format!("clean-up: {p}; run `wotemu clean`"));
+    }
+    result.map(|()| ExitCode::SUCCESS)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_lab(
+    args: &RunArgs,
+    t: &Topology,
+    topology_text: &str,
+    topo_dir: &Path,
+    stack: &str,
+    state: &mut State,
+    exe: &Path,
+    venv: Option<&Path>,
+    duration: Duration,
+    sigs: &mpsc::Receiver<i32>,
+    out: &Path,
+) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let run_id = state.run_id.clone();
+    let logs = state.dir().join("logs");
+    std::fs::create_dir_all(&logs)?;
+
+    // Redis, unless one is given: on a unix socket every namespace can reach (they share the filesystem).
+    let redis_url = match &args.redis_url {
+        Some(u) => u.clone(),
+        None => {
+            let sock = state.dir().join("redis.sock");
+            let child = Command::new("redis-server")
+                .args(["--port", "0", "--save", "", "--appendonly", "no", "--unixsocketperm", "777"])
+                .arg("--unixsocket")
+                .arg(&sock)
+                .arg("--dir")
+                .arg(state.dir())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .process_group(0)
+                .spawn()
+                .context("starting redis-server (install it: apt-get install redis-server, or scripts/setup.sh)")?;
+            state.pids.push(child.id());
+            state.save()?;
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while !sock.exists() {
+                if Instant::now() > deadline {
+                    bail!("redis-server did not create its socket {}", sock.display());
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            format!("unix://{}", sock.display())
+        }
+    };
+    let mut conn = {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match redis::Client::open(redis_url.as_str()).and_then(|c| c.get_connection()) {
+                Ok(c) => break c,
+                Err(e) if Instant::now() > deadline => {
+                    return Err(e).context("connecting to Redis")
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(50)),
+            }
+        }
+    };
+    let keys = StackKeys::new(stack);
+    let _: () = redis::pipe()
+        .cmd("SET")
+        .arg(keys.topology())
+        .arg(topology_text)
+        .ignore()
+        .cmd("HSET")
+        .arg(keys.meta())
+        .arg("stack")
+        .arg(stack)
+        .arg("started_at")
+        .arg(us_to_rfc3339(now_us()))
+        .arg("wotemu_version")
+        .arg(env!("CARGO_PKG_VERSION"))
+        .arg("engine")
+        .arg("netns")
+        .ignore()
+        .query(&mut conn)
+        .context("writing the run's metadata into Redis")?;
+
+    // Networks: the lab namespace and a bridge per network.
+    let lab = state.lab_ns();
+    state.add_ns(&lab)?;
+    let netem = lab::has_netem(&run_id);
+    let nets: BTreeMap<&str, usize> = t
+        .networks
+        .iter()
+        .enumerate()
+        .map(|(k, n)| (n.name.as_str(), k))
+        .collect();
+    for k in nets.values() {
+        lab::ip(&[
+            "-n",
+            &lab,
+            "link",
+            "add",
+            &format!("br{k}"),
+            "type",
+            "bridge",
+        ])?;
+        lab::ip(&["-n", &lab, "link", "set", &format!("br{k}"), "up"])?;
+    }
+    let mut conditions_note = Vec::new();
+    for n in &t.networks {
+        let c = &n.conditions;
+        if !netem && (c.latency_ms > 0.0 || c.jitter_ms > 0.0 || c.loss_pct > 0.0) {
+            conditions_note.push(format!(
+                "network {}: this kernel has no sch_netem, so its delay ({} ms ± {} ms) and loss are NOT emulated (only its rate); the userspace shaper is not built yet",
+                n.name, c.latency_ms, c.jitter_ms
+            ));
+        }
+    }
+    for note in &conditions_note {
+        output::warn(note);
+    }
+
+    // Replicas and brokers.
+    let mut replicas: Vec<Replica> = Vec::new();
+    let mut hosts: Vec<(String, Vec<String>)> = Vec::new();
+    let mut index = 0usize;
+    let mut per_net_count: BTreeMap<String, usize> = BTreeMap::new();
+    let mut peer = 0usize;
+    let mut add_replica = |node: &str,
+                           slot: u32,
+                           networks: &[String],
+                           broker: bool,
+                           replicas: &mut Vec<Replica>,
+                           state: &mut State|
+     -> anyhow::Result<()> {
+        let ns = format!("wtm-{run_id}-{index}");
+        index += 1;
+        state.add_ns(&ns)?;
+        let task = format!("{stack}_{node}.{slot}.{run_id}");
+        let mut links = Vec::new();
+        for net in networks {
+            let k = nets[net.as_str()];
+            let i = per_net_count.entry(net.clone()).or_insert(0);
+            *i += 1;
+            let addr = format!("10.77.{k}.{}", *i + 1);
+            let inside = ifname(net, k);
+            let p = format!("p{peer}");
+            peer += 1;
+            lab::ip(&[
+                "-n", &lab, "link", "add", &p, "type", "veth", "peer", "name", &inside, "netns",
+                &ns,
+            ])?;
+            lab::ip(&[
+                "-n",
+                &lab,
+                "link",
+                "set",
+                &p,
+                "master",
+                &format!("br{k}"),
+                "up",
+            ])?;
+            lab::ip(&[
+                "-n",
+                &ns,
+                "addr",
+                "add",
+                &format!("{addr}/24"),
+                "dev",
+                &inside,
+            ])?;
+            lab::ip(&["-n", &ns, "link", "set", &inside, "up"])?;
+            let network = t
+                .networks
+                .iter()
+                .find(|n| &n.name == net)
+                .expect("validated");
+            lab::shape(&lab, &p, &network.conditions, netem)?;
+            hosts.push((
+                addr.clone(),
+                vec![format!("{node}.{net}"), node.to_owned(), task.clone()],
+            ));
+            links.push((net.clone(), inside, addr));
+        }
+        replicas.push(Replica {
+            task,
+            node: node.to_owned(),
+            ns,
+            links,
+            cgroups: Vec::new(),
+            args: Vec::new(),
+            env: BTreeMap::new(),
+            child: None,
+            restarts: 0,
+            broker,
+            started: Instant::now(),
+        });
+        Ok(())
+    };
+    for b in &t.brokers {
+        add_replica(&b.name, 1, &b.networks, true, &mut replicas, state)?;
+    }
+    for n in &t.nodes {
+        for slot in 1..=n.scale {
+            add_replica(
+                &n.name,
+                slot,
+                &n.all_networks(),
+                false,
+                &mut replicas,
+                state,
+            )?;
+        }
+    }
+    // Names, as in the Swarm stack.
+    let hosts_text: String = std::iter::once("127.0.0.1 localhost\n".to_owned())
+        .chain(
+            hosts
+                .iter()
+                .map(|(a, names)| format!("{a} {}\n", names.join(" "))),
+        )
+        .collect();
+    for r in &replicas {
+        let dir = Path::new("/etc/netns").join(&r.ns);
+        std::fs::create_dir_all(&dir)?;
+        std::fs::write(dir.join("hosts"), &hosts_text)?;
+        std::fs::write(dir.join("hostname"), format!("{}\n", r.task))?;
+    }
+
+    // Commands, environments and cgroups.
+    let p = t.ports;
+    for r in replicas.iter_mut() {
+        let mut env = BTreeMap::new();
+        for (k, v) in [
+            ("WOTEMU_STACK", stack.to_owned()),
+            ("WOTEMU_TASK", r.task.clone()),
+            ("WOTEMU_NODE", r.node.clone()),
+            ("SERVICE_NAME", format!("{stack}_{}", r.node)),
+            ("REDIS_URL", redis_url.clone()),
+            ("PORT_CATALOGUE", p.catalogue.to_string()),
+            ("PORT_HTTP", p.http.to_string()),
+            ("PORT_WS", p.ws.to_string()),
+            ("PORT_COAP", p.coap.to_string()),
+            ("PORT_MQTT", p.mqtt.to_string()),
+            (
+                "WOTEMU_NETWORKS",
+                r.links
+                    .iter()
+                    .map(|l| l.0.clone())
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
+            (
+                "WOTEMU_SPOOL_DIR",
+                state.dir().join("spool").to_string_lossy().into_owned(),
+            ),
+            ("HOSTNAME", r.task.clone()),
+        ] {
+            env.insert(k.to_owned(), v);
+        }
+        if let Some(first) = r.links.first() {
+            env.insert("WOTEMU_SERVIENT_HOST".into(), first.2.clone());
+        }
+        if let Some(v) = venv {
+            env.insert("WOTEMU_VENV".into(), v.to_string_lossy().into_owned());
+        }
+        if r.broker {
+            let conf = state.dir().join(format!("mosquitto-{}.conf", r.node));
+            std::fs::write(
+                &conf,
+                format!("listener {} 0.0.0.0\nallow_anonymous true\n", p.mqtt),
+            )?;
+            r.args = vec!["-c".into(), conf.to_string_lossy().into_owned()];
+            continue;
+        }
+        let node = t.nodes.iter().find(|n| n.name == r.node).expect("a node");
+        if let Some(host) = node.broker_host() {
+            env.insert("MQTT_BROKER_HOST".into(), host);
+        }
+        let app = match &node.app.source {
+            AppSource::File(f) if Path::new(f).is_relative() => {
+                std::path::absolute(topo_dir.join(f))
+                    .unwrap_or_else(|_| topo_dir.join(f))
+                    .to_string_lossy()
+                    .into_owned()
+            }
+            other => other_path(other),
+        };
+        let mut a = vec!["agent".to_owned(), "--path".into(), app];
+        for (k, v) in &node.app.params {
+            a.extend(["--func-param".into(), k.clone(), v.clone()]);
+        }
+        for (on, flag) in [
+            (node.app.http, "--enable-http"),
+            (node.app.ws, "--enable-ws"),
+            (node.app.mqtt, "--enable-mqtt"),
+            (node.app.coap, "--enable-coap"),
+        ] {
+            if on {
+                a.push(flag.into());
+            }
+        }
+        for l in &r.links {
+            a.extend(["--capture-iface".into(), l.1.clone()]);
+        }
+        r.args = a;
+        r.env = env;
+        let cpus = node.resources.cpu_limit.as_ref().map(|c| c.value);
+        let mem = node.resources.mem_limit.as_ref().map(|m| m.bytes);
+        r.cgroups = lab::make_cgroups(state, &r.task, cpus, mem)?;
+    }
+
+    // Start: brokers first, then the nodes.
+    let mosquitto = which("mosquitto");
+    for r in replicas.iter_mut() {
+        let log = logs.join(format!("{}.log", r.task));
+        let child = if r.broker {
+            let Some(m) = &mosquitto else {
+                bail!("the topology has brokers but mosquitto is not installed (apt-get install mosquitto, or scripts/setup.sh)");
+            };
+            spawn_in(&r.ns, &r.task, m, &r.args, &r.env, &[], &log)?
+        } else {
+            spawn_in(&r.ns, &r.task, exe, &r.args, &r.env, &r.cgroups, &log)?
+        };
+        state.pids.push(child.id());
+        r.child = Some(child);
+        r.started = Instant::now();
+    }
+    state.save()?;
+    let nodes = replicas.iter().filter(|r| !r.broker).count();
+    output::say(&format!(
+        "Running {stack} (run {run_id}): {nodes} replicas on {} networks for {:?}; Ctrl-C stops early. Logs: {}",
+        t.networks.len(), duration, logs.display()
+    ));
+
+    // Run: supervise (restart crashed apps), show status, stop on time or signal.
+    let tty = std::io::stderr().is_terminal() && !output::quiet();
+    let deadline = Instant::now() + duration;
+    let mut stopped_by = None;
+    let mut restarts = 0u32;
+    while Instant::now() < deadline {
+        match sigs.recv_timeout(
+            Duration::from_millis(500).min(deadline.saturating_duration_since(Instant::now())),
+        ) {
+            Ok(sig) => {
+                stopped_by = Some(sig);
+                break;
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+        for r in replicas.iter_mut().filter(|r| !r.broker) {
+            let exited = r.child.as_mut().and_then(|c| c.try_wait().ok().flatten());
+            if let Some(status) = exited {
+                // Swarm's restart policy: start the replica again (a new task name per attempt), after a delay.
+                if r.started.elapsed() < Duration::from_secs(1) {
+                    continue;
+                }
+                r.restarts += 1;
+                restarts += 1;
+                let base = r
+                    .task
+                    .rsplit_once('.')
+                    .map(|(b, _)| b.to_owned())
+                    .unwrap_or(r.task.clone());
+                r.task = format!("{base}.{run_id}r{}", r.restarts);
+                r.env.insert("WOTEMU_TASK".into(), r.task.clone());
+                r.env.insert("HOSTNAME".into(), r.task.clone());
+                output::warn(&format!(
+                    "{} exited ({status}); restarting it as {}",
+                    r.node, r.task
+                ));
+                let log = logs.join(format!("{}.log", r.task));
+                let child = spawn_in(&r.ns, &r.task, exe, &r.args, &r.env, &r.cgroups, &log)?;
+                state.pids.push(child.id());
+                state.save()?;
+                r.child = Some(child);
+                r.started = Instant::now();
+            }
+        }
+        if tty {
+            let running = replicas
+                .iter_mut()
+                .filter(|r| !r.broker)
+                .filter_map(|r| r.child.as_mut())
+                .filter_map(|c| c.try_wait().ok())
+                .filter(Option::is_none)
+                .count();
+            let left = deadline
+                .saturating_duration_since(Instant::now())
+                .as_secs_f64();
+            output::status(&format!(
+                "{:>4.0}s left of {:.0}s · {running}/{nodes} replicas running · {restarts} restarts",
+                left,
+                duration.as_secs_f64()
+            ));
+        }
+    }
+    if tty {
+        output::status_end();
+    }
+    if let Some(sig) = stopped_by {
+        output::say(&format!("Stopping early (signal {sig})."));
+    }
+
+    // Stop gracefully: SIGTERM, then wait (SIGKILL after 15 s).
+    let stop_started = Instant::now();
+    for r in replicas.iter().filter(|r| !r.broker) {
+        if let Some(c) = &r.child {
+            // SAFETY: kill(2) of our own child (`ip netns exec` became the agent).
+            unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+        }
+    }
+    let kill_at = Instant::now() + Duration::from_secs(15);
+    for r in replicas.iter_mut().filter(|r| !r.broker) {
+        if let Some(c) = r.child.as_mut() {
+            loop {
+                if c.try_wait()?.is_some() {
+                    break;
+                }
+                if Instant::now() > kill_at || sigs.try_recv().is_ok() {
+                    let _ = c.kill();
+                    let _ = c.wait();
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+    // Restart counts into the snapshot (the agents wrote their own state).
+    for r in replicas.iter().filter(|r| !r.broker && r.restarts > 0) {
+        let _: redis::RedisResult<()> = redis::cmd("HSET")
+            .arg(keys.meta())
+            .arg(format!("restarts:{}", r.node))
+            .arg(r.restarts)
+            .query(&mut conn);
+    }
+    let _: () = redis::cmd("HSET")
+        .arg(keys.meta())
+        .arg("stopped_at")
+        .arg(us_to_rfc3339(now_us()))
+        .query(&mut conn)?;
+
+    // Collect and report.
+    let bar = Bar::new();
+    let opts = CollectOptions::new(&redis_url, stack, out);
+    let summary = wotemu_collector::collect(&opts, &bar)
+        .with_context(|| format!("collecting the run into {}", out.display()))?;
+    bar.finish();
+    let _ = summary;
+    let site = out.join("site");
+    if !args.no_report {
+        let report =
+            Report::load(ReportOptions::new(out, &site)).context("reading the run dataset")?;
+        report
+            .render()
+            .with_context(|| format!("writing the report into {}", site.display()))?;
+    }
+    output::say(&format!(
+        "Done in {:.1} s (stop, collect and report: {:.1} s).\n  dataset: {}\n  report:  {}",
+        started.elapsed().as_secs_f64(),
+        stop_started.elapsed().as_secs_f64(),
+        out.display(),
+        if args.no_report {
+            "(--no-report)".to_owned()
+        } else {
+            site.join("index.html").display().to_string()
+        }
+    ));
+    Ok(())
+}
+
+fn other_path(s: &AppSource) -> String {
+    s.path()
+}
+
+fn which(program: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")?
+        .to_string_lossy()
+        .split(':')
+        .chain(["/usr/sbin", "/sbin"])
+        .map(|d| Path::new(d).join(program))
+        .find(|p| p.exists())
+}
+
+pub(crate) fn clean(args: CleanArgs) -> anyhow::Result<ExitCode> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        bail!("wotemu clean needs root, as wotemu run does");
+    }
+    let mut removed = 0;
+    let mut known = Vec::new();
+    let mut problems = Vec::new();
+    for (s, alive) in lab::runs() {
+        known.push(s.lab_ns());
+        if alive && !args.force {
+            output::say(&format!(
+                "run {} ({}) is still running (pid {}); stop it with Ctrl-C, or use --force",
+                s.run_id, s.stack, s.pid
+            ));
+            continue;
+        }
+        problems.extend(s.teardown());
+        removed += 1;
+        output::say(&format!("removed run {} ({})", s.run_id, s.stack));
+    }
+    for ns in lab::orphan_namespaces(&known) {
+        let _ = lab::ip(&["netns", "del", &ns]);
+        let _ = std::fs::remove_dir_all(Path::new("/etc/netns").join(&ns));
+        output::say(&format!("removed orphan namespace {ns}"));
+        removed += 1;
+    }
+    for p in &problems {
+        output::warn(p);
+    }
+    if removed == 0 {
+        output::say("Nothing to clean.");
+    }
+    Ok(if problems.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}

@@ -1,0 +1,395 @@
+//! The one-host lab of `wotemu run`: network namespaces, bridges, veths, shaping, cgroups — and their removal.
+//!
+//! Layout of a run `R` (4 hex digits):
+//! - `wtm-R`: the lab namespace holding one bridge per network (`br0`, `br1`, …). Bridges live there, not in
+//!   the host's namespace, so the host's firewall never sees the emulated traffic and deleting the namespace
+//!   removes every bridge and every veth end at once.
+//! - `wtm-R-<i>`: one namespace per replica (and per broker), with one veth per network, named after the
+//!   network inside (`3g`), its peer `p<j>` on the network's bridge in the lab namespace. Network `k` is
+//!   10.77.k.0/24; the replica's address ends in its index + 2.
+//! - `/etc/netns/wtm-R-<i>/hosts`: names as in the Swarm stack (`server.3g`, `server`, the task name), which
+//!   `ip netns exec` shows as `/etc/hosts` to the processes inside.
+//! - cgroups `wotemu/R/<task>` (v1: under the cpu and memory controllers; v2: under the unified root) with the
+//!   node's limits; agents join theirs before they start.
+//! - `/run/wotemu/R/`: the state file (`state.json`, what to remove) and Redis' socket.
+//!
+//! Everything is removed by [`State::teardown`] on exit, and by `wotemu clean` after a crash.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context};
+use serde::{Deserialize, Serialize};
+
+/// Where runs keep their state.
+pub(crate) const STATE_ROOT: &str = "/run/wotemu";
+
+/// What a run created, for its teardown (also after a crash).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub(crate) struct State {
+    pub(crate) run_id: String,
+    pub(crate) stack: String,
+    /// The `wotemu run` process.
+    pub(crate) pid: u32,
+    pub(crate) namespaces: Vec<String>,
+    pub(crate) cgroups: Vec<PathBuf>,
+    /// Processes started (agents, brokers, Redis).
+    pub(crate) pids: Vec<u32>,
+    pub(crate) run_dir: PathBuf,
+}
+
+pub(crate) fn ip(args: &[&str]) -> anyhow::Result<()> {
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .context("running `ip` (install iproute2)")?;
+    if !out.status.success() {
+        bail!(
+            "`ip {}` failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
+fn tc(ns: &str, args: &[&str]) -> anyhow::Result<()> {
+    let out = Command::new("ip")
+        .args(["netns", "exec", ns, "tc"])
+        .args(args)
+        .output()
+        .context("running `tc` (install iproute2)")?;
+    if !out.status.success() {
+        bail!(
+            "`tc {}` failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
+impl State {
+    pub(crate) fn dir(&self) -> PathBuf {
+        Path::new(STATE_ROOT).join(&self.run_id)
+    }
+
+    pub(crate) fn save(&self) -> anyhow::Result<()> {
+        std::fs::create_dir_all(self.dir())?;
+        let tmp = self.dir().join("state.json.tmp");
+        std::fs::write(&tmp, serde_json::to_vec_pretty(self)?)?;
+        std::fs::rename(&tmp, self.dir().join("state.json"))?;
+        Ok(())
+    }
+
+    pub(crate) fn lab_ns(&self) -> String {
+        format!("wtm-{}", self.run_id)
+    }
+
+    /// Creates a namespace (recorded first, so a crash in between still removes it).
+    pub(crate) fn add_ns(&mut self, name: &str) -> anyhow::Result<()> {
+        self.namespaces.push(name.to_owned());
+        self.save()?;
+        ip(&["netns", "add", name])?;
+        ip(&["-n", name, "link", "set", "lo", "up"])?;
+        // IPv4 only: no router solicitations or multicast listener reports in the emulated traffic.
+        let out = Command::new("ip")
+            .args(["netns", "exec", name, "sysctl", "-q", "-w"])
+            .args([
+                "net.ipv6.conf.all.disable_ipv6=1",
+                "net.ipv6.conf.default.disable_ipv6=1",
+            ])
+            .output();
+        if !out.is_ok_and(|o| o.status.success()) {
+            tracing::debug!(ns = name, "could not disable IPv6");
+        }
+        Ok(())
+    }
+
+    /// Removes everything the run created; never fails (what cannot be removed is reported).
+    pub(crate) fn teardown(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        for &pid in &self.pids {
+            // SAFETY: kill(2); a pid that is gone or reused by another program is checked first.
+            if process_is_ours(pid) {
+                unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+            }
+        }
+        for ns in self.namespaces.iter().rev() {
+            // Processes still inside (a broker, a stray app child) would keep the namespace alive.
+            if let Ok(out) = Command::new("ip").args(["netns", "pids", ns]).output() {
+                for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+                    if let Ok(pid) = pid.parse::<i32>() {
+                        // SAFETY: kill(2) of a process inside the run's own namespace.
+                        unsafe { libc::kill(pid, libc::SIGKILL) };
+                    }
+                }
+            }
+            if Path::new("/run/netns").join(ns).exists() {
+                if let Err(e) = ip(&["netns", "del", ns]) {
+                    problems.push(e.to_string());
+                }
+            }
+            let _ = std::fs::remove_dir_all(Path::new("/etc/netns").join(ns));
+        }
+        for cg in self.cgroups.iter().rev() {
+            remove_cgroup(cg, &mut problems);
+        }
+        // The shared parents go when no other run uses them.
+        for parent in [
+            "/sys/fs/cgroup/cpu/wotemu",
+            "/sys/fs/cgroup/memory/wotemu",
+            "/sys/fs/cgroup/wotemu",
+        ] {
+            let _ = std::fs::remove_dir(parent);
+        }
+        let _ = std::fs::remove_dir_all(self.dir());
+        problems
+    }
+}
+
+/// Whether `pid` runs a program a run starts (wotemu, redis-server, mosquitto, ip).
+fn process_is_ours(pid: u32) -> bool {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|c| {
+            let c = String::from_utf8_lossy(&c);
+            ["wotemu", "redis-server", "mosquitto"]
+                .iter()
+                .any(|p| c.contains(p))
+        })
+        .unwrap_or(false)
+}
+
+fn remove_cgroup(dir: &Path, problems: &mut Vec<String>) {
+    if !dir.exists() {
+        return;
+    }
+    // Move stragglers out (to the parent) so the directory can go.
+    if let Ok(procs) = std::fs::read_to_string(dir.join("cgroup.procs")) {
+        for pid in procs.split_whitespace() {
+            if let Ok(pid) = pid.parse::<i32>() {
+                // SAFETY: kill(2) of a process in the run's own cgroup.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        }
+    }
+    for _ in 0..50 {
+        if std::fs::remove_dir(dir).is_ok() || !dir.exists() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    problems.push(format!("cannot remove the cgroup {}", dir.display()));
+}
+
+/// The cgroup hierarchy of the host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CgroupVersion {
+    V1,
+    V2,
+}
+
+pub(crate) fn cgroup_version() -> CgroupVersion {
+    if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        CgroupVersion::V2
+    } else {
+        CgroupVersion::V1
+    }
+}
+
+/// Creates the cgroups of a task with its limits; returns the directories (first: where `cgroup.procs` is
+/// written for each controller).
+pub(crate) fn make_cgroups(
+    state: &mut State,
+    task: &str,
+    cpus: Option<f64>,
+    mem: Option<u64>,
+) -> anyhow::Result<Vec<PathBuf>> {
+    let rel = Path::new("wotemu").join(&state.run_id).join(task);
+    let mut dirs = Vec::new();
+    match cgroup_version() {
+        CgroupVersion::V2 => {
+            let root = Path::new("/sys/fs/cgroup");
+            // Delegate cpu and memory down to the task's level.
+            let mut at = root.to_path_buf();
+            for part in rel.parent().expect("has parents").components() {
+                let _ = std::fs::write(at.join("cgroup.subtree_control"), "+cpu +memory");
+                at = at.join(part);
+                std::fs::create_dir_all(&at)
+                    .with_context(|| format!("creating {}", at.display()))?;
+                if !state.cgroups.contains(&at) && at != root.join("wotemu") {
+                    state.cgroups.push(at.clone());
+                }
+            }
+            let _ = std::fs::write(at.join("cgroup.subtree_control"), "+cpu +memory");
+            let dir = root.join(&rel);
+            state.cgroups.push(dir.clone());
+            state.save()?;
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            if let Some(c) = cpus {
+                std::fs::write(
+                    dir.join("cpu.max"),
+                    format!("{} 100000", (c * 100_000.0) as u64),
+                )?;
+            }
+            if let Some(m) = mem {
+                std::fs::write(dir.join("memory.max"), m.to_string())?;
+            }
+            dirs.push(dir);
+        }
+        CgroupVersion::V1 => {
+            // cpuacct (CPU usage) is its own hierarchy on some hosts, mounted with cpu on others.
+            for controller in ["cpu", "cpuacct", "memory"] {
+                let base = Path::new("/sys/fs/cgroup").join(controller);
+                if !base.exists() {
+                    continue;
+                }
+                let base = base.canonicalize().unwrap_or(base);
+                let run = base.join("wotemu").join(&state.run_id);
+                let dir = base.join(&rel);
+                if dirs.contains(&dir) {
+                    continue;
+                }
+                if !state.cgroups.contains(&run) {
+                    state.cgroups.push(run.clone());
+                }
+                state.cgroups.push(dir.clone());
+                state.save()?;
+                std::fs::create_dir_all(&dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+                match controller {
+                    "cpu" => {
+                        if let Some(c) = cpus {
+                            std::fs::write(dir.join("cpu.cfs_period_us"), "100000")?;
+                            std::fs::write(
+                                dir.join("cpu.cfs_quota_us"),
+                                ((c * 100_000.0) as u64).to_string(),
+                            )?;
+                        }
+                    }
+                    "cpuacct" => {}
+                    _ => {
+                        if let Some(m) = mem {
+                            std::fs::write(dir.join("memory.limit_in_bytes"), m.to_string())?;
+                        }
+                    }
+                }
+                dirs.push(dir);
+            }
+        }
+    }
+    // Parents first in the list would block removal: keep children before parents for teardown order.
+    state.cgroups.sort_by_key(|p| p.components().count());
+    state.save()?;
+    Ok(dirs)
+}
+
+/// Whether this kernel has the netem qdisc (tried in a throwaway namespace).
+pub(crate) fn has_netem(run_id: &str) -> bool {
+    let ns = format!("wtm-{run_id}-probe");
+    if ip(&["netns", "add", &ns]).is_err() {
+        return false;
+    }
+    let ok = ip(&["-n", &ns, "link", "set", "lo", "up"]).is_ok()
+        && tc(
+            &ns,
+            &["qdisc", "add", "dev", "lo", "root", "netem", "delay", "1ms"],
+        )
+        .is_ok();
+    let _ = ip(&["netns", "del", &ns]);
+    ok
+}
+
+/// Shapes what leaves `dev` (in namespace `ns`): netem delay/jitter/loss when available, then tbf at `rate`.
+pub(crate) fn shape(
+    ns: &str,
+    dev: &str,
+    c: &wotemu_topology::model::Conditions,
+    netem: bool,
+) -> anyhow::Result<Vec<String>> {
+    let mut applied = Vec::new();
+    let mut parent = vec!["root".to_owned()];
+    if netem && (c.latency_ms > 0.0 || c.jitter_ms > 0.0 || c.loss_pct > 0.0) {
+        let mut args: Vec<String> = ["qdisc", "add", "dev", dev, "root", "handle", "1:", "netem"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        args.extend([
+            "delay".into(),
+            format!("{}ms", c.latency_ms),
+            format!("{}ms", c.jitter_ms),
+        ]);
+        if c.jitter_ms > 0.0 {
+            args.extend(["distribution".into(), "normal".into()]);
+        }
+        if c.loss_pct > 0.0 {
+            args.extend(["loss".into(), format!("{}%", c.loss_pct)]);
+        }
+        tc(ns, &args.iter().map(String::as_str).collect::<Vec<_>>())?;
+        applied.push(format!(
+            "delay {} ms ± {} ms, loss {} %",
+            c.latency_ms, c.jitter_ms, c.loss_pct
+        ));
+        parent = vec!["parent".into(), "1:1".into()];
+    }
+    if let Some(rate) = c.rate_bps {
+        let mut args: Vec<String> = vec!["qdisc".into(), "add".into(), "dev".into(), dev.into()];
+        args.extend(parent);
+        args.extend([
+            "handle".into(),
+            "2:".into(),
+            "tbf".into(),
+            "rate".into(),
+            format!("{rate}bit"),
+        ]);
+        args.extend([
+            "burst".into(),
+            "32kbit".into(),
+            "latency".into(),
+            "400ms".into(),
+        ]);
+        tc(ns, &args.iter().map(String::as_str).collect::<Vec<_>>())?;
+        applied.push(format!(
+            "rate {}",
+            wotemu_topology::units::format_rate(rate)
+        ));
+    }
+    Ok(applied)
+}
+
+/// Runs that left state behind: (state, whether its `wotemu run` process is still alive).
+pub(crate) fn runs() -> Vec<(State, bool)> {
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir(STATE_ROOT) else {
+        return out;
+    };
+    for e in rd.flatten() {
+        let p = e.path().join("state.json");
+        if let Some(s) = std::fs::read(&p)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<State>(&b).ok())
+        {
+            let alive = std::fs::read(format!("/proc/{}/cmdline", s.pid))
+                .map(|c| String::from_utf8_lossy(&c).contains("wotemu"))
+                .unwrap_or(false);
+            out.push((s, alive));
+        }
+    }
+    out
+}
+
+/// Namespaces named like a run's whose run is not known (state lost): `wtm-XXXX` and `wtm-XXXX-*`.
+pub(crate) fn orphan_namespaces(known: &[String]) -> Vec<String> {
+    let Ok(rd) = std::fs::read_dir("/run/netns") else {
+        return Vec::new();
+    };
+    rd.flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| {
+            n.starts_with("wtm-")
+                && !known
+                    .iter()
+                    .any(|k| n == k || n.starts_with(&format!("{k}-")))
+        })
+        .collect()
+}

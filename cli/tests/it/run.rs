@@ -1,0 +1,243 @@
+//! `wotemu run` end to end: real namespaces, veths, bridges, cgroups, redis-server, agents running WoTPy apps.
+//! Needs root, as the command does.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use wotemu_contract::{Manifest, Table};
+
+use crate::rows::rows;
+use crate::util::{stderr, stdout, wotemu};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn run_cmd(topology: &Path, out: &Path, duration: &str) -> std::process::Command {
+    let mut c = wotemu();
+    c.arg("run")
+        .arg(topology)
+        .args(["--duration", duration, "--out"])
+        .arg(out)
+        .env("WOTEMU_VENV", repo().join(".venv"));
+    c
+}
+
+/// The run id a `wotemu run` printed ("… (run abcd) …").
+fn run_id(stdout: &str) -> String {
+    let i = stdout.find("(run ").expect("the run id is printed") + 5;
+    stdout[i..i + 4].to_owned()
+}
+
+/// Everything a run could leave behind, by its id.
+fn leftovers(id: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    if let Ok(rd) = std::fs::read_dir("/run/netns") {
+        for e in rd.flatten() {
+            let n = e.file_name().to_string_lossy().into_owned();
+            if n == format!("wtm-{id}") || n.starts_with(&format!("wtm-{id}-")) {
+                found.push(format!("namespace {n}"));
+            }
+        }
+    }
+    for p in [
+        format!("/run/wotemu/{id}"),
+        format!("/sys/fs/cgroup/cpu/wotemu/{id}"),
+        format!("/sys/fs/cgroup/cpuacct/wotemu/{id}"),
+        format!("/sys/fs/cgroup/memory/wotemu/{id}"),
+        format!("/sys/fs/cgroup/wotemu/{id}"),
+    ] {
+        if Path::new(&p).exists() {
+            found.push(p);
+        }
+    }
+    if let Ok(rd) = std::fs::read_dir("/etc/netns") {
+        for e in rd.flatten() {
+            let n = e.file_name().to_string_lossy().into_owned();
+            if n.starts_with(&format!("wtm-{id}")) {
+                found.push(format!("/etc/netns/{n}"));
+            }
+        }
+    }
+    // Processes: agents carry the run id in their task name, Redis its socket path.
+    if let Ok(rd) = std::fs::read_dir("/proc") {
+        for e in rd.flatten() {
+            if let Ok(cmd) = std::fs::read(e.path().join("cmdline")) {
+                let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+                if cmd.contains(&format!("/run/wotemu/{id}/")) || cmd.contains(&format!(".{id} ")) {
+                    found.push(format!("process {cmd}"));
+                }
+            }
+        }
+    }
+    found
+}
+
+fn of_task<'a>(rows: &'a [Value], prefix: &str) -> Vec<&'a Value> {
+    rows.iter()
+        .filter(|r| r["task"].as_str().is_some_and(|t| t.starts_with(prefix)))
+        .collect()
+}
+
+fn check_quickstart_dataset(out: &Path) {
+    let m = Manifest::read(out).unwrap();
+    assert_eq!(m.accounting.totals.seq_missing, 0);
+    assert_eq!(m.accounting.totals.records_rejected, 0);
+    let inter = rows(out, Table::Interactions);
+    for slot in 1..=4 {
+        let reads = of_task(&inter, &format!("quickstart_reader.{slot}."));
+        assert!(!reads.is_empty(), "reader {slot} has interactions");
+        assert!(reads
+            .iter()
+            .all(|r| r["ok"] == true && r["verb"] == "readproperty"));
+        assert!(reads
+            .iter()
+            .all(|r| r["thing"] == "urn:wotemu:quickstart:thing"));
+    }
+    let tasks = rows(out, Table::Tasks);
+    assert_eq!(tasks.len(), 5, "{tasks:?}");
+    let packets = rows(out, Table::Packets);
+    let system = rows(out, Table::System);
+    for t in &tasks {
+        let name = t["task"].as_str().unwrap();
+        assert!(!of_task(&packets, name).is_empty(), "{name} has packets");
+        assert!(of_task(&packets, name).iter().all(|p| p["iface"] == "3g"));
+        let samples = of_task(&system, name);
+        assert!(samples.len() >= 3, "{name} has system samples");
+        if name.contains("reader") {
+            assert!(
+                samples
+                    .iter()
+                    .all(|s| s["mem_limit_bytes"] == 150 * 1024 * 1024),
+                "{name}: {samples:?}"
+            );
+        }
+        assert_eq!(t["networks"], "3g");
+        assert_eq!(
+            t["hostname"], name,
+            "the replica's hostname is its task name"
+        );
+    }
+    let index = std::fs::read_to_string(out.join("site/index.html")).unwrap();
+    assert!(index.contains("quickstart"));
+    assert!(out.join("site/tasks.html").exists());
+}
+
+#[test]
+fn quickstart_runs_end_to_end_and_leaves_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let o = run_cmd(&repo().join("examples/quickstart.yml"), &out, "20s")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
+    let id = run_id(&stdout(&o));
+    assert!(stdout(&o).contains("report:"), "{}", stdout(&o));
+    check_quickstart_dataset(&out);
+    assert_eq!(leftovers(&id), Vec::<String>::new());
+}
+
+fn wait_for_file(p: &Path, secs: u64) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !p.exists() {
+        assert!(Instant::now() < deadline, "{} did not appear", p.display());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn interrupt(child: &Child) {
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+}
+
+#[test]
+fn ctrl_c_still_collects_reports_and_cleans_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let child = run_cmd(&repo().join("examples/quickstart.yml"), &out, "10m")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The readers' first interactions are in their logs once the apps run.
+    let id = {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let found = crate::run::runs_of(child.id());
+            if let Some(id) = found {
+                break id;
+            }
+            assert!(Instant::now() < deadline, "the run did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    // Interrupt once every reader's interactions have reached the run's Redis.
+    let sock = PathBuf::from(format!("/run/wotemu/{id}/redis.sock"));
+    wait_for_file(&sock, 60);
+    let mut conn = redis::Client::open(format!("unix://{}", sock.display()))
+        .and_then(|c| c.get_connection())
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while !(1..=4).all(|slot| {
+        let task = format!("quickstart_reader.{slot}.{id}");
+        crate::agent::stream_rows_in(&mut conn, "quickstart", &task, Table::Interactions) > 0
+    }) {
+        assert!(Instant::now() < deadline, "the readers did not read");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    interrupt(&child);
+    let o: Output = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("Stopping early"), "{}", stdout(&o));
+    check_quickstart_dataset(&out);
+    assert_eq!(leftovers(&id), Vec::<String>::new());
+}
+
+/// The run id of the `wotemu run` process `pid`, from its state file.
+pub(crate) fn runs_of(pid: u32) -> Option<String> {
+    for e in std::fs::read_dir("/run/wotemu").ok()?.flatten() {
+        let s: Value =
+            serde_json::from_slice(&std::fs::read(e.path().join("state.json")).ok()?).ok()?;
+        if s["pid"] == pid && s["pids"].as_array().is_some_and(|p| p.len() >= 6) {
+            return s["run_id"].as_str().map(str::to_owned);
+        }
+    }
+    None
+}
+
+#[test]
+fn a_crashing_app_is_restarted_and_its_failure_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let topo = dir.path().join("crash.yml");
+    std::fs::write(
+        &topo,
+        "networks:\n  lan: {}\nnodes:\n  crasher:\n    app:\n      path: error\n      params: {delay: '0.5'}\n    networks: [lan]\n",
+    )
+    .unwrap();
+    let out = dir.path().join("run");
+    let o = run_cmd(&topo, &out, "8s")
+        .arg("--no-report")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
+    let id = run_id(&stdout(&o));
+    assert!(stderr(&o).contains("restarting"), "{}", stderr(&o));
+    let tasks = rows(&out, Table::Tasks);
+    assert!(
+        tasks.len() >= 2,
+        "the first attempt and at least one restart: {tasks:?}"
+    );
+    let failed: Vec<_> = tasks.iter().filter(|t| t["state"] == "failed").collect();
+    assert!(!failed.is_empty());
+    assert!(failed.iter().all(|t| t["exit_error"]
+        .as_str()
+        .unwrap()
+        .contains("WotemuBuiltinError")));
+    let logs = rows(&out, Table::Logs);
+    assert!(logs
+        .iter()
+        .any(|l| l["line"].as_str().unwrap().starts_with("Traceback")));
+    assert_eq!(leftovers(&id), Vec::<String>::new());
+}

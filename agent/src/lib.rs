@@ -298,32 +298,44 @@ fn sample_loop(cfg: &AgentConfig, shipper: &Shipper, stop: &Stop) {
 }
 
 fn capture_loop(mut cap: packets::Capture, cfg: &AgentConfig, shipper: &Shipper, stop: &Stop) {
-    let mut last_drops = Instant::now();
+    let mut last_flush = Instant::now();
+    let mut pending: Vec<Packet> = Vec::with_capacity(1024);
+    // Addresses and names repeat: format each once.
+    let mut ips: std::collections::HashMap<std::net::IpAddr, String> =
+        std::collections::HashMap::new();
     while !stop.is_set() {
-        match cap.recv() {
-            Ok(Some(seen)) => shipper.push(Packet {
+        let now = now_us();
+        let read = cap.recv_batch(|seen| {
+            let mut text = |ip: std::net::IpAddr| {
+                if ips.len() > 65_536 {
+                    ips.clear();
+                }
+                ips.entry(ip).or_insert_with(|| ip.to_string()).clone()
+            };
+            pending.push(Packet {
                 task: cfg.task.clone(),
                 node: cfg.node.clone(),
                 iface: seen.iface,
-                time: now_us(),
+                time: now,
                 len: seen.len,
-                src: seen.parsed.src.to_string(),
-                dst: seen.parsed.dst.to_string(),
+                src: text(seen.parsed.src),
+                dst: text(seen.parsed.dst),
                 transport: seen.parsed.transport.to_owned(),
                 srcport: seen.parsed.srcport,
                 dstport: seen.parsed.dstport,
                 proto: packets::proto_of(&seen.parsed, &cfg.ports),
-            }),
-            Ok(None) => {}
-            Err(e) => {
-                tracing::warn!(error = %e, "packet capture stopped");
-                return;
-            }
+            });
+        });
+        if let Err(e) = read {
+            tracing::warn!(error = %e, "packet capture stopped");
+            break;
         }
-        if last_drops.elapsed() >= Duration::from_secs(1) {
+        if pending.len() >= 1024 || last_flush.elapsed() >= Duration::from_millis(200) {
+            shipper.push_many(&mut pending);
             shipper.count_dropped(Table::Packets, cap.kernel_drops());
-            last_drops = Instant::now();
+            last_flush = Instant::now();
         }
     }
+    shipper.push_many(&mut pending);
     shipper.count_dropped(Table::Packets, cap.kernel_drops());
 }

@@ -107,7 +107,15 @@ pub struct Capture {
     names: HashMap<i32, String>,
     only: Vec<String>,
     buf: Vec<u8>,
+    /// recvmmsg buffers: BATCH frames of SNAP bytes, their addresses and headers.
+    bufs: Vec<[u8; SNAP]>,
+    addrs: Vec<libc::sockaddr_ll>,
 }
+
+/// Bytes copied of each frame (headers only).
+const SNAP: usize = 128;
+/// Frames read per system call at most.
+const BATCH: usize = 64;
 
 impl Capture {
     /// Opens the socket (needs CAP_NET_RAW); `only` restricts to these interface names (empty: all).
@@ -151,7 +159,10 @@ impl Capture {
             fd,
             names: HashMap::new(),
             only: only.to_vec(),
-            buf: vec![0; 128],
+            buf: vec![0; SNAP],
+            bufs: vec![[0; SNAP]; BATCH],
+            // SAFETY: sockaddr_ll is plain data.
+            addrs: vec![unsafe { std::mem::zeroed() }; BATCH],
         })
     }
 
@@ -200,19 +211,75 @@ impl Capture {
         }
         let wire_len = n as usize;
         let got = wire_len.min(self.buf.len());
+        let frame = self.buf[..got].to_vec();
+        Ok(self.classify(&sll, &frame, wire_len))
+    }
+
+    /// Reads up to 64 frames in one system call (waiting up to [`POLL`] for the first) and calls `f` for each
+    /// counted packet. Returns the number of frames read.
+    pub fn recv_batch(&mut self, mut f: impl FnMut(Seen)) -> std::io::Result<usize> {
+        let mut iovs: Vec<libc::iovec> = self
+            .bufs
+            .iter_mut()
+            .map(|b| libc::iovec {
+                iov_base: b.as_mut_ptr().cast(),
+                iov_len: SNAP,
+            })
+            .collect();
+        // SAFETY: mmsghdr is plain data; every pointer set below points into buffers that outlive the call.
+        let mut msgs: Vec<libc::mmsghdr> =
+            (0..BATCH).map(|_| unsafe { std::mem::zeroed() }).collect();
+        for (i, m) in msgs.iter_mut().enumerate() {
+            m.msg_hdr.msg_iov = &mut iovs[i];
+            m.msg_hdr.msg_iovlen = 1;
+            m.msg_hdr.msg_name = (&mut self.addrs[i] as *mut libc::sockaddr_ll).cast();
+            m.msg_hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_ll>() as u32;
+        }
+        // SAFETY: msgs holds BATCH valid headers.
+        let n = unsafe {
+            libc::recvmmsg(
+                self.fd.as_raw_fd(),
+                msgs.as_mut_ptr(),
+                BATCH as u32,
+                libc::MSG_TRUNC | libc::MSG_WAITFORONE,
+                std::ptr::null_mut(),
+            )
+        };
+        if n < 0 {
+            let e = std::io::Error::last_os_error();
+            return match e.kind() {
+                std::io::ErrorKind::WouldBlock
+                | std::io::ErrorKind::TimedOut
+                | std::io::ErrorKind::Interrupted => Ok(0),
+                _ => Err(e),
+            };
+        }
+        let n = n as usize;
+        for (i, m) in msgs.iter().enumerate().take(n) {
+            let wire_len = m.msg_len as usize;
+            let sll = self.addrs[i];
+            let got = wire_len.min(SNAP);
+            let frame = self.bufs[i];
+            if let Some(seen) = self.classify(&sll, &frame[..got], wire_len) {
+                f(seen);
+            }
+        }
+        Ok(n)
+    }
+
+    fn classify(&mut self, sll: &libc::sockaddr_ll, frame: &[u8], wire_len: usize) -> Option<Seen> {
         let hatype = sll.sll_hatype;
         if hatype == ARPHRD_LOOPBACK && sll.sll_pkttype == PACKET_OUTGOING {
-            return Ok(None);
+            return None;
         }
         let iface = self.name(sll.sll_ifindex);
         if !self.only.is_empty() && !self.only.contains(&iface) {
-            return Ok(None);
+            return None;
         }
-        let frame = &self.buf[..got];
         let ip = match hatype {
             ARPHRD_ETHER | ARPHRD_LOOPBACK => {
                 if frame.len() < 14 {
-                    return Ok(None);
+                    return None;
                 }
                 let mut et = u16::from_be_bytes([frame[12], frame[13]]);
                 let mut off = 14;
@@ -221,22 +288,18 @@ impl Capture {
                     off = 18;
                 }
                 if et != ETH_P_IP && et != ETH_P_IPV6 {
-                    return Ok(None);
+                    return None;
                 }
                 &frame[off..]
             }
-            // TUN and other L3 devices: the frame is the IP packet.
             _ => frame,
         };
-        let Some(parsed) = parse_ip(ip) else {
-            return Ok(None);
-        };
-        // The frame's length on the wire, link header included (as interface counters and tshark count).
-        Ok(Some(Seen {
+        let parsed = parse_ip(ip)?;
+        Some(Seen {
             iface,
             len: wire_len as u32,
             parsed,
-        }))
+        })
     }
 
     /// Packets the kernel dropped since the previous call (the socket's buffer was full).

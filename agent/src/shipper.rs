@@ -147,6 +147,32 @@ impl Shipper {
         }
     }
 
+    /// Queues many records under one lock (what does not fit is dropped and counted).
+    pub fn push_many<R: Buffered>(&self, rows: &mut Vec<R>) {
+        if rows.is_empty() {
+            return;
+        }
+        let mut b = self.buffers.lock().expect("shipper lock");
+        let max = self.cfg.max_buffered_rows;
+        let v = R::buffer(&mut b);
+        let room = max.saturating_sub(v.len());
+        let before = v.len();
+        let dropped = rows.len().saturating_sub(room);
+        rows.truncate(rows.len() - dropped);
+        v.append(rows);
+        let full = before < self.cfg.batch_rows && v.len() >= self.cfg.batch_rows;
+        if dropped > 0 {
+            b.dropped[R::TABLE as usize] += dropped as u64;
+            self.stats
+                .dropped_records
+                .fetch_add(dropped as u64, Ordering::Relaxed);
+        }
+        rows.clear();
+        if full {
+            self.wake.notify_one();
+        }
+    }
+
     /// Counts records a producer had to drop (e.g. the kernel's packet drops).
     pub fn count_dropped(&self, table: Table, n: u64) {
         if n == 0 {

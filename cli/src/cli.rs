@@ -93,6 +93,10 @@ pub(crate) enum Command {
     Run(RunArgs),
     /// Remove what crashed runs left behind (namespaces, bridges, cgroups, processes).
     Clean(CleanArgs),
+    /// List the runs on this host (`wotemu run`), running or left behind.
+    Ps(PsArgs),
+    /// End a run started with `wotemu run -d`: stop its agents, collect, report, clean up.
+    Stop(StopArgs),
     /// Inspect run datasets.
     #[command(subcommand)]
     Dataset(DatasetCommand),
@@ -281,6 +285,29 @@ pub(crate) struct RunArgs {
     /// Leave the lab (namespaces, cgroups, Redis) in place at the end, for inspection; `wotemu clean` removes it.
     #[arg(long)]
     pub(crate) keep: bool,
+    /// Run in the background; `wotemu stop --run RUN_DIR` ends it (its output goes to RUN_DIR.log).
+    #[arg(long, short = 'D')]
+    pub(crate) detach: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PsArgs {
+    /// Print the runs as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct StopArgs {
+    /// The run directory given to (or printed by) `wotemu run -D`.
+    #[arg(long, value_name = "RUN_DIR")]
+    pub(crate) run: Option<PathBuf>,
+    /// The Swarm stack's compose file (0.6's `wotemu stop`; the Swarm path is not built yet).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) compose_file: Option<PathBuf>,
+    /// The Swarm stack's name (0.6's `wotemu stop`).
+    #[arg(long)]
+    pub(crate) stack: Option<String>,
 }
 
 #[derive(Debug, Args)]

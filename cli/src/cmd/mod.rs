@@ -26,6 +26,8 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Report(args) => report::run(args),
         Command::Run(args) => run::run(args),
         Command::Clean(args) => run::clean(args),
+        Command::Ps(args) => run::ps(args),
+        Command::Stop(args) => run::stop(args),
         Command::Topology(cmd) => topology::run(cmd),
         Command::Schema(cmd) => topology::schema(cmd),
     }

@@ -15,7 +15,7 @@ use wotemu_contract::time_util::{now_us, us_to_rfc3339};
 use wotemu_reporter::{Report, ReportOptions};
 use wotemu_topology::model::{AppSource, Topology};
 
-use crate::cli::{CleanArgs, RunArgs};
+use crate::cli::{CleanArgs, PsArgs, RunArgs, StopArgs};
 use crate::lab::{self, State};
 use crate::output::{self, Bar};
 
@@ -237,6 +237,9 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             "{} already holds a run dataset; choose another --out or remove it",
             out.display()
         );
+    }
+    if args.detach {
+        return detach(&out);
     }
     let exe = std::env::current_exe().context("locating the wotemu binary")?;
     let venv = venv();
@@ -744,6 +747,117 @@ fn run_lab(
         }
     ));
     Ok(())
+}
+
+/// Starts this same command in the background (its own session), with an explicit --out, and returns.
+fn detach(out: &Path) -> anyhow::Result<ExitCode> {
+    let exe = std::env::current_exe().context("locating the wotemu binary")?;
+    let mut argv: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "-D" && a != "--detach")
+        .collect();
+    if !argv
+        .iter()
+        .any(|a| a == "--out" || a == "-o" || a.starts_with("--out="))
+    {
+        argv.extend(["--out".into(), out.to_string_lossy().into_owned()]);
+    }
+    if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?;
+    }
+    let log_path = out.with_extension("log");
+    let log = std::fs::File::create(&log_path)
+        .with_context(|| format!("creating {}", log_path.display()))?;
+    let mut cmd = Command::new(exe);
+    cmd.args(&argv)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .env("WOTEMU_COLOR", "never");
+    // SAFETY: setsid(2) between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
+    }
+    let child = cmd.spawn().context("starting the run in the background")?;
+    output::say(&format!(
+        "Started in the background (pid {}).\n  log:  {}\n  stop: wotemu stop --run {}",
+        child.id(),
+        log_path.display(),
+        out.display()
+    ));
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) fn ps(args: PsArgs) -> anyhow::Result<ExitCode> {
+    let runs = lab::runs();
+    if args.json {
+        let v: Vec<_> = runs
+            .iter()
+            .map(|(s, alive)| serde_json::json!({"run_id": s.run_id, "stack": s.stack, "pid": s.pid, "running": alive, "run_dir": s.run_dir, "namespaces": s.namespaces.len()}))
+            .collect();
+        output::json(&v)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if runs.is_empty() {
+        output::say("No runs.");
+    }
+    for (s, alive) in &runs {
+        output::say(&format!(
+            "{}  {:<20} {:<8} pid {:<8} {} namespaces  {}",
+            s.run_id,
+            s.stack,
+            if *alive {
+                "running"
+            } else {
+                "LEFT (wotemu clean)"
+            },
+            s.pid,
+            s.namespaces.len(),
+            s.run_dir.display()
+        ));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) fn stop(args: StopArgs) -> anyhow::Result<ExitCode> {
+    let Some(run) = args.run else {
+        if args.compose_file.is_some() || args.stack.is_some() {
+            bail!("stopping a Docker Swarm stack (--compose-file/--stack) is not built yet (issue 8); stop it with `docker stack rm` and collect with `wotemu collect --stack NAME`");
+        }
+        bail!("say which run to stop: --run RUN_DIR (see `wotemu ps`)");
+    };
+    let want = std::path::absolute(&run).unwrap_or(run.clone());
+    let Some((s, alive)) = lab::runs().into_iter().find(|(s, _)| s.run_dir == want) else {
+        bail!("no run writes to {} (see `wotemu ps`)", run.display());
+    };
+    if !alive {
+        bail!(
+            "the run {} is not running any more; `wotemu clean` removes what it left",
+            s.run_id
+        );
+    }
+    // SAFETY: kill(2) of the run's own process, as Ctrl-C would.
+    unsafe { libc::kill(s.pid as i32, libc::SIGINT) };
+    output::say(&format!(
+        "Stopping run {} ({}); collecting and reporting…",
+        s.run_id, s.stack
+    ));
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while Path::new(&format!("/proc/{}", s.pid)).exists() {
+        if Instant::now() > deadline {
+            bail!("the run {} did not end within 10 minutes", s.run_id);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    output::say(&format!(
+        "Stopped. Dataset: {}; report: {}",
+        s.run_dir.display(),
+        s.run_dir.join("site/index.html").display()
+    ));
+    Ok(ExitCode::SUCCESS)
 }
 
 fn other_path(s: &AppSource) -> String {

@@ -241,3 +241,57 @@ fn a_crashing_app_is_restarted_and_its_failure_recorded() {
         .any(|l| l["line"].as_str().unwrap().starts_with("Traceback")));
     assert_eq!(leftovers(&id), Vec::<String>::new());
 }
+
+#[test]
+fn detached_runs_are_listed_and_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("bg");
+    let o = run_cmd(&repo().join("examples/quickstart.yml"), &out, "10m")
+        .arg("-D")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("wotemu stop --run"), "{}", stdout(&o));
+    let out_abs = std::path::absolute(&out).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let id = loop {
+        let ps = wotemu().args(["ps", "--json"]).output().unwrap();
+        let v: Value = serde_json::from_str(&stdout(&ps)).unwrap();
+        let mine = v
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["run_dir"] == out_abs.to_string_lossy().as_ref())
+            .cloned();
+        if let Some(r) =
+            mine.filter(|r| r["running"] == true && r["namespaces"].as_u64() >= Some(6))
+        {
+            break r["run_id"].as_str().unwrap().to_owned();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the detached run does not show in `wotemu ps`"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let o = wotemu()
+        .arg("stop")
+        .arg("--run")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        Manifest::read(&out).is_ok(),
+        "the stopped run has its dataset"
+    );
+    assert!(out.join("site/index.html").exists());
+    assert_eq!(leftovers(&id), Vec::<String>::new());
+    let o = wotemu()
+        .arg("stop")
+        .arg("--run")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(!o.status.success(), "stopping it again is an error");
+}

@@ -786,22 +786,44 @@ impl Report {
                 source,
             })?;
             let csv = data.join(format!("{}.csv", t.name()));
-            let mut df = collect(scan(&self.opts.dataset, t)?.expect("exists"), t)?;
-            let mut f = std::fs::File::create(&csv).map_err(|source| Error::Write {
+            let file = std::fs::File::create(&csv).map_err(|source| Error::Write {
                 path: csv.clone(),
                 source,
             })?;
-            CsvWriter::new(&mut f)
-                .finish(&mut df)
-                .map_err(|source| Error::Table {
-                    table: t.name(),
-                    source,
-                })?;
-            out.push(json!({"name": t.name(), "rows": df.height(), "parquet": format!("data/{}", t.file_name()), "csv": format!("data/{}.csv", t.name())}));
+            let mut f = std::io::BufWriter::with_capacity(1 << 20, file);
+            // In slices, so that memory stays bounded whatever the table's size.
+            let lf = scan(&self.opts.dataset, t)?.expect("exists");
+            let mut rows = 0usize;
+            loop {
+                let mut df = collect(lf.clone().slice(rows as i64, CSV_SLICE_ROWS as u32), t)?;
+                let n = df.height();
+                if n == 0 && rows > 0 {
+                    break;
+                }
+                CsvWriter::new(&mut f)
+                    .include_header(rows == 0)
+                    .finish(&mut df)
+                    .map_err(|source| Error::Table {
+                        table: t.name(),
+                        source,
+                    })?;
+                rows += n;
+                if n < CSV_SLICE_ROWS {
+                    break;
+                }
+            }
+            std::io::Write::flush(&mut f).map_err(|source| Error::Write {
+                path: csv.clone(),
+                source,
+            })?;
+            out.push(json!({"name": t.name(), "rows": rows, "parquet": format!("data/{}", t.file_name()), "csv": format!("data/{}.csv", t.name())}));
         }
         Ok(out)
     }
 }
+
+/// Rows per slice when a table is written as CSV.
+const CSV_SLICE_ROWS: usize = 256 * 1024;
 
 /// Address → node, from the `addresses` fact of every task (`10.0.0.2/24` and `10.0.0.2` both give
 /// `10.0.0.2`).

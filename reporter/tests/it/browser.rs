@@ -103,6 +103,24 @@ fn every_chart_renders_in_headless_chromium() {
             !dom.contains("<script>alert(1)</script>"),
             "probe executed or injected"
         );
+        // No network request from the page: the net log holds only Chromium's own background requests.
+        let net = std::fs::read_to_string(profile.path().join("net.json")).unwrap();
+        let from_page: Vec<&str> = net
+            .split("\"url\":\"")
+            .skip(1)
+            .map(|s| &s[..s.find('"').unwrap_or(s.len())])
+            .filter(|u| u.starts_with("http") || u.starts_with("ws"))
+            .filter(|u| !chromium_own(u))
+            .collect();
+        assert!(
+            from_page.is_empty(),
+            "{}: network requests {from_page:?}",
+            page.display()
+        );
+        assert!(
+            net.contains("\"events\""),
+            "the net log was written (an empty list above means something)"
+        );
         if containers > 0 {
             assert!(dom.contains("<svg"), "{}: no SVG drawn", page.display());
         }

@@ -219,6 +219,11 @@ pub fn window_sums(
         .collect())
 }
 
+/// A value of 1 for every row, to count rows with [`window_sums`] (a bare `lit(1)` sums to 1 per group).
+pub fn ones() -> Expr {
+    col("task").is_not_null().cast(DataType::Float64)
+}
+
 /// Min, mean and max of a numeric column per window: rows (window start µs, min, mean, max).
 pub fn window_stats(
     lf: LazyFrame,
@@ -350,6 +355,26 @@ mod tests {
                 (0, "http".to_owned(), 150.0),
                 (10_000_000, "mqtt".to_owned(), 7.0),
                 (20_000_000, "http".to_owned(), 1.0)
+            ]
+        );
+    }
+
+    #[test]
+    fn window_counts_count_rows() {
+        let lf = df!(
+            "task" => ["a", "a", "a", "b"],
+            "outcome" => ["ok", "ok", "error", "ok"],
+            "time" => [0i64, 1, 2, 10_000_000],
+        )
+        .unwrap()
+        .lazy();
+        let rows = window_sums(lf, ones(), "outcome", 10_000_000, Table::Interactions).unwrap();
+        assert_eq!(
+            rows,
+            [
+                (0, "error".to_owned(), 1.0),
+                (0, "ok".to_owned(), 2.0),
+                (10_000_000, "ok".to_owned(), 1.0)
             ]
         );
     }

@@ -393,7 +393,8 @@ impl Report {
                     .otherwise(lit("error"))
                     .alias("outcome"),
             );
-            let rows = aggregate::window_sums(lf, lit(1), "outcome", win, Table::Interactions)?;
+            let rows =
+                aggregate::window_sums(lf, aggregate::ones(), "outcome", win, Table::Interactions)?;
             let rows: Vec<(f64, String, f64)> = rows
                 .into_iter()
                 .map(|(t, s, v)| (t as f64 / 1000.0, s, v))
@@ -705,7 +706,7 @@ impl Report {
         }
         if let Some(lf) = scan(dir, Table::Events)? {
             let lf = only(lf).with_column((col("name") + lit(" · ") + col("kind")).alias("series"));
-            let rows = aggregate::window_sums(lf, lit(1), "series", win, Table::Events)?;
+            let rows = aggregate::window_sums(lf, aggregate::ones(), "series", win, Table::Events)?;
             if !rows.is_empty() {
                 let rows: Vec<_> = rows
                     .into_iter()

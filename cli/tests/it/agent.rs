@@ -535,3 +535,74 @@ fn dry_run_checks_that_the_app_loads() {
     assert!(!o.status.success());
     assert!(stderr(&o).contains("no_such_param"), "{}", stderr(&o));
 }
+
+#[test]
+fn worker_and_caller_builtins_invoke_an_action() {
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let spool = dir.path().join("spool");
+    let server = ports();
+    let worker = agent(
+        &redis,
+        "wk",
+        "wk_worker.1.a",
+        &server,
+        &spool,
+        &[
+            "--path",
+            "worker",
+            "--enable-http",
+            "--func-param",
+            "iterations",
+            "2000",
+            "--no-capture",
+        ],
+    );
+    let catalogue = server.catalogue.to_string();
+    let caller = agent(
+        &redis,
+        "wk",
+        "wk_caller.1.b",
+        &ports(),
+        &spool,
+        &[
+            "--path",
+            "caller",
+            "--func-param",
+            "servient_host",
+            "127.0.0.1",
+            "--func-param",
+            "call_sleep",
+            "0.2",
+            "--func-param",
+            "port_catalogue",
+            &catalogue,
+            "--no-capture",
+        ],
+    );
+    wait_until("3 invocations", 60, || {
+        stream_rows(&redis, "wk", &caller.task, Table::Interactions) >= 3
+    });
+    for a in [caller, worker] {
+        let o = a.stop();
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let run = dir.path().join("run");
+    collect(&redis, "wk", &run);
+    let inter = rows(&run, Table::Interactions);
+    let calls = of_task(&inter, "wk_caller.1.b");
+    assert!(calls.len() >= 3);
+    assert!(
+        calls
+            .iter()
+            .all(|c| c["verb"] == "invokeaction" && c["name"] == "work" && c["ok"] == true),
+        "{calls:?}"
+    );
+    assert!(calls
+        .iter()
+        .all(|c| c["thing"] == "urn:org:fundacionctic:thing:worker"));
+    let served = of_task(&inter, "wk_worker.1.a");
+    assert!(served
+        .iter()
+        .any(|c| c["verb"] == "invokeaction" && c["side"] == "exposed"));
+}

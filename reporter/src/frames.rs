@@ -26,7 +26,9 @@ pub(crate) fn scan(dir: &Path, table: Table) -> Result<Option<LazyFrame>, Error>
 
 /// Collects a lazy frame, naming the table on error.
 pub(crate) fn collect(lf: LazyFrame, table: Table) -> Result<DataFrame, Error> {
-    lf.collect().map_err(|source| Error::Table {
+    // The streaming engine reads the Parquet files in morsels: memory stays bounded by the result, not the
+    // table (it falls back to the in-memory engine for what it cannot stream).
+    lf.collect_with_engine(Engine::Streaming).map_err(|source| Error::Table {
         table: table.name(),
         source,
     })

@@ -200,6 +200,18 @@ impl Report {
 
     /// Writes the site, calling `on_page(done, total)` after every page.
     pub fn render_with(&self, on_page: &mut dyn FnMut(usize, usize)) -> Result<Rendered, Error> {
+        // The downloads (a CSV of every table: most of the bytes) are written while the pages render.
+        std::thread::scope(|scope| {
+            let downloads = scope.spawn(|| self.write_downloads());
+            self.render_pages(on_page, downloads)
+        })
+    }
+
+    fn render_pages(
+        &self,
+        on_page: &mut dyn FnMut(usize, usize),
+        downloads: std::thread::ScopedJoinHandle<'_, Result<Vec<Value>, Error>>,
+    ) -> Result<Rendered, Error> {
         let total = self.page_count();
         let out = &self.opts.out;
         let w = |p: &Path, bytes: &[u8]| -> Result<(), Error> {
@@ -288,7 +300,10 @@ impl Report {
         ctx.insert("compose", &self.manifest.compose);
         page("compose.html", "compose.html", Vec::new(), ctx)?;
         let mut ctx = tera::Context::new();
-        ctx.insert("tables", &self.write_downloads()?);
+        let tables = downloads
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p))?;
+        ctx.insert("tables", &tables);
         let a = &self.manifest.accounting.totals;
         let acc: Vec<(&str, u64)> = vec![
             ("records read", a.records_read),

@@ -28,10 +28,11 @@ pub(crate) fn scan(dir: &Path, table: Table) -> Result<Option<LazyFrame>, Error>
 pub(crate) fn collect(lf: LazyFrame, table: Table) -> Result<DataFrame, Error> {
     // The streaming engine reads the Parquet files in morsels: memory stays bounded by the result, not the
     // table (it falls back to the in-memory engine for what it cannot stream).
-    lf.collect_with_engine(Engine::Streaming).map_err(|source| Error::Table {
-        table: table.name(),
-        source,
-    })
+    lf.collect_with_engine(Engine::Streaming)
+        .map_err(|source| Error::Table {
+            table: table.name(),
+            source,
+        })
 }
 
 fn series<'a>(df: &'a DataFrame, name: &str) -> Option<&'a Series> {

@@ -262,8 +262,7 @@ pub fn run(cfg: AgentConfig) -> Result<Outcome, Error> {
 
 fn sample_loop(cfg: &AgentConfig, shipper: &Shipper, stop: &Stop) {
     let mut sampler = system::Sampler::new(system::Cgroup::of_self());
-    let mut next = Instant::now();
-    loop {
+    let mut sample = || {
         let (cpu, r) = sampler.sample();
         shipper.push(SystemSample {
             task: cfg.task.clone(),
@@ -276,22 +275,15 @@ fn sample_loop(cfg: &AgentConfig, shipper: &Shipper, stop: &Stop) {
             cpu_throttled_us: r.cpu_throttled_us,
             oom_kills: r.oom_kills,
         });
+    };
+    let mut next = Instant::now();
+    loop {
+        sample();
         next += cfg.sample_every;
         let wait = next.saturating_duration_since(Instant::now());
         if stop.is_set() || stop.wait(wait) {
             // One last sample at the end, so the run's last second is covered.
-            let (cpu, r) = sampler.sample();
-            shipper.push(SystemSample {
-                task: cfg.task.clone(),
-                node: cfg.node.clone(),
-                time: now_us(),
-                cpu_percent: cpu,
-                cpu_limit_percent: r.cpu_limit_percent,
-                mem_bytes: r.mem_bytes,
-                mem_limit_bytes: r.mem_limit_bytes,
-                cpu_throttled_us: r.cpu_throttled_us,
-                oom_kills: r.oom_kills,
-            });
+            sample();
             return;
         }
     }

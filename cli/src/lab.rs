@@ -135,16 +135,22 @@ impl State {
         for cg in self.cgroups.iter().rev() {
             remove_cgroup(cg, &mut problems);
         }
-        // The shared parents go when no other run uses them.
-        for parent in [
-            "/sys/fs/cgroup/cpu/wotemu",
-            "/sys/fs/cgroup/memory/wotemu",
-            "/sys/fs/cgroup/wotemu",
-        ] {
-            let _ = std::fs::remove_dir(parent);
-        }
+        remove_cgroup_parents();
         let _ = std::fs::remove_dir_all(self.dir());
         problems
+    }
+}
+
+/// Removes the shared `wotemu` cgroup parents when no run uses them (an `rmdir` fails while one does; two
+/// runs ending together may both see the other's directory, so `wotemu clean` tries again).
+pub(crate) fn remove_cgroup_parents() {
+    for parent in [
+        "/sys/fs/cgroup/cpu/wotemu",
+        "/sys/fs/cgroup/cpuacct/wotemu",
+        "/sys/fs/cgroup/memory/wotemu",
+        "/sys/fs/cgroup/wotemu",
+    ] {
+        let _ = std::fs::remove_dir(parent);
     }
 }
 

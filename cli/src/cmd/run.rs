@@ -900,6 +900,7 @@ pub(crate) fn clean(args: CleanArgs) -> anyhow::Result<ExitCode> {
         output::say(&format!("removed orphan namespace {ns}"));
         removed += 1;
     }
+    lab::remove_cgroup_parents();
     for p in &problems {
         output::warn(p);
     }

@@ -14,7 +14,7 @@
 #![allow(clippy::print_stdout)]
 
 use std::io::{BufRead, BufReader};
-use std::net::{TcpListener, UdpSocket};
+use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -23,21 +23,13 @@ use arrow::array::AsArray;
 use arrow::datatypes::UInt16Type;
 use wotemu_contract::keys::StackKeys;
 use wotemu_contract::Table;
-use wotemu_testkit::RedisServer;
+use wotemu_testkit::{free_port, RedisServer};
 
 fn env_u64(name: &str, default: u64) -> u64 {
     std::env::var(name)
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn venv() -> PathBuf {

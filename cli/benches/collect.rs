@@ -13,32 +13,13 @@ use std::time::Instant;
 
 use wotemu_testkit::load::{load_synthetic, STREAMED};
 use wotemu_testkit::synth::Synth;
-use wotemu_testkit::RedisServer;
+use wotemu_testkit::{measure, RedisServer};
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-/// Runs the command, returning (seconds, peak RSS in MiB).
-#[allow(clippy::zombie_processes)] // reaped by wait4, which std cannot do with rusage
-fn measure(mut cmd: Command) -> (f64, f64) {
-    let start = Instant::now();
-    let child = cmd.spawn().expect("run wotemu");
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    // SAFETY: rusage is plain data filled in by the kernel; pid is our own child.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(r, pid, "wait4");
-    let secs = start.elapsed().as_secs_f64();
-    assert!(
-        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "wotemu failed: status {status}"
-    );
-    (secs, usage.ru_maxrss as f64 / 1024.0)
 }
 
 fn main() {

@@ -91,7 +91,28 @@ impl Drop for RedisServer {
     }
 }
 
-fn free_port() -> u16 {
+/// Runs a command to its end (it must succeed) and returns (seconds, peak RSS in MiB) from `wait4`, for the
+/// benchmarks.
+#[allow(clippy::zombie_processes)] // reaped by wait4, which std cannot do with rusage
+pub fn measure(mut cmd: Command) -> (f64, f64) {
+    let start = std::time::Instant::now();
+    let child = cmd.spawn().expect("run the measured command");
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: rusage is plain data filled in by the kernel; pid is our own child.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(r, pid, "wait4");
+    let secs = start.elapsed().as_secs_f64();
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "the measured command failed: status {status}"
+    );
+    (secs, usage.ru_maxrss as f64 / 1024.0)
+}
+
+/// A TCP port on loopback that is free now.
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free port")

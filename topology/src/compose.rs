@@ -205,24 +205,7 @@ fn quote_yaml11_words(text: &str) -> String {
 }
 
 fn node_service(t: &Topology, node: &Node) -> Value {
-    let mut command = vec![
-        "agent".to_owned(),
-        "--path".to_owned(),
-        node.app.source.path(),
-    ];
-    for (k, v) in &node.app.params {
-        command.extend(["--func-param".to_owned(), k.clone(), v.clone()]);
-    }
-    for (on, flag) in [
-        (node.app.http, "--enable-http"),
-        (node.app.ws, "--enable-ws"),
-        (node.app.mqtt, "--enable-mqtt"),
-        (node.app.coap, "--enable-coap"),
-    ] {
-        if on {
-            command.push(flag.to_owned());
-        }
-    }
+    let command = node.app.agent_args(node.app.source.path());
     let mut env = common_env(t);
     if let (true, Some(host)) = (node.app.mqtt, node.broker_host()) {
         env.insert("MQTT_BROKER_HOST".into(), json!(host));

@@ -307,6 +307,28 @@ pub struct App {
     pub params: BTreeMap<String, String>,
 }
 
+impl App {
+    /// The `wotemu agent` arguments that run this app from `path` (the app source's path, possibly resolved):
+    /// `agent --path PATH [--func-param NAME VALUE]… [--enable-http|ws|mqtt|coap]…`.
+    pub fn agent_args(&self, path: String) -> Vec<String> {
+        let mut args = vec!["agent".to_owned(), "--path".to_owned(), path];
+        for (k, v) in &self.params {
+            args.extend(["--func-param".to_owned(), k.clone(), v.clone()]);
+        }
+        for (on, flag) in [
+            (self.http, "--enable-http"),
+            (self.ws, "--enable-ws"),
+            (self.mqtt, "--enable-mqtt"),
+            (self.coap, "--enable-coap"),
+        ] {
+            if on {
+                args.push(flag.to_owned());
+            }
+        }
+        args
+    }
+}
+
 /// Resources of each replica. Limits keep the user's text for the compose file, and their parsed value.
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct Resources {

@@ -1,7 +1,7 @@
 //! `wotemu agent` with real parts: a redis-server of the test's own, the real binary, embedded Python 3.11 with
 //! WoTPy from the project's venv (scripts/setup.sh creates it), packets counted from a real AF_PACKET socket.
 
-use std::net::{TcpListener, UdpSocket};
+use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use wotemu_contract::keys::StackKeys;
 use wotemu_contract::{Manifest, StreamEntry, Table};
-use wotemu_testkit::RedisServer;
+use wotemu_testkit::{free_port, RedisServer};
 
 use crate::rows::rows;
 use crate::util::{stderr, wotemu};
@@ -21,14 +21,6 @@ fn venv() -> PathBuf {
         "the project's Python venv with WoTPy is missing: run scripts/setup.sh"
     );
     v
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// An agent process of a test.

@@ -563,22 +563,9 @@ fn run_lab(
                     .to_string_lossy()
                     .into_owned()
             }
-            other => other_path(other),
+            other => other.path(),
         };
-        let mut a = vec!["agent".to_owned(), "--path".into(), app];
-        for (k, v) in &node.app.params {
-            a.extend(["--func-param".into(), k.clone(), v.clone()]);
-        }
-        for (on, flag) in [
-            (node.app.http, "--enable-http"),
-            (node.app.ws, "--enable-ws"),
-            (node.app.mqtt, "--enable-mqtt"),
-            (node.app.coap, "--enable-coap"),
-        ] {
-            if on {
-                a.push(flag.into());
-            }
-        }
+        let mut a = node.app.agent_args(app);
         for l in &r.links {
             a.extend(["--capture-iface".into(), l.1.clone()]);
         }
@@ -587,6 +574,12 @@ fn run_lab(
         let cpus = node.resources.cpu_limit.as_ref().map(|c| c.value);
         let mem = node.resources.mem_limit.as_ref().map(|m| m.bytes);
         r.cgroups = lab::make_cgroups(state, &r.task, cpus, mem)?;
+    }
+
+    // Register every replica now: a replica stopped before its agent registers itself still shows in the
+    // dataset (state unknown), and a run stopped at once still has a stack to collect. Agents overwrite it.
+    for r in replicas.iter().filter(|r| !r.broker) {
+        register(&mut conn, &keys, stack, r)?;
     }
 
     // Start: brokers first, then the nodes.
@@ -645,6 +638,7 @@ fn run_lab(
                 r.task = format!("{base}.{run_id}r{}", r.restarts);
                 r.env.insert("WOTEMU_TASK".into(), r.task.clone());
                 r.env.insert("HOSTNAME".into(), r.task.clone());
+                register(&mut conn, &keys, stack, r)?;
                 output::warn(&format!(
                     "{} exited ({status}); restarting it as {}",
                     r.node, r.task
@@ -746,6 +740,34 @@ fn run_lab(
             site.join("index.html").display().to_string()
         }
     ));
+    Ok(())
+}
+
+/// Writes a replica's entry of the task registry (what the runner knows; the agent adds its facts).
+fn register(
+    conn: &mut redis::Connection,
+    keys: &StackKeys,
+    stack: &str,
+    r: &Replica,
+) -> anyhow::Result<()> {
+    let name = wotemu_contract::task::TaskName::parse(&r.task);
+    let info = wotemu_contract::task::TaskInfo {
+        task: r.task.clone(),
+        node: r.node.clone(),
+        service: format!("{stack}_{}", r.node),
+        slot: name.slot,
+        hostname: Some(r.task.clone()),
+        networks: r.links.iter().map(|l| l.0.clone()).collect(),
+        ip_addresses: r.links.iter().map(|l| l.2.clone()).collect(),
+        started_at: Some(us_to_rfc3339(now_us())),
+        ..Default::default()
+    };
+    let _: () = redis::cmd("HSET")
+        .arg(keys.tasks())
+        .arg(&r.task)
+        .arg(serde_json::to_string(&info)?)
+        .query(conn)
+        .with_context(|| format!("registering task {} in Redis", r.task))?;
     Ok(())
 }
 
@@ -852,16 +874,20 @@ pub(crate) fn stop(args: StopArgs) -> anyhow::Result<ExitCode> {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+    if !s.run_dir.join("manifest.json").exists() {
+        bail!(
+            "the run {} ended without writing its dataset to {}; its output is in {}",
+            s.run_id,
+            s.run_dir.display(),
+            s.run_dir.with_extension("log").display()
+        );
+    }
     output::say(&format!(
         "Stopped. Dataset: {}; report: {}",
         s.run_dir.display(),
         s.run_dir.join("site/index.html").display()
     ));
     Ok(ExitCode::SUCCESS)
-}
-
-fn other_path(s: &AppSource) -> String {
-    s.path()
 }
 
 fn which(program: &str) -> Option<PathBuf> {

@@ -281,9 +281,10 @@ fn detached_runs_are_listed_and_stopped() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
+    let log = std::fs::read_to_string(out.with_extension("log")).unwrap_or_default();
     assert!(
         Manifest::read(&out).is_ok(),
-        "the stopped run has its dataset"
+        "the stopped run has its dataset; its log:\n{log}"
     );
     assert!(out.join("site/index.html").exists());
     assert_eq!(leftovers(&id), Vec::<String>::new());

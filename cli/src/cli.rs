@@ -93,6 +93,40 @@ pub(crate) enum Command {
     Run(RunArgs),
     /// Remove what crashed runs left behind (namespaces, bridges, cgroups, processes).
     Clean(CleanArgs),
+    /// Shape a network's traffic: what each network's gateway runs.
+    ///
+    /// Applies the network's conditions (delay with normal jitter, rate, loss, duplication, corruption,
+    /// reordering, a separate rate for traffic towards services, and their schedule) to the traffic this
+    /// host forwards. The backend is chosen automatically and reported: the kernel's netem + tbf (WoTemu
+    /// 0.6's qdiscs) when the kernel has sch_netem, else a userspace shaper fed by NFQUEUE. Stops on
+    /// SIGTERM or Ctrl-C and removes every rule and qdisc it added (after kill -9: `wotemu clean`).
+    ///
+    /// Examples:
+    ///   wotemu gateway --conditions '{"latency": 300, "jitter": 150, "rate": "1.5mbit"}'
+    ///   wotemu gateway '{"latency": 40, "jitter": 10, "rate": "15mbit"}'     (WoTemu 0.6's form)
+    Gateway(GatewayArgs),
+    /// Send this node's WoT traffic in a network through the network's gateway.
+    ///
+    /// Marks packets to and from the WoT ports (PORT_HTTP, PORT_WS, PORT_MQTT, PORT_CATALOGUE over TCP,
+    /// PORT_COAP over UDP, plus OTHER_PORTS_TCP/OTHER_PORTS_UDP) within the network's subnet, and routes
+    /// marked packets via the gateway (iptables mangle + policy routing, as WoTemu 0.6). Other traffic is
+    /// untouched. Running it again replaces the rules; --remove takes them away.
+    ///
+    /// Examples:
+    ///   wotemu route --gateway gw_3g
+    ///   wotemu route --gateway 10.77.0.1 --subnet 10.77.0.0/24 --index 0 --tcp-ports 80,81,1883,9090
+    Route(RouteArgs),
+    /// Measure what a gateway achieves: configured vs measured delay, jitter, rate and loss.
+    ///
+    /// Builds a throwaway lab (two hosts and a gateway in network namespaces), runs the real gateway with
+    /// the conditions, measures round trips, one-way loss and duplication, throughput both ways and the
+    /// direct path of non-WoT ports, prints configured vs measured with pass/fail, and removes the lab.
+    /// Exit 1 when a figure is out of tolerance. Needs root.
+    ///
+    /// Examples:
+    ///   wotemu fidelity --conditions regular_3g
+    ///   wotemu fidelity --delay 50ms --jitter 10ms --rate 10mbit --loss 1% --json
+    Fidelity(FidelityArgs),
     /// List the runs on this host (`wotemu run`), running or left behind.
     Ps(PsArgs),
     /// End a run started with `wotemu run -d`: stop its agents, collect, report, clean up.
@@ -364,4 +398,110 @@ pub(crate) enum DatasetCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// Which shaper a gateway uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum BackendArg {
+    /// The kernel's when it has sch_netem and can express the conditions; else userspace.
+    Auto,
+    /// tc netem + tbf.
+    Kernel,
+    /// The NFQUEUE shaper.
+    Userspace,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct GatewayArgs {
+    /// The network's conditions as JSON, as `wotemu compose` writes them: `latency` and `jitter` (ms),
+    /// `rate` and `rate_up` ("1.5mbit"), `loss`, `duplicate`, `corrupt`, `reorder` (%), `schedule`.
+    #[arg(long, value_name = "JSON")]
+    pub(crate) conditions: Option<String>,
+    /// WoTemu 0.6's form: the netem dict as the only argument.
+    #[arg(value_name = "NETEM_JSON", conflicts_with = "conditions")]
+    pub(crate) legacy: Option<String>,
+    /// The network's name (for the log).
+    #[arg(long)]
+    pub(crate) network: Option<String>,
+    #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
+    pub(crate) backend: BackendArg,
+    /// NFQUEUE number (userspace backend).
+    #[arg(long, default_value_t = 0)]
+    pub(crate) queue: u16,
+    /// Devices the kernel backend shapes (repeatable; default: all but lo).
+    #[arg(long = "dev", value_name = "DEV")]
+    pub(crate) devices: Vec<String>,
+    /// Service ports beyond the WoT ports of the environment (packets to them count as "up" for rate_up).
+    #[arg(long, value_delimiter = ',', value_name = "PORTS")]
+    pub(crate) ports: Vec<u16>,
+    /// Seed of the random decisions (default: from the clock).
+    #[arg(long)]
+    pub(crate) seed: Option<u64>,
+    /// Write the counters as JSON to this file every second and at exit.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) stats_file: Option<PathBuf>,
+    /// Create this file once the shaping is in place.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) ready_file: Option<PathBuf>,
+    /// Print the final counters as JSON on stdout.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RouteArgs {
+    /// The network's gateway: an address or a name (`gw_3g`), resolved with retries for --wait seconds.
+    #[arg(long)]
+    pub(crate) gateway: String,
+    /// The network's subnet (default: that of the local address in the gateway's network).
+    #[arg(long, value_name = "CIDR")]
+    pub(crate) subnet: Option<String>,
+    /// Which of the node's networks this is (0–99): picks the mark, routing table and chain.
+    #[arg(long, default_value_t = 0)]
+    pub(crate) index: u8,
+    /// TCP ports to route (default: from the environment, see above).
+    #[arg(long, value_delimiter = ',', value_name = "PORTS")]
+    pub(crate) tcp_ports: Vec<u16>,
+    /// UDP ports to route (default: from the environment).
+    #[arg(long, value_delimiter = ',', value_name = "PORTS")]
+    pub(crate) udp_ports: Vec<u16>,
+    /// Seconds to wait for the gateway's name to resolve.
+    #[arg(long, default_value_t = 20.0, value_name = "SECONDS")]
+    pub(crate) wait: f64,
+    /// Remove the routing instead.
+    #[arg(long)]
+    pub(crate) remove: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct FidelityArgs {
+    /// Start from a preset (gprs, edge, regular_3g, fast_3g, lte, wifi, cable); the options below override.
+    #[arg(long, value_name = "PRESET")]
+    pub(crate) conditions: Option<String>,
+    /// One-way delay (e.g. 50ms).
+    #[arg(long)]
+    pub(crate) delay: Option<String>,
+    /// Standard deviation of the delay (normal distribution).
+    #[arg(long)]
+    pub(crate) jitter: Option<String>,
+    /// Rate (e.g. 10mbit).
+    #[arg(long)]
+    pub(crate) rate: Option<String>,
+    /// Rate towards services, when it differs.
+    #[arg(long)]
+    pub(crate) rate_up: Option<String>,
+    /// Packet loss (e.g. 1%).
+    #[arg(long)]
+    pub(crate) loss: Option<String>,
+    #[arg(long)]
+    pub(crate) duplicate: Option<String>,
+    #[arg(long)]
+    pub(crate) corrupt: Option<String>,
+    #[arg(long)]
+    pub(crate) reorder: Option<String>,
+    #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
+    pub(crate) backend: BackendArg,
+    /// Print the result as JSON on stdout.
+    #[arg(long)]
+    pub(crate) json: bool,
 }

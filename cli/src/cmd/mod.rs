@@ -10,6 +10,7 @@ mod agent;
 mod collect;
 mod compose;
 mod dataset;
+mod net;
 mod report;
 mod run;
 mod topology;
@@ -24,6 +25,9 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Dataset(cmd) => dataset::run(cmd),
         Command::Compose(args) => compose::run(args),
         Command::Report(args) => report::run(args),
+        Command::Gateway(args) => net::gateway(args),
+        Command::Route(args) => net::route(args),
+        Command::Fidelity(args) => net::fidelity(args),
         Command::Run(args) => run::run(args),
         Command::Clean(args) => run::clean(args),
         Command::Ps(args) => run::ps(args),

@@ -99,7 +99,7 @@ fn stack_name(topology: &Topology, file: &Path) -> String {
 }
 
 /// Blocks SIGINT/SIGTERM here and returns a channel that receives them.
-fn signals() -> mpsc::Receiver<i32> {
+pub(crate) fn signals() -> mpsc::Receiver<i32> {
     // SAFETY: sigset manipulation on a local set; the mask is inherited by threads started afterwards.
     let set = unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
@@ -927,6 +927,10 @@ pub(crate) fn clean(args: CleanArgs) -> anyhow::Result<ExitCode> {
         removed += 1;
     }
     lab::remove_cgroup_parents();
+    for what in wotemu_gateway::cleanup::clean_orphans() {
+        output::say(&format!("removed the {what}"));
+        removed += 1;
+    }
     for p in &problems {
         output::warn(p);
     }

@@ -1,0 +1,378 @@
+//! The fidelity check: configured vs measured figures between two hosts whose WoT traffic goes through a
+//! gateway. The lab itself (namespaces, the gateway process) is built by the caller; this module plans the
+//! measurements, runs them in the hosts' namespaces and judges them.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use serde::Serialize;
+use wotemu_topology::model::Conditions;
+
+use crate::probe::{self, in_netns, HEADERS, PROBE_BYTES};
+use crate::Error;
+
+/// Two hosts of one network whose WoT traffic goes through its gateway.
+#[derive(Debug, Clone)]
+pub struct Lab {
+    pub a_ns: String,
+    pub a_addr: Ipv4Addr,
+    pub b_ns: String,
+    pub b_addr: Ipv4Addr,
+    /// A UDP port routed through the gateway (a WoT port, e.g. CoAP's 5683).
+    pub wot_port: u16,
+    /// A UDP port that is not (the direct path).
+    pub other_port: u16,
+}
+
+/// One figure of the check.
+#[derive(Debug, Clone, Serialize)]
+pub struct Figure {
+    pub name: String,
+    pub unit: String,
+    pub configured: Option<f64>,
+    pub measured: f64,
+    /// Allowed difference (absolute, in `unit`); `None`: reported, not judged.
+    pub tolerance: Option<f64>,
+    pub pass: Option<bool>,
+}
+
+impl Figure {
+    fn judged(name: &str, unit: &str, configured: f64, measured: f64, tol: f64) -> Figure {
+        Figure {
+            name: name.into(),
+            unit: unit.into(),
+            configured: Some(configured),
+            measured,
+            tolerance: Some(tol),
+            pass: Some((measured - configured).abs() <= tol),
+        }
+    }
+
+    fn info(name: &str, unit: &str, configured: Option<f64>, measured: f64) -> Figure {
+        Figure {
+            name: name.into(),
+            unit: unit.into(),
+            configured,
+            measured,
+            tolerance: None,
+            pass: None,
+        }
+    }
+}
+
+/// The round-trip distribution that conditions imply (each direction delayed once, netem's model:
+/// normal jitter cut at zero, reordered packets undelayed).
+#[derive(Debug, Clone, Copy)]
+pub struct Expected {
+    pub mean: f64,
+    pub sd: f64,
+    pub p50: f64,
+    pub p99: f64,
+}
+
+pub fn expected_rtt(c: &Conditions) -> Expected {
+    let mut rng = SmallRng::seed_from_u64(42);
+    let one = |rng: &mut SmallRng| -> f64 {
+        if c.latency_ms > 0.0 && c.reorder_pct > 0.0 && rng.random::<f64>() * 100.0 < c.reorder_pct {
+            return 0.0;
+        }
+        let u1: f64 = rng.random::<f64>().max(f64::MIN_POSITIVE);
+        let u2: f64 = rng.random();
+        let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
+        (c.latency_ms + c.jitter_ms * z).max(0.0)
+    };
+    let n = 200_000;
+    let mut v: Vec<f64> = (0..n).map(|_| one(&mut rng) + one(&mut rng)).collect();
+    let mean = v.iter().sum::<f64>() / n as f64;
+    let sd = (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n as f64).sqrt();
+    v.sort_by(f64::total_cmp);
+    Expected {
+        mean,
+        sd,
+        p50: v[n / 2],
+        p99: v[n * 99 / 100],
+    }
+}
+
+/// How much to measure.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub probes: u64,
+    pub pps: f64,
+    pub linger: Duration,
+    pub flood_size: usize,
+}
+
+pub fn plan(c: &Conditions) -> Plan {
+    let e = expected_rtt(c);
+    let tol = (0.05 * e.mean).max(1.0);
+    let mut probes = ((4.0 * e.sd / tol).powi(2)).ceil() as u64;
+    probes = probes.clamp(100, 3000);
+    if c.loss_pct > 0.0 || c.duplicate_pct > 0.0 || c.corrupt_pct > 0.0 {
+        probes = probes.max(2000);
+    }
+    // Probes and their echoes may share one bucket: together at most a fifth of the slowest rate, so
+    // that they hardly ever wait for tokens (which would add to the delay being measured).
+    let slowest = [c.rate_bps, c.rate_up_bps].into_iter().flatten().min();
+    let bits = ((PROBE_BYTES + HEADERS) * 8) as f64;
+    let pps = slowest
+        .map(|r| (0.1 * r as f64 / bits).min(200.0))
+        .unwrap_or(200.0);
+    let flood_secs = 2.5;
+    let flood_size = slowest
+        .map(|r| ((r as f64 / 8.0 * flood_secs / 200.0) as usize).saturating_sub(HEADERS))
+        .unwrap_or(1400)
+        .clamp(100, 1400);
+    Plan {
+        probes,
+        pps,
+        linger: Duration::from_millis((e.p99 * 1.5 + 300.0) as u64),
+        flood_size,
+    }
+}
+
+fn rtt_run(lab: &Lab, port: u16, n: u64, pps: f64, linger: Duration) -> Result<probe::Rtt, Error> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let ready = Arc::new(AtomicBool::new(false));
+    let server = {
+        let (stop, ready) = (stop.clone(), ready.clone());
+        in_netns(&lab.b_ns, move || probe::echo_server(port, stop, ready))
+    };
+    wait_ready(&ready, &server)?;
+    let to = SocketAddr::from((lab.b_addr, port));
+    let r = in_netns(&lab.a_ns, move || probe::prober(to, n, pps, linger))
+        .join()
+        .map_err(|_| Error::Probe("the prober thread panicked".into()));
+    stop.store(true, Ordering::SeqCst);
+    let far = server
+        .join()
+        .map_err(|_| Error::Probe("the echo thread panicked".into()))??;
+    let mut r = r??;
+    r.far = far;
+    Ok(r)
+}
+
+fn wait_ready<T>(ready: &AtomicBool, h: &std::thread::JoinHandle<T>) -> Result<(), Error> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !ready.load(Ordering::SeqCst) {
+        if h.is_finished() || std::time::Instant::now() > deadline {
+            return Err(Error::Probe("the far end did not start".into()));
+        }
+        std::thread::yield_now();
+    }
+    Ok(())
+}
+
+/// A flood from (ns, port) to (ns, addr, port) at `offered` bit/s; returns the rate at the receiver while
+/// the limit was saturated: after the token bucket's burst is spent and the delay line's spread has
+/// passed, until the spread of the last packets begins.
+fn flood_run(
+    src_ns: &str,
+    src_port: u16,
+    dst_ns: &str,
+    dst: SocketAddr,
+    c: &Conditions,
+    rate: f64,
+    offered: f64,
+    size: usize,
+) -> Result<f64, Error> {
+    let spread_ns = (3.0 * c.jitter_ms * 1e6) as u64;
+    let latency_ns = (c.latency_ms * 1e6) as u64;
+    let burst_ns = (crate::shaper::BURST_BYTES * 8.0 / (offered - rate) * 1e9) as u64;
+    let measure_ns = 2_500_000_000u64;
+    let secs = (2 * spread_ns + burst_ns + measure_ns) as f64 / 1e9;
+    let stop = Arc::new(AtomicBool::new(false));
+    let ready = Arc::new(AtomicBool::new(false));
+    let port = dst.port();
+    let sink = {
+        let (stop, ready) = (stop.clone(), ready.clone());
+        in_netns(dst_ns, move || probe::sink(port, stop, ready))
+    };
+    wait_ready(&ready, &sink)?;
+    let sent = in_netns(src_ns, move || {
+        probe::flood(src_port, dst, Some(offered), secs, size)
+    })
+    .join()
+    .map_err(|_| Error::Probe("the flood thread panicked".into()));
+    stop.store(true, Ordering::SeqCst);
+    let arrivals = sink
+        .join()
+        .map_err(|_| Error::Probe("the sink thread panicked".into()))??;
+    let (_, t0, t1) = sent??;
+    Ok(probe::window_rate(
+        &arrivals,
+        t0 + latency_ns + spread_ns + burst_ns,
+        (t1 + latency_ns).saturating_sub(spread_ns),
+    ))
+}
+
+fn stats(v: &mut [f64]) -> (f64, f64, f64, f64) {
+    if v.is_empty() {
+        return (f64::NAN, f64::NAN, f64::NAN, f64::NAN);
+    }
+    let n = v.len() as f64;
+    let mean = v.iter().sum::<f64>() / n;
+    let sd = (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n).sqrt();
+    v.sort_by(f64::total_cmp);
+    let q = |p: f64| v[((v.len() as f64 - 1.0) * p).round() as usize];
+    (mean, sd, q(0.5), q(0.99))
+}
+
+/// Binomial tolerance for a percentage measured over `n` trials: 4σ (+ one trial).
+fn pct_tol(p_pct: f64, n: u64) -> f64 {
+    let p = p_pct / 100.0;
+    let n = n.max(1) as f64;
+    100.0 * (4.0 * (p * (1.0 - p) / n).sqrt() + 1.0 / n)
+}
+
+/// Measures `c` through the lab's gateway. `progress` is told each phase.
+pub fn measure(
+    lab: &Lab,
+    c: &Conditions,
+    mut progress: impl FnMut(&str),
+) -> Result<Vec<Figure>, Error> {
+    let e = expected_rtt(c);
+    let p = plan(c);
+    let mut figs = Vec::new();
+
+    progress(&format!(
+        "round trips: {} probes at {:.0}/s to a WoT port",
+        p.probes, p.pps
+    ));
+    let mut r = rtt_run(lab, lab.wot_port, p.probes, p.pps, p.linger)?;
+    let (mean, sd, p50, p99) = stats(&mut r.rtts_ms);
+    figs.push(Figure::judged(
+        "rtt_mean",
+        "ms",
+        e.mean,
+        mean,
+        (0.05 * e.mean).max(1.0),
+    ));
+    figs.push(Figure::judged("rtt_stddev", "ms", e.sd, sd, (0.2 * e.sd).max(1.0)));
+    figs.push(Figure::info("rtt_p50", "ms", Some(e.p50), p50));
+    figs.push(Figure::info("rtt_p99", "ms", Some(e.p99), p99));
+    let sent = r.sent;
+    let lost_pct = 100.0 * (1.0 - r.far.unique as f64 / sent.max(1) as f64);
+    let exp_loss = 100.0 * (1.0 - (1.0 - c.loss_pct / 100.0) * (1.0 - c.corrupt_pct / 100.0));
+    figs.push(Figure::judged(
+        "loss",
+        "%",
+        exp_loss,
+        lost_pct,
+        pct_tol(exp_loss, sent),
+    ));
+    let dup_pct = 100.0 * r.far.duplicates as f64 / r.far.unique.max(1) as f64;
+    figs.push(Figure::judged(
+        "duplicate",
+        "%",
+        c.duplicate_pct,
+        dup_pct,
+        pct_tol(c.duplicate_pct, r.far.unique),
+    ));
+    figs.push(Figure::info(
+        "out_of_order",
+        "%",
+        None,
+        100.0 * r.far.out_of_order as f64 / r.far.unique.max(1) as f64,
+    ));
+    if r.far.damaged > 0 {
+        figs.push(Figure::info(
+            "damaged_delivered",
+            "%",
+            None,
+            100.0 * r.far.damaged as f64 / sent.max(1) as f64,
+        ));
+    }
+
+    progress("direct path: probes to a port that is not WoT's");
+    let mut d = rtt_run(lab, lab.other_port, 50, 200.0, Duration::from_millis(300))?;
+    let (dmean, _, _, _) = stats(&mut d.rtts_ms);
+    figs.push(Figure::judged("direct_rtt_mean", "ms", 0.0, dmean, 1.0));
+
+    let loss_factor = (1.0 - c.loss_pct / 100.0).max(0.05);
+    let up_rate = c.rate_up_bps.or(c.rate_bps);
+    if let Some(rate) = up_rate {
+        progress("throughput towards the service port (up)");
+        let measured = flood_run(
+            &lab.a_ns,
+            0,
+            &lab.b_ns,
+            SocketAddr::from((lab.b_addr, lab.wot_port)),
+            c,
+            rate as f64,
+            rate as f64 * 3.0 / loss_factor,
+            p.flood_size,
+        )?;
+        figs.push(Figure::judged(
+            "rate_up",
+            "bit/s",
+            rate as f64,
+            measured,
+            0.05 * rate as f64,
+        ));
+    }
+    if let Some(rate) = c.rate_bps {
+        progress("throughput from the service port (down)");
+        let measured = flood_run(
+            &lab.b_ns,
+            lab.wot_port,
+            &lab.a_ns,
+            SocketAddr::from((lab.a_addr, 40_000)),
+            c,
+            rate as f64,
+            rate as f64 * 3.0 / loss_factor,
+            p.flood_size,
+        )?;
+        figs.push(Figure::judged(
+            "rate_down",
+            "bit/s",
+            rate as f64,
+            measured,
+            0.05 * rate as f64,
+        ));
+    }
+    Ok(figs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expected_rtt_of_plain_delay() {
+        let c = Conditions {
+            latency_ms: 50.0,
+            ..Default::default()
+        };
+        let e = expected_rtt(&c);
+        assert_eq!(e.mean, 100.0);
+        assert_eq!(e.sd, 0.0);
+    }
+
+    #[test]
+    fn expected_rtt_with_jitter_is_two_cut_normals() {
+        let c = Conditions {
+            latency_ms: 300.0,
+            jitter_ms: 150.0,
+            ..Default::default()
+        };
+        let e = expected_rtt(&c);
+        // E[max(0, N(300, 150))] = 300 Φ(2) + 150 φ(2) = 301.27 per direction.
+        assert!((e.mean - 602.5).abs() < 2.0, "{e:?}");
+        assert!((e.sd - 150.0 * 2f64.sqrt()).abs() < 10.0, "{e:?}");
+    }
+
+    #[test]
+    fn plans_fit_slow_links() {
+        let c = wotemu_topology::model::Preset::Gprs.conditions();
+        let p = plan(&c);
+        // 50 kbit/s: probes and echoes stay within half of it.
+        assert!(p.pps * ((PROBE_BYTES + HEADERS) * 8) as f64 * 2.0 <= 10_000.0 + 1.0);
+        assert!(p.flood_size >= 100);
+        assert!(p.probes >= 100);
+    }
+}

@@ -1,0 +1,114 @@
+//! The kernel backend: `tc` netem (delay, jitter, loss, duplication, corruption, reordering) with a child
+//! `tbf` (rate), exactly WoTemu 0.6's qdiscs, on the gateway's interfaces. Only when `sch_netem` exists.
+
+use std::process::Command;
+
+use wotemu_topology::model::Conditions;
+
+use crate::cleanup::Record;
+use crate::shaper::BURST_BYTES;
+use crate::sys;
+use crate::Error;
+
+/// Whether this kernel has `sch_netem`: loaded, or can be attached to the loopback device of a
+/// throwaway network namespace (made by a short-lived thread, so nothing is left behind).
+pub fn has_netem() -> bool {
+    if std::path::Path::new("/sys/module/sch_netem").exists() {
+        return true;
+    }
+    std::thread::spawn(|| {
+        // SAFETY: unshare(2) affects only this short-lived thread.
+        if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
+            return false;
+        }
+        Command::new("tc")
+            .args(["qdisc", "add", "dev", "lo", "root", "netem", "delay", "1ms"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    })
+    .join()
+    .unwrap_or(false)
+}
+
+/// Whether the kernel backend can express these conditions (`rate_up` needs classification it lacks).
+pub fn can_express(c: &Conditions) -> bool {
+    c.rate_up_bps.is_none()
+}
+
+fn netem_args(c: &Conditions) -> Vec<String> {
+    let mut a = vec![
+        "netem".to_owned(),
+        "delay".into(),
+        format!("{}ms", c.latency_ms),
+        format!("{}ms", c.jitter_ms),
+    ];
+    if c.jitter_ms > 0.0 {
+        a.extend(["0%".into(), "distribution".into(), "normal".into()]);
+    }
+    for (k, v) in [
+        ("loss", c.loss_pct),
+        ("duplicate", c.duplicate_pct),
+        ("corrupt", c.corrupt_pct),
+        ("reorder", c.reorder_pct),
+    ] {
+        if v > 0.0 {
+            a.extend([k.to_owned(), format!("{v}%")]);
+        }
+    }
+    a.extend(["limit".into(), "100000".into()]);
+    a
+}
+
+fn tbf_args(rate: u64) -> Vec<String> {
+    vec![
+        "tbf".into(),
+        "rate".into(),
+        format!("{rate}bit"),
+        "burst".into(),
+        format!("{}b", BURST_BYTES as u64),
+        "latency".into(),
+        "20ms".into(),
+    ]
+}
+
+fn tc(args: &[String]) -> Result<(), Error> {
+    let a: Vec<&str> = args.iter().map(String::as_str).collect();
+    sys::cmd("tc", &a)
+}
+
+/// Applies (or, with `change`, updates) the conditions on `dev`.
+pub fn apply(dev: &str, c: &Conditions, change: bool) -> Result<(), Error> {
+    let verb = if change { "change" } else { "add" };
+    let mut a: Vec<String> = ["qdisc", verb, "dev", dev, "root", "handle", "1:"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    a.extend(netem_args(c));
+    tc(&a)?;
+    if let Some(rate) = c.rate_bps {
+        let mut a: Vec<String> = ["qdisc", verb, "dev", dev, "parent", "1:1", "handle", "2:"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        a.extend(tbf_args(rate));
+        if tc(&a).is_err() && change {
+            // The rate was not limited before: add the tbf now.
+            a[1] = "add".into();
+            tc(&a)?;
+        }
+    } else if change {
+        let _ = sys::cmd("tc", &["qdisc", "del", "dev", dev, "parent", "1:1", "handle", "2:"]);
+    }
+    Ok(())
+}
+
+/// Installs the qdiscs on every device, recording their removal.
+pub fn install(devs: &[String], c: &Conditions, rec: &mut Record) -> Result<(), Error> {
+    for d in devs {
+        rec.push(&["tc", "qdisc", "del", "dev", d, "root"]);
+        // Running twice never stacks: an earlier root qdisc is replaced.
+        let _ = sys::cmd("tc", &["qdisc", "del", "dev", d, "root"]);
+        apply(d, c, false)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,148 @@
+//! Node side: WoT traffic to the other nodes of a network goes through the network's gateway, transparently
+//! to the app. As in WoTemu 0.6: iptables `mangle` OUTPUT rules mark packets to (and from) the WoT ports
+//! within the network's subnet, an `ip rule` sends marked packets to a table of their own, whose default
+//! route is the gateway. Other traffic is untouched.
+//!
+//! The rules live as long as the node's network namespace (container); `remove` undoes them explicitly.
+//! Installing twice replaces, never stacks.
+
+use crate::sys;
+use crate::Error;
+
+/// The routing of one network.
+#[derive(Debug, Clone)]
+pub struct Route {
+    /// The network's subnet, CIDR (`10.77.0.0/24`).
+    pub subnet: String,
+    /// The gateway's address in that network.
+    pub gateway: String,
+    /// Which of the node's networks this is (0–99): picks the mark, table and chain.
+    pub index: u8,
+    pub tcp_ports: Vec<u16>,
+    pub udp_ports: Vec<u16>,
+}
+
+impl Route {
+    pub fn mark(&self) -> String {
+        format!("0x{:x}", 0x7700 + self.index as u32)
+    }
+
+    pub fn table(&self) -> String {
+        (7700 + self.index as u32).to_string()
+    }
+
+    pub fn chain(&self) -> String {
+        format!("WOTEMU_RT{}", self.index)
+    }
+}
+
+/// The WoT ports of a node from its environment, as 0.6 reads them: `PORT_HTTP`, `PORT_WS`, `PORT_MQTT`,
+/// `PORT_CATALOGUE` (TCP), `PORT_COAP` (UDP), plus `OTHER_PORTS_TCP` / `OTHER_PORTS_UDP` (comma separated).
+pub fn ports_from_env() -> (Vec<u16>, Vec<u16>) {
+    let get = |k: &str, d: u16| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(d)
+    };
+    let list = |k: &str| -> Vec<u16> {
+        std::env::var(k)
+            .unwrap_or_default()
+            .split([',', ' '])
+            .filter_map(|s| s.trim().parse().ok())
+            .collect()
+    };
+    let mut tcp = vec![
+        get("PORT_HTTP", 80),
+        get("PORT_WS", 81),
+        get("PORT_MQTT", 1883),
+        get("PORT_CATALOGUE", 9090),
+    ];
+    tcp.extend(list("OTHER_PORTS_TCP"));
+    let mut udp = vec![get("PORT_COAP", 5683)];
+    udp.extend(list("OTHER_PORTS_UDP"));
+    tcp.sort_unstable();
+    tcp.dedup();
+    udp.sort_unstable();
+    udp.dedup();
+    (tcp, udp)
+}
+
+/// Removes the routing of `r` from the current namespace (what is not there is skipped).
+pub fn remove(r: &Route) {
+    let chain = r.chain();
+    while sys::iptables(&["-t", "mangle", "-D", "OUTPUT", "-d", &r.subnet, "-j", &chain]).is_ok() {}
+    let _ = sys::iptables(&["-t", "mangle", "-F", &chain]);
+    let _ = sys::iptables(&["-t", "mangle", "-X", &chain]);
+    while sys::ip(&["rule", "del", "fwmark", &r.mark(), "table", &r.table()]).is_ok() {}
+    let _ = sys::ip(&["route", "flush", "table", &r.table()]);
+}
+
+/// Installs the routing of `r` in the current namespace.
+pub fn install(r: &Route) -> Result<(), Error> {
+    if r.tcp_ports.is_empty() && r.udp_ports.is_empty() {
+        return Err(Error::Spec("no ports to route through the gateway".into()));
+    }
+    remove(r);
+    let chain = r.chain();
+    let mark = r.mark();
+    sys::iptables(&["-t", "mangle", "-N", &chain])?;
+    sys::iptables(&["-t", "mangle", "-A", "OUTPUT", "-d", &r.subnet, "-j", &chain])?;
+    // The gateway's own traffic (none of WoT's, but e.g. its health checks) goes direct.
+    sys::iptables(&["-t", "mangle", "-A", &chain, "-d", &r.gateway, "-j", "RETURN"])?;
+    for (proto, ports) in [("tcp", &r.tcp_ports), ("udp", &r.udp_ports)] {
+        // multiport takes at most 15 ports.
+        for chunk in ports.chunks(15) {
+            let list = chunk
+                .iter()
+                .map(|p| p.to_string())
+                .collect::<Vec<_>>()
+                .join(",");
+            for way in ["--dports", "--sports"] {
+                sys::iptables(&[
+                    "-t", "mangle", "-A", &chain, "-p", proto, "-m", "multiport", way, &list, "-j",
+                    "MARK", "--set-mark", &mark,
+                ])?;
+            }
+        }
+    }
+    sys::ip(&[
+        "rule",
+        "add",
+        "fwmark",
+        &mark,
+        "table",
+        &r.table(),
+        "priority",
+        &r.table(),
+    ])?;
+    sys::ip(&[
+        "route",
+        "replace",
+        "default",
+        "via",
+        &r.gateway,
+        "table",
+        &r.table(),
+    ])?;
+    // The gateway forwards back into the same network; its ICMP redirects must not shortcut it.
+    let _ = sys::sysctl("net.ipv4.conf.all.accept_redirects", "0");
+    let _ = sys::sysctl("net.ipv4.conf.default.accept_redirects", "0");
+    Ok(())
+}
+
+/// Prepares the current namespace to be a gateway: forwarding on, no redirects (packets come in and go out
+/// of the same interface), no reverse-path filter.
+pub fn gateway_sysctls() -> Result<(), Error> {
+    sys::sysctl("net.ipv4.ip_forward", "1")?;
+    for k in ["all", "default"] {
+        let _ = sys::sysctl(&format!("net.ipv4.conf.{k}.send_redirects"), "0");
+        let _ = sys::sysctl(&format!("net.ipv4.conf.{k}.rp_filter"), "0");
+    }
+    if let Ok(rd) = std::fs::read_dir("/proc/sys/net/ipv4/conf") {
+        for e in rd.flatten() {
+            let _ = std::fs::write(e.path().join("send_redirects"), "0");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,495 @@
+//! The userspace shaper's model, independent of how packets arrive: netem's semantics (delay with normal
+//! jitter, loss, duplication, corruption, reordering; packets leave in order of their send time) followed,
+//! as in WoTemu 0.6's `netem` + child `tbf`, by a token bucket per direction.
+//!
+//! Times are nanoseconds on any monotonic clock the caller chooses.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use wotemu_topology::model::Conditions;
+
+/// Token bucket size, as WoTemu 0.6's `tbf burst 100kbit`.
+pub const BURST_BYTES: f64 = 100_000.0 / 8.0;
+/// How long a packet may wait for tokens, as 0.6's `tbf latency 20ms`; more is dropped.
+pub const RATE_LATENCY_NS: u64 = 20_000_000;
+/// Packets waiting in the delay line at most (netem's default limit is 1000; this is larger so that high
+/// rates with long delays are not cut by the line itself).
+pub const DELAY_LIMIT: usize = 200_000;
+
+/// Which way a packet goes relative to the network's services.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dir {
+    /// Towards a service port (requests, publications): limited by `rate_up` when set.
+    Up = 0,
+    /// From a service port, or anything else: limited by `rate`.
+    Down = 1,
+}
+
+/// A packet in the shaper.
+#[derive(Debug, Clone)]
+pub struct Pkt {
+    /// The queue's packet id; `None` for a duplicate, which is injected instead of accepted.
+    pub id: Option<u32>,
+    pub len: u32,
+    pub dir: Dir,
+    /// The packet's bytes, when they are needed (duplication, corruption).
+    pub data: Option<Box<[u8]>>,
+    /// Whether `data` was changed (a verdict must carry it).
+    pub corrupted: bool,
+    /// When it was meant to leave the delay line.
+    pub due_ns: u64,
+    /// When it left the delay line (its lateness is this minus `due_ns`).
+    pub left_ns: u64,
+}
+
+#[derive(Debug)]
+struct Timed(u64, u64, Pkt);
+
+impl PartialEq for Timed {
+    fn eq(&self, o: &Self) -> bool {
+        (self.0, self.1) == (o.0, o.1)
+    }
+}
+impl Eq for Timed {}
+impl PartialOrd for Timed {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Timed {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        (self.0, self.1).cmp(&(o.0, o.1))
+    }
+}
+
+#[derive(Debug)]
+struct Bucket {
+    /// Bytes per second; `None`: not limited.
+    rate: Option<f64>,
+    tokens: f64,
+    last_ns: u64,
+    queue: VecDeque<Pkt>,
+    queued_bytes: u64,
+}
+
+impl Bucket {
+    fn new(rate: Option<u64>) -> Bucket {
+        Bucket {
+            rate: rate.map(|r| r as f64 / 8.0),
+            tokens: BURST_BYTES,
+            last_ns: 0,
+            queue: VecDeque::new(),
+            queued_bytes: 0,
+        }
+    }
+
+    fn limit_bytes(&self) -> u64 {
+        self.rate
+            .map(|r| (r * RATE_LATENCY_NS as f64 / 1e9 + BURST_BYTES) as u64)
+            .unwrap_or(u64::MAX)
+    }
+
+    fn refill(&mut self, now: u64) {
+        if let Some(r) = self.rate {
+            let dt = now.saturating_sub(self.last_ns) as f64 / 1e9;
+            self.tokens = (self.tokens + dt * r).min(BURST_BYTES);
+        }
+        self.last_ns = now;
+    }
+}
+
+/// Counters, for the gateway's report and the fidelity check.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Stats {
+    pub received: u64,
+    pub forwarded: u64,
+    pub bytes_forwarded: u64,
+    pub lost: u64,
+    pub duplicated: u64,
+    pub corrupted: u64,
+    pub reordered: u64,
+    /// Dropped because the delay line was full.
+    pub dropped_delay_full: u64,
+    /// Dropped because a packet would have waited more than the rate limit's latency for tokens.
+    pub dropped_rate: u64,
+}
+
+/// The shaper.
+pub struct Shaper {
+    c: Conditions,
+    rng: SmallRng,
+    seq: u64,
+    line: BinaryHeap<Reverse<Timed>>,
+    /// One bucket per direction; when `rate_up` is not set both directions share `buckets[1]`, as traffic
+    /// shares 0.6's single `tbf`.
+    buckets: [Bucket; 2],
+    pub stats: Stats,
+}
+
+impl Shaper {
+    pub fn new(c: Conditions, seed: u64) -> Shaper {
+        let mut s = Shaper {
+            c,
+            rng: SmallRng::seed_from_u64(seed),
+            seq: 0,
+            line: BinaryHeap::new(),
+            buckets: [Bucket::new(None), Bucket::new(None)],
+            stats: Stats::default(),
+        };
+        s.set_conditions(c);
+        s
+    }
+
+    pub fn conditions(&self) -> Conditions {
+        self.c
+    }
+
+    /// Changes the conditions; packets already waiting keep their times.
+    pub fn set_conditions(&mut self, c: Conditions) {
+        self.c = c;
+        self.buckets[1].rate = c.rate_bps.map(|r| r as f64 / 8.0);
+        self.buckets[0].rate = c.rate_up_bps.map(|r| r as f64 / 8.0);
+    }
+
+    /// Whether packets' bytes are needed (to copy or change them).
+    pub fn needs_data(&self) -> bool {
+        self.c.duplicate_pct > 0.0 || self.c.corrupt_pct > 0.0
+    }
+
+    fn chance(&mut self, pct: f64) -> bool {
+        pct > 0.0 && self.rng.random::<f64>() * 100.0 < pct
+    }
+
+    /// Standard normal (Box–Muller).
+    fn normal(&mut self) -> f64 {
+        let u1: f64 = self.rng.random::<f64>().max(f64::MIN_POSITIVE);
+        let u2: f64 = self.rng.random();
+        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+    }
+
+    fn delay_ns(&mut self) -> u64 {
+        if self.chance(self.c.reorder_pct) && self.c.latency_ms > 0.0 {
+            // netem's reorder: this packet goes at once, ahead of those delayed.
+            self.stats.reordered += 1;
+            return 0;
+        }
+        let mut d = self.c.latency_ms;
+        if self.c.jitter_ms > 0.0 {
+            d += self.c.jitter_ms * self.normal();
+        }
+        (d.max(0.0) * 1e6) as u64
+    }
+
+    /// Takes a packet in at `now`. Returns `false` when it is dropped at once (loss or a full delay line):
+    /// the caller drops it.
+    pub fn admit(&mut self, now: u64, mut p: Pkt) -> bool {
+        self.stats.received += 1;
+        if self.chance(self.c.loss_pct) {
+            self.stats.lost += 1;
+            return false;
+        }
+        if self.line.len() >= DELAY_LIMIT {
+            self.stats.dropped_delay_full += 1;
+            return false;
+        }
+        let dup = self.chance(self.c.duplicate_pct) && p.data.is_some();
+        if self.chance(self.c.corrupt_pct) {
+            if let Some(d) = p.data.as_mut().filter(|d| !d.is_empty()) {
+                // netem corrupts one random bit of the packet.
+                let bit = self.rng.random_range(0..d.len() * 8);
+                d[bit / 8] ^= 1 << (bit % 8);
+                p.corrupted = true;
+                self.stats.corrupted += 1;
+            }
+        }
+        if dup {
+            self.stats.duplicated += 1;
+            let mut copy = p.clone();
+            copy.id = None;
+            self.push(now, copy);
+        }
+        self.push(now, p);
+        true
+    }
+
+    fn push(&mut self, now: u64, mut p: Pkt) {
+        let d = self.delay_ns();
+        p.due_ns = now + d;
+        self.seq += 1;
+        self.line.push(Reverse(Timed(p.due_ns, self.seq, p)));
+    }
+
+    fn bucket(&self, dir: Dir) -> usize {
+        if self.buckets[0].rate.is_some() && dir == Dir::Up {
+            0
+        } else {
+            1
+        }
+    }
+
+    /// Moves what is due at `now` along; calls `emit(packet, true)` for packets to forward and
+    /// `emit(packet, false)` for packets dropped by the rate limit.
+    pub fn poll(&mut self, now: u64, mut emit: impl FnMut(Pkt, bool)) {
+        while let Some(Reverse(t)) = self.line.peek() {
+            if t.0 > now {
+                break;
+            }
+            let Reverse(Timed(_, _, mut p)) = self.line.pop().expect("peeked");
+            p.left_ns = now;
+            let b = self.bucket(p.dir);
+            let bucket = &mut self.buckets[b];
+            if bucket.rate.is_none() {
+                self.stats.forwarded += 1;
+                self.stats.bytes_forwarded += p.len as u64;
+                emit(p, true);
+                continue;
+            }
+            if bucket.queued_bytes + p.len as u64 > bucket.limit_bytes() {
+                self.stats.dropped_rate += 1;
+                emit(p, false);
+                continue;
+            }
+            bucket.queued_bytes += p.len as u64;
+            bucket.queue.push_back(p);
+        }
+        for b in 0..2 {
+            let bucket = &mut self.buckets[b];
+            bucket.refill(now);
+            while let Some(p) = bucket.queue.front() {
+                let len = p.len as f64;
+                // A packet larger than the bucket still goes when the bucket is full.
+                if bucket.tokens >= len.min(BURST_BYTES) {
+                    bucket.tokens -= len;
+                    let p = bucket.queue.pop_front().expect("front");
+                    bucket.queued_bytes -= p.len as u64;
+                    self.stats.forwarded += 1;
+                    self.stats.bytes_forwarded += p.len as u64;
+                    emit(p, true);
+                } else {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// When [`Shaper::poll`] next has something to do.
+    pub fn next_ns(&self) -> Option<u64> {
+        let mut next = self.line.peek().map(|Reverse(t)| t.0);
+        for b in &self.buckets {
+            if let (Some(r), Some(p)) = (b.rate, b.queue.front()) {
+                let need = (p.len as f64).min(BURST_BYTES) - b.tokens;
+                let at = b.last_ns + ((need.max(0.0) / r) * 1e9).ceil() as u64;
+                next = Some(next.map_or(at, |n| n.min(at)));
+            }
+        }
+        next
+    }
+
+    /// Packets waiting.
+    pub fn backlog(&self) -> usize {
+        self.line.len() + self.buckets.iter().map(|b| b.queue.len()).sum::<usize>()
+    }
+}
+
+/// The direction of an IP packet: towards one of `ports` is up; anything else is down.
+pub fn classify(ip: &[u8], ports: &[u16]) -> Dir {
+    let (proto, l4) = match ip.first().map(|b| b >> 4) {
+        Some(4) if ip.len() >= 20 => {
+            let ihl = ((ip[0] & 0x0f) as usize) * 4;
+            (ip[9], ihl)
+        }
+        Some(6) if ip.len() >= 40 => (ip[6], 40),
+        _ => return Dir::Down,
+    };
+    if (proto == 6 || proto == 17) && ip.len() >= l4 + 4 {
+        let dport = u16::from_be_bytes([ip[l4 + 2], ip[l4 + 3]]);
+        if ports.contains(&dport) {
+            return Dir::Up;
+        }
+    }
+    Dir::Down
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pkt(id: u32, len: u32) -> Pkt {
+        Pkt {
+            id: Some(id),
+            len,
+            dir: Dir::Down,
+            data: Some(vec![0u8; len as usize].into()),
+            corrupted: false,
+            due_ns: 0,
+            left_ns: 0,
+        }
+    }
+
+    fn run(s: &mut Shaper, n: u32, gap_ns: u64, len: u32) -> Vec<(u64, Pkt)> {
+        let mut out = Vec::new();
+        let mut now = 0;
+        for i in 0..n {
+            now = i as u64 * gap_ns;
+            s.admit(now, pkt(i, len));
+            s.poll(now, |p, ok| {
+                if ok {
+                    out.push((now, p))
+                }
+            });
+        }
+        while let Some(t) = s.next_ns() {
+            now = t.max(now);
+            s.poll(now, |p, ok| {
+                if ok {
+                    out.push((now, p))
+                }
+            });
+        }
+        out
+    }
+
+    #[test]
+    fn constant_delay_keeps_order() {
+        let c = Conditions {
+            latency_ms: 10.0,
+            ..Default::default()
+        };
+        let mut s = Shaper::new(c, 1);
+        let out = run(&mut s, 100, 1_000_000, 100);
+        assert_eq!(out.len(), 100);
+        for (i, (t, p)) in out.iter().enumerate() {
+            assert_eq!(p.id, Some(i as u32));
+            assert_eq!(*t, i as u64 * 1_000_000 + 10_000_000);
+        }
+    }
+
+    #[test]
+    fn jitter_has_the_configured_spread() {
+        let c = Conditions {
+            latency_ms: 100.0,
+            jitter_ms: 20.0,
+            ..Default::default()
+        };
+        let mut s = Shaper::new(c, 7);
+        let out = run(&mut s, 20_000, 10_000, 100);
+        let d: Vec<f64> = out
+            .iter()
+            .map(|(t, p)| (*t - p.id.unwrap() as u64 * 10_000) as f64 / 1e6)
+            .collect();
+        let mean = d.iter().sum::<f64>() / d.len() as f64;
+        let sd = (d.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / d.len() as f64).sqrt();
+        assert!((mean - 100.0).abs() < 0.5, "mean {mean}");
+        assert!((sd - 20.0).abs() < 0.5, "sd {sd}");
+    }
+
+    #[test]
+    fn loss_duplicate_corrupt_rates() {
+        let c = Conditions {
+            loss_pct: 10.0,
+            duplicate_pct: 5.0,
+            corrupt_pct: 2.0,
+            ..Default::default()
+        };
+        let mut s = Shaper::new(c, 3);
+        let out = run(&mut s, 100_000, 1000, 100);
+        let st = s.stats;
+        assert_eq!(st.received, 100_000);
+        assert!((st.lost as f64 - 10_000.0).abs() < 400.0, "{st:?}");
+        assert!((st.duplicated as f64 - 4_500.0).abs() < 300.0, "{st:?}");
+        assert!((st.corrupted as f64 - 1_800.0).abs() < 200.0, "{st:?}");
+        assert_eq!(out.len() as u64, st.received - st.lost + st.duplicated);
+        let flipped = out
+            .iter()
+            .filter(|(_, p)| p.data.as_ref().unwrap().iter().any(|&b| b != 0))
+            .count() as u64;
+        // A corrupted packet that was then duplicated is corrupted twice over in the output.
+        assert!(flipped >= st.corrupted, "{flipped} {st:?}");
+        assert!(out.iter().filter(|(_, p)| p.corrupted).count() as u64 >= st.corrupted);
+    }
+
+    #[test]
+    fn rate_limits_throughput_and_drops_the_excess() {
+        // 1 Mbit/s; offered 2 Mbit/s of 1000-byte packets for 2 s.
+        let c = Conditions {
+            rate_bps: Some(1_000_000),
+            ..Default::default()
+        };
+        let mut s = Shaper::new(c, 1);
+        let out = run(&mut s, 500, 4_000_000, 1000);
+        let bytes: u64 = out.iter().map(|(_, p)| p.len as u64).sum();
+        let last = out.last().unwrap().0 as f64 / 1e9;
+        let rate = (bytes as f64 - BURST_BYTES) * 8.0 / last;
+        assert!((rate - 1_000_000.0).abs() < 20_000.0, "rate {rate}");
+        assert!(s.stats.dropped_rate > 200, "{:?}", s.stats);
+        assert_eq!(s.stats.dropped_rate + s.stats.forwarded, 500);
+    }
+
+    #[test]
+    fn separate_up_rate() {
+        let c = Conditions {
+            rate_bps: Some(8_000_000),
+            rate_up_bps: Some(800_000),
+            ..Default::default()
+        };
+        let mut s = Shaper::new(c, 1);
+        let mut now = 0;
+        let (mut up, mut down) = (0u64, 0u64);
+        for i in 0..2000u32 {
+            now = i as u64 * 1_000_000; // 1000 pkt/s each way, 1000 B: 8 Mbit/s offered each way
+            let mut a = pkt(i, 1000);
+            a.dir = Dir::Up;
+            s.admit(now, a);
+            s.admit(now, pkt(i, 1000));
+            s.poll(now, |p, ok| {
+                if ok {
+                    if p.dir == Dir::Up {
+                        up += 1
+                    } else {
+                        down += 1
+                    }
+                }
+            });
+        }
+        let secs = now as f64 / 1e9;
+        let up_rate = up as f64 * 8000.0 / secs;
+        let down_rate = down as f64 * 8000.0 / secs;
+        assert!((up_rate - 800_000.0).abs() < 80_000.0, "up {up_rate}");
+        assert!(down_rate > 7_000_000.0, "down {down_rate}");
+    }
+
+    #[test]
+    fn reorder_sends_some_at_once() {
+        let c = Conditions {
+            latency_ms: 50.0,
+            reorder_pct: 25.0,
+            ..Default::default()
+        };
+        let mut s = Shaper::new(c, 9);
+        let out = run(&mut s, 10_000, 100_000, 100);
+        let r = s.stats.reordered as f64 / 10_000.0;
+        assert!((r - 0.25).abs() < 0.02, "{r}");
+        let out_of_order = out
+            .windows(2)
+            .filter(|w| w[1].1.id < w[0].1.id)
+            .count();
+        assert!(out_of_order > 1000);
+    }
+
+    #[test]
+    fn classify_by_destination_port() {
+        let mut ip = vec![0u8; 28];
+        ip[0] = 0x45;
+        ip[9] = 17;
+        ip[22..24].copy_from_slice(&5683u16.to_be_bytes());
+        assert_eq!(classify(&ip, &[80, 5683]), Dir::Up);
+        ip[20..22].copy_from_slice(&5683u16.to_be_bytes());
+        ip[22..24].copy_from_slice(&40000u16.to_be_bytes());
+        assert_eq!(classify(&ip, &[80, 5683]), Dir::Down);
+        assert_eq!(classify(&[0x45, 0], &[80]), Dir::Down);
+        assert_eq!(classify(&[], &[80]), Dir::Down);
+    }
+}

@@ -1,0 +1,313 @@
+//! The userspace shaper: forwarded packets are queued to this process with NFQUEUE (an iptables rule in
+//! the gateway's namespace), held for their delay, rate-limited, dropped, corrupted or duplicated as the
+//! [`Shaper`] decides, and released with a verdict. Used when the kernel has no `sch_netem`.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::cleanup::Record;
+use crate::nfqueue::{kernel_drops, Queue, Verdict};
+use crate::shaper::{classify, Pkt, Shaper, Stats};
+use crate::spec::Spec;
+use crate::sys;
+use crate::Error;
+
+/// Chain in the mangle table that sends forwarded packets to the queue.
+const CHAIN: &str = "WOTEMU_GW";
+
+/// Options of the userspace shaper.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub queue_num: u16,
+    /// Service ports: packets to them are "up" (for `rate_up`).
+    pub ports: Vec<u16>,
+    pub seed: u64,
+}
+
+/// What the shaper did, and how late it released packets relative to their planned time.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Report {
+    pub stats: Stats,
+    /// Packets the kernel dropped because the queue or socket buffer was full.
+    pub kernel_dropped: u64,
+    pub lateness_p50_us: f64,
+    pub lateness_p99_us: f64,
+    pub lateness_max_us: f64,
+    pub cpu_s: f64,
+}
+
+/// A log-linear histogram of microseconds (1 µs resolution below 1 ms, 1% above).
+#[derive(Debug, Clone)]
+pub struct Histogram {
+    counts: Vec<u64>,
+    n: u64,
+    max: u64,
+}
+
+impl Default for Histogram {
+    fn default() -> Self {
+        Histogram {
+            counts: vec![0; 1000 + 1200],
+            n: 0,
+            max: 0,
+        }
+    }
+}
+
+impl Histogram {
+    fn bucket(us: u64) -> usize {
+        if us < 1000 {
+            us as usize
+        } else {
+            // 1000 * 1.01^k
+            let k = ((us as f64 / 1000.0).ln() / 1.01f64.ln()) as usize;
+            (1000 + k).min(2199)
+        }
+    }
+
+    fn value(b: usize) -> f64 {
+        if b < 1000 {
+            b as f64
+        } else {
+            1000.0 * 1.01f64.powi((b - 1000) as i32)
+        }
+    }
+
+    pub fn record(&mut self, us: u64) {
+        self.counts[Self::bucket(us)] += 1;
+        self.n += 1;
+        self.max = self.max.max(us);
+    }
+
+    pub fn quantile(&self, q: f64) -> f64 {
+        if self.n == 0 {
+            return 0.0;
+        }
+        let target = ((self.n as f64) * q).ceil().max(1.0) as u64;
+        let mut seen = 0;
+        for (b, &c) in self.counts.iter().enumerate() {
+            seen += c;
+            if seen >= target {
+                return Self::value(b);
+            }
+        }
+        self.max as f64
+    }
+}
+
+fn install_rules(queue_num: u16, rec: &mut Record) -> Result<(), Error> {
+    // Idempotent: a chain left by an earlier gateway is emptied and reused; the jump is added once.
+    rec.push(&["iptables", "-w", "-t", "mangle", "-X", CHAIN]);
+    rec.push(&["iptables", "-w", "-t", "mangle", "-F", CHAIN]);
+    rec.push(&["iptables", "-w", "-t", "mangle", "-D", "FORWARD", "-j", CHAIN]);
+    if sys::iptables(&["-t", "mangle", "-N", CHAIN]).is_err() {
+        sys::iptables(&["-t", "mangle", "-F", CHAIN])?;
+    }
+    if sys::iptables(&["-t", "mangle", "-C", "FORWARD", "-j", CHAIN]).is_err() {
+        sys::iptables(&["-t", "mangle", "-A", "FORWARD", "-j", CHAIN])?;
+    }
+    sys::iptables(&[
+        "-t",
+        "mangle",
+        "-A",
+        CHAIN,
+        "-j",
+        "NFQUEUE",
+        "--queue-num",
+        &queue_num.to_string(),
+    ])?;
+    Ok(())
+}
+
+struct Injector {
+    fd: std::os::fd::OwnedFd,
+}
+
+impl Injector {
+    fn open() -> Option<Injector> {
+        use std::os::fd::FromRawFd;
+        // SAFETY: socket(2); owned from here on.
+        let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, libc::IPPROTO_RAW) };
+        if fd < 0 {
+            return None;
+        }
+        // SAFETY: a fresh descriptor.
+        Some(Injector {
+            fd: unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) },
+        })
+    }
+
+    /// Sends a copy of an IPv4 packet (its header included) as the gateway would forward it.
+    fn send(&self, data: &[u8]) -> bool {
+        use std::os::fd::AsRawFd;
+        if data.len() < 20 || data[0] >> 4 != 4 {
+            return false;
+        }
+        // SAFETY: zeroed sockaddr_in is valid; sendto(2) of a borrowed buffer.
+        let mut sa: libc::sockaddr_in = unsafe { std::mem::zeroed() };
+        sa.sin_family = libc::AF_INET as u16;
+        sa.sin_addr.s_addr = u32::from_ne_bytes([data[16], data[17], data[18], data[19]]);
+        let r = unsafe {
+            libc::sendto(
+                self.fd.as_raw_fd(),
+                data.as_ptr() as *const libc::c_void,
+                data.len(),
+                0,
+                &sa as *const _ as *const libc::sockaddr,
+                std::mem::size_of::<libc::sockaddr_in>() as u32,
+            )
+        };
+        r >= 0
+    }
+}
+
+/// Runs the userspace shaper in the current network namespace until `stop` is set. `on_tick` is called
+/// about once a second with the counters so far.
+pub fn run(
+    spec: &Spec,
+    opts: &Options,
+    stop: &AtomicBool,
+    mut on_tick: impl FnMut(&Report),
+) -> Result<Report, Error> {
+    // SAFETY: prctl(2): wake-ups within a microsecond rather than the default 50 µs slack.
+    unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1u64, 0u64, 0u64, 0u64) };
+    let needs_data = std::iter::once(&spec.base)
+        .chain(spec.schedule.iter().map(|s| &s.conditions))
+        .any(|c| c.duplicate_pct > 0.0 || c.corrupt_pct > 0.0);
+    let copy_range = if needs_data { 65535 } else { 128 };
+    let mut queue = Queue::open(opts.queue_num, copy_range, 262_144, 64)
+        .map_err(|e| Error::Queue(format!("binding NFQUEUE {}: {e}", opts.queue_num)))?;
+    let mut rec = Record::new("gateway");
+    install_rules(opts.queue_num, &mut rec)?;
+    let _ = sys::sysctl("net.ipv4.ip_forward", "1");
+    let injector = if needs_data { Injector::open() } else { None };
+
+    let start = sys::monotonic_ns();
+    let changes = spec.changes();
+    let mut next_change = 0usize;
+    let mut shaper = Shaper::new(spec.at(0.0), opts.seed);
+    let mut hist = Histogram::default();
+    let (base_q, base_u) = kernel_drops(opts.queue_num).unwrap_or((0, 0));
+    let cpu0 = sys::process_cpu_s();
+    let mut next_tick = start + 1_000_000_000;
+    let report = |shaper: &Shaper, hist: &Histogram| {
+        let (q, u) = kernel_drops(opts.queue_num).unwrap_or((base_q, base_u));
+        Report {
+            stats: shaper.stats,
+            kernel_dropped: (q - base_q) + (u - base_u),
+            lateness_p50_us: hist.quantile(0.5),
+            lateness_p99_us: hist.quantile(0.99),
+            lateness_max_us: hist.max as f64,
+            cpu_s: sys::process_cpu_s() - cpu0,
+        }
+    };
+    let mut err = None;
+    while !stop.load(Ordering::Relaxed) {
+        let now = sys::monotonic_ns();
+        while next_change < changes.len() && (now - start) as f64 / 1e6 >= changes[next_change] {
+            let c = spec.at(changes[next_change]);
+            tracing::info!(?c, "conditions change");
+            shaper.set_conditions(c);
+            next_change += 1;
+        }
+        // Take in what has arrived (a few batches at most, so releases stay on time).
+        for _ in 0..8 {
+            let mut admitted_drop = Vec::new();
+            let got = queue.recv_batch(|p| {
+                let dir = classify(p.payload, &opts.ports);
+                let data = (needs_data && p.payload.len() as u32 == p.len).then(|| p.payload.into());
+                let pk = Pkt {
+                    id: Some(p.id),
+                    len: p.len,
+                    dir,
+                    data,
+                    corrupted: false,
+                    due_ns: 0,
+                    left_ns: 0,
+                };
+                if !shaper.admit(now, pk) {
+                    admitted_drop.push(p.id);
+                }
+            });
+            let got = match got {
+                Ok(g) => g,
+                Err(e) => {
+                    err = Some(Error::Queue(format!("receiving from NFQUEUE: {e}")));
+                    break;
+                }
+            };
+            for id in admitted_drop {
+                queue.verdict(id, Verdict::Drop, None).map_err(queue_err)?;
+            }
+            if got == 0 {
+                break;
+            }
+        }
+        if err.is_some() {
+            break;
+        }
+        let now = sys::monotonic_ns();
+        let mut verdicts: Vec<(u32, Verdict, Option<Box<[u8]>>)> = Vec::new();
+        shaper.poll(now, |p, ok| {
+            if ok {
+                hist.record(p.left_ns.saturating_sub(p.due_ns) / 1000);
+            }
+            match p.id {
+                Some(id) => verdicts.push((
+                    id,
+                    if ok { Verdict::Accept } else { Verdict::Drop },
+                    p.data.filter(|_| p.corrupted),
+                )),
+                None => {
+                    if ok {
+                        if let (Some(inj), Some(d)) = (&injector, &p.data) {
+                            inj.send(d);
+                        }
+                    }
+                }
+            }
+        });
+        for (id, v, data) in verdicts {
+            queue.verdict(id, v, data.as_deref()).map_err(queue_err)?;
+        }
+        queue.flush().map_err(queue_err)?;
+        if now >= next_tick {
+            on_tick(&report(&shaper, &hist));
+            next_tick = now + 1_000_000_000;
+        }
+        // Sleep until the next release, the next packet, a change of conditions or a tick.
+        let mut wake = next_tick;
+        if let Some(n) = shaper.next_ns() {
+            wake = wake.min(n);
+        }
+        if let Some(&c) = changes.get(next_change) {
+            wake = wake.min(start + (c * 1e6) as u64);
+        }
+        wake = wake.min(sys::monotonic_ns() + 200_000_000);
+        let now = sys::monotonic_ns();
+        if wake > now {
+            let d = wake - now;
+            let ts = libc::timespec {
+                tv_sec: (d / 1_000_000_000) as i64,
+                tv_nsec: (d % 1_000_000_000) as i64,
+            };
+            let mut pfd = libc::pollfd {
+                fd: queue.raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: ppoll(2) on one live descriptor with a local timeout.
+            unsafe { libc::ppoll(&mut pfd, 1, &ts, std::ptr::null()) };
+        }
+    }
+    // Packets still held are dropped by the kernel when the queue closes (the network goes away).
+    let r = report(&shaper, &hist);
+    rec.undo();
+    match err {
+        Some(e) => Err(e),
+        None => Ok(r),
+    }
+}
+
+fn queue_err(e: std::io::Error) -> Error {
+    Error::Queue(format!("sending verdicts: {e}"))
+}

@@ -53,22 +53,6 @@ pub(crate) fn ip(args: &[&str]) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn tc(ns: &str, args: &[&str]) -> anyhow::Result<()> {
-    let out = Command::new("ip")
-        .args(["netns", "exec", ns, "tc"])
-        .args(args)
-        .output()
-        .context("running `tc` (install iproute2)")?;
-    if !out.status.success() {
-        bail!(
-            "`tc {}` failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(())
-}
-
 impl State {
     pub(crate) fn dir(&self) -> PathBuf {
         Path::new(STATE_ROOT).join(&self.run_id)
@@ -288,79 +272,6 @@ pub(crate) fn make_cgroups(
     state.cgroups.sort_by_key(|p| p.components().count());
     state.save()?;
     Ok(dirs)
-}
-
-/// Whether this kernel has the netem qdisc (tried in a throwaway namespace).
-pub(crate) fn has_netem(run_id: &str) -> bool {
-    let ns = format!("wtm-{run_id}-probe");
-    if ip(&["netns", "add", &ns]).is_err() {
-        return false;
-    }
-    let ok = ip(&["-n", &ns, "link", "set", "lo", "up"]).is_ok()
-        && tc(
-            &ns,
-            &["qdisc", "add", "dev", "lo", "root", "netem", "delay", "1ms"],
-        )
-        .is_ok();
-    let _ = ip(&["netns", "del", &ns]);
-    ok
-}
-
-/// Shapes what leaves `dev` (in namespace `ns`): netem delay/jitter/loss when available, then tbf at `rate`.
-pub(crate) fn shape(
-    ns: &str,
-    dev: &str,
-    c: &wotemu_topology::model::Conditions,
-    netem: bool,
-) -> anyhow::Result<Vec<String>> {
-    let mut applied = Vec::new();
-    let mut parent = vec!["root".to_owned()];
-    if netem && (c.latency_ms > 0.0 || c.jitter_ms > 0.0 || c.loss_pct > 0.0) {
-        let mut args: Vec<String> = ["qdisc", "add", "dev", dev, "root", "handle", "1:", "netem"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        args.extend([
-            "delay".into(),
-            format!("{}ms", c.latency_ms),
-            format!("{}ms", c.jitter_ms),
-        ]);
-        if c.jitter_ms > 0.0 {
-            args.extend(["distribution".into(), "normal".into()]);
-        }
-        if c.loss_pct > 0.0 {
-            args.extend(["loss".into(), format!("{}%", c.loss_pct)]);
-        }
-        tc(ns, &args.iter().map(String::as_str).collect::<Vec<_>>())?;
-        applied.push(format!(
-            "delay {} ms ± {} ms, loss {} %",
-            c.latency_ms, c.jitter_ms, c.loss_pct
-        ));
-        parent = vec!["parent".into(), "1:1".into()];
-    }
-    if let Some(rate) = c.rate_bps {
-        let mut args: Vec<String> = vec!["qdisc".into(), "add".into(), "dev".into(), dev.into()];
-        args.extend(parent);
-        args.extend([
-            "handle".into(),
-            "2:".into(),
-            "tbf".into(),
-            "rate".into(),
-            format!("{rate}bit"),
-        ]);
-        args.extend([
-            "burst".into(),
-            "32kbit".into(),
-            "latency".into(),
-            "400ms".into(),
-        ]);
-        tc(ns, &args.iter().map(String::as_str).collect::<Vec<_>>())?;
-        applied.push(format!(
-            "rate {}",
-            wotemu_topology::units::format_rate(rate)
-        ));
-    }
-    Ok(applied)
 }
 
 /// Runs that left state behind: (state, whether its `wotemu run` process is still alive).

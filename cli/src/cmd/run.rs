@@ -366,7 +366,6 @@ fn run_lab(
     // Networks: the lab namespace and a bridge per network.
     let lab = state.lab_ns();
     state.add_ns(&lab)?;
-    let netem = lab::has_netem(&run_id);
     let nets: BTreeMap<&str, usize> = t
         .networks
         .iter()
@@ -385,18 +384,73 @@ fn run_lab(
         ])?;
         lab::ip(&["-n", &lab, "link", "set", &format!("br{k}"), "up"])?;
     }
-    let mut conditions_note = Vec::new();
+    // A gateway per network (namespace `wtm-R-g<k>`, address 10.77.k.1, `gw_<net>` as in the Swarm stack)
+    // running `wotemu gateway` with the network's conditions; nodes route their WoT traffic through it.
+    let p = t.ports;
+    let service_ports = [p.http, p.ws, p.mqtt, p.catalogue, p.coap]
+        .map(|x| x.to_string())
+        .join(",");
+    let mut gateways: Vec<(String, Child, PathBuf, PathBuf)> = Vec::new();
     for n in &t.networks {
-        let c = &n.conditions;
-        if !netem && (c.latency_ms > 0.0 || c.jitter_ms > 0.0 || c.loss_pct > 0.0) {
-            conditions_note.push(format!(
-                "network {}: this kernel has no sch_netem, so its delay ({} ms ± {} ms) and loss are NOT emulated (only its rate); the userspace shaper is not built yet",
-                n.name, c.latency_ms, c.jitter_ms
+        let k = nets[n.name.as_str()];
+        let ns = format!("wtm-{run_id}-g{k}");
+        state.add_ns(&ns)?;
+        let inside = ifname(&n.name, k);
+        let peer = format!("g{k}");
+        lab::ip(&[
+            "-n", &lab, "link", "add", &peer, "type", "veth", "peer", "name", &inside, "netns", &ns,
+        ])?;
+        lab::ip(&["-n", &lab, "link", "set", &peer, "master", &format!("br{k}"), "up"])?;
+        lab::ip(&["-n", &ns, "addr", "add", &format!("10.77.{k}.1/24"), "dev", &inside])?;
+        lab::ip(&["-n", &ns, "link", "set", &inside, "up"])?;
+        let ready = state.dir().join(format!("gw-{k}.ready"));
+        let stats = state.dir().join(format!("gw-{k}.json"));
+        let log = std::fs::File::create(logs.join(format!("gw_{}.log", n.name)))?;
+        let spec = wotemu_topology::compose::gateway_conditions(n);
+        if let Ok(sp) = wotemu_gateway::Spec::from_json(&spec) {
+            let (b, why) = wotemu_gateway::Backend::choose(&sp);
+            output::say(&format!(
+                "Network {}: {} ({why}).",
+                n.name,
+                match b {
+                    wotemu_gateway::Backend::Kernel => "kernel netem + tbf",
+                    wotemu_gateway::Backend::Userspace => "userspace shaper",
+                }
             ));
         }
+        let child = Command::new("ip")
+            .args(["netns", "exec", &ns])
+            .arg(exe)
+            .args(["-q", "gateway", "--network", &n.name, "--conditions", &spec])
+            .args(["--ports", &service_ports])
+            .arg("--ready-file")
+            .arg(&ready)
+            .arg("--stats-file")
+            .arg(&stats)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .process_group(0)
+            .spawn()
+            .context("starting a gateway")?;
+        state.pids.push(child.id());
+        state.save()?;
+        gateways.push((n.name.clone(), child, ready, stats));
     }
-    for note in &conditions_note {
-        output::warn(note);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    for (name, child, ready, _) in gateways.iter_mut() {
+        while !ready.exists() {
+            if let Some(st) = child.try_wait()? {
+                bail!(
+                    "the gateway of network {name} exited ({st}); its log: {}",
+                    logs.join(format!("gw_{name}.log")).display()
+                );
+            }
+            if Instant::now() > deadline {
+                bail!("the gateway of network {name} was not ready after 15 s");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     // Replicas and brokers.
@@ -449,12 +503,6 @@ fn run_lab(
                 &inside,
             ])?;
             lab::ip(&["-n", &ns, "link", "set", &inside, "up"])?;
-            let network = t
-                .networks
-                .iter()
-                .find(|n| &n.name == net)
-                .expect("validated");
-            lab::shape(&lab, &p, &network.conditions, netem)?;
             hosts.push((
                 addr.clone(),
                 vec![format!("{node}.{net}"), node.to_owned(), task.clone()],
@@ -491,6 +539,27 @@ fn run_lab(
             )?;
         }
     }
+    // Routes: each replica's WoT traffic in each of its networks goes through that network's gateway.
+    for r in &replicas {
+        for (j, (net, _, _)) in r.links.iter().enumerate() {
+            let k = nets[net.as_str()];
+            let route = wotemu_gateway::route::Route {
+                subnet: format!("10.77.{k}.0/24"),
+                gateway: format!("10.77.{k}.1"),
+                index: j as u8,
+                tcp_ports: vec![p.http, p.ws, p.mqtt, p.catalogue],
+                udp_ports: vec![p.coap],
+            };
+            wotemu_gateway::probe::in_netns(&r.ns, move || wotemu_gateway::route::install(&route))
+                .join()
+                .map_err(|_| anyhow::anyhow!("the routing thread panicked"))?
+                .with_context(|| format!("routing {} through the gateway of {net}", r.task))?;
+        }
+    }
+    for n in &t.networks {
+        let k = nets[n.name.as_str()];
+        hosts.push((format!("10.77.{k}.1"), vec![n.gateway()]));
+    }
     // Names, as in the Swarm stack.
     let hosts_text: String = std::iter::once("127.0.0.1 localhost\n".to_owned())
         .chain(
@@ -507,7 +576,6 @@ fn run_lab(
     }
 
     // Commands, environments and cgroups.
-    let p = t.ports;
     for r in replicas.iter_mut() {
         let mut env = BTreeMap::new();
         for (k, v) in [
@@ -714,6 +782,25 @@ fn run_lab(
         .arg(us_to_rfc3339(now_us()))
         .query(&mut conn)?;
 
+    // Gateways: stop them so they write their final counters.
+    for (_, child, _, _) in gateways.iter() {
+        // SAFETY: kill(2) of our own child (`ip netns exec` became the gateway).
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    }
+    let gw_deadline = Instant::now() + Duration::from_secs(3);
+    for (_, child, _, _) in gateways.iter_mut() {
+        while child.try_wait()?.is_none() && Instant::now() < gw_deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+    let gateway_stats: BTreeMap<String, serde_json::Value> = gateways
+        .iter()
+        .filter_map(|(name, _, _, stats)| {
+            let v = serde_json::from_slice(&std::fs::read(stats).ok()?).ok()?;
+            Some((name.clone(), v))
+        })
+        .collect();
+
     // Collect and report.
     let bar = Bar::new();
     let opts = CollectOptions::new(&redis_url, stack, out);
@@ -721,6 +808,12 @@ fn run_lab(
         .with_context(|| format!("collecting the run into {}", out.display()))?;
     bar.finish();
     let _ = summary;
+    // What each gateway did (backend, packets forwarded, lost, dropped, timing), beside the dataset.
+    std::fs::write(
+        out.join("gateways.json"),
+        serde_json::to_vec_pretty(&gateway_stats)?,
+    )
+    .context("writing gateways.json")?;
     let site = out.join("site");
     if !args.no_report {
         let report =

@@ -61,6 +61,14 @@ fn leftovers(id: &str) -> Vec<String> {
             }
         }
     }
+    // Gateways' clean-up records (removed when they stop).
+    if let Ok(rd) = std::fs::read_dir("/run/wotemu/net") {
+        for e in rd.flatten() {
+            if std::fs::read_to_string(e.path()).is_ok_and(|t| t.contains(&format!("wtm-{id}-"))) {
+                found.push(e.path().display().to_string());
+            }
+        }
+    }
     // Processes: agents carry the run id in their task name, Redis its socket path.
     if let Ok(rd) = std::fs::read_dir("/proc") {
         for e in rd.flatten() {
@@ -96,6 +104,18 @@ fn check_quickstart_dataset(out: &Path) {
             .iter()
             .all(|r| r["thing"] == "urn:wotemu:quickstart:thing"));
     }
+    // Latencies are those of the 3G preset (300 ms ± 150 ms each way through the gateway): a read takes
+    // at least one round trip (~600 ms), mostly more (connection set-up).
+    let mut lat: Vec<f64> = of_task(&inter, "quickstart_reader.")
+        .iter()
+        .filter_map(|r| r["latency_ms"].as_f64())
+        .collect();
+    lat.sort_by(f64::total_cmp);
+    let median = lat[lat.len() / 2];
+    assert!((500.0..5000.0).contains(&median), "median read latency {median} ms");
+    let gw: Value =
+        serde_json::from_slice(&std::fs::read(out.join("gateways.json")).unwrap()).unwrap();
+    assert!(gw["3g"]["stats"]["forwarded"].as_u64().unwrap() > 100, "{gw:#}");
     let tasks = rows(out, Table::Tasks);
     assert_eq!(tasks.len(), 5, "{tasks:?}");
     let packets = rows(out, Table::Packets);
@@ -198,9 +218,15 @@ fn ctrl_c_still_collects_reports_and_cleans_up() {
 /// The run id of the `wotemu run` process `pid`, from its state file.
 pub(crate) fn runs_of(pid: u32) -> Option<String> {
     for e in std::fs::read_dir("/run/wotemu").ok()?.flatten() {
-        let s: Value =
-            serde_json::from_slice(&std::fs::read(e.path().join("state.json")).ok()?).ok()?;
-        if s["pid"] == pid && s["pids"].as_array().is_some_and(|p| p.len() >= 6) {
+        // Other entries (the gateways' records in `net/`, runs starting) have no readable state.
+        let Some(s) = std::fs::read(e.path().join("state.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        else {
+            continue;
+        };
+        // Redis, the gateway, 5 replicas.
+        if s["pid"] == pid && s["pids"].as_array().is_some_and(|p| p.len() >= 7) {
             return s["run_id"].as_str().map(str::to_owned);
         }
     }

@@ -78,6 +78,11 @@ pub(crate) fn say(msg: &str) {
     let _ = writeln!(std::io::stdout().lock(), "{msg}");
 }
 
+/// A progress note on stderr (stdout stays for results).
+pub(crate) fn note(msg: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "{msg}");
+}
+
 /// Text on stdout as it is.
 pub(crate) fn print(text: &str) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();

@@ -126,7 +126,12 @@ pub fn clean_orphans() -> Vec<String> {
                 let program = if here {
                     c[0].as_str()
                 } else {
-                    args.extend(["netns", "exec", named.expect("named").as_str(), c[0].as_str()]);
+                    args.extend([
+                        "netns",
+                        "exec",
+                        named.expect("named").as_str(),
+                        c[0].as_str(),
+                    ]);
                     "ip"
                 };
                 args.extend(c[1..].iter().map(String::as_str));

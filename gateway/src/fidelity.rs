@@ -77,7 +77,8 @@ pub struct Expected {
 pub fn expected_rtt(c: &Conditions) -> Expected {
     let mut rng = SmallRng::seed_from_u64(42);
     let one = |rng: &mut SmallRng| -> f64 {
-        if c.latency_ms > 0.0 && c.reorder_pct > 0.0 && rng.random::<f64>() * 100.0 < c.reorder_pct {
+        if c.latency_ms > 0.0 && c.reorder_pct > 0.0 && rng.random::<f64>() * 100.0 < c.reorder_pct
+        {
             return 0.0;
         }
         let u1: f64 = rng.random::<f64>().max(f64::MIN_POSITIVE);
@@ -170,6 +171,7 @@ fn wait_ready<T>(ready: &AtomicBool, h: &std::thread::JoinHandle<T>) -> Result<(
 /// A flood from (ns, port) to (ns, addr, port) at `offered` bit/s; returns the rate at the receiver while
 /// the limit was saturated: after the token bucket's burst is spent and the delay line's spread has
 /// passed, until the spread of the last packets begins.
+#[allow(clippy::too_many_arguments)]
 fn flood_run(
     src_ns: &str,
     src_port: u16,
@@ -252,7 +254,13 @@ pub fn measure(
         mean,
         (0.05 * e.mean).max(1.0),
     ));
-    figs.push(Figure::judged("rtt_stddev", "ms", e.sd, sd, (0.2 * e.sd).max(1.0)));
+    figs.push(Figure::judged(
+        "rtt_stddev",
+        "ms",
+        e.sd,
+        sd,
+        (0.2 * e.sd).max(1.0),
+    ));
     figs.push(Figure::info("rtt_p50", "ms", Some(e.p50), p50));
     figs.push(Figure::info("rtt_p99", "ms", Some(e.p99), p99));
     let sent = r.sent;

@@ -97,7 +97,10 @@ pub fn apply(dev: &str, c: &Conditions, change: bool) -> Result<(), Error> {
             tc(&a)?;
         }
     } else if change {
-        let _ = sys::cmd("tc", &["qdisc", "del", "dev", dev, "parent", "1:1", "handle", "2:"]);
+        let _ = sys::cmd(
+            "tc",
+            &["qdisc", "del", "dev", dev, "parent", "1:1", "handle", "2:"],
+        );
     }
     Ok(())
 }

@@ -183,7 +183,13 @@ impl Queue {
     fn config(&mut self, attrs: impl FnOnce(&mut Vec<u8>)) -> io::Result<()> {
         self.seq += 1;
         let mut b = Vec::with_capacity(64);
-        let s = begin(&mut b, NFQNL_MSG_CONFIG, NLM_F_ACK, self.seq, self.queue_num);
+        let s = begin(
+            &mut b,
+            NFQNL_MSG_CONFIG,
+            NLM_F_ACK,
+            self.seq,
+            self.queue_num,
+        );
         attrs(&mut b);
         finish(&mut b, s);
         self.send_raw(&b)?;

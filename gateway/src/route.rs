@@ -71,7 +71,11 @@ pub fn ports_from_env() -> (Vec<u16>, Vec<u16>) {
 /// Removes the routing of `r` from the current namespace (what is not there is skipped).
 pub fn remove(r: &Route) {
     let chain = r.chain();
-    while sys::iptables(&["-t", "mangle", "-D", "OUTPUT", "-d", &r.subnet, "-j", &chain]).is_ok() {}
+    while sys::iptables(&[
+        "-t", "mangle", "-D", "OUTPUT", "-d", &r.subnet, "-j", &chain,
+    ])
+    .is_ok()
+    {}
     let _ = sys::iptables(&["-t", "mangle", "-F", &chain]);
     let _ = sys::iptables(&["-t", "mangle", "-X", &chain]);
     while sys::ip(&["rule", "del", "fwmark", &r.mark(), "table", &r.table()]).is_ok() {}
@@ -87,9 +91,13 @@ pub fn install(r: &Route) -> Result<(), Error> {
     let chain = r.chain();
     let mark = r.mark();
     sys::iptables(&["-t", "mangle", "-N", &chain])?;
-    sys::iptables(&["-t", "mangle", "-A", "OUTPUT", "-d", &r.subnet, "-j", &chain])?;
+    sys::iptables(&[
+        "-t", "mangle", "-A", "OUTPUT", "-d", &r.subnet, "-j", &chain,
+    ])?;
     // The gateway's own traffic (none of WoT's, but e.g. its health checks) goes direct.
-    sys::iptables(&["-t", "mangle", "-A", &chain, "-d", &r.gateway, "-j", "RETURN"])?;
+    sys::iptables(&[
+        "-t", "mangle", "-A", &chain, "-d", &r.gateway, "-j", "RETURN",
+    ])?;
     for (proto, ports) in [("tcp", &r.tcp_ports), ("udp", &r.udp_ports)] {
         // multiport takes at most 15 ports.
         for chunk in ports.chunks(15) {
@@ -100,8 +108,20 @@ pub fn install(r: &Route) -> Result<(), Error> {
                 .join(",");
             for way in ["--dports", "--sports"] {
                 sys::iptables(&[
-                    "-t", "mangle", "-A", &chain, "-p", proto, "-m", "multiport", way, &list, "-j",
-                    "MARK", "--set-mark", &mark,
+                    "-t",
+                    "mangle",
+                    "-A",
+                    &chain,
+                    "-p",
+                    proto,
+                    "-m",
+                    "multiport",
+                    way,
+                    &list,
+                    "-j",
+                    "MARK",
+                    "--set-mark",
+                    &mark,
                 ])?;
             }
         }

@@ -472,10 +472,7 @@ mod tests {
         let out = run(&mut s, 10_000, 100_000, 100);
         let r = s.stats.reordered as f64 / 10_000.0;
         assert!((r - 0.25).abs() < 0.02, "{r}");
-        let out_of_order = out
-            .windows(2)
-            .filter(|w| w[1].1.id < w[0].1.id)
-            .count();
+        let out_of_order = out.windows(2).filter(|w| w[1].1.id < w[0].1.id).count();
         assert!(out_of_order > 1000);
     }
 

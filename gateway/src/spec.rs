@@ -34,8 +34,8 @@ impl Spec {
 
     /// Reads the gateway's `--conditions` JSON.
     pub fn from_json(s: &str) -> Result<Spec, Error> {
-        let v: Value = serde_json::from_str(s)
-            .map_err(|e| Error::Spec(format!("not JSON ({e}): {s}")))?;
+        let v: Value =
+            serde_json::from_str(s).map_err(|e| Error::Spec(format!("not JSON ({e}): {s}")))?;
         let base = conditions(&v)?;
         let mut schedule = Vec::new();
         if let Some(steps) = v.get("schedule") {
@@ -136,14 +136,22 @@ fn conditions(v: &Value) -> Result<Conditions, Error> {
         ("reorder", c.reorder_pct),
     ] {
         if !(0.0..=100.0).contains(&p) {
-            return Err(Error::Spec(format!("`{k}` must be within 0–100 %, not {p}")));
+            return Err(Error::Spec(format!(
+                "`{k}` must be within 0–100 %, not {p}"
+            )));
         }
     }
-    if c.latency_ms < 0.0 || c.jitter_ms < 0.0 || !c.latency_ms.is_finite() || !c.jitter_ms.is_finite() {
+    if c.latency_ms < 0.0
+        || c.jitter_ms < 0.0
+        || !c.latency_ms.is_finite()
+        || !c.jitter_ms.is_finite()
+    {
         return Err(Error::Spec("`latency` and `jitter` must be ≥ 0 ms".into()));
     }
     if c.rate_bps == Some(0) || c.rate_up_bps == Some(0) {
-        return Err(Error::Spec("a rate must be above 0 (leave it out for no limit)".into()));
+        return Err(Error::Spec(
+            "a rate must be above 0 (leave it out for no limit)".into(),
+        ));
     }
     Ok(c)
 }

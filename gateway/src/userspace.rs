@@ -11,6 +11,9 @@ use crate::spec::Spec;
 use crate::sys;
 use crate::Error;
 
+/// A verdict to send: packet id, verdict, changed bytes.
+type PendingVerdict = (u32, Verdict, Option<Box<[u8]>>);
+
 /// Chain in the mangle table that sends forwarded packets to the queue.
 const CHAIN: &str = "WOTEMU_GW";
 
@@ -98,7 +101,9 @@ fn install_rules(queue_num: u16, rec: &mut Record) -> Result<(), Error> {
     // Idempotent: a chain left by an earlier gateway is emptied and reused; the jump is added once.
     rec.push(&["iptables", "-w", "-t", "mangle", "-X", CHAIN]);
     rec.push(&["iptables", "-w", "-t", "mangle", "-F", CHAIN]);
-    rec.push(&["iptables", "-w", "-t", "mangle", "-D", "FORWARD", "-j", CHAIN]);
+    rec.push(&[
+        "iptables", "-w", "-t", "mangle", "-D", "FORWARD", "-j", CHAIN,
+    ]);
     if sys::iptables(&["-t", "mangle", "-N", CHAIN]).is_err() {
         sys::iptables(&["-t", "mangle", "-F", CHAIN])?;
     }
@@ -126,7 +131,13 @@ impl Injector {
     fn open() -> Option<Injector> {
         use std::os::fd::FromRawFd;
         // SAFETY: socket(2); owned from here on.
-        let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, libc::IPPROTO_RAW) };
+        let fd = unsafe {
+            libc::socket(
+                libc::AF_INET,
+                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+                libc::IPPROTO_RAW,
+            )
+        };
         if fd < 0 {
             return None;
         }
@@ -214,7 +225,8 @@ pub fn run(
             let mut admitted_drop = Vec::new();
             let got = queue.recv_batch(|p| {
                 let dir = classify(p.payload, &opts.ports);
-                let data = (needs_data && p.payload.len() as u32 == p.len).then(|| p.payload.into());
+                let data =
+                    (needs_data && p.payload.len() as u32 == p.len).then(|| p.payload.into());
                 let pk = Pkt {
                     id: Some(p.id),
                     len: p.len,
@@ -246,7 +258,7 @@ pub fn run(
             break;
         }
         let now = sys::monotonic_ns();
-        let mut verdicts: Vec<(u32, Verdict, Option<Box<[u8]>>)> = Vec::new();
+        let mut verdicts: Vec<PendingVerdict> = Vec::new();
         shaper.poll(now, |p, ok| {
             if ok {
                 hist.record(p.left_ns.saturating_sub(p.due_ns) / 1000);

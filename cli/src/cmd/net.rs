@@ -1,8 +1,8 @@
 //! `wotemu gateway`, `wotemu route` and `wotemu fidelity`: the network emulation's commands.
 
 use std::net::{Ipv4Addr, ToSocketAddrs};
-use std::path::Path;
 use std::os::unix::process::CommandExt;
+use std::path::Path;
 use std::process::{Command, ExitCode, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -77,7 +77,7 @@ pub(crate) fn gateway(args: GatewayArgs) -> anyhow::Result<ExitCode> {
         ports,
         queue_num: args.queue,
         devices: args.devices,
-        seed: args.seed.unwrap_or_else(|| wotemu_gateway::sys::monotonic_ns()),
+        seed: args.seed.unwrap_or_else(wotemu_gateway::sys::monotonic_ns),
     };
     let stats_file = args.stats_file.clone();
     let ready_file = args.ready_file.clone();
@@ -113,7 +113,16 @@ pub(crate) fn gateway(args: GatewayArgs) -> anyhow::Result<ExitCode> {
                         return;
                     }
                     let ok = Command::new("iptables")
-                        .args(["-w", "-t", "mangle", "-C", "WOTEMU_GW", "-j", "NFQUEUE", "--queue-num"])
+                        .args([
+                            "-w",
+                            "-t",
+                            "mangle",
+                            "-C",
+                            "WOTEMU_GW",
+                            "-j",
+                            "NFQUEUE",
+                            "--queue-num",
+                        ])
                         .arg(args.queue.to_string())
                         .stderr(Stdio::null())
                         .status()
@@ -171,7 +180,11 @@ fn local_addrs() -> anyhow::Result<Vec<(Ipv4Addr, u8)>> {
 }
 
 fn in_subnet(a: Ipv4Addr, net: Ipv4Addr, prefix: u8) -> bool {
-    let mask = if prefix == 0 { 0 } else { u32::MAX << (32 - prefix as u32) };
+    let mask = if prefix == 0 {
+        0
+    } else {
+        u32::MAX << (32 - prefix as u32)
+    };
     u32::from(a) & mask == u32::from(net) & mask
 }
 
@@ -212,7 +225,11 @@ pub(crate) fn route(args: RouteArgs) -> anyhow::Result<ExitCode> {
                 .with_context(|| {
                     format!("no local address is in the network of the gateway {gw}; give --subnet")
                 })?;
-            let mask = if p == 0 { 0 } else { u32::MAX << (32 - p as u32) };
+            let mask = if p == 0 {
+                0
+            } else {
+                u32::MAX << (32 - p as u32)
+            };
             format!("{}/{p}", Ipv4Addr::from(u32::from(a) & mask))
         }
     };
@@ -232,7 +249,10 @@ pub(crate) fn route(args: RouteArgs) -> anyhow::Result<ExitCode> {
     };
     if args.remove {
         rt::remove(&r);
-        output::say(&format!("removed the routing of {} via {}", r.subnet, r.gateway));
+        output::say(&format!(
+            "removed the routing of {} via {}",
+            r.subnet, r.gateway
+        ));
     } else {
         rt::install(&r).context("installing the routing")?;
         output::say(&format!(
@@ -331,7 +351,15 @@ fn build_fidelity_lab(state: &mut State) -> anyhow::Result<fidelity::Lab> {
             "-n", &lab_ns, "link", "add", &p, "type", "veth", "peer", "name", "eth0", "netns", &ns,
         ])?;
         lab::ip(&["-n", &lab_ns, "link", "set", &p, "master", "br0", "up"])?;
-        lab::ip(&["-n", &ns, "addr", "add", &format!("10.78.0.{}/24", i + 1), "dev", "eth0"])?;
+        lab::ip(&[
+            "-n",
+            &ns,
+            "addr",
+            "add",
+            &format!("10.78.0.{}/24", i + 1),
+            "dev",
+            "eth0",
+        ])?;
         lab::ip(&["-n", &ns, "link", "set", "eth0", "up"])?;
     }
     let route = rt::Route {
@@ -384,7 +412,11 @@ pub(crate) fn fidelity(args: FidelityArgs) -> anyhow::Result<ExitCode> {
             .arg(conditions_json(&c))
             .args([
                 "--backend",
-                if backend == Backend::Kernel { "kernel" } else { "userspace" },
+                if backend == Backend::Kernel {
+                    "kernel"
+                } else {
+                    "userspace"
+                },
             ])
             .arg("--ready-file")
             .arg(&ready)
@@ -411,14 +443,16 @@ pub(crate) fn fidelity(args: FidelityArgs) -> anyhow::Result<ExitCode> {
             let h = s.spawn(|| {
                 fidelity::measure(&labcfg, &c, |phase| {
                     if !quiet {
-                        eprintln!("  measuring {phase}…");
+                        output::note(&format!("  measuring {phase}…"));
                     }
                 })
             });
             // Ctrl-C: stop waiting; the lab is removed below either way.
             loop {
                 if h.is_finished() {
-                    return h.join().map_err(|_| anyhow::anyhow!("measurement panicked"));
+                    return h
+                        .join()
+                        .map_err(|_| anyhow::anyhow!("measurement panicked"));
                 }
                 if sigs.recv_timeout(Duration::from_millis(50)).is_ok() {
                     bail!("interrupted");
@@ -487,7 +521,9 @@ fn print_fidelity(o: &FidelityOut) -> anyhow::Result<()> {
         s.push_str(&format!(
             "{:<18} {:>14} {:>14} {:>14}  {}\n",
             f.name,
-            f.configured.map(|v| fmt_value(v, &f.unit)).unwrap_or_else(|| "–".into()),
+            f.configured
+                .map(|v| fmt_value(v, &f.unit))
+                .unwrap_or_else(|| "–".into()),
             fmt_value(f.measured, &f.unit),
             f.tolerance
                 .map(|t| format!("±{}", fmt_value(t, &f.unit)))

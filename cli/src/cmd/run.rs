@@ -400,8 +400,25 @@ fn run_lab(
         lab::ip(&[
             "-n", &lab, "link", "add", &peer, "type", "veth", "peer", "name", &inside, "netns", &ns,
         ])?;
-        lab::ip(&["-n", &lab, "link", "set", &peer, "master", &format!("br{k}"), "up"])?;
-        lab::ip(&["-n", &ns, "addr", "add", &format!("10.77.{k}.1/24"), "dev", &inside])?;
+        lab::ip(&[
+            "-n",
+            &lab,
+            "link",
+            "set",
+            &peer,
+            "master",
+            &format!("br{k}"),
+            "up",
+        ])?;
+        lab::ip(&[
+            "-n",
+            &ns,
+            "addr",
+            "add",
+            &format!("10.77.{k}.1/24"),
+            "dev",
+            &inside,
+        ])?;
         lab::ip(&["-n", &ns, "link", "set", &inside, "up"])?;
         let ready = state.dir().join(format!("gw-{k}.ready"));
         let stats = state.dir().join(format!("gw-{k}.json"));

@@ -1,8 +1,8 @@
 //! Integration tests of the `wotemu` binary (see README.md beside this file).
 
 mod agent;
-mod net;
 mod collect;
+mod net;
 mod report;
 mod rows;
 mod run;

@@ -44,18 +44,29 @@ fn figure<'a>(v: &'a Value, name: &str) -> &'a Value {
 /// ways within ±5 %, nothing lost, the direct path undelayed.
 fn preset(name: &str) {
     let v = fidelity(&["--conditions", name]);
-    let c = wotemu_topology::model::Preset::parse(name).unwrap().conditions();
+    let c = wotemu_topology::model::Preset::parse(name)
+        .unwrap()
+        .conditions();
     let rtt = figure(&v, "rtt_mean");
-    assert!((rtt["configured"].as_f64().unwrap() - 2.0 * c.latency_ms).abs() < 0.02 * 2.0 * c.latency_ms + 1.0);
+    assert!(
+        (rtt["configured"].as_f64().unwrap() - 2.0 * c.latency_ms).abs()
+            < 0.02 * 2.0 * c.latency_ms + 1.0
+    );
     for way in ["rate_up", "rate_down"] {
         let f = figure(&v, way);
-        assert_eq!(f["configured"].as_f64().unwrap(), c.rate_bps.unwrap() as f64);
+        assert_eq!(
+            f["configured"].as_f64().unwrap(),
+            c.rate_bps.unwrap() as f64
+        );
         assert_eq!(f["pass"], true);
     }
     assert_eq!(figure(&v, "loss")["measured"].as_f64().unwrap(), 0.0);
     assert!(figure(&v, "direct_rtt_mean")["measured"].as_f64().unwrap() < 1.0);
     // The gateway really carried the probes.
-    assert!(v["gateway"]["stats"]["forwarded"].as_u64().unwrap() > 100, "{v:#}");
+    assert!(
+        v["gateway"]["stats"]["forwarded"].as_u64().unwrap() > 100,
+        "{v:#}"
+    );
 }
 
 #[test]
@@ -96,10 +107,27 @@ fn fidelity_cable() {
 #[test]
 fn fidelity_of_the_new_parameters() {
     let v = fidelity(&[
-        "--delay", "10ms", "--jitter", "2ms", "--rate", "10mbit", "--rate-up", "2mbit", "--loss", "2%",
-        "--duplicate", "1%", "--corrupt", "1%", "--reorder", "10%",
+        "--delay",
+        "10ms",
+        "--jitter",
+        "2ms",
+        "--rate",
+        "10mbit",
+        "--rate-up",
+        "2mbit",
+        "--loss",
+        "2%",
+        "--duplicate",
+        "1%",
+        "--corrupt",
+        "1%",
+        "--reorder",
+        "10%",
     ]);
-    assert_eq!(v["backend"], "userspace", "rate_up needs the userspace shaper");
+    assert_eq!(
+        v["backend"], "userspace",
+        "rate_up needs the userspace shaper"
+    );
     assert_eq!(figure(&v, "rate_up")["configured"], 2_000_000.0);
     assert_eq!(figure(&v, "rate_down")["configured"], 10_000_000.0);
     let g = &v["gateway"]["stats"];
@@ -140,20 +168,37 @@ impl Ns {
     fn new(tag: &str) -> Ns {
         let name = format!("wtt-{tag}-{}", std::process::id());
         let _ = Command::new("ip").args(["netns", "del", &name]).status();
-        let _ = Command::new("ip").args(["netns", "del", &format!("{name}-peer")]).status();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &format!("{name}-peer")])
+            .status();
         for n in [&name, &format!("{name}-peer")] {
-            assert!(Command::new("ip").args(["netns", "add", n]).status().unwrap().success());
+            assert!(Command::new("ip")
+                .args(["netns", "add", n])
+                .status()
+                .unwrap()
+                .success());
         }
         let ok = Command::new("ip")
-            .args(["-n", &name, "link", "add", "eth0", "type", "veth", "peer", "name", "eth0", "netns"])
+            .args([
+                "-n", &name, "link", "add", "eth0", "type", "veth", "peer", "name", "eth0", "netns",
+            ])
             .arg(format!("{name}-peer"))
             .status()
             .unwrap()
             .success();
         assert!(ok);
-        for (n, a) in [(name.clone(), "10.79.0.2/24"), (format!("{name}-peer"), "10.79.0.1/24")] {
-            Command::new("ip").args(["-n", &n, "addr", "add", a, "dev", "eth0"]).status().unwrap();
-            Command::new("ip").args(["-n", &n, "link", "set", "eth0", "up"]).status().unwrap();
+        for (n, a) in [
+            (name.clone(), "10.79.0.2/24"),
+            (format!("{name}-peer"), "10.79.0.1/24"),
+        ] {
+            Command::new("ip")
+                .args(["-n", &n, "addr", "add", a, "dev", "eth0"])
+                .status()
+                .unwrap();
+            Command::new("ip")
+                .args(["-n", &n, "link", "set", "eth0", "up"])
+                .status()
+                .unwrap();
         }
         Ns(name)
     }
@@ -162,13 +207,23 @@ impl Ns {
 impl Drop for Ns {
     fn drop(&mut self) {
         let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-        let _ = Command::new("ip").args(["netns", "del", &format!("{}-peer", self.0)]).status();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &format!("{}-peer", self.0)])
+            .status();
     }
 }
 
 fn route(ns: &Ns, extra: &[&str]) -> std::process::Output {
     Command::new("ip")
-        .args(["netns", "exec", &ns.0, env!("CARGO_BIN_EXE_wotemu"), "route", "--gateway", "10.79.0.1"])
+        .args([
+            "netns",
+            "exec",
+            &ns.0,
+            env!("CARGO_BIN_EXE_wotemu"),
+            "route",
+            "--gateway",
+            "10.79.0.1",
+        ])
         .args(extra)
         .env("PORT_HTTP", "8080")
         .env("OTHER_PORTS_TCP", "7001,7002")
@@ -186,24 +241,63 @@ fn route_marks_wot_ports_only_and_never_stacks() {
     }
     let rules = ns_exec(&ns.0, &["iptables", "-w", "-t", "mangle", "-S"]);
     // One jump from OUTPUT for the subnet, WoT ports of the environment marked both ways.
-    assert_eq!(rules.matches("-A OUTPUT -d 10.79.0.0/24 -j WOTEMU_RT0").count(), 1, "{rules}");
-    assert!(rules.contains("--dports 81,1883,7001,7002,8080,9090"), "{rules}");
-    assert!(rules.contains("--sports 81,1883,7001,7002,8080,9090"), "{rules}");
-    assert!(rules.contains("-p udp -m multiport --dports 5683"), "{rules}");
-    assert!(!rules.contains("--dports 80,"), "PORT_HTTP replaces 80: {rules}");
+    assert_eq!(
+        rules
+            .matches("-A OUTPUT -d 10.79.0.0/24 -j WOTEMU_RT0")
+            .count(),
+        1,
+        "{rules}"
+    );
+    assert!(
+        rules.contains("--dports 81,1883,7001,7002,8080,9090"),
+        "{rules}"
+    );
+    assert!(
+        rules.contains("--sports 81,1883,7001,7002,8080,9090"),
+        "{rules}"
+    );
+    assert!(
+        rules.contains("-p udp -m multiport --dports 5683"),
+        "{rules}"
+    );
+    assert!(
+        !rules.contains("--dports 80,"),
+        "PORT_HTTP replaces 80: {rules}"
+    );
     let ip_rules = ns_exec(&ns.0, &["ip", "rule", "show"]);
-    assert_eq!(ip_rules.matches("fwmark 0x7700 lookup 7700").count(), 1, "{ip_rules}");
+    assert_eq!(
+        ip_rules.matches("fwmark 0x7700 lookup 7700").count(),
+        1,
+        "{ip_rules}"
+    );
     let table = ns_exec(&ns.0, &["ip", "route", "show", "table", "7700"]);
     assert!(table.contains("default via 10.79.0.1"), "{table}");
     // A WoT port goes via the gateway; another port does not.
     let via = |port: &str, proto: &str| {
         ns_exec(
             &ns.0,
-            &["ip", "route", "get", "10.79.0.9", "mark", if port == "wot" { "0x7700" } else { "0" }, "ipproto", proto],
+            &[
+                "ip",
+                "route",
+                "get",
+                "10.79.0.9",
+                "mark",
+                if port == "wot" { "0x7700" } else { "0" },
+                "ipproto",
+                proto,
+            ],
         )
     };
-    assert!(via("wot", "tcp").contains("via 10.79.0.1"), "{}", via("wot", "tcp"));
-    assert!(!via("other", "tcp").contains("via"), "{}", via("other", "tcp"));
+    assert!(
+        via("wot", "tcp").contains("via 10.79.0.1"),
+        "{}",
+        via("wot", "tcp")
+    );
+    assert!(
+        !via("other", "tcp").contains("via"),
+        "{}",
+        via("other", "tcp")
+    );
 
     let out = route(&ns, &["--remove"]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -216,17 +310,32 @@ fn route_marks_wot_ports_only_and_never_stacks() {
 fn route_to_a_gateway_outside_every_network_is_a_clear_error() {
     let ns = Ns::new("route-bad");
     let out = Command::new("ip")
-        .args(["netns", "exec", &ns.0, env!("CARGO_BIN_EXE_wotemu"), "route", "--gateway", "192.0.2.1"])
+        .args([
+            "netns",
+            "exec",
+            &ns.0,
+            env!("CARGO_BIN_EXE_wotemu"),
+            "route",
+            "--gateway",
+            "192.0.2.1",
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("no local address is in the network of the gateway 192.0.2.1"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no local address is in the network of the gateway 192.0.2.1"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 fn wait_for(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(secs);
     while !f() {
-        assert!(Instant::now() < deadline, "{what} did not happen within {secs} s");
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not happen within {secs} s"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -237,8 +346,21 @@ fn a_killed_gateway_is_cleaned_up_by_wotemu_clean() {
     let dir = tempfile::tempdir().unwrap();
     let ready = dir.path().join("ready");
     let mut gw = Command::new("ip")
-        .args(["netns", "exec", &ns.0, env!("CARGO_BIN_EXE_wotemu"), "-q", "gateway", "--backend", "userspace"])
-        .args(["--conditions", r#"{"latency": 20, "rate": "5mbit"}"#, "--ready-file"])
+        .args([
+            "netns",
+            "exec",
+            &ns.0,
+            env!("CARGO_BIN_EXE_wotemu"),
+            "-q",
+            "gateway",
+            "--backend",
+            "userspace",
+        ])
+        .args([
+            "--conditions",
+            r#"{"latency": 20, "rate": "5mbit"}"#,
+            "--ready-file",
+        ])
         .arg(&ready)
         .stdout(Stdio::null())
         .spawn()
@@ -252,7 +374,11 @@ fn a_killed_gateway_is_cleaned_up_by_wotemu_clean() {
         std::fs::read_dir("/run/wotemu/net")
             .map(|rd| {
                 rd.flatten()
-                    .filter(|e| std::fs::read_to_string(e.path()).unwrap_or_default().contains(&ns.0))
+                    .filter(|e| {
+                        std::fs::read_to_string(e.path())
+                            .unwrap_or_default()
+                            .contains(&ns.0)
+                    })
                     .count()
             })
             .unwrap_or(0)
@@ -264,7 +390,11 @@ fn a_killed_gateway_is_cleaned_up_by_wotemu_clean() {
     assert!(ns_exec(&ns.0, &["iptables", "-w", "-t", "mangle", "-S"]).contains("WOTEMU_GW"));
     let out = wotemu().arg("clean").output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stdout(&out).contains("network set-up of process"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("network set-up of process"),
+        "{}",
+        stdout(&out)
+    );
     let rules = ns_exec(&ns.0, &["iptables", "-w", "-t", "mangle", "-S"]);
     assert!(!rules.contains("WOTEMU"), "{rules}");
     assert_eq!(records(), 0);

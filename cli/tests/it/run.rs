@@ -112,10 +112,16 @@ fn check_quickstart_dataset(out: &Path) {
         .collect();
     lat.sort_by(f64::total_cmp);
     let median = lat[lat.len() / 2];
-    assert!((500.0..5000.0).contains(&median), "median read latency {median} ms");
+    assert!(
+        (500.0..5000.0).contains(&median),
+        "median read latency {median} ms"
+    );
     let gw: Value =
         serde_json::from_slice(&std::fs::read(out.join("gateways.json")).unwrap()).unwrap();
-    assert!(gw["3g"]["stats"]["forwarded"].as_u64().unwrap() > 100, "{gw:#}");
+    assert!(
+        gw["3g"]["stats"]["forwarded"].as_u64().unwrap() > 100,
+        "{gw:#}"
+    );
     let tasks = rows(out, Table::Tasks);
     assert_eq!(tasks.len(), 5, "{tasks:?}");
     let packets = rows(out, Table::Packets);

@@ -426,7 +426,12 @@ fn a_killed_fidelity_lab_is_cleaned_up_by_wotemu_clean() {
         .filter(|n| n.starts_with(&prefix))
         .collect();
     assert!(left.is_empty(), "{left:?}");
-    // Its gateway process is gone too.
-    let procs = Command::new("pgrep").args(["-f", &gw_ns]).output().unwrap();
+    // Its gateway process (whose files are under the lab's state directory) is gone too.
+    let state_dir = format!("/run/wotemu/{}/", &prefix["wtm-".len()..]);
+    let procs = Command::new("pgrep")
+        .args(["-f", &state_dir])
+        .output()
+        .unwrap();
     assert!(stdout(&procs).trim().is_empty(), "{}", stdout(&procs));
+    assert!(!Path::new(&state_dir).exists());
 }

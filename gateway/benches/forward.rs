@@ -31,6 +31,17 @@ impl Lab {
         ip(&["netns", "add", &p]);
         ip(&["-n", &p, "link", "add", "br0", "type", "bridge"]);
         ip(&["-n", &p, "link", "set", "br0", "up"]);
+        let _ = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &p,
+                "sysctl",
+                "-q",
+                "-w",
+                "net.bridge.bridge-nf-call-iptables=0",
+            ])
+            .status();
         for (i, h) in ["gw", "a", "b"].iter().enumerate() {
             let ns = format!("{p}-{h}");
             ip(&["netns", "add", &ns]);
@@ -252,6 +263,23 @@ fn main() {
         std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1)
+    );
+
+    // Reference: the same path with the kernel forwarding alone (no queue rule in the gateway).
+    let _ = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &lab.ns("gw"),
+            "sysctl",
+            "-q",
+            "-w",
+            "net.ipv4.ip_forward=1",
+        ])
+        .status();
+    let (kpps, _, _) = udp_pps(&lab, 18, 3.0);
+    println!(
+        "reference: kernel forwarding alone through the gateway namespace: {kpps:.0} packets/s"
     );
 
     let gw = Gw::start(&lab, "{}");

@@ -12,6 +12,7 @@ const NFNL_SUBSYS_QUEUE: u16 = 3;
 const NFQNL_MSG_PACKET: u16 = 0;
 const NFQNL_MSG_VERDICT: u16 = 1;
 const NFQNL_MSG_CONFIG: u16 = 2;
+const NFQNL_MSG_VERDICT_BATCH: u16 = 3;
 const NFQA_CFG_CMD: u16 = 1;
 const NFQA_CFG_PARAMS: u16 = 2;
 const NFQA_CFG_QUEUE_MAXLEN: u16 = 3;
@@ -350,6 +351,27 @@ impl Queue {
         if self.out.len() > 48 << 10 {
             self.flush()?;
         }
+        Ok(())
+    }
+
+    /// Queues one verdict for every packet with an id up to `max_id` that is still waiting.
+    pub fn verdict_batch(&mut self, max_id: u32, v: Verdict) -> io::Result<()> {
+        self.seq = self.seq.wrapping_add(1);
+        let mut out = std::mem::take(&mut self.out);
+        let s = begin(
+            &mut out,
+            NFQNL_MSG_VERDICT_BATCH,
+            0,
+            self.seq,
+            self.queue_num,
+        );
+        let mut hdr = [0u8; 8];
+        hdr[..4].copy_from_slice(&(v as u32).to_be_bytes());
+        hdr[4..].copy_from_slice(&max_id.to_be_bytes());
+        put_attr(&mut out, NFQA_VERDICT_HDR, &hdr);
+        finish(&mut out, s);
+        self.out = out;
+        self.out_count += 1;
         Ok(())
     }
 

@@ -278,8 +278,22 @@ pub fn run(
                 }
             }
         });
-        for (id, v, data) in verdicts {
-            queue.verdict(id, v, data.as_deref()).map_err(queue_err)?;
+        // Everything taken in so far leaves now, unchanged: one batch verdict covers it (the usual case of an
+        // unshaped or idle network). Otherwise one verdict per packet.
+        let all_plain_accepts = verdicts
+            .iter()
+            .all(|(_, v, d)| *v == Verdict::Accept && d.is_none());
+        match verdicts.iter().map(|v| v.0).max() {
+            Some(max_id) if all_plain_accepts && shaper.backlog() == 0 && verdicts.len() > 1 => {
+                queue
+                    .verdict_batch(max_id, Verdict::Accept)
+                    .map_err(queue_err)?;
+            }
+            _ => {
+                for (id, v, data) in verdicts {
+                    queue.verdict(id, v, data.as_deref()).map_err(queue_err)?;
+                }
+            }
         }
         queue.flush().map_err(queue_err)?;
         if now >= next_tick {

@@ -343,6 +343,7 @@ fn build_fidelity_lab(state: &mut State) -> anyhow::Result<fidelity::Lab> {
     state.add_ns(&lab_ns)?;
     lab::ip(&["-n", &lab_ns, "link", "add", "br0", "type", "bridge"])?;
     lab::ip(&["-n", &lab_ns, "link", "set", "br0", "up"])?;
+    state.bridge_netfilter_off();
     for (i, host) in ["gw", "a", "b"].iter().enumerate() {
         let ns = format!("{lab_ns}-{host}");
         state.add_ns(&ns)?;

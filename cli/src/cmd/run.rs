@@ -384,6 +384,7 @@ fn run_lab(
         ])?;
         lab::ip(&["-n", &lab, "link", "set", &format!("br{k}"), "up"])?;
     }
+    state.bridge_netfilter_off();
     // A gateway per network (namespace `wtm-R-g<k>`, address 10.77.k.1, `gw_<net>` as in the Swarm stack)
     // running `wotemu gateway` with the network's conditions; nodes route their WoT traffic through it.
     let p = t.ports;

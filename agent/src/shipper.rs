@@ -217,6 +217,7 @@ struct Flusher {
     /// Dropped records not yet reported in an entry, per table.
     carry: [u64; 7],
     stream: String,
+    live_key: Option<String>,
     control: Vec<(String, String, String)>,
     warned_down: bool,
 }
@@ -224,6 +225,7 @@ struct Flusher {
 impl Flusher {
     fn new(shipper: Arc<Shipper>, spool: Spool) -> Flusher {
         let stream = StackKeys::new(&shipper.cfg.stack).stream(&shipper.cfg.task);
+        let live_key = StackKeys::new(&shipper.cfg.stack).live();
         let next_seq = spool
             .saved_next_seq()
             .unwrap_or(1)
@@ -237,6 +239,7 @@ impl Flusher {
             seq_known: false,
             carry: [0; 7],
             stream,
+            live_key: Some(live_key),
             control: Vec::new(),
             warned_down: false,
         }
@@ -408,6 +411,24 @@ impl Flusher {
         Ok(())
     }
 
+    /// Adds to the stack's live totals (best effort: they only feed status displays).
+    fn live(&mut self, n: u64, errors: u64) {
+        if let (Some(conn), Some(key)) = (self.conn.as_mut(), self.live_key.as_ref()) {
+            let _: redis::RedisResult<()> = redis::pipe()
+                .cmd("HINCRBY")
+                .arg(key)
+                .arg("interactions")
+                .arg(n)
+                .ignore()
+                .cmd("HINCRBY")
+                .arg(key)
+                .arg("errors")
+                .arg(errors)
+                .ignore()
+                .query(conn);
+        }
+    }
+
     fn ship_control(&mut self) {
         if self.control.is_empty() {
             return;
@@ -470,12 +491,21 @@ impl Flusher {
         let direct = clear && self.conn.is_some();
         let mut encoded: Vec<Fields> = Vec::new();
         let mut rows = 0u64;
+        let (mut live_n, mut live_err) = (0u64, 0u64);
         let first_seq = self.next_seq;
         for (table, batch, dropped) in batches {
             let ti = table as usize;
             let dropped = dropped + std::mem::take(&mut self.carry[ti]);
             let batch = batch.unwrap_or_else(|| RecordBatch::new_empty(table.schema()));
             let n = batch.num_rows() as u64;
+            if table == Table::Interactions {
+                live_n += n;
+                live_err += batch
+                    .column_by_name("ok")
+                    .and_then(|c| c.as_any().downcast_ref::<arrow::array::BooleanArray>())
+                    .map(|ok| ok.false_count() as u64)
+                    .unwrap_or(0);
+            }
             let mut entry = StreamEntry::new(self.next_seq, batch, table);
             entry.dropped = dropped;
             let fields: Fields = entry
@@ -512,6 +542,9 @@ impl Flusher {
                     st.shipped
                         .fetch_add(encoded.len() as u64, Ordering::Relaxed);
                     st.shipped_records.fetch_add(rows, Ordering::Relaxed);
+                    if live_n > 0 {
+                        self.live(live_n, live_err);
+                    }
                 }
                 Err(e) => {
                     // Some may have reached Redis: all go to the spool with their seq; the collector drops

@@ -57,6 +57,12 @@ impl StackKeys {
         format!("{}snapshot", self.prefix)
     }
 
+    /// `wotemu:<stack>:live`: a hash of running totals for live displays (`interactions`, `errors`), added
+    /// to by the agents as they ship. Informational only: the dataset is built from the streams.
+    pub fn live(&self) -> String {
+        format!("{}live", self.prefix)
+    }
+
     /// `wotemu:<stack>:stream:<task>`
     pub fn stream(&self, task: &str) -> String {
         format!("{}stream:{task}", self.prefix)

@@ -82,22 +82,23 @@ pub fn remove(r: &Route) {
     let _ = sys::ip(&["route", "flush", "table", &r.table()]);
 }
 
-/// Installs the routing of `r` in the current namespace.
+/// Installs the routing of `r` in the current namespace: one `iptables-restore` and one `ip -batch` (three
+/// processes in all when nothing was there before, so that a run's many replicas start quickly).
 pub fn install(r: &Route) -> Result<(), Error> {
     if r.tcp_ports.is_empty() && r.udp_ports.is_empty() {
         return Err(Error::Spec("no ports to route through the gateway".into()));
     }
-    remove(r);
     let chain = r.chain();
     let mark = r.mark();
-    sys::iptables(&["-t", "mangle", "-N", &chain])?;
-    sys::iptables(&[
-        "-t", "mangle", "-A", "OUTPUT", "-d", &r.subnet, "-j", &chain,
-    ])?;
-    // The gateway's own traffic (none of WoT's, but e.g. its health checks) goes direct.
-    sys::iptables(&[
-        "-t", "mangle", "-A", &chain, "-d", &r.gateway, "-j", "RETURN",
-    ])?;
+    let existing = sys::output("iptables-save", &["-t", "mangle"]).unwrap_or_default();
+    if existing.contains(&format!(":{chain} ")) {
+        remove(r);
+    }
+    let mut rules = format!(
+        "*mangle\n:{chain} - [0:0]\n-A OUTPUT -d {subnet} -j {chain}\n-A {chain} -d {gw}/32 -j RETURN\n",
+        subnet = r.subnet,
+        gw = r.gateway
+    );
     for (proto, ports) in [("tcp", &r.tcp_ports), ("udp", &r.udp_ports)] {
         // multiport takes at most 15 ports.
         for chunk in ports.chunks(15) {
@@ -107,44 +108,42 @@ pub fn install(r: &Route) -> Result<(), Error> {
                 .collect::<Vec<_>>()
                 .join(",");
             for way in ["--dports", "--sports"] {
-                sys::iptables(&[
-                    "-t",
-                    "mangle",
-                    "-A",
-                    &chain,
-                    "-p",
-                    proto,
-                    "-m",
-                    "multiport",
-                    way,
-                    &list,
-                    "-j",
-                    "MARK",
-                    "--set-mark",
-                    &mark,
-                ])?;
+                rules.push_str(&format!(
+                    "-A {chain} -p {proto} -m multiport {way} {list} -j MARK --set-mark {mark}\n"
+                ));
             }
         }
     }
-    sys::ip(&[
-        "rule",
-        "add",
-        "fwmark",
-        &mark,
-        "table",
-        &r.table(),
-        "priority",
-        &r.table(),
-    ])?;
-    sys::ip(&[
-        "route",
-        "replace",
-        "default",
-        "via",
-        &r.gateway,
-        "table",
-        &r.table(),
-    ])?;
+    rules.push_str("COMMIT\n");
+    sys::cmd_stdin("iptables-restore", &["-w", "--noflush"], &rules)?;
+    let table = r.table();
+    // `-force`: a rule or table that is not there yet is fine to fail to delete.
+    let batch = format!(
+        "rule del fwmark {mark} table {table}\nroute flush table {table}\nrule add fwmark {mark} table {table} priority {table}\nroute replace default via {gw} table {table}\n",
+        gw = r.gateway
+    );
+    let out = std::process::Command::new("ip")
+        .args(["-force", "-batch", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().expect("piped").write_all(batch.as_bytes())?;
+            c.wait_with_output()
+        })
+        .map_err(|e| Error::Command {
+            command: "ip -batch".into(),
+            message: e.to_string(),
+        })?;
+    let rules_now = sys::output("ip", &["rule", "show"]).unwrap_or_default();
+    if !rules_now.contains(&format!("fwmark {mark} lookup {table}")) {
+        return Err(Error::Command {
+            command: format!("ip rule add fwmark {mark} table {table}"),
+            message: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        });
+    }
     // The gateway forwards back into the same network; its ICMP redirects must not shortcut it.
     let _ = sys::sysctl("net.ipv4.conf.all.accept_redirects", "0");
     let _ = sys::sysctl("net.ipv4.conf.default.accept_redirects", "0");

@@ -22,6 +22,34 @@ pub fn cmd(program: &str, args: &[&str]) -> Result<(), Error> {
     Ok(())
 }
 
+/// Runs a command with `input` on its stdin; its stderr becomes the error.
+pub fn cmd_stdin(program: &str, args: &[&str], input: &str) -> Result<(), Error> {
+    use std::io::Write;
+    use std::process::Stdio;
+    let fail = |message: String| Error::Command {
+        command: format!("{program} {}", args.join(" ")),
+        message,
+    };
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| fail(format!("{e} (is {program} installed?)")))?;
+    child
+        .stdin
+        .take()
+        .expect("piped")
+        .write_all(input.as_bytes())
+        .map_err(|e| fail(e.to_string()))?;
+    let out = child.wait_with_output().map_err(|e| fail(e.to_string()))?;
+    if !out.status.success() {
+        return Err(fail(String::from_utf8_lossy(&out.stderr).trim().to_owned()));
+    }
+    Ok(())
+}
+
 /// Runs a command and returns its stdout.
 pub fn output(program: &str, args: &[&str]) -> Result<String, Error> {
     let out = Command::new(program)

@@ -696,6 +696,8 @@ fn run_lab(
     let deadline = Instant::now() + duration;
     let mut stopped_by = None;
     let mut restarts = 0u32;
+    // Live totals the agents keep (interactions, errors) and the rate over the last seconds.
+    let mut rate_window: std::collections::VecDeque<(Instant, u64)> = Default::default();
     while Instant::now() < deadline {
         match sigs.recv_timeout(
             Duration::from_millis(500).min(deadline.saturating_duration_since(Instant::now())),
@@ -748,10 +750,31 @@ fn run_lab(
             let left = deadline
                 .saturating_duration_since(Instant::now())
                 .as_secs_f64();
+            let (total, errors): (Option<u64>, Option<u64>) = redis::cmd("HMGET")
+                .arg(keys.live())
+                .arg("interactions")
+                .arg("errors")
+                .query(&mut conn)
+                .unwrap_or((None, None));
+            let total = total.unwrap_or(0);
+            let now = Instant::now();
+            rate_window.push_back((now, total));
+            while rate_window.len() > 2
+                && now.duration_since(rate_window[0].0) > Duration::from_secs(5)
+            {
+                rate_window.pop_front();
+            }
+            let (t0, n0) = rate_window[0];
+            let rate = if now > t0 {
+                (total - n0.min(total)) as f64 / now.duration_since(t0).as_secs_f64()
+            } else {
+                0.0
+            };
             output::status(&format!(
-                "{:>4.0}s left of {:.0}s · {running}/{nodes} replicas running · {restarts} restarts",
+                "{:>4.0}s left of {:.0}s · {running}/{nodes} replicas running · {total} interactions ({rate:.1}/s) · {} errors · {restarts} restarts",
                 left,
-                duration.as_secs_f64()
+                duration.as_secs_f64(),
+                errors.unwrap_or(0)
             ));
         }
     }

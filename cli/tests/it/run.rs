@@ -213,6 +213,15 @@ fn ctrl_c_still_collects_reports_and_cleans_up() {
         assert!(Instant::now() < deadline, "the readers did not read");
         std::thread::sleep(Duration::from_millis(200));
     }
+    // The live totals behind the status line count them too (each read on both sides).
+    let (live, errors): (Option<u64>, Option<u64>) = redis::cmd("HMGET")
+        .arg("wotemu:quickstart:live")
+        .arg("interactions")
+        .arg("errors")
+        .query(&mut conn)
+        .unwrap();
+    assert!(live.unwrap_or(0) >= 4, "{live:?}");
+    assert_eq!(errors.unwrap_or(0), 0);
     interrupt(&child);
     let o: Output = child.wait_with_output().unwrap();
     assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));

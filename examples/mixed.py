@@ -46,7 +46,7 @@ def topology():
         app=NodeApp(path=BuiltinApps.CALLER, mqtt=True,
                     params={"servient_host": "worker.field_wifi",
                             "thing_id": "urn:org:fundacionctic:thing:worker"}),
-        networks=[cellular],
+        networks=[cellular, field_wifi],
         broker=broker,
         broker_network=cellular,
         scale=3)

@@ -72,20 +72,36 @@ impl State {
 
     /// Creates a namespace (recorded first, so a crash in between still removes it).
     pub(crate) fn add_ns(&mut self, name: &str) -> anyhow::Result<()> {
+        self.add_ns_ipv6(name, false)
+    }
+
+    /// Creates a namespace; with `ipv6`, its interfaces get IPv6 link-local addresses (apps that bind `::`,
+    /// such as CoAP's, need one) but send no router solicitations and skip duplicate address detection, so
+    /// the emulated traffic stays the apps'. Without, IPv6 is off.
+    pub(crate) fn add_ns_ipv6(&mut self, name: &str, ipv6: bool) -> anyhow::Result<()> {
         self.namespaces.push(name.to_owned());
         self.save()?;
         ip(&["netns", "add", name])?;
         ip(&["-n", name, "link", "set", "lo", "up"])?;
-        // IPv4 only: no router solicitations or multicast listener reports in the emulated traffic.
-        let out = Command::new("ip")
-            .args(["netns", "exec", name, "sysctl", "-q", "-w"])
-            .args([
+        let settings: &[&str] = if ipv6 {
+            &[
+                "net.ipv6.conf.default.accept_ra=0",
+                "net.ipv6.conf.default.router_solicitations=0",
+                "net.ipv6.conf.default.dad_transmits=0",
+                "net.ipv6.conf.all.accept_ra=0",
+            ]
+        } else {
+            &[
                 "net.ipv6.conf.all.disable_ipv6=1",
                 "net.ipv6.conf.default.disable_ipv6=1",
-            ])
+            ]
+        };
+        let out = Command::new("ip")
+            .args(["netns", "exec", name, "sysctl", "-q", "-w"])
+            .args(settings)
             .output();
         if !out.is_ok_and(|o| o.status.success()) {
-            tracing::debug!(ns = name, "could not disable IPv6");
+            tracing::debug!(ns = name, "could not set the IPv6 sysctls");
         }
         Ok(())
     }

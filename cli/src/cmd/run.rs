@@ -473,7 +473,8 @@ fn run_lab(
 
     // Replicas and brokers.
     let mut replicas: Vec<Replica> = Vec::new();
-    let mut hosts: Vec<(String, Vec<String>)> = Vec::new();
+    // (network, address, names)
+    let mut hosts: Vec<(String, String, Vec<String>)> = Vec::new();
     let mut index = 0usize;
     let mut per_net_count: BTreeMap<String, usize> = BTreeMap::new();
     let mut peer = 0usize;
@@ -486,7 +487,7 @@ fn run_lab(
      -> anyhow::Result<()> {
         let ns = format!("wtm-{run_id}-{index}");
         index += 1;
-        state.add_ns(&ns)?;
+        state.add_ns_ipv6(&ns, true)?;
         let task = format!("{stack}_{node}.{slot}.{run_id}");
         let mut links = Vec::new();
         for net in networks {
@@ -522,6 +523,7 @@ fn run_lab(
             ])?;
             lab::ip(&["-n", &ns, "link", "set", &inside, "up"])?;
             hosts.push((
+                net.clone(),
                 addr.clone(),
                 vec![format!("{node}.{net}"), node.to_owned(), task.clone()],
             ));
@@ -576,20 +578,25 @@ fn run_lab(
     }
     for n in &t.networks {
         let k = nets[n.name.as_str()];
-        hosts.push((format!("10.77.{k}.1"), vec![n.gateway()]));
+        hosts.push((n.name.clone(), format!("10.77.{k}.1"), vec![n.gateway()]));
     }
-    // Names, as in the Swarm stack.
-    let hosts_text: String = std::iter::once("127.0.0.1 localhost\n".to_owned())
-        .chain(
-            hosts
-                .iter()
-                .map(|(a, names)| format!("{a} {}\n", names.join(" "))),
-        )
-        .collect();
+    // Names, as in the Swarm stack. A node on several networks has an address on each; as Docker's DNS does,
+    // each replica resolves a name to an address on a network it shares (those lines come first), so the
+    // hostnames in things' descriptions are reachable from every replica that can reach the node at all.
     for r in &replicas {
+        let mine: Vec<&str> = r.links.iter().map(|l| l.0.as_str()).collect();
+        let mut lines: Vec<&(String, String, Vec<String>)> = hosts.iter().collect();
+        lines.sort_by_key(|(net, _, _)| !mine.contains(&net.as_str()));
+        let text: String = std::iter::once("127.0.0.1 localhost\n".to_owned())
+            .chain(
+                lines
+                    .iter()
+                    .map(|(_, a, names)| format!("{a} {}\n", names.join(" "))),
+            )
+            .collect();
         let dir = Path::new("/etc/netns").join(&r.ns);
         std::fs::create_dir_all(&dir)?;
-        std::fs::write(dir.join("hosts"), &hosts_text)?;
+        std::fs::write(dir.join("hosts"), text)?;
         std::fs::write(dir.join("hostname"), format!("{}\n", r.task))?;
     }
 
@@ -623,9 +630,9 @@ fn run_lab(
         ] {
             env.insert(k.to_owned(), v);
         }
-        if let Some(first) = r.links.first() {
-            env.insert("WOTEMU_SERVIENT_HOST".into(), first.2.clone());
-        }
+        // Things' forms carry the replica's hostname (its task name), which every replica resolves to an
+        // address it can reach.
+        env.insert("WOTEMU_SERVIENT_HOST".into(), r.task.clone());
         if let Some(v) = venv {
             env.insert("WOTEMU_VENV".into(), v.to_string_lossy().into_owned());
         }

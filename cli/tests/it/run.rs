@@ -151,6 +151,49 @@ fn check_quickstart_dataset(out: &Path) {
     assert!(out.join("site/tasks.html").exists());
 }
 
+/// Three networks, a broker on two of them, nodes on several: every protocol works across the gateways, and
+/// names resolve to an address the asking replica can reach (as Docker's DNS does).
+#[test]
+fn mixed_protocols_and_networks_work_through_the_gateways() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let o = run_cmd(&repo().join("examples/mixed.yml"), &out, "20s")
+        .arg("--no-report")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
+    let id = run_id(&stdout(&o));
+    let inter = rows(&out, Table::Interactions);
+    let ok = |prefix: &str, verb: &str| {
+        of_task(&inter, prefix)
+            .iter()
+            .filter(|r| r["verb"] == verb && r["side"] == "consumed" && r["ok"] == true)
+            .count()
+    };
+    assert!(
+        ok("mixed_reader.", "readproperty") > 0,
+        "HTTP reads on field_wifi"
+    );
+    assert!(
+        ok("mixed_caller.", "invokeaction") > 0,
+        "MQTT invocations through the broker"
+    );
+    let events = rows(&out, Table::Events);
+    assert!(
+        !of_task(&events, "mixed_subscriber.").is_empty(),
+        "WebSocket events on backhaul"
+    );
+    let gw: Value =
+        serde_json::from_slice(&std::fs::read(out.join("gateways.json")).unwrap()).unwrap();
+    for net in ["field_wifi", "cellular", "backhaul"] {
+        assert!(
+            gw[net]["stats"]["forwarded"].as_u64().unwrap() > 0,
+            "{net}: {gw:#}"
+        );
+    }
+    assert_eq!(leftovers(&id), Vec::<String>::new());
+}
+
 #[test]
 fn quickstart_runs_end_to_end_and_leaves_nothing_behind() {
     let dir = tempfile::tempdir().unwrap();

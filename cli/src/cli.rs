@@ -127,6 +127,12 @@ pub(crate) enum Command {
     ///   wotemu fidelity --conditions regular_3g
     ///   wotemu fidelity --delay 50ms --jitter 10ms --rate 10mbit --loss 1% --json
     Fidelity(FidelityArgs),
+    /// Serve a read-only view of the Docker API (what a Swarm stack's agents use to see the stack).
+    ///
+    /// Forwards GET and HEAD requests for the sections the environment enables (CONTAINERS=1, NETWORKS=1,
+    /// NODES=1, SERVICES=1, TASKS=1; _ping, version and info always) to the Docker socket; anything else
+    /// gets 403. The `docker_api_proxy` service of `wotemu compose` runs it.
+    DockerApiProxy(DockerApiProxyArgs),
     /// List the runs on this host (`wotemu run`), running or left behind.
     Ps(PsArgs),
     /// End a run started with `wotemu run -d`: stop its agents, collect, report, clean up.
@@ -504,4 +510,14 @@ pub(crate) struct FidelityArgs {
     /// Print the result as JSON on stdout.
     #[arg(long)]
     pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DockerApiProxyArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "0.0.0.0:2375")]
+    pub(crate) listen: String,
+    /// The Docker socket.
+    #[arg(long, default_value = "/var/run/docker.sock")]
+    pub(crate) socket: PathBuf,
 }

@@ -11,6 +11,7 @@ mod collect;
 mod compose;
 mod dataset;
 mod net;
+mod proxy;
 mod report;
 mod run;
 mod topology;
@@ -26,6 +27,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Compose(args) => compose::run(args),
         Command::Report(args) => report::run(args),
         Command::Gateway(args) => net::gateway(args),
+        Command::DockerApiProxy(args) => proxy::run(args),
         Command::Route(args) => net::route(args),
         Command::Fidelity(args) => net::fidelity(args),
         Command::Run(args) => run::run(args),

@@ -3,6 +3,7 @@
 mod agent;
 mod collect;
 mod net;
+mod proxy;
 mod report;
 mod rows;
 mod run;

@@ -1,0 +1,158 @@
+//! `wotemu docker-api-proxy`: a read-only view of the Docker API for the agents of a Swarm stack (what WoTemu
+//! 0.6 used tecnativa/docker-socket-proxy for). Only GET and HEAD requests to the sections enabled by the
+//! environment (`CONTAINERS=1`, `NETWORKS=1`, `NODES=1`, `SERVICES=1`, `TASKS=1`; `_ping`, `version` and
+//! `info` always) are forwarded to the Docker socket; everything else gets 403. One request per connection.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Context;
+
+use crate::cli::DockerApiProxyArgs;
+
+/// The sections the environment enables.
+fn allowed_sections() -> Vec<String> {
+    let mut v: Vec<String> = ["_ping", "version", "info"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    for s in [
+        "CONTAINERS",
+        "NETWORKS",
+        "NODES",
+        "SERVICES",
+        "TASKS",
+        "IMAGES",
+        "VOLUMES",
+    ] {
+        if std::env::var(s).is_ok_and(|v| v.trim() == "1") {
+            v.push(s.to_ascii_lowercase());
+        }
+    }
+    v
+}
+
+/// Whether `method path` may go through: read-only, and to an enabled section (`/v1.45/containers/json`
+/// and `/containers/json` alike).
+pub(crate) fn permitted(method: &str, path: &str, sections: &[String]) -> bool {
+    if method != "GET" && method != "HEAD" {
+        return false;
+    }
+    let path = path.split('?').next().unwrap_or("");
+    let mut parts = path.trim_start_matches('/').split('/');
+    let mut first = parts.next().unwrap_or("");
+    if first.starts_with('v')
+        && first[1..].chars().all(|c| c.is_ascii_digit() || c == '.')
+        && first.len() > 1
+    {
+        first = parts.next().unwrap_or("");
+    }
+    if path.contains("..") {
+        return false;
+    }
+    sections.iter().any(|s| s == first)
+}
+
+fn respond(mut c: TcpStream, status: &str, body: &str) {
+    let _ = write!(
+        c,
+        "HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+}
+
+fn serve(mut client: TcpStream, socket: &Path, sections: &[String]) {
+    // The request head (a GET has no body).
+    let mut head = Vec::with_capacity(1024);
+    let mut buf = [0u8; 4096];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        match client.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+        if head.len() > 64 << 10 {
+            return respond(
+                client,
+                "431 Request Header Fields Too Large",
+                "request head too large\n",
+            );
+        }
+    }
+    let text = String::from_utf8_lossy(&head).into_owned();
+    let end = text.find("\r\n\r\n").unwrap_or(text.len());
+    let mut lines = text[..end].split("\r\n");
+    let request_line = lines.next().unwrap_or("");
+    let mut it = request_line.split_whitespace();
+    let (method, path) = (it.next().unwrap_or(""), it.next().unwrap_or(""));
+    if !permitted(method, path, sections) {
+        tracing::info!(method, path, "refused");
+        return respond(
+            client,
+            "403 Forbidden",
+            "wotemu docker-api-proxy: read-only, and only the enabled sections\n",
+        );
+    }
+    // Forward with `Connection: close`, so the daemon ends the connection after its answer.
+    let mut fwd = format!("{request_line}\r\n");
+    for l in lines {
+        if !l.to_ascii_lowercase().starts_with("connection:") {
+            fwd.push_str(l);
+            fwd.push_str("\r\n");
+        }
+    }
+    fwd.push_str("Connection: close\r\n\r\n");
+    let mut docker = match UnixStream::connect(socket) {
+        Ok(d) => d,
+        Err(e) => {
+            return respond(
+                client,
+                "502 Bad Gateway",
+                &format!("cannot reach {}: {e}\n", socket.display()),
+            )
+        }
+    };
+    if docker.write_all(fwd.as_bytes()).is_err() {
+        return;
+    }
+    let _ = std::io::copy(&mut docker, &mut client);
+}
+
+pub(crate) fn run(args: DockerApiProxyArgs) -> anyhow::Result<ExitCode> {
+    let sections = allowed_sections();
+    let listener =
+        TcpListener::bind(&args.listen).with_context(|| format!("listening on {}", args.listen))?;
+    tracing::info!(listen = %args.listen, socket = %args.socket.display(), ?sections, "docker-api-proxy ready");
+    for c in listener.incoming() {
+        let Ok(c) = c else { continue };
+        let socket = args.socket.clone();
+        let sections = sections.clone();
+        std::thread::spawn(move || serve(c, &socket, &sections));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::permitted;
+
+    #[test]
+    fn read_only_and_by_section() {
+        let s: Vec<String> = ["_ping", "version", "containers", "tasks"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert!(permitted("GET", "/v1.45/containers/json?all=1", &s));
+        assert!(permitted("GET", "/containers/abc/json", &s));
+        assert!(permitted("HEAD", "/_ping", &s));
+        assert!(permitted("GET", "/tasks?filters=x", &s));
+        assert!(!permitted("POST", "/containers/create", &s));
+        assert!(!permitted("DELETE", "/containers/abc", &s));
+        assert!(!permitted("GET", "/volumes", &s));
+        assert!(!permitted("GET", "/v1.45/secrets", &s));
+        assert!(!permitted("GET", "/containers/../secrets", &s));
+        assert!(!permitted("GET", "", &s));
+    }
+}

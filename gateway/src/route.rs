@@ -153,7 +153,15 @@ pub fn install(r: &Route) -> Result<(), Error> {
 /// Prepares the current namespace to be a gateway: forwarding on, no redirects (packets come in and go out
 /// of the same interface), no reverse-path filter.
 pub fn gateway_sysctls() -> Result<(), Error> {
-    sys::sysctl("net.ipv4.ip_forward", "1")?;
+    // In a container /proc/sys is read-only and forwarding is set by the service (`sysctls:`): that is
+    // fine as long as it is on.
+    if let Err(e) = sys::sysctl("net.ipv4.ip_forward", "1") {
+        let on =
+            std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").is_ok_and(|v| v.trim() == "1");
+        if !on {
+            return Err(e);
+        }
+    }
     for k in ["all", "default"] {
         let _ = sys::sysctl(&format!("net.ipv4.conf.{k}.send_redirects"), "0");
         let _ = sys::sysctl(&format!("net.ipv4.conf.{k}.rp_filter"), "0");

@@ -38,6 +38,24 @@ pub(crate) struct State {
     pub(crate) run_dir: PathBuf,
 }
 
+/// Plugs namespace `ns` into `bridge` of the lab namespace `lab`: a veth pair, `peer` on the bridge and
+/// `inside` in `ns` with the address `cidr`, both up.
+pub(crate) fn plug(
+    lab: &str,
+    bridge: &str,
+    peer: &str,
+    ns: &str,
+    inside: &str,
+    cidr: &str,
+) -> anyhow::Result<()> {
+    ip(&[
+        "-n", lab, "link", "add", peer, "type", "veth", "peer", "name", inside, "netns", ns,
+    ])?;
+    ip(&["-n", lab, "link", "set", peer, "master", bridge, "up"])?;
+    ip(&["-n", ns, "addr", "add", cidr, "dev", inside])?;
+    ip(&["-n", ns, "link", "set", inside, "up"])
+}
+
 pub(crate) fn ip(args: &[&str]) -> anyhow::Result<()> {
     let out = Command::new("ip")
         .args(args)

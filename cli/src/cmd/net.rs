@@ -347,21 +347,14 @@ fn build_fidelity_lab(state: &mut State) -> anyhow::Result<fidelity::Lab> {
     for (i, host) in ["gw", "a", "b"].iter().enumerate() {
         let ns = format!("{lab_ns}-{host}");
         state.add_ns(&ns)?;
-        let p = format!("p{i}");
-        lab::ip(&[
-            "-n", &lab_ns, "link", "add", &p, "type", "veth", "peer", "name", "eth0", "netns", &ns,
-        ])?;
-        lab::ip(&["-n", &lab_ns, "link", "set", &p, "master", "br0", "up"])?;
-        lab::ip(&[
-            "-n",
+        lab::plug(
+            &lab_ns,
+            "br0",
+            &format!("p{i}"),
             &ns,
-            "addr",
-            "add",
-            &format!("10.78.0.{}/24", i + 1),
-            "dev",
             "eth0",
-        ])?;
-        lab::ip(&["-n", &ns, "link", "set", "eth0", "up"])?;
+            &format!("10.78.0.{}/24", i + 1),
+        )?;
     }
     let route = rt::Route {
         subnet: "10.78.0.0/24".into(),

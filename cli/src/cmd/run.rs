@@ -398,29 +398,14 @@ fn run_lab(
         state.add_ns(&ns)?;
         let inside = ifname(&n.name, k);
         let peer = format!("g{k}");
-        lab::ip(&[
-            "-n", &lab, "link", "add", &peer, "type", "veth", "peer", "name", &inside, "netns", &ns,
-        ])?;
-        lab::ip(&[
-            "-n",
+        lab::plug(
             &lab,
-            "link",
-            "set",
-            &peer,
-            "master",
             &format!("br{k}"),
-            "up",
-        ])?;
-        lab::ip(&[
-            "-n",
+            &peer,
             &ns,
-            "addr",
-            "add",
-            &format!("10.77.{k}.1/24"),
-            "dev",
             &inside,
-        ])?;
-        lab::ip(&["-n", &ns, "link", "set", &inside, "up"])?;
+            &format!("10.77.{k}.1/24"),
+        )?;
         let ready = state.dir().join(format!("gw-{k}.ready"));
         let stats = state.dir().join(format!("gw-{k}.json"));
         let log = std::fs::File::create(logs.join(format!("gw_{}.log", n.name)))?;
@@ -498,30 +483,14 @@ fn run_lab(
             let inside = ifname(net, k);
             let p = format!("p{peer}");
             peer += 1;
-            lab::ip(&[
-                "-n", &lab, "link", "add", &p, "type", "veth", "peer", "name", &inside, "netns",
-                &ns,
-            ])?;
-            lab::ip(&[
-                "-n",
+            lab::plug(
                 &lab,
-                "link",
-                "set",
-                &p,
-                "master",
                 &format!("br{k}"),
-                "up",
-            ])?;
-            lab::ip(&[
-                "-n",
+                &p,
                 &ns,
-                "addr",
-                "add",
-                &format!("{addr}/24"),
-                "dev",
                 &inside,
-            ])?;
-            lab::ip(&["-n", &ns, "link", "set", &inside, "up"])?;
+                &format!("{addr}/24"),
+            )?;
             hosts.push((
                 net.clone(),
                 addr.clone(),

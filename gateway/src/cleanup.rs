@@ -93,8 +93,15 @@ impl Drop for Record {
     }
 }
 
+/// Whether `pid` runs (a zombie, killed but not yet reaped, does not).
 fn alive(pid: u32) -> bool {
-    Path::new(&format!("/proc/{pid}")).exists()
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().next().map(|st| st != "Z"))
+        })
+        .unwrap_or(false)
 }
 
 /// Undoes the records of processes that are gone. Returns what was cleaned, one line each.

@@ -302,46 +302,46 @@ pub fn measure(
     figs.push(Figure::judged("direct_rtt_mean", "ms", 0.0, dmean, 1.0));
 
     let loss_factor = (1.0 - c.loss_pct / 100.0).max(0.05);
-    let up_rate = c.rate_up_bps.or(c.rate_bps);
-    if let Some(rate) = up_rate {
-        progress("throughput towards the service port (up)");
-        let measured = flood_run(
-            &lab.a_ns,
-            0,
-            &lab.b_ns,
-            SocketAddr::from((lab.b_addr, lab.wot_port)),
-            c,
-            rate as f64,
-            rate as f64 * 3.0 / loss_factor,
-            p.flood_size,
-        )?;
-        figs.push(Figure::judged(
+    // Up: from an ephemeral port to the service port; down: from the service port to a port of no service.
+    let ways = [
+        (
             "rate_up",
-            "bit/s",
-            rate as f64,
-            measured,
-            0.05 * rate as f64,
-        ));
-    }
-    if let Some(rate) = c.rate_bps {
-        progress("throughput from the service port (down)");
+            "towards the service port (up)",
+            c.rate_up_bps.or(c.rate_bps),
+            (
+                &lab.a_ns,
+                0,
+                &lab.b_ns,
+                SocketAddr::from((lab.b_addr, lab.wot_port)),
+            ),
+        ),
+        (
+            "rate_down",
+            "from the service port (down)",
+            c.rate_bps,
+            (
+                &lab.b_ns,
+                lab.wot_port,
+                &lab.a_ns,
+                SocketAddr::from((lab.a_addr, 40_000)),
+            ),
+        ),
+    ];
+    for (name, what, rate, (src_ns, src_port, dst_ns, dst)) in ways {
+        let Some(rate) = rate else { continue };
+        progress(&format!("throughput {what}"));
+        let rate = rate as f64;
         let measured = flood_run(
-            &lab.b_ns,
-            lab.wot_port,
-            &lab.a_ns,
-            SocketAddr::from((lab.a_addr, 40_000)),
+            src_ns,
+            src_port,
+            dst_ns,
+            dst,
             c,
-            rate as f64,
-            rate as f64 * 3.0 / loss_factor,
+            rate,
+            rate * 3.0 / loss_factor,
             p.flood_size,
         )?;
-        figs.push(Figure::judged(
-            "rate_down",
-            "bit/s",
-            rate as f64,
-            measured,
-            0.05 * rate as f64,
-        ));
+        figs.push(Figure::judged(name, "bit/s", rate, measured, 0.05 * rate));
     }
     Ok(figs)
 }

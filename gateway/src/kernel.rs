@@ -45,12 +45,7 @@ fn netem_args(c: &Conditions) -> Vec<String> {
     if c.jitter_ms > 0.0 {
         a.extend(["0%".into(), "distribution".into(), "normal".into()]);
     }
-    for (k, v) in [
-        ("loss", c.loss_pct),
-        ("duplicate", c.duplicate_pct),
-        ("corrupt", c.corrupt_pct),
-        ("reorder", c.reorder_pct),
-    ] {
+    for (k, v) in c.percentages() {
         if v > 0.0 {
             a.extend([k.to_owned(), format!("{v}%")]);
         }

@@ -129,12 +129,7 @@ fn conditions(v: &Value) -> Result<Conditions, Error> {
         corrupt_pct: percent(v, "corrupt")?,
         reorder_pct: percent(v, "reorder")?,
     };
-    for (k, p) in [
-        ("loss", c.loss_pct),
-        ("duplicate", c.duplicate_pct),
-        ("corrupt", c.corrupt_pct),
-        ("reorder", c.reorder_pct),
-    ] {
+    for (k, p) in c.percentages() {
         if !(0.0..=100.0).contains(&p) {
             return Err(Error::Spec(format!(
                 "`{k}` must be within 0–100 %, not {p}"

@@ -305,30 +305,29 @@ pub fn gateway_conditions(net: &Network) -> String {
     serde_json::to_string(&conditions_json(net)).expect("serialisable")
 }
 
+/// One set of conditions as the gateway's JSON object: 0.6's `latency`, `jitter`, `rate`, then `rate_up` and the
+/// percentages that are set.
+pub fn conditions_object(c: &crate::model::Conditions) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert("latency".into(), json!(c.latency_ms));
+    m.insert("jitter".into(), json!(c.jitter_ms));
+    if let Some(r) = c.rate_bps {
+        m.insert("rate".into(), json!(units::format_rate(r)));
+    }
+    if let Some(r) = c.rate_up_bps {
+        m.insert("rate_up".into(), json!(units::format_rate(r)));
+    }
+    for (k, v) in c.percentages() {
+        if v > 0.0 {
+            m.insert(k.into(), json!(v));
+        }
+    }
+    m
+}
+
 /// The gateway's conditions as a JSON value.
 pub fn conditions_json(net: &Network) -> Value {
-    let c = |c: &crate::model::Conditions| {
-        let mut m = Map::new();
-        m.insert("latency".into(), json!(c.latency_ms));
-        m.insert("jitter".into(), json!(c.jitter_ms));
-        if let Some(r) = c.rate_bps {
-            m.insert("rate".into(), json!(units::format_rate(r)));
-        }
-        if let Some(r) = c.rate_up_bps {
-            m.insert("rate_up".into(), json!(units::format_rate(r)));
-        }
-        for (k, v) in [
-            ("loss", c.loss_pct),
-            ("duplicate", c.duplicate_pct),
-            ("corrupt", c.corrupt_pct),
-            ("reorder", c.reorder_pct),
-        ] {
-            if v > 0.0 {
-                m.insert(k.into(), json!(v));
-            }
-        }
-        m
-    };
+    let c = conditions_object;
     let mut out = c(&net.conditions);
     if !net.schedule.is_empty() {
         let steps: Vec<Value> = net

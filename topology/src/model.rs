@@ -169,6 +169,18 @@ pub struct Conditions {
     pub reorder_pct: f64,
 }
 
+impl Conditions {
+    /// The percentages beyond 0.6's dict, with their names in topology files, gateway JSON and netem.
+    pub fn percentages(&self) -> [(&'static str, f64); 4] {
+        [
+            ("loss", self.loss_pct),
+            ("duplicate", self.duplicate_pct),
+            ("corrupt", self.corrupt_pct),
+            ("reorder", self.reorder_pct),
+        ]
+    }
+}
+
 /// A change of conditions at a time of the run.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ScheduleStep {

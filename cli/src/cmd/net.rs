@@ -306,25 +306,9 @@ fn fidelity_conditions(a: &FidelityArgs) -> anyhow::Result<Conditions> {
     Ok(c)
 }
 
+/// The conditions as the gateway reads them: the JSON `wotemu compose` writes.
 fn conditions_json(c: &Conditions) -> String {
-    let mut m = serde_json::Map::new();
-    m.insert("latency".into(), c.latency_ms.into());
-    m.insert("jitter".into(), c.jitter_ms.into());
-    if let Some(r) = c.rate_bps {
-        m.insert("rate".into(), r.into());
-    }
-    if let Some(r) = c.rate_up_bps {
-        m.insert("rate_up".into(), r.into());
-    }
-    for (k, v) in [
-        ("loss", c.loss_pct),
-        ("duplicate", c.duplicate_pct),
-        ("corrupt", c.corrupt_pct),
-        ("reorder", c.reorder_pct),
-    ] {
-        m.insert(k.into(), v.into());
-    }
-    serde_json::Value::Object(m).to_string()
+    serde_json::Value::Object(wotemu_topology::compose::conditions_object(c)).to_string()
 }
 
 #[derive(Serialize)]

@@ -6,6 +6,7 @@
 #   wotemu/docker-api-proxy:VERSION  read-only Docker API for the agents (`wotemu docker-api-proxy`)
 #
 #   docker/build.sh                  build all three (root; needs debootstrap, installs it if missing)
+#   docker/build.sh --debug          the same with target/debug/wotemu (what the tests use: no release build)
 #   WOTEMU_IMAGE_PREFIX=registry.example.org/wotemu docker/build.sh && docker push …   (see docker/README.md)
 #
 # The root filesystem is debootstrapped once into target/docker/rootfs and reused; delete it to rebuild.
@@ -28,10 +29,12 @@ if ! command -v debootstrap >/dev/null; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
 fi
 
-# The binary: a release build, linked against libpython3.11 (Debian's in the image).
-export PYO3_PYTHON="${PYO3_PYTHON:-$(command -v /root/.pyenv/versions/3.11.7/bin/python3.11 || command -v python3.11)}"
-log "Building wotemu (release)"
-cargo build --release --locked -p wotemu
+profile=release
+case "${1:-}" in
+  --debug) profile=debug ;;
+  "") ;;
+  *) echo "usage: docker/build.sh [--debug]" >&2; exit 2 ;;
+esac
 
 if [ ! -x "$rootfs/usr/bin/python3.11" ]; then
   log "Debootstrapping $suite into $rootfs"
@@ -44,6 +47,15 @@ if [ ! -x "$rootfs/usr/bin/python3.11" ]; then
       --no-install-recommends python3.11 python3.11-venv libpython3.11 iproute2 iptables mosquitto \
       redis-server ca-certificates procps >/dev/null && apt-get clean && rm -rf /var/lib/apt/lists/*'
   rm -f "$rootfs/etc/resolv.conf"
+fi
+
+# The binary, linked against libpython3.11 (Debian's in the image).
+export PYO3_PYTHON="${PYO3_PYTHON:-$(command -v /root/.pyenv/versions/3.11.7/bin/python3.11 || command -v python3.11)}"
+log "Building wotemu ($profile)"
+if [ "$profile" = release ]; then
+  cargo build --release --locked -p wotemu
+else
+  cargo build --locked -p wotemu
 fi
 
 # WoTPy: wheels are fetched on the host (whose pip knows this machine's proxy and certificates), installed in
@@ -62,7 +74,7 @@ if ! cmp -s python/requirements.txt "$rootfs/opt/wotemu/requirements.txt"; then
   rm -rf "$rootfs/tmp/wheels"
 fi
 # Stripped: the debug line tables are for local profiling, not for the image.
-install -m 755 -s target/release/wotemu "$rootfs/usr/local/bin/wotemu"
+install -m 755 -s "target/$profile/wotemu" "$rootfs/usr/local/bin/wotemu"
 
 env_line='ENV PYTHONHOME=/usr WOTEMU_VENV=/opt/wotemu/venv PATH=/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
 import_image() {

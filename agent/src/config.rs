@@ -73,6 +73,8 @@ pub struct AgentConfig {
     pub hostname: Option<String>,
     /// Networks the node is on (`WOTEMU_NETWORKS`, comma separated), recorded in the task facts.
     pub networks: Vec<String>,
+    /// The stack's read-only Docker API (`DOCKER_PROXY_URL`, Swarm): the agent asks it for its task's networks.
+    pub docker_proxy_url: Option<String>,
     /// How often CPU and memory are sampled.
     pub sample_every: Duration,
     /// Batches are shipped at least this often.
@@ -150,6 +152,7 @@ impl AgentConfig {
                         .collect()
                 })
                 .unwrap_or_default(),
+            docker_proxy_url: get("DOCKER_PROXY_URL"),
             sample_every: Duration::from_secs(1),
             flush_every: Duration::from_secs(1),
             batch_rows: 4096,

@@ -13,8 +13,10 @@ pub mod packets;
 pub mod python;
 pub mod shipper;
 pub mod spool;
+pub mod stack;
 pub mod system;
 
+use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
@@ -102,18 +104,42 @@ fn spawn<F: FnOnce() + Send + 'static>(name: &'static str, f: F) -> Result<JoinH
         .map_err(|source| Error::Thread { what: name, source })
 }
 
-/// The task's facts for the registry.
-pub fn task_info(cfg: &AgentConfig, python_version: Option<String>) -> TaskInfo {
+/// The task's facts for the registry (completed by the stack's view of the task in Swarm).
+pub fn task_info(
+    cfg: &AgentConfig,
+    python_version: Option<String>,
+    view: Option<&stack::TaskView>,
+) -> TaskInfo {
     let addrs = facts::ip_addresses();
     let env: Vec<(String, String)> = std::env::vars().collect();
+    let mut extra = BTreeMap::new();
+    let mut networks = cfg.networks.clone();
+    let mut container_id = facts::container_id();
+    if let Some(v) = view {
+        if networks.is_empty() {
+            networks = v.networks.iter().map(|a| a.network.clone()).collect();
+        }
+        container_id = container_id.or_else(|| v.container_id.clone());
+        let cidrs: BTreeMap<&str, &str> = v
+            .networks
+            .iter()
+            .filter_map(|a| Some((a.network.as_str(), a.subnet.as_deref()?)))
+            .collect();
+        extra.insert("networks_cidr".to_owned(), serde_json::json!(cidrs));
+        for (k, val) in [("node_id", &v.node_id), ("service_id", &v.service_id)] {
+            if let Some(x) = val {
+                extra.insert(k.to_owned(), serde_json::json!(x));
+            }
+        }
+    }
     TaskInfo {
         task: cfg.task.clone(),
         node: cfg.node.clone(),
         service: cfg.service.clone(),
         slot: cfg.slot,
         hostname: facts::hostname(),
-        container_id: facts::container_id(),
-        networks: cfg.networks.clone(),
+        container_id,
+        networks,
         ip_addresses: addrs.into_iter().map(|(_, a)| a).collect(),
         cpu_model: facts::cpu_model(),
         cpu_count: facts::cpu_count(),
@@ -122,7 +148,27 @@ pub fn task_info(cfg: &AgentConfig, python_version: Option<String>) -> TaskInfo 
         python_version,
         platform: facts::platform(),
         env: redact_env(env.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
-        extra: Default::default(),
+        extra,
+    }
+}
+
+/// The stack's view of this task, when the agent runs in a Swarm stack (`DOCKER_PROXY_URL` set and a task
+/// name with an id); a warning when the proxy does not answer in time.
+fn stack_view(cfg: &AgentConfig) -> (Option<stack::TaskView>, Option<String>) {
+    let (Some(url), Some(id)) = (
+        cfg.docker_proxy_url.as_deref(),
+        wotemu_contract::task::TaskName::parse(&cfg.task).id,
+    ) else {
+        return (None, None);
+    };
+    match stack::task_view(url, id, Duration::from_secs(15)) {
+        Ok(v) => (Some(v), None),
+        Err(e) => (
+            None,
+            Some(format!(
+                "the stack's Docker API proxy did not answer ({e}); networks are named by interface"
+            )),
+        ),
     }
 }
 
@@ -156,7 +202,8 @@ pub fn run(cfg: AgentConfig) -> Result<Outcome, Error> {
         what: "shipper",
         source,
     })?;
-    let info = task_info(&cfg, python::python_version());
+    let (view, view_warning) = stack_view(&cfg);
+    let info = task_info(&cfg, python::python_version(), view.as_ref());
     shipper.hset(
         keys.tasks(),
         cfg.task.clone(),
@@ -172,6 +219,11 @@ pub fn run(cfg: AgentConfig) -> Result<Outcome, Error> {
         ),
     );
 
+    if let Some(w) = &view_warning {
+        tracing::warn!("{w}");
+        state.log("wotemu", w);
+    }
+
     let stop = Arc::new(Stop::default());
     let mut threads = Vec::new();
     {
@@ -182,7 +234,10 @@ pub fn run(cfg: AgentConfig) -> Result<Outcome, Error> {
     }
     if cfg.capture {
         match packets::Capture::open(&cfg.capture_ifaces) {
-            Ok(cap) => {
+            Ok(mut cap) => {
+                if let Some(v) = &view {
+                    cap.name_interfaces(&v.iface_networks(&facts::ip_addresses()));
+                }
                 let (stop, shipper, cfg) = (Arc::clone(&stop), Arc::clone(&shipper), cfg.clone());
                 threads.push(spawn("capture", move || {
                     capture_loop(cap, &cfg, &shipper, &stop)

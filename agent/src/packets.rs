@@ -225,6 +225,21 @@ impl Capture {
         name
     }
 
+    /// Records packets of these interfaces under other names (interface → name: the Swarm network's name
+    /// instead of `eth1`).
+    pub fn name_interfaces(&mut self, names: &HashMap<String, String>) {
+        for (iface, name) in names {
+            let Ok(c) = std::ffi::CString::new(iface.as_str()) else {
+                continue;
+            };
+            // SAFETY: a NUL-terminated name.
+            let index = unsafe { libc::if_nametoindex(c.as_ptr()) };
+            if index > 0 {
+                self.names.insert(index as i32, name.clone());
+            }
+        }
+    }
+
     /// The next packet, `Ok(None)` after the receive timeout (~200 ms) or for a frame that is not counted.
     pub fn recv(&mut self) -> std::io::Result<Option<Seen>> {
         // SAFETY: sockaddr_ll is plain data filled in by recvfrom.

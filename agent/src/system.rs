@@ -36,7 +36,12 @@ impl Cgroup {
                 return Some(Cgroup::V2(root.join(rel)));
             }
             for c in controllers.split(',') {
-                let dir = root.join(controllers).join(rel);
+                let mut dir = root.join(controllers).join(rel);
+                if !dir.exists() && root.join(controllers).exists() {
+                    // A container without a cgroup namespace (cgroup v1): /proc/self/cgroup names the
+                    // host's path, while the container sees its own cgroup at the mount's root.
+                    dir = root.join(controllers);
+                }
                 match c {
                     "cpu" => cpu = Some(dir),
                     "cpuacct" => cpuacct = Some(dir),
@@ -225,6 +230,20 @@ mod tests {
         assert_eq!(r.cpu_limit_percent, None);
         assert_eq!(r.mem_limit_bytes, Some(150 << 20));
         assert_eq!(r.mem_bytes, Some(4096));
+    }
+
+    #[test]
+    fn v1_inside_a_container_reads_the_mount_root() {
+        // Docker on cgroup v1 without a cgroup namespace: the host path is named, the container's own cgroup
+        // is mounted at the controller's root.
+        let root = tempfile::tempdir().unwrap();
+        let mem = root.path().join("memory");
+        std::fs::create_dir_all(root.path().join("cpu,cpuacct")).unwrap();
+        std::fs::create_dir_all(&mem).unwrap();
+        std::fs::write(mem.join("memory.limit_in_bytes"), "157286400\n").unwrap();
+        let proc = "12:memory:/docker/abc\n4:cpu,cpuacct:/docker/abc\n";
+        let cg = Cgroup::from_proc(proc, root.path()).unwrap();
+        assert_eq!(cg.read().mem_limit_bytes, Some(150 << 20));
     }
 
     #[test]

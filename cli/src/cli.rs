@@ -133,9 +133,30 @@ pub(crate) enum Command {
     /// NODES=1, SERVICES=1, TASKS=1; _ping, version and info always) to the Docker socket; anything else
     /// gets 403. The `docker_api_proxy` service of `wotemu compose` runs it.
     DockerApiProxy(DockerApiProxyArgs),
+    /// Run an MQTT broker (Mosquitto) for a topology's MQTT nodes: what each broker service runs.
+    ///
+    /// Routes the broker's WoT traffic through its networks' gateways (--route-via, as the agent does), then
+    /// runs mosquitto on --port with anonymous access, in the foreground (it ends on SIGTERM).
+    ///
+    /// Examples:
+    ///   wotemu broker --port 1883 --route-via gw_cellular --route-via gw_field_wifi
+    Broker(BrokerArgs),
     /// List the runs on this host (`wotemu run`), running or left behind.
     Ps(PsArgs),
-    /// End a run started with `wotemu run -d`: stop its agents, collect, report, clean up.
+    /// End a run: a `wotemu run -D` on this host, or a Swarm stack (as WoTemu 0.6's `wotemu stop`).
+    ///
+    /// With --run: stops the run's agents, collects, reports and cleans up.
+    ///
+    /// With --compose-file and --stack (Docker Swarm, through the Docker API of DOCKER_HOST or the local
+    /// socket): records a snapshot of every task of the stack (state, error, container, node, logs) in the
+    /// stack's Redis, removes every service of the stack except Redis, waits for the agents to ship their last
+    /// data, and collects the run dataset. Redis stays up, so `wotemu report --stack NAME` works later, as in
+    /// 0.6; remove it with `docker stack rm NAME` when done.
+    ///
+    /// Examples:
+    ///   wotemu stop --run runs/quickstart
+    ///   wotemu stop --compose-file quickstart.compose.yml --stack quickstart
+    ///   wotemu report --dataset runs/quickstart --out runs/quickstart/site
     Stop(StopArgs),
     /// Inspect run datasets.
     #[command(subcommand)]
@@ -212,6 +233,10 @@ pub(crate) struct ComposeArgs {
     /// (as 0.6) and FILE.compose.yml for a YAML topology.
     #[arg(long, short = 'o', value_name = "OUT")]
     pub(crate) output: Option<PathBuf>,
+    /// The host port the stack's Redis is published on (`wotemu stop` and `wotemu report --stack` read it
+    /// there).
+    #[arg(long, default_value_t = 6379, value_name = "PORT")]
+    pub(crate) redis_port: u16,
     /// Print what was written as JSON on stdout (path, services, networks, replicas).
     #[arg(long)]
     pub(crate) json: bool,
@@ -294,6 +319,13 @@ pub(crate) struct AgentArgs {
     /// A Python virtualenv whose packages (WoTPy) the app uses (default: WOTEMU_VENV, else VIRTUAL_ENV).
     #[arg(long, value_name = "DIR")]
     pub(crate) venv: Option<PathBuf>,
+    /// Before starting, route this node's WoT traffic through a network's gateway (repeatable, one per
+    /// network, as `wotemu route --gateway`); the compose file gives `--route-via gw_<net>` for each network.
+    #[arg(long = "route-via", value_name = "GATEWAY")]
+    pub(crate) route_via: Vec<String>,
+    /// Seconds to wait for each --route-via gateway's name to resolve (its task may start later).
+    #[arg(long, default_value_t = 120.0, value_name = "SECONDS")]
+    pub(crate) route_wait: f64,
     /// Seconds to keep trying to ship the last batches on stop before leaving them in the spool.
     #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
     pub(crate) drain_timeout: f64,
@@ -342,12 +374,28 @@ pub(crate) struct StopArgs {
     /// The run directory given to (or printed by) `wotemu run -D`.
     #[arg(long, value_name = "RUN_DIR")]
     pub(crate) run: Option<PathBuf>,
-    /// The Swarm stack's compose file (0.6's `wotemu stop`; the Swarm path is not built yet).
-    #[arg(long, value_name = "FILE")]
+    /// The Swarm stack's compose file (stored with the data, shown in the report).
+    #[arg(long, value_name = "FILE", requires = "stack", conflicts_with = "run")]
     pub(crate) compose_file: Option<PathBuf>,
-    /// The Swarm stack's name (0.6's `wotemu stop`).
-    #[arg(long)]
+    /// The Swarm stack's name, as given to `docker stack deploy`.
+    #[arg(long, conflicts_with = "run")]
     pub(crate) stack: Option<String>,
+    /// The stack's Redis (published on this port of the Swarm's hosts by the compose file).
+    #[arg(
+        long,
+        env = "WOTEMU_REDIS_URL",
+        default_value = "redis://127.0.0.1:6379"
+    )]
+    pub(crate) redis_url: String,
+    /// Where to write the run dataset of a Swarm stack (default: runs/<stack>).
+    #[arg(long, value_name = "RUN_DIR")]
+    pub(crate) out: Option<PathBuf>,
+    /// Seconds to wait for the agents to ship their last data once their services are removed.
+    #[arg(long, default_value_t = 60.0, value_name = "SECONDS")]
+    pub(crate) wait: f64,
+    /// Print the outcome as JSON on stdout.
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -510,6 +558,22 @@ pub(crate) struct FidelityArgs {
     /// Print the result as JSON on stdout.
     #[arg(long)]
     pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct BrokerArgs {
+    /// The MQTT port to listen on (all addresses).
+    #[arg(long, default_value_t = 1883)]
+    pub(crate) port: u16,
+    /// Route the WoT traffic of a network through its gateway first (repeatable, one per network).
+    #[arg(long = "route-via", value_name = "GATEWAY")]
+    pub(crate) route_via: Vec<String>,
+    /// Seconds to wait for each --route-via gateway's name to resolve.
+    #[arg(long, default_value_t = 120.0, value_name = "SECONDS")]
+    pub(crate) route_wait: f64,
+    /// The mosquitto program.
+    #[arg(long, default_value = "mosquitto", value_name = "PROGRAM")]
+    pub(crate) mosquitto: PathBuf,
 }
 
 #[derive(Debug, Args)]

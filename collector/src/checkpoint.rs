@@ -43,6 +43,9 @@ pub(crate) struct Checkpoint {
     pub(crate) problems: Vec<Problem>,
     /// When the first collection attempt started (RFC 3339).
     pub(crate) started_at: Option<String>,
+    /// Whether the logs kept in the stop snapshot (Swarm) are already in a listed part.
+    #[serde(default)]
+    pub(crate) snapshot_logs: bool,
 }
 
 impl Checkpoint {

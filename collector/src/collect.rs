@@ -17,7 +17,7 @@ use wotemu_contract::keys::{check_name, StackKeys};
 use wotemu_contract::manifest::{
     Accounting, HostFacts, Manifest, Problem, Source, TaskAccounting, MANIFEST_FILE,
 };
-use wotemu_contract::table::{Records, TaskRow};
+use wotemu_contract::table::{LogLine, Records, TaskRow};
 use wotemu_contract::task::{TaskInfo, TaskName, TaskSnapshot};
 use wotemu_contract::time_util::{now_us, rfc3339_to_us, us_to_rfc3339};
 use wotemu_contract::{Table, DATASET_SCHEMA_VERSION};
@@ -224,6 +224,15 @@ pub fn collect(opts: &CollectOptions, progress: &dyn Progress) -> Result<Collect
         }
     }
     reader.join().expect("reader thread");
+    if !ckpt.snapshot_logs {
+        // The tasks' output kept by `wotemu stop` (Swarm): once, in the same commit as the rest.
+        let lines = snapshot_log_lines(&mut conn, &keys, opts, &mut ckpt)?;
+        if !lines.is_empty() {
+            records += lines.len() as u64;
+            sink.push(Table::Logs, LogLine::to_batch(&lines));
+        }
+        ckpt.snapshot_logs = true;
+    }
     commit(&mut ckpt, &mut sink, &work)?;
     trim(&mut conn, opts, &ckpt, &mut trimmed)?;
     warned.summary("entries rejected");
@@ -252,6 +261,50 @@ pub fn collect(opts: &CollectOptions, progress: &dyn Progress) -> Result<Collect
         resumed,
         already_complete: false,
     })
+}
+
+/// The log lines kept in the stop snapshot (`logs`, with Docker's timestamps), as rows of stream `docker`.
+fn snapshot_log_lines(
+    conn: &mut Connection,
+    keys: &StackKeys,
+    opts: &CollectOptions,
+    ckpt: &mut Checkpoint,
+) -> Result<Vec<LogLine>, Error> {
+    let snapshot: BTreeMap<String, String> = redis::cmd("HGETALL")
+        .arg(keys.snapshot())
+        .query(conn)
+        .map_err(Error::redis("HGETALL"))?;
+    let mut out = Vec::new();
+    for (task, json) in &snapshot {
+        let Ok(snap) = serde_json::from_str::<TaskSnapshot>(json) else {
+            continue; // reported with the tasks table
+        };
+        let Some(text) = snap.logs.as_deref() else {
+            continue;
+        };
+        let fallback = snap
+            .stopped_at
+            .as_deref()
+            .and_then(rfc3339_to_us)
+            .unwrap_or(0);
+        let node = TaskName::parse(task).node(Some(&opts.stack)).to_owned();
+        let before = out.len();
+        for line in text.lines().filter(|l| !l.is_empty()) {
+            let (time, line) = crate::legacy::docker_timestamp(line).unwrap_or((fallback, line));
+            out.push(LogLine {
+                task: task.clone(),
+                node: node.clone(),
+                time,
+                stream: "docker".into(),
+                line: line.to_owned(),
+            });
+        }
+        let n = (out.len() - before) as u64;
+        let acc = ckpt.accounting.entry(task.clone()).or_default();
+        acc.records_read += n;
+        acc.records_written += n;
+    }
+    Ok(out)
 }
 
 /// Entries waiting in every stream of the stack.
@@ -322,6 +375,8 @@ fn finalize(
     let mut problems = ckpt.problems.clone();
     let mut names: BTreeSet<String> = registry.keys().cloned().collect();
     names.extend(ckpt.accounting.keys().cloned());
+    // Tasks Swarm ran that never reached Redis themselves (gateways, a replica that failed early).
+    names.extend(snapshot.keys().cloned());
     let mut rows = Vec::new();
     for name in &names {
         let info = match registry

@@ -723,7 +723,7 @@ impl Importer {
 }
 
 /// A line starting with a Docker RFC 3339 timestamp: its time and the rest.
-fn docker_timestamp(line: &str) -> Option<(i64, &str)> {
+pub(crate) fn docker_timestamp(line: &str) -> Option<(i64, &str)> {
     let (ts, rest) = line.split_once(' ')?;
     let us = wotemu_contract::time_util::rfc3339_to_us(ts)?;
     Some((us, rest))

@@ -144,10 +144,27 @@ pub fn install(r: &Route) -> Result<(), Error> {
             message: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
         });
     }
-    // The gateway forwards back into the same network; its ICMP redirects must not shortcut it.
-    let _ = sys::sysctl("net.ipv4.conf.all.accept_redirects", "0");
-    let _ = sys::sysctl("net.ipv4.conf.default.accept_redirects", "0");
+    // The gateway forwards back into the same network; its ICMP redirects must not shortcut it. In a
+    // container /proc/sys is read-only: drop them with a rule instead (it lives as long as the container).
+    let a = sys::sysctl("net.ipv4.conf.all.accept_redirects", "0");
+    let d = sys::sysctl("net.ipv4.conf.default.accept_redirects", "0");
+    if a.is_err() || d.is_err() {
+        drop_redirects("INPUT")?;
+    }
     Ok(())
+}
+
+/// `iptables -A <chain> -p icmp --icmp-type redirect -j DROP`, once.
+fn drop_redirects(chain: &str) -> Result<(), Error> {
+    let rule = ["-p", "icmp", "--icmp-type", "redirect", "-j", "DROP"];
+    let mut check = vec!["-C", chain];
+    check.extend(rule);
+    if sys::iptables(&check).is_ok() {
+        return Ok(());
+    }
+    let mut add = vec!["-A", chain];
+    add.extend(rule);
+    sys::iptables(&add)
 }
 
 /// Prepares the current namespace to be a gateway: forwarding on, no redirects (packets come in and go out
@@ -162,9 +179,14 @@ pub fn gateway_sysctls() -> Result<(), Error> {
             return Err(e);
         }
     }
+    let mut redirects_off = true;
     for k in ["all", "default"] {
-        let _ = sys::sysctl(&format!("net.ipv4.conf.{k}.send_redirects"), "0");
+        redirects_off &= sys::sysctl(&format!("net.ipv4.conf.{k}.send_redirects"), "0").is_ok();
         let _ = sys::sysctl(&format!("net.ipv4.conf.{k}.rp_filter"), "0");
+    }
+    if !redirects_off {
+        // Read-only /proc/sys (a container): a rule does it, for as long as the container lives.
+        drop_redirects("OUTPUT")?;
     }
     if let Ok(rd) = std::fs::read_dir("/proc/sys/net/ipv4/conf") {
         for e in rd.flatten() {

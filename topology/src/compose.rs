@@ -10,7 +10,14 @@
 //! - images are this project's, and the commands are `wotemu` subcommands (`agent`, `gateway`, `broker`);
 //! - the environment adds `WOTEMU_STACK` and `WOTEMU_TASK`, which the agents use for the Redis stream layout
 //!   (`wotemu:<stack>:…`); the Redis image is configured by wotemu (no persistence to disk, no eviction);
-//! - plain scalars that YAML 1.1 would read as booleans (`no`, `on`, …) are quoted.
+//! - plain scalars that YAML 1.1 would read as booleans (`no`, `on`, …) are quoted;
+//! - every service uses `endpoint_mode: dnsrr`: names resolve to the tasks' own addresses, so WoT traffic
+//!   can be routed through a gateway (a virtual IP is balanced by IPVS in the sender, which routing via the
+//!   gateway would bypass), and kernels without IPVS work; so Redis is published in host mode on the
+//!   manager (where `wotemu stop` runs) instead of through the routing mesh;
+//! - the agents and brokers set up their routes themselves (`--route-via gw_<net>`, one per network);
+//! - an app file is shipped as a Swarm config (`app_<node>`), mounted at `/opt/wotemu/apps/<node>/<file>`,
+//!   so the images need not contain the user's code (0.6 required it in the image or a volume).
 
 use serde_json::{json, Map, Value};
 
@@ -24,9 +31,37 @@ pub const LABEL: &str = "org.fundacionctic.wotemu";
 const PROXY: &str = "docker_api_proxy";
 const REDIS: &str = "redis";
 
-/// The compose document of a topology.
+/// Where app files are in the container (each node's in a directory of its own).
+pub const APPS_DIR: &str = "/opt/wotemu/apps";
+
+/// What the compose document depends on besides the topology.
+#[derive(Debug, Clone)]
+pub struct ComposeOptions {
+    /// The host port Redis is published on (the collector and `wotemu stop` reach the store there).
+    pub redis_port: u16,
+    /// The topology's directory as seen from the compose file (app files are relative to it); `.` when the
+    /// compose file is written beside the topology.
+    pub topology_dir: String,
+}
+
+impl Default for ComposeOptions {
+    fn default() -> Self {
+        ComposeOptions {
+            redis_port: 6379,
+            topology_dir: ".".into(),
+        }
+    }
+}
+
+/// The compose document of a topology, written beside it, with Redis on port 6379.
 pub fn compose(t: &Topology) -> Value {
+    compose_with(t, &ComposeOptions::default())
+}
+
+/// The compose document of a topology.
+pub fn compose_with(t: &Topology, opts: &ComposeOptions) -> Value {
     let mut services = Map::new();
+    let mut configs = Map::new();
     let mut networks = Map::new();
     let all_nets: Vec<String> = t.networks.iter().map(|n| n.name.clone()).collect();
 
@@ -36,7 +71,7 @@ pub fn compose(t: &Topology) -> Value {
             "image": t.images.docker_api_proxy,
             "environment": {"CONTAINERS": "1", "NETWORKS": "1", "NODES": "1", "SERVICES": "1", "TASKS": "1"},
             "volumes": ["/var/run/docker.sock:/var/run/docker.sock:ro"],
-            "deploy": {"placement": {"constraints": ["node.role == manager"]}},
+            "deploy": {"endpoint_mode": "dnsrr", "placement": {"constraints": ["node.role == manager"]}},
             "networks": all_nets,
             "labels": {format!("{LABEL}.docker_api_proxy"): ""},
         }),
@@ -45,7 +80,9 @@ pub fn compose(t: &Topology) -> Value {
         REDIS.into(),
         json!({
             "image": t.images.redis,
-            "ports": ["6379:6379"],
+            // Published on the manager itself (host mode), where `wotemu stop` runs: no routing mesh.
+            "ports": [{"target": 6379, "published": opts.redis_port, "protocol": "tcp", "mode": "host"}],
+            "deploy": {"endpoint_mode": "dnsrr", "placement": {"constraints": ["node.role == manager"]}},
             "networks": all_nets,
             "labels": {format!("{LABEL}.redis"): ""},
         }),
@@ -56,6 +93,7 @@ pub fn compose(t: &Topology) -> Value {
             "image": t.images.wotemu,
             "command": ["gateway", "--network", net.name, "--conditions", gateway_conditions(net)],
             "cap_add": ["NET_ADMIN", "NET_RAW"],
+            "deploy": {"endpoint_mode": "dnsrr"},
             "sysctls": {"net.ipv4.ip_forward": 1},
             "depends_on": [PROXY, REDIS],
             "environment": common_env(t),
@@ -81,7 +119,7 @@ pub fn compose(t: &Topology) -> Value {
     }
 
     for node in &t.nodes {
-        services.insert(node.name.clone(), node_service(t, node));
+        services.insert(node.name.clone(), node_service(t, node, opts, &mut configs));
         for s in &node.services {
             networks.insert(
                 service_network(s, &node.name),
@@ -101,10 +139,17 @@ pub fn compose(t: &Topology) -> Value {
         deps.sort();
         let mut nets = b.networks.clone();
         nets.sort();
+        let mut command = vec![
+            "broker".to_owned(),
+            "--port".into(),
+            t.ports.mqtt.to_string(),
+        ];
+        command.extend(route_args(&nets));
         let mut svc = json!({
             "image": t.images.wotemu,
-            "command": ["broker", "--port", t.ports.mqtt.to_string()],
+            "command": command,
             "cap_add": ["NET_ADMIN", "NET_RAW"],
+            "deploy": {"endpoint_mode": "dnsrr"},
             "depends_on": deps,
             "environment": common_env(t),
             "hostname": "{{.Task.Name}}",
@@ -156,6 +201,9 @@ pub fn compose(t: &Topology) -> Value {
         "services": services,
         "networks": networks,
     });
+    if !configs.is_empty() {
+        doc["configs"] = Value::Object(configs);
+    }
     sort_lists_at(&mut doc);
     doc
 }
@@ -165,8 +213,14 @@ pub const HEADER_START: &str = "# Generated by wotemu ";
 
 /// The compose document as YAML text, with a header saying where it came from.
 pub fn to_yaml(t: &Topology, source: &str) -> String {
+    to_yaml_with(t, source, &ComposeOptions::default())
+}
+
+/// [`to_yaml`] with options.
+pub fn to_yaml_with(t: &Topology, source: &str, opts: &ComposeOptions) -> String {
     let body = quote_yaml11_words(
-        &serde_yaml::to_string(&compose(t)).expect("a JSON value always serialises to YAML"),
+        &serde_yaml::to_string(&compose_with(t, opts))
+            .expect("a JSON value always serialises to YAML"),
     );
     format!(
         "# Generated by wotemu {} from {source}; do not edit: change the topology and run `wotemu compose` again.\n# Deploy: docker stack deploy -c <this file> <stack>\n{body}",
@@ -204,8 +258,43 @@ fn quote_yaml11_words(text: &str) -> String {
     out
 }
 
-fn node_service(t: &Topology, node: &Node) -> Value {
-    let command = node.app.agent_args(node.app.source.path());
+/// `--route-via gw_<net>` for each network: the agent or broker routes its WoT traffic through the gateways.
+fn route_args(nets: &[String]) -> Vec<String> {
+    nets.iter()
+        .flat_map(|n| ["--route-via".to_owned(), format!("gw_{n}")])
+        .collect()
+}
+
+fn node_service(
+    t: &Topology,
+    node: &Node,
+    opts: &ComposeOptions,
+    configs: &mut Map<String, Value>,
+) -> Value {
+    let mut svc_configs = Vec::new();
+    let path = match &node.app.source {
+        crate::model::AppSource::File(f) => {
+            let file_name = std::path::Path::new(f)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "app.py".into());
+            let host = if std::path::Path::new(f).is_absolute() || opts.topology_dir == "." {
+                f.clone()
+            } else {
+                format!("{}/{f}", opts.topology_dir.trim_end_matches('/'))
+            };
+            let name = format!("app_{}", node.name);
+            configs.insert(name.clone(), json!({"file": host}));
+            let target = format!("{APPS_DIR}/{}/{file_name}", node.name);
+            svc_configs.push(json!({"source": name, "target": target, "mode": 0o444}));
+            target
+        }
+        other => other.path(),
+    };
+    let mut command = node.app.agent_args(path);
+    let mut all = node.all_networks();
+    all.sort();
+    command.extend(route_args(&all));
     let mut env = common_env(t);
     if let (true, Some(host)) = (node.app.mqtt, node.broker_host()) {
         env.insert("MQTT_BROKER_HOST".into(), json!(host));
@@ -229,7 +318,7 @@ fn node_service(t: &Topology, node: &Node) -> Value {
     nets.extend(node.services.iter().map(|s| service_network(s, &node.name)));
     nets.sort();
 
-    let mut deploy = json!({"replicas": node.scale});
+    let mut deploy = json!({"replicas": node.scale, "endpoint_mode": "dnsrr"});
     let r = &node.resources;
     let mut limits = Map::new();
     let mut reservations = Map::new();
@@ -266,6 +355,9 @@ fn node_service(t: &Topology, node: &Node) -> Value {
         "labels": {format!("{LABEL}.node"): ""},
         "networks": nets,
     });
+    if !svc_configs.is_empty() {
+        svc["configs"] = Value::Array(svc_configs);
+    }
     if let Some(extra) = &node.compose {
         merge(&mut svc, extra);
     }

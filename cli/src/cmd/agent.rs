@@ -122,6 +122,9 @@ pub(crate) fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
             Err(f) => bail!("the app does not load: {}\n{}", f.summary, f.traceback),
         };
     }
+    if !args.route_via.is_empty() {
+        super::net::route_via_all(&args.route_via, args.route_wait)?;
+    }
     let task = cfg.task.clone();
     let out =
         wotemu_agent::run(cfg).with_context(|| format!("running the agent of task {task}"))?;

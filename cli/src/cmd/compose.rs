@@ -25,7 +25,6 @@ pub(crate) fn run(args: ComposeArgs) -> anyhow::Result<ExitCode> {
         .file_name()
         .map(|f| f.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let text = wotemu_topology::compose::to_yaml(t, &source);
     let out = match &args.output {
         Some(o) => o.clone(),
         None => {
@@ -45,6 +44,21 @@ pub(crate) fn run(args: ComposeArgs) -> anyhow::Result<ExitCode> {
             o
         }
     };
+    // App files are shipped as Swarm configs whose paths are relative to the compose file.
+    let topo_dir = std::path::absolute(args.path.parent().unwrap_or(Path::new(".")))
+        .context("finding the topology's directory")?;
+    let topology_dir = if out == Path::new("-") {
+        topo_dir.to_string_lossy().into_owned()
+    } else {
+        let out_dir = std::path::absolute(out.parent().unwrap_or(Path::new(".")))
+            .context("finding the output's directory")?;
+        relative_path(&out_dir, &topo_dir)
+    };
+    let opts = wotemu_topology::compose::ComposeOptions {
+        redis_port: args.redis_port,
+        topology_dir,
+    };
+    let text = wotemu_topology::compose::to_yaml_with(t, &source, &opts);
     if out == Path::new("-") {
         output::print(&text)?;
         return Ok(ExitCode::SUCCESS);
@@ -75,4 +89,47 @@ pub(crate) fn run(args: ComposeArgs) -> anyhow::Result<ExitCode> {
         ));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `to` as a path relative to `from` (both absolute), `.` when they are the same directory.
+fn relative_path(from: &Path, to: &Path) -> String {
+    let norm = |p: &Path| -> Vec<String> {
+        let mut v: Vec<String> = Vec::new();
+        for c in p.components() {
+            match c {
+                std::path::Component::Normal(s) => v.push(s.to_string_lossy().into_owned()),
+                std::path::Component::ParentDir => {
+                    v.pop();
+                }
+                _ => {}
+            }
+        }
+        v
+    };
+    let (f, t) = (norm(from), norm(to));
+    let common = f.iter().zip(&t).take_while(|(a, b)| a == b).count();
+    let mut parts: Vec<String> = vec!["..".into(); f.len() - common];
+    parts.extend(t[common..].iter().cloned());
+    if parts.is_empty() {
+        ".".into()
+    } else {
+        parts.join("/")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::relative_path;
+    use std::path::Path;
+
+    #[test]
+    fn relative_paths_between_directories() {
+        assert_eq!(relative_path(Path::new("/a/b"), Path::new("/a/b")), ".");
+        assert_eq!(
+            relative_path(Path::new("/a/b"), Path::new("/a/c/d")),
+            "../c/d"
+        );
+        assert_eq!(relative_path(Path::new("/a/b/c"), Path::new("/a")), "../..");
+        assert_eq!(relative_path(Path::new("/"), Path::new("/x")), "x");
+    }
 }

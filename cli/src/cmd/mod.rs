@@ -14,6 +14,7 @@ mod net;
 mod proxy;
 mod report;
 mod run;
+mod swarm;
 mod topology;
 
 /// Exit code: finished, but some input was rejected or lost.
@@ -28,6 +29,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Report(args) => report::run(args),
         Command::Gateway(args) => net::gateway(args),
         Command::DockerApiProxy(args) => proxy::run(args),
+        Command::Broker(args) => net::broker(args),
         Command::Route(args) => net::route(args),
         Command::Fidelity(args) => net::fidelity(args),
         Command::Run(args) => run::run(args),

@@ -15,7 +15,7 @@ use wotemu_gateway::{route as rt, Backend, GatewayOptions, Spec};
 use wotemu_topology::model::{Conditions, Preset};
 use wotemu_topology::units;
 
-use crate::cli::{BackendArg, FidelityArgs, GatewayArgs, RouteArgs};
+use crate::cli::{BackendArg, BrokerArgs, FidelityArgs, GatewayArgs, RouteArgs};
 use crate::lab::{self, State};
 use crate::output;
 
@@ -190,33 +190,86 @@ fn in_subnet(a: Ipv4Addr, net: Ipv4Addr, prefix: u8) -> bool {
 
 pub(crate) fn route(args: RouteArgs) -> anyhow::Result<ExitCode> {
     need_root("wotemu route")?;
-    let deadline = Instant::now() + Duration::from_secs_f64(args.wait.max(0.0));
+    let r = plan_route(
+        &args.gateway,
+        args.subnet,
+        args.index,
+        (args.tcp_ports, args.udp_ports),
+        args.wait,
+    )?;
+    if args.remove {
+        rt::remove(&r);
+        output::say(&format!(
+            "removed the routing of {} via {}",
+            r.subnet, r.gateway
+        ));
+    } else {
+        rt::install(&r).context("installing the routing")?;
+        say_route(&r);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn say_route(r: &rt::Route) {
+    output::say(&format!(
+        "WoT traffic to {} goes via {} (tcp {:?}, udp {:?}; mark {}, table {})",
+        r.subnet,
+        r.gateway,
+        r.tcp_ports,
+        r.udp_ports,
+        r.mark(),
+        r.table()
+    ));
+}
+
+/// What the agent and the broker do first in a Swarm task (`--route-via gw_<net>` for each network): wait for
+/// each gateway's name to resolve, then route the WoT ports of its network through it.
+pub(crate) fn route_via_all(gateways: &[String], wait: f64) -> anyhow::Result<()> {
+    for (i, gw) in gateways.iter().enumerate() {
+        let index = u8::try_from(i).ok().filter(|i| *i < 100).with_context(|| {
+            format!(
+                "a node can route through at most 100 gateways, not {}",
+                gateways.len()
+            )
+        })?;
+        let r = plan_route(gw, None, index, (Vec::new(), Vec::new()), wait)?;
+        rt::install(&r).with_context(|| format!("routing the WoT traffic via `{gw}`"))?;
+        say_route(&r);
+    }
+    Ok(())
+}
+
+/// The routing via `gateway` (an address or a name resolved with retries for `wait` seconds) in the local
+/// network it belongs to, with the ports given or else those of the environment.
+fn plan_route(
+    gateway: &str,
+    subnet: Option<String>,
+    index: u8,
+    (tcp_ports, udp_ports): (Vec<u16>, Vec<u16>),
+    wait: f64,
+) -> anyhow::Result<rt::Route> {
+    let deadline = Instant::now() + Duration::from_secs_f64(wait.max(0.0));
     let gw: Ipv4Addr = loop {
-        if let Ok(a) = args.gateway.parse() {
+        if let Ok(a) = gateway.parse() {
             break a;
         }
-        let found = (args.gateway.as_str(), 0)
-            .to_socket_addrs()
-            .ok()
-            .and_then(|mut it| {
-                it.find_map(|a| match a.ip() {
-                    std::net::IpAddr::V4(v) => Some(v),
-                    _ => None,
-                })
-            });
+        let found = (gateway, 0).to_socket_addrs().ok().and_then(|mut it| {
+            it.find_map(|a| match a.ip() {
+                std::net::IpAddr::V4(v) => Some(v),
+                _ => None,
+            })
+        });
         if let Some(a) = found {
             break a;
         }
         if Instant::now() > deadline {
             bail!(
-                "the gateway `{}` does not resolve (waited {} s); is its service running?",
-                args.gateway,
-                args.wait
+                "the gateway `{gateway}` does not resolve (waited {wait} s); is its service running?"
             );
         }
         std::thread::sleep(Duration::from_millis(200));
     };
-    let subnet = match args.subnet {
+    let subnet = match subnet {
         Some(s) => s,
         None => {
             let (a, p) = local_addrs()?
@@ -234,38 +287,19 @@ pub(crate) fn route(args: RouteArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let (mut tcp, mut udp) = rt::ports_from_env();
-    if !args.tcp_ports.is_empty() {
-        tcp = args.tcp_ports;
+    if !tcp_ports.is_empty() {
+        tcp = tcp_ports;
     }
-    if !args.udp_ports.is_empty() {
-        udp = args.udp_ports;
+    if !udp_ports.is_empty() {
+        udp = udp_ports;
     }
-    let r = rt::Route {
+    Ok(rt::Route {
         subnet,
         gateway: gw.to_string(),
-        index: args.index.min(99),
+        index: index.min(99),
         tcp_ports: tcp,
         udp_ports: udp,
-    };
-    if args.remove {
-        rt::remove(&r);
-        output::say(&format!(
-            "removed the routing of {} via {}",
-            r.subnet, r.gateway
-        ));
-    } else {
-        rt::install(&r).context("installing the routing")?;
-        output::say(&format!(
-            "WoT traffic to {} goes via {} (tcp {:?}, udp {:?}; mark {}, table {})",
-            r.subnet,
-            r.gateway,
-            r.tcp_ports,
-            r.udp_ports,
-            r.mark(),
-            r.table()
-        ));
-    }
-    Ok(ExitCode::SUCCESS)
+    })
 }
 
 fn fidelity_conditions(a: &FidelityArgs) -> anyhow::Result<Conditions> {
@@ -526,4 +560,30 @@ fn print_fidelity(o: &FidelityOut) -> anyhow::Result<()> {
         "\nSome figures are out of tolerance.\n"
     });
     output::print(&s)
+}
+
+/// `wotemu broker`: routes, then becomes mosquitto.
+pub(crate) fn broker(args: BrokerArgs) -> anyhow::Result<ExitCode> {
+    use std::os::unix::process::CommandExt;
+    if !args.route_via.is_empty() {
+        route_via_all(&args.route_via, args.route_wait)?;
+    }
+    let dir = std::env::temp_dir().join(format!("wotemu-broker-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let conf = dir.join("mosquitto.conf");
+    std::fs::write(
+        &conf,
+        format!("listener {} 0.0.0.0\nallow_anonymous true\n", args.port),
+    )
+    .with_context(|| format!("writing {}", conf.display()))?;
+    output::say(&format!("MQTT broker on port {} (mosquitto)", args.port));
+    // exec: mosquitto takes this process's place, so the container's signals reach it directly.
+    let err = std::process::Command::new(&args.mosquitto)
+        .arg("-c")
+        .arg(&conf)
+        .exec();
+    Err(anyhow::anyhow!(
+        "could not run {}: {err} (install Mosquitto, e.g. apt-get install mosquitto)",
+        args.mosquitto.display()
+    ))
 }

@@ -124,7 +124,12 @@ pub(crate) fn run(args: DockerApiProxyArgs) -> anyhow::Result<ExitCode> {
     let sections = allowed_sections();
     let listener =
         TcpListener::bind(&args.listen).with_context(|| format!("listening on {}", args.listen))?;
-    tracing::info!(listen = %args.listen, socket = %args.socket.display(), ?sections, "docker-api-proxy ready");
+    crate::output::say(&format!(
+        "docker-api-proxy: read-only Docker API on {} for {:?} (socket {})",
+        args.listen,
+        sections,
+        args.socket.display()
+    ));
     for c in listener.incoming() {
         let Ok(c) = c else { continue };
         let socket = args.socket.clone();

@@ -956,10 +956,10 @@ pub(crate) fn ps(args: PsArgs) -> anyhow::Result<ExitCode> {
 
 pub(crate) fn stop(args: StopArgs) -> anyhow::Result<ExitCode> {
     let Some(run) = args.run else {
-        if args.compose_file.is_some() || args.stack.is_some() {
-            bail!("stopping a Docker Swarm stack (--compose-file/--stack) is not built yet (issue 8); stop it with `docker stack rm` and collect with `wotemu collect --stack NAME`");
+        if args.stack.is_some() {
+            return super::swarm::stop(args);
         }
-        bail!("say which run to stop: --run RUN_DIR (see `wotemu ps`)");
+        bail!("say what to stop: --run RUN_DIR (a `wotemu run -D`, see `wotemu ps`) or --compose-file FILE --stack NAME (a Swarm stack)");
     };
     let want = std::path::absolute(&run).unwrap_or(run.clone());
     let Some((s, alive)) = lab::runs().into_iter().find(|(s, _)| s.run_dir == want) else {

@@ -7,5 +7,6 @@ mod proxy;
 mod report;
 mod rows;
 mod run;
+mod swarm;
 mod topology;
 mod util;

@@ -112,8 +112,20 @@ fn quickstart_matches_wotemu_06_structure() {
             "server.3g",
             "--func-param",
             "thing_id",
-            "urn:wotemu:quickstart:thing"
+            "urn:wotemu:quickstart:thing",
+            "--route-via",
+            "gw_3g"
         ])
+    );
+    assert_eq!(reader["deploy"]["endpoint_mode"], "dnsrr");
+    // The server's app file travels as a Swarm config, mounted where its command looks.
+    assert_eq!(
+        doc["configs"]["app_server"]["file"],
+        "apps/quickstart_server.py"
+    );
+    assert_eq!(
+        services["server"]["configs"][0]["target"],
+        services["server"]["command"][2]
     );
     let gw: serde_json::Value =
         serde_json::from_str(services["gw_3g"]["command"][4].as_str().unwrap()).unwrap();

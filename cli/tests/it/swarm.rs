@@ -1,0 +1,455 @@
+//! The Swarm path on the real Docker engine: `wotemu compose` → `docker stack deploy` → `wotemu stop` →
+//! `wotemu report`, with the images of `docker/build.sh --debug` (scripts/test.sh builds them). The engine is
+//! put in swarm mode for the test when it is not already, and left as it was found.
+//!
+//! These tests run one at a time (nextest group `swarm`): stacks share the engine and networks are named
+//! after the topology's (`3g`), as in WoTemu 0.6.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use wotemu_contract::keys::StackKeys;
+use wotemu_contract::Table;
+
+use crate::rows::rows;
+use crate::util::{stderr, stdout, wotemu};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn docker(args: &[&str]) -> std::process::Output {
+    Command::new("docker").args(args).output().unwrap()
+}
+
+fn docker_ok(args: &[&str]) -> String {
+    let o = docker(args);
+    assert!(
+        o.status.success(),
+        "docker {args:?}: {}{}",
+        stdout(&o),
+        stderr(&o)
+    );
+    stdout(&o)
+}
+
+/// Swarm mode for the test's duration; leaves it again if the test turned it on (and removes the
+/// `docker_gwbridge` network swarm mode creates, if it was not there before).
+struct Swarm {
+    initialised: bool,
+    had_gwbridge: bool,
+}
+
+impl Swarm {
+    fn ensure() -> Swarm {
+        let image = format!("wotemu/wotemu:{}", env!("CARGO_PKG_VERSION"));
+        assert!(
+            docker(&["image", "inspect", &image]).status.success(),
+            "the image {image} is missing: build it with `docker/build.sh --debug` (scripts/test.sh does)"
+        );
+        let state = docker_ok(&["info", "--format", "{{.Swarm.LocalNodeState}}"]);
+        let had_gwbridge = docker(&["network", "inspect", "docker_gwbridge"])
+            .status
+            .success();
+        if state.trim() == "active" {
+            return Swarm {
+                initialised: false,
+                had_gwbridge,
+            };
+        }
+        docker_ok(&["swarm", "init", "--advertise-addr", "127.0.0.1"]);
+        Swarm {
+            initialised: true,
+            had_gwbridge,
+        }
+    }
+}
+
+impl Drop for Swarm {
+    fn drop(&mut self) {
+        if self.initialised {
+            let _ = docker(&["swarm", "leave", "--force"]);
+            if !self.had_gwbridge {
+                let _ = docker(&["network", "rm", "docker_gwbridge"]);
+            }
+        }
+    }
+}
+
+/// A deployed stack, removed (with everything it created) when dropped.
+struct Stack {
+    name: String,
+    networks: Vec<String>,
+}
+
+impl Stack {
+    fn deploy(name: &str, compose: &Path, networks: &[&str]) -> Stack {
+        let s = Stack {
+            name: name.to_owned(),
+            networks: networks.iter().map(|n| n.to_string()).collect(),
+        };
+        docker_ok(&[
+            "stack",
+            "deploy",
+            "--detach=true",
+            "-c",
+            compose.to_str().unwrap(),
+            name,
+        ]);
+        s
+    }
+
+    fn services(&self) -> Vec<String> {
+        let label = format!("label=com.docker.stack.namespace={}", self.name);
+        let mut v: Vec<String> =
+            docker_ok(&["service", "ls", "--filter", &label, "--format", "{{.Name}}"])
+                .lines()
+                .map(str::to_owned)
+                .collect();
+        v.sort();
+        v
+    }
+
+    /// What is left of the stack on this engine: services, containers, networks, configs.
+    fn leftovers(&self) -> Vec<String> {
+        let label = format!("label=com.docker.stack.namespace={}", self.name);
+        let mut left: Vec<String> = self.services();
+        left.extend(
+            docker_ok(&["ps", "-a", "--filter", &label, "--format", "{{.Names}}"])
+                .lines()
+                .map(|c| format!("container {c}")),
+        );
+        left.extend(
+            docker_ok(&["config", "ls", "--filter", &label, "--format", "{{.Name}}"])
+                .lines()
+                .map(|c| format!("config {c}")),
+        );
+        let nets = docker_ok(&["network", "ls", "--format", "{{.Name}}"]);
+        left.extend(
+            nets.lines()
+                .filter(|n| self.networks.iter().any(|m| m == n))
+                .map(|n| format!("network {n}")),
+        );
+        left
+    }
+
+    /// `docker stack rm`, then waits until the engine has removed everything (it does so asynchronously).
+    fn remove(&self) -> Vec<String> {
+        let _ = docker(&["stack", "rm", &self.name]);
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            let left = self.leftovers();
+            if left.is_empty() || Instant::now() > deadline {
+                return left;
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        self.remove();
+    }
+}
+
+fn compose(topology: &Path, out: &Path, redis_port: u16) {
+    let o = wotemu()
+        .args(["compose", "--path"])
+        .arg(topology)
+        .arg("--output")
+        .arg(out)
+        .args(["--redis-port", &redis_port.to_string()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+fn redis_conn(port: u16, secs: u64) -> redis::Connection {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let c = redis::Client::open(format!("redis://127.0.0.1:{port}"))
+            .and_then(|c| c.get_connection_with_timeout(Duration::from_secs(2)));
+        if let Ok(mut c) = c {
+            if redis::cmd("PING").query::<String>(&mut c).is_ok() {
+                return c;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the stack's Redis did not come up"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+/// The registered tasks (each agent registers at start) whose name starts with `prefix`.
+fn registered(conn: &mut redis::Connection, stack: &str, prefix: &str) -> Vec<String> {
+    let names: Vec<String> = redis::cmd("HKEYS")
+        .arg(StackKeys::new(stack).tasks())
+        .query(conn)
+        .unwrap_or_default();
+    names
+        .into_iter()
+        .filter(|n| n.starts_with(prefix))
+        .collect()
+}
+
+fn of_task<'a>(rows: &'a [Value], prefix: &str) -> Vec<&'a Value> {
+    rows.iter()
+        .filter(|r| r["task"].as_str().is_some_and(|t| t.starts_with(prefix)))
+        .collect()
+}
+
+fn stop(compose: &Path, stack: &str, redis_port: u16, out: &Path) -> Value {
+    let o = wotemu()
+        .args(["stop", "--compose-file"])
+        .arg(compose)
+        .args(["--stack", stack, "--json", "--redis-url"])
+        .arg(format!("redis://127.0.0.1:{redis_port}"))
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
+    serde_json::from_str(&stdout(&o)).unwrap()
+}
+
+fn report(dataset: &Path, site: &Path) {
+    let o = wotemu()
+        .args(["report", "--dataset"])
+        .arg(dataset)
+        .arg("--out")
+        .arg(site)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+#[test]
+fn quickstart_deploys_stops_collects_and_reports() {
+    let _swarm = Swarm::ensure();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("quickstart.compose.yml");
+    let port = wotemu_testkit::free_port();
+    compose(&repo().join("examples/quickstart.yml"), &file, port);
+    let name = "wtmswarmqs";
+    let stack = Stack::deploy(name, &file, &["3g"]);
+
+    // Let it run until every reader replica's interactions are in Redis.
+    let mut conn = redis_conn(port, 120);
+    let deadline = Instant::now() + Duration::from_secs(240);
+    loop {
+        let readers = registered(&mut conn, name, &format!("{name}_reader."));
+        let read = readers
+            .iter()
+            .filter(|t| crate::agent::stream_rows_in(&mut conn, name, t, Table::Interactions) > 0)
+            .count();
+        if readers.len() >= 4 && read == readers.len() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "readers registered {readers:?}, {read} with interactions; services: {}",
+            docker_ok(&["service", "ls"])
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+
+    let run = dir.path().join("run");
+    let summary = stop(&file, name, port, &run);
+    assert_eq!(summary["agents_waited_for"], 5, "{summary:#}");
+    assert_eq!(summary["agents_finished"], 5, "{summary:#}");
+    // Everything is gone but Redis, which keeps the store for `wotemu report --stack`.
+    assert_eq!(stack.services(), vec![format!("{name}_redis")]);
+
+    let inter = rows(&run, Table::Interactions);
+    let tasks = rows(&run, Table::Tasks);
+    let readers: Vec<&str> = of_task(&tasks, &format!("{name}_reader."))
+        .iter()
+        .map(|t| t["task"].as_str().unwrap())
+        .collect();
+    assert_eq!(readers.len(), 4, "{tasks:#?}");
+    for r in &readers {
+        let reads = of_task(&inter, r);
+        assert!(!reads.is_empty(), "{r} has interactions");
+        assert!(reads.iter().any(|i| i["ok"] == true), "{r}: {reads:?}");
+    }
+    // The gateway shapes the traffic in Swarm too: reads take 3G round trips (300 ± 150 ms each way).
+    let mut lat: Vec<f64> = of_task(&inter, &format!("{name}_reader."))
+        .iter()
+        .filter_map(|r| r["latency_ms"].as_f64())
+        .collect();
+    lat.sort_by(f64::total_cmp);
+    let median = lat[lat.len() / 2];
+    assert!(
+        (500.0..5000.0).contains(&median),
+        "median read latency {median} ms"
+    );
+    let packets = rows(&run, Table::Packets);
+    let system = rows(&run, Table::System);
+    let logs = rows(&run, Table::Logs);
+    for t in &tasks {
+        let task = t["task"].as_str().unwrap();
+        assert!(!of_task(&logs, task).is_empty(), "{task} has logs");
+        assert!(t["container_id"].as_str().is_some(), "{t:#}");
+    }
+    for r in readers.iter().chain([&"wtmswarmqs_server."]) {
+        // Packets are counted per network (the agent names interfaces from the stack's view through the
+        // Docker API proxy), and the agent knows its networks.
+        let p = of_task(&packets, r);
+        assert!(p.iter().any(|p| p["iface"] == "3g"), "{r}: {p:?}");
+        let t = of_task(&tasks, r);
+        assert_eq!(t[0]["networks"], "3g", "{t:?}");
+    }
+    for r in &readers {
+        let samples = of_task(&system, r);
+        assert!(!samples.is_empty(), "{r} has system samples");
+        assert!(
+            samples
+                .iter()
+                .all(|s| s["mem_limit_bytes"] == 150 * 1024 * 1024),
+            "{r}: {samples:?}"
+        );
+    }
+    // Every service of the stack has its task in the dataset (the agents', the gateway's, Redis's…).
+    let services: BTreeSet<&str> = tasks
+        .iter()
+        .filter_map(|t| t["task"].as_str()?.split('.').next())
+        .collect();
+    for s in ["server", "reader", "gw_3g", "redis", "docker_api_proxy"] {
+        assert!(services.contains(&*format!("{name}_{s}")), "{services:?}");
+    }
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(run.join("manifest.json")).unwrap()).unwrap();
+    assert!(manifest["compose"]
+        .as_str()
+        .unwrap()
+        .contains("docker stack deploy"));
+
+    let site = dir.path().join("site");
+    report(&run, &site);
+    let index = std::fs::read_to_string(site.join("index.html")).unwrap();
+    assert!(index.contains(name), "the report names the stack");
+
+    // The store is still there for a 0.6-style `wotemu report --stack`.
+    let o = wotemu()
+        .args(["report", "--stack", name, "--redis-url"])
+        .arg(format!("redis://127.0.0.1:{port}"))
+        .arg("--out")
+        .arg(dir.path().join("site2"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    drop(conn);
+
+    // Then Redis goes too, and nothing is left.
+    assert_eq!(stack.remove(), Vec::<String>::new());
+}
+
+#[test]
+fn a_crashing_replica_is_restarted_and_both_tasks_are_reported() {
+    let _swarm = Swarm::ensure();
+    let dir = tempfile::tempdir().unwrap();
+    let topo = dir.path().join("crash.yml");
+    std::fs::write(
+        &topo,
+        "networks:\n  wtmcrashnet:\n    conditions: lte\n\
+         nodes:\n  crasher:\n    app:\n      path: error\n      params:\n        delay: \"1\"\n\
+         \x20       message: the crasher gives up\n    networks: [wtmcrashnet]\n    scale: 1\n",
+    )
+    .unwrap();
+    let file = dir.path().join("crash.compose.yml");
+    let port = wotemu_testkit::free_port();
+    compose(&topo, &file, port);
+    let name = "wtmswarmcrash";
+    let stack = Stack::deploy(name, &file, &["wtmcrashnet"]);
+
+    // Swarm restarts the failed replica: wait for a second task after a failed one.
+    let service = format!("{name}_crasher");
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let ps = docker_ok(&[
+            "service",
+            "ps",
+            &service,
+            "--no-trunc",
+            "--format",
+            "{{.ID}} {{.CurrentState}}",
+        ]);
+        let failed = ps.lines().filter(|l| l.contains("Failed")).count();
+        if failed >= 1 && ps.lines().count() >= 2 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no restart: {ps}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+
+    let run = dir.path().join("run");
+    stop(&file, name, port, &run);
+    let tasks = rows(&run, Table::Tasks);
+    let crasher = of_task(&tasks, &format!("{service}."));
+    assert!(crasher.len() >= 2, "{tasks:#?}");
+    let failed: Vec<&&Value> = crasher.iter().filter(|t| t["state"] == "failed").collect();
+    assert!(!failed.is_empty(), "{crasher:#?}");
+    for f in &failed {
+        let err = f["exit_error"].as_str().unwrap_or_default();
+        assert!(err.contains("the crasher gives up"), "{f:#}");
+    }
+
+    let site = dir.path().join("site");
+    report(&run, &site);
+    let pages: String = std::fs::read_dir(&site)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "html"))
+        .map(|e| std::fs::read_to_string(e.path()).unwrap())
+        .collect();
+    assert!(
+        pages.contains("the crasher gives up"),
+        "the report shows the error"
+    );
+    for t in &crasher {
+        let id = t["task"].as_str().unwrap();
+        assert!(pages.contains(id), "the report lists {id}");
+    }
+    assert_eq!(stack.remove(), Vec::<String>::new());
+}
+
+#[test]
+fn stop_says_what_is_wrong_without_a_stack_or_an_engine() {
+    let _swarm = Swarm::ensure();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("x.compose.yml");
+    std::fs::write(&file, "version: \"3.7\"\nservices: {}\n").unwrap();
+    let o = wotemu()
+        .args(["stop", "--compose-file"])
+        .arg(&file)
+        .args(["--stack", "wtmnosuchstack"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("no stack named `wtmnosuchstack`"),
+        "{}",
+        stderr(&o)
+    );
+
+    let o = wotemu()
+        .args(["stop", "--compose-file"])
+        .arg(&file)
+        .args(["--stack", "wtmnosuchstack"])
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(
+        err.contains("cannot reach the Docker engine at unix:///nonexistent/docker.sock"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+}

@@ -16,6 +16,8 @@
 //!   gateway would bypass), and kernels without IPVS work; so Redis is published in host mode on the
 //!   manager (where `wotemu stop` runs) instead of through the routing mesh;
 //! - the agents and brokers set up their routes themselves (`--route-via gw_<net>`, one per network);
+//! - nodes serving CoAP get IPv6 back (`net.ipv6.conf.all.disable_ipv6: 0`), since WoTPy's CoAP server binds
+//!   `::` and Docker disables IPv6 in containers;
 //! - an app file is shipped as a Swarm config (`app_<node>`), mounted at `/opt/wotemu/apps/<node>/<file>`,
 //!   so the images need not contain the user's code (0.6 required it in the image or a volume).
 
@@ -357,6 +359,10 @@ fn node_service(
     });
     if !svc_configs.is_empty() {
         svc["configs"] = Value::Array(svc_configs);
+    }
+    if node.app.coap {
+        // Docker turns IPv6 off in containers; WoTPy's CoAP server binds `::`.
+        svc["sysctls"] = json!({"net.ipv6.conf.all.disable_ipv6": 0});
     }
     if let Some(extra) = &node.compose {
         merge(&mut svc, extra);

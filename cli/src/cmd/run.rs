@@ -212,6 +212,13 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .map(Path::to_path_buf)
         .unwrap_or_default();
     let stack = stack_name(t, &args.topology);
+    if !t.services.is_empty() {
+        let names: Vec<&str> = t.services.iter().map(|s| s.name.as_str()).collect();
+        output::warn(&format!(
+            "linked services ({}) are Docker containers: they run in the Swarm stack (`wotemu compose`), not in `wotemu run`, which leaves them out",
+            names.join(", ")
+        ));
+    }
     let run_id = {
         let mut seed = now_us() as u64 ^ (u64::from(std::process::id()) * 2_654_435_761);
         loop {

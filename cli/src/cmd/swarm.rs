@@ -104,15 +104,25 @@ impl DockerTask {
 
     /// The task's snapshot: what its agent wrote (if it ran one and it got that far), completed by Docker's
     /// view (container, error, logs), which is kept whole under `docker`.
-    fn merge(&self, agent: Option<TaskSnapshot>) -> TaskSnapshot {
+    fn merge(&self, agent: Option<TaskSnapshot>, removed: bool) -> TaskSnapshot {
         let docker_error = self.err.as_ref().map(|e| match self.exit_code {
             Some(code) if code != 0 && !e.contains("exit") => format!("{e} (exit code {code})"),
             _ => e.clone(),
         });
+        // A task that still ran when `wotemu stop` removed its service ended then.
+        let (state, stopped_at) = if removed && !self.terminal() {
+            ("shutdown".to_owned(), Some(us_to_rfc3339(now_us())))
+        } else {
+            (
+                self.state.clone(),
+                self.terminal().then(|| self.timestamp.clone()).flatten(),
+            )
+        };
+        let from_agent = agent.is_some();
         let mut s = agent.unwrap_or_else(|| TaskSnapshot {
-            state: self.state.clone(),
+            state,
             exit_error: None,
-            stopped_at: self.terminal().then(|| self.timestamp.clone()).flatten(),
+            stopped_at,
             container_id: None,
             restarts: None,
             logs: None,
@@ -127,10 +137,9 @@ impl DockerTask {
         if self.logs.is_some() {
             s.logs = self.logs.clone();
         }
-        s.extra.insert(
-            DOCKER_KEY.into(),
-            serde_json::to_value(self).expect("serialisable"),
-        );
+        let mut docker = serde_json::to_value(self).expect("serialisable");
+        docker["agent_snapshot"] = serde_json::Value::Bool(from_agent);
+        s.extra.insert(DOCKER_KEY.into(), docker);
         s
     }
 }
@@ -253,7 +262,14 @@ pub(crate) fn stop(args: StopArgs) -> anyhow::Result<ExitCode> {
     }
     bar.finish();
     let started_at = snap.iter().filter_map(|t| t.created_at.clone()).min();
-    write_snapshots(&mut conn, &keys, &snap, compose.as_deref(), started_at)?;
+    write_snapshots(
+        &mut conn,
+        &keys,
+        &snap,
+        &BTreeSet::new(),
+        compose.as_deref(),
+        started_at,
+    )?;
 
     // 2. Remove every service but Redis.
     let (keep, remove): (Vec<&Service>, Vec<&Service>) = services.iter().partition(|s| is_redis(s));
@@ -299,7 +315,7 @@ pub(crate) fn stop(args: StopArgs) -> anyhow::Result<ExitCode> {
         ));
     }
     // Merge Docker's view into what the agents wrote at their end.
-    write_snapshots(&mut conn, &keys, &snap, None, None)?;
+    write_snapshots(&mut conn, &keys, &snap, &removed_ids, None, None)?;
     redis::cmd("HSET")
         .arg(keys.meta())
         .arg("stopped_at")
@@ -422,6 +438,7 @@ fn write_snapshots(
     conn: &mut redis::Connection,
     keys: &StackKeys,
     tasks: &[DockerTask],
+    removed: &BTreeSet<String>,
     compose: Option<&str>,
     started_at: Option<String>,
 ) -> anyhow::Result<()> {
@@ -439,12 +456,13 @@ fn write_snapshots(
     for (t, old) in tasks.iter().zip(existing) {
         let agent = old
             .and_then(|j| serde_json::from_str::<TaskSnapshot>(&j).ok())
-            .map(|mut s| {
-                // An entry merged before: the agent's own part is what is not Docker's.
-                s.extra.remove(DOCKER_KEY);
-                s
+            .and_then(|mut s| match s.extra.remove(DOCKER_KEY) {
+                // Written by the agent alone.
+                None => Some(s),
+                // Merged before: keep the agent's part if there was one, else start again from Docker's.
+                Some(d) => (d["agent_snapshot"] == true).then_some(s),
             });
-        let merged = t.merge(agent);
+        let merged = t.merge(agent, removed.contains(&t.service_id));
         pipe.cmd("HSET")
             .arg(keys.snapshot())
             .arg(&t.name)

@@ -323,6 +323,16 @@ fn quickstart_deploys_stops_collects_and_reports() {
     for s in ["server", "reader", "gw_3g", "redis", "docker_api_proxy"] {
         assert!(services.contains(&*format!("{name}_{s}")), "{services:?}");
     }
+    // Stopped by `wotemu stop`, except Redis, which still runs.
+    for t in &tasks {
+        let task = t["task"].as_str().unwrap();
+        let want = if task.starts_with(&format!("{name}_redis.")) {
+            "running"
+        } else {
+            "shutdown"
+        };
+        assert_eq!(t["state"], want, "{t:#}");
+    }
     let manifest: Value =
         serde_json::from_slice(&std::fs::read(run.join("manifest.json")).unwrap()).unwrap();
     assert!(manifest["compose"]
@@ -347,6 +357,94 @@ fn quickstart_deploys_stops_collects_and_reports() {
     drop(conn);
 
     // Then Redis goes too, and nothing is left.
+    assert_eq!(stack.remove(), Vec::<String>::new());
+}
+
+/// Whether some registered task starting with `prefix` has rows of `table` in its stream.
+fn any_rows(conn: &mut redis::Connection, stack: &str, prefix: &str, table: Table) -> bool {
+    registered(conn, stack, prefix)
+        .iter()
+        .any(|t| crate::agent::stream_rows_in(conn, stack, t, table) > 0)
+}
+
+#[test]
+fn mixed_example_works_across_networks_brokers_and_bindings() {
+    let _swarm = Swarm::ensure();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("mixed.compose.yml");
+    let port = wotemu_testkit::free_port();
+    compose(&repo().join("examples/mixed.yml"), &file, port);
+    let name = "wtmswarmmx";
+    let stack = Stack::deploy(
+        name,
+        &file,
+        &[
+            "field_wifi",
+            "cellular",
+            "backhaul",
+            "srvnet_mongo_historian",
+        ],
+    );
+    let mut conn = redis_conn(port, 120);
+    let deadline = Instant::now() + Duration::from_secs(240);
+    let wanted = [
+        ("reader", Table::Interactions),
+        ("caller", Table::Interactions),
+        ("subscriber", Table::Events),
+    ];
+    loop {
+        let missing: Vec<&str> = wanted
+            .iter()
+            .filter(|(n, t)| !any_rows(&mut conn, name, &format!("{name}_{n}."), *t))
+            .map(|(n, _)| *n)
+            .collect();
+        if missing.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no data yet from {missing:?}; services: {}",
+            docker_ok(&["service", "ls"])
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let run = dir.path().join("run");
+    stop(&file, name, port, &run);
+
+    let inter = rows(&run, Table::Interactions);
+    let ok = |prefix: &str, verb: &str| {
+        of_task(&inter, &format!("{name}_{prefix}."))
+            .iter()
+            .filter(|r| r["verb"] == verb && r["side"] == "consumed" && r["ok"] == true)
+            .count()
+    };
+    assert!(ok("reader", "readproperty") > 0, "HTTP reads on field_wifi");
+    assert!(
+        ok("caller", "invokeaction") > 0,
+        "MQTT invocations through the broker, over two networks"
+    );
+    let events = rows(&run, Table::Events);
+    assert!(
+        !of_task(&events, &format!("{name}_subscriber.")).is_empty(),
+        "WebSocket events on backhaul"
+    );
+    let tasks = rows(&run, Table::Tasks);
+    // The clock serves CoAP too (IPv6 is back in its container): it never failed.
+    let clock = of_task(&tasks, &format!("{name}_clock."));
+    assert_eq!(clock.len(), 1, "{clock:#?}");
+    assert_eq!(clock[0]["state"], "shutdown", "{:#}", clock[0]);
+    assert_eq!(clock[0]["networks"], "backhaul,field_wifi");
+    // The caller's packets are counted per network, on both of its networks.
+    let packets = rows(&run, Table::Packets);
+    let caller_ifaces: BTreeSet<&str> = of_task(&packets, &format!("{name}_caller."))
+        .iter()
+        .filter_map(|p| p["iface"].as_str())
+        .collect();
+    assert!(
+        caller_ifaces.contains("cellular") && caller_ifaces.contains("field_wifi"),
+        "{caller_ifaces:?}"
+    );
+    drop(conn);
     assert_eq!(stack.remove(), Vec::<String>::new());
 }
 

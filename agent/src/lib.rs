@@ -287,6 +287,7 @@ pub fn run(cfg: AgentConfig) -> Result<Outcome, Error> {
     let snapshot = TaskSnapshot {
         state: snapshot_state.clone(),
         exit_error: error.clone(),
+        started_at: info.started_at.clone(),
         stopped_at: Some(us_to_rfc3339(now_us())),
         container_id: info.container_id.clone(),
         restarts: None,

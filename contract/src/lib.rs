@@ -15,6 +15,7 @@
 pub mod entry;
 pub mod keys;
 pub mod manifest;
+pub mod ports;
 pub mod redact;
 pub mod table;
 pub mod task;

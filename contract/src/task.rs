@@ -42,6 +42,9 @@ pub struct TaskSnapshot {
     /// `complete`, `failed`, `shutdown`, `running`, `rejected`, … (Swarm's task states, lower case).
     pub state: String,
     pub exit_error: Option<String>,
+    /// When the task started, if the snapshot knows (Swarm: the task's creation); the registry's time wins.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
     pub stopped_at: Option<String>,
     pub container_id: Option<String>,
     /// How many times the replica's app was restarted.
@@ -72,7 +75,11 @@ impl TaskInfo {
             cpu_model: self.cpu_model.clone(),
             cpu_count: self.cpu_count,
             mem_total_bytes: self.mem_total_bytes,
-            started_at: self.started_at.as_deref().and_then(rfc3339_to_us),
+            started_at: self
+                .started_at
+                .as_deref()
+                .or_else(|| snapshot.and_then(|s| s.started_at.as_deref()))
+                .and_then(rfc3339_to_us),
             stopped_at: snapshot
                 .and_then(|s| s.stopped_at.as_deref())
                 .and_then(rfc3339_to_us),
@@ -177,5 +184,19 @@ mod tests {
         assert_eq!(row.state, "failed");
         assert_eq!(row.started_at, Some(1_767_225_600_000_000));
         assert_eq!(info.to_row(None).state, "unknown");
+        // A task only the snapshot knows (Swarm: a gateway) starts when Docker created it.
+        let bare = TaskInfo {
+            task: "s_gw.1.y".into(),
+            ..Default::default()
+        };
+        let snap = TaskSnapshot {
+            state: "shutdown".into(),
+            started_at: Some("2026-01-01T00:00:00Z".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            bare.to_row(Some(&snap)).started_at,
+            Some(1_767_225_600_000_000)
+        );
     }
 }

@@ -643,6 +643,10 @@ impl Report {
                 .into_iter()
                 .map(|(w, a, m, b)| (w as f64 / 1000.0, a, m, b))
                 .collect();
+            // A task without samples (no agent: a gateway, Redis, the Docker API proxy) gets no chart.
+            if rows.is_empty() {
+                return self.one_task_other_charts(t, out);
+            }
             out.push(Chart {
                 id: "c-cpu".into(),
                 title: "CPU".into(),
@@ -680,6 +684,14 @@ impl Report {
                 spec: charts::band("Memory", "MiB", &rows, limit),
             });
         }
+        self.one_task_other_charts(t, out)
+    }
+
+    /// The charts of a task's packets and interactions (those it has).
+    fn one_task_other_charts(&self, t: &TaskRow, mut out: Vec<Chart>) -> Result<Vec<Chart>, Error> {
+        let dir = &self.opts.dataset;
+        let only = |lf: LazyFrame| lf.filter(col("task").eq(lit(t.task.clone())));
+        let win = self.window_us;
         if let Some(lf) = scan(dir, Table::Packets)? {
             for (series, id, title) in [
                 ("proto", "c-proto", "Bytes by protocol"),
@@ -696,6 +708,9 @@ impl Report {
                     .into_iter()
                     .map(|(w, s, v)| (w as f64 / 1000.0, s, v))
                     .collect();
+                if rows.is_empty() {
+                    continue;
+                }
                 out.push(Chart {
                     id: id.into(),
                     title: title.into(),

@@ -34,27 +34,8 @@ impl Topology {
     }
 }
 
-/// Ports of the WoT servers in every node (0.6 defaults).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct Ports {
-    pub catalogue: u16,
-    pub http: u16,
-    pub ws: u16,
-    pub coap: u16,
-    pub mqtt: u16,
-}
-
-impl Default for Ports {
-    fn default() -> Self {
-        Ports {
-            catalogue: 9090,
-            http: 80,
-            ws: 81,
-            coap: 5683,
-            mqtt: 1883,
-        }
-    }
-}
+/// Ports of the WoT servers in every node (0.6 defaults), as the environment contract defines them.
+pub use wotemu_contract::ports::Ports;
 
 /// Container images.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

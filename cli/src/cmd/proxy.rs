@@ -120,7 +120,18 @@ fn serve(mut client: TcpStream, socket: &Path, sections: &[String]) {
     let _ = std::io::copy(&mut docker, &mut client);
 }
 
+/// Ends the process at once: the proxy holds no state, and as a container's PID 1 it would otherwise ignore
+/// SIGTERM and make `docker stack rm` / `wotemu stop` wait for the kill timeout.
+extern "C" fn exit_now(_: libc::c_int) {
+    // SAFETY: _exit is async-signal-safe.
+    unsafe { libc::_exit(0) }
+}
+
 pub(crate) fn run(args: DockerApiProxyArgs) -> anyhow::Result<ExitCode> {
+    for sig in [libc::SIGTERM, libc::SIGINT] {
+        // SAFETY: installs a handler that only calls an async-signal-safe function.
+        unsafe { libc::signal(sig, exit_now as libc::sighandler_t) };
+    }
     let sections = allowed_sections();
     let listener =
         TcpListener::bind(&args.listen).with_context(|| format!("listening on {}", args.listen))?;

@@ -122,6 +122,7 @@ impl DockerTask {
         let mut s = agent.unwrap_or_else(|| TaskSnapshot {
             state,
             exit_error: None,
+            started_at: self.created_at.clone(),
             stopped_at,
             container_id: None,
             restarts: None,
@@ -133,6 +134,9 @@ impl DockerTask {
         }
         if s.container_id.is_none() {
             s.container_id = self.container_id.clone();
+        }
+        if s.started_at.is_none() {
+            s.started_at = self.created_at.clone();
         }
         if self.logs.is_some() {
             s.logs = self.logs.clone();
@@ -157,6 +161,8 @@ struct StopReport {
     dataset: PathBuf,
     records: u64,
     problems: usize,
+    /// Seconds spent on each step: snapshot (tasks and logs), remove, wait (agents), collect.
+    seconds: BTreeMap<&'static str, f64>,
 }
 
 fn docker_client() -> anyhow::Result<(Docker, String)> {
@@ -236,6 +242,12 @@ pub(crate) fn stop(args: StopArgs) -> anyhow::Result<ExitCode> {
             format!("cannot reach the stack's Redis at {redacted}; the compose file publishes it on port 6379 of the Swarm's hosts (give --redis-url)")
         })?;
 
+    let mut seconds = BTreeMap::new();
+    let mut step = Instant::now();
+    let mut lap = |name: &'static str| {
+        seconds.insert(name, step.elapsed().as_secs_f64());
+        step = Instant::now();
+    };
     // 1. The snapshot of every task, with its logs.
     let names: Vec<String> = services.iter().map(name_of).collect();
     let mut task_filters = HashMap::new();
@@ -271,6 +283,7 @@ pub(crate) fn stop(args: StopArgs) -> anyhow::Result<ExitCode> {
         started_at,
     )?;
 
+    lap("snapshot");
     // 2. Remove every service but Redis.
     let (keep, remove): (Vec<&Service>, Vec<&Service>) = services.iter().partition(|s| is_redis(s));
     let removed_ids: BTreeSet<String> = remove.iter().filter_map(|s| s.id.clone()).collect();
@@ -284,6 +297,7 @@ pub(crate) fn stop(args: StopArgs) -> anyhow::Result<ExitCode> {
         }
     }
 
+    lap("remove");
     // 3. Wait for the agents to ship their last data: each running agent writes its own snapshot last.
     let waited: Vec<&DockerTask> = snap
         .iter()
@@ -323,12 +337,14 @@ pub(crate) fn stop(args: StopArgs) -> anyhow::Result<ExitCode> {
         .query::<()>(&mut conn)
         .context("writing the stop time to Redis")?;
 
+    lap("wait");
     // 4. Collect.
     let mut opts = wotemu_collector::CollectOptions::new(&args.redis_url, &stack, &out);
     // Keep the store as it is: `wotemu report --stack` reads it again (0.6's workflow).
     opts.trim = false;
     let summary = wotemu_collector::collect(&opts, &bar)
         .with_context(|| format!("collecting stack `{stack}` into {}", out.display()))?;
+    lap("collect");
     let failed: Vec<String> = snap
         .iter()
         .filter(|t| matches!(t.state.as_str(), "failed" | "rejected"))
@@ -348,14 +364,16 @@ pub(crate) fn stop(args: StopArgs) -> anyhow::Result<ExitCode> {
             dataset: out.clone(),
             records: summary.records,
             problems: summary.manifest.problems.len(),
+            seconds,
         })?;
     } else {
         output::say(&format!(
-            "Stopped stack `{stack}`: {} tasks recorded ({} failed), {} services removed, {finished}/{} agents finished.",
+            "Stopped stack `{stack}`: {} tasks recorded ({} failed), {} services removed, {finished}/{} agents finished ({:.1} s).",
             snap.len(),
             failed.len(),
             removed_names.len(),
-            waited.len()
+            waited.len(),
+            seconds.values().sum::<f64>()
         ));
         output::say(&format!(
             "Dataset: {} ({} records). Report: wotemu report --dataset {} --out {}/site",

@@ -244,6 +244,7 @@ fn clock_reader_and_subscriber_record_interactions_events_system_and_packets() {
     let probe = UdpSocket::bind("127.0.0.1:0").unwrap();
     let sink = UdpSocket::bind("127.0.0.1:0").unwrap();
     let probe_port = sink.local_addr().unwrap().port();
+    let probe_src_port = probe.local_addr().unwrap().port();
     for _ in 0..25 {
         probe
             .send_to(&[7u8; 300], ("127.0.0.1", probe_port))
@@ -329,7 +330,9 @@ fn clock_reader_and_subscriber_record_interactions_events_system_and_packets() {
     let packets = rows(&run, Table::Packets);
     let probe_pkts: Vec<_> = of_task(&packets, "demo_clock.1.a")
         .into_iter()
-        .filter(|p| p["dstport"] == probe_port)
+        // Both ports: other traffic on this host (containers of a concurrent test, on their own network
+        // namespaces' ephemeral ports) may reuse one of them.
+        .filter(|p| p["dstport"] == probe_port && p["srcport"] == probe_src_port)
         .collect();
     assert_eq!(probe_pkts.len(), 25, "every datagram sent is counted once");
     for p in &probe_pkts {

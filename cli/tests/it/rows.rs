@@ -41,3 +41,21 @@ pub(crate) fn rows(dir: &Path, table: Table) -> Vec<Value> {
     }
     out
 }
+
+/// The rows of the tasks whose name starts with `prefix`.
+pub(crate) fn of_task<'a>(rows: &'a [Value], prefix: &str) -> Vec<&'a Value> {
+    rows.iter()
+        .filter(|r| r["task"].as_str().is_some_and(|t| t.starts_with(prefix)))
+        .collect()
+}
+
+/// The median `latency_ms` of the interactions of the tasks whose name starts with `prefix`.
+pub(crate) fn median_latency_ms(interactions: &[Value], prefix: &str) -> f64 {
+    let mut lat: Vec<f64> = of_task(interactions, prefix)
+        .iter()
+        .filter_map(|r| r["latency_ms"].as_f64())
+        .collect();
+    assert!(!lat.is_empty(), "no latencies of {prefix}");
+    lat.sort_by(f64::total_cmp);
+    lat[lat.len() / 2]
+}

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use wotemu_contract::{Manifest, Table};
 
-use crate::rows::rows;
+use crate::rows::{median_latency_ms, of_task, rows};
 use crate::util::{stderr, stdout, wotemu};
 
 fn repo() -> PathBuf {
@@ -83,12 +83,6 @@ fn leftovers(id: &str) -> Vec<String> {
     found
 }
 
-fn of_task<'a>(rows: &'a [Value], prefix: &str) -> Vec<&'a Value> {
-    rows.iter()
-        .filter(|r| r["task"].as_str().is_some_and(|t| t.starts_with(prefix)))
-        .collect()
-}
-
 fn check_quickstart_dataset(out: &Path) {
     let m = Manifest::read(out).unwrap();
     assert_eq!(m.accounting.totals.seq_missing, 0);
@@ -106,12 +100,7 @@ fn check_quickstart_dataset(out: &Path) {
     }
     // Latencies are those of the 3G preset (300 ms ± 150 ms each way through the gateway): a read takes
     // at least one round trip (~600 ms), mostly more (connection set-up).
-    let mut lat: Vec<f64> = of_task(&inter, "quickstart_reader.")
-        .iter()
-        .filter_map(|r| r["latency_ms"].as_f64())
-        .collect();
-    lat.sort_by(f64::total_cmp);
-    let median = lat[lat.len() / 2];
+    let median = median_latency_ms(&inter, "quickstart_reader.");
     assert!(
         (500.0..5000.0).contains(&median),
         "median read latency {median} ms"

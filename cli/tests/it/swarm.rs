@@ -14,7 +14,7 @@ use serde_json::Value;
 use wotemu_contract::keys::StackKeys;
 use wotemu_contract::Table;
 
-use crate::rows::rows;
+use crate::rows::{median_latency_ms, of_task, rows};
 use crate::util::{stderr, stdout, wotemu};
 
 fn repo() -> PathBuf {
@@ -198,12 +198,6 @@ fn registered(conn: &mut redis::Connection, stack: &str, prefix: &str) -> Vec<St
         .collect()
 }
 
-fn of_task<'a>(rows: &'a [Value], prefix: &str) -> Vec<&'a Value> {
-    rows.iter()
-        .filter(|r| r["task"].as_str().is_some_and(|t| t.starts_with(prefix)))
-        .collect()
-}
-
 fn stop(compose: &Path, stack: &str, redis_port: u16, out: &Path) -> Value {
     let o = wotemu()
         .args(["stop", "--compose-file"])
@@ -279,12 +273,7 @@ fn quickstart_deploys_stops_collects_and_reports() {
         assert!(reads.iter().any(|i| i["ok"] == true), "{r}: {reads:?}");
     }
     // The gateway shapes the traffic in Swarm too: reads take 3G round trips (300 ± 150 ms each way).
-    let mut lat: Vec<f64> = of_task(&inter, &format!("{name}_reader."))
-        .iter()
-        .filter_map(|r| r["latency_ms"].as_f64())
-        .collect();
-    lat.sort_by(f64::total_cmp);
-    let median = lat[lat.len() / 2];
+    let median = median_latency_ms(&inter, &format!("{name}_reader."));
     assert!(
         (500.0..5000.0).contains(&median),
         "median read latency {median} ms"
@@ -296,6 +285,7 @@ fn quickstart_deploys_stops_collects_and_reports() {
         let task = t["task"].as_str().unwrap();
         assert!(!of_task(&logs, task).is_empty(), "{task} has logs");
         assert!(t["container_id"].as_str().is_some(), "{t:#}");
+        assert!(!t["started_at"].is_null(), "{t:#}");
     }
     for r in readers.iter().chain([&"wtmswarmqs_server."]) {
         // Packets are counted per network (the agent names interfaces from the stack's view through the
@@ -344,6 +334,15 @@ fn quickstart_deploys_stops_collects_and_reports() {
     report(&run, &site);
     let index = std::fs::read_to_string(site.join("index.html")).unwrap();
     assert!(index.contains(name), "the report names the stack");
+    // The gateway ran no agent: its page says so instead of drawing empty charts, and shows its output.
+    let gw = tasks
+        .iter()
+        .find_map(|t| t["task"].as_str().filter(|n| n.contains("_gw_3g.")))
+        .unwrap();
+    let page = std::fs::read_to_string(site.join(format!("tasks/{gw}.html"))).unwrap();
+    assert!(page.contains("No measurements"), "{page}");
+    assert!(!page.contains("c-cpu"), "{page}");
+    assert!(page.contains("gateway starting"), "{page}");
 
     // The store is still there for a 0.6-style `wotemu report --stack`.
     let o = wotemu()

@@ -130,7 +130,7 @@ extern "C" fn exit_now(_: libc::c_int) {
 pub(crate) fn run(args: DockerApiProxyArgs) -> anyhow::Result<ExitCode> {
     for sig in [libc::SIGTERM, libc::SIGINT] {
         // SAFETY: installs a handler that only calls an async-signal-safe function.
-        unsafe { libc::signal(sig, exit_now as libc::sighandler_t) };
+        unsafe { libc::signal(sig, exit_now as *const () as libc::sighandler_t) };
     }
     let sections = allowed_sections();
     let listener =

@@ -73,7 +73,18 @@ impl Drop for Swarm {
         if self.initialised {
             let _ = docker(&["swarm", "leave", "--force"]);
             if !self.had_gwbridge {
-                let _ = docker(&["network", "rm", "docker_gwbridge"]);
+                // The engine releases the bridge's last endpoint shortly after leaving: retry until it goes.
+                let deadline = Instant::now() + Duration::from_secs(30);
+                while docker(&["network", "inspect", "docker_gwbridge"])
+                    .status
+                    .success()
+                    && !docker(&["network", "rm", "docker_gwbridge"])
+                        .status
+                        .success()
+                    && Instant::now() < deadline
+                {
+                    std::thread::sleep(Duration::from_millis(200));
+                }
             }
         }
     }

@@ -206,7 +206,7 @@ pub(crate) fn stop(args: StopArgs) -> anyhow::Result<ExitCode> {
         )))
         .map_err(|e| {
             let text = e.to_string();
-            if text.contains("not a swarm manager") || text.contains("swarm") {
+            if text.contains("not a swarm manager") {
                 anyhow!("the Docker engine at {host} is not a Swarm manager ({text}); run wotemu stop on a manager of the Swarm the stack was deployed to")
             } else {
                 anyhow!("listing the services of stack `{stack}`: {text}")

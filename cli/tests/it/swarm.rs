@@ -529,10 +529,26 @@ fn a_crashing_replica_is_restarted_and_both_tasks_are_reported() {
 
 #[test]
 fn stop_says_what_is_wrong_without_a_stack_or_an_engine() {
-    let _swarm = Swarm::ensure();
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("x.compose.yml");
     std::fs::write(&file, "version: \"3.7\"\nservices: {}\n").unwrap();
+    let state = docker_ok(&["info", "--format", "{{.Swarm.LocalNodeState}}"]);
+    if state.trim() == "inactive" {
+        // An engine outside swarm mode has no stacks.
+        let o = wotemu()
+            .args(["stop", "--compose-file"])
+            .arg(&file)
+            .args(["--stack", "wtmnosuchstack"])
+            .output()
+            .unwrap();
+        assert!(!o.status.success());
+        assert!(
+            stderr(&o).contains("is not a Swarm manager"),
+            "{}",
+            stderr(&o)
+        );
+    }
+    let _swarm = Swarm::ensure();
     let o = wotemu()
         .args(["stop", "--compose-file"])
         .arg(&file)

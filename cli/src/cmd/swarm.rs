@@ -415,7 +415,7 @@ fn has_label(s: &Service, label: &str) -> bool {
 }
 
 /// A task's output with Docker's timestamps (`2026-11-25T17:00:00.123456789Z line`), the newest
-/// `MAX_LOG_BYTES`; an explanation when the engine has none.
+/// `MAX_LOG_BYTES`; empty when the engine has none.
 async fn task_logs(docker: &Docker, task_id: &str) -> String {
     let opts = LogsOptionsBuilder::new()
         .stdout(true)
@@ -428,27 +428,33 @@ async fn task_logs(docker: &Docker, task_id: &str) -> String {
         match item {
             Ok(chunk) => {
                 text.push_str(&chunk.to_string());
+                // Trimmed now and then, not at every chunk.
                 if text.len() > 2 * MAX_LOG_BYTES {
-                    let cut = text.len() - MAX_LOG_BYTES;
-                    let cut = text[cut..].find('\n').map_or(cut, |i| cut + i + 1);
-                    text.drain(..cut);
+                    keep_tail(&mut text, MAX_LOG_BYTES);
                 }
             }
             Err(e) => {
-                if text.is_empty() {
-                    return String::new();
-                }
                 tracing::debug!(task = task_id, error = %e, "the task's logs ended early");
                 break;
             }
         }
     }
-    if text.len() > MAX_LOG_BYTES {
-        let cut = text.len() - MAX_LOG_BYTES;
-        let cut = text[cut..].find('\n').map_or(cut, |i| cut + i + 1);
-        text.drain(..cut);
-    }
+    keep_tail(&mut text, MAX_LOG_BYTES);
     text
+}
+
+/// Keeps the last whole lines of `text` that fit in `max` bytes (cut at a line start, never inside a
+/// character).
+fn keep_tail(text: &mut String, max: usize) {
+    if text.len() <= max {
+        return;
+    }
+    let mut cut = text.len() - max;
+    while !text.is_char_boundary(cut) {
+        cut += 1;
+    }
+    let cut = text[cut..].find('\n').map_or(cut, |i| cut + i + 1);
+    text.drain(..cut);
 }
 
 /// Writes each task's snapshot (Docker's view merged into the agent's own), and the compose text.
@@ -548,4 +554,22 @@ async fn local_containers(docker: &Docker, services: &BTreeSet<String>) -> anyho
                 .is_some_and(|id| services.contains(id))
         })
         .count())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::keep_tail;
+
+    #[test]
+    fn the_tail_is_whole_lines_and_never_splits_a_character() {
+        let mut t = "aé\nbé\ncé\n".to_owned();
+        keep_tail(&mut t, 6);
+        assert_eq!(t, "cé\n");
+        let mut t = "éééé".to_owned(); // no line break: cut at a character boundary
+        keep_tail(&mut t, 3);
+        assert_eq!(t, "é");
+        let mut t = "short\n".to_owned();
+        keep_tail(&mut t, 100);
+        assert_eq!(t, "short\n");
+    }
 }

@@ -2,6 +2,7 @@
 //!
 //! Every other crate of wotemu depends on this one and it depends on no other crate of ours. It defines:
 //!
+//! - [`apps`]: the builtin apps, one list for validation, compose, the Python shim and the agent;
 //! - [`table`]: the tables of a run dataset, their Arrow schemas and the typed records that fill them;
 //! - [`keys`]: the Redis key layout of a stack (`wotemu:<stack>:…`);
 //! - [`entry`]: the wire format of a Redis stream entry (a batch of records of one table, Arrow IPC);
@@ -11,7 +12,11 @@
 //!
 //! Readers of this contract are forward compatible: unknown manifest fields and unknown dataset columns are
 //! kept, missing optional tables read as empty.
+//!
+//! This crate must never do I/O beyond encoding and decoding, depend on another crate of wotemu, or declare a
+//! table's columns twice (each table is declared once, in [`table`], schema and record struct together).
 
+pub mod apps;
 pub mod entry;
 pub mod keys;
 pub mod manifest;
@@ -24,6 +29,9 @@ pub mod time_util;
 pub use entry::{EntryError, StreamEntry};
 pub use manifest::Manifest;
 pub use table::Table;
+
+/// The prefix of the Docker labels of a stack's services (`<LABEL>.node`, `.redis`, `.gw`, … as in WoTemu 0.6).
+pub const LABEL: &str = "org.fundacionctic.wotemu";
 
 /// The version of the run dataset layout written by this crate (`manifest.json` `schema_version`).
 pub const DATASET_SCHEMA_VERSION: u32 = 1;

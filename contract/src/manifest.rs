@@ -232,6 +232,41 @@ impl Manifest {
         Ok(m)
     }
 
+    /// What was produced but is not in the dataset, one sentence each; empty when everything is.
+    ///
+    /// A dataset with losses is still usable; commands that write one exit with code 3 when this is not
+    /// empty, so scripts can tell.
+    pub fn losses(&self) -> Vec<String> {
+        let t = &self.accounting.totals;
+        let mut out = Vec::new();
+        if !self.problems.is_empty() {
+            out.push(format!(
+                "{} entries could not be read and were left out ({} records); each is listed under `problems`",
+                self.problems.len(),
+                t.records_rejected
+            ));
+        }
+        if t.records_dropped_by_agent > 0 {
+            out.push(format!(
+                "agents reported {} records they could not keep (buffers or spool full)",
+                t.records_dropped_by_agent
+            ));
+        }
+        if t.seq_missing > 0 {
+            out.push(format!(
+                "{} batches never reached Redis (gaps in sequence numbers)",
+                t.seq_missing
+            ));
+        }
+        if !t.balanced() {
+            out.push(format!(
+                "the accounting does not balance: {} records read, {} written, {} duplicates",
+                t.records_read, t.records_written, t.records_duplicate
+            ));
+        }
+        out
+    }
+
     /// The manifest as pretty JSON.
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).expect("manifest serializes")
@@ -251,6 +286,20 @@ mod tests {
         assert_eq!(m.tables[&Table::Packets].rows, 3);
         let again: serde_json::Value = serde_json::from_str(&m.to_json()).unwrap();
         assert_eq!(again["fidelity"]["rtt"], 3);
+    }
+
+    #[test]
+    fn losses_name_every_kind_of_loss() {
+        let mut m = Manifest::default();
+        assert!(m.losses().is_empty());
+        m.accounting.totals.records_dropped_by_agent = 3;
+        m.accounting.totals.seq_missing = 1;
+        m.problems.push(Problem::default());
+        m.accounting.totals.records_read = 2;
+        let l = m.losses();
+        assert_eq!(l.len(), 4, "{l:?}");
+        assert!(l[1].contains("3 records"));
+        assert!(l[3].contains("does not balance"));
     }
 
     #[test]

@@ -18,62 +18,325 @@ use arrow::array::{
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use serde::{Deserialize, Serialize};
 
-/// A table of the run dataset.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Table {
+/// Declares every table once: the [`Table`] variant, its name, sort key and Arrow schema, and the record
+/// struct that fills it with its [`Records::to_batch`]. Columns are `name: kind`, where the kind says the Rust
+/// type, the Arrow type and whether the column is nullable (`opt_*`), so the schema and the struct cannot
+/// drift apart.
+macro_rules! tables {
+    ($(
+        $(#[$tmeta:meta])*
+        $variant:ident = $name:literal, sorted by [$($key:literal),+],
+        $(#[$smeta:meta])*
+        struct $record:ident {
+            $( $(#[$fmeta:meta])* $field:ident : $kind:ident ),+ $(,)?
+        }
+    )+) => {
+        /// A table of the run dataset.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(rename_all = "lowercase")]
+        pub enum Table {
+            $( $(#[$tmeta])* $variant, )+
+        }
+
+        impl Table {
+            /// Every table, in the order the dataset lists them.
+            pub const ALL: [Table; [$($name),+].len()] = [$(Table::$variant),+];
+
+            /// The table's name (also its file stem and its name in stream entries).
+            pub fn name(self) -> &'static str {
+                match self { $(Table::$variant => $name,)+ }
+            }
+
+            /// The columns the table is sorted by.
+            pub fn sort_key(self) -> &'static [&'static str] {
+                match self { $(Table::$variant => &[$($key),+],)+ }
+            }
+
+            fn build_schema(self) -> Schema {
+                match self {
+                    $(Table::$variant => Schema::new(vec![
+                        $( column!($kind, stringify!($field)), )+
+                    ]),)+
+                }
+            }
+        }
+
+        $(
+            $(#[$smeta])*
+            #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+            pub struct $record {
+                $( $(#[$fmeta])* pub $field: rust_type!($kind), )+
+            }
+
+            impl Records for $record {
+                const TABLE: Table = Table::$variant;
+
+                fn to_batch(rows: &[Self]) -> RecordBatch {
+                    batch(
+                        Self::TABLE,
+                        vec![ $( array!($kind, rows, $field), )+ ],
+                    )
+                }
+            }
+        )+
+    };
+}
+
+/// The Rust type of a column kind.
+macro_rules! rust_type {
+    (str) => { String };
+    (opt_str) => { Option<String> };
+    (time) => { i64 };
+    (opt_time) => { Option<i64> };
+    (u16) => { u16 };
+    (opt_u16) => { Option<u16> };
+    (u32) => { u32 };
+    (opt_u32) => { Option<u32> };
+    (u64) => { u64 };
+    (opt_u64) => { Option<u64> };
+    (f64) => { f64 };
+    (opt_f64) => { Option<f64> };
+    (bool) => { bool };
+}
+
+/// The Arrow field of a column kind.
+macro_rules! column {
+    (str, $n:expr) => {
+        Field::new($n, DataType::Utf8, false)
+    };
+    (opt_str, $n:expr) => {
+        Field::new($n, DataType::Utf8, true)
+    };
+    (time, $n:expr) => {
+        Field::new($n, time_type(), false)
+    };
+    (opt_time, $n:expr) => {
+        Field::new($n, time_type(), true)
+    };
+    (u16, $n:expr) => {
+        Field::new($n, DataType::UInt16, false)
+    };
+    (opt_u16, $n:expr) => {
+        Field::new($n, DataType::UInt16, true)
+    };
+    (u32, $n:expr) => {
+        Field::new($n, DataType::UInt32, false)
+    };
+    (opt_u32, $n:expr) => {
+        Field::new($n, DataType::UInt32, true)
+    };
+    (u64, $n:expr) => {
+        Field::new($n, DataType::UInt64, false)
+    };
+    (opt_u64, $n:expr) => {
+        Field::new($n, DataType::UInt64, true)
+    };
+    (f64, $n:expr) => {
+        Field::new($n, DataType::Float64, false)
+    };
+    (opt_f64, $n:expr) => {
+        Field::new($n, DataType::Float64, true)
+    };
+    (bool, $n:expr) => {
+        Field::new($n, DataType::Boolean, false)
+    };
+}
+
+/// The Arrow array of a column kind, from the records.
+macro_rules! array {
+    (str, $rows:ident, $f:ident) => {
+        Arc::new(StringArray::from_iter_values(
+            $rows.iter().map(|r| r.$f.as_str()),
+        )) as ArrayRef
+    };
+    (opt_str, $rows:ident, $f:ident) => {
+        Arc::new(
+            $rows
+                .iter()
+                .map(|r| r.$f.as_deref())
+                .collect::<StringArray>(),
+        ) as ArrayRef
+    };
+    (time, $rows:ident, $f:ident) => {
+        Arc::new(
+            TimestampMicrosecondArray::from_iter_values($rows.iter().map(|r| r.$f))
+                .with_timezone("UTC"),
+        ) as ArrayRef
+    };
+    (opt_time, $rows:ident, $f:ident) => {
+        Arc::new(
+            $rows
+                .iter()
+                .map(|r| r.$f)
+                .collect::<TimestampMicrosecondArray>()
+                .with_timezone("UTC"),
+        ) as ArrayRef
+    };
+    (u16, $rows:ident, $f:ident) => {
+        Arc::new(UInt16Array::from_iter_values($rows.iter().map(|r| r.$f))) as ArrayRef
+    };
+    (opt_u16, $rows:ident, $f:ident) => {
+        Arc::new($rows.iter().map(|r| r.$f).collect::<UInt16Array>()) as ArrayRef
+    };
+    (u32, $rows:ident, $f:ident) => {
+        Arc::new(UInt32Array::from_iter_values($rows.iter().map(|r| r.$f))) as ArrayRef
+    };
+    (opt_u32, $rows:ident, $f:ident) => {
+        Arc::new($rows.iter().map(|r| r.$f).collect::<UInt32Array>()) as ArrayRef
+    };
+    (u64, $rows:ident, $f:ident) => {
+        Arc::new(UInt64Array::from_iter_values($rows.iter().map(|r| r.$f))) as ArrayRef
+    };
+    (opt_u64, $rows:ident, $f:ident) => {
+        Arc::new($rows.iter().map(|r| r.$f).collect::<UInt64Array>()) as ArrayRef
+    };
+    (f64, $rows:ident, $f:ident) => {
+        Arc::new(Float64Array::from_iter_values($rows.iter().map(|r| r.$f))) as ArrayRef
+    };
+    (opt_f64, $rows:ident, $f:ident) => {
+        Arc::new($rows.iter().map(|r| r.$f).collect::<Float64Array>()) as ArrayRef
+    };
+    (bool, $rows:ident, $f:ident) => {
+        Arc::new($rows.iter().map(|r| Some(r.$f)).collect::<BooleanArray>()) as ArrayRef
+    };
+}
+
+tables! {
     /// One row per packet seen on a task's interfaces.
-    Packets,
+    Packets = "packets", sorted by ["task", "time"],
+    /// A packet seen on an interface of a task.
+    struct Packet {
+        task: str,
+        node: str,
+        iface: str,
+        /// Microseconds since the UNIX epoch.
+        time: time,
+        /// Length of the packet on the wire, in bytes.
+        len: u32,
+        src: str,
+        dst: str,
+        /// `tcp`, `udp`, `icmp` or `other`.
+        transport: str,
+        srcport: opt_u16,
+        dstport: opt_u16,
+        /// Application protocol (`http`, `ws`, `coap`, `mqtt`) or the transport name when unknown.
+        proto: str,
+    }
+
     /// One row per WoT interaction (consumed or exposed).
-    Interactions,
+    Interactions = "interactions", sorted by ["task", "time"],
+    /// One WoT interaction on a consumed or exposed thing.
+    struct Interaction {
+        task: str,
+        node: str,
+        time: time,
+        thing: str,
+        name: str,
+        /// `readproperty`, `writeproperty`, `invokeaction`, `subscribeevent`, `observeproperty`, …
+        verb: str,
+        /// `consumed` or `exposed`.
+        side: str,
+        latency_ms: opt_f64,
+        ok: bool,
+        error_type: opt_str,
+        error_message: opt_str,
+        /// The servient host of a consumed thing.
+        host: opt_str,
+    }
+
     /// One row per subscription event.
-    Events,
+    Events = "events", sorted by ["task", "time"],
+    /// An event of a subscription.
+    struct Event {
+        task: str,
+        node: str,
+        time: time,
+        thing: str,
+        name: str,
+        subscription: str,
+        /// `next`, `error`, `completed`, `subscribe` or `finally`.
+        kind: str,
+        /// The event's item as JSON text (for `error`: `{"type", "message"}`).
+        item: opt_str,
+    }
+
     /// One row per CPU/memory sample of a task.
-    System,
+    System = "system", sorted by ["task", "time"],
+    /// A CPU and memory sample of a task.
+    struct SystemSample {
+        task: str,
+        node: str,
+        time: time,
+        /// CPU usage in percent of one core (200 = two cores busy).
+        cpu_percent: opt_f64,
+        /// The CPU limit in percent of one core, if any.
+        cpu_limit_percent: opt_f64,
+        mem_bytes: opt_u64,
+        mem_limit_bytes: opt_u64,
+        /// Cumulative time the task was throttled by its CPU limit.
+        cpu_throttled_us: opt_u64,
+        /// Cumulative OOM kills in the task's cgroup.
+        oom_kills: opt_u64,
+    }
+
     /// One row per task (replica).
-    Tasks,
+    Tasks = "tasks", sorted by ["task"],
+    /// One task (replica) of the run.
+    struct TaskRow {
+        task: str,
+        node: str,
+        service: str,
+        slot: opt_u32,
+        hostname: opt_str,
+        container_id: opt_str,
+        /// Comma-separated network names.
+        networks: opt_str,
+        /// Comma-separated addresses.
+        ip_addresses: opt_str,
+        cpu_model: opt_str,
+        cpu_count: opt_u32,
+        mem_total_bytes: opt_u64,
+        started_at: opt_time,
+        stopped_at: opt_time,
+        /// `running`, `complete`, `failed`, `shutdown`, `unknown`, …
+        state: str,
+        exit_error: opt_str,
+        restarts: opt_u32,
+        python_version: opt_str,
+        platform: opt_str,
+        /// The task's environment as a JSON object, secret values redacted.
+        env: opt_str,
+    }
+
     /// Lines of the tasks' output.
-    Logs,
+    Logs = "logs", sorted by ["task", "time"],
+    /// A line of a task's output.
+    struct LogLine {
+        task: str,
+        node: str,
+        time: time,
+        /// `stdout`, `stderr` or `wotemu` (the agent's own messages); `docker` in Swarm snapshots.
+        stream: str,
+        line: str,
+    }
+
     /// App-defined metrics.
-    App,
+    App = "app", sorted by ["task", "time"],
+    /// An app-defined metric value.
+    struct AppValue {
+        task: str,
+        node: str,
+        time: time,
+        key: str,
+        /// The value as JSON text.
+        value: str,
+    }
 }
 
 impl Table {
-    /// Every table, in the order the dataset lists them.
-    pub const ALL: [Table; 7] = [
-        Table::Packets,
-        Table::Interactions,
-        Table::Events,
-        Table::System,
-        Table::Tasks,
-        Table::Logs,
-        Table::App,
-    ];
-
-    /// The table's name (also its file stem and its name in stream entries).
-    pub fn name(self) -> &'static str {
-        match self {
-            Table::Packets => "packets",
-            Table::Interactions => "interactions",
-            Table::Events => "events",
-            Table::System => "system",
-            Table::Tasks => "tasks",
-            Table::Logs => "logs",
-            Table::App => "app",
-        }
-    }
-
     /// File name of the table inside a run directory.
     pub fn file_name(self) -> String {
         format!("{}.parquet", self.name())
-    }
-
-    /// The columns the table is sorted by.
-    pub fn sort_key(self) -> &'static [&'static str] {
-        match self {
-            Table::Tasks => &["task"],
-            _ => &["task", "time"],
-        }
     }
 
     /// The Arrow schema of the table.
@@ -87,82 +350,6 @@ impl Table {
         });
         all[self as usize].clone()
     }
-
-    fn build_schema(self) -> Schema {
-        let mut fields = vec![utf8("task", false), utf8("node", false)];
-        match self {
-            Table::Packets => fields.extend([
-                utf8("iface", false),
-                time_field("time", false),
-                Field::new("len", DataType::UInt32, false),
-                utf8("src", false),
-                utf8("dst", false),
-                utf8("transport", false),
-                Field::new("srcport", DataType::UInt16, true),
-                Field::new("dstport", DataType::UInt16, true),
-                utf8("proto", false),
-            ]),
-            Table::Interactions => fields.extend([
-                time_field("time", false),
-                utf8("thing", false),
-                utf8("name", false),
-                utf8("verb", false),
-                utf8("side", false),
-                Field::new("latency_ms", DataType::Float64, true),
-                Field::new("ok", DataType::Boolean, false),
-                utf8("error_type", true),
-                utf8("error_message", true),
-                utf8("host", true),
-            ]),
-            Table::Events => fields.extend([
-                time_field("time", false),
-                utf8("thing", false),
-                utf8("name", false),
-                utf8("subscription", false),
-                utf8("kind", false),
-                utf8("item", true),
-            ]),
-            Table::System => fields.extend([
-                time_field("time", false),
-                Field::new("cpu_percent", DataType::Float64, true),
-                Field::new("cpu_limit_percent", DataType::Float64, true),
-                Field::new("mem_bytes", DataType::UInt64, true),
-                Field::new("mem_limit_bytes", DataType::UInt64, true),
-                Field::new("cpu_throttled_us", DataType::UInt64, true),
-                Field::new("oom_kills", DataType::UInt64, true),
-            ]),
-            Table::Tasks => fields.extend([
-                utf8("service", false),
-                Field::new("slot", DataType::UInt32, true),
-                utf8("hostname", true),
-                utf8("container_id", true),
-                utf8("networks", true),
-                utf8("ip_addresses", true),
-                utf8("cpu_model", true),
-                Field::new("cpu_count", DataType::UInt32, true),
-                Field::new("mem_total_bytes", DataType::UInt64, true),
-                time_field("started_at", true),
-                time_field("stopped_at", true),
-                utf8("state", false),
-                utf8("exit_error", true),
-                Field::new("restarts", DataType::UInt32, true),
-                utf8("python_version", true),
-                utf8("platform", true),
-                utf8("env", true),
-            ]),
-            Table::Logs => fields.extend([
-                time_field("time", false),
-                utf8("stream", false),
-                utf8("line", false),
-            ]),
-            Table::App => fields.extend([
-                time_field("time", false),
-                utf8("key", false),
-                utf8("value", false),
-            ]),
-        }
-        Schema::new(fields)
-    }
 }
 
 impl fmt::Display for Table {
@@ -173,9 +360,7 @@ impl fmt::Display for Table {
 
 /// A table name that is not one of [`Table::ALL`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "unknown table `{0}` (known tables: packets, interactions, events, system, tasks, logs, app)"
-)]
+#[error("unknown table `{0}` (known tables: {known})", known = Table::ALL.map(Table::name).join(", "))]
 pub struct UnknownTable(pub String);
 
 impl FromStr for Table {
@@ -194,14 +379,6 @@ pub fn time_type() -> DataType {
     DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
 }
 
-fn time_field(name: &str, nullable: bool) -> Field {
-    Field::new(name, time_type(), nullable)
-}
-
-fn utf8(name: &str, nullable: bool) -> Field {
-    Field::new(name, DataType::Utf8, nullable)
-}
-
 /// Typed records of one table, turned into an Arrow [`RecordBatch`] of that table's schema.
 pub trait Records: Sized {
     /// The table these records belong to.
@@ -213,315 +390,6 @@ pub trait Records: Sized {
 
 fn batch(table: Table, columns: Vec<ArrayRef>) -> RecordBatch {
     RecordBatch::try_new(table.schema(), columns).expect("columns built to the table's schema")
-}
-
-fn strs<'a, T: 'a>(rows: &'a [T], f: impl Fn(&'a T) -> &'a str) -> ArrayRef {
-    Arc::new(StringArray::from_iter_values(rows.iter().map(f)))
-}
-
-fn opt_strs<'a, T: 'a>(rows: &'a [T], f: impl Fn(&'a T) -> Option<&'a str>) -> ArrayRef {
-    Arc::new(rows.iter().map(f).collect::<StringArray>())
-}
-
-fn times<T>(rows: &[T], f: impl Fn(&T) -> i64) -> ArrayRef {
-    Arc::new(TimestampMicrosecondArray::from_iter_values(rows.iter().map(f)).with_timezone("UTC"))
-}
-
-fn opt_times<T>(rows: &[T], f: impl Fn(&T) -> Option<i64>) -> ArrayRef {
-    Arc::new(
-        rows.iter()
-            .map(f)
-            .collect::<TimestampMicrosecondArray>()
-            .with_timezone("UTC"),
-    )
-}
-
-fn opt_f64<T>(rows: &[T], f: impl Fn(&T) -> Option<f64>) -> ArrayRef {
-    Arc::new(rows.iter().map(f).collect::<Float64Array>())
-}
-
-fn opt_u64<T>(rows: &[T], f: impl Fn(&T) -> Option<u64>) -> ArrayRef {
-    Arc::new(rows.iter().map(f).collect::<UInt64Array>())
-}
-
-fn opt_u32<T>(rows: &[T], f: impl Fn(&T) -> Option<u32>) -> ArrayRef {
-    Arc::new(rows.iter().map(f).collect::<UInt32Array>())
-}
-
-/// A packet seen on an interface of a task.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Packet {
-    pub task: String,
-    pub node: String,
-    pub iface: String,
-    /// Microseconds since the UNIX epoch.
-    pub time: i64,
-    /// Length of the packet on the wire, in bytes.
-    pub len: u32,
-    pub src: String,
-    pub dst: String,
-    /// `tcp`, `udp`, `icmp` or `other`.
-    pub transport: String,
-    pub srcport: Option<u16>,
-    pub dstport: Option<u16>,
-    /// Application protocol (`http`, `ws`, `coap`, `mqtt`) or the transport name when unknown.
-    pub proto: String,
-}
-
-impl Records for Packet {
-    const TABLE: Table = Table::Packets;
-
-    fn to_batch(rows: &[Self]) -> RecordBatch {
-        batch(
-            Self::TABLE,
-            vec![
-                strs(rows, |r| &r.task),
-                strs(rows, |r| &r.node),
-                strs(rows, |r| &r.iface),
-                times(rows, |r| r.time),
-                Arc::new(UInt32Array::from_iter_values(rows.iter().map(|r| r.len))),
-                strs(rows, |r| &r.src),
-                strs(rows, |r| &r.dst),
-                strs(rows, |r| &r.transport),
-                Arc::new(rows.iter().map(|r| r.srcport).collect::<UInt16Array>()),
-                Arc::new(rows.iter().map(|r| r.dstport).collect::<UInt16Array>()),
-                strs(rows, |r| &r.proto),
-            ],
-        )
-    }
-}
-
-/// One WoT interaction on a consumed or exposed thing.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Interaction {
-    pub task: String,
-    pub node: String,
-    pub time: i64,
-    pub thing: String,
-    pub name: String,
-    /// `readproperty`, `writeproperty`, `invokeaction`, `subscribeevent`, `observeproperty`, …
-    pub verb: String,
-    /// `consumed` or `exposed`.
-    pub side: String,
-    pub latency_ms: Option<f64>,
-    pub ok: bool,
-    pub error_type: Option<String>,
-    pub error_message: Option<String>,
-    /// The servient host of a consumed thing.
-    pub host: Option<String>,
-}
-
-impl Records for Interaction {
-    const TABLE: Table = Table::Interactions;
-
-    fn to_batch(rows: &[Self]) -> RecordBatch {
-        batch(
-            Self::TABLE,
-            vec![
-                strs(rows, |r| &r.task),
-                strs(rows, |r| &r.node),
-                times(rows, |r| r.time),
-                strs(rows, |r| &r.thing),
-                strs(rows, |r| &r.name),
-                strs(rows, |r| &r.verb),
-                strs(rows, |r| &r.side),
-                opt_f64(rows, |r| r.latency_ms),
-                Arc::new(rows.iter().map(|r| Some(r.ok)).collect::<BooleanArray>()),
-                opt_strs(rows, |r| r.error_type.as_deref()),
-                opt_strs(rows, |r| r.error_message.as_deref()),
-                opt_strs(rows, |r| r.host.as_deref()),
-            ],
-        )
-    }
-}
-
-/// An event of a subscription.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Event {
-    pub task: String,
-    pub node: String,
-    pub time: i64,
-    pub thing: String,
-    pub name: String,
-    pub subscription: String,
-    /// `next`, `error`, `completed`, `subscribe` or `finally`.
-    pub kind: String,
-    /// The event's item as JSON text.
-    pub item: Option<String>,
-}
-
-impl Records for Event {
-    const TABLE: Table = Table::Events;
-
-    fn to_batch(rows: &[Self]) -> RecordBatch {
-        batch(
-            Self::TABLE,
-            vec![
-                strs(rows, |r| &r.task),
-                strs(rows, |r| &r.node),
-                times(rows, |r| r.time),
-                strs(rows, |r| &r.thing),
-                strs(rows, |r| &r.name),
-                strs(rows, |r| &r.subscription),
-                strs(rows, |r| &r.kind),
-                opt_strs(rows, |r| r.item.as_deref()),
-            ],
-        )
-    }
-}
-
-/// A CPU and memory sample of a task.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SystemSample {
-    pub task: String,
-    pub node: String,
-    pub time: i64,
-    /// CPU usage in percent of one core (200 = two cores busy).
-    pub cpu_percent: Option<f64>,
-    /// The CPU limit in percent of one core, if any.
-    pub cpu_limit_percent: Option<f64>,
-    pub mem_bytes: Option<u64>,
-    pub mem_limit_bytes: Option<u64>,
-    /// Cumulative time the task was throttled by its CPU limit.
-    pub cpu_throttled_us: Option<u64>,
-    /// Cumulative OOM kills in the task's cgroup.
-    pub oom_kills: Option<u64>,
-}
-
-impl Records for SystemSample {
-    const TABLE: Table = Table::System;
-
-    fn to_batch(rows: &[Self]) -> RecordBatch {
-        batch(
-            Self::TABLE,
-            vec![
-                strs(rows, |r| &r.task),
-                strs(rows, |r| &r.node),
-                times(rows, |r| r.time),
-                opt_f64(rows, |r| r.cpu_percent),
-                opt_f64(rows, |r| r.cpu_limit_percent),
-                opt_u64(rows, |r| r.mem_bytes),
-                opt_u64(rows, |r| r.mem_limit_bytes),
-                opt_u64(rows, |r| r.cpu_throttled_us),
-                opt_u64(rows, |r| r.oom_kills),
-            ],
-        )
-    }
-}
-
-/// One task (replica) of the run.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct TaskRow {
-    pub task: String,
-    pub node: String,
-    pub service: String,
-    pub slot: Option<u32>,
-    pub hostname: Option<String>,
-    pub container_id: Option<String>,
-    /// Comma-separated network names.
-    pub networks: Option<String>,
-    /// Comma-separated addresses.
-    pub ip_addresses: Option<String>,
-    pub cpu_model: Option<String>,
-    pub cpu_count: Option<u32>,
-    pub mem_total_bytes: Option<u64>,
-    pub started_at: Option<i64>,
-    pub stopped_at: Option<i64>,
-    /// `running`, `complete`, `failed`, `shutdown`, `unknown`, …
-    pub state: String,
-    pub exit_error: Option<String>,
-    pub restarts: Option<u32>,
-    pub python_version: Option<String>,
-    pub platform: Option<String>,
-    /// The task's environment as a JSON object, secret values redacted.
-    pub env: Option<String>,
-}
-
-impl Records for TaskRow {
-    const TABLE: Table = Table::Tasks;
-
-    fn to_batch(rows: &[Self]) -> RecordBatch {
-        batch(
-            Self::TABLE,
-            vec![
-                strs(rows, |r| &r.task),
-                strs(rows, |r| &r.node),
-                strs(rows, |r| &r.service),
-                opt_u32(rows, |r| r.slot),
-                opt_strs(rows, |r| r.hostname.as_deref()),
-                opt_strs(rows, |r| r.container_id.as_deref()),
-                opt_strs(rows, |r| r.networks.as_deref()),
-                opt_strs(rows, |r| r.ip_addresses.as_deref()),
-                opt_strs(rows, |r| r.cpu_model.as_deref()),
-                opt_u32(rows, |r| r.cpu_count),
-                opt_u64(rows, |r| r.mem_total_bytes),
-                opt_times(rows, |r| r.started_at),
-                opt_times(rows, |r| r.stopped_at),
-                strs(rows, |r| &r.state),
-                opt_strs(rows, |r| r.exit_error.as_deref()),
-                opt_u32(rows, |r| r.restarts),
-                opt_strs(rows, |r| r.python_version.as_deref()),
-                opt_strs(rows, |r| r.platform.as_deref()),
-                opt_strs(rows, |r| r.env.as_deref()),
-            ],
-        )
-    }
-}
-
-/// A line of a task's output.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LogLine {
-    pub task: String,
-    pub node: String,
-    pub time: i64,
-    /// `stdout`, `stderr` or `wotemu` (the agent's own messages).
-    pub stream: String,
-    pub line: String,
-}
-
-impl Records for LogLine {
-    const TABLE: Table = Table::Logs;
-
-    fn to_batch(rows: &[Self]) -> RecordBatch {
-        batch(
-            Self::TABLE,
-            vec![
-                strs(rows, |r| &r.task),
-                strs(rows, |r| &r.node),
-                times(rows, |r| r.time),
-                strs(rows, |r| &r.stream),
-                strs(rows, |r| &r.line),
-            ],
-        )
-    }
-}
-
-/// An app-defined metric value.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AppValue {
-    pub task: String,
-    pub node: String,
-    pub time: i64,
-    pub key: String,
-    /// The value as JSON text.
-    pub value: String,
-}
-
-impl Records for AppValue {
-    const TABLE: Table = Table::App;
-
-    fn to_batch(rows: &[Self]) -> RecordBatch {
-        batch(
-            Self::TABLE,
-            vec![
-                strs(rows, |r| &r.task),
-                strs(rows, |r| &r.node),
-                times(rows, |r| r.time),
-                strs(rows, |r| &r.key),
-                strs(rows, |r| &r.value),
-            ],
-        )
-    }
 }
 
 #[cfg(test)]
@@ -547,6 +415,33 @@ mod tests {
                 assert!(t.schema().field_with_name(k).is_ok());
             }
         }
+    }
+
+    #[test]
+    fn every_record_type_fills_its_whole_schema() {
+        fn check<R: Records + Default + Serialize>() -> Table {
+            let batch = R::to_batch(&[R::default(), R::default()]);
+            assert_eq!(batch.schema(), R::TABLE.schema());
+            let v = serde_json::to_value(R::default()).unwrap();
+            let mut fields: Vec<&String> = v.as_object().unwrap().keys().collect();
+            let schema = R::TABLE.schema();
+            let mut columns: Vec<&String> = schema.fields().iter().map(|f| f.name()).collect();
+            fields.sort();
+            columns.sort();
+            assert_eq!(fields, columns, "{}", R::TABLE);
+            R::TABLE
+        }
+        let mut seen = vec![
+            check::<Packet>(),
+            check::<Interaction>(),
+            check::<Event>(),
+            check::<SystemSample>(),
+            check::<TaskRow>(),
+            check::<LogLine>(),
+            check::<AppValue>(),
+        ];
+        seen.sort();
+        assert_eq!(seen, Table::ALL.to_vec());
     }
 
     #[test]

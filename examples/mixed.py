@@ -1,8 +1,8 @@
-"""Every protocol on three networks with a broker and a linked MongoDB (see mixed.yml), in WoTemu 0.6 form."""
+"""Every protocol on three networks with a broker (see mixed.yml), in WoTemu 0.6 form."""
 
 from wotemu.enums import NetworkConditions
 from wotemu.topology.models import (Broker, BuiltinApps, Network, Node, NodeApp,
-                                    NodeResources, Service, Topology)
+                                    NodeResources, Topology)
 
 _CLOCK = "urn:org:fundacionctic:thing:clock"
 
@@ -51,18 +51,4 @@ def topology():
         broker_network=cellular,
         scale=3)
 
-    mongo = Service(
-        name="mongo",
-        image="mongo:4",
-        restart_policy={"condition": "on-failure"})
-
-    historian = Node(
-        name="historian",
-        app=NodeApp(path=BuiltinApps.MONGO_HISTORIAN, http=True,
-                    params={"mongo_uri": "mongodb://mongo", "servient_host": "clock.field_wifi",
-                            "thing_id": _CLOCK}),
-        networks=[field_wifi],
-        resources=NodeResources(target_cpu_speed=300))
-    historian.link_service(mongo)
-
-    return Topology(nodes=[clock, reader, subscriber, worker, caller, historian])
+    return Topology(nodes=[clock, reader, subscriber, worker, caller])

@@ -247,7 +247,11 @@ fn prepare<'py>(py: Python<'py>, pkg: &Path, extra: &[PathBuf]) -> PyResult<Boun
     for p in extra {
         site.call_method1("addsitedir", (p.to_string_lossy().as_ref(),))?;
     }
-    py.import("wotemu_agent")
+    let m = py.import("wotemu_agent")?;
+    // The builtins this version ships, from wotemu's one list (`wotemu_contract::apps`).
+    let builtins: Vec<&str> = wotemu_contract::apps::available().map(|b| b.name).collect();
+    m.setattr("BUILTINS", pyo3::types::PySet::new(py, builtins)?)?;
+    Ok(m)
 }
 
 fn failure(py: Python<'_>, m: Option<&Bound<'_, PyModule>>, e: &PyErr) -> AppFailure {
@@ -317,4 +321,21 @@ pub fn run_app(cfg: &AgentConfig, state: Arc<RecorderState>) -> Result<(), AppFa
             .map(|_| ())
             .map_err(|e| failure(py, Some(&m), &e))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FILES;
+
+    #[test]
+    fn every_available_builtin_is_shipped_in_the_package() {
+        for b in wotemu_contract::apps::available() {
+            let file = format!("wotemu_agent/apps/{}.py", b.name);
+            assert!(
+                FILES.iter().any(|(name, _)| *name == file),
+                "builtin `{}` has no module {file}",
+                b.name
+            );
+        }
+    }
 }

@@ -29,7 +29,7 @@ use crate::units;
 /// The compose file format version (as 0.6).
 pub const COMPOSE_VERSION: &str = "3.7";
 /// Label prefix of 0.6, kept so tools that look for these labels keep working.
-pub const LABEL: &str = "org.fundacionctic.wotemu";
+pub use wotemu_contract::LABEL;
 const PROXY: &str = "docker_api_proxy";
 const REDIS: &str = "redis";
 

@@ -50,6 +50,11 @@ pub enum Kind {
     BrokerWithoutMqtt,
     BrokerNetworkChosen,
     UnusedNetwork,
+    UnknownField,
+    WrongType,
+    MissingField,
+    UnavailableApp,
+    TargetCpuSpeedIgnored,
 }
 
 /// One problem (or warning) found in a topology.

@@ -3,7 +3,12 @@
 //! A topology is read from YAML ([`yaml`]) or from a WoTemu 0.6 Python file ([`python`], run in embedded
 //! Python), deserialised strictly into [`raw`] types, then checked and resolved by [`validate`] into the
 //! [`model`] every other part uses. [`compose`] turns it into a Docker Swarm stack. Every error says where
-//! (`file:line:column` for YAML, the line for Python) and how to fix it.
+//! (`file:line:column` for YAML, the line for Python) and how to fix it; a file's problems are reported all
+//! at once, shape errors (a wrong type, an unknown field) together with the rules they do not hide.
+//!
+//! This crate must never touch the host (no namespaces, no Docker: it plans nothing, it describes), accept a
+//! topology it cannot run (a builtin this version does not ship, a name Docker would refuse), or panic on
+//! any input (its fuzz target replays a corpus in every test run).
 //!
 //! ```
 //! let text = "networks: {wifi: {conditions: wifi}}\nnodes:\n  clock: {app: {path: clock, http: true}, networks: [wifi]}\n";
@@ -19,6 +24,7 @@ pub mod names;
 #[cfg(feature = "python")]
 pub mod python;
 pub mod raw;
+mod shape;
 pub mod units;
 pub mod validate;
 pub mod yaml;
@@ -78,33 +84,57 @@ pub fn load(path: &Path) -> Result<Loaded, Error> {
 
 /// Parses and validates YAML text (`path` is used in messages).
 pub fn from_yaml_str(path: &Path, text: &str) -> Result<Validated, Error> {
-    let raw = yaml::parse(path, text)?;
+    let doc = yaml::parse_document(path, text)?;
     let locator = yaml::YamlLocator::new(path, text);
-    validate::validate(&raw, &locator).map_err(|diagnostics| Error::Invalid {
+    validate_document(path, doc, &locator, Vec::new())
+}
+
+/// Deserialises a document and validates it, reporting shape errors, `earlier` problems and validation
+/// errors together. Validation problems inside an entry that had a shape error are left out (they follow
+/// from it: a mistyped `networks` is not also reported as "no networks").
+fn validate_document(
+    path: &Path,
+    doc: serde_json::Value,
+    locator: &dyn validate::Locate,
+    mut earlier: Vec<Diagnostic>,
+) -> Result<Validated, Error> {
+    let shaped = shape::deserialize(doc, locator);
+    let mut diagnostics = shaped.problems;
+    let within = |d: &Diagnostic| {
+        diagnostics.iter().any(|s| {
+            d.path == s.path
+                || d.path.starts_with(&format!("{}.", s.path))
+                || d.path.starts_with(&format!("{}[", s.path))
+        })
+    };
+    let result = match &shaped.raw {
+        Some(raw) => validate::validate(raw, locator),
+        None => Err(Vec::new()),
+    };
+    let invalid = |diagnostics: Vec<Diagnostic>| Error::Invalid {
         path: path.to_owned(),
         diagnostics,
-    })
+    };
+    match result {
+        Ok(v) if diagnostics.is_empty() && earlier.is_empty() => Ok(v),
+        Ok(_) => {
+            earlier.append(&mut diagnostics);
+            Err(invalid(earlier))
+        }
+        Err(more) => {
+            let more: Vec<Diagnostic> = more.into_iter().filter(|d| !within(d)).collect();
+            earlier.append(&mut diagnostics);
+            earlier.extend(more);
+            Err(invalid(earlier))
+        }
+    }
 }
 
 /// Runs a WoTemu 0.6 topology file's text and validates what `topology()` returns.
 #[cfg(feature = "python")]
 pub fn from_python_str(path: &Path, text: &str) -> Result<Validated, Error> {
     let loaded = python::load(path, text)?;
-    let mut diagnostics = loaded.problems;
-    match validate::validate(&loaded.raw, &loaded.locator) {
-        Ok(v) if diagnostics.is_empty() => Ok(v),
-        Ok(_) => Err(Error::Invalid {
-            path: path.to_owned(),
-            diagnostics,
-        }),
-        Err(mut more) => {
-            diagnostics.append(&mut more);
-            Err(Error::Invalid {
-                path: path.to_owned(),
-                diagnostics,
-            })
-        }
-    }
+    validate_document(path, loaded.raw, &loaded.locator, loaded.problems)
 }
 
 /// Without the `python` feature a 0.6 file cannot be read.

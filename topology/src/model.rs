@@ -215,58 +215,40 @@ pub struct Service {
     pub options: BTreeMap<String, serde_json::Value>,
 }
 
-/// The builtin apps of 0.6 (`BuiltinApps`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum BuiltinApp {
-    Clock,
-    Error,
-    Reader,
-    Subscriber,
-    Worker,
-    Caller,
-    MongoHistorian,
-    Camera,
-    Detector,
+/// A builtin app of the one list in [`wotemu_contract::apps::BUILTINS`] (0.6's `BuiltinApps`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct BuiltinApp(pub wotemu_contract::apps::Builtin);
+
+impl Serialize for BuiltinApp {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.0.name)
+    }
 }
 
 impl BuiltinApp {
-    pub const ALL: [BuiltinApp; 9] = [
-        BuiltinApp::Clock,
-        BuiltinApp::Error,
-        BuiltinApp::Reader,
-        BuiltinApp::Subscriber,
-        BuiltinApp::Worker,
-        BuiltinApp::Caller,
-        BuiltinApp::MongoHistorian,
-        BuiltinApp::Camera,
-        BuiltinApp::Detector,
-    ];
-
+    /// The short name (`reader`).
     pub fn name(self) -> &'static str {
-        match self {
-            BuiltinApp::Clock => "clock",
-            BuiltinApp::Error => "error",
-            BuiltinApp::Reader => "reader",
-            BuiltinApp::Subscriber => "subscriber",
-            BuiltinApp::Worker => "worker",
-            BuiltinApp::Caller => "caller",
-            BuiltinApp::MongoHistorian => "mongo_historian",
-            BuiltinApp::Camera => "camera",
-            BuiltinApp::Detector => "detector",
-        }
+        self.0.name
     }
 
     /// The `--path` value 0.6 uses (`wotemu_reader`).
     pub fn path(self) -> String {
-        format!("wotemu_{}", self.name())
+        self.0.path()
+    }
+
+    /// Whether this version ships the app.
+    pub fn available(self) -> bool {
+        self.0.available
     }
 
     /// Reads `reader` or `wotemu_reader`.
     pub fn parse(s: &str) -> Option<BuiltinApp> {
-        let k = s.trim().to_ascii_lowercase();
-        let k = k.strip_prefix("wotemu_").unwrap_or(&k);
-        BuiltinApp::ALL.into_iter().find(|b| b.name() == k)
+        wotemu_contract::apps::builtin(s).map(BuiltinApp)
+    }
+
+    /// Every builtin app.
+    pub fn all() -> impl Iterator<Item = BuiltinApp> {
+        wotemu_contract::apps::BUILTINS.into_iter().map(BuiltinApp)
     }
 }
 

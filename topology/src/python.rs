@@ -13,7 +13,6 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyModule};
 
 use crate::error::{Diagnostic, Error, Kind, Location};
-use crate::raw::RawTopology;
 use crate::validate::{DocPath, Locate, Seg};
 
 const SHIM: [(&str, &str, bool); 4] = [
@@ -45,7 +44,8 @@ class RestartPolicy(dict):
 
 /// What running a 0.6 file gave.
 pub struct Loaded {
-    pub raw: RawTopology,
+    /// The document the shim built (deserialised and validated by [`crate::from_python_str`]).
+    pub raw: serde_json::Value,
     pub locator: PyLocator,
     /// Problems the shim found (two different objects with one name).
     pub problems: Vec<Diagnostic>,
@@ -135,6 +135,14 @@ fn run(py: Python<'_>, path: &Path, abs: &Path, text: &str) -> Result<Loaded, Fa
             m.setattr("__path__", pyo3::types::PyList::empty(py))?;
         }
         modules.set_item(name, &m)?;
+        if name == "wotemu" {
+            // The one list of builtin apps (`wotemu.enums.BuiltinApps` is built from it).
+            let builtins: Vec<(&str, String)> = wotemu_contract::apps::BUILTINS
+                .iter()
+                .map(|b| (b.name, b.enum_name()))
+                .collect();
+            m.setattr("_BUILTINS", builtins)?;
+        }
         if let Some((parent, child)) = name.rsplit_once('.') {
             modules.get_item(parent)?.setattr(child, &m)?;
         }
@@ -200,11 +208,7 @@ fn run(py: Python<'_>, path: &Path, abs: &Path, text: &str) -> Result<Loaded, Fa
         .into_iter()
         .filter_map(|(k, v)| Some((k, v?)))
         .collect();
-    let raw: RawTopology = serde_json::from_value(out.raw).map_err(|e| {
-        Failure::Other(format!(
-            "the topology has a value of the wrong type: {e}; check the arguments of Node, NodeApp, Network, NodeResources"
-        ))
-    })?;
+    let raw = out.raw;
     let problems = out
         .problems
         .into_iter()

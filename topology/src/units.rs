@@ -208,3 +208,55 @@ mod tests {
         assert!(parse_percent("101%").is_err());
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn parsers_never_panic_and_errors_name_the_input(s in "\\PC{0,24}") {
+            for r in [
+                parse_duration_ms(&s).map(drop),
+                parse_rate_bps(&s).map(drop),
+                parse_percent(&s).map(drop),
+                parse_mem_bytes(&s).map(drop),
+                parse_cpus(&s).map(drop),
+            ] {
+                if let Err(e) = r {
+                    prop_assert!(e.contains(&format!("`{s}`")), "{e}");
+                }
+            }
+        }
+
+        #[test]
+        fn durations_round_trip(ms in 0u32..100_000_000) {
+            let ms = f64::from(ms) / 4.0;
+            prop_assert_eq!(parse_duration_ms(&format_ms(ms)).unwrap(), ms);
+        }
+
+        #[test]
+        fn rates_round_trip(bps in 8u64..10_000_000_000_000) {
+            prop_assert_eq!(parse_rate_bps(&format_rate(bps)).unwrap(), bps);
+        }
+
+        #[test]
+        fn accepted_percentages_are_percentages(v in -1000.0f64..1000.0) {
+            match parse_percent(&format!("{v}%")) {
+                Ok(p) => prop_assert!((0.0..=100.0).contains(&p) && p == v),
+                Err(_) => prop_assert!(!(0.0..=100.0).contains(&v)),
+            }
+        }
+
+        #[test]
+        fn memory_units_are_powers_of_1024(n in 6u64..100_000, unit in 0usize..3) {
+            let (suffix, mult) = [("M", 1u64 << 20), ("g", 1 << 30), ("kb", 1 << 10)][unit];
+            let text = format!("{n}{suffix}");
+            match parse_mem_bytes(&text) {
+                Ok(b) => prop_assert_eq!(b, n * mult),
+                Err(e) => prop_assert!(n * mult < 4 << 20, "{e}"),
+            }
+        }
+    }
+}

@@ -24,12 +24,12 @@ pub enum Seg {
 pub struct DocPath(pub Vec<Seg>);
 
 impl DocPath {
-    fn key(&self, k: &str) -> DocPath {
+    pub(crate) fn key(&self, k: &str) -> DocPath {
         let mut v = self.0.clone();
         v.push(Seg::Key(k.to_owned()));
         DocPath(v)
     }
-    fn index(&self, i: usize) -> DocPath {
+    pub(crate) fn index(&self, i: usize) -> DocPath {
         let mut v = self.0.clone();
         v.push(Seg::Index(i));
         DocPath(v)
@@ -54,7 +54,13 @@ impl fmt::Display for DocPath {
 
 /// Finds where a path is in the source file.
 pub trait Locate {
+    /// Where the entry at `path` is written (its key, for a mapping entry).
     fn locate(&self, path: &DocPath) -> Option<Location>;
+
+    /// Where the value at `path` is written (for a wrong value; defaults to [`Locate::locate`]).
+    fn locate_value(&self, path: &DocPath) -> Option<Location> {
+        self.locate(path)
+    }
 }
 
 /// No source positions (a topology built in memory).
@@ -786,6 +792,12 @@ fn compose_map(
 
 fn app(p: &mut Problems<'_>, at: &DocPath, raw: &RawApp) -> App {
     let path = raw.path.trim();
+    let available = || {
+        wotemu_contract::apps::available()
+            .map(|b| b.name)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let source = if path.is_empty() {
         p.error(
             Kind::BadValue,
@@ -793,15 +805,25 @@ fn app(p: &mut Problems<'_>, at: &DocPath, raw: &RawApp) -> App {
             "the app has no `path`",
             Some(format!(
                 "use a builtin app ({}), an http(s) URL, or a file path",
-                BuiltinApp::ALL
-                    .iter()
-                    .map(|b| b.name())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                available()
             )),
         );
         AppSource::File(String::new())
     } else if let Some(b) = BuiltinApp::parse(path) {
+        if !b.available() {
+            p.error(
+                Kind::UnavailableApp,
+                &at.key("path"),
+                format!(
+                    "the builtin app `{}` of WoTemu 0.6 is not available in this version of wotemu",
+                    b.name()
+                ),
+                Some(format!(
+                    "use another builtin ({}), or your own app file with `async def app(wot, conf, loop, **params)`",
+                    available()
+                )),
+            );
+        }
         AppSource::Builtin(b)
     } else if path.starts_with("http://") || path.starts_with("https://") {
         AppSource::Url(path.to_owned())
@@ -812,8 +834,8 @@ fn app(p: &mut Problems<'_>, at: &DocPath, raw: &RawApp) -> App {
             format!("`{path}` is not a builtin app"),
             Some(format!(
                 "builtin apps: {}",
-                BuiltinApp::ALL
-                    .iter()
+                BuiltinApp::all()
+                    .filter(|b| b.available())
                     .map(|b| b.path())
                     .collect::<Vec<_>>()
                     .join(", ")

@@ -4,14 +4,13 @@
 use std::path::Path;
 
 use crate::error::{Error, Location};
-use crate::raw::RawTopology;
 use crate::validate::{DocPath, Locate, Seg};
 
 /// Deepest nesting accepted (a guard for hostile input).
 const MAX_DEPTH: usize = 64;
 
-/// Parses YAML text into the raw topology.
-pub fn parse(path: &Path, text: &str) -> Result<RawTopology, Error> {
+/// Reads YAML text into a document (syntax errors are fatal: nothing after them can be read reliably).
+pub fn parse_document(path: &Path, text: &str) -> Result<serde_json::Value, Error> {
     if nesting(text) > MAX_DEPTH {
         return Err(Error::Syntax {
             path: path.to_owned(),
@@ -28,7 +27,7 @@ pub fn parse(path: &Path, text: &str) -> Result<RawTopology, Error> {
             hint: Some("a topology needs at least `networks:` and `nodes:`; see the README".into()),
         });
     }
-    serde_yaml::from_str::<RawTopology>(text).map_err(|e| syntax_error(path, &e))
+    serde_yaml::from_str::<serde_json::Value>(text).map_err(|e| syntax_error(path, &e))
 }
 
 fn syntax_error(path: &Path, e: &serde_yaml::Error) -> Error {
@@ -42,17 +41,7 @@ fn syntax_error(path: &Path, e: &serde_yaml::Error) -> Error {
     if let Some(i) = message.rfind(" at line ") {
         message.truncate(i);
     }
-    let hint = if message.contains("unknown field `replicas`") {
-        Some("the number of replicas of a node is `scale`".to_owned())
-    } else if message.contains("unknown field `args_compose") {
-        Some("0.6's args_compose, args_compose_net and args_compose_gw are `compose`, `compose_net` and `compose_gw`".to_owned())
-    } else if message.contains("unknown field") {
-        Some("check the spelling; `wotemu schema topology` prints every field".to_owned())
-    } else if message.contains("invalid type") {
-        Some("see the README's topology example for the type of each field".to_owned())
-    } else if message.contains("missing field") {
-        Some("add the field; `wotemu schema topology` lists the required ones".to_owned())
-    } else if location.is_some() && !message.contains("invalid value") {
+    let hint = if location.is_some() && !message.contains("invalid value") {
         Some("check the indentation, quotes and brackets at and just before this place".to_owned())
     } else {
         None
@@ -104,6 +93,17 @@ impl YamlLocator {
 
 impl Locate for YamlLocator {
     fn locate(&self, path: &DocPath) -> Option<Location> {
+        self.find(path, false)
+    }
+
+    fn locate_value(&self, path: &DocPath) -> Option<Location> {
+        self.find(path, true)
+    }
+}
+
+impl YamlLocator {
+    /// The place of `path`: its key (or, with `at_value`, its value) when it is a mapping entry.
+    fn find(&self, path: &DocPath, at_value: bool) -> Option<Location> {
         let mut node = self.root.as_ref()?;
         let mut marker = node.span().start().copied();
         for (i, seg) in path.0.iter().enumerate() {
@@ -116,7 +116,7 @@ impl Locate for YamlLocator {
                     else {
                         break; // not written in the file: the closest enclosing place
                     };
-                    marker = if last {
+                    marker = if last && !at_value {
                         key.span().start().copied()
                     } else {
                         value

@@ -317,7 +317,9 @@ def load_app(path):
     return func
 
 
-BUILTINS = {"clock", "error", "reader", "subscriber", "worker", "caller"}
+# The builtin apps this version ships: set by the agent (Rust) from wotemu's one list of builtins
+# (`wotemu_contract::apps`) when it imports this package; each is a module `wotemu_agent.apps.<name>`.
+BUILTINS = set()
 
 
 def check(config_json):

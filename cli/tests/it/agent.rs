@@ -532,6 +532,32 @@ fn dry_run_checks_that_the_app_loads() {
 }
 
 #[test]
+fn dry_run_loads_every_builtin_of_the_one_list() {
+    for b in wotemu_contract::apps::available() {
+        let o = wotemu()
+            .args([
+                "agent",
+                "--path",
+                &b.path(),
+                "--dry-run",
+                "--json",
+                "--venv",
+            ])
+            .arg(venv())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}: {}", b.name, stderr(&o));
+        let v: Value = serde_json::from_str(&crate::util::stdout(&o)).unwrap();
+        let file = v["app_file"].as_str().unwrap();
+        assert!(
+            file.ends_with(&format!("wotemu_agent/apps/{}.py", b.name)),
+            "{}: {file}",
+            b.name
+        );
+    }
+}
+
+#[test]
 fn worker_and_caller_builtins_invoke_an_action() {
     let redis = RedisServer::start();
     let dir = tempfile::tempdir().unwrap();

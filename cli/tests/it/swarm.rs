@@ -385,16 +385,7 @@ fn mixed_example_works_across_networks_brokers_and_bindings() {
     let port = wotemu_testkit::free_port();
     compose(&repo().join("examples/mixed.yml"), &file, port);
     let name = "wtmswarmmx";
-    let stack = Stack::deploy(
-        name,
-        &file,
-        &[
-            "field_wifi",
-            "cellular",
-            "backhaul",
-            "srvnet_mongo_historian",
-        ],
-    );
+    let stack = Stack::deploy(name, &file, &["field_wifi", "cellular", "backhaul"]);
     let mut conn = redis_conn(port, 120);
     let deadline = Instant::now() + Duration::from_secs(240);
     let wanted = [

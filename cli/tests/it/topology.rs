@@ -126,7 +126,7 @@ fn validate_lists_every_problem_and_exits_1() {
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
-        stdout(&o).contains("is valid: 6 nodes (9 replicas), 3 networks, 1 broker, 1 service"),
+        stdout(&o).contains("is valid: 5 nodes (8 replicas), 3 networks, 1 broker, 0 services"),
         "{}",
         stdout(&o)
     );

@@ -2,6 +2,8 @@
 
 import enum
 
+from wotemu import _BUILTINS
+
 
 class NetworkConditions(enum.Enum):
     """Network presets (one-way delay ± jitter, rate): the values are the preset names wotemu reads."""
@@ -15,15 +17,12 @@ class NetworkConditions(enum.Enum):
     CABLE = "cable"
 
 
-class BuiltinApps(enum.Enum):
-    """The builtin applications, by their 0.6 path names."""
-
-    CLOCK = "wotemu_clock"
-    ERROR = "wotemu_error"
-    READER = "wotemu_reader"
-    SUBSCRIBER = "wotemu_subscriber"
-    WORKER = "wotemu_worker"
-    CALLER = "wotemu_caller"
-    MONGO_HISTORIAN = "wotemu_mongo_historian"
-    CAMERA = "wotemu_camera"
-    DETECTOR = "wotemu_detector"
+# The builtin applications, by their 0.6 path names (`BuiltinApps.READER.value == "wotemu_reader"`), built
+# from wotemu's one list of builtins (`wotemu_contract::apps::BUILTINS`), which wotemu sets as
+# `wotemu._BUILTINS` before this module runs.
+BuiltinApps = enum.Enum(
+    "BuiltinApps",
+    [(member, "wotemu_" + name) for name, member in _BUILTINS],
+    module=__name__,
+)
+BuiltinApps.__doc__ = "The builtin applications, by their 0.6 path names."

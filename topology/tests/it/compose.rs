@@ -4,6 +4,14 @@ use std::process::Command;
 
 use crate::common::{example_pairs, examples};
 
+/// The compose document of a YAML topology given as text.
+fn compose_text(text: &str) -> serde_json::Value {
+    let t = wotemu_topology::from_yaml_str(std::path::Path::new("t.yml"), text)
+        .unwrap()
+        .topology;
+    wotemu_topology::compose::compose(&t)
+}
+
 fn compose_of(path: &std::path::Path) -> String {
     let loaded = wotemu_topology::load(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     wotemu_topology::compose::to_yaml(&loaded.topology, "topology")
@@ -163,6 +171,27 @@ fn broker_network_and_linked_services_are_joined() {
         s["broker"]["depends_on"],
         serde_json::json!(["docker_api_proxy", "gw_cellular", "gw_field_wifi", "redis"])
     );
+}
+
+#[test]
+fn linked_services_get_a_private_network_and_target_speed_its_capability() {
+    let text = r#"
+networks:
+  field_wifi: {conditions: wifi}
+services:
+  mongo:
+    image: mongo:4
+    options:
+      restart_policy: {condition: on-failure}
+nodes:
+  historian:
+    app: {path: clock, http: true}
+    networks: [field_wifi]
+    services: [mongo]
+    resources: {target_cpu_speed: 300}
+"#;
+    let doc = compose_text(text);
+    let s = &doc["services"];
     assert_eq!(
         s["historian"]["networks"],
         serde_json::json!(["field_wifi", "srvnet_mongo_historian"])
@@ -204,10 +233,7 @@ nodes:
       labels: {team: iot}
       cap_add: [SYS_PTRACE]
 "#;
-    let t = wotemu_topology::from_yaml_str(std::path::Path::new("t.yml"), text)
-        .unwrap()
-        .topology;
-    let doc = wotemu_topology::compose::compose(&t);
+    let doc = compose_text(text);
     let clock = &doc["services"]["clock"];
     assert_eq!(clock["deploy"]["replicas"], 1);
     assert_eq!(

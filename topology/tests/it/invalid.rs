@@ -58,6 +58,7 @@ fn each_rule_has_its_kind_and_location() {
         ("schedule_order.yml", Kind::ScheduleOrder),
         ("unknown_preset.yml", Kind::UnknownPreset),
         ("no_nodes.yml", Kind::NoNodes),
+        ("unavailable_app.yml", Kind::UnavailableApp),
     ];
     for (file, kind) in cases {
         let e = error_of(file);
@@ -113,19 +114,48 @@ fn the_issue_examples_point_at_the_offending_value() {
 
 #[test]
 fn shape_errors_have_line_and_column() {
-    for (file, at) in [
-        ("unknown_field.yml", "7:5"),
-        ("wrong_type.yml", "7:12"),
-        ("yaml_syntax.yml", "3:6"),
+    for (file, kind, at) in [
+        ("unknown_field.yml", Kind::UnknownField, "7:5"),
+        ("wrong_type.yml", Kind::WrongType, "7:12"),
     ] {
-        match error_of(file) {
-            wotemu_topology::Error::Syntax {
-                location: Some(l), ..
-            } => {
-                assert_eq!(format!("{}:{}", l.line, l.column), at, "{file}")
-            }
-            other => panic!("{file}: {other:?}"),
-        }
+        let e = error_of(file);
+        let d = &e.diagnostics()[0];
+        assert_eq!(d.kind, kind, "{file}");
+        let l = d
+            .location
+            .as_ref()
+            .unwrap_or_else(|| panic!("{file}: no location"));
+        assert_eq!(format!("{}:{}", l.line, l.column), at, "{file}");
+    }
+    match error_of("yaml_syntax.yml") {
+        wotemu_topology::Error::Syntax {
+            location: Some(l), ..
+        } => assert_eq!(format!("{}:{}", l.line, l.column), "3:6"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_type_error_does_not_hide_the_files_other_problems() {
+    let e = error_of("many_problems.yml");
+    let found: Vec<(Kind, &str)> = e
+        .diagnostics()
+        .iter()
+        .map(|d| (d.kind, d.path.as_str()))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            (Kind::WrongType, "nodes.reader.scale"),
+            (Kind::WrongType, "nodes.server.resources.mem_limit"),
+            (Kind::BadValue, "networks.lan.rate"),
+            (Kind::BadValue, "networks.lan.loss"),
+            (Kind::UnknownNetwork, "nodes.reader.networks[1]"),
+        ],
+        "{e}"
+    );
+    for d in e.diagnostics() {
+        assert!(d.location.is_some(), "{d}");
     }
 }
 

@@ -2,6 +2,7 @@
 
 mod common;
 mod compose;
+mod fuzz_corpus;
 mod invalid;
 mod model;
 mod mutate;

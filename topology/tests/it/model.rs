@@ -88,7 +88,10 @@ fn names_are_normalised_as_06_does() {
     assert_eq!(t.networks[0].name, "field_net");
     assert_eq!(t.nodes[0].name, "temp_sensor");
     assert_eq!(t.nodes[0].networks, ["field_net"]);
-    assert_eq!(t.nodes[0].app.source, AppSource::Builtin(BuiltinApp::Clock));
+    assert_eq!(
+        t.nodes[0].app.source,
+        AppSource::Builtin(BuiltinApp::parse("clock").unwrap())
+    );
     assert_eq!(t.nodes[0].scale, 1);
 }
 

@@ -12,6 +12,9 @@ echo "==> cargo fmt --check" >&2
 cargo fmt --all -- --check
 echo "==> cargo clippy" >&2
 cargo clippy --locked --workspace --all-targets -- -D warnings
+echo "==> the topology fuzz target replays its corpus" >&2
+cargo build --locked -p wotemu-topology-fuzz
+target/debug/yaml -runs=0 topology/fuzz/corpus/yaml
 echo "==> cargo nextest run" >&2
 cargo nextest run --locked --workspace --no-fail-fast "$@"
 echo "==> cargo test --doc" >&2

@@ -44,7 +44,7 @@ pub struct AgentConfig {
     pub flush_every: Duration,
     /// A table's batch is shipped as soon as it holds this many records.
     pub batch_rows: usize,
-    /// Records held in memory per table before new ones are dropped (and counted).
+    /// Records held in memory per table before new ones are dropped (and counted); `WOTEMU_MAX_BUFFERED_ROWS`.
     pub max_buffered_rows: usize,
     /// Where batches wait while Redis is unreachable.
     pub spool_dir: PathBuf,
@@ -119,7 +119,9 @@ impl AgentConfig {
             sample_every: Duration::from_secs(1),
             flush_every: Duration::from_secs(1),
             batch_rows: 4096,
-            max_buffered_rows: 200_000,
+            max_buffered_rows: get("WOTEMU_MAX_BUFFERED_ROWS")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(200_000),
             spool_dir,
             spool_max_bytes: 256 << 20,
             capture: true,

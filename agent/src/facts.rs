@@ -136,10 +136,41 @@ mod tests {
         assert!(cpu_count().is_some_and(|n| n >= 1));
         assert!(mem_total_bytes().is_some_and(|b| b > 1 << 20));
         assert!(platform().is_some_and(|p| p.starts_with("Linux")));
-        for (_, a) in ip_addresses() {
-            assert!(a
-                .parse::<std::net::IpAddr>()
-                .is_ok_and(|ip| !ip.is_loopback()));
-        }
+    }
+
+    #[test]
+    fn addresses_are_those_iproute2_lists_but_loopback() {
+        // An independent reading: `ip -o addr` (iproute2), without loopback and IPv6 link-local scope.
+        let out = std::process::Command::new("ip")
+            .args(["-o", "addr", "show"])
+            .output()
+            .unwrap();
+        let mut want: Vec<(String, String)> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| {
+                let w: Vec<&str> = l.split_whitespace().collect();
+                let name = w
+                    .get(1)?
+                    .trim_end_matches(':')
+                    .split('@')
+                    .next()?
+                    .to_owned();
+                let addr = w
+                    .get(3)?
+                    .split('/')
+                    .next()?
+                    .parse::<std::net::IpAddr>()
+                    .ok()?;
+                let link_local =
+                    matches!(addr, std::net::IpAddr::V6(v) if v.segments()[0] & 0xffc0 == 0xfe80);
+                (!addr.is_loopback() && !link_local).then(|| (name, addr.to_string()))
+            })
+            .collect();
+        let mut got = ip_addresses();
+        want.sort();
+        got.sort();
+        // The premise: the test host has a network address besides loopback.
+        assert!(!want.is_empty(), "this host has no address but loopback");
+        assert_eq!(got, want);
     }
 }

@@ -5,6 +5,10 @@
 //! event, samples the task's cgroup ([`system`]), counts packets ([`packets`]), and ships everything to the
 //! task's Redis stream in batches ([`shipper`]), spooling to disk while Redis is unreachable ([`spool`]).
 //! On SIGTERM or SIGINT it stops the app, ships what is left and marks the task stopped.
+//!
+//! This crate must never drop a record without counting it (full buffers and a full spool are reported in
+//! the next entry's `dropped`), reuse a batch sequence number, or let a secret of the environment reach
+//! Redis ([`wotemu_contract::redact`]).
 
 pub mod config;
 mod error;
@@ -80,20 +84,6 @@ impl Stop {
     fn set(&self) {
         *self.flag.lock().expect("stop lock") = true;
         self.cv.notify_all();
-    }
-}
-
-/// Blocks SIGTERM and SIGINT in the calling thread (and the threads it starts afterwards), so that only the
-/// signal thread receives them.
-fn block_signals() -> libc::sigset_t {
-    // SAFETY: sigset_t manipulation on a local set; pthread_sigmask changes this thread's mask only.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGTERM);
-        libc::sigaddset(&mut set, libc::SIGINT);
-        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-        set
     }
 }
 
@@ -174,6 +164,7 @@ fn stack_view(cfg: &AgentConfig) -> (Option<stack::TaskView>, Option<String>) {
 
 /// Runs the agent until SIGTERM/SIGINT or until the app fails.
 pub fn run(cfg: AgentConfig) -> Result<Outcome, Error> {
+    let _span = tracing::info_span!("task", task = %cfg.task).entered();
     if check_name(&cfg.task).is_err() {
         return Err(Error::TaskName(cfg.task.clone()));
     }
@@ -181,7 +172,7 @@ pub fn run(cfg: AgentConfig) -> Result<Outcome, Error> {
         url: wotemu_contract::redact::redact_url(&cfg.redis_url),
         message: e.to_string(),
     })?;
-    let sigset = block_signals();
+    let sigset = wotemu_sys::signals::block_stop_signals();
     let keys = StackKeys::new(&cfg.stack);
     let shipper = Shipper::new(ShipperConfig {
         redis_url: cfg.redis_url.clone(),
@@ -254,13 +245,9 @@ pub fn run(cfg: AgentConfig) -> Result<Outcome, Error> {
         let state = Arc::clone(&state);
         // Detached: it waits for a signal for the rest of the process.
         spawn("signals", move || loop {
-            let mut sig = 0;
-            // SAFETY: sigwait on the set blocked in every thread.
-            let r = unsafe { libc::sigwait(&sigset, &mut sig) };
-            if r == 0 {
-                tracing::info!(signal = sig, "stopping the app");
-                state.request_stop();
-            }
+            let sig = sigset.wait();
+            tracing::info!(signal = sig, "Stopping the app.");
+            state.request_stop();
         })?;
     }
 

@@ -107,9 +107,8 @@ pub struct Capture {
     names: HashMap<i32, String>,
     only: Vec<String>,
     buf: Vec<u8>,
-    /// recvmmsg buffers: BATCH frames of SNAP bytes, their addresses and headers.
-    bufs: Vec<[u8; SNAP]>,
-    addrs: Vec<libc::sockaddr_ll>,
+    /// recvmmsg buffers: BATCH frames of SNAP bytes with their addresses.
+    batch: wotemu_sys::net::RecvBatch,
 }
 
 /// Bytes copied of each frame (headers only).
@@ -200,9 +199,7 @@ impl Capture {
             names: HashMap::new(),
             only: only.to_vec(),
             buf: vec![0; SNAP],
-            bufs: vec![[0; SNAP]; BATCH],
-            // SAFETY: sockaddr_ll is plain data.
-            addrs: vec![unsafe { std::mem::zeroed() }; BATCH],
+            batch: wotemu_sys::net::RecvBatch::new(BATCH, SNAP),
         })
     }
 
@@ -273,49 +270,16 @@ impl Capture {
     /// Reads up to 64 frames in one system call (waiting up to [`POLL`] for the first) and calls `f` for each
     /// counted packet. Returns the number of frames read.
     pub fn recv_batch(&mut self, mut f: impl FnMut(Seen)) -> std::io::Result<usize> {
-        let mut iovs: Vec<libc::iovec> = self
-            .bufs
-            .iter_mut()
-            .map(|b| libc::iovec {
-                iov_base: b.as_mut_ptr().cast(),
-                iov_len: SNAP,
-            })
-            .collect();
-        // SAFETY: mmsghdr is plain data; every pointer set below points into buffers that outlive the call.
-        let mut msgs: Vec<libc::mmsghdr> =
-            (0..BATCH).map(|_| unsafe { std::mem::zeroed() }).collect();
-        for (i, m) in msgs.iter_mut().enumerate() {
-            m.msg_hdr.msg_iov = &mut iovs[i];
-            m.msg_hdr.msg_iovlen = 1;
-            m.msg_hdr.msg_name = (&mut self.addrs[i] as *mut libc::sockaddr_ll).cast();
-            m.msg_hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_ll>() as u32;
-        }
-        // SAFETY: msgs holds BATCH valid headers.
-        let n = unsafe {
-            libc::recvmmsg(
-                self.fd.as_raw_fd(),
-                msgs.as_mut_ptr(),
-                BATCH as u32,
-                libc::MSG_TRUNC | libc::MSG_WAITFORONE,
-                std::ptr::null_mut(),
-            )
-        };
-        if n < 0 {
-            let e = std::io::Error::last_os_error();
-            return match e.kind() {
-                std::io::ErrorKind::WouldBlock
-                | std::io::ErrorKind::TimedOut
-                | std::io::ErrorKind::Interrupted => Ok(0),
-                _ => Err(e),
-            };
-        }
-        let n = n as usize;
-        for (i, m) in msgs.iter().enumerate().take(n) {
-            let wire_len = m.msg_len as usize;
-            let sll = self.addrs[i];
-            let got = wire_len.min(SNAP);
-            let frame = self.bufs[i];
-            if let Some(seen) = self.classify(&sll, &frame[..got], wire_len) {
+        let n = self
+            .batch
+            .recv(self.fd.as_raw_fd(), libc::MSG_TRUNC | libc::MSG_WAITFORONE)?;
+        for i in 0..n {
+            let sll = self.batch.link_addr(i);
+            let wire_len = self.batch.wire_len(i);
+            let mut frame = [0u8; SNAP];
+            let data = self.batch.data(i);
+            frame[..data.len()].copy_from_slice(data);
+            if let Some(seen) = self.classify(&sll, &frame[..data.len()], wire_len) {
                 f(seen);
             }
         }

@@ -47,7 +47,7 @@ pub struct Buffers {
     logs: Vec<LogLine>,
     app: Vec<AppValue>,
     /// Records dropped because a buffer was full, per table (index: `Table as usize`).
-    dropped: [u64; 7],
+    dropped: [u64; Table::ALL.len()],
     /// Hash fields to set (the task registry and snapshot), retried until Redis takes them.
     control: Vec<(String, String, String)>,
     closing: bool,
@@ -215,7 +215,7 @@ struct Flusher {
     next_seq: u64,
     seq_known: bool,
     /// Dropped records not yet reported in an entry, per table.
-    carry: [u64; 7],
+    carry: [u64; Table::ALL.len()],
     stream: String,
     live_key: Option<String>,
     control: Vec<(String, String, String)>,
@@ -237,7 +237,7 @@ impl Flusher {
             last_connect: None,
             next_seq,
             seq_known: false,
-            carry: [0; 7],
+            carry: [0; Table::ALL.len()],
             stream,
             live_key: Some(live_key),
             control: Vec::new(),

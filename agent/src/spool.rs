@@ -154,9 +154,7 @@ impl Spool {
 
     /// Records the next sequence number (write + rename, so a crash leaves the old or the new one).
     pub fn save_next_seq(&self, next: u64) -> std::io::Result<()> {
-        let tmp = self.seq_path.with_extension("seq.tmp");
-        std::fs::write(&tmp, next.to_string())?;
-        std::fs::rename(&tmp, &self.seq_path)
+        wotemu_sys::fs::replace(&self.seq_path, next.to_string().as_bytes())
     }
 
     /// The largest `seq` field among the waiting entries.

@@ -1,7 +1,11 @@
 //! `wotemu`: the command-line tool. Thin glue over the library crates; see ARCHITECTURE.md.
 //!
-//! Exit codes: 0 success; 1 error (the message says what and how to fix it); 2 usage error;
-//! 3 the command finished but some input was rejected or lost (listed in the output and the manifest).
+//! Each command turns its flags into a library call and shows the result; `outcome` maps a written dataset
+//! to the exit code. Exit codes: 0 success; 1 error (the message says what and how to fix it); 2 usage
+//! error; 3 the command finished but some input was rejected or lost (listed in the output and the manifest).
+//!
+//! This crate must never hold logic a test would want to call without the binary (it belongs in a library),
+//! or print from anywhere but `output`.
 
 use std::process::ExitCode;
 
@@ -9,7 +13,7 @@ use clap::Parser;
 
 mod cli;
 mod cmd;
-mod lab;
+mod outcome;
 mod output;
 
 fn main() -> ExitCode {

@@ -17,16 +17,17 @@ use wotemu_contract::keys::{check_name, StackKeys};
 use wotemu_contract::manifest::{
     Accounting, HostFacts, Manifest, Problem, Source, TaskAccounting, MANIFEST_FILE,
 };
-use wotemu_contract::table::{LogLine, Records, TaskRow};
+use wotemu_contract::table::{LogLine, Records};
 use wotemu_contract::task::{TaskInfo, TaskName, TaskSnapshot};
-use wotemu_contract::time_util::{now_us, rfc3339_to_us, us_to_rfc3339};
+use wotemu_contract::time_util::rfc3339_to_us;
 use wotemu_contract::{Table, DATASET_SCHEMA_VERSION};
 
 use crate::checkpoint::Checkpoint;
 use crate::error::Error;
 use crate::events;
 use crate::failpoint;
-use crate::sink::{merge_parts, write_table, PartMeta, PartSink};
+use crate::finalize::{finalize, Finish};
+use crate::sink::PartSink;
 use crate::source::{self, StreamToRead};
 use crate::{NoProgress, Progress};
 
@@ -246,13 +247,8 @@ pub fn collect(opts: &CollectOptions, progress: &dyn Progress) -> Result<Collect
         "Drained the streams."
     );
 
-    // Finalize.
-    progress.start("Writing dataset", Some(Table::ALL.len() as u64));
-    let mut manifest = finalize(&mut conn, opts, &keys, &ckpt, &registry, &work, progress)?;
-    progress.finish();
-    failpoint::hit("manifest-written");
-    fs::remove_dir_all(&work).map_err(|e| Error::io(&work, e))?;
-    manifest.collected_at = Some(us_to_rfc3339(now_us()));
+    let finish = describe(&mut conn, opts, &keys, &ckpt, &registry, &work)?;
+    let manifest = finalize(finish, progress)?;
     Ok(CollectSummary {
         manifest,
         entries,
@@ -356,17 +352,16 @@ fn trim(
     Ok(())
 }
 
-fn finalize(
+/// Everything the dataset needs besides the parts: the tasks (registry, stop snapshot, streams), the
+/// accounting and the run's metadata.
+fn describe<'a>(
     conn: &mut Connection,
-    opts: &CollectOptions,
+    opts: &'a CollectOptions,
     keys: &StackKeys,
-    ckpt: &Checkpoint,
+    ckpt: &'a Checkpoint,
     registry: &BTreeMap<String, String>,
-    work: &Path,
-    progress: &dyn Progress,
-) -> Result<Manifest, Error> {
-    let mut tables = merge_all(&ckpt.parts, &work.join("parts"), &opts.out, progress)?;
-
+    work: &'a Path,
+) -> Result<Finish<'a>, Error> {
     // The tasks table: registry + snapshot, plus tasks only seen in streams.
     let snapshot: BTreeMap<String, String> = redis::cmd("HGETALL")
         .arg(keys.snapshot())
@@ -419,13 +414,6 @@ fn finalize(
         };
         rows.push(info.to_row(snap.as_ref()));
     }
-    let info = write_table(
-        Table::Tasks,
-        &[TaskRow::to_batch(&rows)],
-        &opts.out.join(Table::Tasks.file_name()),
-    )?;
-    tables.insert(Table::Tasks, info);
-    progress.advance(1);
 
     // Accounting.
     let mut accounting = Accounting::default();
@@ -452,12 +440,9 @@ fn finalize(
         schema_version: DATASET_SCHEMA_VERSION,
         stack: opts.stack.clone(),
         wotemu_version: env!("CARGO_PKG_VERSION").to_owned(),
-        started_at: meta
-            .get("started_at")
-            .cloned()
-            .or_else(|| earliest(&tables)),
-        stopped_at: meta.get("stopped_at").cloned().or_else(|| latest(&tables)),
-        collected_at: Some(us_to_rfc3339(now_us())),
+        started_at: meta.get("started_at").cloned(),
+        stopped_at: meta.get("stopped_at").cloned(),
+        collected_at: None,
         source: Source {
             kind: "redis-streams".into(),
             redis_url: Some(wotemu_contract::redact::redact_url(&opts.redis_url)),
@@ -465,79 +450,18 @@ fn finalize(
         topology,
         compose,
         host: HostFacts::probe(),
-        tables,
+        tables: BTreeMap::new(),
         accounting,
         problems,
         extra: BTreeMap::new(),
     };
-    write_manifest(&opts.out, &manifest)?;
-    Ok(manifest)
-}
-
-type TableInfos = BTreeMap<Table, wotemu_contract::manifest::TableInfo>;
-
-/// Merges the parts of every streamed table into its Parquet file, two tables at a time (one per core of a
-/// small machine; each merge holds one batch per part).
-pub(crate) fn merge_all(
-    parts: &[PartMeta],
-    dir: &Path,
-    out: &Path,
-    progress: &dyn Progress,
-) -> Result<TableInfos, Error> {
-    let todo: Vec<Table> = Table::ALL
-        .into_iter()
-        .filter(|t| *t != Table::Tasks)
-        .collect();
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let results = std::sync::Mutex::new(Vec::new());
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .clamp(1, 2);
-    std::thread::scope(|s| {
-        for _ in 0..workers {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some(&table) = todo.get(i) else { break };
-                let files: Vec<PathBuf> = parts.iter().filter(|p| p.table == table).map(|p| dir.join(&p.file)).collect();
-                let started = Instant::now();
-                let r = merge_parts(table, &files, &out.join(table.file_name()));
-                tracing::debug!(%table, parts = files.len(), elapsed_ms = started.elapsed().as_millis() as u64, peak_rss_kib = crate::fsutil::peak_rss_kib(), "Merged a table.");
-                failpoint::hit("table-merged");
-                progress.advance(1);
-                results.lock().expect("results").push((table, r));
-            });
-        }
-    });
-    let mut tables = BTreeMap::new();
-    for (table, r) in results.into_inner().expect("results") {
-        tables.insert(table, r?);
-    }
-    Ok(tables)
-}
-
-/// The earliest `time_min` of the tables.
-pub(crate) fn earliest(tables: &TableInfos) -> Option<String> {
-    tables
-        .values()
-        .filter_map(|t| t.time_min.as_deref().and_then(rfc3339_to_us))
-        .min()
-        .map(us_to_rfc3339)
-}
-
-/// The latest `time_max` of the tables.
-pub(crate) fn latest(tables: &TableInfos) -> Option<String> {
-    tables
-        .values()
-        .filter_map(|t| t.time_max.as_deref().and_then(rfc3339_to_us))
-        .max()
-        .map(us_to_rfc3339)
-}
-
-/// Writes `manifest.json` durably; the dataset is complete once it exists.
-pub(crate) fn write_manifest(out: &Path, manifest: &Manifest) -> Result<(), Error> {
-    let path = out.join(MANIFEST_FILE);
-    crate::fsutil::write_atomic(&path, manifest.to_json().as_bytes())
-        .map_err(|e| Error::io(&path, e))
+    Ok(Finish {
+        out: &opts.out,
+        work,
+        parts: &ckpt.parts,
+        tasks: rows,
+        manifest,
+    })
 }
 
 /// Collects without progress output.

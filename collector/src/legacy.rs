@@ -33,13 +33,14 @@ use wotemu_contract::table::{
     AppValue, Event, Interaction, LogLine, Packet, Records, SystemSample, TaskRow,
 };
 use wotemu_contract::task::TaskName;
-use wotemu_contract::time_util::{now_us, secs_f64_to_us, us_to_rfc3339};
+use wotemu_contract::time_util::secs_f64_to_us;
 use wotemu_contract::{Table, DATASET_SCHEMA_VERSION};
 
-use crate::collect::{earliest, latest, write_manifest, CollectSummary, WORK_DIR};
+use crate::collect::{CollectSummary, WORK_DIR};
 use crate::error::Error;
 use crate::events::{LegacyRejected, RateLimit};
-use crate::sink::{merge_parts, write_table, PartMeta, PartSink};
+use crate::finalize::{finalize, Finish};
+use crate::sink::{PartMeta, PartSink};
 use crate::source::{connect, scan_keys};
 use crate::Progress;
 
@@ -165,10 +166,9 @@ pub fn import(opts: &LegacyOptions, progress: &dyn Progress) -> Result<CollectSu
             start += PAGE;
         }
     }
-    parts.extend(sink.spill()?);
     progress.finish();
 
-    // Tasks and logs from info and the snapshot.
+    // Tasks and logs from info and the snapshot; the logs go into the parts like the rest.
     let snapshot = if snapshot_key {
         read_single_document(&mut conn, legacy::SNAPSHOT)?
     } else {
@@ -176,41 +176,10 @@ pub fn import(opts: &LegacyOptions, progress: &dyn Progress) -> Result<CollectSu
     };
     let (task_rows, logs) = imp.tasks(&tasks, snapshot.as_ref());
     records += logs.len() as u64;
-
-    progress.start("Writing dataset", Some(Table::ALL.len() as u64));
-    let mut tables = BTreeMap::new();
-    for table in Table::ALL.into_iter().filter(|t| *t != Table::Tasks) {
-        let out = opts.out.join(table.file_name());
-        let files: Vec<PathBuf> = parts
-            .iter()
-            .filter(|p| p.table == table)
-            .map(|p| work.join("parts").join(&p.file))
-            .collect();
-        let info = if table == Table::Logs && !logs.is_empty() {
-            // Snapshot logs are few; write them with the streamed ones through one more part.
-            let mut extra = PartSink::new(work.join("parts"), usize::MAX, 1 << 40)?;
-            extra.push(Table::Logs, LogLine::to_batch(&logs));
-            let mut all = files;
-            all.extend(
-                extra
-                    .spill()?
-                    .iter()
-                    .map(|p| work.join("parts").join(&p.file)),
-            );
-            merge_parts(table, &all, &out)?
-        } else {
-            merge_parts(table, &files, &out)?
-        };
-        tables.insert(table, info);
-        progress.advance(1);
+    if !logs.is_empty() {
+        sink.push(Table::Logs, LogLine::to_batch(&logs));
     }
-    let info = write_table(
-        Table::Tasks,
-        &[TaskRow::to_batch(&task_rows)],
-        &opts.out.join(Table::Tasks.file_name()),
-    )?;
-    tables.insert(Table::Tasks, info);
-    progress.finish();
+    parts.extend(sink.spill()?);
 
     let mut accounting = Accounting::default();
     for (task, acc) in imp.accounting {
@@ -222,23 +191,26 @@ pub fn import(opts: &LegacyOptions, progress: &dyn Progress) -> Result<CollectSu
         schema_version: DATASET_SCHEMA_VERSION,
         stack,
         wotemu_version: env!("CARGO_PKG_VERSION").to_owned(),
-        started_at: earliest(&tables),
-        stopped_at: latest(&tables),
-        collected_at: Some(us_to_rfc3339(now_us())),
         source: Source {
             kind: "legacy-0.6".into(),
             redis_url: Some(wotemu_contract::redact::redact_url(&opts.redis_url)),
         },
-        topology: None,
         compose: compose.map(|c| serde_json::to_string_pretty(&c).unwrap_or_default()),
         host: HostFacts::probe(),
-        tables,
         accounting,
         problems: imp.problems,
-        extra: BTreeMap::new(),
+        ..Default::default()
     };
-    write_manifest(&opts.out, &manifest)?;
-    fs::remove_dir_all(&work).map_err(|e| Error::io(&work, e))?;
+    let manifest = finalize(
+        Finish {
+            out: &opts.out,
+            work: &work,
+            parts: &parts,
+            tasks: task_rows,
+            manifest,
+        },
+        progress,
+    )?;
     Ok(CollectSummary {
         manifest,
         entries: total,

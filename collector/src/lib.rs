@@ -7,6 +7,10 @@
 //!
 //! Memory stays bounded whatever the data size: records are buffered up to a budget, spilled as sorted parts,
 //! and merged into each table's Parquet file with one batch per part in memory (see [`sink`]).
+//!
+//! This crate must never lose a record without counting it (the accounting of `manifest.json` balances),
+//! trim Redis before what it read is durable on disk, write to a 0.6 store, or leave a directory that looks
+//! complete when it is not (`manifest.json` is written last).
 
 pub mod checkpoint;
 pub mod collect;
@@ -14,6 +18,7 @@ pub mod dataset;
 mod error;
 mod events;
 mod failpoint;
+mod finalize;
 mod fsutil;
 pub mod legacy;
 mod seq;

@@ -82,6 +82,7 @@ pub(crate) fn spawn_reader(
         .name("collector-reader".into())
         .spawn(move || {
             for (i, s) in streams.into_iter().enumerate() {
+                let _span = tracing::debug_span!("stream", key = %s.key).entered();
                 let mut after = s.after;
                 loop {
                     let page = read_page(&mut conn, &s.key, after.as_deref(), page_entries);

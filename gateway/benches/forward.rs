@@ -118,7 +118,7 @@ impl Gw {
                 seed: 1,
             };
             let c0 = sys::thread_cpu_s();
-            let r = wotemu_gateway::run_gateway(&spec, &opts, &s, |_| {}).unwrap();
+            let r = wotemu_gateway::run_gateway(&spec, &opts, &s, || {}, |_| {}).unwrap();
             (sys::thread_cpu_s() - c0, r)
         });
         // Ready when the rule is in (the loop has bound its queue by then).

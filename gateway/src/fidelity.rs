@@ -369,9 +369,32 @@ mod tests {
             ..Default::default()
         };
         let e = expected_rtt(&c);
-        // E[max(0, N(300, 150))] = 300 Φ(2) + 150 φ(2) = 301.27 per direction.
-        assert!((e.mean - 602.5).abs() < 2.0, "{e:?}");
-        assert!((e.sd - 150.0 * 2f64.sqrt()).abs() < 10.0, "{e:?}");
+        // Closed forms of Y = max(0, X), X ~ N(μ = 300, σ = 150), a = μ/σ = 2 (not the code's Monte Carlo):
+        // E[Y] = μΦ(a) + σφ(a), E[Y²] = (μ² + σ²)Φ(a) + μσφ(a); a round trip is two independent Y.
+        let (phi_cdf, phi_pdf) = (0.977_249_868, 0.053_990_967);
+        let (mu, sigma) = (300.0, 150.0);
+        let m1 = mu * phi_cdf + sigma * phi_pdf;
+        let m2 = (mu * mu + sigma * sigma) * phi_cdf + mu * sigma * phi_pdf;
+        let var = m2 - m1 * m1;
+        assert!((e.mean - 2.0 * m1).abs() < 1.0, "{e:?} vs {}", 2.0 * m1);
+        assert!(
+            (e.sd - (2.0 * var).sqrt()).abs() < 1.0,
+            "{e:?} vs {}",
+            (2.0 * var).sqrt()
+        );
+        // The cut makes it narrower than two uncut normals would be.
+        assert!(e.sd < 150.0 * 2f64.sqrt() - 3.0, "{e:?}");
+    }
+
+    #[test]
+    fn reordered_packets_are_not_delayed() {
+        let c = Conditions {
+            latency_ms: 100.0,
+            reorder_pct: 100.0,
+            ..Default::default()
+        };
+        let e = expected_rtt(&c);
+        assert_eq!((e.mean, e.p99), (0.0, 0.0));
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::process::Command;
 
 use wotemu_topology::model::Conditions;
 
-use crate::cleanup::Record;
+use crate::cleanup::Undo;
 use crate::shaper::BURST_BYTES;
 use crate::sys;
 use crate::Error;
@@ -68,7 +68,7 @@ fn tbf_args(rate: u64) -> Vec<String> {
 
 fn tc(args: &[String]) -> Result<(), Error> {
     let a: Vec<&str> = args.iter().map(String::as_str).collect();
-    sys::cmd("tc", &a)
+    Ok(sys::cmd("tc", &a)?)
 }
 
 /// Applies (or, with `change`, updates) the conditions on `dev`.
@@ -101,7 +101,7 @@ pub fn apply(dev: &str, c: &Conditions, change: bool) -> Result<(), Error> {
 }
 
 /// Installs the qdiscs on every device, recording their removal.
-pub fn install(devs: &[String], c: &Conditions, rec: &mut Record) -> Result<(), Error> {
+pub fn install(devs: &[String], c: &Conditions, rec: &mut Undo) -> Result<(), Error> {
     for d in devs {
         rec.push(&["tc", "qdisc", "del", "dev", d, "root"]);
         // Running twice never stacks: an earlier root qdisc is replaced.

@@ -5,7 +5,11 @@
 //!   the userspace shaper ([`userspace`], NFQUEUE) otherwise. Both follow netem's semantics ([`shaper`]).
 //! - [`route`]: what `wotemu route` installs in each node: WoT traffic through the gateways.
 //! - [`probe`] and [`fidelity`]: measuring what a gateway achieves against what was configured.
-//! - [`cleanup`]: records that let `wotemu clean` undo what a killed gateway left.
+//! - [`cleanup`]: the undo commands of a gateway, in a crash clean-up record of [`wotemu_sys::cleanup`].
+//!
+//! This crate must never change a firewall rule, qdisc or route without first recording how to undo it,
+//! assume `sch_netem` exists (it is detected), or fail open (a packet the shaper cannot take is dropped and
+//! counted, never forwarded unshaped).
 
 pub mod cleanup;
 pub mod fidelity;
@@ -27,14 +31,16 @@ pub use spec::Spec;
 pub enum Error {
     #[error("invalid conditions: {0}")]
     Spec(String),
-    #[error("`{command}` failed: {message}")]
-    Command { command: String, message: String },
+    #[error(transparent)]
+    Command(#[from] wotemu_sys::CommandError),
     #[error("cannot enter network namespace {name}: {message}")]
     Netns { name: String, message: String },
     #[error("{0}")]
     Queue(String),
     #[error("measurement failed: {0}")]
     Probe(String),
+    #[error("{0}")]
+    Route(String),
 }
 
 /// Which shaper applies the conditions.
@@ -90,12 +96,14 @@ pub fn devices() -> Vec<String> {
     v
 }
 
-/// Runs a gateway in the current network namespace until `stop` is set. `on_tick` gets the counters about
-/// once a second (userspace backend).
+/// Runs a gateway in the current network namespace until `stop` is set. `on_ready` is called once the
+/// conditions apply to forwarded traffic; `on_tick` gets the counters about once a second (userspace
+/// backend).
 pub fn run_gateway(
     spec: &Spec,
     opts: &GatewayOptions,
     stop: &AtomicBool,
+    on_ready: impl FnOnce(),
     on_tick: impl FnMut(&userspace::Report),
 ) -> Result<userspace::Report, Error> {
     route::gateway_sysctls()?;
@@ -108,6 +116,7 @@ pub fn run_gateway(
                 seed: opts.seed,
             },
             stop,
+            on_ready,
             on_tick,
         ),
         Backend::Kernel => {
@@ -116,8 +125,9 @@ pub fn run_gateway(
             } else {
                 opts.devices.clone()
             };
-            let mut rec = cleanup::Record::new("gateway");
+            let mut rec = cleanup::Undo::new("gateway");
             kernel::install(&devs, &spec.at(0.0), &mut rec)?;
+            on_ready();
             let start = sys::monotonic_ns();
             let changes = spec.changes();
             let mut next = 0;

@@ -52,8 +52,7 @@ pub struct QueuedPacket<'a> {
 pub struct Queue {
     fd: OwnedFd,
     queue_num: u16,
-    bufs: Vec<Vec<u8>>,
-    lens: Vec<usize>,
+    batch: wotemu_sys::net::RecvBatch,
     out: Vec<u8>,
     out_count: usize,
     seq: u32,
@@ -158,8 +157,7 @@ impl Queue {
         let mut q = Queue {
             fd,
             queue_num,
-            bufs: (0..batch.max(1)).map(|_| vec![0u8; buf_size]).collect(),
-            lens: vec![0; batch.max(1)],
+            batch: wotemu_sys::net::RecvBatch::new(batch.max(1), buf_size),
             out: Vec::with_capacity(64 << 10),
             out_count: 0,
             seq: 0,
@@ -289,45 +287,9 @@ impl Queue {
     /// Receives up to the batch size of packets without blocking; calls `f` for each. Returns how many
     /// datagrams were read (0: nothing waiting).
     pub fn recv_batch(&mut self, mut f: impl FnMut(QueuedPacket<'_>)) -> io::Result<usize> {
-        let n = self.bufs.len();
-        let mut iovs: Vec<libc::iovec> = self
-            .bufs
-            .iter_mut()
-            .map(|b| libc::iovec {
-                iov_base: b.as_mut_ptr() as *mut libc::c_void,
-                iov_len: b.len(),
-            })
-            .collect();
-        // SAFETY: zeroed mmsghdr are valid; each points at one iovec that outlives the call.
-        let mut msgs: Vec<libc::mmsghdr> = (0..n).map(|_| unsafe { std::mem::zeroed() }).collect();
-        for (m, iov) in msgs.iter_mut().zip(iovs.iter_mut()) {
-            m.msg_hdr.msg_iov = iov;
-            m.msg_hdr.msg_iovlen = 1;
-        }
-        // SAFETY: recvmmsg(2) into buffers we own, non-blocking.
-        let got = unsafe {
-            libc::recvmmsg(
-                self.fd.as_raw_fd(),
-                msgs.as_mut_ptr(),
-                n as u32,
-                libc::MSG_DONTWAIT,
-                std::ptr::null_mut(),
-            )
-        };
-        if got < 0 {
-            let e = io::Error::last_os_error();
-            return match e.kind() {
-                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Ok(0),
-                _ => Err(e),
-            };
-        }
-        let got = got as usize;
-        for (i, m) in msgs.iter().take(got).enumerate() {
-            self.lens[i] = m.msg_len as usize;
-        }
+        let got = self.batch.recv(self.fd.as_raw_fd(), libc::MSG_DONTWAIT)?;
         for i in 0..got {
-            let buf = &self.bufs[i][..self.lens[i]];
-            parse_messages(buf, &mut f);
+            parse_messages(self.batch.data(i), &mut f);
         }
         Ok(got)
     }

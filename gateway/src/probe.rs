@@ -211,37 +211,17 @@ pub fn sink(
         .map_err(io("socket timeout"))?;
     ready.store(true, Ordering::SeqCst);
     let mut arrivals = Vec::new();
-    // Up to 64 datagrams per system call (a receiver that costs little leaves the CPU to the path).
-    const BATCH: usize = 64;
-    let mut bufs = vec![[0u8; 2048]; BATCH];
-    let mut iovs: Vec<libc::iovec> = bufs
-        .iter_mut()
-        .map(|b| libc::iovec {
-            iov_base: b.as_mut_ptr() as *mut libc::c_void,
-            iov_len: b.len(),
-        })
-        .collect();
-    // SAFETY: zeroed mmsghdr are valid; each points at one iovec that lives as long as `msgs`.
-    let mut msgs: Vec<libc::mmsghdr> = (0..BATCH).map(|_| unsafe { std::mem::zeroed() }).collect();
-    for (m, iov) in msgs.iter_mut().zip(iovs.iter_mut()) {
-        m.msg_hdr.msg_iov = iov;
-        m.msg_hdr.msg_iovlen = 1;
-    }
+    // Up to 64 datagrams per system call (a receiver that costs little leaves the CPU to the path); the
+    // first blocks up to the socket's read timeout.
+    let mut batch = wotemu_sys::net::RecvBatch::new(64, 2048);
     loop {
-        // SAFETY: recvmmsg(2) into the buffers above; blocks up to the socket's read timeout for the first.
-        let n = unsafe {
-            libc::recvmmsg(
-                s.as_raw_fd(),
-                msgs.as_mut_ptr(),
-                BATCH as u32,
-                libc::MSG_WAITFORONE,
-                std::ptr::null_mut(),
-            )
-        };
+        let n = batch
+            .recv(s.as_raw_fd(), libc::MSG_WAITFORONE)
+            .map_err(io("receiving the flood"))?;
         if n > 0 {
             let now = sys::monotonic_ns();
-            for m in &msgs[..n as usize] {
-                arrivals.push((now, m.msg_len + HEADERS as u32));
+            for i in 0..n {
+                arrivals.push((now, (batch.wire_len(i) + HEADERS) as u32));
             }
         } else if stop.load(Ordering::SeqCst) {
             break;

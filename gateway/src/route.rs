@@ -10,9 +10,9 @@ use crate::sys;
 use crate::Error;
 
 /// The routing of one network.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Route {
-    /// The network's subnet, CIDR (`10.77.0.0/24`).
+    /// The network's subnet, CIDR (`10.64.0.0/16`).
     pub subnet: String,
     /// The gateway's address in that network.
     pub gateway: String,
@@ -66,6 +66,95 @@ pub fn ports_from_env() -> (Vec<u16>, Vec<u16>) {
     udp.sort_unstable();
     udp.dedup();
     (tcp, udp)
+}
+
+/// The routing via `gateway` (an address, or a name resolved with retries for `wait`) in the local network it
+/// belongs to (its subnet found from this namespace's addresses unless given), with the ports given or
+/// else those of the environment ([`ports_from_env`]).
+pub fn plan(
+    gateway: &str,
+    subnet: Option<String>,
+    index: u8,
+    (tcp_ports, udp_ports): (Vec<u16>, Vec<u16>),
+    wait: std::time::Duration,
+) -> Result<Route, Error> {
+    use std::net::{Ipv4Addr, ToSocketAddrs};
+    let deadline = std::time::Instant::now() + wait;
+    let gw: Ipv4Addr = loop {
+        if let Ok(a) = gateway.parse() {
+            break a;
+        }
+        let found = (gateway, 0).to_socket_addrs().ok().and_then(|mut it| {
+            it.find_map(|a| match a.ip() {
+                std::net::IpAddr::V4(v) => Some(v),
+                _ => None,
+            })
+        });
+        if let Some(a) = found {
+            break a;
+        }
+        if std::time::Instant::now() > deadline {
+            return Err(Error::Route(format!(
+                "the gateway `{gateway}` does not resolve (waited {:.0} s); is its service running?",
+                wait.as_secs_f64()
+            )));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    let subnet = match subnet {
+        Some(s) => s,
+        None => {
+            let (a, p) = local_addrs()?
+                .into_iter()
+                .find(|(a, p)| in_subnet(gw, *a, *p))
+                .ok_or_else(|| {
+                    Error::Route(format!(
+                        "no local address is in the network of the gateway {gw}; give --subnet"
+                    ))
+                })?;
+            format!("{}/{p}", Ipv4Addr::from(u32::from(a) & mask(p)))
+        }
+    };
+    let (mut tcp, mut udp) = ports_from_env();
+    if !tcp_ports.is_empty() {
+        tcp = tcp_ports;
+    }
+    if !udp_ports.is_empty() {
+        udp = udp_ports;
+    }
+    Ok(Route {
+        subnet,
+        gateway: gw.to_string(),
+        index: index.min(99),
+        tcp_ports: tcp,
+        udp_ports: udp,
+    })
+}
+
+fn mask(prefix: u8) -> u32 {
+    if prefix == 0 {
+        0
+    } else {
+        u32::MAX << (32 - u32::from(prefix.min(32)))
+    }
+}
+
+fn in_subnet(a: std::net::Ipv4Addr, net: std::net::Ipv4Addr, prefix: u8) -> bool {
+    u32::from(a) & mask(prefix) == u32::from(net) & mask(prefix)
+}
+
+/// The local IPv4 addresses with their prefix lengths (`ip -o -4 addr`).
+fn local_addrs() -> Result<Vec<(std::net::Ipv4Addr, u8)>, Error> {
+    let out = sys::output("ip", &["-o", "-4", "addr", "show"])?;
+    Ok(out
+        .lines()
+        .filter_map(|l| {
+            let mut it = l.split_whitespace();
+            it.find(|w| *w == "inet")?;
+            let (a, p) = it.next()?.split_once('/')?;
+            Some((a.parse().ok()?, p.parse().ok()?))
+        })
+        .collect())
 }
 
 /// Removes the routing of `r` from the current namespace (what is not there is skipped).
@@ -133,16 +222,18 @@ pub fn install(r: &Route) -> Result<(), Error> {
             c.stdin.take().expect("piped").write_all(batch.as_bytes())?;
             c.wait_with_output()
         })
-        .map_err(|e| Error::Command {
-            command: "ip -batch".into(),
-            message: e.to_string(),
+        .map_err(|e| {
+            Error::Command(wotemu_sys::CommandError {
+                command: "ip -batch".into(),
+                message: e.to_string(),
+            })
         })?;
     let rules_now = sys::output("ip", &["rule", "show"]).unwrap_or_default();
     if !rules_now.contains(&format!("fwmark {mark} lookup {table}")) {
-        return Err(Error::Command {
+        return Err(Error::Command(wotemu_sys::CommandError {
             command: format!("ip rule add fwmark {mark} table {table}"),
             message: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
-        });
+        }));
     }
     // The gateway forwards back into the same network; its ICMP redirects must not shortcut it. In a
     // container /proc/sys is read-only: drop them with a rule instead (it lives as long as the container).
@@ -164,7 +255,7 @@ fn drop_redirects(chain: &str) -> Result<(), Error> {
     }
     let mut add = vec!["-A", chain];
     add.extend(rule);
-    sys::iptables(&add)
+    Ok(sys::iptables(&add)?)
 }
 
 /// Prepares the current namespace to be a gateway: forwarding on, no redirects (packets come in and go out
@@ -194,4 +285,16 @@ pub fn gateway_sysctls() -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn subnets_are_matched_by_prefix() {
+        use std::net::Ipv4Addr;
+        let a = Ipv4Addr::new(10, 64, 3, 7);
+        assert!(super::in_subnet(a, Ipv4Addr::new(10, 64, 0, 1), 16));
+        assert!(!super::in_subnet(a, Ipv4Addr::new(10, 65, 0, 1), 16));
+        assert!(super::in_subnet(a, Ipv4Addr::new(1, 2, 3, 4), 0));
+    }
 }

@@ -288,6 +288,12 @@ impl Shaper {
         next
     }
 
+    /// The tokens (bytes) of each bucket now, for invariant checks.
+    #[cfg(test)]
+    fn tokens(&self) -> [f64; 2] {
+        [self.buckets[0].tokens, self.buckets[1].tokens]
+    }
+
     /// Packets waiting.
     pub fn backlog(&self) -> usize {
         self.line.len() + self.buckets.iter().map(|b| b.queue.len()).sum::<usize>()
@@ -488,5 +494,114 @@ mod tests {
         assert_eq!(classify(&ip, &[80, 5683]), Dir::Down);
         assert_eq!(classify(&[0x45, 0], &[80]), Dir::Down);
         assert_eq!(classify(&[], &[80]), Dir::Down);
+    }
+}
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Random traffic: (gap before the packet in µs, length, up?) and poll gaps.
+    fn traffic() -> impl Strategy<Value = Vec<(u64, u32, bool)>> {
+        prop::collection::vec((0u64..5_000, 40u32..3000, any::<bool>()), 1..400)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// No packet leaves before its time; buckets never hold more than their burst; every packet taken in
+        /// is forwarded, dropped (and counted) or still waiting; a rate-limited direction never sends more
+        /// than its burst plus its rate over any stretch of time.
+        #[test]
+        fn the_shaper_keeps_its_invariants(
+            pkts in traffic(),
+            latency in 0.0f64..50.0,
+            jitter in 0.0f64..20.0,
+            loss in 0.0f64..30.0,
+            reorder in 0.0f64..30.0,
+            rate_kbit in 64u64..20_000,
+            rate_up in proptest::option::of(64u64..20_000),
+            seed in any::<u64>(),
+        ) {
+            let c = Conditions {
+                latency_ms: latency,
+                jitter_ms: jitter,
+                rate_bps: Some(rate_kbit * 1000),
+                rate_up_bps: rate_up.map(|r| r * 1000),
+                loss_pct: loss,
+                reorder_pct: reorder,
+                ..Conditions::default()
+            };
+            let mut s = Shaper::new(c, seed);
+            let mut now = 1_000_000u64;
+            // (time, len, bucket) of every forwarded packet.
+            let mut sent: Vec<(u64, u32, usize)> = Vec::new();
+            let mut dropped = 0u64;
+            let bucket_of = |dir: Dir| if rate_up.is_some() && dir == Dir::Up { 0 } else { 1 };
+            let check = |s: &mut Shaper, now: u64, sent: &mut Vec<(u64, u32, usize)>, dropped: &mut u64| -> Result<(), TestCaseError> {
+                let mut out = Vec::new();
+                s.poll(now, |p, ok| out.push((p, ok)));
+                for (p, ok) in out {
+                    prop_assert!(p.left_ns >= p.due_ns, "left at {} before its time {}", p.left_ns, p.due_ns);
+                    prop_assert!(now >= p.due_ns);
+                    if ok {
+                        sent.push((now, p.len, bucket_of(p.dir)));
+                    } else {
+                        *dropped += 1;
+                    }
+                }
+                for t in s.tokens() {
+                    prop_assert!(t <= BURST_BYTES + 1e-6, "tokens {t} above the burst");
+                }
+                Ok(())
+            };
+            for (gap_us, len, up) in pkts {
+                now += gap_us * 1000;
+                check(&mut s, now, &mut sent, &mut dropped)?;
+                let p = Pkt {
+                    id: Some(1),
+                    len,
+                    dir: if up { Dir::Up } else { Dir::Down },
+                    data: None,
+                    corrupted: false,
+                    due_ns: 0,
+                    left_ns: 0,
+                };
+                if !s.admit(now, p) {
+                    dropped += 1;
+                }
+            }
+            // Drain.
+            for _ in 0..100_000 {
+                match s.next_ns() {
+                    Some(t) => {
+                        now = now.max(t);
+                        check(&mut s, now, &mut sent, &mut dropped)?;
+                    }
+                    None => break,
+                }
+            }
+            prop_assert_eq!(s.backlog(), 0);
+            let st = s.stats;
+            prop_assert_eq!(st.received, st.forwarded + st.lost + st.dropped_rate + st.dropped_delay_full);
+            prop_assert_eq!(st.forwarded as usize, sent.len());
+            prop_assert_eq!(st.lost + st.dropped_rate + st.dropped_delay_full, dropped);
+            // Over any stretch [t_i, t_j], a bucket sends at most its burst + rate × stretch + one packet.
+            for b in 0..2 {
+                let rate = if b == 0 { rate_up } else { Some(rate_kbit) };
+                let Some(rate) = rate else { continue };
+                let bytes_per_ns = rate as f64 * 1000.0 / 8.0 / 1e9;
+                let mine: Vec<&(u64, u32, usize)> = sent.iter().filter(|x| x.2 == b).collect();
+                for i in 0..mine.len() {
+                    let mut total = 0.0;
+                    for j in i..mine.len() {
+                        total += f64::from(mine[j].1);
+                        let allowed = BURST_BYTES + bytes_per_ns * (mine[j].0 - mine[i].0) as f64 + 3000.0;
+                        prop_assert!(total <= allowed, "bucket {b}: {total} bytes in {} ns (allowed {allowed})", mine[j].0 - mine[i].0);
+                    }
+                }
+            }
+        }
     }
 }

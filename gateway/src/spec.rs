@@ -188,3 +188,39 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// What compose writes for a network, the gateway reads back as the same conditions.
+        #[test]
+        fn conditions_survive_compose_json(
+            latency in 0u32..100_000,
+            jitter in 0u32..10_000,
+            rate in proptest::option::of(8u64..10_000_000_000),
+            rate_up in proptest::option::of(8u64..10_000_000_000),
+            loss in 0u32..10_000,
+            duplicate in 0u32..10_000,
+            corrupt in 0u32..10_000,
+            reorder in 0u32..10_000,
+        ) {
+            let c = Conditions {
+                latency_ms: f64::from(latency) / 4.0,
+                jitter_ms: f64::from(jitter) / 4.0,
+                rate_bps: rate,
+                rate_up_bps: rate_up,
+                loss_pct: f64::from(loss) / 100.0,
+                duplicate_pct: f64::from(duplicate) / 100.0,
+                corrupt_pct: f64::from(corrupt) / 100.0,
+                reorder_pct: f64::from(reorder) / 100.0,
+            };
+            let json = serde_json::Value::Object(wotemu_topology::compose::conditions_object(&c)).to_string();
+            let back = Spec::from_json(&json).unwrap();
+            prop_assert_eq!(back.base, c);
+            prop_assert!(back.schedule.is_empty());
+        }
+    }
+}

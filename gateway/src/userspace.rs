@@ -4,7 +4,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::cleanup::Record;
+use crate::cleanup::Undo;
 use crate::nfqueue::{kernel_drops, Queue, Verdict};
 use crate::shaper::{classify, Pkt, Shaper, Stats};
 use crate::spec::Spec;
@@ -97,7 +97,7 @@ impl Histogram {
     }
 }
 
-fn install_rules(queue_num: u16, rec: &mut Record) -> Result<(), Error> {
+fn install_rules(queue_num: u16, rec: &mut Undo) -> Result<(), Error> {
     // Idempotent: a chain left by an earlier gateway is emptied and reused; the jump is added once.
     rec.push(&["iptables", "-w", "-t", "mangle", "-X", CHAIN]);
     rec.push(&["iptables", "-w", "-t", "mangle", "-F", CHAIN]);
@@ -171,12 +171,13 @@ impl Injector {
     }
 }
 
-/// Runs the userspace shaper in the current network namespace until `stop` is set. `on_tick` is called
-/// about once a second with the counters so far.
+/// Runs the userspace shaper in the current network namespace until `stop` is set. `on_ready` is called once
+/// packets are queued to it; `on_tick` about once a second with the counters so far.
 pub fn run(
     spec: &Spec,
     opts: &Options,
     stop: &AtomicBool,
+    on_ready: impl FnOnce(),
     mut on_tick: impl FnMut(&Report),
 ) -> Result<Report, Error> {
     // SAFETY: prctl(2): wake-ups within a microsecond rather than the default 50 µs slack.
@@ -187,9 +188,13 @@ pub fn run(
     let copy_range = if needs_data { 65535 } else { 128 };
     let mut queue = Queue::open(opts.queue_num, copy_range, 262_144, 64)
         .map_err(|e| Error::Queue(format!("binding NFQUEUE {}: {e}", opts.queue_num)))?;
-    let mut rec = Record::new("gateway");
+    let mut rec = Undo::new("gateway");
     install_rules(opts.queue_num, &mut rec)?;
-    let _ = sys::sysctl("net.ipv4.ip_forward", "1");
+    if let Err(e) = sys::sysctl("net.ipv4.ip_forward", "1") {
+        // Read-only /proc/sys in a container whose forwarding is set by `sysctls:` is fine.
+        tracing::debug!(error = %e, "ip_forward not set here.");
+    }
+    on_ready();
     let injector = if needs_data { Injector::open() } else { None };
 
     let start = sys::monotonic_ns();

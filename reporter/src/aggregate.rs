@@ -9,10 +9,14 @@ use wotemu_contract::table::Table;
 use crate::error::Error;
 use crate::frames::{collect, f64s, i64s, scan, strs, time_us};
 
-/// Latency and outcome of one (thing, verb).
+/// Latency and outcome of one group of interactions (side, thing, name, verb).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LatencyRow {
+    /// `consumed` (what a client observed) or `exposed` (a server's handler).
+    pub side: String,
     pub thing: String,
+    /// The property, action or event.
+    pub name: String,
     pub verb: String,
     pub count: i64,
     pub errors: i64,
@@ -22,31 +26,44 @@ pub struct LatencyRow {
     pub max: Option<f64>,
 }
 
-/// Latency percentiles per (thing, verb), most used first. Percentiles are linear interpolations over
-/// every interaction with a latency.
-pub fn latency_table(lf: LazyFrame) -> Result<Vec<LatencyRow>, Error> {
+/// The grouping of the report's latency tables.
+pub const LATENCY_GROUPS: [&str; 4] = ["side", "thing", "name", "verb"];
+
+/// Latency figures per group of `by` (columns of the interactions table), most used first: `count`,
+/// `errors`, `ok_rate` (0–1), `p50`, `p95`, `p99` and `max` (ms). Percentiles are linear interpolations over
+/// every interaction with a latency, never a sample. The report and the Python package both use this.
+pub fn latency_frame(lf: LazyFrame, by: &[&str]) -> LazyFrame {
     let q = |p: f64, name: &str| {
         col("latency_ms")
             .quantile(lit(p), QuantileMethod::Linear)
             .alias(name)
     };
-    let df = collect(
-        lf.group_by([col("thing"), col("verb")])
-            .agg([
-                len().alias("count"),
-                col("ok").not().cast(DataType::Int64).sum().alias("errors"),
-                q(0.5, "p50"),
-                q(0.95, "p95"),
-                q(0.99, "p99"),
-                col("latency_ms").max().alias("max"),
-            ])
-            .sort_by_exprs(
-                [col("count"), col("thing"), col("verb")],
-                SortMultipleOptions::default().with_order_descending_multi([true, false, false]),
-            ),
-        Table::Interactions,
-    )?;
-    let (thing, verb) = (strs(&df, "thing"), strs(&df, "verb"));
+    let keys: Vec<Expr> = by.iter().map(|c| col(*c)).collect();
+    let mut order = vec![col("count")];
+    order.extend(keys.iter().cloned());
+    let mut descending = vec![true];
+    descending.extend(by.iter().map(|_| false));
+    lf.group_by(keys)
+        .agg([
+            len().cast(DataType::Int64).alias("count"),
+            col("ok").not().cast(DataType::Int64).sum().alias("errors"),
+            col("ok").cast(DataType::Float64).mean().alias("ok_rate"),
+            q(0.5, "p50"),
+            q(0.95, "p95"),
+            q(0.99, "p99"),
+            col("latency_ms").max().alias("max"),
+        ])
+        .sort_by_exprs(
+            order,
+            SortMultipleOptions::default().with_order_descending_multi(descending),
+        )
+}
+
+/// Latency percentiles per side × thing × name × verb, most used first ([`latency_frame`]).
+pub fn latency_table(lf: LazyFrame) -> Result<Vec<LatencyRow>, Error> {
+    let df = collect(latency_frame(lf, &LATENCY_GROUPS), Table::Interactions)?;
+    let s = |c| strs(&df, c);
+    let (side, thing, name, verb) = (s("side"), s("thing"), s("name"), s("verb"));
     let (count, errors) = (i64s(&df, "count"), i64s(&df, "errors"));
     let (p50, p95, p99, max) = (
         f64s(&df, "p50"),
@@ -56,7 +73,9 @@ pub fn latency_table(lf: LazyFrame) -> Result<Vec<LatencyRow>, Error> {
     );
     Ok((0..df.height())
         .map(|i| LatencyRow {
+            side: side[i].clone().unwrap_or_default(),
             thing: thing[i].clone().unwrap_or_default(),
+            name: name[i].clone().unwrap_or_default(),
             verb: verb[i].clone().unwrap_or_default(),
             count: count[i].unwrap_or(0),
             errors: errors[i].unwrap_or(0),
@@ -74,6 +93,7 @@ pub struct ErrorGroup {
     pub error_type: String,
     pub error_message: String,
     pub thing: String,
+    pub name: String,
     pub verb: String,
     pub count: i64,
     pub tasks: i64,
@@ -93,6 +113,7 @@ pub fn error_groups(lf: LazyFrame) -> Result<Vec<ErrorGroup>, Error> {
                 col("error_type"),
                 col("error_message"),
                 col("thing"),
+                col("name"),
                 col("verb"),
             ])
             .agg([
@@ -107,15 +128,22 @@ pub fn error_groups(lf: LazyFrame) -> Result<Vec<ErrorGroup>, Error> {
                     col("error_type"),
                     col("error_message"),
                     col("thing"),
+                    col("name"),
                     col("verb"),
                 ],
                 SortMultipleOptions::default()
-                    .with_order_descending_multi([true, false, false, false, false]),
+                    .with_order_descending_multi([true, false, false, false, false, false]),
             ),
         Table::Interactions,
     )?;
     let s = |n| strs(&df, n);
-    let (ty, msg, thing, verb) = (s("error_type"), s("error_message"), s("thing"), s("verb"));
+    let (ty, msg, thing, name, verb) = (
+        s("error_type"),
+        s("error_message"),
+        s("thing"),
+        s("name"),
+        s("verb"),
+    );
     let (count, tasks, first, last) = (
         i64s(&df, "count"),
         i64s(&df, "tasks"),
@@ -127,6 +155,7 @@ pub fn error_groups(lf: LazyFrame) -> Result<Vec<ErrorGroup>, Error> {
             error_type: ty[i].clone().unwrap_or_default(),
             error_message: msg[i].clone().unwrap_or_default(),
             thing: thing[i].clone().unwrap_or_default(),
+            name: name[i].clone().unwrap_or_default(),
             verb: verb[i].clone().unwrap_or_default(),
             count: count[i].unwrap_or(0),
             tasks: tasks[i].unwrap_or(0),
@@ -134,6 +163,108 @@ pub fn error_groups(lf: LazyFrame) -> Result<Vec<ErrorGroup>, Error> {
             last_us: last[i].unwrap_or(0),
         })
         .collect())
+}
+
+/// A group of subscription errors (`error` events, whose item is `{"type", "message"}`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EventErrorGroup {
+    pub error_type: String,
+    pub error_message: String,
+    pub thing: String,
+    pub name: String,
+    pub count: i64,
+    pub tasks: i64,
+    pub first_us: i64,
+    pub last_us: i64,
+}
+
+/// `error` events grouped by type, message, thing and event name; most frequent first.
+pub fn event_error_groups(lf: LazyFrame) -> Result<Vec<EventErrorGroup>, Error> {
+    let df = collect(
+        lf.filter(col("kind").eq(lit("error")))
+            .with_column(col("item").fill_null(lit("")))
+            .group_by([col("thing"), col("name"), col("item")])
+            .agg([
+                len().alias("count"),
+                col("task").unique().alias("task_set"),
+                time_us().min().alias("first"),
+                time_us().max().alias("last"),
+            ]),
+        Table::Events,
+    )?;
+    let (thing, name, item) = (strs(&df, "thing"), strs(&df, "name"), strs(&df, "item"));
+    let (count, first, last) = (i64s(&df, "count"), i64s(&df, "first"), i64s(&df, "last"));
+    let task_sets: Vec<Vec<String>> = match df
+        .column("task_set")
+        .ok()
+        .and_then(|c| c.as_materialized_series().list().ok().cloned())
+    {
+        Some(ca) => ca
+            .into_iter()
+            .map(|v| {
+                v.and_then(|s| {
+                    s.str()
+                        .ok()
+                        .map(|s| s.into_iter().flatten().map(str::to_owned).collect())
+                })
+                .unwrap_or_default()
+            })
+            .collect(),
+        None => vec![Vec::new(); df.height()],
+    };
+    // Items differ by more than type and message (0.6 recorded the whole error); group on those two.
+    // (type, message, thing, name) → (count, tasks, first, last)
+    type Key = (String, String, String, String);
+    type Acc = (i64, std::collections::BTreeSet<String>, i64, i64);
+    let mut groups: std::collections::BTreeMap<Key, Acc> = Default::default();
+    for i in 0..df.height() {
+        let text = item[i].clone().unwrap_or_default();
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
+        let field = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_owned);
+        let (ty, msg) = match (field("type"), field("message")) {
+            (None, None) => ("(unknown)".to_owned(), text.clone()),
+            (t, m) => (
+                t.unwrap_or_else(|| "(unknown)".into()),
+                m.unwrap_or_default(),
+            ),
+        };
+        let key = (
+            ty,
+            msg,
+            thing[i].clone().unwrap_or_default(),
+            name[i].clone().unwrap_or_default(),
+        );
+        let e = groups
+            .entry(key)
+            .or_insert((0, Default::default(), i64::MAX, i64::MIN));
+        e.0 += count[i].unwrap_or(0);
+        e.1.extend(task_sets[i].iter().cloned());
+        e.2 = e.2.min(first[i].unwrap_or(i64::MAX));
+        e.3 = e.3.max(last[i].unwrap_or(i64::MIN));
+    }
+    let mut out: Vec<EventErrorGroup> = groups
+        .into_iter()
+        .map(
+            |((error_type, error_message, thing, name), (count, tasks, first, last))| {
+                EventErrorGroup {
+                    error_type,
+                    error_message,
+                    thing,
+                    name,
+                    count,
+                    tasks: tasks.len() as i64,
+                    first_us: first,
+                    last_us: last,
+                }
+            },
+        )
+        .collect();
+    out.sort_by(|a, b| {
+        b.count
+            .cmp(&a.count)
+            .then_with(|| a.error_type.cmp(&b.error_type))
+    });
+    Ok(out)
 }
 
 /// Packets and bytes of one task.
@@ -289,6 +420,8 @@ mod tests {
         df!(
             "task" => ["a", "a", "b", "b", "b", "c"],
             "thing" => ["t1", "t1", "t1", "t1", "t2", "t2"],
+            "name" => ["p"; 6],
+            "side" => ["consumed"; 6],
             "verb" => ["readproperty"; 6],
             "latency_ms" => [Some(10.0), Some(20.0), Some(30.0), Some(40.0), None, Some(5.0)],
             "ok" => [true, true, false, true, false, false],
@@ -316,6 +449,47 @@ mod tests {
     }
 
     #[test]
+    fn the_two_sides_and_each_name_are_their_own_rows() {
+        let lf = df!(
+            "thing" => ["t"; 5],
+            "name" => ["a", "a", "b", "a", "a"],
+            "side" => ["consumed", "consumed", "consumed", "exposed", "exposed"],
+            "verb" => ["readproperty"; 5],
+            "latency_ms" => [1200.0, 1300.0, 900.0, 0.02, 0.03],
+            "ok" => [true; 5],
+        )
+        .unwrap()
+        .lazy();
+        let rows = latency_table(lf).unwrap();
+        let key: Vec<(&str, &str, i64)> = rows
+            .iter()
+            .map(|r| (r.side.as_str(), r.name.as_str(), r.count))
+            .collect();
+        assert_eq!(
+            key,
+            [
+                ("consumed", "a", 2),
+                ("exposed", "a", 2),
+                ("consumed", "b", 1)
+            ]
+        );
+        assert_eq!(
+            rows[0].p50,
+            Some(1250.0),
+            "clients' latency is not mixed with the handler's"
+        );
+        let df = latency_frame(
+            df!("side" => ["consumed", "consumed"], "latency_ms" => [1.0, 3.0], "ok" => [true, false])
+                .unwrap()
+                .lazy(),
+            &["side"],
+        )
+        .collect()
+        .unwrap();
+        assert_eq!(f64s(&df, "ok_rate"), [Some(0.5)]);
+    }
+
+    #[test]
     fn errors_group_by_type_message_and_thing() {
         let groups = error_groups(interactions()).unwrap();
         assert_eq!(groups.len(), 3);
@@ -336,6 +510,38 @@ mod tests {
             (timeouts[0].first_us, timeouts[0].last_us),
             (3_000_000, 3_000_000)
         );
+    }
+
+    #[test]
+    fn subscription_errors_keep_their_type_and_message() {
+        let lf = df!(
+            "task" => ["a", "a", "b", "b"],
+            "thing" => ["t"; 4],
+            "name" => ["tick"; 4],
+            "kind" => ["error", "next", "error", "error"],
+            "item" => [
+                Some(r#"{"type":"ConnectionError","message":"lost"}"#),
+                Some("1"),
+                Some(r#"{"type":"ConnectionError","message":"lost","traceback":"x"}"#),
+                None,
+            ],
+            "time" => [1i64, 2, 3, 4],
+        )
+        .unwrap()
+        .lazy();
+        let g = event_error_groups(lf).unwrap();
+        assert_eq!(g.len(), 2);
+        assert_eq!(
+            (
+                g[0].error_type.as_str(),
+                g[0].error_message.as_str(),
+                g[0].count,
+                g[0].tasks
+            ),
+            ("ConnectionError", "lost", 2, 2)
+        );
+        assert_eq!((g[0].first_us, g[0].last_us), (1, 3));
+        assert_eq!(g[1].error_type, "(unknown)");
     }
 
     #[test]
@@ -438,7 +644,7 @@ pub fn latency_boxes(lf: LazyFrame) -> Result<Vec<(String, String, Quantiles)>, 
     };
     let df = collect(
         lf.filter(col("latency_ms").is_not_null())
-            .group_by([col("thing"), col("verb"), col("side")])
+            .group_by([col("thing"), col("name"), col("verb"), col("side")])
             .agg([
                 col("latency_ms").min().alias("min"),
                 q(0.25, "p25"),
@@ -450,12 +656,12 @@ pub fn latency_boxes(lf: LazyFrame) -> Result<Vec<(String, String, Quantiles)>, 
                 len().alias("n"),
             ])
             .sort_by_exprs(
-                [col("thing"), col("verb"), col("side")],
+                [col("thing"), col("name"), col("verb"), col("side")],
                 SortMultipleOptions::default(),
             ),
         Table::Interactions,
     )?;
-    let (thing, verb) = (strs(&df, "thing"), strs(&df, "verb"));
+    let (thing, name, verb) = (strs(&df, "thing"), strs(&df, "name"), strs(&df, "verb"));
     let (side, n) = (strs(&df, "side"), i64s(&df, "n"));
     let cols: Vec<Vec<Option<f64>>> = ["min", "p25", "p50", "p75", "p95", "p99", "max"]
         .iter()
@@ -469,8 +675,9 @@ pub fn latency_boxes(lf: LazyFrame) -> Result<Vec<(String, String, Quantiles)>, 
             }
             (
                 format!(
-                    "{} · {}",
+                    "{} · {} · {}",
                     thing[i].as_deref().unwrap_or_default(),
+                    name[i].as_deref().unwrap_or_default(),
                     verb[i].as_deref().unwrap_or_default()
                 ),
                 side[i].clone().unwrap_or_default(),

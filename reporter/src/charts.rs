@@ -14,7 +14,8 @@ fn base(title: &str, data: Vec<Value>) -> Value {
         "width": "container",
         "height": 220,
         "data": {"values": data},
-        "config": {"axis": {"labelFontSize": 11}, "legend": {"orient": "bottom"}}
+        // Labels are never cut short (`labelLimit: 0`): two long task names cut alike would look the same.
+        "config": {"axis": {"labelFontSize": 11, "labelLimit": 0}, "legend": {"orient": "bottom", "labelLimit": 0}}
     })
 }
 

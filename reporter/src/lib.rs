@@ -1,17 +1,29 @@
 //! `wotemu report`: a run dataset → a self-contained static site.
 //!
-//! [`Report::load`] aggregates the dataset's Parquet files with Polars (lazy scans; statistics on every
-//! row, charts bucketed to at most [`charts::MAX_POINTS`] points); [`Report::render`] writes the pages with
-//! Tera from the templates of `site-template/` (compiled in), the Vega-Lite specs inline, the vendored Vega
-//! bundles with their licences, and every table as Parquet and CSV. The site makes no network request: it
-//! works from `file://`, offline, and on GitHub Pages (relative links, `.nojekyll`).
+//! [`Report::load`] (`load.rs`) aggregates the dataset's Parquet files with Polars (lazy scans; statistics on
+//! every row in [`aggregate`], charts bucketed to at most [`charts::MAX_POINTS`] points in [`charts`]);
+//! [`Report::render`] (`site.rs`) writes each page from its typed view (`views.rs`, built in `pages.rs`) with
+//! Tera from the templates of `site-template/` (compiled in, `assets.rs`), the Vega-Lite specs inline, the
+//! vendored Vega bundles with their licences, and every table as Parquet and CSV (`downloads.rs`).
+//!
+//! The site makes no network request: it works from `file://`, offline, and on GitHub Pages (relative links,
+//! `.nojekyll`). This crate must never read Redis or Docker (only a dataset), mix the client's (consumed) and
+//! the server's (exposed) side in one latency figure, or let a string from the data close a `<script>`
+//! element ([`escape`]).
 
 pub mod aggregate;
+mod assets;
 pub mod charts;
+mod downloads;
 pub mod error;
 pub mod escape;
+pub mod format;
 mod frames;
-mod render;
+mod load;
+mod pages;
+mod site;
+pub mod views;
 
 pub use error::Error;
-pub use render::{Rendered, Report, ReportOptions};
+pub use load::{Report, ReportOptions};
+pub use site::Rendered;

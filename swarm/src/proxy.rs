@@ -6,12 +6,9 @@
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::net::UnixStream;
-use std::path::Path;
-use std::process::ExitCode;
+use std::path::{Path, PathBuf};
 
-use anyhow::Context;
-
-use crate::cli::DockerApiProxyArgs;
+use crate::Error;
 
 /// The sections the environment enables.
 fn allowed_sections() -> Vec<String> {
@@ -37,7 +34,7 @@ fn allowed_sections() -> Vec<String> {
 
 /// Whether `method path` may go through: read-only, and to an enabled section (`/v1.45/containers/json`
 /// and `/containers/json` alike).
-pub(crate) fn permitted(method: &str, path: &str, sections: &[String]) -> bool {
+pub fn permitted(method: &str, path: &str, sections: &[String]) -> bool {
     if method != "GET" && method != "HEAD" {
         return false;
     }
@@ -57,11 +54,14 @@ pub(crate) fn permitted(method: &str, path: &str, sections: &[String]) -> bool {
 }
 
 fn respond(mut c: TcpStream, status: &str, body: &str) {
-    let _ = write!(
+    let r = write!(
         c,
         "HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
+    if let Err(e) = r {
+        tracing::debug!(error = %e, "The client left before the answer.");
+    }
 }
 
 fn serve(mut client: TcpStream, socket: &Path, sections: &[String]) {
@@ -114,10 +114,13 @@ fn serve(mut client: TcpStream, socket: &Path, sections: &[String]) {
             )
         }
     };
-    if docker.write_all(fwd.as_bytes()).is_err() {
+    if let Err(e) = docker.write_all(fwd.as_bytes()) {
+        tracing::warn!(error = %e, "The Docker socket closed before the request was sent.");
         return;
     }
-    let _ = std::io::copy(&mut docker, &mut client);
+    if let Err(e) = std::io::copy(&mut docker, &mut client) {
+        tracing::debug!(error = %e, "The answer was cut short.");
+    }
 }
 
 /// Ends the process at once: the proxy holds no state, and as a container's PID 1 it would otherwise ignore
@@ -127,27 +130,36 @@ extern "C" fn exit_now(_: libc::c_int) {
     unsafe { libc::_exit(0) }
 }
 
-pub(crate) fn run(args: DockerApiProxyArgs) -> anyhow::Result<ExitCode> {
+/// Serves the read-only API on `listen`, forwarding to the Docker socket `socket`, until the process ends
+/// (SIGTERM and SIGINT end it at once). `on_listening` gets the sections served once the port is open.
+pub fn serve_forever(
+    listen: &str,
+    socket: &Path,
+    on_listening: impl FnOnce(&[String]),
+) -> Result<(), Error> {
     for sig in [libc::SIGTERM, libc::SIGINT] {
         // SAFETY: installs a handler that only calls an async-signal-safe function.
         unsafe { libc::signal(sig, exit_now as *const () as libc::sighandler_t) };
     }
     let sections = allowed_sections();
-    let listener =
-        TcpListener::bind(&args.listen).with_context(|| format!("listening on {}", args.listen))?;
-    crate::output::say(&format!(
-        "docker-api-proxy: read-only Docker API on {} for {:?} (socket {})",
-        args.listen,
-        sections,
-        args.socket.display()
-    ));
+    let listener = TcpListener::bind(listen).map_err(|source| Error::Io {
+        what: format!("listening on {listen}"),
+        source,
+    })?;
+    on_listening(&sections);
     for c in listener.incoming() {
-        let Ok(c) = c else { continue };
-        let socket = args.socket.clone();
+        let c = match c {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "A connection failed before it was accepted.");
+                continue;
+            }
+        };
+        let socket: PathBuf = socket.to_owned();
         let sections = sections.clone();
         std::thread::spawn(move || serve(c, &socket, &sections));
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,14 +1,15 @@
-//! `wotemu stop --compose-file FILE --stack NAME`: the end of a Swarm run, as WoTemu 0.6 did it, through the
-//! Docker API (bollard): snapshot every task into the stack's Redis, remove the stack's services except
-//! Redis, let the agents ship their last data, and collect the run dataset. Redis stays up, so `wotemu report
-//! --stack NAME` can read the store later.
+//! Ending a Swarm stack, as WoTemu 0.6's `wotemu stop` did, through the Docker API (bollard): snapshot every
+//! task into the stack's Redis, remove the stack's services except Redis, let the agents ship their last data,
+//! and collect the run dataset. Redis stays up, so `wotemu report --stack NAME` can read the store later.
+//!
+//! The Docker calls are at the edge ([`stop`]); the decisions — what a task's snapshot says
+//! ([`DockerTask::merge`]), whether the agents are done ([`agents_done`]), what is kept of a log
+//! ([`keep_tail`]) — are plain functions tested without an engine.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, bail, Context};
 use bollard::models::{Service, Task};
 use bollard::query_parameters::{
     ListContainersOptionsBuilder, ListServicesOptionsBuilder, ListTasksOptionsBuilder,
@@ -17,14 +18,13 @@ use bollard::query_parameters::{
 use bollard::Docker;
 use futures_util::StreamExt;
 use serde::Serialize;
-use wotemu_collector::Progress;
+use wotemu_collector::{CollectOptions, CollectSummary, Progress};
 use wotemu_contract::keys::StackKeys;
 use wotemu_contract::task::TaskSnapshot;
 use wotemu_contract::time_util::{now_us, us_to_rfc3339};
-use wotemu_topology::compose::LABEL;
+use wotemu_contract::LABEL;
 
-use crate::cli::StopArgs;
-use crate::output::{self, Bar};
+use crate::Error;
 
 /// The label `docker stack deploy` puts on a stack's services.
 const STACK_LABEL: &str = "com.docker.stack.namespace";
@@ -35,29 +35,30 @@ const MAX_LOG_BYTES: usize = 4 << 20;
 
 /// What Docker says of one task at stop.
 #[derive(Debug, Clone, Serialize)]
-struct DockerTask {
-    task_id: String,
+pub struct DockerTask {
+    pub task_id: String,
     /// `<service>.<slot>.<task id>`: the task's name, which is its container's name and its hostname.
-    name: String,
-    service: String,
-    service_id: String,
+    pub name: String,
+    pub service: String,
+    pub service_id: String,
     /// Whether the task runs a wotemu agent (a node of the topology), which writes a snapshot of its own.
-    agent: bool,
-    state: String,
-    desired_state: String,
-    message: Option<String>,
-    err: Option<String>,
-    exit_code: Option<i64>,
-    container_id: Option<String>,
-    node_id: Option<String>,
-    created_at: Option<String>,
-    timestamp: Option<String>,
+    pub agent: bool,
+    pub state: String,
+    pub desired_state: String,
+    pub message: Option<String>,
+    pub err: Option<String>,
+    pub exit_code: Option<i64>,
+    pub container_id: Option<String>,
+    pub node_id: Option<String>,
+    pub created_at: Option<String>,
+    pub timestamp: Option<String>,
     #[serde(skip)]
-    logs: Option<String>,
+    pub logs: Option<String>,
 }
 
 impl DockerTask {
-    fn of(t: &Task, services: &HashMap<String, &Service>) -> Option<DockerTask> {
+    /// Docker's task `t` of one of `services` (by id).
+    pub fn of(t: &Task, services: &HashMap<String, &Service>) -> Option<DockerTask> {
         let id = t.id.clone()?;
         let service_id = t.service_id.clone()?;
         let svc = services.get(&service_id)?;
@@ -95,7 +96,8 @@ impl DockerTask {
         })
     }
 
-    fn terminal(&self) -> bool {
+    /// Whether the task has ended.
+    pub fn terminal(&self) -> bool {
         matches!(
             self.state.as_str(),
             "complete" | "failed" | "shutdown" | "rejected" | "orphaned" | "remove"
@@ -104,7 +106,7 @@ impl DockerTask {
 
     /// The task's snapshot: what its agent wrote (if it ran one and it got that far), completed by Docker's
     /// view (container, error, logs), which is kept whole under `docker`.
-    fn merge(&self, agent: Option<TaskSnapshot>, removed: bool) -> TaskSnapshot {
+    pub fn merge(&self, agent: Option<TaskSnapshot>, removed: bool) -> TaskSnapshot {
         let docker_error = self.err.as_ref().map(|e| match self.exit_code {
             Some(code) if code != 0 && !e.contains("exit") => format!("{e} (exit code {code})"),
             _ => e.clone(),
@@ -148,53 +150,68 @@ impl DockerTask {
     }
 }
 
-/// The `--json` output.
-#[derive(Serialize)]
-struct StopReport {
-    stack: String,
-    tasks: usize,
-    failed_tasks: Vec<String>,
-    removed_services: Vec<String>,
-    kept_services: Vec<String>,
-    agents_finished: usize,
-    agents_waited_for: usize,
-    dataset: PathBuf,
-    records: u64,
-    problems: usize,
-    /// Seconds spent on each step: snapshot (tasks and logs), remove, wait (agents), collect.
-    seconds: BTreeMap<&'static str, f64>,
+/// What to stop.
+#[derive(Debug, Clone)]
+pub struct StopOptions {
+    pub stack: String,
+    /// The compose text the stack was deployed from (kept in Redis and the dataset).
+    pub compose: Option<String>,
+    /// The stack's Redis.
+    pub redis_url: String,
+    /// The dataset folder.
+    pub out: PathBuf,
+    /// How long to wait for the agents' last data.
+    pub wait: Duration,
 }
 
-fn docker_client() -> anyhow::Result<(Docker, String)> {
+/// What [`stop`] did.
+#[derive(Debug, Serialize)]
+pub struct Stopped {
+    pub stack: String,
+    /// Every task of the stack, as Docker saw it.
+    pub tasks: Vec<DockerTask>,
+    pub failed_tasks: Vec<String>,
+    pub removed_services: Vec<String>,
+    pub kept_services: Vec<String>,
+    pub agents_finished: usize,
+    pub agents_waited_for: usize,
+    /// Seconds spent on each step: snapshot (tasks and logs), remove, wait (agents), collect.
+    pub seconds: BTreeMap<&'static str, f64>,
+    /// The collection.
+    #[serde(skip)]
+    pub collected: Option<CollectSummary>,
+    /// What did not go as it should but did not stop the stop.
+    pub warnings: Vec<String>,
+}
+
+fn docker_client() -> Result<(Docker, String), Error> {
     let host =
         std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
-    let docker = Docker::connect_with_defaults()
-        .map_err(|e| anyhow!("cannot reach the Docker engine at {host}: {e}; is dockerd running (and DOCKER_HOST right)?"))?;
+    let docker = Docker::connect_with_defaults().map_err(|e| Error::Engine {
+        host: host.clone(),
+        message: e.to_string(),
+    })?;
     Ok((docker.with_timeout(Duration::from_secs(30)), host))
 }
 
-pub(crate) fn stop(args: StopArgs) -> anyhow::Result<ExitCode> {
-    let stack = args.stack.clone().expect("called with --stack");
-    wotemu_contract::keys::check_name(&stack)
-        .map_err(|e| anyhow!("--stack {stack:?} is not a stack name: {e}"))?;
-    let compose = match &args.compose_file {
-        Some(f) => Some(
-            std::fs::read_to_string(f)
-                .with_context(|| format!("reading the compose file {}", f.display()))?,
-        ),
-        None => None,
-    };
-    let out = args
-        .out
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("runs").join(&stack));
+/// Ends the stack: snapshot (with logs) into Redis, remove every service but Redis, wait for the agents'
+/// last data, then collect the dataset without trimming Redis (0.6's `wotemu report --stack` reads it again).
+pub fn stop(opts: &StopOptions, progress: &dyn Progress) -> Result<Stopped, Error> {
+    let stack = &opts.stack;
+    wotemu_contract::keys::check_name(stack)
+        .map_err(|e| Error::Usage(format!("--stack {stack:?} is not a stack name: {e}")))?;
+    let _span = tracing::info_span!("swarm_stop", stack = %stack).entered();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .context("starting the Docker API client")?;
+        .map_err(|e| Error::Engine {
+            host: "(local)".into(),
+            message: format!("starting the Docker API client: {e}"),
+        })?;
     let (docker, host) = docker_client()?;
-    rt.block_on(docker.ping()).map_err(|e| {
-        anyhow!("cannot reach the Docker engine at {host}: {e}; is dockerd running (and DOCKER_HOST right)?")
+    rt.block_on(docker.ping()).map_err(|e| Error::Engine {
+        host: host.clone(),
+        message: e.to_string(),
     })?;
 
     // The stack's services.
@@ -207,13 +224,19 @@ pub(crate) fn stop(args: StopArgs) -> anyhow::Result<ExitCode> {
         .map_err(|e| {
             let text = e.to_string();
             if text.contains("not a swarm manager") {
-                anyhow!("the Docker engine at {host} is not a Swarm manager ({text}); run wotemu stop on a manager of the Swarm the stack was deployed to")
+                Error::NotManager {
+                    host: host.clone(),
+                    message: text,
+                }
             } else {
-                anyhow!("listing the services of stack `{stack}`: {text}")
+                Error::Docker {
+                    what: format!("listing the services of stack `{stack}`"),
+                    message: text,
+                }
             }
         })?;
     if services.is_empty() {
-        bail!("no stack named `{stack}` is deployed on this Swarm (`docker stack ls` lists the stacks; the name is the one given to `docker stack deploy`)");
+        return Err(Error::NoStack(stack.clone()));
     }
     let by_id: HashMap<String, &Service> = services
         .iter()
@@ -232,14 +255,15 @@ pub(crate) fn stop(args: StopArgs) -> anyhow::Result<ExitCode> {
     };
 
     // Redis, before anything is changed: without it, nothing can be recorded.
-    let keys = StackKeys::new(&stack);
-    let redacted = wotemu_contract::redact::redact_url(&args.redis_url);
-    let client = redis::Client::open(args.redis_url.as_str())
-        .with_context(|| format!("--redis-url {redacted} is not a Redis URL"))?;
+    let keys = StackKeys::new(stack);
+    let redacted = wotemu_contract::redact::redact_url(&opts.redis_url);
+    let client = redis::Client::open(opts.redis_url.as_str())
+        .map_err(|e| Error::Usage(format!("--redis-url {redacted} is not a Redis URL: {e}")))?;
     let mut conn = client
         .get_connection_with_timeout(Duration::from_secs(10))
-        .with_context(|| {
-            format!("cannot reach the stack's Redis at {redacted}; the compose file publishes it on port 6379 of the Swarm's hosts (give --redis-url)")
+        .map_err(|source| Error::RedisUnreachable {
+            url: redacted.clone(),
+            source,
         })?;
 
     let mut seconds = BTreeMap::new();
@@ -260,26 +284,28 @@ pub(crate) fn stop(args: StopArgs) -> anyhow::Result<ExitCode> {
                     .build(),
             )),
         )
-        .with_context(|| format!("listing the tasks of stack `{stack}`"))?;
+        .map_err(|e| Error::Docker {
+            what: format!("listing the tasks of stack `{stack}`"),
+            message: e.to_string(),
+        })?;
     let mut snap: Vec<DockerTask> = tasks
         .iter()
         .filter_map(|t| DockerTask::of(t, &by_id))
         .collect();
     snap.sort_by(|a, b| a.name.cmp(&b.name));
-    let bar = Bar::new();
-    bar.start("Reading task logs", Some(snap.len() as u64));
+    progress.start("Reading task logs", Some(snap.len() as u64));
     for t in &mut snap {
         t.logs = Some(rt.block_on(task_logs(&docker, &t.task_id)));
-        bar.advance(1);
+        progress.advance(1);
     }
-    bar.finish();
+    progress.finish();
     let started_at = snap.iter().filter_map(|t| t.created_at.clone()).min();
     write_snapshots(
         &mut conn,
         &keys,
         &snap,
         &BTreeSet::new(),
-        compose.as_deref(),
+        opts.compose.as_deref(),
         started_at,
     )?;
 
@@ -292,7 +318,10 @@ pub(crate) fn stop(args: StopArgs) -> anyhow::Result<ExitCode> {
         if let Err(e) = rt.block_on(docker.delete_service(&name)) {
             // Already gone is fine (someone else removed it meanwhile).
             if !e.to_string().contains("not found") {
-                return Err(anyhow!("removing service {name}: {e}"));
+                return Err(Error::Docker {
+                    what: format!("removing service {name}"),
+                    message: e.to_string(),
+                });
             }
         }
     }
@@ -303,15 +332,15 @@ pub(crate) fn stop(args: StopArgs) -> anyhow::Result<ExitCode> {
         .iter()
         .filter(|t| t.agent && t.state == "running")
         .collect();
-    let deadline = Instant::now() + Duration::from_secs_f64(args.wait.max(0.0));
-    bar.start(
+    let deadline = Instant::now() + opts.wait;
+    progress.start(
         "Waiting for the agents to finish",
         Some(waited.len() as u64),
     );
     let mut finished = 0usize;
     loop {
         let done = agents_done(&mut conn, &keys, &waited)?;
-        bar.advance(done.saturating_sub(finished) as u64);
+        progress.advance(done.saturating_sub(finished) as u64);
         let local = rt.block_on(local_containers(&docker, &removed_ids))?;
         finished = done;
         if (done == waited.len() && local == 0) || Instant::now() > deadline {
@@ -319,13 +348,14 @@ pub(crate) fn stop(args: StopArgs) -> anyhow::Result<ExitCode> {
         }
         std::thread::sleep(Duration::from_millis(250));
     }
-    bar.finish();
+    progress.finish();
+    let mut warnings = Vec::new();
     if finished < waited.len() {
-        output::warn(&format!(
-            "{} of {} agents had not finished after {} s; their last data may be missing (a longer --wait helps)",
+        warnings.push(format!(
+            "{} of {} agents had not finished after {:.0} s; their last data may be missing (a longer --wait helps)",
             waited.len() - finished,
             waited.len(),
-            args.wait
+            opts.wait.as_secs_f64()
         ));
     }
     // Merge Docker's view into what the agents wrote at their end.
@@ -335,71 +365,38 @@ pub(crate) fn stop(args: StopArgs) -> anyhow::Result<ExitCode> {
         .arg("stopped_at")
         .arg(us_to_rfc3339(now_us()))
         .query::<()>(&mut conn)
-        .context("writing the stop time to Redis")?;
+        .map_err(|source| Error::Redis {
+            what: "writing the stop time".into(),
+            source,
+        })?;
 
     lap("wait");
-    // 4. Collect.
-    let mut opts = wotemu_collector::CollectOptions::new(&args.redis_url, &stack, &out);
-    // Keep the store as it is: `wotemu report --stack` reads it again (0.6's workflow).
-    opts.trim = false;
-    let summary = wotemu_collector::collect(&opts, &bar)
-        .with_context(|| format!("collecting stack `{stack}` into {}", out.display()))?;
+    // 4. Collect, keeping the store as it is: `wotemu report --stack` reads it again (0.6's workflow).
+    let mut copts = CollectOptions::new(&opts.redis_url, stack, &opts.out);
+    copts.trim = false;
+    let summary = wotemu_collector::collect(&copts, progress)?;
     lap("collect");
-    let failed: Vec<String> = snap
+    let failed_tasks: Vec<String> = snap
         .iter()
         .filter(|t| matches!(t.state.as_str(), "failed" | "rejected"))
         .map(|t| t.name.clone())
         .collect();
-    let removed_names: Vec<String> = remove.iter().map(|s| name_of(s)).collect();
-    let kept_names: Vec<String> = keep.iter().map(|s| name_of(s)).collect();
-    if args.json {
-        output::json(&StopReport {
-            stack: stack.clone(),
-            tasks: snap.len(),
-            failed_tasks: failed,
-            removed_services: removed_names,
-            kept_services: kept_names.clone(),
-            agents_finished: finished,
-            agents_waited_for: waited.len(),
-            dataset: out.clone(),
-            records: summary.records,
-            problems: summary.manifest.problems.len(),
-            seconds,
-        })?;
-    } else {
-        output::say(&format!(
-            "Stopped stack `{stack}`: {} tasks recorded ({} failed), {} services removed, {finished}/{} agents finished ({:.1} s).",
-            snap.len(),
-            failed.len(),
-            removed_names.len(),
-            waited.len(),
-            seconds.values().sum::<f64>()
-        ));
-        output::say(&format!(
-            "Dataset: {} ({} records). Report: wotemu report --dataset {} --out {}/site",
-            out.display(),
-            summary.records,
-            out.display(),
-            out.display()
-        ));
-        output::say(&format!(
-            "Redis ({}) is still up for `wotemu report --stack {stack}`; remove it when done: docker stack rm {stack}",
-            kept_names.join(", ")
-        ));
-    }
-    if !summary.manifest.problems.is_empty() {
-        output::warn(&format!(
-            "{} entries could not be read and were left out; see `problems` in {}",
-            summary.manifest.problems.len(),
-            out.join("manifest.json").display()
-        ));
-        return Ok(ExitCode::from(super::EXIT_PARTIAL));
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok(Stopped {
+        stack: stack.clone(),
+        failed_tasks,
+        removed_services: remove.iter().map(|s| name_of(s)).collect(),
+        kept_services: keep.iter().map(|s| name_of(s)).collect(),
+        agents_finished: finished,
+        agents_waited_for: waited.len(),
+        tasks: snap,
+        seconds,
+        collected: Some(summary),
+        warnings,
+    })
 }
 
 /// Whether the service or its containers carry `label` (the compose file's `labels:` are the containers').
-fn has_label(s: &Service, label: &str) -> bool {
+pub fn has_label(s: &Service, label: &str) -> bool {
     let Some(spec) = s.spec.as_ref() else {
         return false;
     };
@@ -445,7 +442,7 @@ async fn task_logs(docker: &Docker, task_id: &str) -> String {
 
 /// Keeps the last whole lines of `text` that fit in `max` bytes (cut at a line start, never inside a
 /// character).
-fn keep_tail(text: &mut String, max: usize) {
+pub fn keep_tail(text: &mut String, max: usize) {
     if text.len() <= max {
         return;
     }
@@ -465,7 +462,7 @@ fn write_snapshots(
     removed: &BTreeSet<String>,
     compose: Option<&str>,
     started_at: Option<String>,
-) -> anyhow::Result<()> {
+) -> Result<(), Error> {
     let names: Vec<&str> = tasks.iter().map(|t| t.name.as_str()).collect();
     let existing: Vec<Option<String>> = if names.is_empty() {
         Vec::new()
@@ -474,7 +471,10 @@ fn write_snapshots(
             .arg(keys.snapshot())
             .arg(&names)
             .query(conn)
-            .context("reading the snapshots from Redis")?
+            .map_err(|source| Error::Redis {
+                what: "reading the snapshots".into(),
+                source,
+            })?
     };
     let mut pipe = redis::pipe();
     for (t, old) in tasks.iter().zip(existing) {
@@ -503,9 +503,10 @@ fn write_snapshots(
             .arg(s)
             .ignore();
     }
-    pipe.query::<()>(conn)
-        .context("writing the task snapshots to Redis")?;
-    Ok(())
+    pipe.query::<()>(conn).map_err(|source| Error::Redis {
+        what: "writing the task snapshots".into(),
+        source,
+    })
 }
 
 /// How many of the `tasks` have ended their agent: the agent's last act is writing its own snapshot, which
@@ -514,7 +515,7 @@ fn agents_done(
     conn: &mut redis::Connection,
     keys: &StackKeys,
     tasks: &[&DockerTask],
-) -> anyhow::Result<usize> {
+) -> Result<usize, Error> {
     if tasks.is_empty() {
         return Ok(0);
     }
@@ -523,18 +524,26 @@ fn agents_done(
         .arg(keys.snapshot())
         .arg(&names)
         .query(conn)
-        .context("reading the snapshots from Redis")?;
-    Ok(entries
-        .into_iter()
+        .map_err(|source| Error::Redis {
+            what: "reading the snapshots".into(),
+            source,
+        })?;
+    Ok(count_agents_done(&entries))
+}
+
+/// How many of these snapshot entries an agent wrote itself (its last act): those without Docker's part.
+pub fn count_agents_done(entries: &[Option<String>]) -> usize {
+    entries
+        .iter()
         .flatten()
-        .filter_map(|j| serde_json::from_str::<TaskSnapshot>(&j).ok())
+        .filter_map(|j| serde_json::from_str::<TaskSnapshot>(j).ok())
         .filter(|s| !s.extra.contains_key(DOCKER_KEY))
-        .count())
+        .count()
 }
 
 /// How many containers of the removed services still run on this engine (those on other hosts of the Swarm
 /// are not visible here; the agents' snapshots cover them).
-async fn local_containers(docker: &Docker, services: &BTreeSet<String>) -> anyhow::Result<usize> {
+async fn local_containers(docker: &Docker, services: &BTreeSet<String>) -> Result<usize, Error> {
     let mut filters = HashMap::new();
     filters.insert("label", vec!["com.docker.swarm.service.id".to_owned()]);
     let list = docker
@@ -544,7 +553,10 @@ async fn local_containers(docker: &Docker, services: &BTreeSet<String>) -> anyho
                 .build(),
         ))
         .await
-        .context("listing containers")?;
+        .map_err(|e| Error::Docker {
+            what: "listing containers".into(),
+            message: e.to_string(),
+        })?;
     Ok(list
         .iter()
         .filter(|c| {
@@ -558,7 +570,74 @@ async fn local_containers(docker: &Docker, services: &BTreeSet<String>) -> anyho
 
 #[cfg(test)]
 mod tests {
-    use super::keep_tail;
+    use super::*;
+
+    fn task(state: &str, agent: bool) -> DockerTask {
+        DockerTask {
+            task_id: "t1".into(),
+            name: "s_reader.1.t1".into(),
+            service: "s_reader".into(),
+            service_id: "svc".into(),
+            agent,
+            state: state.into(),
+            desired_state: "running".into(),
+            message: None,
+            err: Some("task: non-zero exit (1)".into()),
+            exit_code: Some(1),
+            container_id: Some("c0ffee".into()),
+            node_id: Some("n1".into()),
+            created_at: Some("2026-11-29T10:00:00Z".into()),
+            timestamp: Some("2026-11-29T10:01:00Z".into()),
+            logs: Some("line\n".into()),
+        }
+    }
+
+    #[test]
+    fn the_agents_error_wins_and_dockers_view_is_kept() {
+        let agent = TaskSnapshot {
+            state: "failed".into(),
+            exit_error: Some("ValueError: boom".into()),
+            ..Default::default()
+        };
+        let s = task("failed", true).merge(Some(agent), false);
+        assert_eq!(s.exit_error.as_deref(), Some("ValueError: boom"));
+        assert_eq!(s.container_id.as_deref(), Some("c0ffee"));
+        assert_eq!(s.logs.as_deref(), Some("line\n"));
+        assert_eq!(s.extra[DOCKER_KEY]["agent_snapshot"], true);
+        // Without an agent's snapshot, Docker's error (with the exit code) and start time are used.
+        let s = task("failed", false).merge(None, false);
+        assert_eq!(s.exit_error.as_deref(), Some("task: non-zero exit (1)"));
+        assert_eq!(s.started_at.as_deref(), Some("2026-11-29T10:00:00Z"));
+        assert_eq!(s.stopped_at.as_deref(), Some("2026-11-29T10:01:00Z"));
+    }
+
+    #[test]
+    fn a_task_still_running_when_its_service_is_removed_is_shut_down() {
+        let s = task("running", false).merge(None, true);
+        assert_eq!(s.state, "shutdown");
+        assert!(s.stopped_at.is_some());
+        let s = task("running", false).merge(None, false);
+        assert_eq!(s.state, "running");
+        assert!(s.stopped_at.is_none());
+    }
+
+    #[test]
+    fn only_the_agents_own_snapshots_count_as_done() {
+        let mine = serde_json::to_string(&TaskSnapshot {
+            state: "shutdown".into(),
+            ..Default::default()
+        })
+        .unwrap();
+        let merged = serde_json::to_string(&task("running", true).merge(None, false)).unwrap();
+        let entries = vec![
+            Some(mine.clone()),
+            Some(merged),
+            None,
+            Some(mine),
+            Some("not json".into()),
+        ];
+        assert_eq!(count_agents_done(&entries), 2);
+    }
 
     #[test]
     fn the_tail_is_whole_lines_and_never_splits_a_character() {

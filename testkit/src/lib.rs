@@ -5,6 +5,9 @@
 //! - [`load`]: writes records into Redis in the stream layout, as agents do.
 //!
 //! Readiness is awaited by reading the server's own "Ready to accept connections" line, never by sleeping.
+//!
+//! This crate must never be a dependency of a shipped crate, or stand in for a real part (it starts the real
+//! `redis-server`; it does not mock it).
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;

@@ -1,1 +1,4 @@
-//! Agent integration tests (real redis-server, real Python and WoTPy).
+//! Agent integration tests of the library (real redis-server; the collector reads what the agent wrote).
+//! The `wotemu agent` binary with real Python and WoTPy is tested in `cli/tests/it/agent.rs`.
+
+mod shipper;

@@ -112,26 +112,5 @@ fn report(args: &CollectArgs, s: &CollectSummary) -> anyhow::Result<ExitCode> {
             "Skipped replayed batches."
         );
     }
-    if totals.records_dropped_by_agent > 0 {
-        output::warn(&format!(
-            "agents reported {} records they could not keep (spool full); per task in manifest.json `accounting`",
-            totals.records_dropped_by_agent
-        ));
-    }
-    if totals.seq_missing > 0 {
-        output::warn(&format!(
-            "{} batches never reached Redis (gaps in sequence numbers); per task in manifest.json `accounting`",
-            totals.seq_missing
-        ));
-    }
-    if !m.problems.is_empty() {
-        output::warn(&format!(
-            "{} entries could not be read and were left out (the rest is kept); each is listed with its key, id \
-             and error under `problems` in {}",
-            m.problems.len(),
-            args.out.join("manifest.json").display()
-        ));
-        return Ok(ExitCode::from(super::EXIT_PARTIAL));
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok(crate::outcome::of_dataset(m, &args.out))
 }

@@ -11,16 +11,29 @@ mod collect;
 mod compose;
 mod dataset;
 mod net;
-mod proxy;
 mod report;
 mod run;
 mod swarm;
 mod topology;
 
-/// Exit code: finished, but some input was rejected or lost.
-pub(crate) const EXIT_PARTIAL: u8 = 3;
+/// Says loudly that `target_cpu_speed` is not applied by this version (the nodes run at full speed).
+pub(crate) fn warn_target_cpu_speed(t: &wotemu_topology::Topology, where_: &str) {
+    let slow: Vec<&str> = t
+        .nodes
+        .iter()
+        .filter(|n| n.resources.target_cpu_speed.is_some())
+        .map(|n| n.name.as_str())
+        .collect();
+    if !slow.is_empty() {
+        crate::output::warn(&format!(
+            "IGNORED: `target_cpu_speed` of {} — emulated CPU speed is not implemented in this version, so {where_} run at the host's full speed",
+            slow.join(", ")
+        ));
+    }
+}
 
 pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let _span = tracing::info_span!("command", command = %command_name(&cli.command)).entered();
     match cli.command {
         Command::Agent(args) => agent::run(args),
         Command::Collect(args) => collect::run(args),
@@ -28,7 +41,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Compose(args) => compose::run(args),
         Command::Report(args) => report::run(args),
         Command::Gateway(args) => net::gateway(args),
-        Command::DockerApiProxy(args) => proxy::run(args),
+        Command::DockerApiProxy(args) => swarm::proxy(args),
         Command::Broker(args) => net::broker(args),
         Command::Route(args) => net::route(args),
         Command::Fidelity(args) => net::fidelity(args),
@@ -38,5 +51,27 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Stop(args) => run::stop(args),
         Command::Topology(cmd) => topology::run(cmd),
         Command::Schema(cmd) => topology::schema(cmd),
+    }
+}
+
+/// The command's name, for the log span that every event of a command carries.
+fn command_name(c: &Command) -> &'static str {
+    match c {
+        Command::Agent(_) => "agent",
+        Command::Collect(_) => "collect",
+        Command::Dataset(_) => "dataset",
+        Command::Compose(_) => "compose",
+        Command::Report(_) => "report",
+        Command::Gateway(_) => "gateway",
+        Command::DockerApiProxy(_) => "docker-api-proxy",
+        Command::Broker(_) => "broker",
+        Command::Route(_) => "route",
+        Command::Fidelity(_) => "fidelity",
+        Command::Run(_) => "run",
+        Command::Clean(_) => "clean",
+        Command::Ps(_) => "ps",
+        Command::Stop(_) => "stop",
+        Command::Topology(_) => "topology",
+        Command::Schema(_) => "schema",
     }
 }

@@ -1,27 +1,23 @@
 //! `wotemu gateway`, `wotemu route` and `wotemu fidelity`: the network emulation's commands.
 
-use std::net::{Ipv4Addr, ToSocketAddrs};
-use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Command, ExitCode, Stdio};
+use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{bail, Context};
 use serde::Serialize;
-use wotemu_gateway::fidelity::{self, Figure};
+use wotemu_gateway::fidelity::Figure;
 use wotemu_gateway::{route as rt, Backend, GatewayOptions, Spec};
 use wotemu_topology::model::{Conditions, Preset};
 use wotemu_topology::units;
 
 use crate::cli::{BackendArg, BrokerArgs, FidelityArgs, GatewayArgs, RouteArgs};
-use crate::lab::{self, State};
 use crate::output;
 
 fn need_root(what: &str) -> anyhow::Result<()> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
+    if !wotemu_sys::is_root() {
         bail!("{what} needs root (or CAP_NET_ADMIN): it changes firewall rules, routes and qdiscs");
     }
     Ok(())
@@ -38,10 +34,10 @@ fn backend(arg: BackendArg, spec: &Spec) -> (Backend, String) {
     }
 }
 
-fn write_atomic(path: &Path, bytes: &[u8]) {
-    let tmp = path.with_extension("tmp");
-    if std::fs::write(&tmp, bytes).is_ok() {
-        let _ = std::fs::rename(&tmp, path);
+/// Writes a status file (ready, stats) whole; a failure is logged, the gateway goes on.
+fn write_status(path: &Path, bytes: &[u8]) {
+    if let Err(e) = wotemu_sys::fs::replace(path, bytes) {
+        tracing::warn!(file = %path.display(), error = %e, "Cannot write a status file.");
     }
 }
 
@@ -64,7 +60,7 @@ pub(crate) fn gateway(args: GatewayArgs) -> anyhow::Result<ExitCode> {
     tracing::info!(network = %net, ?backend, why = %why, conditions = ?spec.base, "gateway starting");
     let stop = Arc::new(AtomicBool::new(false));
     {
-        let sigs = super::run::signals();
+        let sigs = wotemu_sys::signals::channel();
         let stop = stop.clone();
         std::thread::spawn(move || {
             if sigs.recv().is_ok() {
@@ -80,19 +76,6 @@ pub(crate) fn gateway(args: GatewayArgs) -> anyhow::Result<ExitCode> {
         seed: args.seed.unwrap_or_else(wotemu_gateway::sys::monotonic_ns),
     };
     let stats_file = args.stats_file.clone();
-    let ready_file = args.ready_file.clone();
-    let mut ready_done = false;
-    let mut mark_ready = move || {
-        if !ready_done {
-            if let Some(f) = &ready_file {
-                write_atomic(f, b"ready\n");
-            }
-            ready_done = true;
-        }
-    };
-    if backend == Backend::Kernel {
-        mark_ready();
-    }
     #[derive(Serialize)]
     struct Out<'a> {
         network: &'a str,
@@ -101,40 +84,16 @@ pub(crate) fn gateway(args: GatewayArgs) -> anyhow::Result<ExitCode> {
         #[serde(flatten)]
         report: &'a wotemu_gateway::userspace::Report,
     }
-    // The userspace backend is in place once its first tick runs; mark ready from a thread that waits
-    // for the rules instead of the first second.
-    let report = std::thread::scope(|s| {
-        let (tx, rx) = std::sync::mpsc::channel::<()>();
-        if backend == Backend::Userspace {
-            s.spawn(move || {
-                let deadline = Instant::now() + Duration::from_secs(10);
-                while Instant::now() < deadline {
-                    if rx.recv_timeout(Duration::from_millis(5)).is_ok() {
-                        return;
-                    }
-                    let ok = Command::new("iptables")
-                        .args([
-                            "-w",
-                            "-t",
-                            "mangle",
-                            "-C",
-                            "WOTEMU_GW",
-                            "-j",
-                            "NFQUEUE",
-                            "--queue-num",
-                        ])
-                        .arg(args.queue.to_string())
-                        .stderr(Stdio::null())
-                        .status()
-                        .is_ok_and(|s| s.success());
-                    if ok {
-                        mark_ready();
-                        return;
-                    }
-                }
-            });
-        }
-        let r = wotemu_gateway::run_gateway(&spec, &opts, &stop, |r| {
+    let report = wotemu_gateway::run_gateway(
+        &spec,
+        &opts,
+        &stop,
+        || {
+            if let Some(f) = &args.ready_file {
+                write_status(f, b"ready\n");
+            }
+        },
+        |r| {
             if let Some(f) = &stats_file {
                 let out = Out {
                     network: &net,
@@ -142,12 +101,10 @@ pub(crate) fn gateway(args: GatewayArgs) -> anyhow::Result<ExitCode> {
                     reason: &why,
                     report: r,
                 };
-                write_atomic(f, &serde_json::to_vec(&out).unwrap_or_default());
+                write_status(f, &serde_json::to_vec(&out).unwrap_or_default());
             }
-        });
-        drop(tx);
-        r
-    })
+        },
+    )
     .context("running the gateway")?;
     let out = Out {
         network: &net,
@@ -156,7 +113,7 @@ pub(crate) fn gateway(args: GatewayArgs) -> anyhow::Result<ExitCode> {
         report: &report,
     };
     if let Some(f) = &args.stats_file {
-        write_atomic(f, &serde_json::to_vec(&out)?);
+        write_status(f, &serde_json::to_vec(&out)?);
     }
     if args.json {
         output::json(&out)?;
@@ -165,37 +122,14 @@ pub(crate) fn gateway(args: GatewayArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The local IPv4 addresses with their prefix lengths (`ip -o -4 addr`).
-fn local_addrs() -> anyhow::Result<Vec<(Ipv4Addr, u8)>> {
-    let out = wotemu_gateway::sys::output("ip", &["-o", "-4", "addr", "show"])?;
-    Ok(out
-        .lines()
-        .filter_map(|l| {
-            let mut it = l.split_whitespace();
-            it.find(|w| *w == "inet")?;
-            let (a, p) = it.next()?.split_once('/')?;
-            Some((a.parse().ok()?, p.parse().ok()?))
-        })
-        .collect())
-}
-
-fn in_subnet(a: Ipv4Addr, net: Ipv4Addr, prefix: u8) -> bool {
-    let mask = if prefix == 0 {
-        0
-    } else {
-        u32::MAX << (32 - prefix as u32)
-    };
-    u32::from(a) & mask == u32::from(net) & mask
-}
-
 pub(crate) fn route(args: RouteArgs) -> anyhow::Result<ExitCode> {
     need_root("wotemu route")?;
-    let r = plan_route(
+    let r = rt::plan(
         &args.gateway,
         args.subnet,
         args.index,
         (args.tcp_ports, args.udp_ports),
-        args.wait,
+        Duration::from_secs_f64(args.wait.max(0.0)),
     )?;
     if args.remove {
         rt::remove(&r);
@@ -232,74 +166,17 @@ pub(crate) fn route_via_all(gateways: &[String], wait: f64) -> anyhow::Result<()
                 gateways.len()
             )
         })?;
-        let r = plan_route(gw, None, index, (Vec::new(), Vec::new()), wait)?;
+        let r = rt::plan(
+            gw,
+            None,
+            index,
+            (Vec::new(), Vec::new()),
+            Duration::from_secs_f64(wait.max(0.0)),
+        )?;
         rt::install(&r).with_context(|| format!("routing the WoT traffic via `{gw}`"))?;
         say_route(&r);
     }
     Ok(())
-}
-
-/// The routing via `gateway` (an address or a name resolved with retries for `wait` seconds) in the local
-/// network it belongs to, with the ports given or else those of the environment.
-fn plan_route(
-    gateway: &str,
-    subnet: Option<String>,
-    index: u8,
-    (tcp_ports, udp_ports): (Vec<u16>, Vec<u16>),
-    wait: f64,
-) -> anyhow::Result<rt::Route> {
-    let deadline = Instant::now() + Duration::from_secs_f64(wait.max(0.0));
-    let gw: Ipv4Addr = loop {
-        if let Ok(a) = gateway.parse() {
-            break a;
-        }
-        let found = (gateway, 0).to_socket_addrs().ok().and_then(|mut it| {
-            it.find_map(|a| match a.ip() {
-                std::net::IpAddr::V4(v) => Some(v),
-                _ => None,
-            })
-        });
-        if let Some(a) = found {
-            break a;
-        }
-        if Instant::now() > deadline {
-            bail!(
-                "the gateway `{gateway}` does not resolve (waited {wait} s); is its service running?"
-            );
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
-    let subnet = match subnet {
-        Some(s) => s,
-        None => {
-            let (a, p) = local_addrs()?
-                .into_iter()
-                .find(|(a, p)| in_subnet(gw, *a, *p))
-                .with_context(|| {
-                    format!("no local address is in the network of the gateway {gw}; give --subnet")
-                })?;
-            let mask = if p == 0 {
-                0
-            } else {
-                u32::MAX << (32 - p as u32)
-            };
-            format!("{}/{p}", Ipv4Addr::from(u32::from(a) & mask))
-        }
-    };
-    let (mut tcp, mut udp) = rt::ports_from_env();
-    if !tcp_ports.is_empty() {
-        tcp = tcp_ports;
-    }
-    if !udp_ports.is_empty() {
-        udp = udp_ports;
-    }
-    Ok(rt::Route {
-        subnet,
-        gateway: gw.to_string(),
-        index: index.min(99),
-        tcp_ports: tcp,
-        udp_ports: udp,
-    })
 }
 
 fn fidelity_conditions(a: &FidelityArgs) -> anyhow::Result<Conditions> {
@@ -340,11 +217,6 @@ fn fidelity_conditions(a: &FidelityArgs) -> anyhow::Result<Conditions> {
     Ok(c)
 }
 
-/// The conditions as the gateway reads them: the JSON `wotemu compose` writes.
-fn conditions_json(c: &Conditions) -> String {
-    serde_json::Value::Object(wotemu_topology::compose::conditions_object(c)).to_string()
-}
-
 #[derive(Serialize)]
 struct FidelityOut {
     conditions: Conditions,
@@ -355,142 +227,32 @@ struct FidelityOut {
     gateway: Option<serde_json::Value>,
 }
 
-/// The fidelity lab: `wtm-fXXXX` (bridge) and `-a`, `-b`, `-gw` hosts on 10.78.0.0/24.
-fn build_fidelity_lab(state: &mut State) -> anyhow::Result<fidelity::Lab> {
-    let lab_ns = state.lab_ns();
-    state.add_ns(&lab_ns)?;
-    lab::ip(&["-n", &lab_ns, "link", "add", "br0", "type", "bridge"])?;
-    lab::ip(&["-n", &lab_ns, "link", "set", "br0", "up"])?;
-    state.bridge_netfilter_off();
-    for (i, host) in ["gw", "a", "b"].iter().enumerate() {
-        let ns = format!("{lab_ns}-{host}");
-        state.add_ns(&ns)?;
-        lab::plug(
-            &lab_ns,
-            "br0",
-            &format!("p{i}"),
-            &ns,
-            "eth0",
-            &format!("10.78.0.{}/24", i + 1),
-        )?;
-    }
-    let route = rt::Route {
-        subnet: "10.78.0.0/24".into(),
-        gateway: "10.78.0.1".into(),
-        index: 0,
-        tcp_ports: vec![80, 81, 1883, 9090],
-        udp_ports: vec![5683],
-    };
-    for host in ["a", "b"] {
-        let r = route.clone();
-        wotemu_gateway::probe::in_netns(&format!("{lab_ns}-{host}"), move || rt::install(&r))
-            .join()
-            .map_err(|_| anyhow::anyhow!("routing thread panicked"))??;
-    }
-    Ok(fidelity::Lab {
-        a_ns: format!("{lab_ns}-a"),
-        a_addr: Ipv4Addr::new(10, 78, 0, 2),
-        b_ns: format!("{lab_ns}-b"),
-        b_addr: Ipv4Addr::new(10, 78, 0, 3),
-        wot_port: 5683,
-        other_port: 7000,
-    })
-}
-
 pub(crate) fn fidelity(args: FidelityArgs) -> anyhow::Result<ExitCode> {
     need_root("wotemu fidelity")?;
     let c = fidelity_conditions(&args)?;
-    let spec = Spec::from_json(&conditions_json(&c)).context("checking the conditions")?;
+    let spec = Spec::from_json(&wotemu_lab::fidelity::conditions_json(&c))
+        .context("checking the conditions")?;
     let (backend, why) = backend(args.backend, &spec);
-    let mut state = State {
-        run_id: format!("f{:04x}", std::process::id() & 0xffff),
-        stack: "fidelity".into(),
-        pid: std::process::id(),
-        ..State::default()
+    let sigs = wotemu_sys::signals::channel();
+    let quiet = output::quiet() || args.json;
+    let opts = wotemu_lab::fidelity::FidelityOptions {
+        conditions: c,
+        backend,
+        exe: std::env::current_exe().context("finding the wotemu binary")?,
     };
-    state.save()?;
-    let sigs = super::run::signals();
-    let result = (|| -> anyhow::Result<FidelityOut> {
-        let labcfg = build_fidelity_lab(&mut state).context("building the fidelity lab")?;
-        let dir = state.dir();
-        let ready = dir.join("gateway.ready");
-        let stats = dir.join("gateway.json");
-        let exe = std::env::current_exe().context("finding the wotemu binary")?;
-        let gw_ns = format!("{}-gw", state.lab_ns());
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", &gw_ns])
-            .arg(&exe)
-            .args(["-q", "gateway", "--network", "fidelity", "--conditions"])
-            .arg(conditions_json(&c))
-            .args([
-                "--backend",
-                if backend == Backend::Kernel {
-                    "kernel"
-                } else {
-                    "userspace"
-                },
-            ])
-            .arg("--ready-file")
-            .arg(&ready)
-            .arg("--stats-file")
-            .arg(&stats)
-            .stdout(Stdio::null())
-            .process_group(0)
-            .spawn()
-            .context("starting the gateway")?;
-        state.pids.push(child.id());
-        state.save()?;
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while !ready.exists() {
-            if let Some(st) = child.try_wait()? {
-                bail!("the gateway exited before it was ready ({st}); see its messages above");
-            }
-            if Instant::now() > deadline {
-                bail!("the gateway was not ready after 15 s");
-            }
-            std::thread::sleep(Duration::from_millis(10));
+    let measured = wotemu_lab::fidelity::measure(&opts, &sigs, &|phase| {
+        if !quiet {
+            output::note(&format!("  measuring {phase}…"));
         }
-        let quiet = output::quiet() || args.json;
-        let figures = std::thread::scope(|s| {
-            let h = s.spawn(|| {
-                fidelity::measure(&labcfg, &c, |phase| {
-                    if !quiet {
-                        output::note(&format!("  measuring {phase}…"));
-                    }
-                })
-            });
-            // Ctrl-C: stop waiting; the lab is removed below either way.
-            loop {
-                if h.is_finished() {
-                    return h
-                        .join()
-                        .map_err(|_| anyhow::anyhow!("measurement panicked"));
-                }
-                if sigs.recv_timeout(Duration::from_millis(50)).is_ok() {
-                    bail!("interrupted");
-                }
-            }
-        })??;
-        // SAFETY: kill(2) of our own child.
-        unsafe { libc::kill(-(child.id() as i32), libc::SIGTERM) };
-        let _ = child.wait();
-        let gateway = std::fs::read(&stats)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok());
-        Ok(FidelityOut {
-            conditions: c,
-            backend,
-            reason: why.clone(),
-            pass: figures.iter().all(|f| f.pass != Some(false)),
-            figures,
-            gateway,
-        })
-    })();
-    let problems = state.teardown();
-    for p in problems {
-        output::warn(&p);
-    }
-    let out = result?;
+    })?;
+    let out = FidelityOut {
+        conditions: c,
+        backend,
+        reason: why,
+        pass: measured.figures.iter().all(|f| f.pass != Some(false)),
+        figures: measured.figures,
+        gateway: measured.gateway,
+    };
     if args.json {
         output::json(&out)?;
     } else {

@@ -13,6 +13,8 @@ use crate::output::{self, Bar};
 
 pub(crate) fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
     let started = std::time::Instant::now();
+    // Losses of a collection made here (`--stack`) decide the exit code, as for `wotemu collect`.
+    let mut collected = None;
     let dataset = match (&args.dataset, &args.stack) {
         (Some(d), _) => d.clone(),
         (None, Some(stack)) => {
@@ -21,8 +23,9 @@ pub(crate) fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
             let mut opts = CollectOptions::new(&args.redis.redis_url, stack, &dir);
             opts.trim = false;
             let bar = Bar::new();
-            wotemu_collector::collect(&opts, &bar)
+            let summary = wotemu_collector::collect(&opts, &bar)
                 .with_context(|| format!("collecting stack `{stack}` into {}", dir.display()))?;
+            collected = Some(summary.manifest);
             dir
         }
         (None, None) => unreachable!("clap requires --dataset or --stack"),
@@ -70,5 +73,8 @@ pub(crate) fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
             ));
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(match &collected {
+        Some(m) => crate::outcome::of_dataset(m, &dataset),
+        None => ExitCode::SUCCESS,
+    })
 }

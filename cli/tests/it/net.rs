@@ -371,7 +371,7 @@ fn a_killed_gateway_is_cleaned_up_by_wotemu_clean() {
     assert!(rules.contains("NFQUEUE"), "{rules}");
     // The record `wotemu clean` will use.
     let records = || {
-        std::fs::read_dir("/run/wotemu/net")
+        std::fs::read_dir("/run/wotemu/records")
             .map(|rd| {
                 rd.flatten()
                     .filter(|e| {
@@ -391,7 +391,7 @@ fn a_killed_gateway_is_cleaned_up_by_wotemu_clean() {
     let out = wotemu().arg("clean").output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
-        stdout(&out).contains("network set-up of process"),
+        stdout(&out).contains("removed what gateway left"),
         "{}",
         stdout(&out)
     );

@@ -61,10 +61,11 @@ fn leftovers(id: &str) -> Vec<String> {
             }
         }
     }
-    // Gateways' clean-up records (removed when they stop).
-    if let Ok(rd) = std::fs::read_dir("/run/wotemu/net") {
+    // Clean-up records: the run's own and its gateways' (removed when they stop).
+    if let Ok(rd) = std::fs::read_dir("/run/wotemu/records") {
         for e in rd.flatten() {
-            if std::fs::read_to_string(e.path()).is_ok_and(|t| t.contains(&format!("wtm-{id}-"))) {
+            let text = std::fs::read_to_string(e.path()).unwrap_or_default();
+            if text.contains(&format!("wtm-{id}")) || text.contains(&format!("\"run {id}\"")) {
                 found.push(e.path().display().to_string());
             }
         }
@@ -272,8 +273,8 @@ pub(crate) fn runs_of(pid: u32) -> Option<String> {
         else {
             continue;
         };
-        // Redis, the gateway, 5 replicas.
-        if s["pid"] == pid && s["pids"].as_array().is_some_and(|p| p.len() >= 7) {
+        // Every replica started.
+        if s["pid"] == pid && s["phase"] == "running" {
             return s["run_id"].as_str().map(str::to_owned);
         }
     }
@@ -316,6 +317,33 @@ fn a_crashing_app_is_restarted_and_its_failure_recorded() {
 }
 
 #[test]
+fn records_an_agent_could_not_keep_make_the_run_exit_3() {
+    // Agents keep at most one record per table between shipments here: the rest is dropped, and counted.
+    let dir = tempfile::tempdir().unwrap();
+    let topo = dir.path().join("lossy.yml");
+    std::fs::write(
+        &topo,
+        "networks:\n  lan: {}\nnodes:\n  clock:\n    app: {path: clock, http: true}\n    networks: [lan]\n",
+    )
+    .unwrap();
+    let out = dir.path().join("run");
+    let o = run_cmd(&topo, &out, "6s")
+        .arg("--no-report")
+        .env("WOTEMU_MAX_BUFFERED_ROWS", "1")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3), "{}\n{}", stdout(&o), stderr(&o));
+    assert!(
+        stderr(&o).contains("records they could not keep"),
+        "{}",
+        stderr(&o)
+    );
+    let m = Manifest::read(&out).unwrap();
+    assert!(m.accounting.totals.records_dropped_by_agent > 0);
+    assert_eq!(leftovers(&run_id(&stdout(&o))), Vec::<String>::new());
+}
+
+#[test]
 fn detached_runs_are_listed_and_stopped() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("bg");
@@ -336,9 +364,7 @@ fn detached_runs_are_listed_and_stopped() {
             .iter()
             .find(|r| r["run_dir"] == out_abs.to_string_lossy().as_ref())
             .cloned();
-        if let Some(r) =
-            mine.filter(|r| r["running"] == true && r["namespaces"].as_u64() >= Some(6))
-        {
+        if let Some(r) = mine.filter(|r| r["running"] == true && r["phase"] == "running") {
             break r["run_id"].as_str().unwrap().to_owned();
         }
         assert!(

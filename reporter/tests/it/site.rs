@@ -93,17 +93,73 @@ fn hostile_strings_are_text() {
     );
 }
 
+/// The consumed interactions and those of them that failed, counted from the dataset with arrow (not with
+/// the reporter's Polars code).
+fn consumed_counts(dataset: &Path) -> (usize, usize) {
+    use arrow::array::{AsArray, BooleanArray};
+    let batches =
+        wotemu_collector::dataset::read_table(dataset, wotemu_contract::Table::Interactions)
+            .unwrap();
+    let (mut n, mut failed) = (0, 0);
+    for b in &batches {
+        let side = b.column_by_name("side").unwrap().as_string::<i32>();
+        let ok: &BooleanArray = b.column_by_name("ok").unwrap().as_boolean();
+        for i in 0..b.num_rows() {
+            if side.value(i) == "consumed" {
+                n += 1;
+                failed += usize::from(!ok.value(i));
+            }
+        }
+    }
+    (n, failed)
+}
+
+fn commas(n: usize) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 #[test]
 fn summary_counts_every_row() {
     let f = fixture();
     let index = read(&f.site.join("index.html"));
-    // 4 tasks × 3000 packets; 4 × 3000 + 1 interactions, of which the synthetic failures and the probe.
+    let card = |value: &str, label: &str| {
+        format!("<div class=\"v\">{value}</div><div class=\"k\">{label}</div>")
+    };
+    // 4 tasks × 3000 packets.
+    assert!(index.contains(&card("12,000", "packets")), "{index}");
+    assert!(index.contains(&card("4", "tasks")));
+    // The client side only: what clients observed (the probe's failed read is one of them).
+    let (consumed, failed) = consumed_counts(&f.dataset);
+    assert!(consumed > 1000 && consumed < 11_000, "{consumed}");
     assert!(
-        index.contains("<div class=\"v\">12000</div><div class=\"k\">packets</div>"),
+        index.contains(&card(&commas(consumed), "client interactions")),
         "{index}"
     );
-    assert!(index.contains("<div class=\"v\">12001</div><div class=\"k\">interactions</div>"));
-    assert!(index.contains("<div class=\"v\">4</div><div class=\"k\">tasks</div>"));
+    let rate = format!("{:.2} %", failed as f64 * 100.0 / consumed as f64);
+    assert!(index.contains(&card(&rate, "client error rate")), "{rate}");
+}
+
+#[test]
+fn latency_tables_keep_the_two_sides_apart() {
+    let f = fixture();
+    let index = read(&f.site.join("index.html"));
+    let clients = &index
+        [index.find("What clients observed").unwrap()..index.find("Server handling time").unwrap()];
+    let servers =
+        &index[index.find("Server handling time").unwrap()..index.find("Top talkers").unwrap()];
+    // The probe is a consumed read of `temperature`: in the clients' table only, by name.
+    assert!(clients.contains("<td>temperature</td>"), "{clients}");
+    assert!(clients.contains("urn:&lt;b&gt;bold"), "{clients}");
+    assert!(!servers.contains("urn:&lt;b&gt;bold"), "{servers}");
+    assert!(servers.contains("<td>readproperty</td>"), "{servers}");
 }
 
 #[test]
@@ -174,7 +230,11 @@ fn site_is_small_compared_with_the_data() {
         .iter()
         .map(|p| std::fs::metadata(p).unwrap().len())
         .sum();
+    // The pages are a small part of the site; the downloads hold the data.
     assert!(pages < 2 * 1024 * 1024, "pages {pages} bytes");
-    assert!(f.dataset.join("manifest.json").exists());
-    let _ = data;
+    assert!(data > 0);
+    assert!(
+        pages < data,
+        "pages ({pages} bytes) are smaller than the data they summarise ({data} bytes)"
+    );
 }

@@ -1,0 +1,200 @@
+//! The lab of `wotemu fidelity`: a throwaway bridge with three hosts (`gw`, `a`, `b` on 10.78.0.0/24), the
+//! real `wotemu gateway` in `gw`, and `a` and `b` routing their WoT ports through it — the same namespaces,
+//! veths and clean-up records as a run, so that the same teardown and `wotemu clean` apply.
+
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::process::Child;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use wotemu_gateway::fidelity::{self, Figure};
+use wotemu_gateway::route::Route;
+use wotemu_gateway::Backend;
+use wotemu_sys::cleanup::{Item, Record};
+use wotemu_topology::model::Conditions;
+
+use crate::host;
+use crate::plan::STATE_ROOT;
+use crate::Error;
+
+/// What to measure.
+#[derive(Debug, Clone)]
+pub struct FidelityOptions {
+    pub conditions: Conditions,
+    pub backend: Backend,
+    /// The `wotemu` binary (it runs the gateway).
+    pub exe: PathBuf,
+}
+
+/// What was measured.
+#[derive(Debug, Clone)]
+pub struct FidelityOutcome {
+    pub figures: Vec<Figure>,
+    /// The gateway's own counters (`--stats-file`), when it wrote them.
+    pub gateway: Option<serde_json::Value>,
+}
+
+/// The conditions as the gateway reads them: the JSON `wotemu compose` writes.
+pub fn conditions_json(c: &Conditions) -> String {
+    serde_json::Value::Object(wotemu_topology::compose::conditions_object(c)).to_string()
+}
+
+/// Builds the lab, runs the gateway, measures (calling `on_phase` as it goes), and removes the lab — also
+/// when measuring fails or a signal arrives.
+pub fn measure(
+    opts: &FidelityOptions,
+    signals: &mpsc::Receiver<i32>,
+    on_phase: &(dyn Fn(&str) + Sync),
+) -> Result<FidelityOutcome, Error> {
+    if !wotemu_sys::is_root() {
+        return Err(Error::NotRoot {
+            what: "wotemu fidelity",
+        });
+    }
+    let id = format!("f{:04x}", std::process::id() & 0xffff);
+    let lab_ns = format!("wtm-{id}");
+    let dir = Path::new(STATE_ROOT).join(&id);
+    let mut rec = Record::create(&format!("fidelity {id}")).map_err(|source| Error::Io {
+        what: "creating the clean-up record".into(),
+        source,
+    })?;
+    let mut gateway: Option<Child> = None;
+    let result = (|| {
+        host::record(&mut rec, Item::Path { path: dir.clone() })?;
+        std::fs::create_dir_all(&dir).map_err(|source| Error::Io {
+            what: format!("creating {}", dir.display()),
+            source,
+        })?;
+        let lab = build(&mut rec, &lab_ns)?;
+        let ready = dir.join("gateway.ready");
+        let stats = dir.join("gateway.json");
+        let args: Vec<String> = [
+            "-q",
+            "gateway",
+            "--network",
+            "fidelity",
+            "--conditions",
+            &conditions_json(&opts.conditions),
+            "--backend",
+            match opts.backend {
+                Backend::Kernel => "kernel",
+                Backend::Userspace => "userspace",
+            },
+            "--ready-file",
+            &ready.to_string_lossy(),
+            "--stats-file",
+            &stats.to_string_lossy(),
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        let child = host::spawn_netns_exec(
+            &mut rec,
+            &format!("{lab_ns}-gw"),
+            &opts.exe,
+            &args,
+            &dir.join("gateway.log"),
+        )?;
+        let child = gateway.insert(child);
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        while !ready.exists() {
+            if let Some(st) = child.try_wait().map_err(|source| Error::Io {
+                what: "waiting for the gateway".into(),
+                source,
+            })? {
+                let log = std::fs::read_to_string(dir.join("gateway.log")).unwrap_or_default();
+                return Err(Error::Plan(format!(
+                    "the gateway exited before it was ready ({st}): {}",
+                    log.trim()
+                )));
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(Error::Timeout {
+                    what: "the fidelity gateway".into(),
+                    secs: 15,
+                });
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let figures = std::thread::scope(|s| {
+            let h = s.spawn(|| fidelity::measure(&lab, &opts.conditions, on_phase));
+            // A signal stops the waiting; the lab is removed below either way.
+            loop {
+                if h.is_finished() {
+                    return h
+                        .join()
+                        .unwrap_or_else(|p| std::panic::resume_unwind(p))
+                        .map_err(Error::from);
+                }
+                if signals.recv_timeout(Duration::from_millis(50)).is_ok() {
+                    return Err(Error::Interrupted);
+                }
+            }
+        })?;
+        // Stop the gateway so that it writes its final counters.
+        wotemu_sys::process::signal_group(child.id(), libc::SIGTERM);
+        if let Err(e) = child.wait() {
+            tracing::debug!(error = %e, "Gateway already reaped.");
+        }
+        let gateway = std::fs::read(&stats)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        Ok(FidelityOutcome { figures, gateway })
+    })();
+    let gateway_pid = gateway.as_ref().map(Child::id);
+    let mut problems = rec.undo_all();
+    if let Some(mut g) = gateway {
+        if let Err(e) = g.wait() {
+            tracing::debug!(error = %e, "Gateway already reaped.");
+        }
+    }
+    for found in wotemu_sys::cleanup::list(Path::new(wotemu_sys::cleanup::DIR)) {
+        if !found.alive && Some(found.header.owner) == gateway_pid {
+            problems.extend(wotemu_sys::cleanup::undo(&found));
+        }
+    }
+    for p in problems {
+        tracing::warn!(problem = %p, "The fidelity lab left something behind; run `wotemu clean`.");
+    }
+    result
+}
+
+/// The lab: `wtm-fXXXX` (bridge `br0`) and `-gw`, `-a`, `-b` hosts on 10.78.0.0/24.
+fn build(rec: &mut Record, lab_ns: &str) -> Result<fidelity::Lab, Error> {
+    host::add_namespace(rec, lab_ns, false)?;
+    host::add_bridge(lab_ns, "br0")?;
+    host::bridge_netfilter_off(lab_ns);
+    for (i, name) in ["gw", "a", "b"].iter().enumerate() {
+        let ns = format!("{lab_ns}-{name}");
+        host::add_namespace(rec, &ns, false)?;
+        host::plug(
+            lab_ns,
+            "br0",
+            &format!("p{i}"),
+            &ns,
+            "eth0",
+            &format!("10.78.0.{}/24", i + 1),
+        )?;
+    }
+    let route = Route {
+        subnet: "10.78.0.0/24".into(),
+        gateway: "10.78.0.1".into(),
+        index: 0,
+        tcp_ports: vec![80, 81, 1883, 9090],
+        udp_ports: vec![5683],
+    };
+    for name in ["a", "b"] {
+        let r = route.clone();
+        wotemu_sys::netns::run_in(&format!("{lab_ns}-{name}"), move || {
+            wotemu_gateway::route::install(&r).map_err(Error::from)
+        })?;
+    }
+    Ok(fidelity::Lab {
+        a_ns: format!("{lab_ns}-a"),
+        a_addr: Ipv4Addr::new(10, 78, 0, 2),
+        b_ns: format!("{lab_ns}-b"),
+        b_addr: Ipv4Addr::new(10, 78, 0, 3),
+        wot_port: 5683,
+        other_port: 7000,
+    })
+}

@@ -1,0 +1,375 @@
+//! What the runner does to the host: network namespaces, bridges and veths, cgroups with limits, and
+//! processes started inside a replica's namespaces. Every creation is recorded in the run's clean-up record
+//! first ([`wotemu_sys::cleanup`]).
+
+use std::collections::BTreeMap;
+use std::ffi::CString;
+use std::os::fd::AsRawFd;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use wotemu_sys::cleanup::{Item, Record};
+use wotemu_sys::cmd::{ip, run};
+
+use crate::Error;
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
+    let what = what.into();
+    move |source| Error::Io { what, source }
+}
+
+/// Records an item before creating it (a record that cannot grow stops the run: nothing may be left
+/// untracked).
+pub(crate) fn record(rec: &mut Record, item: Item) -> Result<(), Error> {
+    rec.push(item)
+        .map_err(io("writing the run's clean-up record"))
+}
+
+/// Creates a network namespace. With `ipv6`, its interfaces get IPv6 link-local addresses (apps that bind
+/// `::`, such as CoAP's, need one) but send no router solicitations and skip duplicate address detection,
+/// so that the emulated traffic stays the apps'. Without, IPv6 is off.
+pub(crate) fn add_namespace(rec: &mut Record, name: &str, ipv6: bool) -> Result<(), Error> {
+    record(
+        rec,
+        Item::Namespace {
+            name: name.to_owned(),
+        },
+    )?;
+    ip(&["netns", "add", name])?;
+    ip(&["-n", name, "link", "set", "lo", "up"])?;
+    let settings: &[&str] = if ipv6 {
+        &[
+            "net.ipv6.conf.default.accept_ra=0",
+            "net.ipv6.conf.default.router_solicitations=0",
+            "net.ipv6.conf.default.dad_transmits=0",
+            "net.ipv6.conf.all.accept_ra=0",
+        ]
+    } else {
+        &[
+            "net.ipv6.conf.all.disable_ipv6=1",
+            "net.ipv6.conf.default.disable_ipv6=1",
+        ]
+    };
+    let mut args = vec!["netns", "exec", name, "sysctl", "-q", "-w"];
+    args.extend_from_slice(settings);
+    if let Err(e) = run("ip", &args) {
+        // A kernel without IPv6 has none of these; the namespace works without them.
+        tracing::debug!(ns = name, error = %e, "Could not set the IPv6 sysctls.");
+    }
+    Ok(())
+}
+
+/// Creates a bridge in the lab namespace; bridged frames skip iptables there (when br_netfilter is loaded,
+/// as Docker does): the bridges only switch, shaping happens in the gateways.
+pub(crate) fn add_bridge(lab: &str, bridge: &str) -> Result<(), Error> {
+    ip(&["-n", lab, "link", "add", bridge, "type", "bridge"])?;
+    ip(&["-n", lab, "link", "set", bridge, "up"])?;
+    Ok(())
+}
+
+/// Turns off netfilter on the lab namespace's bridges (saves a netfilter pass per frame).
+pub(crate) fn bridge_netfilter_off(lab: &str) {
+    let r = run(
+        "ip",
+        &[
+            "netns",
+            "exec",
+            lab,
+            "sysctl",
+            "-q",
+            "-w",
+            "net.bridge.bridge-nf-call-iptables=0",
+            "net.bridge.bridge-nf-call-ip6tables=0",
+            "net.bridge.bridge-nf-call-arptables=0",
+        ],
+    );
+    if let Err(e) = r {
+        // Without br_netfilter loaded these do not exist, and bridged frames skip iptables anyway.
+        tracing::debug!(ns = lab, error = %e, "Bridge netfilter settings not applied.");
+    }
+}
+
+/// Plugs namespace `ns` into `bridge` of the lab namespace `lab`: a veth pair, `peer` on the bridge and
+/// `inside` in `ns` with the address `cidr`, both up.
+pub(crate) fn plug(
+    lab: &str,
+    bridge: &str,
+    peer: &str,
+    ns: &str,
+    inside: &str,
+    cidr: &str,
+) -> Result<(), Error> {
+    ip(&[
+        "-n", lab, "link", "add", peer, "type", "veth", "peer", "name", inside, "netns", ns,
+    ])?;
+    ip(&["-n", lab, "link", "set", peer, "master", bridge, "up"])?;
+    ip(&["-n", ns, "addr", "add", cidr, "dev", inside])?;
+    ip(&["-n", ns, "link", "set", inside, "up"])?;
+    Ok(())
+}
+
+/// Writes a namespace's `/etc/netns/<ns>/hosts` and `hostname` (what processes inside see as `/etc/...`).
+pub(crate) fn write_etc(ns: &str, hosts: &str, hostname: &str) -> Result<(), Error> {
+    let dir = Path::new("/etc/netns").join(ns);
+    std::fs::create_dir_all(&dir).map_err(io(format!("creating {}", dir.display())))?;
+    std::fs::write(dir.join("hosts"), hosts)
+        .map_err(io(format!("writing {}/hosts", dir.display())))?;
+    std::fs::write(dir.join("hostname"), format!("{hostname}\n"))
+        .map_err(io(format!("writing {}/hostname", dir.display())))?;
+    Ok(())
+}
+
+/// The cgroup hierarchy of the host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CgroupVersion {
+    V1,
+    V2,
+}
+
+/// Which cgroup version this host mounts at `/sys/fs/cgroup`.
+pub fn cgroup_version() -> CgroupVersion {
+    if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        CgroupVersion::V2
+    } else {
+        CgroupVersion::V1
+    }
+}
+
+fn write(path: &Path, value: &str) -> Result<(), Error> {
+    std::fs::write(path, value).map_err(io(format!("writing {value} to {}", path.display())))
+}
+
+/// Creates the cgroups of a task of run `run_id` with its limits; returns the folders whose
+/// `cgroup.procs` the task's process joins (one per controller on cgroup v1, one on v2).
+pub(crate) fn make_cgroups(
+    rec: &mut Record,
+    run_id: &str,
+    task: &str,
+    cpus: Option<f64>,
+    mem: Option<u64>,
+) -> Result<Vec<PathBuf>, Error> {
+    let mut dirs = Vec::new();
+    let quota = cpus.map(|c| ((c * 100_000.0) as u64).max(1000));
+    match cgroup_version() {
+        CgroupVersion::V2 => {
+            let root = Path::new("/sys/fs/cgroup");
+            let top = root.join("wotemu");
+            let run_dir = top.join(run_id);
+            // Delegate cpu and memory down to the task's level.
+            for (parent, child) in [(root, &top), (top.as_path(), &run_dir)] {
+                if let Err(e) =
+                    std::fs::write(parent.join("cgroup.subtree_control"), "+cpu +memory")
+                {
+                    tracing::debug!(cgroup = %parent.display(), error = %e, "Controllers not delegated.");
+                }
+                if !child.exists() {
+                    if child == &run_dir {
+                        record(
+                            rec,
+                            Item::Cgroup {
+                                path: run_dir.clone(),
+                            },
+                        )?;
+                    }
+                    std::fs::create_dir_all(child)
+                        .map_err(io(format!("creating {}", child.display())))?;
+                }
+            }
+            if let Err(e) = std::fs::write(run_dir.join("cgroup.subtree_control"), "+cpu +memory") {
+                tracing::debug!(cgroup = %run_dir.display(), error = %e, "Controllers not delegated.");
+            }
+            let dir = run_dir.join(task);
+            record(rec, Item::Cgroup { path: dir.clone() })?;
+            std::fs::create_dir_all(&dir).map_err(io(format!("creating {}", dir.display())))?;
+            if let Some(q) = quota {
+                write(&dir.join("cpu.max"), &format!("{q} 100000"))?;
+            }
+            if let Some(m) = mem {
+                write(&dir.join("memory.max"), &m.to_string())?;
+            }
+            dirs.push(dir);
+        }
+        CgroupVersion::V1 => {
+            // cpuacct (CPU usage) is its own hierarchy on some hosts, mounted with cpu on others.
+            for controller in ["cpu", "cpuacct", "memory"] {
+                let base = Path::new("/sys/fs/cgroup").join(controller);
+                if !base.exists() {
+                    continue;
+                }
+                let base = base.canonicalize().unwrap_or(base);
+                let run_dir = base.join("wotemu").join(run_id);
+                let dir = run_dir.join(task);
+                if dirs.contains(&dir) {
+                    continue;
+                }
+                if !run_dir.exists() {
+                    record(
+                        rec,
+                        Item::Cgroup {
+                            path: run_dir.clone(),
+                        },
+                    )?;
+                }
+                record(rec, Item::Cgroup { path: dir.clone() })?;
+                std::fs::create_dir_all(&dir).map_err(io(format!("creating {}", dir.display())))?;
+                match controller {
+                    "cpu" => {
+                        if let Some(q) = quota {
+                            write(&dir.join("cpu.cfs_period_us"), "100000")?;
+                            write(&dir.join("cpu.cfs_quota_us"), &q.to_string())?;
+                        }
+                    }
+                    "memory" => {
+                        if let Some(m) = mem {
+                            write(&dir.join("memory.limit_in_bytes"), &m.to_string())?;
+                        }
+                    }
+                    _ => {}
+                }
+                dirs.push(dir);
+            }
+        }
+    }
+    Ok(dirs)
+}
+
+/// Removes the shared `wotemu` cgroup parents when no run uses them (an `rmdir` fails while one does).
+pub fn remove_cgroup_parents() {
+    for parent in [
+        "/sys/fs/cgroup/cpu/wotemu",
+        "/sys/fs/cgroup/cpuacct/wotemu",
+        "/sys/fs/cgroup/memory/wotemu",
+        "/sys/fs/cgroup/wotemu",
+    ] {
+        // Fails while another run uses it, and when it does not exist: both are fine.
+        let _ = std::fs::remove_dir(parent);
+    }
+}
+
+/// A program to start inside a replica.
+pub(crate) struct Spawn<'a> {
+    pub(crate) ns: &'a str,
+    pub(crate) hostname: &'a str,
+    pub(crate) program: &'a Path,
+    pub(crate) args: &'a [String],
+    pub(crate) env: &'a BTreeMap<String, String>,
+    pub(crate) cgroups: &'a [PathBuf],
+    pub(crate) log: &'a Path,
+}
+
+/// Starts a program inside the replica's network namespace, with its own hostname (the task name) and its
+/// own `/etc/hosts` (`/etc/netns/<ns>/hosts`, as `ip netns exec` would show it), in its cgroups, in a
+/// process group of its own. Unlike `ip netns exec`, /sys is left as it is, so the agent reads its cgroup
+/// under /sys/fs/cgroup. The process is recorded before it starts running anything.
+pub(crate) fn spawn_in(rec: &mut Record, s: &Spawn<'_>) -> Result<Child, Error> {
+    let out = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(s.log)
+        .map_err(io(format!("opening the log {}", s.log.display())))?;
+    let err = out
+        .try_clone()
+        .map_err(io(format!("opening the log {}", s.log.display())))?;
+    let netns = std::fs::File::open(Path::new("/run/netns").join(s.ns))
+        .map_err(io(format!("opening the network namespace {}", s.ns)))?;
+    let cstr = |v: &str| {
+        CString::new(v).map_err(|_| Error::Plan(format!("a path contains a NUL byte: {v:?}")))
+    };
+    let hosts = Path::new("/etc/netns").join(s.ns).join("hosts");
+    let hosts_src = cstr(&hosts.to_string_lossy())?;
+    let hosts_dst = cstr("/etc/hosts")?;
+    let root = cstr("/")?;
+    let host = s.hostname.as_bytes().to_vec();
+    let procs: Vec<PathBuf> = s.cgroups.iter().map(|d| d.join("cgroup.procs")).collect();
+    let fd = netns.as_raw_fd();
+    let mut cmd = Command::new(s.program);
+    cmd.args(s.args)
+        .envs(s.env)
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err);
+    // SAFETY: between fork and exec only system calls and writes to already-opened paths; every buffer was
+    // prepared before the fork.
+    unsafe {
+        cmd.pre_exec(move || {
+            for p in &procs {
+                std::fs::write(p, b"0")?;
+            }
+            let check = |r: libc::c_int| {
+                if r == 0 {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            };
+            check(libc::setns(fd, libc::CLONE_NEWNET))?;
+            check(libc::unshare(libc::CLONE_NEWNS | libc::CLONE_NEWUTS))?;
+            check(libc::mount(
+                std::ptr::null(),
+                root.as_ptr(),
+                std::ptr::null(),
+                libc::MS_REC | libc::MS_SLAVE,
+                std::ptr::null(),
+            ))?;
+            check(libc::mount(
+                hosts_src.as_ptr(),
+                hosts_dst.as_ptr(),
+                std::ptr::null(),
+                libc::MS_BIND,
+                std::ptr::null(),
+            ))?;
+            check(libc::sethostname(host.as_ptr().cast(), host.len()))?;
+            wotemu_sys::signals::unblock_all();
+            Ok(())
+        });
+    }
+    cmd.process_group(0);
+    let child = cmd
+        .spawn()
+        .map_err(io(format!("starting {} in {}", s.program.display(), s.ns)))?;
+    record(rec, Item::process(child.id()))?;
+    Ok(child)
+}
+
+/// Starts `program` in the named namespace with `ip netns exec` (a gateway: it needs the namespace's own
+/// /sys for its sysctls), in a process group of its own, output to `log`.
+pub(crate) fn spawn_netns_exec(
+    rec: &mut Record,
+    ns: &str,
+    program: &Path,
+    args: &[String],
+    log: &Path,
+) -> Result<Child, Error> {
+    let log_file = std::fs::File::create(log).map_err(io(format!("creating {}", log.display())))?;
+    let mut cmd = Command::new("ip");
+    cmd.args(["netns", "exec", ns])
+        .arg(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log_file)
+        .process_group(0);
+    // SAFETY: only an async-signal-safe mask change between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            wotemu_sys::signals::unblock_all();
+            Ok(())
+        });
+    }
+    let child = cmd
+        .spawn()
+        .map_err(io(format!("starting {} in {ns}", program.display())))?;
+    record(rec, Item::process(child.id()))?;
+    Ok(child)
+}
+
+/// Whether a program is on the PATH (or in /usr/sbin, /sbin); its path.
+pub fn which(program: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")?
+        .to_string_lossy()
+        .split(':')
+        .chain(["/usr/sbin", "/sbin"])
+        .map(|d| Path::new(d).join(program))
+        .find(|p| p.exists())
+}

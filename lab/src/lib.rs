@@ -1,0 +1,77 @@
+//! The one-host runner of wotemu (`wotemu run`): a validated topology becomes a [`RunPlan`] (pure: names,
+//! addresses, hosts files, routes, commands, limits — unit-tested without root), then a [`Lab`] that builds
+//! it in network namespaces, bridges and cgroups, starts Redis, the gateways and the replicas, supervises
+//! them (restarts, live status), stops them so that the caller can collect from the run's Redis, and tears
+//! everything down. The fidelity lab of `wotemu fidelity` ([`fidelity`]) is built the same way.
+//!
+//! Everything the runner creates on the host is first written to a crash clean-up record
+//! ([`wotemu_sys::cleanup`]), so that `wotemu clean` removes it after a crash; the run's state file
+//! ([`state`]) says who runs it and where its dataset goes.
+//!
+//! This crate must never collect or report (the CLI calls the collector and the reporter between
+//! [`Lab::stop`] and [`Lab::teardown`]), print (progress goes through [`Observer`]), or leave anything on
+//! the host that is not in a record.
+
+pub mod fidelity;
+pub mod host;
+pub mod plan;
+mod run;
+pub mod state;
+
+pub use plan::{PlanOptions, RunPlan};
+pub use run::{Ended, Lab, Observer, Status};
+
+use std::path::PathBuf;
+
+/// Why a run (or the fidelity lab) could not be built or run.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The topology does not fit a one-host run.
+    #[error("{0}")]
+    Plan(String),
+    #[error("{what} needs root (or CAP_NET_ADMIN and CAP_SYS_ADMIN) to create network namespaces and cgroups; run it with sudo")]
+    NotRoot { what: &'static str },
+    #[error("{program} is missing: {hint}")]
+    Missing { program: String, hint: String },
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("Redis: {what}: {source}")]
+    Redis {
+        what: String,
+        #[source]
+        source: redis::RedisError,
+    },
+    #[error("waited {secs} s for {what} in vain")]
+    Timeout { what: String, secs: u64 },
+    #[error("the gateway of network {network} exited ({status}); its log: {}", log.display())]
+    GatewayExited {
+        network: String,
+        status: String,
+        log: PathBuf,
+    },
+    #[error(transparent)]
+    Command(#[from] wotemu_sys::CommandError),
+    #[error(transparent)]
+    Gateway(#[from] wotemu_gateway::Error),
+    #[error("{what}: {source}")]
+    Context {
+        what: String,
+        #[source]
+        source: Box<Error>,
+    },
+    #[error("interrupted")]
+    Interrupted,
+}
+
+impl From<std::io::Error> for Error {
+    fn from(source: std::io::Error) -> Self {
+        Error::Io {
+            what: "a system call".into(),
+            source,
+        }
+    }
+}

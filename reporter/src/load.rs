@@ -1,0 +1,238 @@
+//! [`Report::load`]: the manifest, the tasks and every aggregate of a dataset, computed once.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use wotemu_contract::manifest::Manifest;
+use wotemu_contract::table::Table;
+
+use crate::aggregate::{self, ErrorGroup, EventErrorGroup, Flow, LatencyRow, Talker};
+use crate::error::Error;
+use crate::format;
+use crate::frames::{collect, i64s, scan, strs};
+
+/// What to render and how.
+#[derive(Debug, Clone)]
+pub struct ReportOptions {
+    pub dataset: PathBuf,
+    pub out: PathBuf,
+    /// The site's title (default: "wotemu report · <stack>").
+    pub title: Option<String>,
+    /// Log lines shown per task page (all are in the downloads).
+    pub log_lines: usize,
+    /// Where the site will be published (GitHub Pages), for canonical links; links stay relative.
+    pub base_url: Option<String>,
+}
+
+impl ReportOptions {
+    pub fn new(dataset: &Path, out: &Path) -> Self {
+        ReportOptions {
+            dataset: dataset.to_owned(),
+            out: out.to_owned(),
+            title: None,
+            log_lines: 500,
+            base_url: None,
+        }
+    }
+}
+
+/// One task (replica), from the tasks table.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct TaskRow {
+    pub(crate) task: String,
+    pub(crate) node: String,
+    pub(crate) state: String,
+    pub(crate) restarts: i64,
+    pub(crate) started_us: Option<i64>,
+    pub(crate) stopped_us: Option<i64>,
+    pub(crate) error: String,
+    /// (label, value formatted for people).
+    pub(crate) facts: Vec<(String, String)>,
+    /// Its addresses (for who talks to whom).
+    pub(crate) addresses: Vec<String>,
+    pub(crate) cpu_model: Option<String>,
+    /// Failed, restarted or in an unexpected state.
+    pub(crate) bad: bool,
+}
+
+/// The aggregates of a dataset, ready to render.
+pub struct Report {
+    pub(crate) opts: ReportOptions,
+    pub(crate) manifest: Manifest,
+    pub(crate) tasks: Vec<TaskRow>,
+    pub(crate) latency: Vec<LatencyRow>,
+    pub(crate) errors: Vec<ErrorGroup>,
+    pub(crate) event_errors: Vec<EventErrorGroup>,
+    pub(crate) talkers: Vec<Talker>,
+    pub(crate) flows: Vec<Flow>,
+    /// Address → node, from the tasks' addresses.
+    pub(crate) owners: BTreeMap<String, String>,
+    pub(crate) counts: BTreeMap<Table, i64>,
+    pub(crate) span: (Option<i64>, Option<i64>),
+    pub(crate) packet_bytes: i64,
+    pub(crate) window_us: i64,
+}
+
+impl Report {
+    /// Reads the manifest and computes every aggregate.
+    pub fn load(opts: ReportOptions) -> Result<Report, Error> {
+        let _span = tracing::info_span!("report_load", dataset = %opts.dataset.display()).entered();
+        let dir = &opts.dataset;
+        let manifest = Manifest::read(dir).map_err(|e| Error::NotADataset {
+            path: dir.clone(),
+            reason: e.to_string(),
+        })?;
+        let mut counts = BTreeMap::new();
+        let (mut lo, mut hi) = (None::<i64>, None::<i64>);
+        for t in Table::ALL {
+            if t == Table::Tasks {
+                continue;
+            }
+            let (n, a, b) = aggregate::count_and_span(dir, t)?;
+            counts.insert(t, n);
+            lo = [lo, a].into_iter().flatten().min();
+            hi = [hi, b].into_iter().flatten().max();
+        }
+        let span_us = match (lo, hi) {
+            (Some(a), Some(b)) => b - a,
+            _ => 0,
+        };
+        let window_us = aggregate::window_us(span_us, 1000, 1_000_000);
+        let interactions = scan(dir, Table::Interactions)?;
+        let (latency, errors) = match &interactions {
+            Some(lf) => (
+                aggregate::latency_table(lf.clone())?,
+                aggregate::error_groups(lf.clone())?,
+            ),
+            None => (Vec::new(), Vec::new()),
+        };
+        let event_errors = match scan(dir, Table::Events)? {
+            Some(lf) => aggregate::event_error_groups(lf)?,
+            None => Vec::new(),
+        };
+        let (talkers, flows) = match scan(dir, Table::Packets)? {
+            Some(lf) => (
+                aggregate::talkers(lf.clone(), 1_000_000)?,
+                aggregate::flows(lf)?,
+            ),
+            None => (Vec::new(), Vec::new()),
+        };
+        let packet_bytes = talkers.iter().map(|t| t.bytes).sum();
+        let tasks = load_tasks(dir)?;
+        let owners = address_owners(&tasks);
+        counts.insert(Table::Tasks, tasks.len() as i64);
+        Ok(Report {
+            opts,
+            manifest,
+            tasks,
+            latency,
+            errors,
+            event_errors,
+            talkers,
+            flows,
+            owners,
+            counts,
+            span: (lo, hi),
+            packet_bytes,
+            window_us,
+        })
+    }
+}
+
+/// Address → node, from the addresses of every task (`10.0.0.2/24` and `10.0.0.2` both give `10.0.0.2`).
+fn address_owners(tasks: &[TaskRow]) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for t in tasks {
+        for ip in &t.addresses {
+            out.insert(ip.clone(), t.node.clone());
+        }
+    }
+    out
+}
+
+fn load_tasks(dir: &Path) -> Result<Vec<TaskRow>, Error> {
+    let Some(lf) = scan(dir, Table::Tasks)? else {
+        return Ok(Vec::new());
+    };
+    let df = collect(lf, Table::Tasks)?;
+    let s = |n: &str| strs(&df, n);
+    let (task, node, state, err) = (s("task"), s("node"), s("state"), s("exit_error"));
+    let restarts = i64s(&df, "restarts");
+    let (started, stopped) = (i64s(&df, "started_at"), i64s(&df, "stopped_at"));
+    let (cpus, mem) = (i64s(&df, "cpu_count"), i64s(&df, "mem_total_bytes"));
+    let text_facts = [
+        ("service", "service"),
+        ("hostname", "hostname"),
+        ("container id", "container_id"),
+        ("networks", "networks"),
+        ("addresses", "ip_addresses"),
+        ("cpu model", "cpu_model"),
+        ("python", "python_version"),
+        ("platform", "platform"),
+    ];
+    let columns: Vec<(&str, Vec<Option<String>>)> =
+        text_facts.iter().map(|(l, c)| (*l, s(c))).collect();
+    let mut out = Vec::new();
+    for i in 0..df.height() {
+        let state = state[i].clone().unwrap_or_default();
+        let error = err[i].clone().unwrap_or_default();
+        let restarts = restarts[i].unwrap_or(0);
+        let ok_state = matches!(
+            state.as_str(),
+            "running" | "complete" | "shutdown" | "stopped"
+        );
+        let value = |label: &str| {
+            columns
+                .iter()
+                .find(|(l, _)| *l == label)
+                .and_then(|(_, v)| v[i].clone())
+                .filter(|x| !x.is_empty())
+        };
+        let mut facts: Vec<(String, String)> = columns
+            .iter()
+            .filter_map(|(l, v)| {
+                v[i].clone()
+                    .filter(|x| !x.is_empty())
+                    .map(|x| ((*l).to_owned(), x))
+            })
+            .collect();
+        if let Some(n) = cpus[i] {
+            facts.push(("cpus".into(), n.to_string()));
+        }
+        if let Some(b) = mem[i] {
+            facts.push(("memory".into(), format::bytes(b)));
+        }
+        for (label, t) in [("started", started[i]), ("stopped", stopped[i])] {
+            if let Some(t) = t {
+                facts.push((label.into(), wotemu_contract::time_util::us_to_rfc3339(t)));
+            }
+        }
+        if restarts > 0 {
+            facts.push(("restarts".into(), restarts.to_string()));
+        }
+        let addresses = value("addresses")
+            .map(|v| {
+                v.split(',')
+                    .map(|a| a.trim().split('/').next().unwrap_or_default().to_owned())
+                    .filter(|a| !a.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.push(TaskRow {
+            task: task[i].clone().unwrap_or_default(),
+            node: node[i].clone().unwrap_or_default(),
+            bad: !ok_state || !error.is_empty() || restarts > 0,
+            cpu_model: value("cpu model"),
+            state,
+            restarts,
+            started_us: started[i],
+            stopped_us: stopped[i],
+            error,
+            facts,
+            addresses,
+        });
+    }
+    out.sort_by(|a, b| a.task.cmp(&b.task));
+    Ok(out)
+}

@@ -1,0 +1,669 @@
+//! Each page's view and charts, from the [`Report`]'s aggregates (and, for per-task charts, lazy scans
+//! filtered to the task).
+
+use std::collections::BTreeMap;
+
+use polars::prelude::*;
+use serde_json::Value;
+use wotemu_contract::table::Table;
+use wotemu_contract::time_util::us_to_rfc3339;
+
+use crate::aggregate::{self, LatencyRow};
+use crate::charts;
+use crate::error::Error;
+use crate::format;
+use crate::frames::{collect, f64s, i64s, scan, strs};
+use crate::load::{Report, TaskRow};
+use crate::views::*;
+
+/// A chart before it is inlined into a page.
+pub(crate) struct Chart {
+    pub(crate) id: String,
+    pub(crate) title: String,
+    pub(crate) note: String,
+    pub(crate) spec: Value,
+}
+
+/// A file name for a task's page (task names are `[A-Za-z0-9_.-]`; anything else becomes `_`).
+pub(crate) fn task_file(task: &str) -> String {
+    let safe: String = task
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("tasks/{safe}.html")
+}
+
+fn ms_rows(rows: Vec<(i64, String, f64)>) -> Vec<(f64, String, f64)> {
+    rows.into_iter()
+        .map(|(t, s, v)| (t as f64 / 1000.0, s, v))
+        .collect()
+}
+
+fn latency_view(r: &LatencyRow) -> LatencyView<'_> {
+    LatencyView {
+        thing: &r.thing,
+        name: &r.name,
+        verb: &r.verb,
+        count: r.count,
+        errors: r.errors,
+        error_pct: format::percent(r.errors, r.count),
+        p50: format::ms(r.p50),
+        p95: format::ms(r.p95),
+        p99: format::ms(r.p99),
+        max: format::ms(r.max),
+    }
+}
+
+impl Report {
+    /// The frame of every page.
+    pub(crate) fn site_view(&self) -> SiteView<'_> {
+        let span = match self.span {
+            (Some(a), Some(b)) => format!(
+                "{} → {} ({})",
+                us_to_rfc3339(a),
+                us_to_rfc3339(b),
+                format::duration((b - a) as f64 / 1e6)
+            ),
+            _ => "no records".into(),
+        };
+        SiteView {
+            title: self
+                .opts
+                .title
+                .clone()
+                .unwrap_or_else(|| format!("wotemu report · {}", self.manifest.stack)),
+            stack: &self.manifest.stack,
+            base_url: self
+                .opts
+                .base_url
+                .as_deref()
+                .map(|u| format!("{}/", u.trim_end_matches('/'))),
+            version: env!("CARGO_PKG_VERSION"),
+            span,
+            nav: [
+                NavItem {
+                    href: "index.html",
+                    label: "Summary",
+                },
+                NavItem {
+                    href: "tasks.html",
+                    label: "Tasks",
+                },
+                NavItem {
+                    href: "errors.html",
+                    label: "Errors",
+                },
+                NavItem {
+                    href: "compose.html",
+                    label: "Topology",
+                },
+                NavItem {
+                    href: "data.html",
+                    label: "Data",
+                },
+            ],
+        }
+    }
+
+    pub(crate) fn summary_view(&self) -> SummaryView<'_> {
+        let consumed: Vec<&LatencyRow> = self
+            .latency
+            .iter()
+            .filter(|r| r.side == "consumed")
+            .collect();
+        // The error rate is what clients saw fail (a failed read shows on both sides when the server
+        // raised; a timeout only on the client's).
+        let (calls, failed) = consumed
+            .iter()
+            .fold((0, 0), |(n, e), r| (n + r.count, e + r.errors));
+        let p95_reads = consumed
+            .iter()
+            .filter(|r| r.verb == "readproperty")
+            .filter_map(|r| r.p95)
+            .fold(None, |a: Option<f64>, b| Some(a.map_or(b, |a| a.max(b))));
+        let length = match self.span {
+            (Some(a), Some(b)) => format::duration((b - a) as f64 / 1e6),
+            _ => "–".into(),
+        };
+        let count = |t: Table| self.counts.get(&t).copied().unwrap_or(0);
+        let mut cards = vec![
+            Card {
+                label: "run length",
+                value: length,
+            },
+            Card {
+                label: "tasks",
+                value: format::count(self.tasks.len() as i64),
+            },
+            Card {
+                label: "client interactions",
+                value: format::count(calls),
+            },
+            Card {
+                label: "client error rate",
+                value: format::percent(failed, calls),
+            },
+        ];
+        if let Some(p) = p95_reads {
+            cards.push(Card {
+                label: "read p95 (worst thing), ms",
+                value: format::ms(Some(p)),
+            });
+        }
+        cards.extend([
+            Card {
+                label: "packets",
+                value: format::count(count(Table::Packets)),
+            },
+            Card {
+                label: "bytes on the wire",
+                value: format::bytes(self.packet_bytes),
+            },
+        ]);
+        let talkers = self
+            .talkers
+            .iter()
+            .take(10)
+            .map(|t| {
+                let (bytes_in, bytes_out) = self.in_out(&t.task);
+                let h = |b: Option<i64>| b.map(format::bytes).unwrap_or_else(|| "–".into());
+                TalkerView {
+                    task: &t.task,
+                    href: task_file(&t.task),
+                    packets: t.packets,
+                    bytes: t.bytes,
+                    bytes_h: format::bytes(t.bytes),
+                    bytes_out,
+                    bytes_out_h: h(bytes_out),
+                    bytes_in,
+                    bytes_in_h: h(bytes_in),
+                }
+            })
+            .collect();
+        SummaryView {
+            cards,
+            consumed: consumed.into_iter().map(latency_view).collect(),
+            exposed: self
+                .latency
+                .iter()
+                .filter(|r| r.side != "consumed")
+                .map(latency_view)
+                .collect(),
+            talkers,
+            problem_tasks: self
+                .tasks
+                .iter()
+                .filter(|t| t.bad)
+                .map(|t| self.task_row(t))
+                .collect(),
+        }
+    }
+
+    pub(crate) fn summary_charts(&self) -> Result<Vec<Chart>, Error> {
+        let dir = &self.opts.dataset;
+        let mut out = Vec::new();
+        let win = self.window_us;
+        let secs = win / 1_000_000;
+        if let Some(lf) = scan(dir, Table::Interactions)? {
+            // What clients saw, over time: ok and failed consumed interactions.
+            let lf = lf.filter(col("side").eq(lit("consumed"))).with_column(
+                when(col("ok"))
+                    .then(lit("ok"))
+                    .otherwise(lit("error"))
+                    .alias("outcome"),
+            );
+            let rows =
+                aggregate::window_sums(lf, aggregate::ones(), "outcome", win, Table::Interactions)?;
+            out.push(Chart {
+                id: "c-interactions".into(),
+                title: "Client interactions over time".into(),
+                note: format!("consumed side, ok and failed, per {secs} s window"),
+                spec: charts::time_lines("Interactions", "interactions per window", &ms_rows(rows)),
+            });
+        }
+        if let Some(lf) = scan(dir, Table::Packets)? {
+            let rows =
+                aggregate::window_sums(lf.clone(), col("len"), "proto", win, Table::Packets)?;
+            out.push(Chart {
+                id: "c-traffic".into(),
+                title: "Traffic by protocol".into(),
+                note: format!("bytes per {secs} s window, all tasks"),
+                spec: charts::time_lines("Traffic", "bytes per window", &ms_rows(rows)),
+            });
+            let rows = aggregate::window_sums(lf, col("len"), "iface", win, Table::Packets)?;
+            out.push(Chart {
+                id: "c-networks".into(),
+                title: "Traffic per network".into(),
+                note: format!(
+                    "bytes per {secs} s window by interface (wotemu run names interfaces after their network)"
+                ),
+                spec: charts::time_lines("Traffic per network", "bytes per window", &ms_rows(rows)),
+            });
+        }
+        let (outbound, inbound) = self.service_matrices();
+        if !outbound.is_empty() {
+            out.push(Chart {
+                id: "c-outbound".into(),
+                title: "Outbound traffic between services".into(),
+                note: "bytes sent, as captured by the sender".into(),
+                spec: charts::heatmap("Outbound", "from", "to", &outbound),
+            });
+        }
+        if !inbound.is_empty() {
+            out.push(Chart {
+                id: "c-inbound".into(),
+                title: "Inbound traffic between services".into(),
+                note: "bytes received, as captured by the receiver".into(),
+                spec: charts::heatmap("Inbound", "to", "from", &inbound),
+            });
+        }
+        if let Some(lf) = scan(dir, Table::System)? {
+            let df = collect(
+                lf.group_by([col("task")]).agg([
+                    col("mem_bytes").cast(DataType::Float64).max().alias("mem"),
+                    col("cpu_percent").mean().alias("cpu"),
+                ]),
+                Table::System,
+            )?;
+            let (task, mem, cpu) = (strs(&df, "task"), f64s(&df, "mem"), f64s(&df, "cpu"));
+            let mut mem_rows = Vec::new();
+            let mut cpu_rows = Vec::new();
+            for i in 0..df.height() {
+                let t = task[i].clone().unwrap_or_default();
+                let model = self
+                    .tasks
+                    .iter()
+                    .find(|x| x.task == t)
+                    .and_then(|x| x.cpu_model.clone());
+                if let Some(m) = mem[i] {
+                    mem_rows.push((t.clone(), m / 1_048_576.0, Some(task_file(&t))));
+                }
+                if let Some(c) = cpu[i] {
+                    let label = match &model {
+                        Some(m) => format!("{t} ({m})"),
+                        None => t.clone(),
+                    };
+                    cpu_rows.push((label, c, Some(task_file(&t))));
+                }
+            }
+            out.push(Chart {
+                id: "c-mem".into(),
+                title: "Memory ranking".into(),
+                note: "peak MiB per task".into(),
+                spec: charts::ranking("Peak memory", "MiB", &mem_rows),
+            });
+            out.push(Chart {
+                id: "c-cpu".into(),
+                title: "CPU usage per task".into(),
+                note: "mean % of one CPU, with the CPU model".into(),
+                spec: charts::ranking("Mean CPU", "% CPU", &cpu_rows),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Bytes a task received and sent, from the packets it captured (None when its addresses are unknown).
+    fn in_out(&self, task: &str) -> (Option<i64>, Option<i64>) {
+        let Some(node) = self.tasks.iter().find(|t| t.task == task).map(|t| &t.node) else {
+            return (None, None);
+        };
+        if !self.owners.values().any(|n| n == node) {
+            return (None, None);
+        }
+        let (mut rx, mut tx) = (0, 0);
+        for f in self.flows.iter().filter(|f| f.task == task) {
+            if self.owners.get(&f.src) == Some(node) {
+                tx += f.bytes;
+            } else if self.owners.get(&f.dst) == Some(node) {
+                rx += f.bytes;
+            }
+        }
+        (Some(rx), Some(tx))
+    }
+
+    /// (outbound, inbound) byte matrices between nodes: outbound counted by the sender, inbound by the
+    /// receiver, so a packet seen at both ends counts once in each. Unknown peers keep their address.
+    #[allow(clippy::type_complexity)]
+    fn service_matrices(&self) -> (Vec<(String, String, f64)>, Vec<(String, String, f64)>) {
+        let node_of: BTreeMap<&str, &str> = self
+            .tasks
+            .iter()
+            .map(|t| (t.task.as_str(), t.node.as_str()))
+            .collect();
+        let mut outbound: BTreeMap<(String, String), f64> = BTreeMap::new();
+        let mut inbound: BTreeMap<(String, String), f64> = BTreeMap::new();
+        for f in &self.flows {
+            let Some(&node) = node_of.get(f.task.as_str()) else {
+                continue;
+            };
+            let peer = |ip: &str| {
+                self.owners
+                    .get(ip)
+                    .cloned()
+                    .unwrap_or_else(|| ip.to_owned())
+            };
+            if self.owners.get(&f.src).map(String::as_str) == Some(node) {
+                *outbound.entry((node.to_owned(), peer(&f.dst))).or_default() += f.bytes as f64;
+            } else if self.owners.get(&f.dst).map(String::as_str) == Some(node) {
+                *inbound.entry((node.to_owned(), peer(&f.src))).or_default() += f.bytes as f64;
+            }
+        }
+        let flat = |m: BTreeMap<(String, String), f64>| {
+            m.into_iter().map(|((a, b), v)| (a, b, v)).collect()
+        };
+        (flat(outbound), flat(inbound))
+    }
+
+    pub(crate) fn task_row<'a>(&self, t: &'a TaskRow) -> TaskRowView<'a> {
+        TaskRowView {
+            task: &t.task,
+            href: task_file(&t.task),
+            node: &t.node,
+            state: &t.state,
+            restarts: t.restarts,
+            bad: t.bad,
+            error: &t.error,
+            started_at: t.started_us.map(us_to_rfc3339).unwrap_or_default(),
+            stopped_at: t.stopped_us.map(us_to_rfc3339).unwrap_or_default(),
+        }
+    }
+
+    pub(crate) fn tasks_view(&self) -> Vec<TaskRowView<'_>> {
+        self.tasks.iter().map(|t| self.task_row(t)).collect()
+    }
+
+    pub(crate) fn tasks_charts(&self) -> Vec<Chart> {
+        let end = self.span.1.unwrap_or(0);
+        let rows: Vec<(String, f64, f64, String, String)> = self
+            .tasks
+            .iter()
+            .filter_map(|t| {
+                let a = t.started_us.or(self.span.0)?;
+                let b = t.stopped_us.unwrap_or(end).max(a);
+                Some((
+                    t.task.clone(),
+                    a as f64 / 1000.0,
+                    b as f64 / 1000.0,
+                    t.state.clone(),
+                    task_file(&t.task),
+                ))
+            })
+            .collect();
+        vec![Chart {
+            id: "c-timeline".into(),
+            title: "Task timeline".into(),
+            note: "click a task to open it".into(),
+            spec: charts::timeline("Tasks", &rows),
+        }]
+    }
+
+    pub(crate) fn task_view<'a>(&self, t: &'a TaskRow) -> Result<TaskView<'a>, Error> {
+        let mut logs = Vec::new();
+        let mut count = 0;
+        if let Some(lf) = scan(&self.opts.dataset, Table::Logs)? {
+            let lf = lf.filter(col("task").eq(lit(t.task.clone())));
+            let n = collect(lf.clone().select([len().alias("n")]), Table::Logs)?;
+            count = i64s(&n, "n")[0].unwrap_or(0);
+            let df = collect(lf.tail(self.opts.log_lines as u32), Table::Logs)?;
+            let (time, stream, line) = (i64s(&df, "time"), strs(&df, "stream"), strs(&df, "line"));
+            for i in 0..df.height() {
+                logs.push(LogView {
+                    time: time[i].map(us_to_rfc3339).unwrap_or_default(),
+                    stream: stream[i].clone().unwrap_or_default(),
+                    line: line[i].clone().unwrap_or_default(),
+                });
+            }
+        }
+        let mut facts = vec![
+            Fact {
+                label: "node".into(),
+                value: t.node.clone(),
+            },
+            Fact {
+                label: "state".into(),
+                value: t.state.clone(),
+            },
+        ];
+        if !t.error.is_empty() {
+            facts.push(Fact {
+                label: "error".into(),
+                value: t.error.clone(),
+            });
+        }
+        facts.extend(t.facts.iter().map(|(l, v)| Fact {
+            label: l.clone(),
+            value: v.clone(),
+        }));
+        Ok(TaskView {
+            task: &t.task,
+            facts,
+            logs_truncated: (count as usize) > logs.len(),
+            logs,
+            log_count: count,
+        })
+    }
+
+    pub(crate) fn task_charts(&self, t: &TaskRow) -> Result<Vec<Chart>, Error> {
+        let dir = &self.opts.dataset;
+        let mut out = Vec::new();
+        let only = |lf: LazyFrame| lf.filter(col("task").eq(lit(t.task.clone())));
+        let win = self.window_us;
+        let secs = win / 1_000_000;
+        if let Some(lf) = scan(dir, Table::System)? {
+            let rows =
+                aggregate::window_stats(only(lf.clone()), "cpu_percent", win, Table::System)?;
+            // A task without samples (no agent: a gateway, Redis, the Docker API proxy) gets no chart.
+            if !rows.is_empty() {
+                let limit = collect(
+                    only(lf.clone()).select([col("cpu_limit_percent").max().alias("l")]),
+                    Table::System,
+                )?;
+                let limit = f64s(&limit, "l").first().copied().flatten();
+                let rows: Vec<_> = rows
+                    .into_iter()
+                    .map(|(w, a, m, b)| (w as f64 / 1000.0, a, m, b))
+                    .collect();
+                out.push(Chart {
+                    id: "c-cpu".into(),
+                    title: "CPU".into(),
+                    note: "% of one CPU: mean, min–max band; dashed: the limit".into(),
+                    spec: charts::band("CPU", "% CPU", &rows, limit),
+                });
+                let rows =
+                    aggregate::window_stats(only(lf.clone()), "mem_bytes", win, Table::System)?;
+                let limit = collect(
+                    only(lf).select([col("mem_limit_bytes")
+                        .cast(DataType::Float64)
+                        .max()
+                        .alias("l")]),
+                    Table::System,
+                )?;
+                let mib = 1_048_576.0;
+                let limit = f64s(&limit, "l")
+                    .first()
+                    .copied()
+                    .flatten()
+                    .map(|b| b / mib);
+                let rows: Vec<_> = rows
+                    .into_iter()
+                    .map(|(w, a, m, b)| (w as f64 / 1000.0, a / mib, m / mib, b / mib))
+                    .collect();
+                out.push(Chart {
+                    id: "c-mem".into(),
+                    title: "Memory".into(),
+                    note: "MiB; dashed: the limit".into(),
+                    spec: charts::band("Memory", "MiB", &rows, limit),
+                });
+            }
+        }
+        if let Some(lf) = scan(dir, Table::Packets)? {
+            for (series, id, title) in [
+                ("proto", "c-proto", "Bytes by protocol"),
+                ("iface", "c-iface", "Bytes by interface"),
+            ] {
+                let rows = aggregate::window_sums(
+                    only(lf.clone()),
+                    col("len"),
+                    series,
+                    win,
+                    Table::Packets,
+                )?;
+                if rows.is_empty() {
+                    continue;
+                }
+                out.push(Chart {
+                    id: id.into(),
+                    title: title.into(),
+                    note: format!("bytes per {secs} s window"),
+                    spec: charts::time_lines(title, "bytes", &ms_rows(rows)),
+                });
+            }
+        }
+        if let Some(lf) = scan(dir, Table::Interactions)? {
+            let boxes: Vec<(String, String, [f64; 7], i64)> =
+                aggregate::latency_boxes(only(lf.clone()))?
+                    .into_iter()
+                    .map(|(c, s, (q, n))| (c, s, q, n))
+                    .collect();
+            if !boxes.is_empty() {
+                out.push(Chart {
+                    id: "c-latency".into(),
+                    title: "Latency distributions".into(),
+                    note: "by thing · name · verb, consumed (what this task observed as a client) and exposed (its handler's time) apart: min–max, p25–p75 box, median tick, p99 triangle".into(),
+                    spec: charts::boxes("Latency", &boxes),
+                });
+            }
+        }
+        if let Some(lf) = scan(dir, Table::Events)? {
+            let lf = only(lf).with_column((col("name") + lit(" · ") + col("kind")).alias("series"));
+            let rows = aggregate::window_sums(lf, aggregate::ones(), "series", win, Table::Events)?;
+            if !rows.is_empty() {
+                out.push(Chart {
+                    id: "c-events".into(),
+                    title: "Subscription events".into(),
+                    note: format!("events per {secs} s window by event and kind"),
+                    spec: charts::time_lines("Events", "events per window", &ms_rows(rows)),
+                });
+            }
+        }
+        if let Some(lf) = scan(dir, Table::Interactions)? {
+            let df = collect(
+                only(lf)
+                    .with_column(
+                        when(col("ok"))
+                            .then(lit("ok"))
+                            .otherwise(lit("error"))
+                            .alias("outcome"),
+                    )
+                    .group_by([
+                        col("side"),
+                        col("thing"),
+                        col("name"),
+                        col("verb"),
+                        col("outcome"),
+                    ])
+                    .agg([len().alias("n")])
+                    .sort_by_exprs(
+                        [
+                            col("side"),
+                            col("thing"),
+                            col("name"),
+                            col("verb"),
+                            col("outcome"),
+                        ],
+                        SortMultipleOptions::default(),
+                    ),
+                Table::Interactions,
+            )?;
+            let s = |c| strs(&df, c);
+            let (side, thing, name, verb, outcome) =
+                (s("side"), s("thing"), s("name"), s("verb"), s("outcome"));
+            let n = i64s(&df, "n");
+            let rows: Vec<(String, String, f64)> = (0..df.height())
+                .map(|i| {
+                    let v = |c: &[Option<String>]| c[i].clone().unwrap_or_default();
+                    (
+                        format!("{} · {} · {} ({})", v(&thing), v(&name), v(&verb), v(&side)),
+                        v(&outcome),
+                        n[i].unwrap_or(0) as f64,
+                    )
+                })
+                .collect();
+            if !rows.is_empty() {
+                out.push(Chart {
+                    id: "c-verbs".into(),
+                    title: "Interactions by thing, name and verb".into(),
+                    note: "ok and failed, consumed and exposed apart".into(),
+                    spec: charts::outcome_bars("Interactions", &rows),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    pub(crate) fn errors_view(&self) -> Vec<ErrorView<'_>> {
+        self.errors
+            .iter()
+            .map(|e| ErrorView {
+                error_type: &e.error_type,
+                error_message: &e.error_message,
+                thing: &e.thing,
+                name: &e.name,
+                verb: &e.verb,
+                count: e.count,
+                tasks: e.tasks,
+                first_seen: us_to_rfc3339(e.first_us),
+                last_seen: us_to_rfc3339(e.last_us),
+            })
+            .collect()
+    }
+
+    pub(crate) fn event_errors_view(&self) -> Vec<EventErrorView> {
+        self.event_errors
+            .iter()
+            .map(|e| EventErrorView {
+                error_type: e.error_type.clone(),
+                error_message: e.error_message.clone(),
+                thing: e.thing.clone(),
+                name: e.name.clone(),
+                count: e.count,
+                tasks: e.tasks,
+                first_seen: us_to_rfc3339(e.first_us),
+                last_seen: us_to_rfc3339(e.last_us),
+            })
+            .collect()
+    }
+
+    pub(crate) fn topology_view(&self) -> TopologyView<'_> {
+        TopologyView {
+            topology: self.manifest.topology.as_deref(),
+            compose: self.manifest.compose.as_deref(),
+        }
+    }
+
+    pub(crate) fn data_view(&self, tables: Vec<DownloadView>) -> DataView {
+        let a = &self.manifest.accounting.totals;
+        let accounting = [
+            ("records read", a.records_read),
+            ("records written", a.records_written),
+            ("duplicates skipped", a.records_duplicate),
+            ("entries rejected", a.entries_rejected),
+            ("records rejected", a.records_rejected),
+            ("records dropped by agents", a.records_dropped_by_agent),
+            ("batches missing", a.seq_missing),
+        ]
+        .into_iter()
+        .map(|(l, v)| Fact {
+            label: l.into(),
+            value: format::count(v as i64),
+        })
+        .collect();
+        DataView { tables, accounting }
+    }
+}

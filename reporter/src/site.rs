@@ -1,0 +1,215 @@
+//! Writing the site: the assets, every page from its template and view, the downloads (on a second thread,
+//! while the pages render).
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::error::Error;
+use crate::escape::script_json;
+use crate::load::Report;
+use crate::pages::{task_file, Chart};
+use crate::views::{ChartView, DownloadView, SiteView};
+
+/// What was written.
+#[derive(Debug, Clone, Serialize)]
+pub struct Rendered {
+    pub out: PathBuf,
+    pub pages: usize,
+    pub charts: usize,
+    pub bytes: u64,
+}
+
+/// Writes pages with one Tera instance and the site's frame.
+struct Writer<'a> {
+    out: &'a Path,
+    tera: tera::Tera,
+    site: SiteView<'a>,
+    pages: usize,
+    charts: usize,
+    total: usize,
+    on_page: &'a mut dyn FnMut(usize, usize),
+}
+
+fn write_file(p: &Path, bytes: &[u8]) -> Result<(), Error> {
+    if let Some(d) = p.parent() {
+        std::fs::create_dir_all(d).map_err(|source| Error::Write {
+            path: d.to_owned(),
+            source,
+        })?;
+    }
+    std::fs::write(p, bytes).map_err(|source| Error::Write {
+        path: p.to_owned(),
+        source,
+    })
+}
+
+impl Writer<'_> {
+    /// Renders `template` into `file` with the page's view under `name`, and its charts.
+    fn page<V: Serialize>(
+        &mut self,
+        file: &str,
+        template: &str,
+        name: &str,
+        view: &V,
+        charts: Vec<Chart>,
+    ) -> Result<(), Error> {
+        let mut ctx = tera::Context::new();
+        ctx.insert("root", &"../".repeat(file.matches('/').count()));
+        ctx.insert("page_href", file);
+        ctx.insert("site", &self.site);
+        ctx.insert(name, view);
+        let charts: Vec<ChartView> = charts
+            .into_iter()
+            .map(|c| ChartView {
+                json: script_json(&c.spec),
+                id: c.id,
+                title: c.title,
+                note: c.note,
+            })
+            .collect();
+        self.charts += charts.len();
+        ctx.insert("charts", &charts);
+        let html = self
+            .tera
+            .render(template, &ctx)
+            .map_err(|e| Error::Template {
+                page: file.to_owned(),
+                message: error_chain(&e),
+            })?;
+        self.pages += 1;
+        (self.on_page)(self.pages, self.total);
+        write_file(&self.out.join(file), html.as_bytes())
+    }
+}
+
+impl Report {
+    /// Writes the site.
+    pub fn render(&self) -> Result<Rendered, Error> {
+        self.render_with(&mut |_, _| {})
+    }
+
+    /// The number of pages [`Report::render`] writes.
+    pub fn page_count(&self) -> usize {
+        5 + self.tasks.len()
+    }
+
+    /// Writes the site, calling `on_page(done, total)` after every page.
+    pub fn render_with(&self, on_page: &mut dyn FnMut(usize, usize)) -> Result<Rendered, Error> {
+        let _span = tracing::info_span!("report_render", out = %self.opts.out.display()).entered();
+        // The downloads (a CSV of every table: most of the bytes) are written while the pages render.
+        std::thread::scope(|scope| {
+            let downloads = scope.spawn(|| self.write_downloads());
+            self.render_pages(on_page, downloads)
+        })
+    }
+
+    fn render_pages(
+        &self,
+        on_page: &mut dyn FnMut(usize, usize),
+        downloads: std::thread::ScopedJoinHandle<'_, Result<Vec<DownloadView>, Error>>,
+    ) -> Result<Rendered, Error> {
+        let out = &self.opts.out;
+        for (name, bytes) in crate::assets::FILES {
+            write_file(&out.join(name), bytes)?;
+        }
+        write_file(&out.join(".nojekyll"), b"")?;
+        let mut w = Writer {
+            out,
+            tera: crate::assets::tera()?,
+            site: self.site_view(),
+            pages: 0,
+            charts: 0,
+            total: self.page_count(),
+            on_page,
+        };
+        w.page(
+            "index.html",
+            "index.html",
+            "summary",
+            &self.summary_view(),
+            self.summary_charts()?,
+        )?;
+        w.page(
+            "tasks.html",
+            "tasks.html",
+            "tasks",
+            &self.tasks_view(),
+            self.tasks_charts(),
+        )?;
+        for t in &self.tasks {
+            w.page(
+                &task_file(&t.task),
+                "task.html",
+                "task",
+                &self.task_view(t)?,
+                self.task_charts(t)?,
+            )?;
+        }
+        #[derive(Serialize)]
+        struct Errors<'a> {
+            interactions: Vec<crate::views::ErrorView<'a>>,
+            subscriptions: Vec<crate::views::EventErrorView>,
+        }
+        w.page(
+            "errors.html",
+            "errors.html",
+            "errors",
+            &Errors {
+                interactions: self.errors_view(),
+                subscriptions: self.event_errors_view(),
+            },
+            Vec::new(),
+        )?;
+        w.page(
+            "compose.html",
+            "compose.html",
+            "topology",
+            &self.topology_view(),
+            Vec::new(),
+        )?;
+        let tables = downloads
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p))?;
+        w.page(
+            "data.html",
+            "data.html",
+            "data",
+            &self.data_view(tables),
+            Vec::new(),
+        )?;
+        Ok(Rendered {
+            out: out.clone(),
+            pages: w.pages,
+            charts: w.charts,
+            bytes: dir_size(out),
+        })
+    }
+}
+
+fn dir_size(p: &Path) -> u64 {
+    let mut total = 0;
+    if let Ok(rd) = std::fs::read_dir(p) {
+        for e in rd.flatten() {
+            let path = e.path();
+            total += if path.is_dir() {
+                dir_size(&path)
+            } else {
+                e.metadata().map(|m| m.len()).unwrap_or(0)
+            };
+        }
+    }
+    total
+}
+
+/// An error with its causes, `: `-separated.
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}

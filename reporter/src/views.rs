@@ -1,0 +1,173 @@
+//! What the templates see: one `Serialize` view per page, borrowing from the [`crate::Report`]. The template
+//! context is this module and nothing else; the frames behind it can change freely.
+//!
+//! Every page gets `site` ([`SiteView`]), `root` (the relative path to the site's root), `page_href` and
+//! `charts` ([`ChartView`]); then its own view under the name given in [`crate::site`].
+
+use serde::Serialize;
+
+/// The site's frame: title, navigation, footer facts.
+#[derive(Debug, Serialize)]
+pub struct SiteView<'a> {
+    pub title: String,
+    pub stack: &'a str,
+    /// With a trailing slash, for canonical links (GitHub Pages); links stay relative.
+    pub base_url: Option<String>,
+    pub version: &'static str,
+    /// The time span of the data, for the footer.
+    pub span: String,
+    pub nav: [NavItem; 5],
+}
+
+/// A link of the navigation.
+#[derive(Debug, Serialize)]
+pub struct NavItem {
+    pub href: &'static str,
+    pub label: &'static str,
+}
+
+/// A chart: a Vega-Lite spec inlined as JSON (already escaped for a `<script>` element).
+#[derive(Debug, Serialize)]
+pub struct ChartView {
+    pub id: String,
+    pub title: String,
+    pub note: String,
+    pub json: String,
+}
+
+/// A headline figure.
+#[derive(Debug, Serialize)]
+pub struct Card {
+    pub label: &'static str,
+    pub value: String,
+}
+
+/// A label and a value (task facts, accounting lines).
+#[derive(Debug, Serialize)]
+pub struct Fact {
+    pub label: String,
+    pub value: String,
+}
+
+/// One row of a latency table (one side, thing, name, verb), formatted.
+#[derive(Debug, Serialize)]
+pub struct LatencyView<'a> {
+    pub thing: &'a str,
+    pub name: &'a str,
+    pub verb: &'a str,
+    pub count: i64,
+    pub errors: i64,
+    pub error_pct: String,
+    pub p50: String,
+    pub p95: String,
+    pub p99: String,
+    pub max: String,
+}
+
+/// A task that sent or received much.
+#[derive(Debug, Serialize)]
+pub struct TalkerView<'a> {
+    pub task: &'a str,
+    pub href: String,
+    pub packets: i64,
+    pub bytes: i64,
+    pub bytes_h: String,
+    pub bytes_out: Option<i64>,
+    pub bytes_out_h: String,
+    pub bytes_in: Option<i64>,
+    pub bytes_in_h: String,
+}
+
+/// A task in a list.
+#[derive(Debug, Serialize)]
+pub struct TaskRowView<'a> {
+    pub task: &'a str,
+    pub href: String,
+    pub node: &'a str,
+    pub state: &'a str,
+    pub restarts: i64,
+    pub bad: bool,
+    pub error: &'a str,
+    pub started_at: String,
+    pub stopped_at: String,
+}
+
+/// The summary page (`index.html`).
+#[derive(Debug, Serialize)]
+pub struct SummaryView<'a> {
+    pub cards: Vec<Card>,
+    /// What clients observed: consumed interactions, by thing, name and verb.
+    pub consumed: Vec<LatencyView<'a>>,
+    /// What servers spent handling them: exposed interactions.
+    pub exposed: Vec<LatencyView<'a>>,
+    pub talkers: Vec<TalkerView<'a>>,
+    pub problem_tasks: Vec<TaskRowView<'a>>,
+}
+
+/// A log line.
+#[derive(Debug, Serialize)]
+pub struct LogView {
+    pub time: String,
+    pub stream: String,
+    pub line: String,
+}
+
+/// A task's page.
+#[derive(Debug, Serialize)]
+pub struct TaskView<'a> {
+    pub task: &'a str,
+    pub facts: Vec<Fact>,
+    pub logs: Vec<LogView>,
+    pub log_count: i64,
+    pub logs_truncated: bool,
+}
+
+/// A group of failed interactions on the errors page.
+#[derive(Debug, Serialize)]
+pub struct ErrorView<'a> {
+    pub error_type: &'a str,
+    pub error_message: &'a str,
+    pub thing: &'a str,
+    pub name: &'a str,
+    pub verb: &'a str,
+    pub count: i64,
+    pub tasks: i64,
+    pub first_seen: String,
+    pub last_seen: String,
+}
+
+/// A subscription error (an `error` event) on the errors page.
+#[derive(Debug, Serialize)]
+pub struct EventErrorView {
+    pub error_type: String,
+    pub error_message: String,
+    pub thing: String,
+    pub name: String,
+    pub count: i64,
+    pub tasks: i64,
+    pub first_seen: String,
+    pub last_seen: String,
+}
+
+/// The topology page.
+#[derive(Debug, Serialize)]
+pub struct TopologyView<'a> {
+    pub topology: Option<&'a str>,
+    pub compose: Option<&'a str>,
+}
+
+/// A table's downloads.
+#[derive(Debug, Clone, Serialize)]
+pub struct DownloadView {
+    pub name: &'static str,
+    pub rows: usize,
+    pub parquet: String,
+    pub csv: String,
+}
+
+/// The data page.
+#[derive(Debug, Serialize)]
+pub struct DataView {
+    pub tables: Vec<DownloadView>,
+    pub accounting: Vec<Fact>,
+}

@@ -1,0 +1,77 @@
+//! Named network namespaces (`/run/netns/<name>`, as `ip netns` makes them): entering one from a thread,
+//! running code inside one, and which namespace this thread is in.
+
+use std::io;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+/// Where `ip netns` keeps named namespaces.
+pub const NETNS_DIR: &str = "/run/netns";
+
+/// Moves the calling thread into the named network namespace.
+pub fn enter(name: &str) -> io::Result<()> {
+    let path = Path::new(NETNS_DIR).join(name);
+    let f = std::fs::File::open(&path)
+        .map_err(|e| io::Error::new(e.kind(), format!("network namespace {name}: {e}")))?;
+    // SAFETY: setns(2) with a namespace file held open for the call.
+    if unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+        let e = io::Error::last_os_error();
+        return Err(io::Error::new(
+            e.kind(),
+            format!("entering network namespace {name}: {e}"),
+        ));
+    }
+    Ok(())
+}
+
+/// Runs `f` in a new thread inside the named network namespace and waits for it.
+pub fn run_in<T: Send, E: From<io::Error> + Send>(
+    name: &str,
+    f: impl FnOnce() -> Result<T, E> + Send,
+) -> Result<T, E> {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            enter(name)?;
+            f()
+        })
+        .join()
+        .unwrap_or_else(|p| std::panic::resume_unwind(p))
+    })
+}
+
+/// Whether a named namespace exists.
+pub fn exists(name: &str) -> bool {
+    Path::new(NETNS_DIR).join(name).exists()
+}
+
+/// The inode of the calling thread's network namespace (0 when it cannot be read).
+pub fn current_ino() -> u64 {
+    std::fs::metadata("/proc/thread-self/ns/net")
+        .map(|m| m.ino())
+        .unwrap_or(0)
+}
+
+/// The name of the calling thread's network namespace under /run/netns, if it has one.
+pub fn current_name() -> Option<String> {
+    let me = std::fs::metadata("/proc/thread-self/ns/net").ok()?;
+    for e in std::fs::read_dir(NETNS_DIR).ok()?.flatten() {
+        if let Ok(m) = std::fs::metadata(e.path()) {
+            if m.ino() == me.ino() && m.dev() == me.dev() {
+                return Some(e.file_name().to_string_lossy().into_owned());
+            }
+        }
+    }
+    None
+}
+
+/// Processes inside a named namespace (`ip netns pids`).
+pub fn pids(name: &str) -> Vec<i32> {
+    crate::cmd::output("ip", &["netns", "pids", name])
+        .map(|out| {
+            out.split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}

@@ -1,0 +1,60 @@
+//! Processes: whether one is alive, and whether a pid still names the process that was started (a pid is
+//! reused once its process is reaped; the start time, in clock ticks after boot, tells them apart).
+
+/// The fields of `/proc/<pid>/stat` after the command name.
+fn stat_fields(pid: u32) -> Option<Vec<String>> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = s.rsplit_once(')')?;
+    Some(rest.split_whitespace().map(str::to_owned).collect())
+}
+
+/// When `pid` started (clock ticks after boot), if it exists.
+pub fn start_time(pid: u32) -> Option<u64> {
+    // Field 22 of stat; after the command name the state is field 3, so it is the 20th here.
+    stat_fields(pid)?.get(19)?.parse().ok()
+}
+
+/// Whether `pid` runs (a zombie, dead but not reaped, does not).
+pub fn alive(pid: u32) -> bool {
+    stat_fields(pid).is_some_and(|f| f.first().is_some_and(|st| st != "Z"))
+}
+
+/// Whether `pid` is alive and is the process that started at `start` (not another one given its pid).
+pub fn is(pid: u32, start: u64) -> bool {
+    alive(pid) && start_time(pid) == Some(start)
+}
+
+/// Sends `signal` to `pid`.
+pub fn signal(pid: u32, signal: i32) -> bool {
+    let Ok(pid) = i32::try_from(pid) else {
+        return false;
+    };
+    // SAFETY: kill(2) has no memory preconditions.
+    unsafe { libc::kill(pid, signal) == 0 }
+}
+
+/// Sends `signal` to the process group led by `pid`.
+pub fn signal_group(pid: u32, signal: i32) -> bool {
+    let Ok(pid) = i32::try_from(pid) else {
+        return false;
+    };
+    // SAFETY: kill(2) of a process group has no memory preconditions.
+    unsafe { libc::kill(-pid, signal) == 0 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn this_process_is_itself_and_a_reaped_child_is_not() {
+        let me = std::process::id();
+        let start = start_time(me).unwrap();
+        assert!(is(me, start));
+        assert!(!is(me, start + 1));
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        assert!(!alive(pid));
+    }
+}

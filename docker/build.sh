@@ -2,7 +2,8 @@
 # Builds the images a wotemu Swarm stack runs, from Debian packages (no registry needed):
 #   wotemu/wotemu:VERSION            nodes, gateways and brokers: the wotemu binary, Python 3.11 with WoTPy
 #                                    (and the builtin apps, inside the binary), iproute2, iptables, Mosquitto
-#   wotemu/redis:VERSION             Redis for the stack's data (no persistence to disk, no eviction)
+#   wotemu/redis:VERSION             Redis for the stack's data (`wotemu redis-server`: the stack's password from
+#                                    its secret, no persistence to disk, no eviction)
 #   wotemu/docker-api-proxy:VERSION  read-only Docker API for the agents (`wotemu docker-api-proxy`)
 #
 #   docker/build.sh                  build all three (root; needs debootstrap, installs it if missing)
@@ -84,7 +85,7 @@ import_image() {
 }
 import_image "$prefix/wotemu:$version" --change 'ENTRYPOINT ["/usr/local/bin/wotemu"]'
 import_image "$prefix/redis:$version" \
-  --change 'ENTRYPOINT ["redis-server", "--bind", "0.0.0.0", "--protected-mode", "no", "--save", "", "--appendonly", "no", "--maxmemory-policy", "noeviction"]'
+  --change 'ENTRYPOINT ["/usr/local/bin/wotemu", "redis-server"]'
 import_image "$prefix/docker-api-proxy:$version" --change 'ENTRYPOINT ["/usr/local/bin/wotemu", "docker-api-proxy"]'
 docker image ls --format '{{.Repository}}:{{.Tag}}  {{.Size}}' | grep "^$prefix/" | grep ":$version " >&2 || true
 log "Done: $prefix/wotemu:$version, $prefix/redis:$version, $prefix/docker-api-proxy:$version"

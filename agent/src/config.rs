@@ -91,7 +91,18 @@ impl AgentConfig {
             }
         }
         AgentConfig {
-            redis_url: get("REDIS_URL").unwrap_or_else(|| "redis://127.0.0.1:6379".into()),
+            redis_url: {
+                let url = get("REDIS_URL").unwrap_or_else(|| "redis://127.0.0.1:6379".into());
+                // The stack's password comes from a secret file (Swarm), never from the environment itself.
+                match get("REDIS_PASSWORD_FILE").map(|f| std::fs::read_to_string(&f)) {
+                    Some(Ok(pw)) => wotemu_contract::redact::with_password(&url, pw.trim()),
+                    Some(Err(e)) => {
+                        tracing::warn!(error = %e, "REDIS_PASSWORD_FILE cannot be read; connecting without a password.");
+                        url
+                    }
+                    None => url,
+                }
+            },
             app: app.to_owned(),
             params: BTreeMap::new(),
             http: false,

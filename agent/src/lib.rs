@@ -254,7 +254,11 @@ pub fn run(cfg: AgentConfig) -> Result<Outcome, Error> {
     let result = python::run_app(&cfg, Arc::clone(&state));
     stop.set();
     for t in threads {
-        let _ = t.join();
+        if t.join().is_err() {
+            tracing::error!(
+                "A thread of the agent panicked; what it held is counted as lost by the collector."
+            );
+        }
     }
     let (snapshot_state, error, traceback, load_error) = match &result {
         Ok(()) => ("shutdown".to_owned(), None, None, false),
@@ -359,6 +363,7 @@ fn capture_loop(mut cap: packets::Capture, cfg: &AgentConfig, shipper: &Shipper,
                 srcport: seen.parsed.srcport,
                 dstport: seen.parsed.dstport,
                 proto: packets::proto_of(&seen.parsed, &cfg.ports),
+                layer: None,
             });
         });
         if let Err(e) = read {

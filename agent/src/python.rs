@@ -78,7 +78,9 @@ pub fn install_package() -> Result<PathBuf, Error> {
         Ok(()) => Ok(dir),
         // Another agent installed it first.
         Err(_) if dir.join(".complete").exists() => {
-            let _ = std::fs::remove_dir_all(&tmp);
+            if let Err(e) = std::fs::remove_dir_all(&tmp) {
+                tracing::debug!(error = %e, "A spare copy of the package was not removed.");
+            }
             Ok(dir)
         }
         Err(e) => Err(io(e)),
@@ -171,6 +173,7 @@ impl Recorder {
             error_type,
             error_message,
             host,
+            result: None,
         });
     }
 

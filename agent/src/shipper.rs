@@ -48,9 +48,20 @@ pub struct Buffers {
     app: Vec<AppValue>,
     /// Records dropped because a buffer was full, per table (index: `Table as usize`).
     dropped: [u64; Table::ALL.len()],
+    /// Records produced so far (kept or dropped), per table: every entry carries its table's count.
+    produced: [u64; Table::ALL.len()],
     /// Hash fields to set (the task registry and snapshot), retried until Redis takes them.
     control: Vec<(String, String, String)>,
     closing: bool,
+}
+
+/// A batch cut from the buffers: its records (none for an entry that only reports drops), the records of
+/// its table dropped since the previous entry, and the table's cumulative produced count at the cut.
+struct Cut {
+    table: Table,
+    batch: Option<RecordBatch>,
+    dropped: u64,
+    produced: u64,
 }
 
 /// A record type the shipper buffers.
@@ -134,6 +145,7 @@ impl Shipper {
     /// Queues a record (drops and counts it when its table's buffer is full).
     pub fn push<R: Buffered>(&self, r: R) {
         let mut b = self.buffers.lock().expect("shipper lock");
+        b.produced[R::TABLE as usize] += 1;
         let max = self.cfg.max_buffered_rows;
         let v = R::buffer(&mut b);
         if v.len() >= max {
@@ -153,6 +165,7 @@ impl Shipper {
             return;
         }
         let mut b = self.buffers.lock().expect("shipper lock");
+        b.produced[R::TABLE as usize] += rows.len() as u64;
         let max = self.cfg.max_buffered_rows;
         let v = R::buffer(&mut b);
         let room = max.saturating_sub(v.len());
@@ -178,7 +191,9 @@ impl Shipper {
         if n == 0 {
             return;
         }
-        self.buffers.lock().expect("shipper lock").dropped[table as usize] += n;
+        let mut b = self.buffers.lock().expect("shipper lock");
+        b.dropped[table as usize] += n;
+        b.produced[table as usize] += n;
         self.stats.dropped_records.fetch_add(n, Ordering::Relaxed);
     }
 
@@ -265,7 +280,10 @@ impl Flusher {
         let left = self.spool.len();
         let spool_path = self.spool.path().to_owned();
         if left == 0 && self.control.is_empty() {
-            let _ = self.spool.save_next_seq(self.next_seq);
+            if let Err(e) = self.spool.save_next_seq(self.next_seq) {
+                // The next agent of this task checks the stream's last entry as well; it will not reuse one.
+                tracing::warn!(error = %e, "The next sequence number was not saved.");
+            }
         }
         Drained {
             left_in_spool: left,
@@ -273,8 +291,8 @@ impl Flusher {
         }
     }
 
-    /// Waits for work and takes every buffer: (per-table batches with their dropped counts, closing).
-    fn take(&mut self) -> (Vec<(Table, Option<RecordBatch>, u64)>, bool) {
+    /// Waits for work and takes every buffer: (the cut batches, whether the shipper is closing).
+    fn take(&mut self) -> (Vec<Cut>, bool) {
         let cfg = &self.shipper.cfg;
         let guard = self.shipper.buffers.lock().expect("shipper lock");
         let (mut b, _) = self
@@ -286,6 +304,8 @@ impl Flusher {
             .expect("shipper lock");
         let closing = b.closing;
         let dropped = std::mem::take(&mut b.dropped);
+        // Every record pushed so far is in these buffers, an earlier entry, or counted as dropped.
+        let produced = b.produced;
         self.control.append(&mut b.control);
         let packets = std::mem::take(&mut b.packets);
         let interactions = std::mem::take(&mut b.interactions);
@@ -296,36 +316,39 @@ impl Flusher {
         drop(b);
         let mut out = Vec::new();
         fn add<R: Records>(
-            out: &mut Vec<(Table, Option<RecordBatch>, u64)>,
+            out: &mut Vec<Cut>,
             rows: &[R],
             chunk: usize,
-            dropped: u64,
+            dropped: &[u64],
+            produced: &[u64],
         ) {
+            let t = R::TABLE as usize;
             let mut first = true;
             for c in rows.chunks(chunk.max(1)) {
-                out.push((
-                    R::TABLE,
-                    Some(R::to_batch(c)),
-                    if first { dropped } else { 0 },
-                ));
+                out.push(Cut {
+                    table: R::TABLE,
+                    batch: Some(R::to_batch(c)),
+                    dropped: if first { dropped[t] } else { 0 },
+                    produced: produced[t],
+                });
                 first = false;
             }
-            if rows.is_empty() && dropped > 0 {
-                out.push((R::TABLE, None, dropped));
+            if rows.is_empty() && dropped[t] > 0 {
+                out.push(Cut {
+                    table: R::TABLE,
+                    batch: None,
+                    dropped: dropped[t],
+                    produced: produced[t],
+                });
             }
         }
         let n = cfg.batch_rows;
-        add(&mut out, &packets, n, dropped[Table::Packets as usize]);
-        add(
-            &mut out,
-            &interactions,
-            n,
-            dropped[Table::Interactions as usize],
-        );
-        add(&mut out, &events, n, dropped[Table::Events as usize]);
-        add(&mut out, &system, n, dropped[Table::System as usize]);
-        add(&mut out, &logs, n, dropped[Table::Logs as usize]);
-        add(&mut out, &app, n, dropped[Table::App as usize]);
+        add(&mut out, &packets, n, &dropped, &produced);
+        add(&mut out, &interactions, n, &dropped, &produced);
+        add(&mut out, &events, n, &dropped, &produced);
+        add(&mut out, &system, n, &dropped, &produced);
+        add(&mut out, &logs, n, &dropped, &produced);
+        add(&mut out, &app, n, &dropped, &produced);
         (out, closing)
     }
 
@@ -481,7 +504,7 @@ impl Flusher {
         }
     }
 
-    fn ship(&mut self, batches: Vec<(Table, Option<RecordBatch>, u64)>) {
+    fn ship(&mut self, batches: Vec<Cut>) {
         self.connect();
         let clear = self.replay();
         self.ship_control();
@@ -493,7 +516,13 @@ impl Flusher {
         let mut rows = 0u64;
         let (mut live_n, mut live_err) = (0u64, 0u64);
         let first_seq = self.next_seq;
-        for (table, batch, dropped) in batches {
+        for Cut {
+            table,
+            batch,
+            dropped,
+            produced,
+        } in batches
+        {
             let ti = table as usize;
             let dropped = dropped + std::mem::take(&mut self.carry[ti]);
             let batch = batch.unwrap_or_else(|| RecordBatch::new_empty(table.schema()));
@@ -508,6 +537,7 @@ impl Flusher {
             }
             let mut entry = StreamEntry::new(self.next_seq, batch, table);
             entry.dropped = dropped;
+            entry.produced = Some(produced);
             let fields: Fields = entry
                 .encode()
                 .into_iter()

@@ -1,17 +1,13 @@
-//! The local spool: stream entries that could not reach Redis wait here, in order, on disk, until they can be
-//! replayed. Bounded in bytes; the caller counts what does not fit.
-//!
-//! File format (`<dir>/<task>.spool`): a sequence of records `u32 LE length` + payload, the payload being
-//! `u8 field count` then, per field, `u8 name length`, name, `u32 LE value length`, value. A torn last record
-//! (a crash while appending) is ignored when read. The next sequence number is kept beside it in
-//! `<dir>/<task>.seq`, so a restarted agent of the same task never reuses one.
+//! The local spool of a task: stream entries that could not reach Redis wait here, in order, on disk, until
+//! they can be replayed. Bounded in bytes; the caller counts what does not fit. The file format and its
+//! invariants are the contract's ([`wotemu_contract::spool`]); the collector reads the spools of a run too.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-/// One encoded stream entry: its field/value pairs.
-pub type Fields = Vec<(String, Vec<u8>)>;
+use wotemu_contract::spool::{encode, file_name, scan};
+pub use wotemu_contract::spool::{seq_of, Fields};
 
 /// The spool of one task.
 pub struct Spool {
@@ -23,52 +19,11 @@ pub struct Spool {
     entries: u64,
 }
 
-fn encode(fields: &Fields) -> Vec<u8> {
-    let mut p = Vec::with_capacity(
-        fields
-            .iter()
-            .map(|(k, v)| k.len() + v.len() + 5)
-            .sum::<usize>()
-            + 5,
-    );
-    p.extend_from_slice(&[0; 4]);
-    p.push(fields.len() as u8);
-    for (k, v) in fields {
-        p.push(k.len() as u8);
-        p.extend_from_slice(k.as_bytes());
-        p.extend_from_slice(&(v.len() as u32).to_le_bytes());
-        p.extend_from_slice(v);
-    }
-    let len = (p.len() - 4) as u32;
-    p[..4].copy_from_slice(&len.to_le_bytes());
-    p
-}
-
-fn decode(mut p: &[u8]) -> Option<Fields> {
-    let take = |p: &mut &[u8], n: usize| -> Option<Vec<u8>> {
-        if p.len() < n {
-            return None;
-        }
-        let (a, b) = p.split_at(n);
-        *p = b;
-        Some(a.to_vec())
-    };
-    let count = take(&mut p, 1)?[0];
-    let mut out = Vec::with_capacity(count as usize);
-    for _ in 0..count {
-        let kl = take(&mut p, 1)?[0] as usize;
-        let k = String::from_utf8(take(&mut p, kl)?).ok()?;
-        let vl = u32::from_le_bytes(take(&mut p, 4)?.try_into().ok()?) as usize;
-        out.push((k, take(&mut p, vl)?));
-    }
-    Some(out)
-}
-
 impl Spool {
     /// Opens (or creates) the spool of `task` in `dir`.
     pub fn open(dir: &Path, task: &str, max_bytes: u64) -> std::io::Result<Spool> {
         std::fs::create_dir_all(dir)?;
-        let path = dir.join(format!("{task}.spool"));
+        let path = dir.join(file_name(task));
         let file = OpenOptions::new()
             .create(true)
             .read(true)
@@ -166,36 +121,14 @@ impl Spool {
     pub fn remove_if_empty(self) -> std::io::Result<()> {
         if self.entries == 0 {
             std::fs::remove_file(&self.path)?;
-            let _ = std::fs::remove_file(&self.seq_path);
+            if let Err(e) = std::fs::remove_file(&self.seq_path) {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    return Err(e);
+                }
+            }
         }
         Ok(())
     }
-}
-
-/// The whole records of a spool file and the length they cover.
-fn scan(data: &[u8]) -> (Vec<Fields>, usize) {
-    let mut out = Vec::new();
-    let mut at = 0;
-    while data.len() - at >= 4 {
-        let len = u32::from_le_bytes(data[at..at + 4].try_into().expect("4 bytes")) as usize;
-        if data.len() - at - 4 < len {
-            break;
-        }
-        match decode(&data[at + 4..at + 4 + len]) {
-            Some(f) => out.push(f),
-            None => break,
-        }
-        at += 4 + len;
-    }
-    (out, at)
-}
-
-/// The `seq` field of encoded entry fields.
-pub fn seq_of(fields: &Fields) -> Option<u64> {
-    fields
-        .iter()
-        .find(|(k, _)| k == "seq")
-        .and_then(|(_, v)| std::str::from_utf8(v).ok()?.parse().ok())
 }
 
 #[cfg(test)]

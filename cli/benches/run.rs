@@ -7,7 +7,10 @@
 //! 2. scale: 100 replicas (1 server + 99 readers reading every 10 s) for `WOTEMU_BENCH_SECS` (default 60 s):
 //!    memory per replica (cgroup, agent + Python + app), the agents' CPU at steady state, the machine's
 //!    available memory and idle CPU, and whether every reader interacted;
-//! 3. stop + collect + report of the quickstart (as `wotemu run` prints it).
+//! 3. stop + collect + report of the quickstart (as `wotemu run` prints it);
+//! 4. salvage: the quickstart's runner is killed (SIGKILL) once it runs, its Redis is filled up to
+//!    `WOTEMU_BENCH_SALVAGE_RECORDS` (default 1,000,000) records, and `wotemu clean` is timed saving them into
+//!    a dataset (and its report).
 #![allow(clippy::print_stdout)]
 
 use std::path::{Path, PathBuf};
@@ -215,4 +218,81 @@ fn main() {
         .find(|l| l.contains("stop, collect and report"))
         .unwrap_or("");
     println!("quickstart: {}", line.trim());
+
+    // 4. Salvage of a crashed run with many records in its Redis.
+    let n: usize = std::env::var("WOTEMU_BENCH_SALVAGE_RECORDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    salvage(dir.path(), n);
+}
+
+/// The state of the run writing to `out`.
+fn state_of(out: &Path) -> Option<serde_json::Value> {
+    for e in std::fs::read_dir("/run/wotemu").ok()?.flatten() {
+        let Ok(b) = std::fs::read(e.path().join("state.json")) else {
+            continue;
+        };
+        let Ok(v) = serde_json::from_slice::<serde_json::Value>(&b) else {
+            continue;
+        };
+        if v["run_dir"] == out.to_string_lossy().as_ref() {
+            return Some(v);
+        }
+    }
+    None
+}
+
+fn salvage(dir: &Path, n: usize) {
+    let out = dir.join("crashed");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wotemu"))
+        .args(["-q", "run"])
+        .arg(repo().join("examples/quickstart.yml"))
+        .args(["--duration", "10m", "--no-report", "--out"])
+        .arg(&out)
+        .env("WOTEMU_VENV", repo().join(".venv"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let state = loop {
+        if let Some(s) = state_of(&out).filter(|s| s["phase"] == "running") {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "the quickstart did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    // SAFETY: kill(2) of our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+    child.wait().unwrap();
+    let mut conn = redis::Client::open(state["redis_url"].as_str().unwrap())
+        .and_then(|c| c.get_connection())
+        .unwrap();
+    let mut synth = wotemu_testkit::synth::Synth::new(3, "quickstart");
+    let tasks = synth.tasks(&[("filler", 19)]);
+    let per_table = n / (tasks.len() * wotemu_testkit::load::STREAMED.len());
+    let loaded = wotemu_testkit::load::load_synthetic(
+        &mut conn,
+        &mut synth,
+        "quickstart",
+        &tasks,
+        per_table,
+        1000,
+        false,
+    );
+    let t = Instant::now();
+    let o = Command::new(env!("CARGO_BIN_EXE_wotemu"))
+        .args(["-q", "clean"])
+        .output()
+        .unwrap();
+    let secs = t.elapsed().as_secs_f64();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let m = wotemu_contract::Manifest::read(&out).expect("the salvaged dataset");
+    assert!(m.incomplete.is_some());
+    println!(
+        "salvage of a crashed run with {} records in its Redis: `wotemu clean` saved {} records (dataset and report) in {secs:.2} s   (target: <= 3 s)",
+        loaded.records,
+        m.accounting.totals.records_written
+    );
 }

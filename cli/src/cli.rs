@@ -84,14 +84,23 @@ pub(crate) enum Command {
     /// Validates the topology, starts a Redis of its own, builds one bridge per network and one network
     /// namespace per replica (names resolve as in the Swarm stack: `server.3g`), applies CPU and memory limits
     /// with cgroups, starts the agents, and after --duration (or Ctrl-C) stops them, collects the run dataset
-    /// and renders the report. Everything it created is removed on exit; `wotemu clean` removes what a crash
-    /// left. Needs root.
+    /// and renders the report. Everything it created is removed on exit. A run's Redis keeps an append-only
+    /// file: if the runner crashes (or the collection fails), `wotemu clean`, `wotemu stop --run` or the next
+    /// `wotemu run` saves what it recorded as a dataset marked incomplete. Needs root.
     ///
     /// Examples:
     ///   sudo wotemu run examples/quickstart.yml --duration 30s
     ///   sudo wotemu run examples/quickstart.py --out runs/first --no-report
     Run(RunArgs),
-    /// Remove what crashed runs left behind (namespaces, bridges, cgroups, processes).
+    /// Save what crashed runs recorded, then remove what they left (namespaces, bridges, cgroups, processes).
+    ///
+    /// A run whose runner was killed (or whose collection failed) is first salvaged: its agents are asked to
+    /// stop, its Redis is read (or started again on its append-only file), and the records become a dataset in
+    /// the run's directory, marked incomplete with why. --discard drops them instead.
+    ///
+    /// Examples:
+    ///   sudo wotemu clean
+    ///   sudo wotemu clean --discard
     Clean(CleanArgs),
     /// Shape a network's traffic: what each network's gateway runs.
     ///
@@ -133,6 +142,10 @@ pub(crate) enum Command {
     /// NODES=1, SERVICES=1, TASKS=1; _ping, version and info always) to the Docker socket; anything else
     /// gets 403. The `docker_api_proxy` service of `wotemu compose` runs it.
     DockerApiProxy(DockerApiProxyArgs),
+    /// Run the stack's Redis (what the `redis` service of `wotemu compose` runs): `redis-server` with the
+    /// stack's password from its secret file (REDIS_PASSWORD_FILE), handed over on redis-server's stdin so that
+    /// it never shows on a command line; no persistence to disk, no eviction.
+    RedisServer(RedisServerArgs),
     /// Run an MQTT broker (Mosquitto) for a topology's MQTT nodes: what each broker service runs.
     ///
     /// Routes the broker's WoT traffic through its networks' gateways (--route-via, as the agent does), then
@@ -403,6 +416,9 @@ pub(crate) struct CleanArgs {
     /// Also remove runs whose `wotemu run` process is still alive.
     #[arg(long)]
     pub(crate) force: bool,
+    /// Do not save what crashed runs recorded: drop their data with the rest.
+    #[arg(long)]
+    pub(crate) discard: bool,
 }
 
 /// Where Redis is.
@@ -574,6 +590,19 @@ pub(crate) struct BrokerArgs {
     /// The mosquitto program.
     #[arg(long, default_value = "mosquitto", value_name = "PROGRAM")]
     pub(crate) mosquitto: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RedisServerArgs {
+    /// The file holding the password (default: REDIS_PASSWORD_FILE; none: no password).
+    #[arg(long, env = "REDIS_PASSWORD_FILE", value_name = "FILE")]
+    pub(crate) password_file: Option<PathBuf>,
+    /// The redis-server program.
+    #[arg(long, default_value = "redis-server")]
+    pub(crate) program: PathBuf,
+    /// More redis-server options, after the defaults (`--port 6380`).
+    #[arg(last = true)]
+    pub(crate) args: Vec<String>,
 }
 
 #[derive(Debug, Args)]

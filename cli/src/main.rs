@@ -16,6 +16,12 @@ mod cmd;
 mod outcome;
 mod output;
 
+/// mimalloc: the collector and the reporter allocate and free millions of small strings; with glibc's
+/// allocator the 0.6 import spent a third of its time in malloc (measured by `cargo bench -p
+/// wotemu-collector --bench import06`). Python, inside the agent, keeps its own allocator.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
     output::init_logging(&args.global);

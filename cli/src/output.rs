@@ -35,10 +35,14 @@ pub(crate) fn init_logging(g: &Global) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(false);
-    let _ = match g.log_format {
+    let installed = match g.log_format {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Text => builder.with_ansi(colour).without_time().try_init(),
     };
+    if let Err(e) = installed {
+        // Only possible when a logger is already installed (tests that call main twice): keep that one.
+        eprintln_quiet(&format!("logging not set up again: {e}"));
+    }
 }
 
 fn colour() -> bool {
@@ -57,6 +61,7 @@ pub(crate) fn print_error(err: &anyhow::Error) {
         ("", "", "")
     };
     let mut stderr = std::io::stderr().lock();
+    // Writes to the terminal below may fail (a closed stream): there is nowhere left to report that.
     let _ = writeln!(stderr, "{red}error:{reset} {bold}{err}{reset}");
     for cause in err.chain().skip(1) {
         let _ = writeln!(stderr, "  caused by: {cause}");
@@ -166,4 +171,9 @@ pub(crate) fn status(line: &str) {
 /// Ends the status line.
 pub(crate) fn status_end() {
     let _ = writeln!(std::io::stderr().lock());
+}
+
+/// A line on stderr when nothing else can be done (a failed write is not reported: there is nowhere to).
+fn eprintln_quiet(msg: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "{msg}");
 }

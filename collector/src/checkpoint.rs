@@ -46,6 +46,12 @@ pub(crate) struct Checkpoint {
     /// Whether the logs kept in the stop snapshot (Swarm) are already in a listed part.
     #[serde(default)]
     pub(crate) snapshot_logs: bool,
+    /// Task → table → the largest cumulative `produced` count seen in its entries.
+    #[serde(default)]
+    pub(crate) produced: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Whether the spools of the run (entries its agents never replayed) are already in a listed part.
+    #[serde(default)]
+    pub(crate) spools_read: bool,
 }
 
 impl Checkpoint {

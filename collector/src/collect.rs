@@ -47,6 +47,11 @@ pub struct CollectOptions {
     pub page_entries: usize,
     /// Trim consumed entries from Redis once they are durable (the default); off keeps Redis as it is.
     pub trim: bool,
+    /// A folder of agents' spools (`<task>.spool`) to read as well: entries their agents never replayed
+    /// (a one-host run's `spool/`). Entries also in Redis are de-duplicated by their `seq`.
+    pub spool_dir: Option<PathBuf>,
+    /// Marks the dataset incomplete (a salvaged run), with why.
+    pub incomplete: Option<wotemu_contract::manifest::Incomplete>,
 }
 
 impl CollectOptions {
@@ -59,6 +64,8 @@ impl CollectOptions {
             spill_bytes: 48 << 20,
             page_entries: 64,
             trim: true,
+            spool_dir: None,
+            incomplete: None,
         }
     }
 }
@@ -140,7 +147,9 @@ pub fn collect(opts: &CollectOptions, progress: &dyn Progress) -> Result<Collect
         .query(&mut conn)
         .map_err(Error::redis("HGETALL"))?;
     if stream_keys.is_empty() && registry.is_empty() && ckpt.parts.is_empty() {
-        let _ = fs::remove_dir_all(&work);
+        if let Err(e) = fs::remove_dir_all(&work) {
+            tracing::warn!(error = %e, work = %work.display(), "The empty work folder was not removed.");
+        }
         return Err(Error::NoSuchStack {
             stack: opts.stack.clone(),
             url: wotemu_contract::redact::redact_url(&opts.redis_url),
@@ -170,51 +179,15 @@ pub fn collect(opts: &CollectOptions, progress: &dyn Progress) -> Result<Collect
         let task = keys.task_of_stream(key).unwrap_or(key).to_owned();
         let n = page.entries.len() as u64;
         for e in page.entries {
-            let acc = ckpt.accounting.entry(task.clone()).or_default();
-            let seqs = ckpt.seqs.entry(task.clone()).or_default();
-            acc.entries_read += 1;
-            match e.result {
-                Ok(d) => {
-                    let rows = d.entry.batch.num_rows() as u64;
-                    acc.records_read += rows;
-                    if seqs.insert(d.entry.seq) {
-                        acc.records_written += rows;
-                        acc.records_dropped_by_agent += d.entry.dropped;
-                        for c in d.ignored_columns {
-                            *acc.ignored_columns
-                                .entry(format!("{}.{c}", d.entry.table))
-                                .or_default() += 1;
-                        }
-                        records += rows;
-                        sink.push(d.entry.table, d.entry.batch);
-                    } else {
-                        acc.entries_duplicate += 1;
-                        acc.records_duplicate += rows;
-                        events::DuplicateSkipped {
-                            task: &task,
-                            seq: d.entry.seq,
-                            records: rows,
-                        }
-                        .emit();
-                    }
-                }
-                Err(bad) => {
-                    acc.entries_rejected += 1;
-                    acc.records_rejected += bad.records.unwrap_or(0);
-                    if let Some(seq) = bad.seq {
-                        seqs.insert(seq);
-                    }
-                    let problem = Problem {
-                        stream: key.clone(),
-                        id: e.id.clone(),
-                        error: bad.to_string(),
-                    };
-                    if warned.allow() {
-                        events::EntryRejected { problem: &problem }.emit();
-                    }
-                    ckpt.problems.push(problem);
-                }
-            }
+            records += consume(
+                &mut ckpt,
+                &mut sink,
+                &task,
+                key,
+                &e.id,
+                e.result,
+                &mut warned,
+            );
             ckpt.streams.insert(key.clone(), e.id);
         }
         entries += n;
@@ -225,6 +198,29 @@ pub fn collect(opts: &CollectOptions, progress: &dyn Progress) -> Result<Collect
         }
     }
     reader.join().expect("reader thread");
+    if !ckpt.spools_read {
+        // Entries agents spooled and never replayed (one was killed while Redis was down): once, in the same
+        // commit as the rest; those also in Redis are duplicates by their seq.
+        if let Some(dir) = &opts.spool_dir {
+            for (task, path, fields) in crate::spools::read(dir)? {
+                let result = wotemu_contract::StreamEntry::decode(
+                    fields.iter().map(|(k, v)| (k.as_str(), v.as_slice())),
+                );
+                let key = path.display().to_string();
+                records += consume(
+                    &mut ckpt,
+                    &mut sink,
+                    &task,
+                    &key,
+                    "spool",
+                    result,
+                    &mut warned,
+                );
+                entries += 1;
+            }
+        }
+        ckpt.spools_read = true;
+    }
     if !ckpt.snapshot_logs {
         // The tasks' output kept by `wotemu stop` (Swarm): once, in the same commit as the rest.
         let lines = snapshot_log_lines(&mut conn, &keys, opts, &mut ckpt)?;
@@ -257,6 +253,74 @@ pub fn collect(opts: &CollectOptions, progress: &dyn Progress) -> Result<Collect
         resumed,
         already_complete: false,
     })
+}
+
+/// Takes one entry into the dataset (or counts it as a duplicate or rejected); returns the records written.
+fn consume(
+    ckpt: &mut Checkpoint,
+    sink: &mut PartSink,
+    task: &str,
+    key: &str,
+    id: &str,
+    result: Result<wotemu_contract::entry::Decoded, wotemu_contract::entry::BadEntry>,
+    warned: &mut events::RateLimit,
+) -> u64 {
+    let acc = ckpt.accounting.entry(task.to_owned()).or_default();
+    let seqs = ckpt.seqs.entry(task.to_owned()).or_default();
+    acc.entries_read += 1;
+    match result {
+        Ok(d) => {
+            let rows = d.entry.batch.num_rows() as u64;
+            acc.records_read += rows;
+            if let Some(p) = d.entry.produced {
+                let max = ckpt
+                    .produced
+                    .entry(task.to_owned())
+                    .or_default()
+                    .entry(d.entry.table.name().to_owned())
+                    .or_default();
+                *max = (*max).max(p);
+            }
+            if seqs.insert(d.entry.seq) {
+                acc.records_written += rows;
+                acc.records_dropped_by_agent += d.entry.dropped;
+                for c in d.ignored_columns {
+                    *acc.ignored_columns
+                        .entry(format!("{}.{c}", d.entry.table))
+                        .or_default() += 1;
+                }
+                sink.push(d.entry.table, d.entry.batch);
+                rows
+            } else {
+                acc.entries_duplicate += 1;
+                acc.records_duplicate += rows;
+                events::DuplicateSkipped {
+                    task,
+                    seq: d.entry.seq,
+                    records: rows,
+                }
+                .emit();
+                0
+            }
+        }
+        Err(bad) => {
+            acc.entries_rejected += 1;
+            acc.records_rejected += bad.records.unwrap_or(0);
+            if let Some(seq) = bad.seq {
+                seqs.insert(seq);
+            }
+            let problem = Problem {
+                stream: key.to_owned(),
+                id: id.to_owned(),
+                error: bad.to_string(),
+            };
+            if warned.allow() {
+                events::EntryRejected { problem: &problem }.emit();
+            }
+            ckpt.problems.push(problem);
+            0
+        }
+    }
 }
 
 /// The log lines kept in the stop snapshot (`logs`, with Docker's timestamps), as rows of stream `docker`.
@@ -415,11 +479,19 @@ fn describe<'a>(
         rows.push(info.to_row(snap.as_ref()));
     }
 
-    // Accounting.
+    // Accounting: what the producers said they produced against what arrived.
     let mut accounting = Accounting::default();
     for (task, acc) in &ckpt.accounting {
         let mut acc: TaskAccounting = acc.clone();
         acc.seq_missing = ckpt.seqs.get(task).map_or(0, |s| s.missing());
+        let accounted = acc.records_written + acc.records_dropped_by_agent + acc.records_rejected;
+        let produced: u64 = ckpt.produced.get(task).map_or(0, |t| t.values().sum());
+        acc.records_produced = produced.max(accounted);
+        acc.records_missing = acc.records_produced - accounted;
+        // An agent's last act is its own snapshot: without one, it was killed.
+        if ckpt.produced.contains_key(task) && !final_report(snapshot.get(task)) {
+            acc.without_final_report = 1;
+        }
         accounting.totals.add(&acc);
         accounting.tasks.insert(task.clone(), acc);
     }
@@ -453,6 +525,7 @@ fn describe<'a>(
         tables: BTreeMap::new(),
         accounting,
         problems,
+        incomplete: opts.incomplete.clone(),
         extra: BTreeMap::new(),
     };
     Ok(Finish {
@@ -462,6 +535,15 @@ fn describe<'a>(
         tasks: rows,
         manifest,
     })
+}
+
+/// Whether a snapshot entry is the agent's own final report (not only what `wotemu stop` knew of the task).
+fn final_report(json: Option<&String>) -> bool {
+    json.and_then(|j| serde_json::from_str::<TaskSnapshot>(j).ok())
+        .is_some_and(|s| match s.extra.get("docker") {
+            None => true,
+            Some(d) => d["agent_snapshot"] == true,
+        })
 }
 
 /// Collects without progress output.

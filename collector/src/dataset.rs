@@ -25,6 +25,10 @@ pub struct DatasetInfo {
     pub tasks: Vec<String>,
     pub accounting: TaskAccounting,
     pub problems: usize,
+    /// Why the dataset is incomplete, when it is.
+    pub incomplete: Option<wotemu_contract::manifest::Incomplete>,
+    /// What was lost, one sentence each (empty: everything produced is in the dataset).
+    pub losses: Vec<String>,
 }
 
 /// One table of [`DatasetInfo`].
@@ -92,7 +96,10 @@ pub fn info(dir: &Path) -> Result<DatasetInfo, Error> {
     }
     tasks.sort();
     tasks.dedup();
+    let losses = m.losses();
     Ok(DatasetInfo {
+        losses,
+        incomplete: m.incomplete.clone(),
         path: dir.display().to_string(),
         stack: m.stack,
         schema_version: m.schema_version,

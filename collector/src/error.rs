@@ -5,6 +5,12 @@ use std::path::Path;
 /// What can go wrong while collecting or reading a dataset.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    #[error(
+        "Redis at {url} {what}: give the password in the URL (redis://:PASSWORD@HOST:PORT); for a Swarm \
+         stack made by `wotemu compose`, it is in the file NAME.redis-password beside the compose file, which \
+         `wotemu stop` and `--stack` find by themselves"
+    )]
+    Auth { url: String, what: &'static str },
     #[error("cannot reach Redis at {url}: {source}")]
     Connect {
         url: String,
@@ -15,7 +21,7 @@ pub enum Error {
         command: String,
         source: redis::RedisError,
     },
-    #[error("{path}: {source}")]
+    #[error("{path}: {source}{}", if source.raw_os_error() == Some(libc::ENOSPC) { "; free some space (or choose another --out) and run the same command again: what Redis holds was not trimmed past what is on disk" } else { "" })]
     Io {
         path: String,
         source: std::io::Error,
@@ -56,6 +62,10 @@ pub enum Error {
     Manifest(#[from] wotemu_contract::manifest::ManifestError),
     #[error("{path} is not a run dataset: {reason}")]
     NotADataset { path: String, reason: String },
+    #[error(
+        "Redis answered XRANGE on {key} with something that is not a list of entries: {reply}"
+    )]
+    Malformed { key: String, reply: String },
 }
 
 impl Error {

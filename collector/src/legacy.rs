@@ -1,31 +1,38 @@
 //! Importing a WoTemu 0.6 Redis store into a run dataset. The store is only read, never written.
 //!
 //! The 0.6 layout keeps sorted sets (score = UNIX seconds, member = JSON). Keys are found with `SCAN MATCH
-//! wotemu:*` and read with `ZRANGE … WITHSCORES` in pages. The mapping:
+//! wotemu:*`, put in task order, and read with `ZRANGE` in pages (several per round trip) by a reader thread,
+//! without scores (a member without a `time` of its own gets its score with `ZSCORE`); parser threads turn
+//! pages into sorted batches, which the calling thread puts back in order into the sink. Strings are
+//! borrowed from the page while parsing, and JSON values (results, items) kept as 0.6 wrote them. The
+//! mapping:
 //!
 //! | 0.6 key | table | mapping |
 //! | --- | --- | --- |
-//! | `wotemu:packet:<iface>:<task>` | `packets` | `len`, `src`, `dst`, `srcport`, `dstport`; `transport` lower-cased; `proto` from tshark's highest layer (`http`, `json`, `data-text-lines`, … → `http`; `websocket` → `ws`; `mqtt`; `coap`) or else from the WoT ports, else the transport |
+//! | `wotemu:packet:<iface>:<task>` | `packets` | `len`, `src`, `dst`, `srcport`, `dstport`; `transport` lower-cased; `proto` (tshark's highest layer) kept as `layer` and mapped to `proto` (`http`, `json`, `data-text-lines`, … → `http`; `websocket` → `ws`; `mqtt`; `coap`; else from the WoT ports, else the transport) |
 //! | `wotemu:system:<task>` | `system` | `cpu_percent`; `cpu_percent_constraint` → `cpu_limit_percent`; `mem_mb` × 2²⁰ → `mem_bytes`; `mem_bytes` ÷ (`mem_percent`/100) → `mem_limit_bytes` |
-//! | `wotemu:thing:<task>` without `subscription` | `interactions` | `thing`, `name`, `verb`, `host`; `class` `ConsumedThing`/`ExposedThing` → `side`; `latency` s → `latency_ms`; `error` → `ok`, `error_type`, `error_message` |
-//! | `wotemu:thing:<task>` with `subscription` | `events` | `event` `on_next`… → `kind` `next`…; `item` as JSON |
-//! | `wotemu:info:<task>` | `tasks` | `cpu_count`, `cpu_model`, `mem_total`, `hostname`, `container_id`, `python_version`; `networks_cidr` → `networks`; addresses in `net` → `ip_addresses`; `uname` → `platform`; `env` redacted |
-//! | `wotemu:snapshot` | `tasks`, `logs` | Docker task `Status.State` → `state`, `Status.Err` → `exit_error`, `Slot`, container id, `Status.Timestamp` → `stopped_at` (terminal states); `logs` split into lines |
+//! | `wotemu:thing:<task>` without `subscription` | `interactions` | `thing`, `name`, `verb`, `host`; `class` `ConsumedThing`/`ExposedThing` → `side`; `latency` s → `latency_ms`; `error` → `ok`, `error_type`, `error_message`; `result` → `result` (JSON) |
+//! | `wotemu:thing:<task>` with `subscription` | `events` | `event` `on_next`… → `kind` `next`…; `item` as JSON; for `on_error`, `error` `{type, message}` becomes the item, as wotemu's agent records it |
+//! | `wotemu:info:<task>` | `tasks` | `cpu_count`, `cpu_model`, `mem_total`, `hostname`, `container_id`, `python_version`; `networks_cidr` → `networks`; addresses in `net` → `ip_addresses`; `uname` → `platform`; `env` redacted; every other field (and `net`, `networks_cidr`, `uname` whole) → `facts` |
+//! | `wotemu:snapshot` | `tasks`, `logs` | Docker task `Status.State` → `state`, `Status.Err` → `exit_error`, `Slot`, container id, `Status.Timestamp` → `stopped_at` (terminal states); the task's other fields but its `Spec` (the compose file's, in the manifest) → `facts.docker_task`; `logs` split into lines |
 //! | `wotemu:app:<task>:<key>` | `app` | `key`, member as JSON `value` |
 //! | `wotemu:compose` | manifest `compose` | the compose document |
 //!
 //! `time` is the member's `time` field when present, else its score. Members that are not JSON, or lack a
 //! required field, are rejected, counted (`records_rejected`) and listed in the manifest's problems.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::sync::mpsc::SyncSender;
 use std::time::Instant;
 
 use arrow::array::RecordBatch;
 use redis::Connection;
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::Value;
 use wotemu_contract::keys::legacy::{self, LegacyKey};
 use wotemu_contract::manifest::{Accounting, HostFacts, Manifest, Problem, Source, TaskAccounting};
@@ -55,7 +62,9 @@ pub struct LegacyOptions {
 }
 
 /// Members read per `ZRANGE`.
-const PAGE: isize = 20_000;
+const PAGE: usize = 20_000;
+/// `ZRANGE` pages asked for in one round trip.
+const PAGES_PER_TRIP: usize = 4;
 /// Rows per batch handed to the sink.
 const BATCH_ROWS: usize = 32_768;
 
@@ -64,7 +73,7 @@ pub fn import(opts: &LegacyOptions, progress: &dyn Progress) -> Result<CollectSu
     let started = Instant::now();
     let mut conn = connect(&opts.redis_url)?;
     let all_keys = scan_keys(&mut conn, "wotemu:*")?;
-    let mut data_keys = Vec::new();
+    let mut data_keys: Vec<String> = Vec::new();
     let (mut snapshot_key, mut compose_key) = (false, false);
     for k in &all_keys {
         match legacy::parse(k) {
@@ -114,59 +123,87 @@ pub fn import(opts: &LegacyOptions, progress: &dyn Progress) -> Result<CollectSu
         infos: BTreeMap::new(),
     };
 
-    let mut total = 0u64;
+    // Keys in task order (then by key), so that each table's rows come task by task, already sorted as the
+    // dataset wants them (the sink then needs no sort). One round trip for every key's type, one for the sizes.
+    data_keys.sort_by(|a, b| (task_of(a), a).cmp(&(task_of(b), b)));
+    let mut pipe = redis::pipe();
     for k in &data_keys {
-        total += redis::cmd("ZCARD")
-            .arg(k)
-            .query::<u64>(&mut conn)
-            .unwrap_or(0);
+        pipe.cmd("TYPE").arg(k);
     }
-    progress.start("Importing", Some(total));
-    let mut records = 0u64;
-    for key in &data_keys {
-        let parsed = legacy::parse(key).expect("classified above");
-        let mut start: isize = 0;
-        let mut rows = Rows::default();
-        loop {
-            if start == 0 {
-                let kind: String = redis::cmd("TYPE")
-                    .arg(key)
-                    .query(&mut conn)
-                    .map_err(Error::redis("TYPE"))?;
-                if kind != "zset" {
-                    let msg =
-                        format!("a {kind}, not a sorted set as in the 0.6 layout; key left out");
-                    imp.reject(key, "-", msg, None);
-                    break;
-                }
-            }
-            let page: Vec<(Vec<u8>, f64)> = redis::cmd("ZRANGE")
-                .arg(key)
-                .arg(start)
-                .arg(start + PAGE - 1)
-                .arg("WITHSCORES")
-                .query(&mut conn)
-                .map_err(Error::redis("ZRANGE"))?;
-            let n = page.len();
-            for (i, (member, score)) in page.into_iter().enumerate() {
-                let pos = start as usize + i;
-                imp.member(&parsed, key, pos, &member, score, &mut rows);
-            }
-            for (table, batch) in rows.flush(n < PAGE as usize) {
-                records += batch.num_rows() as u64;
-                sink.push(table, batch);
-            }
-            progress.advance(n as u64);
-            if sink.should_spill() {
-                parts.extend(sink.spill()?);
-            }
-            if n < PAGE as usize {
-                break;
-            }
-            start += PAGE;
+    let kinds: Vec<String> = pipe.query(&mut conn).map_err(Error::redis("TYPE"))?;
+    let mut zsets: Vec<&str> = Vec::new();
+    for (k, kind) in data_keys.iter().zip(&kinds) {
+        if kind == "zset" {
+            zsets.push(k);
+        } else {
+            let msg = format!("a {kind}, not a sorted set as in the 0.6 layout; key left out");
+            imp.reject(k, "-", msg, None);
         }
     }
+    let mut pipe = redis::pipe();
+    for k in &zsets {
+        pipe.cmd("ZCARD").arg(*k);
+    }
+    let cards: Vec<u64> = pipe.query(&mut conn).map_err(Error::redis("ZCARD"))?;
+    let total: u64 = cards.iter().sum();
+    progress.start("Importing", Some(total));
+    let mut records = 0u64;
+    // A reader thread pages the sorted sets (several pages per round trip); parsers turn pages into sorted
+    // batches on every core; this thread puts them back in order into the sink.
+    let parsers = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .clamp(1, 8);
+    std::thread::scope(|scope| -> Result<(), Error> {
+        let (page_tx, page_rx) = std::sync::mpsc::sync_channel::<Result<Page, Error>>(2 * parsers);
+        let (out_tx, out_rx) = std::sync::mpsc::sync_channel::<Result<PageOut, Error>>(2 * parsers);
+        let url = opts.redis_url.as_str();
+        let keys = &zsets;
+        let cards = &cards;
+        let stack = stack.as_str();
+        scope.spawn(move || read_pages(url, keys, cards, &page_tx));
+        let page_rx = std::sync::Arc::new(std::sync::Mutex::new(page_rx));
+        for _ in 0..parsers {
+            let page_rx = page_rx.clone();
+            let out_tx = out_tx.clone();
+            scope.spawn(move || parse_pages(&page_rx, &out_tx, url, keys, stack));
+        }
+        drop(out_tx);
+        let mut waiting: BTreeMap<usize, PageOut> = BTreeMap::new();
+        let mut next = 0usize;
+        for out in out_rx {
+            let out = out?;
+            waiting.insert(out.seq, out);
+            while let Some(out) = waiting.remove(&next) {
+                next += 1;
+                let task = task_of(zsets[out.key]).unwrap_or_default();
+                let acc = imp.acc(&task);
+                acc.records_read += out.read;
+                acc.records_written += out.read;
+                for (pos, msg) in out.rejects {
+                    imp.reject(zsets[out.key], &format!("member {pos}"), msg, Some(&task));
+                }
+                for (at, info) in out.infos {
+                    if imp.infos.get(&task).is_none_or(|(s, _)| at >= *s) {
+                        imp.infos.insert(task.clone(), (at, info));
+                    }
+                }
+                for (table, batch) in out.batches {
+                    records += batch.num_rows() as u64;
+                    sink.push(table, batch);
+                }
+                progress.advance(out.members as u64);
+                if sink.should_spill() {
+                    parts.extend(sink.spill()?);
+                }
+            }
+        }
+        Ok(())
+    })?;
     progress.finish();
+    tracing::debug!(
+        secs = started.elapsed().as_secs_f64(),
+        "Read and parsed the store."
+    );
 
     // Tasks and logs from info and the snapshot; the logs go into the parts like the rest.
     let snapshot = if snapshot_key {
@@ -182,7 +219,9 @@ pub fn import(opts: &LegacyOptions, progress: &dyn Progress) -> Result<CollectSu
     parts.extend(sink.spill()?);
 
     let mut accounting = Accounting::default();
-    for (task, acc) in imp.accounting {
+    for (task, mut acc) in imp.accounting {
+        // 0.6 agents did not count what they produced: what was read is what is known.
+        acc.records_produced = acc.records_written + acc.records_rejected;
         accounting.totals.add(&acc);
         accounting.tasks.insert(task, acc);
     }
@@ -211,6 +250,7 @@ pub fn import(opts: &LegacyOptions, progress: &dyn Progress) -> Result<CollectSu
         },
         progress,
     )?;
+    tracing::debug!(secs = started.elapsed().as_secs_f64(), "Wrote the dataset.");
     Ok(CollectSummary {
         manifest,
         entries: total,
@@ -283,6 +323,13 @@ fn guess_stack(tasks: &BTreeSet<String>, compose: Option<&Value>) -> String {
         .unwrap_or_else(|| "legacy".to_owned())
 }
 
+/// Sorts rows by (task, time), stably (they mostly come sorted: the sort then costs one pass).
+macro_rules! sort_rows {
+    ($v:expr) => {
+        $v.sort_by(|a, b| a.task.cmp(&b.task).then(a.time.cmp(&b.time)))
+    };
+}
+
 /// Rows being built for the sink.
 #[derive(Default)]
 struct Rows {
@@ -303,6 +350,22 @@ impl Rows {
             }
         }
         let mut out = Vec::new();
+        let ready = |n: usize| n > 0 && (all || n >= BATCH_ROWS);
+        if ready(self.packets.len()) {
+            sort_rows!(self.packets);
+        }
+        if ready(self.interactions.len()) {
+            sort_rows!(self.interactions);
+        }
+        if ready(self.events.len()) {
+            sort_rows!(self.events);
+        }
+        if ready(self.system.len()) {
+            sort_rows!(self.system);
+        }
+        if ready(self.app.len()) {
+            sort_rows!(self.app);
+        }
         take(&mut self.packets, all, &mut out);
         take(&mut self.interactions, all, &mut out);
         take(&mut self.events, all, &mut out);
@@ -321,16 +384,399 @@ struct Importer {
     infos: BTreeMap<String, (f64, Value)>,
 }
 
+/// Parses one member into its row; false when the member has no `time` of its own and `score` is not
+/// given yet (nothing is recorded then: call again with its score).
+fn parse_member(
+    ctx: &KeyCtx,
+    pos: usize,
+    member: &[u8],
+    score: Option<f64>,
+    rows: &mut Rows,
+    out: &mut PageOut,
+) -> bool {
+    enum Failure {
+        NeedScore,
+        Reject(String),
+    }
+    let time_of = |t: Option<f64>| -> Result<i64, Failure> {
+        match t.and_then(secs_f64_to_us) {
+            Some(us) => Ok(us),
+            None => match score {
+                None => Err(Failure::NeedScore),
+                Some(s) => {
+                    secs_f64_to_us(s).ok_or_else(|| Failure::Reject("time is not a number".into()))
+                }
+            },
+        }
+    };
+    let task = &ctx.task;
+    let result: Result<bool, Failure> = (|| {
+        match &ctx.kind {
+            KeyKind::Packet { iface } => {
+                let d: PacketDoc<'_> = serde_json::from_slice(member)
+                    .map_err(|e| Failure::Reject(format!("not a 0.6 packet record: {e}")))?;
+                let time = time_of(d.time)?;
+                let len = d
+                    .len
+                    .and_then(raw_number)
+                    .ok_or_else(|| Failure::Reject("`len` is missing or not a number".into()))?;
+                let transport = d
+                    .transport
+                    .as_deref()
+                    .unwrap_or("other")
+                    .to_ascii_lowercase();
+                let srcport = raw_port(d.srcport);
+                let dstport = raw_port(d.dstport);
+                rows.packets.push(Packet {
+                    task: task.clone(),
+                    node: ctx.node.clone(),
+                    iface: iface.clone(),
+                    time,
+                    len: len as u32,
+                    src: d.src.map(Cow::into_owned).unwrap_or_default(),
+                    dst: d.dst.map(Cow::into_owned).unwrap_or_default(),
+                    proto: app_proto(d.proto.as_deref(), &transport, srcport, dstport),
+                    transport,
+                    srcport,
+                    dstport,
+                    layer: d.proto.map(Cow::into_owned),
+                });
+            }
+            KeyKind::System => {
+                let d: SystemDoc = serde_json::from_slice(member)
+                    .map_err(|e| Failure::Reject(format!("not a 0.6 system record: {e}")))?;
+                let time = time_of(d.time)?;
+                let mem_bytes = d.mem_mb.map(|mb| (mb * 1_048_576.0).round() as u64);
+                let mem_limit_bytes = match (mem_bytes, d.mem_percent) {
+                    (Some(b), Some(p)) if p > 0.0 => Some((b as f64 / (p / 100.0)).round() as u64),
+                    _ => None,
+                };
+                rows.system.push(SystemSample {
+                    task: task.clone(),
+                    node: ctx.node.clone(),
+                    time,
+                    cpu_percent: d.cpu_percent,
+                    cpu_limit_percent: d.cpu_percent_constraint,
+                    mem_bytes,
+                    mem_limit_bytes,
+                    cpu_throttled_us: None,
+                    oom_kills: None,
+                });
+            }
+            KeyKind::Thing => {
+                let d: ThingDoc<'_> = serde_json::from_slice(member)
+                    .map_err(|e| Failure::Reject(format!("not a 0.6 thing record: {e}")))?;
+                let time = time_of(d.time)?;
+                let thing = d
+                    .thing
+                    .map(raw_text)
+                    .ok_or_else(|| Failure::Reject("`thing` is missing".into()))?;
+                let name = d.name.map(Cow::into_owned).unwrap_or_default();
+                if let Some(sub) = d.subscription {
+                    let kind = d.event.as_deref().unwrap_or("next");
+                    // 0.6 recorded a subscription's error beside the event (`error: {type, message}`),
+                    // not as its item: it becomes the item, as wotemu's agent records it.
+                    let item = match d.error {
+                        Some(e) => {
+                            let (t, m) = error_parts(e);
+                            Some(serde_json::json!({"type": t, "message": m}).to_string())
+                        }
+                        None => d.item.map(|i| i.get().to_owned()),
+                    };
+                    rows.events.push(Event {
+                        task: task.clone(),
+                        node: ctx.node.clone(),
+                        time,
+                        thing,
+                        name,
+                        subscription: raw_text(sub),
+                        kind: kind.strip_prefix("on_").unwrap_or(kind).to_owned(),
+                        item,
+                    });
+                } else {
+                    let (error_type, error_message) = match d.error {
+                        None => (None, None),
+                        Some(e) => error_parts(e),
+                    };
+                    rows.interactions.push(Interaction {
+                        task: task.clone(),
+                        node: ctx.node.clone(),
+                        time,
+                        thing,
+                        name,
+                        verb: d.verb.as_deref().unwrap_or("unknown").to_ascii_lowercase(),
+                        side: match d.class.as_deref() {
+                            Some("ExposedThing") => "exposed".into(),
+                            Some("ConsumedThing") => "consumed".into(),
+                            Some(other) => other.to_ascii_lowercase(),
+                            None => "unknown".into(),
+                        },
+                        latency_ms: d.latency.map(|s| s * 1000.0),
+                        ok: error_type.is_none() && error_message.is_none(),
+                        error_type,
+                        error_message,
+                        host: d.host.map(Cow::into_owned),
+                        result: d.result.map(|r| r.get().to_owned()),
+                    });
+                }
+            }
+            KeyKind::App { key } => {
+                let doc_time = serde_json::from_slice::<TimeDoc>(member)
+                    .ok()
+                    .and_then(|d| d.time);
+                let time = time_of(doc_time)?;
+                let value = match serde_json::from_slice::<&RawValue>(member) {
+                    Ok(v) => v.get().to_owned(),
+                    Err(_) => {
+                        Value::String(String::from_utf8_lossy(member).into_owned()).to_string()
+                    }
+                };
+                rows.app.push(AppValue {
+                    task: task.clone(),
+                    node: ctx.node.clone(),
+                    time,
+                    key: key.clone(),
+                    value,
+                });
+            }
+            KeyKind::Info => {
+                let v: Value = serde_json::from_slice(member)
+                    .map_err(|e| Failure::Reject(format!("not a 0.6 info record: {e}")))?;
+                let at = v.get("time").and_then(Value::as_f64);
+                let Some(at) = at.or(score) else {
+                    return Err(Failure::NeedScore);
+                };
+                out.infos.push((at, v));
+                // Info becomes the tasks row, not a record of a streamed table.
+                return Ok(false);
+            }
+            KeyKind::Other => return Ok(false),
+        }
+        Ok(true)
+    })();
+    match result {
+        Ok(counted) => {
+            out.read += u64::from(counted);
+            true
+        }
+        Err(Failure::NeedScore) => false,
+        Err(Failure::Reject(e)) => {
+            out.rejects.push((pos, e));
+            true
+        }
+    }
+}
+
+/// A page of members of one sorted set, as the reader thread read them.
+struct Page {
+    /// The page's place in the order pages were read.
+    seq: usize,
+    /// Index of the key in the import's key list.
+    key: usize,
+    /// Index of the first member in the sorted set.
+    start: usize,
+    members: Vec<Vec<u8>>,
+}
+
+/// Reads every sorted set of `keys` in pages (several per round trip, up to the size `cards` says, then one
+/// at a time until a short page) and sends them in order; stops at the first error (sent) or when the
+/// receiver is gone.
+fn read_pages(url: &str, keys: &[&str], cards: &[u64], tx: &SyncSender<Result<Page, Error>>) {
+    let mut conn = match connect(url) {
+        Ok(c) => c,
+        Err(e) => {
+            if tx.send(Err(e)).is_err() {
+                tracing::debug!("The import stopped before the reader connected.");
+            }
+            return;
+        }
+    };
+    let mut seq = 0usize;
+    for (ki, (key, &card)) in keys.iter().zip(cards).enumerate() {
+        let mut start = 0usize;
+        loop {
+            let remaining = usize::try_from(card)
+                .unwrap_or(usize::MAX)
+                .saturating_sub(start);
+            let trips = remaining.div_ceil(PAGE).clamp(1, PAGES_PER_TRIP);
+            let mut pipe = redis::pipe();
+            for p in 0..trips {
+                let a = start + p * PAGE;
+                pipe.cmd("ZRANGE").arg(*key).arg(a).arg(a + PAGE - 1);
+            }
+            let pages: Vec<Vec<Vec<u8>>> = match pipe.query(&mut conn) {
+                Ok(p) => p,
+                Err(e) => {
+                    if tx.send(Err(Error::redis("ZRANGE")(e))).is_err() {
+                        tracing::debug!("The import stopped while a page was read.");
+                    }
+                    return;
+                }
+            };
+            let mut short = false;
+            for members in pages {
+                let len = members.len();
+                if len > 0 {
+                    let page = Page {
+                        seq,
+                        key: ki,
+                        start,
+                        members,
+                    };
+                    seq += 1;
+                    if tx.send(Ok(page)).is_err() {
+                        return;
+                    }
+                }
+                start += len;
+                if len < PAGE {
+                    short = true;
+                    break;
+                }
+            }
+            if short {
+                break;
+            }
+        }
+    }
+}
+
+/// What a parser made of a page.
+struct PageOut {
+    seq: usize,
+    key: usize,
+    members: usize,
+    /// The page's rows, sorted by (task, time).
+    batches: Vec<(Table, RecordBatch)>,
+    /// Members turned into rows.
+    read: u64,
+    /// Members left out: position in the sorted set, why.
+    rejects: Vec<(usize, String)>,
+    /// `info` documents with their time.
+    infos: Vec<(f64, Value)>,
+}
+
+/// A parser thread: pages in, sorted batches out, until the pages end or the receiver is gone.
+fn parse_pages(
+    pages: &std::sync::Mutex<std::sync::mpsc::Receiver<Result<Page, Error>>>,
+    out: &SyncSender<Result<PageOut, Error>>,
+    url: &str,
+    keys: &[&str],
+    stack: &str,
+) {
+    let mut ctx: Option<(usize, KeyCtx)> = None;
+    // Only for members without a `time` of their own (rare: 0.6 wrote `time`).
+    let mut conn: Option<Connection> = None;
+    loop {
+        let page = match pages.lock() {
+            Ok(rx) => rx.recv(),
+            Err(_) => return,
+        };
+        let Ok(page) = page else { return };
+        let result = page.and_then(|page| {
+            let ctx = match &mut ctx {
+                Some((k, c)) if *k == page.key => c,
+                _ => &mut ctx.insert((page.key, KeyCtx::new(keys[page.key], stack))).1,
+            };
+            let mut rows = Rows::default();
+            let mut done = PageOut {
+                seq: page.seq,
+                key: page.key,
+                members: page.members.len(),
+                batches: Vec::new(),
+                read: 0,
+                rejects: Vec::new(),
+                infos: Vec::new(),
+            };
+            for (i, member) in page.members.iter().enumerate() {
+                let pos = page.start + i;
+                if !parse_member(ctx, pos, member, None, &mut rows, &mut done) {
+                    let c = match &mut conn {
+                        Some(c) => c,
+                        None => conn.insert(connect(url)?),
+                    };
+                    let score: Option<f64> = redis::cmd("ZSCORE")
+                        .arg(&ctx.raw_key)
+                        .arg(member.as_slice())
+                        .query(c)
+                        .map_err(Error::redis("ZSCORE"))?;
+                    let score = Some(score.unwrap_or(f64::NAN));
+                    parse_member(ctx, pos, member, score, &mut rows, &mut done);
+                }
+            }
+            done.batches = rows.flush(true);
+            Ok(done)
+        });
+        if out.send(result).is_err() {
+            return;
+        }
+    }
+}
+
+/// What the import knows of one key while its members are parsed.
+struct KeyCtx {
+    raw_key: String,
+    kind: KeyKind,
+    task: String,
+    node: String,
+}
+
+enum KeyKind {
+    Packet { iface: String },
+    System,
+    Thing,
+    Info,
+    App { key: String },
+    Other,
+}
+
+impl KeyCtx {
+    fn new(raw_key: &str, stack: &str) -> KeyCtx {
+        let parsed = legacy::parse(raw_key);
+        let (kind, task) = match parsed {
+            Some(LegacyKey::Packet { iface, task }) => (
+                KeyKind::Packet {
+                    iface: iface.to_owned(),
+                },
+                task,
+            ),
+            Some(LegacyKey::System { task }) => (KeyKind::System, task),
+            Some(LegacyKey::Thing { task }) => (KeyKind::Thing, task),
+            Some(LegacyKey::Info { task }) => (KeyKind::Info, task),
+            Some(LegacyKey::App { task, key }) => (
+                KeyKind::App {
+                    key: key.to_owned(),
+                },
+                task,
+            ),
+            _ => (KeyKind::Other, ""),
+        };
+        KeyCtx {
+            raw_key: raw_key.to_owned(),
+            kind,
+            task: task.to_owned(),
+            node: TaskName::parse(task).node(Some(stack)).to_owned(),
+        }
+    }
+}
+
 #[derive(Deserialize)]
-struct PacketDoc {
+struct PacketDoc<'a> {
     time: Option<f64>,
-    len: Value,
-    src: Option<String>,
-    dst: Option<String>,
-    proto: Option<String>,
-    transport: Option<String>,
-    srcport: Option<Value>,
-    dstport: Option<Value>,
+    #[serde(borrow)]
+    len: Option<&'a RawValue>,
+    #[serde(borrow)]
+    src: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    dst: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    proto: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    transport: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    srcport: Option<&'a RawValue>,
+    #[serde(borrow)]
+    dstport: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize)]
@@ -343,18 +789,69 @@ struct SystemDoc {
 }
 
 #[derive(Deserialize)]
-struct ThingDoc {
+struct ThingDoc<'a> {
     time: Option<f64>,
-    thing: Option<Value>,
-    name: Option<String>,
-    verb: Option<String>,
-    host: Option<String>,
-    class: Option<String>,
+    #[serde(borrow)]
+    thing: Option<&'a RawValue>,
+    #[serde(borrow)]
+    name: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    verb: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    host: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    class: Option<Cow<'a, str>>,
     latency: Option<f64>,
-    error: Option<Value>,
-    subscription: Option<Value>,
-    event: Option<String>,
-    item: Option<Value>,
+    #[serde(borrow)]
+    error: Option<&'a RawValue>,
+    #[serde(borrow)]
+    subscription: Option<&'a RawValue>,
+    #[serde(borrow)]
+    event: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    item: Option<&'a RawValue>,
+    #[serde(borrow)]
+    result: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct TimeDoc {
+    time: Option<f64>,
+}
+
+/// The text of a JSON value: a string's content, anything else as JSON.
+fn raw_text(r: &RawValue) -> String {
+    let t = r.get();
+    if t.starts_with('"') {
+        serde_json::from_str::<String>(t).unwrap_or_else(|_| t.to_owned())
+    } else {
+        t.to_owned()
+    }
+}
+
+/// A number, or a string holding one (0.6 wrote some ports as strings).
+fn raw_number(r: &RawValue) -> Option<f64> {
+    let t = r.get().trim();
+    let t = t
+        .strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .map_or(t, str::trim);
+    t.parse::<f64>().ok().filter(|n| n.is_finite())
+}
+
+fn raw_port(r: Option<&RawValue>) -> Option<u16> {
+    r.and_then(raw_number)
+        .filter(|n| (0.0..=65535.0).contains(n))
+        .map(|n| n as u16)
+}
+
+/// `{type, message}` of a 0.6 error value (an object, or anything else as the message of an `Error`).
+fn error_parts(r: &RawValue) -> (Option<String>, Option<String>) {
+    match serde_json::from_str::<Value>(r.get()) {
+        Ok(Value::Object(o)) => (o.get("type").map(text), o.get("message").map(text)),
+        Ok(v) => (Some("Error".to_owned()), Some(text(&v))),
+        Err(_) => (Some("Error".to_owned()), Some(r.get().to_owned())),
+    }
 }
 
 impl Importer {
@@ -379,171 +876,6 @@ impl Importer {
 
     fn node(&self, task: &str) -> String {
         TaskName::parse(task).node(Some(&self.stack)).to_owned()
-    }
-
-    fn member(
-        &mut self,
-        key: &LegacyKey<'_>,
-        raw_key: &str,
-        pos: usize,
-        member: &[u8],
-        score: f64,
-        rows: &mut Rows,
-    ) {
-        let task = match key {
-            LegacyKey::System { task }
-            | LegacyKey::Packet { task, .. }
-            | LegacyKey::Thing { task }
-            | LegacyKey::Info { task }
-            | LegacyKey::App { task, .. } => *task,
-            _ => return,
-        };
-        let id = format!("member {pos}");
-        let time_of =
-            |t: Option<f64>| secs_f64_to_us(t.unwrap_or(score)).or_else(|| secs_f64_to_us(score));
-        let result: Result<(), String> = (|| {
-            match key {
-                LegacyKey::Packet { iface, .. } => {
-                    let d: PacketDoc = serde_json::from_slice(member)
-                        .map_err(|e| format!("not a 0.6 packet record: {e}"))?;
-                    let transport = d
-                        .transport
-                        .as_deref()
-                        .unwrap_or("other")
-                        .to_ascii_lowercase();
-                    let srcport = port(d.srcport.as_ref());
-                    let dstport = port(d.dstport.as_ref());
-                    rows.packets.push(Packet {
-                        task: task.to_owned(),
-                        node: self.node(task),
-                        iface: (*iface).to_owned(),
-                        time: time_of(d.time).ok_or("time is not a number")?,
-                        len: number(&d.len).ok_or("`len` is missing or not a number")? as u32,
-                        src: d.src.unwrap_or_default(),
-                        dst: d.dst.unwrap_or_default(),
-                        proto: app_proto(d.proto.as_deref(), &transport, srcport, dstport),
-                        transport,
-                        srcport,
-                        dstport,
-                    });
-                }
-                LegacyKey::System { .. } => {
-                    let d: SystemDoc = serde_json::from_slice(member)
-                        .map_err(|e| format!("not a 0.6 system record: {e}"))?;
-                    let mem_bytes = d.mem_mb.map(|mb| (mb * 1_048_576.0).round() as u64);
-                    let mem_limit_bytes = match (mem_bytes, d.mem_percent) {
-                        (Some(b), Some(p)) if p > 0.0 => {
-                            Some((b as f64 / (p / 100.0)).round() as u64)
-                        }
-                        _ => None,
-                    };
-                    rows.system.push(SystemSample {
-                        task: task.to_owned(),
-                        node: self.node(task),
-                        time: time_of(d.time).ok_or("time is not a number")?,
-                        cpu_percent: d.cpu_percent,
-                        cpu_limit_percent: d.cpu_percent_constraint,
-                        mem_bytes,
-                        mem_limit_bytes,
-                        cpu_throttled_us: None,
-                        oom_kills: None,
-                    });
-                }
-                LegacyKey::Thing { .. } => {
-                    let d: ThingDoc = serde_json::from_slice(member)
-                        .map_err(|e| format!("not a 0.6 thing record: {e}"))?;
-                    let time = time_of(d.time).ok_or("time is not a number")?;
-                    let thing = match d.thing {
-                        Some(Value::String(s)) => s,
-                        Some(v) => v.to_string(),
-                        None => return Err("`thing` is missing".into()),
-                    };
-                    let name = d.name.unwrap_or_default();
-                    if let Some(sub) = d.subscription.filter(|s| !s.is_null()) {
-                        let kind = d.event.as_deref().unwrap_or("next");
-                        rows.events.push(Event {
-                            task: task.to_owned(),
-                            node: self.node(task),
-                            time,
-                            thing,
-                            name,
-                            subscription: match sub {
-                                Value::String(s) => s,
-                                v => v.to_string(),
-                            },
-                            kind: kind.strip_prefix("on_").unwrap_or(kind).to_owned(),
-                            item: d.item.filter(|i| !i.is_null()).map(|i| i.to_string()),
-                        });
-                    } else {
-                        let (error_type, error_message) = match d.error {
-                            None | Some(Value::Null) => (None, None),
-                            Some(Value::Object(o)) => {
-                                (o.get("type").map(text), o.get("message").map(text))
-                            }
-                            Some(v) => (Some("Error".to_owned()), Some(text(&v))),
-                        };
-                        rows.interactions.push(Interaction {
-                            task: task.to_owned(),
-                            node: self.node(task),
-                            time,
-                            thing,
-                            name,
-                            verb: d
-                                .verb
-                                .unwrap_or_else(|| "unknown".into())
-                                .to_ascii_lowercase(),
-                            side: match d.class.as_deref() {
-                                Some("ExposedThing") => "exposed".into(),
-                                Some("ConsumedThing") => "consumed".into(),
-                                Some(other) => other.to_ascii_lowercase(),
-                                None => "unknown".into(),
-                            },
-                            latency_ms: d.latency.map(|s| s * 1000.0),
-                            ok: error_type.is_none() && error_message.is_none(),
-                            error_type,
-                            error_message,
-                            host: d.host,
-                        });
-                    }
-                }
-                LegacyKey::App { key, .. } => {
-                    let value = match serde_json::from_slice::<Value>(member) {
-                        Ok(v) => v.to_string(),
-                        Err(_) => {
-                            Value::String(String::from_utf8_lossy(member).into_owned()).to_string()
-                        }
-                    };
-                    let doc_time = serde_json::from_slice::<Value>(member)
-                        .ok()
-                        .and_then(|v| v.get("time").and_then(Value::as_f64));
-                    rows.app.push(AppValue {
-                        task: task.to_owned(),
-                        node: self.node(task),
-                        time: time_of(doc_time).ok_or("time is not a number")?,
-                        key: (*key).to_owned(),
-                        value,
-                    });
-                }
-                LegacyKey::Info { .. } => {
-                    let v: Value = serde_json::from_slice(member)
-                        .map_err(|e| format!("not a 0.6 info record: {e}"))?;
-                    let newer = self.infos.get(task).is_none_or(|(s, _)| score >= *s);
-                    if newer {
-                        self.infos.insert(task.to_owned(), (score, v));
-                    }
-                    // Info becomes the tasks row, not a record of a streamed table.
-                    return Ok(());
-                }
-                LegacyKey::Snapshot | LegacyKey::Compose => {}
-            }
-            let acc = self.acc(task);
-            acc.records_read += 1;
-            acc.records_written += 1;
-            Ok(())
-        })();
-        if let Err(e) = result {
-            self.reject(raw_key, &id, e, Some(task));
-        }
     }
 
     /// The `tasks` rows (from info and the snapshot) and the snapshot's log lines.
@@ -667,6 +999,7 @@ impl Importer {
                     v => text(v),
                 }),
                 env,
+                facts: legacy_facts(info, snap),
             });
             if let Some(text_logs) = snap.and_then(|v| v.get("logs")).and_then(Value::as_str) {
                 let t0 = snap
@@ -694,6 +1027,39 @@ impl Importer {
     }
 }
 
+/// Every field of a task's 0.6 info document and Docker task that no column holds, as a JSON object: kept,
+/// never dropped (`env` is in its own column, redacted; the Docker task's spec is left out: it repeats the
+/// compose file, which the manifest keeps, and holds the environment unredacted).
+fn legacy_facts(info: Option<&Value>, snap: Option<&Value>) -> Option<String> {
+    // Fields a column holds whole (`net`, `networks_cidr` and `uname` are flattened there: kept here too).
+    const IN_COLUMNS: [&str; 8] = [
+        "cpu_count",
+        "cpu_model",
+        "mem_total",
+        "hostname",
+        "container_id",
+        "python_version",
+        "env",
+        "time",
+    ];
+    let mut out = serde_json::Map::new();
+    if let Some(Value::Object(m)) = info {
+        for (k, v) in m {
+            if !IN_COLUMNS.contains(&k.as_str()) {
+                out.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    if let Some(task) = snap.and_then(|v| v.get("task")) {
+        let mut docker = task.clone();
+        if let Value::Object(m) = &mut docker {
+            m.remove("Spec");
+        }
+        out.insert("docker_task".into(), docker);
+    }
+    (!out.is_empty()).then(|| Value::Object(out).to_string())
+}
+
 /// A line starting with a Docker RFC 3339 timestamp: its time and the rest.
 pub(crate) fn docker_timestamp(line: &str) -> Option<(i64, &str)> {
     let (ts, rest) = line.split_once(' ')?;
@@ -714,12 +1080,6 @@ fn number(v: &Value) -> Option<f64> {
         Value::String(s) => s.trim().parse().ok(),
         _ => None,
     }
-}
-
-fn port(v: Option<&Value>) -> Option<u16> {
-    v.and_then(number)
-        .filter(|n| (0.0..=65535.0).contains(n))
-        .map(|n| n as u16)
 }
 
 /// Every IP address (other than loopback) found under an `address` key in psutil's `net_if_addrs` shape.

@@ -24,6 +24,7 @@ pub mod legacy;
 mod seq;
 pub mod sink;
 mod source;
+mod spools;
 
 pub use collect::{collect, collect_quiet, CollectOptions, CollectSummary, WORK_DIR};
 pub use error::Error;

@@ -15,12 +15,39 @@ use crate::error::Error;
 
 /// Opens a connection.
 pub(crate) fn connect(url: &str) -> Result<Connection, Error> {
-    redis::Client::open(url)
+    let redacted = || wotemu_contract::redact::redact_url(url);
+    let auth = |e: &redis::RedisError| match e.code() {
+        Some("NOAUTH") => Some("requires a password"),
+        Some("WRONGPASS") => Some("refused the password"),
+        _ if e.kind() == redis::ErrorKind::AuthenticationFailed => Some("refused the password"),
+        _ => None,
+    };
+    let mut conn = redis::Client::open(url)
         .and_then(|c| c.get_connection())
-        .map_err(|source| Error::Connect {
-            url: wotemu_contract::redact::redact_url(url),
-            source,
-        })
+        .map_err(|source| match auth(&source) {
+            Some(what) => Error::Auth {
+                url: redacted(),
+                what,
+            },
+            None => Error::Connect {
+                url: redacted(),
+                source,
+            },
+        })?;
+    // A server that wants a password answers the first command with NOAUTH.
+    if let Err(e) = redis::cmd("PING").query::<String>(&mut conn) {
+        return Err(match auth(&e) {
+            Some(what) => Error::Auth {
+                url: redacted(),
+                what,
+            },
+            None => Error::Connect {
+                url: redacted(),
+                source: e,
+            },
+        });
+    }
+    Ok(conn)
 }
 
 /// Every key matching `pattern`, found with SCAN (never KEYS), sorted.
@@ -89,14 +116,25 @@ pub(crate) fn spawn_reader(
                     let page = match page {
                         Ok(p) => p,
                         Err(e) => {
-                            let _ = tx.send(Err(e));
+                            // The receiver reports the error; if it is gone, the collection ended anyway.
+                            if tx.send(Err(e)).is_err() {
+                                tracing::debug!("The collection ended before the reader's error.");
+                            }
                             return;
                         }
                     };
                     if page.is_empty() {
                         break;
                     }
-                    after = page.last().map(|e| e.id.clone());
+                    // Paging goes on after the last entry whose id could be read; a page of nothing but
+                    // unreadable entries ends this stream (reading it again would give them again).
+                    let last_readable = page
+                        .iter()
+                        .rev()
+                        .find(|e| !e.id.is_empty())
+                        .map(|e| e.id.clone());
+                    let stuck = last_readable.is_none() || last_readable == after;
+                    after = last_readable.or(after);
                     if tx
                         .send(Ok(Page {
                             stream: i,
@@ -105,6 +143,9 @@ pub(crate) fn spawn_reader(
                         .is_err()
                     {
                         return;
+                    }
+                    if stuck {
+                        break;
                     }
                 }
             }
@@ -131,26 +172,66 @@ fn read_page(
         .arg(count)
         .query(conn)
         .map_err(Error::redis("XRANGE"))?;
-    let Value::Array(items) = reply else {
-        return Ok(Vec::new());
+    let items = match reply {
+        Value::Array(items) => items,
+        Value::Nil => return Ok(Vec::new()),
+        other => {
+            return Err(Error::Malformed {
+                key: key.to_owned(),
+                reply: format!("{other:?}").chars().take(200).collect(),
+            })
+        }
     };
     let mut out = Vec::with_capacity(items.len());
+    // An item that is not an (id, fields) pair is counted as a rejected entry, never skipped silently.
+    let malformed = |what: String| ReadEntry {
+        id: String::new(),
+        result: Err(BadEntry {
+            seq: None,
+            records: None,
+            error: wotemu_contract::EntryError::Malformed(what),
+        }),
+    };
     for item in items {
         let Value::Array(mut pair) = item else {
+            out.push(malformed(format!(
+                "an XRANGE item is not an array: {item:?}"
+            )));
             continue;
         };
         if pair.len() != 2 {
+            out.push(malformed(format!(
+                "an XRANGE item has {} parts instead of an id and its fields",
+                pair.len()
+            )));
             continue;
         }
         let fields = pair.pop().expect("two items");
         let id = match pair.pop().expect("two items") {
             Value::BulkString(b) => String::from_utf8_lossy(&b).into_owned(),
             Value::SimpleString(s) => s,
-            _ => continue,
+            other => {
+                out.push(malformed(format!(
+                    "an XRANGE entry id is not a string: {other:?}"
+                )));
+                continue;
+            }
         };
         let fields: Vec<Value> = match fields {
             Value::Array(f) => f,
-            _ => Vec::new(),
+            other => {
+                out.push(ReadEntry {
+                    id,
+                    result: Err(BadEntry {
+                        seq: None,
+                        records: None,
+                        error: wotemu_contract::EntryError::Malformed(format!(
+                            "the entry's fields are not an array: {other:?}"
+                        )),
+                    }),
+                });
+                continue;
+            }
         };
         let mut kv: Vec<(String, Vec<u8>)> = Vec::with_capacity(fields.len() / 2);
         let mut it = fields.into_iter();

@@ -10,11 +10,14 @@
 //! | `table` | the table name ([`Table::name`]) |
 //! | `n` | the number of records in `data`, decimal |
 //! | `dropped` | records of this table the agent had to drop since its previous entry (optional, default 0) |
+//! | `produced` | records of this table the task had produced (kept or dropped) when the batch was cut, cumulative (optional; agents of this version always send it) |
 //! | `data` | one Arrow IPC *stream* (schema message + one record batch) with the table's schema |
 //!
 //! Invariants the collector relies on:
 //! - `seq` numbers of a task are unique per batch: an entry seen twice (an agent replaying its spool after a
 //!   Redis outage) has the same `seq` and is skipped as a duplicate; a `seq` never seen is a lost batch.
+//! - `produced` never decreases within a task and table: the largest one seen is what the task produced up to
+//!   its last cut batch; what of it is neither written, counted dropped nor rejected never reached the dataset.
 //! - `data` may lack nullable columns (they read as null) and may carry extra columns (ignored and counted);
 //!   a missing required column or a column of another type rejects the entry.
 //!
@@ -44,6 +47,10 @@ pub struct StreamEntry {
     pub table: Table,
     /// Records of this table the agent dropped since its previous entry.
     pub dropped: u64,
+    /// Records of this table the task had produced when this batch was cut (cumulative, dropped ones
+    /// included): with it the collector can tell how many records never reached the dataset. `None` in
+    /// entries of older agents.
+    pub produced: Option<u64>,
     /// The records, with the table's schema.
     pub batch: RecordBatch,
 }
@@ -74,6 +81,8 @@ pub enum EntryError {
     },
     #[error("required column `{column}` of table `{table}` is missing")]
     MissingColumn { table: Table, column: String },
+    #[error("the Redis reply is malformed: {0}")]
+    Malformed(String),
 }
 
 /// An entry that could not be read, with what could be learnt of it.
@@ -103,6 +112,7 @@ impl StreamEntry {
             seq,
             table,
             dropped: 0,
+            produced: None,
             batch,
         }
     }
@@ -118,6 +128,9 @@ impl StreamEntry {
         if self.dropped > 0 {
             fields.push(("dropped", self.dropped.to_string().into_bytes()));
         }
+        if let Some(p) = self.produced {
+            fields.push(("produced", p.to_string().into_bytes()));
+        }
         fields.push(("data", encode_ipc(&self.batch)));
         fields
     }
@@ -127,8 +140,8 @@ impl StreamEntry {
     where
         I: IntoIterator<Item = (&'a str, &'a [u8])>,
     {
-        let (mut v, mut seq, mut table, mut n, mut dropped, mut data) =
-            (None, None, None, None, None, None);
+        let (mut v, mut seq, mut table, mut n, mut dropped, mut produced, mut data) =
+            (None, None, None, None, None, None, None);
         for (k, val) in fields {
             match k {
                 "v" => v = Some(val),
@@ -136,6 +149,7 @@ impl StreamEntry {
                 "table" => table = Some(val),
                 "n" => n = Some(val),
                 "dropped" => dropped = Some(val),
+                "produced" => produced = Some(val),
                 "data" => data = Some(val),
                 _ => {}
             }
@@ -176,6 +190,10 @@ impl StreamEntry {
             .transpose()
             .map_err(bad)?
             .unwrap_or(0);
+        let produced = produced
+            .map(|p| number("produced", p))
+            .transpose()
+            .map_err(bad)?;
         let data = data.ok_or(EntryError::MissingField("data")).map_err(bad)?;
         let batch = decode_ipc(data).map_err(bad)?;
         if batch.num_rows() as u64 != n {
@@ -190,6 +208,7 @@ impl StreamEntry {
                 seq,
                 table,
                 dropped,
+                produced,
                 batch,
             },
             ignored_columns,

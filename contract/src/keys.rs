@@ -15,6 +15,13 @@
 //! Keys are found with `SCAN … MATCH`, never `KEYS`. Stack and task names never contain `:`, `*`, `?`, `[`,
 //! `]` or white space ([`check_name`]), so they need no escaping in a `MATCH` pattern.
 
+/// The Docker secret holding a Swarm stack's Redis password.
+pub const PASSWORD_SECRET: &str = "redis_password";
+/// Where the password secret is in the containers that may read it (`REDIS_PASSWORD_FILE`).
+pub const PASSWORD_IN_CONTAINER: &str = "/run/secrets/redis_password";
+/// The label of the password secret naming the file on the manager it was made from.
+pub const PASSWORD_FILE_LABEL: &str = "org.fundacionctic.wotemu.password_file";
+
 /// The prefix every key of the 0.6 layout starts with (and the root of the new one).
 pub const ROOT: &str = "wotemu";
 

@@ -8,7 +8,8 @@
 //! - [`entry`]: the wire format of a Redis stream entry (a batch of records of one table, Arrow IPC);
 //! - [`task`]: the task registry and stop snapshot documents stored in Redis;
 //! - [`manifest`]: `manifest.json`, the description of a run dataset;
-//! - [`redact`]: the rule that keeps secrets out of Redis, the dataset and the report.
+//! - [`redact`]: the rule that keeps secrets out of Redis, the dataset and the report;
+//! - [`spool`]: the format of the agents' spools of entries waiting for Redis.
 //!
 //! Readers of this contract are forward compatible: unknown manifest fields and unknown dataset columns are
 //! kept, missing optional tables read as empty.
@@ -22,6 +23,7 @@ pub mod keys;
 pub mod manifest;
 pub mod ports;
 pub mod redact;
+pub mod spool;
 pub mod table;
 pub mod task;
 pub mod time_util;

@@ -57,9 +57,23 @@ pub struct Manifest {
     /// Entries or records that could not be read, each with where it was.
     #[serde(default)]
     pub problems: Vec<Problem>,
+    /// Set when the dataset holds what could be saved of a run that did not end normally (its runner
+    /// crashed, its collection failed): why, and when the run stopped being recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incomplete: Option<Incomplete>,
     /// Fields this version does not know, kept as they are.
     #[serde(flatten)]
     pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+/// Why a dataset is incomplete.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Incomplete {
+    /// What happened, in a sentence (`the runner was killed at 2026-11-29T10:00:12Z`).
+    pub reason: String,
+    /// When (UTC RFC 3339), if known.
+    pub at: Option<String>,
 }
 
 /// Where the data came from.
@@ -124,12 +138,19 @@ pub struct TableInfo {
     pub time_max: Option<String>,
 }
 
-/// What the collector read, wrote, skipped and what the agents reported as lost, per task and in total.
+/// What the producers (agents, the runner) produced and what became of it, per task and in total.
 ///
-/// The accounting rule: for every task, `records_read = records_written + records_duplicate`; entries that
-/// could not be decoded are `entries_rejected` (with `records_rejected` when their count was readable);
-/// `records_dropped_by_agent` are records the agent could not keep (spool full) and `seq_missing` batches
-/// that never reached Redis.
+/// Two equations hold for every task and in total:
+/// - collection: `records_read = records_written + records_duplicate` (what the collector read);
+/// - production: `records_produced = records_written + records_dropped_by_agent + records_rejected +
+///   records_missing` — every record produced is in the dataset, or was counted as dropped by its producer
+///   (full buffers or spool), or rejected by the collector (an entry it could not decode), or is missing
+///   (a batch that never reached Redis: `seq_missing` says how many batches).
+///
+/// `records_produced` is known from entries' cumulative `produced` counts (agents of this version send them;
+/// for older ones and 0.6 imports it is `records_written + records_dropped_by_agent + records_rejected`).
+/// A producer that ended without its final report (`without_final_report`: killed) may have held records
+/// in memory that no count includes.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Accounting {
@@ -150,6 +171,12 @@ pub struct TaskAccounting {
     pub records_rejected: u64,
     pub records_dropped_by_agent: u64,
     pub seq_missing: u64,
+    /// Records the producer made, kept or dropped (from the entries' cumulative `produced` counts).
+    pub records_produced: u64,
+    /// Records produced that are neither in the dataset nor counted as dropped or rejected.
+    pub records_missing: u64,
+    /// Tasks (in totals: how many) whose producer ended without its final report (killed).
+    pub without_final_report: u64,
     /// Columns sent by the agent that this version's schema does not have (name → times seen).
     pub ignored_columns: BTreeMap<String, u64>,
 }
@@ -166,14 +193,22 @@ impl TaskAccounting {
         self.records_rejected += o.records_rejected;
         self.records_dropped_by_agent += o.records_dropped_by_agent;
         self.seq_missing += o.seq_missing;
+        self.records_produced += o.records_produced;
+        self.records_missing += o.records_missing;
+        self.without_final_report += o.without_final_report;
         for (k, v) in &o.ignored_columns {
             *self.ignored_columns.entry(k.clone()).or_default() += v;
         }
     }
 
-    /// Whether the accounting rule holds.
+    /// Whether both equations hold.
     pub fn balanced(&self) -> bool {
         self.records_read == self.records_written + self.records_duplicate
+            && self.records_produced
+                == self.records_written
+                    + self.records_dropped_by_agent
+                    + self.records_rejected
+                    + self.records_missing
     }
 }
 
@@ -252,17 +287,49 @@ impl Manifest {
                 t.records_dropped_by_agent
             ));
         }
-        if t.seq_missing > 0 {
+        if t.seq_missing > 0 || t.records_missing > 0 {
+            let tasks: Vec<&str> = self
+                .accounting
+                .tasks
+                .iter()
+                .filter(|(_, a)| a.seq_missing > 0 || a.records_missing > 0)
+                .map(|(t, _)| t.as_str())
+                .collect();
             out.push(format!(
-                "{} batches never reached Redis (gaps in sequence numbers)",
-                t.seq_missing
+                "{} records in {} batches never reached Redis (gaps in sequence numbers), of tasks {}",
+                t.records_missing,
+                t.seq_missing,
+                tasks.join(", ")
+            ));
+        }
+        if t.without_final_report > 0 {
+            let tasks: Vec<&str> = self
+                .accounting
+                .tasks
+                .iter()
+                .filter(|(_, a)| a.without_final_report > 0)
+                .map(|(t, _)| t.as_str())
+                .collect();
+            out.push(format!(
+                "{} tasks ended without their final report (killed): records they held in memory, at most one flush interval, are in no count: {}",
+                t.without_final_report,
+                tasks.join(", ")
             ));
         }
         if !t.balanced() {
             out.push(format!(
-                "the accounting does not balance: {} records read, {} written, {} duplicates",
-                t.records_read, t.records_written, t.records_duplicate
+                "the accounting does not balance: {} records produced, {} read, {} written, {} duplicates, {} dropped by their producers, {} rejected, {} missing",
+                t.records_produced,
+                t.records_read,
+                t.records_written,
+                t.records_duplicate,
+                t.records_dropped_by_agent,
+                t.records_rejected,
+                t.records_missing
             ));
+        }
+        if let Some(i) = &self.incomplete {
+            out.push(format!("the dataset is incomplete: {}", i.reason));
         }
         out
     }
@@ -292,14 +359,23 @@ mod tests {
     fn losses_name_every_kind_of_loss() {
         let mut m = Manifest::default();
         assert!(m.losses().is_empty());
-        m.accounting.totals.records_dropped_by_agent = 3;
-        m.accounting.totals.seq_missing = 1;
+        let t = &mut m.accounting.totals;
+        t.records_dropped_by_agent = 3;
+        t.seq_missing = 1;
+        t.records_missing = 7;
+        t.records_produced = 10;
+        t.records_read = 2;
         m.problems.push(Problem::default());
-        m.accounting.totals.records_read = 2;
+        m.incomplete = Some(Incomplete {
+            reason: "the runner was killed".into(),
+            at: None,
+        });
         let l = m.losses();
-        assert_eq!(l.len(), 4, "{l:?}");
+        assert_eq!(l.len(), 5, "{l:?}");
         assert!(l[1].contains("3 records"));
+        assert!(l[2].contains("7 records in 1 batches"), "{}", l[2]);
         assert!(l[3].contains("does not balance"));
+        assert!(l[4].contains("runner was killed"));
     }
 
     #[test]
@@ -308,9 +384,15 @@ mod tests {
             records_read: 5,
             records_written: 4,
             records_duplicate: 1,
+            records_produced: 6,
+            records_dropped_by_agent: 1,
+            records_missing: 1,
             ..Default::default()
         };
         assert!(a.balanced());
+        a.records_produced = 7;
+        assert!(!a.balanced(), "a record of the producers' count is nowhere");
+        a.records_produced = 6;
         let b = a.clone();
         a.add(&b);
         assert_eq!(a.records_read, 10);

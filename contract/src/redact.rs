@@ -44,6 +44,20 @@ pub fn is_secret_name(name: &str) -> bool {
             .any(|w| SECRET_WORDS.contains(&w))
 }
 
+/// `url` with `password` in it (`redis://host` → `redis://:password@host`), unless it already has
+/// credentials. The password must be URL-safe (wotemu's are alphanumeric).
+pub fn with_password(url: &str, password: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_owned();
+    };
+    let rest = &url[scheme_end + 3..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    if rest[..authority_end].contains('@') || password.is_empty() {
+        return url.to_owned();
+    }
+    format!("{}:{password}@{rest}", &url[..scheme_end + 3])
+}
+
 /// Replaces the password of a URL (`scheme://user:password@host…`) by [`REDACTED`].
 pub fn redact_url(value: &str) -> String {
     let Some(scheme_end) = value.find("://") else {
@@ -131,5 +145,25 @@ mod tests {
         assert_eq!(env["REDIS_URL"], "redis://:<redacted>@r");
         assert_eq!(env["API_TOKEN"], REDACTED);
         assert_eq!(env["A"], "b");
+    }
+}
+
+#[cfg(test)]
+mod password_tests {
+    use super::*;
+
+    #[test]
+    fn a_password_goes_into_a_url_without_credentials_only() {
+        assert_eq!(with_password("redis://redis", "pw"), "redis://:pw@redis");
+        assert_eq!(
+            with_password("redis://127.0.0.1:6379/0", "pw"),
+            "redis://:pw@127.0.0.1:6379/0"
+        );
+        assert_eq!(with_password("redis://:x@redis", "pw"), "redis://:x@redis");
+        assert_eq!(
+            with_password("unix:///run/r.sock", ""),
+            "unix:///run/r.sock"
+        );
+        assert!(!redact_url(&with_password("redis://redis", "hunter2")).contains("hunter2"));
     }
 }

@@ -221,6 +221,9 @@ tables! {
         dstport: opt_u16,
         /// Application protocol (`http`, `ws`, `coap`, `mqtt`) or the transport name when unknown.
         proto: str,
+        /// The highest protocol layer the capture named (0.6 imports: tshark's, e.g. `json`,
+        /// `data-text-lines`); wotemu's agent leaves it empty.
+        layer: opt_str,
     }
 
     /// One row per WoT interaction (consumed or exposed).
@@ -242,6 +245,8 @@ tables! {
         error_message: opt_str,
         /// The servient host of a consumed thing.
         host: opt_str,
+        /// The interaction's result as JSON (0.6 imports, which recorded it); wotemu's agent leaves it empty.
+        result: opt_str,
     }
 
     /// One row per subscription event.
@@ -306,6 +311,9 @@ tables! {
         platform: opt_str,
         /// The task's environment as a JSON object, secret values redacted.
         env: opt_str,
+        /// Every other fact known of the task, as a JSON object (the stack's view in Swarm: node and
+        /// service ids, network subnets; 0.6's info and Docker task fields).
+        facts: opt_str,
     }
 
     /// Lines of the tasks' output.
@@ -318,6 +326,29 @@ tables! {
         /// `stdout`, `stderr` or `wotemu` (the agent's own messages); `docker` in Swarm snapshots.
         stream: str,
         line: str,
+    }
+
+    /// What happened to the run as a whole: outages of its parts (a gateway, Redis, a broker) and their
+    /// restarts, restarts of replicas, condition changes, scenario events.
+    Timeline = "timeline", sorted by ["task", "time"],
+    /// One event of the run's timeline.
+    struct TimelineEvent {
+        /// The task that recorded it (the runner's own, `<stack>_runner.1.<run>`, in one-host runs).
+        task: str,
+        node: str,
+        /// When it happened.
+        time: time,
+        /// When it was planned, for planned events (a schedule step, a scenario event).
+        planned: opt_time,
+        /// `outage`, `restart`, `conditions`, `scenario`, …
+        kind: str,
+        /// What it concerns: `gateway 3g`, `redis`, `broker mqtt`, `node reader.2`, `network 3g`.
+        target: str,
+        /// `start`, `end`, `done`, `failed`, …
+        outcome: str,
+        error: opt_str,
+        /// Details as a JSON object (what was lost, the old and new conditions, …).
+        detail: opt_str,
     }
 
     /// App-defined metrics.
@@ -439,6 +470,7 @@ mod tests {
             check::<TaskRow>(),
             check::<LogLine>(),
             check::<AppValue>(),
+            check::<TimelineEvent>(),
         ];
         seen.sort();
         assert_eq!(seen, Table::ALL.to_vec());
@@ -458,6 +490,7 @@ mod tests {
             srcport: Some(80),
             dstport: None,
             proto: "http".into(),
+            layer: None,
         };
         let b = Packet::to_batch(&[p.clone(), p]);
         assert_eq!(b.num_rows(), 2);

@@ -92,6 +92,8 @@ impl TaskInfo {
             python_version: self.python_version.clone(),
             platform: self.platform.clone(),
             env,
+            facts: (!self.extra.is_empty())
+                .then(|| serde_json::to_string(&self.extra).unwrap_or_default()),
         }
     }
 }

@@ -92,10 +92,13 @@ pub fn apply(dev: &str, c: &Conditions, change: bool) -> Result<(), Error> {
             tc(&a)?;
         }
     } else if change {
-        let _ = sys::cmd(
+        // The rate is no longer limited: the tbf goes (there may be none).
+        if let Err(e) = sys::cmd(
             "tc",
             &["qdisc", "del", "dev", dev, "parent", "1:1", "handle", "2:"],
-        );
+        ) {
+            tracing::debug!(error = %e, "No tbf to remove.");
+        }
     }
     Ok(())
 }
@@ -104,8 +107,10 @@ pub fn apply(dev: &str, c: &Conditions, change: bool) -> Result<(), Error> {
 pub fn install(devs: &[String], c: &Conditions, rec: &mut Undo) -> Result<(), Error> {
     for d in devs {
         rec.push(&["tc", "qdisc", "del", "dev", d, "root"]);
-        // Running twice never stacks: an earlier root qdisc is replaced.
-        let _ = sys::cmd("tc", &["qdisc", "del", "dev", d, "root"]);
+        // Running twice never stacks: an earlier root qdisc is replaced (there may be none).
+        if let Err(e) = sys::cmd("tc", &["qdisc", "del", "dev", d, "root"]) {
+            tracing::debug!(error = %e, "No earlier root qdisc.");
+        }
         apply(d, c, false)?;
     }
     Ok(())

@@ -163,7 +163,9 @@ impl Queue {
             seq: 0,
         };
         // A queue left bound by a process that died is taken over: unbind first (an error is fine).
-        let _ = q.config(|b| put_attr(b, NFQA_CFG_CMD, &[NFQNL_CFG_CMD_UNBIND, 0, 0, 0]));
+        if let Err(e) = q.config(|b| put_attr(b, NFQA_CFG_CMD, &[NFQNL_CFG_CMD_UNBIND, 0, 0, 0])) {
+            tracing::debug!(error = %e, "Nothing to unbind.");
+        }
         q.config(|b| put_attr(b, NFQA_CFG_CMD, &[NFQNL_CFG_CMD_BIND, 0, 0, 0]))?;
         q.config(|b| {
             let mut p = copy_range.to_be_bytes().to_vec();

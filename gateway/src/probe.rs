@@ -107,7 +107,10 @@ pub fn echo_server(
             }
             max_seq = Some(max_seq.map_or(seq, |m| m.max(seq)));
         }
-        let _ = s.send_to(p, from);
+        // An echo that cannot be sent is lost like one the network drops; the prober counts both.
+        if let Err(e) = s.send_to(p, from) {
+            tracing::debug!(error = %e, "An echo was not sent.");
+        }
     }
     Ok(far)
 }
@@ -246,6 +249,7 @@ pub fn flood(
     let t0 = sys::monotonic_ns();
     let end = t0 + (secs * 1e9) as u64;
     let mut sent = 0u64;
+    let mut attempts = 0u64;
     let gap = offered_bps.map(|r| ((size + HEADERS) as f64 * 8.0 / r * 1e9) as u64);
     loop {
         let now = sys::monotonic_ns();
@@ -257,9 +261,12 @@ pub fn flood(
                 // Paced in steps of a quarter millisecond: what is due is sent, then a short sleep (a
                 // busy wait would take the CPU the path being measured needs).
                 let due = (now - t0) / g.max(1) + 1;
-                while sent < due {
-                    let _ = s.send(&payload);
-                    sent += 1;
+                while attempts < due {
+                    attempts += 1;
+                    // A datagram the socket refuses (ENOBUFS under load) was not offered to the path.
+                    if s.send(&payload).is_ok() {
+                        sent += 1;
+                    }
                 }
                 std::thread::sleep(Duration::from_micros(250));
             }

@@ -165,10 +165,19 @@ pub fn remove(r: &Route) {
     ])
     .is_ok()
     {}
-    let _ = sys::iptables(&["-t", "mangle", "-F", &chain]);
-    let _ = sys::iptables(&["-t", "mangle", "-X", &chain]);
+    // What is not there cannot be removed: those failures are expected.
+    for r in [
+        sys::iptables(&["-t", "mangle", "-F", &chain]),
+        sys::iptables(&["-t", "mangle", "-X", &chain]),
+    ] {
+        if let Err(e) = r {
+            tracing::debug!(error = %e, "Nothing to remove.");
+        }
+    }
     while sys::ip(&["rule", "del", "fwmark", &r.mark(), "table", &r.table()]).is_ok() {}
-    let _ = sys::ip(&["route", "flush", "table", &r.table()]);
+    if let Err(e) = sys::ip(&["route", "flush", "table", &r.table()]) {
+        tracing::debug!(error = %e, "No routes to flush.");
+    }
 }
 
 /// Installs the routing of `r` in the current namespace: one `iptables-restore` and one `ip -batch` (three
@@ -273,7 +282,10 @@ pub fn gateway_sysctls() -> Result<(), Error> {
     let mut redirects_off = true;
     for k in ["all", "default"] {
         redirects_off &= sys::sysctl(&format!("net.ipv4.conf.{k}.send_redirects"), "0").is_ok();
-        let _ = sys::sysctl(&format!("net.ipv4.conf.{k}.rp_filter"), "0");
+        if let Err(e) = sys::sysctl(&format!("net.ipv4.conf.{k}.rp_filter"), "0") {
+            // Read-only in a container, where Docker leaves it loose already.
+            tracing::debug!(error = %e, "rp_filter left as it is.");
+        }
     }
     if !redirects_off {
         // Read-only /proc/sys (a container): a rule does it, for as long as the container lives.
@@ -281,7 +293,9 @@ pub fn gateway_sysctls() -> Result<(), Error> {
     }
     if let Ok(rd) = std::fs::read_dir("/proc/sys/net/ipv4/conf") {
         for e in rd.flatten() {
-            let _ = std::fs::write(e.path().join("send_redirects"), "0");
+            if let Err(err) = std::fs::write(e.path().join("send_redirects"), "0") {
+                tracing::debug!(error = %err, iface = ?e.file_name(), "send_redirects left as it is.");
+            }
         }
     }
     Ok(())

@@ -364,6 +364,78 @@ pub(crate) fn spawn_netns_exec(
     Ok(child)
 }
 
+/// Starts a `redis-server` on a unix socket every namespace reaches, with its data in `dir`: an append-only
+/// file fsynced every second (what it acknowledged survives the server being killed and restarted, or the
+/// runner crashing), no snapshots. In a process group of its own.
+pub fn spawn_redis(socket: &Path, dir: &Path) -> Result<Child, Error> {
+    let mut cmd = Command::new("redis-server");
+    cmd.args([
+        "--port",
+        "0",
+        "--save",
+        "",
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        "everysec",
+        "--unixsocketperm",
+        "777",
+    ])
+    .arg("--unixsocket")
+    .arg(socket)
+    .arg("--dir")
+    .arg(dir)
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .process_group(0);
+    // SAFETY: only an async-signal-safe mask change between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            wotemu_sys::signals::unblock_all();
+            Ok(())
+        });
+    }
+    cmd.spawn().map_err(|source| Error::Missing {
+        program: "redis-server".into(),
+        hint: format!("{source}; install it: apt-get install redis-server, or scripts/setup.sh"),
+    })
+}
+
+/// Packets the userspace gateway's queue rule matched in namespace `ns` since the rule was (re)made: taken by
+/// the gateway, or dropped by the kernel while no gateway read the queue. `None` without the rule (the
+/// kernel backend shapes without a process).
+pub fn queued_packets(ns: &str) -> Option<u64> {
+    let out = wotemu_sys::cmd::output(
+        "ip",
+        &[
+            "netns",
+            "exec",
+            ns,
+            "iptables",
+            "-w",
+            "-t",
+            "mangle",
+            "-L",
+            "WOTEMU_GW",
+            "-v",
+            "-x",
+            "-n",
+        ],
+    )
+    .ok()?;
+    out.lines()
+        .find(|l| l.contains("NFQUEUE"))
+        .and_then(|l| l.split_whitespace().next()?.parse().ok())
+}
+
+/// This host's name.
+pub fn hostname() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+}
+
 /// Whether a program is on the PATH (or in /usr/sbin, /sbin); its path.
 pub fn which(program: &str) -> Option<PathBuf> {
     std::env::var_os("PATH")?

@@ -16,10 +16,13 @@ pub mod fidelity;
 pub mod host;
 pub mod plan;
 mod run;
+pub mod salvage;
 pub mod state;
+mod timeline;
 
 pub use plan::{PlanOptions, RunPlan};
-pub use run::{Ended, Lab, Observer, Status};
+pub use run::{Ended, Lab, Observer, Status, Teardown};
+pub use timeline::RUNNER_NODE;
 
 use std::path::PathBuf;
 
@@ -65,6 +68,9 @@ pub enum Error {
     },
     #[error("interrupted")]
     Interrupted,
+    /// Someone else does it already.
+    #[error("{0}")]
+    Busy(String),
 }
 
 impl From<std::io::Error> for Error {

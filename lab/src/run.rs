@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -16,6 +16,7 @@ use wotemu_sys::cleanup::{Item, Record};
 use crate::host::{self, Spawn};
 use crate::plan::{RedisPlan, ReplicaPlan, Role, RunPlan};
 use crate::state::{Phase, RunState};
+use crate::timeline::RunnerLog;
 use crate::Error;
 
 /// What a run tells the person running it. Libraries do not print: the CLI implements this.
@@ -41,6 +42,10 @@ pub struct Status {
     pub rate: f64,
     pub errors: u64,
     pub restarts: u32,
+    /// Parts of the run that are down right now (`gateway 3g`, `redis`), being restarted.
+    pub down: Vec<String>,
+    /// Outages so far (parts that died and were restarted).
+    pub outages: u32,
 }
 
 /// A replica as it runs.
@@ -50,6 +55,22 @@ struct Running {
     restarts: u32,
     cgroups: Vec<PathBuf>,
     started: Instant,
+    /// It exited too soon after starting: restarted once a second has passed.
+    pending_restart: bool,
+}
+
+/// Which supervised part.
+#[derive(Debug, Clone, Copy)]
+enum PartId {
+    Redis,
+    Gateway(usize),
+}
+
+/// The exit status of a child that has exited (it is then forgotten).
+fn exited(child: &mut Option<Child>) -> Option<String> {
+    let status = child.as_mut()?.try_wait().ok()??;
+    *child = None;
+    Some(status.to_string())
 }
 
 /// Why supervision ended.
@@ -61,6 +82,16 @@ pub enum Ended {
     Signal(i32),
 }
 
+/// A part of the run that the runner keeps alive (a gateway, Redis, a broker): its process, and since when
+/// it is down.
+struct Part {
+    name: String,
+    child: Option<Child>,
+    down_since: Option<(Instant, u64)>,
+    /// Every pid it had (for the clean-up records of dead gateways).
+    pids: Vec<u32>,
+}
+
 /// A run being built, run, stopped and removed.
 pub struct Lab {
     plan: RunPlan,
@@ -69,9 +100,16 @@ pub struct Lab {
     state: RunState,
     conn: Option<redis::Connection>,
     keys: StackKeys,
-    gateways: Vec<Child>,
+    redis: Part,
+    /// One per network, in plan order.
+    gateways: Vec<Part>,
+    /// Counters of gateways that died, per network (a restarted gateway counts from zero).
+    earlier_stats: BTreeMap<String, Vec<serde_json::Value>>,
     running: Vec<Running>,
     restarts: u32,
+    outages: u32,
+    log: RunnerLog,
+    last_heartbeat: Instant,
 }
 
 fn redis_err(what: &str) -> impl FnOnce(redis::RedisError) -> Error + '_ {
@@ -124,6 +162,8 @@ impl Lab {
                 RedisPlan::Own { dir, .. } => Some(dir.clone()),
                 RedisPlan::External(_) => None,
             },
+            spool_dir: Some(plan.state_dir.join("spool")),
+            heartbeat_at: Some(us_to_rfc3339(now_us())),
         };
         let mut record =
             Record::create(&format!("run {}", plan.run_id)).map_err(|source| Error::Io {
@@ -143,16 +183,32 @@ impl Lab {
             source,
         })?;
         let keys = StackKeys::new(&plan.stack);
+        let part = |name: String| Part {
+            name,
+            child: None,
+            down_since: None,
+            pids: Vec::new(),
+        };
+        let gateways = plan
+            .networks
+            .iter()
+            .map(|n| part(format!("gateway {}", n.name)))
+            .collect();
         Ok(Lab {
-            plan,
+            log: RunnerLog::new(&plan.stack, &plan.run_id),
             exe: exe.to_owned(),
             record: Some(record),
             state,
             conn: None,
             keys,
-            gateways: Vec::new(),
+            redis: part("redis".into()),
+            gateways,
+            earlier_stats: BTreeMap::new(),
             running: Vec::new(),
             restarts: 0,
+            outages: 0,
+            plan,
+            last_heartbeat: Instant::now(),
         })
     }
 
@@ -176,6 +232,47 @@ impl Lab {
         self.conn.as_mut().expect("Redis is connected by build")
     }
 
+    /// The connection to the run's Redis, connecting again when it was lost; `None` while Redis is down.
+    fn try_conn(&mut self) -> Option<&mut redis::Connection> {
+        if self.conn.is_none() {
+            let url = self.plan.redis.url();
+            self.conn = redis::Client::open(url.as_str())
+                .and_then(|c| c.get_connection_with_timeout(Duration::from_secs(1)))
+                .ok();
+        }
+        self.conn.as_mut()
+    }
+
+    /// Runs `f` on the connection; a failure drops the connection (the next call connects again).
+    fn with_redis<T>(
+        &mut self,
+        f: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>,
+    ) -> Option<T> {
+        let conn = self.try_conn()?;
+        match f(conn) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                tracing::debug!(error = %e, "Redis call failed; connecting again next time.");
+                self.conn = None;
+                None
+            }
+        }
+    }
+
+    /// Ships the runner's timeline events (they wait while Redis is down).
+    fn flush_log(&mut self) {
+        let mut log = std::mem::replace(&mut self.log, RunnerLog::new("_", "_"));
+        let Some(conn) = self.try_conn() else {
+            self.log = log;
+            return;
+        };
+        if let Err(e) = log.flush(conn) {
+            tracing::debug!(error = %e, "Timeline not shipped yet.");
+            self.conn = None;
+        }
+        self.log = log;
+    }
+
     /// Moves the run to `phase` in its state file.
     pub fn set_phase(&mut self, phase: Phase) -> Result<(), Error> {
         self.state.phase = phase;
@@ -192,41 +289,33 @@ impl Lab {
         self.set_phase(Phase::Running)
     }
 
-    fn start_redis(&mut self, topology_text: &str) -> Result<(), Error> {
-        if let RedisPlan::Own { socket, dir } = self.plan.redis.clone() {
-            std::fs::create_dir_all(&dir).map_err(|source| Error::Io {
-                what: format!("creating {}", dir.display()),
-                source,
-            })?;
-            let mut cmd = Command::new("redis-server");
-            cmd.args([
-                "--port",
-                "0",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--unixsocketperm",
-                "777",
-            ])
-            .arg("--unixsocket")
-            .arg(&socket)
-            .arg("--dir")
-            .arg(&dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-            std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-            let child = cmd.spawn().map_err(|source| Error::Missing {
-                program: "redis-server".into(),
-                hint: format!(
-                    "{source}; install it: apt-get install redis-server, or scripts/setup.sh"
-                ),
-            })?;
-            host::record(self.rec(), Item::process(child.id()))?;
-            wait_until("redis-server's socket", Duration::from_secs(10), || {
-                Ok(socket.exists())
-            })?;
+    /// Starts the run's own `redis-server` (append-only file in the run's state, fsync every second, so a
+    /// restarted or salvaged Redis has every record it acknowledged) and waits for its socket.
+    fn spawn_redis(&mut self) -> Result<(), Error> {
+        let RedisPlan::Own { socket, dir } = self.plan.redis.clone() else {
+            return Ok(());
+        };
+        std::fs::create_dir_all(&dir).map_err(|source| Error::Io {
+            what: format!("creating {}", dir.display()),
+            source,
+        })?;
+        // A socket left by a dead server would look ready.
+        if let Err(e) = std::fs::remove_file(&socket) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::debug!(error = %e, "Old Redis socket not removed.");
+            }
         }
+        let child = crate::host::spawn_redis(&socket, &dir)?;
+        host::record(self.rec(), Item::process(child.id()))?;
+        self.redis.pids.push(child.id());
+        self.redis.child = Some(child);
+        wait_until("redis-server's socket", Duration::from_secs(10), || {
+            Ok(socket.exists())
+        })
+    }
+
+    fn start_redis(&mut self, topology_text: &str) -> Result<(), Error> {
+        self.spawn_redis()?;
         let url = self.plan.redis.url();
         let mut conn = None;
         wait_until(
@@ -241,6 +330,7 @@ impl Lab {
             },
         )?;
         self.conn = conn;
+        self.flush_log();
         let (keys, stack) = (self.keys.clone(), self.plan.stack.clone());
         redis::pipe()
             .cmd("SET")
@@ -290,32 +380,49 @@ impl Lab {
                     }
                 ));
             }
-            let exe = self.exe.clone();
-            let child =
-                host::spawn_netns_exec(self.rec(), &n.gateway_ns, &exe, &n.gateway_args, &n.log)?;
-            self.gateways.push(child);
+            self.spawn_gateway(n.index)?;
         }
-        let nets = self.plan.networks.clone();
-        for (n, child) in nets.iter().zip(self.gateways.iter_mut()) {
-            wait_until(
-                &format!("the gateway of network {}", n.name),
-                Duration::from_secs(15),
-                || {
-                    if let Some(status) = child.try_wait().map_err(|source| Error::Io {
-                        what: "waiting for a gateway".into(),
-                        source,
-                    })? {
-                        return Err(Error::GatewayExited {
-                            network: n.name.clone(),
-                            status: status.to_string(),
-                            log: n.log.clone(),
-                        });
-                    }
-                    Ok(n.ready_file.exists())
-                },
-            )?;
+        for k in 0..self.plan.networks.len() {
+            self.wait_gateway(k)?;
         }
         Ok(())
+    }
+
+    fn spawn_gateway(&mut self, k: usize) -> Result<(), Error> {
+        let n = self.plan.networks[k].clone();
+        if let Err(e) = std::fs::remove_file(&n.ready_file) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::debug!(error = %e, "Old ready file not removed.");
+            }
+        }
+        let exe = self.exe.clone();
+        let child =
+            host::spawn_netns_exec(self.rec(), &n.gateway_ns, &exe, &n.gateway_args, &n.log)?;
+        self.gateways[k].pids.push(child.id());
+        self.gateways[k].child = Some(child);
+        Ok(())
+    }
+
+    fn wait_gateway(&mut self, k: usize) -> Result<(), Error> {
+        let n = self.plan.networks[k].clone();
+        let child = self.gateways[k].child.as_mut().expect("spawned");
+        wait_until(
+            &format!("the gateway of network {}", n.name),
+            Duration::from_secs(15),
+            || {
+                if let Some(status) = child.try_wait().map_err(|source| Error::Io {
+                    what: "waiting for a gateway".into(),
+                    source,
+                })? {
+                    return Err(Error::GatewayExited {
+                        network: n.name.clone(),
+                        status: status.to_string(),
+                        log: n.log.clone(),
+                    });
+                }
+                Ok(n.ready_file.exists())
+            },
+        )
     }
 
     fn build_replicas(&mut self) -> Result<(), Error> {
@@ -364,6 +471,7 @@ impl Lab {
                 restarts: 0,
                 cgroups,
                 started: Instant::now(),
+                pending_restart: false,
             });
         }
         // Register every replica now: a replica stopped before its agent registers itself still shows in the
@@ -435,7 +543,8 @@ impl Lab {
     }
 
     /// Supervises the run until `duration` passes or a signal arrives: restarts crashed apps (Swarm's
-    /// restart policy) under a new task name, and reports the live status.
+    /// restart policy) under a new task name, restarts Redis, gateways and brokers that die (each outage is
+    /// a timeline event: start, end, what was lost), ships the timeline, and reports the live status.
     pub fn supervise(
         &mut self,
         duration: Duration,
@@ -443,83 +552,48 @@ impl Lab {
         obs: &dyn Observer,
     ) -> Result<Ended, Error> {
         let _span = tracing::info_span!("supervise", run = %self.plan.run_id).entered();
-        let plan = self.plan.clone();
-        let nodes = plan.nodes().count();
+        let nodes = self.plan.nodes().count();
         let deadline = Instant::now() + duration;
         let mut rate_window: VecDeque<(Instant, u64)> = VecDeque::new();
+        let mut last_live = (0u64, 0u64);
         loop {
             let now = Instant::now();
             if now >= deadline {
                 return Ok(Ended::Time);
             }
-            match signals.recv_timeout(Duration::from_millis(500).min(deadline - now)) {
+            match signals.recv_timeout(Duration::from_millis(250).min(deadline - now)) {
                 Ok(sig) => return Ok(Ended::Signal(sig)),
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
                 Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(Ended::Time),
             }
-            for (i, r) in plan.replicas.iter().enumerate() {
-                if r.role != Role::Node {
-                    continue;
-                }
-                let exited = self.running[i]
-                    .child
-                    .as_mut()
-                    .and_then(|c| c.try_wait().ok().flatten());
-                let Some(status) = exited else { continue };
-                // Swarm's restart policy: start the replica again (a new task name per attempt), not in a
-                // tight loop.
-                if self.running[i].started.elapsed() < Duration::from_secs(1) {
-                    continue;
-                }
-                self.running[i].restarts += 1;
-                self.restarts += 1;
-                let task = r.restart_name(&plan.run_id, self.running[i].restarts);
-                self.register(r, &task)?;
-                obs.warn(&format!(
-                    "{} exited ({status}); restarting it as {task}",
-                    r.node
-                ));
-                let env = r.env_for(&task);
-                let log = plan.log_of(&task);
-                let cgroups = self.running[i].cgroups.clone();
-                let exe = self.exe.clone();
-                let child = host::spawn_in(
-                    self.rec(),
-                    &Spawn {
-                        ns: &r.ns,
-                        hostname: &task,
-                        program: &exe,
-                        args: &r.args,
-                        env: &env,
-                        cgroups: &cgroups,
-                        log: &log,
-                    },
-                )?;
-                let run = &mut self.running[i];
-                run.child = Some(child);
-                run.task = task;
-                run.started = Instant::now();
+            self.keep_alive(obs)?;
+            self.flush_log();
+            if self.last_heartbeat.elapsed() > Duration::from_secs(2) {
+                self.state.heartbeat_at = Some(us_to_rfc3339(now_us()));
+                self.state.save()?;
+                self.last_heartbeat = Instant::now();
             }
             let running = self
                 .running
                 .iter_mut()
-                .zip(&plan.replicas)
+                .zip(&self.plan.replicas)
                 .filter(|(_, r)| r.role == Role::Node)
                 .filter_map(|(x, _)| x.child.as_mut())
                 .filter_map(|c| c.try_wait().ok())
                 .filter(Option::is_none)
                 .count();
             let live = self.keys.live();
-            let (total, errors): (Option<u64>, Option<u64>) = redis::cmd("HMGET")
-                .arg(live)
-                .arg("interactions")
-                .arg("errors")
-                .query(self.conn())
-                .unwrap_or_else(|e| {
-                    tracing::debug!(error = %e, "Live totals unreadable.");
-                    (None, None)
-                });
-            let total = total.unwrap_or(0);
+            let (total, errors) = self
+                .with_redis(|c| {
+                    redis::cmd("HMGET")
+                        .arg(&live)
+                        .arg("interactions")
+                        .arg("errors")
+                        .query::<(Option<u64>, Option<u64>)>(c)
+                })
+                .map(|(t, e)| (t.unwrap_or(0), e.unwrap_or(0)))
+                .unwrap_or(last_live);
+            last_live = (total, errors);
             let now = Instant::now();
             rate_window.push_back((now, total));
             while rate_window.len() > 2
@@ -533,6 +607,11 @@ impl Lab {
             } else {
                 0.0
             };
+            let down = std::iter::once(&self.redis)
+                .chain(&self.gateways)
+                .filter(|p| p.down_since.is_some())
+                .map(|p| p.name.clone())
+                .collect();
             obs.status(&Status {
                 left_s: deadline.saturating_duration_since(now).as_secs_f64(),
                 total_s: duration.as_secs_f64(),
@@ -540,10 +619,200 @@ impl Lab {
                 nodes,
                 interactions: total,
                 rate,
-                errors: errors.unwrap_or(0),
+                errors,
                 restarts: self.restarts,
+                down,
+                outages: self.outages,
             });
         }
+    }
+
+    /// One round of supervision: every part that died is restarted (and its outage recorded).
+    fn keep_alive(&mut self, obs: &dyn Observer) -> Result<(), Error> {
+        // Redis first: the others report to it.
+        if exited(&mut self.redis.child).is_some() || self.redis.down_since.is_some() {
+            self.revive_redis(obs)?;
+        }
+        for k in 0..self.gateways.len() {
+            if self.gateways[k].down_since.is_some() {
+                self.revive_gateway(k, obs)?;
+            } else if let Some(status) = exited(&mut self.gateways[k].child) {
+                self.outage_start(PartId::Gateway(k), &status, obs);
+                self.revive_gateway(k, obs)?;
+            }
+        }
+        let plan = self.plan.clone();
+        for (i, r) in plan.replicas.iter().enumerate() {
+            let Some(status) = exited(&mut self.running[i].child) else {
+                continue;
+            };
+            // Not in a tight loop: Swarm's restart policy waits too.
+            if self.running[i].started.elapsed() < Duration::from_secs(1) {
+                self.running[i].child = None;
+                self.running[i].pending_restart = true;
+                continue;
+            }
+            self.restart_replica(i, r, &status, obs)?;
+        }
+        for (i, r) in plan.replicas.iter().enumerate() {
+            if self.running[i].pending_restart
+                && self.running[i].started.elapsed() >= Duration::from_secs(1)
+            {
+                self.running[i].pending_restart = false;
+                self.restart_replica(i, r, "exited", obs)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn restart_replica(
+        &mut self,
+        i: usize,
+        r: &ReplicaPlan,
+        status: &str,
+        obs: &dyn Observer,
+    ) -> Result<(), Error> {
+        let plan = self.plan.clone();
+        let (task, program, env) = match r.role {
+            Role::Node => {
+                self.running[i].restarts += 1;
+                self.restarts += 1;
+                let task = r.restart_name(&plan.run_id, self.running[i].restarts);
+                let env = r.env_for(&task);
+                (task, self.exe.clone(), env)
+            }
+            // A broker keeps its name: it is a part of the run, not a task of the dataset.
+            Role::Broker => {
+                self.outages += 1;
+                let program = host::which("mosquitto").ok_or_else(|| Error::Missing {
+                    program: "mosquitto".into(),
+                    hint: "apt-get install mosquitto".into(),
+                })?;
+                (r.task.clone(), program, r.env.clone())
+            }
+        };
+        let what = match r.role {
+            Role::Node => format!("node {}.{}", r.node, r.slot),
+            Role::Broker => format!("broker {}", r.node),
+        };
+        obs.warn(&format!(
+            "{what} exited ({status}); restarting it as {task}"
+        ));
+        self.log.record(
+            "restart",
+            &what,
+            "restarted",
+            Some(status.to_owned()),
+            serde_json::json!({"previous_task": self.running[i].task, "task": task}),
+        );
+        if r.role == Role::Node {
+            // The registry is best effort here: the agent registers itself once it runs.
+            if let Err(e) = self.register(r, &task) {
+                tracing::warn!(error = %e, task = %task, "Restarted task not registered yet.");
+            }
+        }
+        let log = plan.log_of(&task);
+        let cgroups = self.running[i].cgroups.clone();
+        let child = host::spawn_in(
+            self.rec(),
+            &Spawn {
+                ns: &r.ns,
+                hostname: &task,
+                program: &program,
+                args: &r.args,
+                env: &env,
+                cgroups: &cgroups,
+                log: &log,
+            },
+        )?;
+        let run = &mut self.running[i];
+        run.child = Some(child);
+        run.task = task;
+        run.started = Instant::now();
+        Ok(())
+    }
+
+    fn part(&mut self, id: PartId) -> &mut Part {
+        match id {
+            PartId::Redis => &mut self.redis,
+            PartId::Gateway(k) => &mut self.gateways[k],
+        }
+    }
+
+    fn outage_start(&mut self, id: PartId, status: &str, obs: &dyn Observer) {
+        self.outages += 1;
+        let part = self.part(id);
+        part.down_since = Some((Instant::now(), now_us() as u64));
+        let name = part.name.clone();
+        obs.warn(&format!("{name} died ({status}); restarting it"));
+        self.log.record(
+            "outage",
+            &name,
+            "start",
+            Some(status.to_owned()),
+            serde_json::Value::Null,
+        );
+    }
+
+    fn outage_end(&mut self, id: PartId, detail: serde_json::Value, obs: &dyn Observer) {
+        let part = self.part(id);
+        let Some((since, _)) = part.down_since.take() else {
+            return;
+        };
+        let name = part.name.clone();
+        let down_s = since.elapsed().as_secs_f64();
+        let mut detail = detail;
+        if detail.is_null() {
+            detail = serde_json::json!({});
+        }
+        detail["down_s"] = serde_json::json!((down_s * 1000.0).round() / 1000.0);
+        obs.warn(&format!("{name} is back after {down_s:.1} s"));
+        self.log.record("outage", &name, "end", None, detail);
+    }
+
+    /// Restarts the run's own Redis on its data (agents spool meanwhile and replay when it answers).
+    fn revive_redis(&mut self, obs: &dyn Observer) -> Result<(), Error> {
+        if !matches!(self.plan.redis, RedisPlan::Own { .. }) {
+            return Ok(());
+        }
+        if self.redis.down_since.is_none() {
+            self.outage_start(PartId::Redis, "redis-server exited", obs);
+            self.conn = None;
+        }
+        self.spawn_redis()?;
+        if self.try_conn().is_some() {
+            self.outage_end(PartId::Redis, serde_json::Value::Null, obs);
+        }
+        Ok(())
+    }
+
+    /// Restarts a network's gateway; packets the network's traffic sent while it was down are counted as
+    /// dropped (the queue had no reader: the kernel dropped them).
+    fn revive_gateway(&mut self, k: usize, obs: &dyn Observer) -> Result<(), Error> {
+        let n = self.plan.networks[k].clone();
+        let previous: Option<serde_json::Value> = std::fs::read(&n.stats_file)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        let received = previous
+            .as_ref()
+            .and_then(|v| v["stats"]["received"].as_u64())
+            .unwrap_or(0);
+        let queued = crate::host::queued_packets(&n.gateway_ns);
+        if let Some(p) = previous {
+            self.earlier_stats
+                .entry(n.name.clone())
+                .or_default()
+                .push(p);
+        }
+        self.spawn_gateway(k)?;
+        self.wait_gateway(k)?;
+        let dropped = queued.map(|q| q.saturating_sub(received));
+        self.outage_end(
+            PartId::Gateway(k),
+            serde_json::json!({"packets_dropped": dropped, "note": "packets queued to the gateway while it was down, counted up to its last counters (at most one second stale)"}),
+            obs,
+        );
+        Ok(())
     }
 
     /// Stops the apps (SIGTERM, SIGKILL after 15 s or a second signal), records the stop time and the
@@ -586,47 +855,65 @@ impl Lab {
                 std::thread::sleep(Duration::from_millis(20));
             }
         }
-        // Restart counts into the metadata (the agents wrote their own state).
-        let meta = self.keys.meta();
-        let restarts: Vec<(String, u32)> = plan
-            .replicas
-            .iter()
-            .zip(&self.running)
-            .filter(|(_, x)| x.restarts > 0)
-            .map(|(r, x)| (r.node.clone(), x.restarts))
-            .collect();
-        for (node, n) in restarts {
-            redis::cmd("HSET")
-                .arg(&meta)
-                .arg(format!("restarts:{node}"))
-                .arg(n)
-                .query::<()>(self.conn())
-                .map_err(redis_err("writing the restart counts"))?;
+        // Redis must be there for what follows (a dead one is restarted on its data).
+        let silent = Quiet;
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while self.try_conn().is_none() || self.redis.down_since.is_some() {
+            if Instant::now() > deadline {
+                return Err(Error::Timeout {
+                    what: "the run's Redis, to record the stop".into(),
+                    secs: 15,
+                });
+            }
+            self.keep_alive(&silent)?;
+            std::thread::sleep(Duration::from_millis(100));
         }
-        redis::cmd("HSET")
+        // Restart counts into the metadata (the agents wrote their own state), and the stop time.
+        let meta = self.keys.meta();
+        let mut pipe = redis::pipe();
+        for (r, x) in plan.replicas.iter().zip(&self.running) {
+            if x.restarts > 0 {
+                pipe.cmd("HSET")
+                    .arg(&meta)
+                    .arg(format!("restarts:{}", r.node))
+                    .arg(x.restarts)
+                    .ignore();
+            }
+        }
+        pipe.cmd("HSET")
             .arg(&meta)
             .arg("stopped_at")
             .arg(us_to_rfc3339(now_us()))
-            .query::<()>(self.conn())
+            .ignore();
+        pipe.query::<()>(self.conn())
             .map_err(redis_err("writing the stop time"))?;
 
         // Gateways: stop them so they write their final counters.
         for g in &self.gateways {
-            wotemu_sys::process::signal(g.id(), libc::SIGTERM);
+            if let Some(c) = &g.child {
+                wotemu_sys::process::signal(c.id(), libc::SIGTERM);
+            }
         }
         let gw_deadline = Instant::now() + Duration::from_secs(3);
         for g in self.gateways.iter_mut() {
-            while matches!(g.try_wait(), Ok(None)) && Instant::now() < gw_deadline {
-                std::thread::sleep(Duration::from_millis(10));
+            if let Some(c) = g.child.as_mut() {
+                while matches!(c.try_wait(), Ok(None)) && Instant::now() < gw_deadline {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
             }
         }
         let mut stats = BTreeMap::new();
         for n in &plan.networks {
             match std::fs::read(&n.stats_file)
                 .map_err(|e| e.to_string())
-                .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
-            {
-                Ok(v) => {
+                .and_then(|b| {
+                    serde_json::from_slice::<serde_json::Value>(&b).map_err(|e| e.to_string())
+                }) {
+                Ok(mut v) => {
+                    // A gateway that was restarted counted from zero: its earlier lives are kept apart.
+                    if let Some(earlier) = self.earlier_stats.get(&n.name) {
+                        v["earlier"] = serde_json::json!(earlier);
+                    }
                     stats.insert(n.name.clone(), v);
                 }
                 Err(e) => {
@@ -634,33 +921,58 @@ impl Lab {
                 }
             }
         }
+        // The runner's own last report, after its last events.
+        let mut log = std::mem::replace(&mut self.log, RunnerLog::new("_", "_"));
+        let finished = log.finish(self.conn());
+        self.log = log;
+        finished.map_err(redis_err("writing the runner's timeline"))?;
         self.set_phase(Phase::Collecting)?;
         Ok(stats)
     }
 
-    /// Removes everything the run created (processes, namespaces, cgroups, its state) and returns what could
-    /// not be removed. With `keep`, leaves the lab as it is (for `wotemu clean` later).
-    pub fn teardown(mut self, keep: bool) -> Vec<String> {
+    /// Outages and restarts so far: (parts that died and were restarted, replica restarts).
+    pub fn incidents(&self) -> (u32, u32) {
+        (self.outages, self.restarts)
+    }
+
+    /// Removes what the run created (processes, namespaces, cgroups, records) and returns what could not be
+    /// removed. [`Teardown::KeepData`] keeps the run's state folder (its Redis data, its agents' spools) so
+    /// that `wotemu clean` can salvage it; [`Teardown::KeepAll`] leaves the lab running as it is.
+    pub fn teardown(mut self, how: Teardown) -> Vec<String> {
         let Some(record) = self.record.take() else {
             return Vec::new();
         };
-        if keep {
+        if how == Teardown::KeepAll {
             return Vec::new();
         }
         drop(self.conn.take());
-        let gateway_pids: Vec<u32> = self.gateways.iter().map(Child::id).collect();
-        let mut problems = record.undo_all();
-        // Reap what was killed.
-        for g in self.gateways.iter_mut() {
-            if let Err(e) = g.wait() {
-                tracing::debug!(error = %e, "Gateway already reaped.");
-            }
-        }
-        for r in self.running.iter_mut() {
-            if let Some(c) = r.child.as_mut() {
-                if let Err(e) = c.wait() {
-                    tracing::debug!(error = %e, "Replica already reaped.");
+        let gateway_pids: Vec<u32> = self.gateways.iter().flat_map(|g| g.pids.clone()).collect();
+        let state_dir = self.plan.state_dir.clone();
+        let mut problems = match how {
+            Teardown::KeepData => {
+                // Redis first, gracefully: its append-only file is complete then.
+                if let Some(c) = &self.redis.child {
+                    wotemu_sys::process::signal(c.id(), libc::SIGTERM);
+                    let deadline = Instant::now() + Duration::from_secs(5);
+                    while wotemu_sys::process::alive(c.id()) && Instant::now() < deadline {
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
                 }
+                if let Err(e) = self.set_phase(Phase::Salvage) {
+                    tracing::warn!(error = %e, "The run's state was not marked for salvage.");
+                }
+                record.undo_all_but(&|i| matches!(i, Item::Path { path } if *path == state_dir))
+            }
+            _ => record.undo_all(),
+        };
+        // Reap what was killed.
+        for c in std::iter::once(&mut self.redis)
+            .chain(self.gateways.iter_mut())
+            .filter_map(|p| p.child.as_mut())
+            .chain(self.running.iter_mut().filter_map(|r| r.child.as_mut()))
+        {
+            if let Err(e) = c.wait() {
+                tracing::debug!(error = %e, "Child already reaped.");
             }
         }
         // Gateways killed before they could undo their own rules left records whose namespaces are gone.
@@ -671,5 +983,28 @@ impl Lab {
         }
         host::remove_cgroup_parents();
         problems
+    }
+}
+
+/// How much of a run [`Lab::teardown`] removes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Teardown {
+    /// Everything.
+    All,
+    /// Everything but the run's data (its Redis, its spools): the collection failed, `wotemu clean` salvages.
+    KeepData,
+    /// Nothing (`--keep`): `wotemu clean` removes it later.
+    KeepAll,
+}
+
+/// An observer that shows nothing (the stop's own supervision).
+struct Quiet;
+
+impl Observer for Quiet {
+    fn say(&self, msg: &str) {
+        tracing::info!(message = msg, "Run.");
+    }
+    fn warn(&self, msg: &str) {
+        tracing::warn!(message = msg, "Run.");
     }
 }

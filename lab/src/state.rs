@@ -24,6 +24,8 @@ pub enum Phase {
     Stopping,
     /// Collecting the dataset and writing the report.
     Collecting,
+    /// The collection failed; the run's data is kept for `wotemu clean` to salvage.
+    Salvage,
 }
 
 /// What a run is.
@@ -45,6 +47,11 @@ pub struct RunState {
     /// The run's own Redis: its URL and the folder of its data.
     pub redis_url: Option<String>,
     pub redis_dir: Option<PathBuf>,
+    /// The agents' spools.
+    pub spool_dir: Option<PathBuf>,
+    /// The last time the runner said it was alive (RFC 3339), every few seconds while the run goes on: a
+    /// crashed run stopped being recorded about then.
+    pub heartbeat_at: Option<String>,
 }
 
 impl RunState {

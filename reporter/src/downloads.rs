@@ -13,9 +13,12 @@ use crate::views::DownloadView;
 const CSV_SLICE_ROWS: usize = 256 * 1024;
 
 impl Report {
-    /// Copies each table's Parquet file and writes it as CSV under `data/`.
-    pub(crate) fn write_downloads(&self) -> Result<Vec<DownloadView>, Error> {
-        let data = self.opts.out.join("data");
+    /// Copies each table's Parquet file and writes it as CSV under `<site>/data/`.
+    pub(crate) fn write_downloads(
+        &self,
+        site: &std::path::Path,
+    ) -> Result<Vec<DownloadView>, Error> {
+        let data = site.join("data");
         std::fs::create_dir_all(&data).map_err(|source| Error::Write {
             path: data.clone(),
             source,

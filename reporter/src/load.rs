@@ -72,6 +72,19 @@ pub struct Report {
     pub(crate) span: (Option<i64>, Option<i64>),
     pub(crate) packet_bytes: i64,
     pub(crate) window_us: i64,
+    /// The run's timeline (outages, restarts, condition changes, scenario events), in time order.
+    pub(crate) timeline: Vec<TimelineRow>,
+}
+
+/// One event of the run's timeline.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct TimelineRow {
+    pub(crate) time_us: i64,
+    pub(crate) kind: String,
+    pub(crate) target: String,
+    pub(crate) outcome: String,
+    pub(crate) error: String,
+    pub(crate) detail: String,
 }
 
 impl Report {
@@ -120,6 +133,7 @@ impl Report {
         };
         let packet_bytes = talkers.iter().map(|t| t.bytes).sum();
         let tasks = load_tasks(dir)?;
+        let timeline = load_timeline(dir)?;
         let owners = address_owners(&tasks);
         counts.insert(Table::Tasks, tasks.len() as i64);
         Ok(Report {
@@ -136,8 +150,35 @@ impl Report {
             span: (lo, hi),
             packet_bytes,
             window_us,
+            timeline,
         })
     }
+}
+
+fn load_timeline(dir: &Path) -> Result<Vec<TimelineRow>, Error> {
+    let Some(lf) = scan(dir, Table::Timeline)? else {
+        return Ok(Vec::new());
+    };
+    let df = collect(lf.sort(["time"], Default::default()), Table::Timeline)?;
+    let s = |n: &str| strs(&df, n);
+    let (kind, target, outcome, error, detail) = (
+        s("kind"),
+        s("target"),
+        s("outcome"),
+        s("error"),
+        s("detail"),
+    );
+    let time = i64s(&df, "time");
+    Ok((0..df.height())
+        .map(|i| TimelineRow {
+            time_us: time[i].unwrap_or(0),
+            kind: kind[i].clone().unwrap_or_default(),
+            target: target[i].clone().unwrap_or_default(),
+            outcome: outcome[i].clone().unwrap_or_default(),
+            error: error[i].clone().unwrap_or_default(),
+            detail: detail[i].clone().unwrap_or_default(),
+        })
+        .collect())
 }
 
 /// Address → node, from the addresses of every task (`10.0.0.2/24` and `10.0.0.2` both give `10.0.0.2`).

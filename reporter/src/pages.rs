@@ -202,6 +202,19 @@ impl Report {
                 .filter(|t| t.bad)
                 .map(|t| self.task_row(t))
                 .collect(),
+            incidents: self
+                .timeline
+                .iter()
+                .map(|e| IncidentView {
+                    time: us_to_rfc3339(e.time_us),
+                    kind: &e.kind,
+                    target: &e.target,
+                    outcome: &e.outcome,
+                    error: &e.error,
+                    detail: &e.detail,
+                })
+                .collect(),
+            incomplete: self.manifest.incomplete.as_ref().map(|i| i.reason.as_str()),
         }
     }
 
@@ -650,13 +663,28 @@ impl Report {
     pub(crate) fn data_view(&self, tables: Vec<DownloadView>) -> DataView {
         let a = &self.manifest.accounting.totals;
         let accounting = [
-            ("records read", a.records_read),
-            ("records written", a.records_written),
-            ("duplicates skipped", a.records_duplicate),
+            ("records produced", a.records_produced),
+            ("… in the dataset", a.records_written),
+            (
+                "… dropped by their producers (full buffers or spool)",
+                a.records_dropped_by_agent,
+            ),
+            (
+                "… rejected (entries that could not be read)",
+                a.records_rejected,
+            ),
+            (
+                "… missing (batches that never reached Redis)",
+                a.records_missing,
+            ),
+            ("records read by the collector", a.records_read),
+            ("duplicates skipped (replayed batches)", a.records_duplicate),
             ("entries rejected", a.entries_rejected),
-            ("records rejected", a.records_rejected),
-            ("records dropped by agents", a.records_dropped_by_agent),
             ("batches missing", a.seq_missing),
+            (
+                "tasks without their final report (killed)",
+                a.without_final_report,
+            ),
         ]
         .into_iter()
         .map(|(l, v)| Fact {
@@ -664,6 +692,16 @@ impl Report {
             value: format::count(v as i64),
         })
         .collect();
-        DataView { tables, accounting }
+        let m = &self.manifest;
+        DataView {
+            tables,
+            accounting,
+            balanced: a.balanced(),
+            losses: m.losses(),
+            incomplete: m.incomplete.as_ref().map(|i| match &i.at {
+                Some(at) => format!("{} (at {at})", i.reason),
+                None => i.reason.clone(),
+            }),
+        }
     }
 }

@@ -95,21 +95,96 @@ impl Report {
     }
 
     /// Writes the site, calling `on_page(done, total)` after every page.
+    ///
+    /// The site is written into a folder beside the target and put in its place only once complete: a
+    /// failure (a full disk) leaves the previous site as it was, and a site replaced is never a mix of old and
+    /// new pages.
     pub fn render_with(&self, on_page: &mut dyn FnMut(usize, usize)) -> Result<Rendered, Error> {
         let _span = tracing::info_span!("report_render", out = %self.opts.out.display()).entered();
+        let out = &self.opts.out;
+        let name = out
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "site".into());
+        let pid = std::process::id();
+        let staging = out.with_file_name(format!(".{name}.partial-{pid}"));
+        let old = out.with_file_name(format!(".{name}.old-{pid}"));
+        let cleanup = |p: &Path| {
+            if p.exists() {
+                if let Err(e) = std::fs::remove_dir_all(p) {
+                    tracing::warn!(path = %p.display(), error = %e, "Cannot remove a leftover folder.");
+                }
+            }
+        };
+        cleanup(&staging);
         // The downloads (a CSV of every table: most of the bytes) are written while the pages render.
-        std::thread::scope(|scope| {
-            let downloads = scope.spawn(|| self.write_downloads());
-            self.render_pages(on_page, downloads)
-        })
+        let written = std::thread::scope(|scope| {
+            let downloads = scope.spawn(|| self.write_downloads(&staging));
+            self.render_pages(&staging, on_page, downloads)
+        });
+        let mut rendered = match written {
+            Ok(r) => r,
+            Err(e) => {
+                cleanup(&staging);
+                return Err(e);
+            }
+        };
+        let swap = |from: &Path, to: &Path| {
+            std::fs::rename(from, to).map_err(|source| Error::Write {
+                path: to.to_owned(),
+                source,
+            })
+        };
+        if out.exists() {
+            // What the previous site holds that a report does not write (a `dataset/` collected by
+            // `wotemu report --stack`, a CNAME for GitHub Pages) moves over into the new one.
+            let mut carried = Vec::new();
+            if let Ok(rd) = std::fs::read_dir(out) {
+                for e in rd.flatten() {
+                    let target = staging.join(e.file_name());
+                    if !target.exists() {
+                        swap(&e.path(), &target)?;
+                        carried.push(e.file_name());
+                    }
+                }
+            }
+            let swapped = swap(out, &old).and_then(|()| swap(&staging, out));
+            if let Err(e) = swapped {
+                // Put the previous site back as it was, with what was carried over.
+                if !out.exists() {
+                    if let Err(back) = std::fs::rename(&old, out) {
+                        tracing::warn!(error = %back, "The previous site could not be put back.");
+                    }
+                }
+                for name in carried {
+                    if let Err(back) = std::fs::rename(staging.join(&name), out.join(&name)) {
+                        tracing::warn!(error = %back, "An entry of the previous site could not be put back.");
+                    }
+                }
+                cleanup(&staging);
+                return Err(e);
+            }
+            cleanup(&old);
+        } else {
+            if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent).map_err(|source| Error::Write {
+                    path: parent.to_owned(),
+                    source,
+                })?;
+            }
+            swap(&staging, out)?;
+        }
+        rendered.out = out.clone();
+        Ok(rendered)
     }
 
     fn render_pages(
         &self,
+        out: &Path,
         on_page: &mut dyn FnMut(usize, usize),
         downloads: std::thread::ScopedJoinHandle<'_, Result<Vec<DownloadView>, Error>>,
     ) -> Result<Rendered, Error> {
-        let out = &self.opts.out;
+        let out = &out.to_path_buf();
         for (name, bytes) in crate::assets::FILES {
             write_file(&out.join(name), bytes)?;
         }

@@ -102,6 +102,21 @@ pub struct SummaryView<'a> {
     pub exposed: Vec<LatencyView<'a>>,
     pub talkers: Vec<TalkerView<'a>>,
     pub problem_tasks: Vec<TaskRowView<'a>>,
+    /// Outages of the run's parts and restarts: what happened to the run itself.
+    pub incidents: Vec<IncidentView<'a>>,
+    /// Why the dataset is incomplete, when it is.
+    pub incomplete: Option<&'a str>,
+}
+
+/// An event of the run's timeline, for people.
+#[derive(Debug, Serialize)]
+pub struct IncidentView<'a> {
+    pub time: String,
+    pub kind: &'a str,
+    pub target: &'a str,
+    pub outcome: &'a str,
+    pub error: &'a str,
+    pub detail: &'a str,
 }
 
 /// A log line.
@@ -169,5 +184,11 @@ pub struct DownloadView {
 #[derive(Debug, Serialize)]
 pub struct DataView {
     pub tables: Vec<DownloadView>,
+    /// Both sides of the accounting: what was produced, and where it went.
     pub accounting: Vec<Fact>,
+    pub balanced: bool,
+    /// What was lost, one sentence each.
+    pub losses: Vec<String>,
+    /// Why the dataset is incomplete, when it is.
+    pub incomplete: Option<String>,
 }

@@ -3,11 +3,13 @@
 //! - [`stop`]: `wotemu stop --compose-file FILE --stack NAME`, the end of a Swarm run as WoTemu 0.6 did it —
 //!   a snapshot of every task (state, error, logs) into the stack's Redis, every service but Redis removed,
 //!   the agents' last data awaited, and the run dataset collected;
-//! - [`proxy`]: `wotemu docker-api-proxy`, the stack's read-only view of the Docker API for its agents.
+//! - [`proxy`]: `wotemu docker-api-proxy`, the stack's read-only view of the Docker API for its agents;
+//! - [`password`]: the stack's Redis password (a Docker secret from a file beside the compose file).
 //!
 //! This crate must never write to the Docker engine beyond removing the services of the stack it is asked to
 //! stop, print (progress goes through the collector's `Progress`), or trim the stack's Redis.
 
+pub mod password;
 pub mod proxy;
 pub mod stop;
 

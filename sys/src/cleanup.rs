@@ -255,6 +255,26 @@ impl Record {
         problems
     }
 
+    /// Undoes every item but those `keep` selects (last first), and leaves a record of the kept ones for
+    /// `wotemu clean` (a run's data kept for a later salvage). Returns what could not be undone.
+    pub fn undo_all_but(self, keep: &dyn Fn(&Item) -> bool) -> Vec<String> {
+        let (kept, undo): (Vec<Item>, Vec<Item>) =
+            self.items.iter().cloned().partition(|i| keep(i));
+        let problems = undo_items(&undo);
+        if kept.is_empty() {
+            remove_path(&self.path);
+            return problems;
+        }
+        let mut text = line(&self.header);
+        for i in &kept {
+            text.push_str(&line(i));
+        }
+        if let Err(e) = crate::fs::replace(&self.path, text.as_bytes()) {
+            tracing::warn!(record = %self.path.display(), error = %e, "Cannot rewrite a clean-up record.");
+        }
+        problems
+    }
+
     /// Removes the record without undoing anything (what it lists is gone or handed over).
     pub fn forget(self) {
         remove_path(&self.path);
@@ -380,6 +400,28 @@ mod tests {
         let path = r.path().to_owned();
         assert!(r.undo_all().is_empty());
         assert!(!a.exists() && !b.exists() && !path.exists());
+    }
+
+    #[test]
+    fn what_is_kept_stays_recorded_for_later() {
+        let d = tempfile::tempdir().unwrap();
+        let (a, b) = (d.path().join("a"), d.path().join("b"));
+        std::fs::write(&a, "x").unwrap();
+        std::fs::write(&b, "x").unwrap();
+        let mut r = Record::create_in(d.path(), "keep").unwrap();
+        r.push(Item::Path { path: a.clone() }).unwrap();
+        r.push(Item::Path { path: b.clone() }).unwrap();
+        let path = r.path().to_owned();
+        let keep_a = a.clone();
+        assert!(r
+            .undo_all_but(&|i| i
+                == &Item::Path {
+                    path: keep_a.clone()
+                })
+            .is_empty());
+        assert!(a.exists() && !b.exists());
+        let left = read(&path).unwrap();
+        assert_eq!(left.items, vec![Item::Path { path: a.clone() }]);
     }
 
     #[test]

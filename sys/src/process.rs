@@ -42,6 +42,23 @@ pub fn signal_group(pid: u32, signal: i32) -> bool {
     unsafe { libc::kill(-pid, signal) == 0 }
 }
 
+/// A pipe already holding `bytes` (which must fit its buffer, 64 KiB on Linux): the read end, to hand to a
+/// child as its stdin, so that what it reads (a password) is on no command line. Both ends close on exec
+/// except where the child's stdin is set to the read end.
+pub fn pipe_with(bytes: &[u8]) -> std::io::Result<std::os::fd::OwnedFd> {
+    use std::io::Write;
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: `fds` has room for the two descriptors pipe2 writes.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: pipe2 succeeded, so both descriptors are open and owned by nobody else.
+    let (reader, writer) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    std::fs::File::from(writer).write_all(bytes)?;
+    Ok(reader)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -56,5 +73,12 @@ mod tests {
         let pid = child.id();
         child.wait().unwrap();
         assert!(!alive(pid));
+    }
+
+    #[test]
+    fn a_pipe_hands_its_bytes_to_a_child() {
+        let r = super::pipe_with(b"secret\n").unwrap();
+        let out = std::process::Command::new("cat").stdin(r).output().unwrap();
+        assert_eq!(out.stdout, b"secret\n");
     }
 }

@@ -3,6 +3,7 @@
 //! - [`RedisServer`]: a `redis-server` child process on a free loopback port, persistence off, killed on drop.
 //! - [`synth`]: synthetic records of every table with realistic shapes, reproducible from a seed.
 //! - [`load`]: writes records into Redis in the stream layout, as agents do.
+//! - [`legacy`]: a WoTemu 0.6 store, as 0.6 leaves it after a run.
 //!
 //! Readiness is awaited by reading the server's own "Ready to accept connections" line, never by sleeping.
 //!
@@ -14,6 +15,7 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
+pub mod legacy;
 pub mod load;
 pub mod synth;
 
@@ -51,6 +53,25 @@ impl RedisServer {
             }
         }
         panic!("redis-server did not start on any of 10 free ports");
+    }
+
+    /// CPU time the server has used so far (user + system), from `/proc`; for benchmarks.
+    pub fn cpu_secs(&self) -> f64 {
+        let Some(c) = &self.child else { return 0.0 };
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", c.id())).unwrap_or_default();
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map(|(_, r)| r.split_whitespace().collect())
+            .unwrap_or_default();
+        // SAFETY: sysconf has no preconditions.
+        let tick = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+        let t = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        (t(11) + t(12)) / tick
     }
 
     /// The server's port.

@@ -7,6 +7,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use wotemu_contract::table::{
     AppValue, Event, Interaction, LogLine, Packet, Records, SystemSample, Table, TaskRow,
+    TimelineEvent,
 };
 
 /// One synthetic task.
@@ -143,6 +144,7 @@ impl Synth {
                     srcport,
                     dstport,
                     proto,
+                    layer: None,
                 }
             })
             .collect()
@@ -182,6 +184,7 @@ impl Synth {
                     error_type: (!ok).then(|| "TimeoutError".to_owned()),
                     error_message: (!ok).then(|| format!("no reply after {latency:.0} ms")),
                     host: consumed.then(|| "server.3g".to_owned()),
+                    result: None,
                 }
             })
             .collect()
@@ -254,6 +257,29 @@ impl Synth {
             .collect()
     }
 
+    /// `n` timeline events: outages of a gateway, each with its end.
+    pub fn timeline(
+        &mut self,
+        t: &TaskSpec,
+        start_us: i64,
+        step_us: i64,
+        n: usize,
+    ) -> Vec<TimelineEvent> {
+        (0..n)
+            .map(|i| TimelineEvent {
+                task: t.task.clone(),
+                node: t.node.clone(),
+                time: start_us + i as i64 * step_us,
+                planned: None,
+                kind: "outage".into(),
+                target: "gateway 3g".into(),
+                outcome: if i % 2 == 0 { "start" } else { "end" }.into(),
+                error: None,
+                detail: (i % 2 == 1).then(|| format!("{{\"packets_dropped\":{i}}}")),
+            })
+            .collect()
+    }
+
     /// A batch of `n` records of `table` (`tasks` gives one row whatever `n`).
     pub fn batch(&mut self, table: Table, t: &TaskSpec, start_us: i64, n: usize) -> RecordBatch {
         match table {
@@ -265,6 +291,7 @@ impl Synth {
             Table::System => SystemSample::to_batch(&self.system(t, start_us, n)),
             Table::Logs => LogLine::to_batch(&self.logs(t, start_us, 200_000, n)),
             Table::App => AppValue::to_batch(&self.app(t, start_us, 1_000_000, n)),
+            Table::Timeline => TimelineEvent::to_batch(&self.timeline(t, start_us, 1_000_000, n)),
             Table::Tasks => TaskRow::to_batch(&[TaskRow {
                 task: t.task.clone(),
                 node: t.node.clone(),

@@ -19,7 +19,11 @@
 //! - nodes serving CoAP get IPv6 back (`net.ipv6.conf.all.disable_ipv6: 0`), since WoTPy's CoAP server binds
 //!   `::` and Docker disables IPv6 in containers;
 //! - an app file is shipped as a Swarm config (`app_<node>`), mounted at `/opt/wotemu/apps/<node>/<file>`,
-//!   so the images need not contain the user's code (0.6 required it in the image or a volume).
+//!   so the images need not contain the user's code (0.6 required it in the image or a volume);
+//! - the stack's Redis requires a password (0.6's was open to anyone who reached the manager): a Docker
+//!   secret `redis_password` made from a file `wotemu compose` writes beside the compose file (mode 0600),
+//!   granted to Redis, the nodes and the gateways, which read it from `REDIS_PASSWORD_FILE` — never from an
+//!   environment variable, a command line or a log.
 
 use serde_json::{json, Map, Value};
 
@@ -32,6 +36,7 @@ pub const COMPOSE_VERSION: &str = "3.7";
 pub use wotemu_contract::LABEL;
 const PROXY: &str = "docker_api_proxy";
 const REDIS: &str = "redis";
+pub use wotemu_contract::keys::{PASSWORD_FILE_LABEL, PASSWORD_IN_CONTAINER, PASSWORD_SECRET};
 
 /// Where app files are in the container (each node's in a directory of its own).
 pub const APPS_DIR: &str = "/opt/wotemu/apps";
@@ -44,6 +49,10 @@ pub struct ComposeOptions {
     /// The topology's directory as seen from the compose file (app files are relative to it); `.` when the
     /// compose file is written beside the topology.
     pub topology_dir: String,
+    /// The file of the stack's Redis password, as seen from the compose file.
+    pub password_file: String,
+    /// The same file's absolute path, written as a label of the secret when known.
+    pub password_file_abs: Option<String>,
 }
 
 impl Default for ComposeOptions {
@@ -51,6 +60,8 @@ impl Default for ComposeOptions {
         ComposeOptions {
             redis_port: 6379,
             topology_dir: ".".into(),
+            password_file: "./redis-password".into(),
+            password_file_abs: None,
         }
     }
 }
@@ -85,6 +96,8 @@ pub fn compose_with(t: &Topology, opts: &ComposeOptions) -> Value {
             // Published on the manager itself (host mode), where `wotemu stop` runs: no routing mesh.
             "ports": [{"target": 6379, "published": opts.redis_port, "protocol": "tcp", "mode": "host"}],
             "deploy": {"endpoint_mode": "dnsrr", "placement": {"constraints": ["node.role == manager"]}},
+            "environment": {"REDIS_PASSWORD_FILE": PASSWORD_IN_CONTAINER},
+            "secrets": [PASSWORD_SECRET],
             "networks": all_nets,
             "labels": {format!("{LABEL}.redis"): ""},
         }),
@@ -99,6 +112,7 @@ pub fn compose_with(t: &Topology, opts: &ComposeOptions) -> Value {
             "sysctls": {"net.ipv4.ip_forward": 1},
             "depends_on": [PROXY, REDIS],
             "environment": common_env(t),
+            "secrets": [PASSWORD_SECRET],
             "hostname": "{{.Task.Name}}",
             "labels": {format!("{LABEL}.gw"): ""},
             "networks": [net.name],
@@ -154,6 +168,7 @@ pub fn compose_with(t: &Topology, opts: &ComposeOptions) -> Value {
             "deploy": {"endpoint_mode": "dnsrr"},
             "depends_on": deps,
             "environment": common_env(t),
+            "secrets": [PASSWORD_SECRET],
             "hostname": "{{.Task.Name}}",
             "labels": {format!("{LABEL}.broker"): ""},
             "networks": nets,
@@ -206,6 +221,11 @@ pub fn compose_with(t: &Topology, opts: &ComposeOptions) -> Value {
     if !configs.is_empty() {
         doc["configs"] = Value::Object(configs);
     }
+    let mut secret = json!({"file": opts.password_file});
+    if let Some(abs) = &opts.password_file_abs {
+        secret["labels"] = json!({ PASSWORD_FILE_LABEL: abs });
+    }
+    doc["secrets"] = json!({ PASSWORD_SECRET: secret });
     sort_lists_at(&mut doc);
     doc
 }
@@ -353,6 +373,7 @@ fn node_service(
         "deploy": deploy,
         "depends_on": deps,
         "environment": env,
+        "secrets": [PASSWORD_SECRET],
         "hostname": "{{.Task.Name}}",
         "labels": {format!("{LABEL}.node"): ""},
         "networks": nets,
@@ -386,6 +407,7 @@ fn common_env(t: &Topology) -> Map<String, Value> {
         ("PORT_COAP", p.coap.to_string()),
         ("PORT_MQTT", p.mqtt.to_string()),
         ("REDIS_URL", format!("redis://{REDIS}")),
+        ("REDIS_PASSWORD_FILE", PASSWORD_IN_CONTAINER.to_owned()),
         (
             "WOTEMU_STACK",
             r#"{{index .Service.Labels "com.docker.stack.namespace"}}"#.into(),

@@ -10,7 +10,7 @@ use std::ffi::CString;
 use std::path::Path;
 
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyModule};
+use pyo3::types::PyModule;
 
 use crate::error::{Diagnostic, Error, Kind, Location};
 use crate::validate::{DocPath, Locate, Seg};
@@ -301,7 +301,6 @@ fn describe(py: Python<'_>, path: &Path, e: &PyErr) -> Error {
             tb_text = Some(s.concat().trim_end().to_owned());
         }
     }
-    let _ = PyDict::new(py);
     Error::Python {
         path: path.to_owned(),
         location,

@@ -122,6 +122,26 @@ def _host_of(td, name):
     return hosts[name]
 
 
+# Interactions under way: id → (thing, name, verb, side, start, host). Those still waiting when the run
+# stops are recorded as failed ("PendingAtStop", with the time waited), so that a dead network shows up as
+# failures, not as silence.
+_in_flight = {}
+_next_call = [0]
+
+
+def record_pending():
+    """Records every interaction still waiting for its answer, and forgets them (called once, at stop)."""
+    now = time.perf_counter()
+    for thing, name, verb, side, start, host in list(_in_flight.values()):
+        waited = now - start
+        _recorder.interaction(
+            thing, name, verb, side, waited * 1e3, False, "PendingAtStop",
+            "no answer after {:.1f} s when the run stopped".format(waited), host)
+    n = len(_in_flight)
+    _in_flight.clear()
+    return n
+
+
 def _wrap_async(cls, method, verb, side):
     orig = getattr(cls, method)
 
@@ -133,15 +153,21 @@ def _wrap_async(cls, method, verb, side):
             thing = _thing_id(self.thing)
             host = None
         start = time.perf_counter()
+        _next_call[0] += 1
+        call = _next_call[0]
+        _in_flight[call] = (thing, name, verb, side, start, host)
         try:
             result = await orig(self, name, *args, **kwargs)
         except BaseException as exc:
-            if isinstance(exc, asyncio.CancelledError):
+            if _in_flight.pop(call, None) is None:
+                # Recorded as pending when the run stopped: nothing more to record.
                 raise
+            # A cancellation before the stop is the caller giving up (asyncio.wait_for's timeout): a failure.
             et, em = _err(exc)
             _recorder.interaction(thing, name, verb, side, (time.perf_counter() - start) * 1e3, False, et, em, host)
             raise
-        _recorder.interaction(thing, name, verb, side, (time.perf_counter() - start) * 1e3, True, None, None, host)
+        if _in_flight.pop(call, None) is not None:
+            _recorder.interaction(thing, name, verb, side, (time.perf_counter() - start) * 1e3, True, None, None, host)
         return result
 
     wrapper.__wrapped__ = orig
@@ -435,6 +461,9 @@ async def _main(cfg, rec):
         if failure:
             raise failure[0]
     finally:
+        pending = record_pending()
+        if pending:
+            logging.getLogger("wotemu").warning("%d interactions had no answer when the run stopped", pending)
         for t in asyncio.all_tasks(loop):
             if t is not asyncio.current_task():
                 t.cancel()

@@ -33,6 +33,21 @@ fn shipper(redis: &RedisServer, task: &str, flush: Duration, max_rows: usize) ->
     })
 }
 
+/// The agent's last act after its shipper drained: its own snapshot (without it, the collector counts the task
+/// as killed).
+fn final_report(redis: &RedisServer, task: &str) {
+    let snapshot = wotemu_contract::task::TaskSnapshot {
+        state: "complete".into(),
+        ..Default::default()
+    };
+    let _: () = redis::cmd("HSET")
+        .arg(wotemu_contract::keys::StackKeys::new("t").snapshot())
+        .arg(task)
+        .arg(serde_json::to_string(&snapshot).unwrap())
+        .query(&mut redis.conn())
+        .unwrap();
+}
+
 fn collect(redis: &RedisServer) -> (tempfile::TempDir, Manifest) {
     let out = tempfile::tempdir().unwrap();
     let s = wotemu_collector::collect_quiet(&CollectOptions::new(&redis.url(), "t", out.path()))
@@ -77,6 +92,7 @@ fn an_outage_loses_nothing_and_doubles_nothing() {
     s.close();
     let drained = handle.join().unwrap();
     assert_eq!(drained.left_in_spool, 0);
+    final_report(&redis, task);
     let (out, m) = collect(&redis);
     assert!(m.losses().is_empty(), "{:?}", m.losses());
     assert_eq!(m.tables[&Table::Logs].rows, 600);
@@ -103,8 +119,31 @@ fn a_full_buffer_drops_and_counts() {
     }
     s.close();
     handle.join().unwrap();
+    final_report(&redis, task);
     let (_out, m) = collect(&redis);
     assert_eq!(m.tables[&Table::Logs].rows, 10);
     assert_eq!(m.accounting.totals.records_dropped_by_agent, 90);
+    assert_eq!(m.accounting.totals.records_produced, 100);
     assert_eq!(m.losses().len(), 1, "{:?}", m.losses());
+}
+
+#[test]
+fn a_shipper_that_never_reports_is_counted_as_killed() {
+    let redis = RedisServer::start();
+    let spool_dir = tempfile::tempdir().unwrap();
+    let task = "t_c.1.x";
+    let s = shipper(&redis, task, Duration::from_millis(50), 1000);
+    let handle = s
+        .spawn(Spool::open(spool_dir.path(), task, 64 << 20).unwrap())
+        .unwrap();
+    for i in 0..20 {
+        s.push(line(task, i));
+    }
+    s.close();
+    handle.join().unwrap();
+    let (_out, m) = collect(&redis);
+    assert_eq!(m.accounting.totals.without_final_report, 1);
+    let losses = m.losses();
+    assert_eq!(losses.len(), 1, "{losses:?}");
+    assert!(losses[0].contains(task), "{losses:?}");
 }

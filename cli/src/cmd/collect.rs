@@ -47,7 +47,8 @@ pub(crate) fn run(args: CollectArgs) -> anyhow::Result<ExitCode> {
             .stack
             .clone()
             .expect("clap requires --stack without --legacy");
-        let mut opts = CollectOptions::new(&args.redis.redis_url, &stack, &args.out);
+        let url = super::swarm::stack_redis_url(&args.redis.redis_url, &stack);
+        let mut opts = CollectOptions::new(&url, &stack, &args.out);
         opts.spill_bytes = spill_bytes;
         opts.trim = !args.no_trim;
         wotemu_collector::collect(&opts, &bar)

@@ -55,9 +55,29 @@ pub(crate) fn run(args: ComposeArgs) -> anyhow::Result<ExitCode> {
             .context("finding the output's directory")?;
         relative_path(&out_dir, &topo_dir)
     };
+    // The stack's Redis password: a file beside the compose file (beside the topology for stdout), made once.
+    let password_file = if out == Path::new("-") {
+        wotemu_swarm::password::file_beside(&std::path::absolute(&args.path)?)
+    } else {
+        wotemu_swarm::password::file_beside(&out)
+    };
+    wotemu_swarm::password::ensure(&password_file)?;
+    let password_abs = std::path::absolute(&password_file)?;
     let opts = wotemu_topology::compose::ComposeOptions {
         redis_port: args.redis_port,
         topology_dir,
+        password_file: if out == Path::new("-") {
+            password_abs.to_string_lossy().into_owned()
+        } else {
+            format!(
+                "./{}",
+                password_file
+                    .file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+            )
+        },
+        password_file_abs: Some(password_abs.to_string_lossy().into_owned()),
     };
     let text = wotemu_topology::compose::to_yaml_with(t, &source, &opts);
     if out == Path::new("-") {

@@ -47,9 +47,30 @@ pub(crate) fn run(cmd: DatasetCommand) -> anyhow::Result<ExitCode> {
             }
             let a = &info.accounting;
             output::say(&format!(
-                "  accounting: {} records read, {} written, {} duplicates skipped, {} rejected, {} dropped by agents, {} batches missing",
-                a.records_read, a.records_written, a.records_duplicate, a.records_rejected, a.records_dropped_by_agent, a.seq_missing
+                "  produced: {} records = {} in the dataset + {} dropped by their producers + {} rejected + {} missing{}",
+                a.records_produced,
+                a.records_written,
+                a.records_dropped_by_agent,
+                a.records_rejected,
+                a.records_missing,
+                if a.balanced() { "" } else { "  (DOES NOT BALANCE)" }
             ));
+            output::say(&format!(
+                "  collection: {} records read = {} written + {} duplicates skipped; {} batches missing",
+                a.records_read, a.records_written, a.records_duplicate, a.seq_missing
+            ));
+            if let Some(i) = &info.incomplete {
+                output::say(&format!(
+                    "  INCOMPLETE: {}{}",
+                    i.reason,
+                    i.at.as_deref()
+                        .map(|t| format!(" (last recorded {t})"))
+                        .unwrap_or_default()
+                ));
+            }
+            for l in &info.losses {
+                output::say(&format!("  lost: {l}"));
+            }
             if info.problems > 0 {
                 output::say(&format!(
                     "  problems: {} (see manifest.json)",

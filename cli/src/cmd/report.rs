@@ -20,7 +20,8 @@ pub(crate) fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
         (None, Some(stack)) => {
             // 0.6 style: collect first, into a dataset kept beside the site; Redis is left as it is.
             let dir = args.out.join("dataset");
-            let mut opts = CollectOptions::new(&args.redis.redis_url, stack, &dir);
+            let url = super::swarm::stack_redis_url(&args.redis.redis_url, stack);
+            let mut opts = CollectOptions::new(&url, stack, &dir);
             opts.trim = false;
             let bar = Bar::new();
             let summary = wotemu_collector::collect(&opts, &bar)

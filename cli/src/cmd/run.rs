@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use wotemu_collector::{CollectOptions, Progress};
 use wotemu_contract::time_util::{now_us, us_to_rfc3339};
-use wotemu_lab::state::{self, Phase};
-use wotemu_lab::{Ended, Lab, Observer, PlanOptions, RunPlan, Status};
+use wotemu_lab::state;
+use wotemu_lab::{Ended, Lab, Observer, PlanOptions, RunPlan, Status, Teardown};
 use wotemu_reporter::{Report, ReportOptions};
 
 use crate::cli::{CleanArgs, PsArgs, RunArgs, StopArgs};
@@ -66,9 +66,14 @@ impl Observer for Shown {
     }
     fn status(&self, s: &Status) {
         if self.tty {
+            let down = if s.down.is_empty() {
+                String::new()
+            } else {
+                format!(" · DOWN: {}", s.down.join(", "))
+            };
             output::status(&format!(
-                "{:>4.0}s left of {:.0}s · {}/{} replicas running · {} interactions ({:.1}/s) · {} errors · {} restarts",
-                s.left_s, s.total_s, s.running, s.nodes, s.interactions, s.rate, s.errors, s.restarts
+                "{:>4.0}s left of {:.0}s · {}/{} replicas running · {} interactions ({:.1}/s) · {} errors · {} restarts · {} outages{down}",
+                s.left_s, s.total_s, s.running, s.nodes, s.interactions, s.rate, s.errors, s.restarts, s.outages
             ));
         }
     }
@@ -104,6 +109,8 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     if args.detach {
         return detach(&out);
     }
+    // A run that crashed before is saved first: its data is on this host and nobody else will save it.
+    salvage_all("before this run")?;
     let exe = std::env::current_exe().context("locating the wotemu binary")?;
     let venv = venv();
     if venv.is_none() {
@@ -122,15 +129,33 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let _span = tracing::info_span!("run", run = %run_id, stack = %stack).entered();
     let sigs = wotemu_sys::signals::channel();
     let mut lab = Lab::new(plan, &exe, &out)?;
-    let result = run_lab(&args, &loaded.text, &mut lab, duration, &sigs, &out);
-    let problems = if args.keep {
+    let mut started = false;
+    let result = run_lab(
+        &args,
+        &loaded.text,
+        &mut lab,
+        duration,
+        &sigs,
+        &out,
+        &mut started,
+    );
+    let how = if args.keep {
         output::say(&format!(
             "Kept the lab of run {run_id} (--keep); remove it with `wotemu clean`"
         ));
-        lab.teardown(true)
+        Teardown::KeepAll
+    } else if result.is_err() && started {
+        // The run recorded something but its dataset was not written: keep its data for a salvage.
+        output::warn(&format!(
+            "the run's records are kept in {}: once the problem below is solved, `wotemu clean` saves them into {} (marked incomplete)",
+            wotemu_lab::state::RunState::dir_of(std::path::Path::new(wotemu_lab::plan::STATE_ROOT), &run_id).display(),
+            out.display()
+        ));
+        Teardown::KeepData
     } else {
-        lab.teardown(false)
+        Teardown::All
     };
+    let problems = lab.teardown(how);
     for p in &problems {
         output::warn(&format!("clean-up: {p}; run `wotemu clean`"));
     }
@@ -144,6 +169,7 @@ fn run_lab(
     duration: Duration,
     sigs: &std::sync::mpsc::Receiver<i32>,
     out: &Path,
+    ran: &mut bool,
 ) -> anyhow::Result<wotemu_contract::Manifest> {
     let started = Instant::now();
     let shown = Shown {
@@ -161,6 +187,7 @@ fn run_lab(
         duration,
         plan.logs_dir().display()
     ));
+    *ran = true;
     let ended = lab.supervise(duration, sigs, &shown)?;
     if shown.tty {
         output::status_end();
@@ -173,7 +200,8 @@ fn run_lab(
 
     // Collect and report.
     let bar = Bar::new();
-    let opts = CollectOptions::new(&lab.redis_url(), &lab.plan().stack, out);
+    let mut opts = CollectOptions::new(&lab.redis_url(), &lab.plan().stack, out);
+    opts.spool_dir = Some(lab.plan().state_dir.join("spool"));
     let summary = wotemu_collector::collect(&opts, &bar)
         .with_context(|| format!("collecting the run into {}", out.display()))?;
     bar.finish();
@@ -190,6 +218,12 @@ fn run_lab(
         report
             .render()
             .with_context(|| format!("writing the report into {}", site.display()))?;
+    }
+    let (outages, restarts) = lab.incidents();
+    if outages + restarts > 0 {
+        output::warn(&format!(
+            "{outages} outages of the run's parts and {restarts} replica restarts; each is in the dataset's timeline and the report"
+        ));
     }
     output::say(&format!(
         "Done in {:.1} s (stop, collect and report: {:.1} s).\n  dataset: {}\n  report:  {}",
@@ -294,10 +328,20 @@ pub(crate) fn stop(args: StopArgs) -> anyhow::Result<ExitCode> {
         bail!("no run writes to {} (see `wotemu ps`)", run.display());
     };
     if !alive {
-        bail!(
-            "the run {} is not running any more; `wotemu clean` removes what it left",
-            s.run_id
-        );
+        if s.run_dir.join("manifest.json").exists() {
+            bail!(
+                "the run {} is not running any more and its dataset is in {}; `wotemu clean` removes what it left",
+                s.run_id,
+                s.run_dir.display()
+            );
+        }
+        output::say(&format!(
+            "The run {} ({}) ended without writing its dataset; saving what it recorded…",
+            s.run_id, s.stack
+        ));
+        let manifest = salvage(s.clone())?;
+        undo_run_records(&s.run_id);
+        return Ok(crate::outcome::of_dataset(&manifest, &s.run_dir));
     }
     // As Ctrl-C would.
     wotemu_sys::process::signal(s.pid, libc::SIGINT);
@@ -328,12 +372,130 @@ pub(crate) fn stop(args: StopArgs) -> anyhow::Result<ExitCode> {
     Ok(crate::outcome::of_dataset(&manifest, &s.run_dir))
 }
 
+/// Saves what a crashed run recorded into its run directory (a dataset marked incomplete, and its report).
+fn salvage(s: wotemu_lab::state::RunState) -> anyhow::Result<wotemu_contract::Manifest> {
+    let run_dir = s.run_dir.clone();
+    let sv = wotemu_lab::salvage::prepare(s).with_context(|| {
+        format!(
+            "getting the records of the crashed run ready for {}",
+            run_dir.display()
+        )
+    })?;
+    let mut opts = CollectOptions::new(&sv.redis_url, &sv.state.stack, &run_dir);
+    opts.spool_dir = sv.spool_dir.clone();
+    opts.incomplete = Some(wotemu_contract::manifest::Incomplete {
+        reason: sv.reason.clone(),
+        at: sv.at.clone(),
+    });
+    let bar = Bar::new();
+    let collected = wotemu_collector::collect(&opts, &bar);
+    bar.finish();
+    sv.finish();
+    let summary = collected
+        .with_context(|| format!("collecting the crashed run into {}", run_dir.display()))?;
+    let site = run_dir.join("site");
+    match Report::load(ReportOptions::new(&run_dir, &site)).and_then(|r| r.render()) {
+        Ok(_) => output::say(&format!(
+            "Saved the crashed run into {} ({} records, marked incomplete); report: {}",
+            run_dir.display(),
+            summary.records,
+            site.join("index.html").display()
+        )),
+        Err(e) => output::warn(&format!(
+            "saved the crashed run into {}, but its report failed: {e}; try `wotemu report --dataset {}`",
+            run_dir.display(),
+            run_dir.display()
+        )),
+    }
+    Ok(summary.manifest)
+}
+
+/// Salvages every crashed run with data (a message says `when`); returns the runs left as they were (saved by
+/// another process now, or whose salvage failed): their data and records must stay.
+fn salvage_all(when: &str) -> anyhow::Result<Vec<String>> {
+    let mut left = Vec::new();
+    for s in wotemu_lab::salvage::salvageable() {
+        output::say(&format!(
+            "Run {} ({}) crashed {when}; saving what it recorded into {}",
+            s.run_id,
+            s.stack,
+            s.run_dir.display()
+        ));
+        let id = s.run_id.clone();
+        let again = s.clone();
+        if let Err(e) = salvage(s) {
+            if e.chain().any(|c| {
+                matches!(
+                    c.downcast_ref::<wotemu_lab::Error>(),
+                    Some(wotemu_lab::Error::Busy(_))
+                )
+            }) {
+                output::say(&format!(
+                    "run {id} is being saved by another wotemu; waiting for it"
+                ));
+                if wotemu_lab::salvage::wait_for_other(&again) {
+                    output::say(&format!(
+                        "run {id} was saved into {}",
+                        again.run_dir.display()
+                    ));
+                } else {
+                    left.push(id.clone());
+                }
+                continue;
+            }
+            left.push(id.clone());
+            output::warn(&format!(
+                "could not save run {id}: {e:#}; its data is kept (`wotemu clean` tries again, `wotemu clean --discard` drops it)"
+            ));
+            continue;
+        }
+        // Only this run's records: others may still be being salvaged.
+        undo_run_records(&id);
+    }
+    Ok(left)
+}
+
+/// Removes what a dead run left (its clean-up records), once its data is saved.
+fn undo_run_records(run_id: &str) {
+    let label = format!("run {run_id}");
+    for found in wotemu_sys::cleanup::list(Path::new(wotemu_sys::cleanup::DIR)) {
+        if !found.alive && found.header.label == label {
+            for p in wotemu_sys::cleanup::undo(&found) {
+                output::warn(&p);
+            }
+        }
+    }
+}
+
+/// Undoes the clean-up records of dead owners but those of the runs in `keep` (data still to be saved);
+/// returns (how many, problems).
+fn clean_records(force: bool, keep: &[String]) -> (usize, Vec<String>) {
+    let keep: Vec<String> = keep.iter().map(|id| format!("run {id}")).collect();
+    let mut problems = Vec::new();
+    let mut n = 0;
+    for found in wotemu_sys::cleanup::list(Path::new(wotemu_sys::cleanup::DIR)) {
+        if (found.alive && !force) || keep.contains(&found.header.label) {
+            continue;
+        }
+        if found.alive {
+            // Forced: stop the owner first so it does not make more.
+            wotemu_sys::process::signal(found.header.owner, libc::SIGKILL);
+        }
+        output::say(&format!(
+            "removed what {} left ({} items)",
+            found.header.label,
+            found.items.len()
+        ));
+        problems.extend(wotemu_sys::cleanup::undo(&found));
+        n += 1;
+    }
+    (n, problems)
+}
+
 pub(crate) fn clean(args: CleanArgs) -> anyhow::Result<ExitCode> {
     if !wotemu_sys::is_root() {
         bail!("wotemu clean needs root, as wotemu run does");
     }
-    let mut removed = 0;
-    let mut problems = Vec::new();
     let mut known = Vec::new();
     for (s, alive) in state::runs() {
         if alive && !args.force {
@@ -342,21 +504,21 @@ pub(crate) fn clean(args: CleanArgs) -> anyhow::Result<ExitCode> {
                 s.run_id, s.stack, s.pid
             ));
             known.push(s.lab_ns());
-            continue;
-        }
-        if s.phase == Phase::Collecting || s.phase == Phase::Stopping || s.phase == Phase::Running {
-            tracing::info!(run = %s.run_id, phase = ?s.phase, "Removing a crashed run.");
         }
     }
-    let records = std::path::Path::new(wotemu_sys::cleanup::DIR);
-    for c in wotemu_sys::cleanup::clean_orphans(records, args.force) {
-        output::say(&format!(
-            "removed what {} left ({} items)",
-            c.header.label, c.items
-        ));
-        problems.extend(c.problems);
-        removed += 1;
-    }
+    let keep = if args.discard {
+        for s in wotemu_lab::salvage::salvageable() {
+            output::say(&format!(
+                "dropping what run {} ({}) recorded (--discard)",
+                s.run_id, s.stack
+            ));
+        }
+        Vec::new()
+    } else {
+        salvage_all("earlier")?
+    };
+    let (mut removed, mut problems) = clean_records(args.force, &keep);
+    known.extend(keep.iter().map(|id| format!("wtm-{id}")));
     for ns in state::orphan_namespaces(&known) {
         if let Err(e) = wotemu_sys::cmd::ip(&["netns", "del", &ns]) {
             problems.push(e.to_string());
@@ -371,7 +533,7 @@ pub(crate) fn clean(args: CleanArgs) -> anyhow::Result<ExitCode> {
     }
     // State folders of runs whose record is gone (a crash before the record, or records removed by hand).
     for (s, alive) in state::runs() {
-        if !alive || args.force {
+        if (!alive || args.force) && !keep.contains(&s.run_id) {
             let dir = s.dir();
             if dir.exists() {
                 if let Err(e) = std::fs::remove_dir_all(&dir) {

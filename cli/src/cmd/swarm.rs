@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use crate::cli::{DockerApiProxyArgs, StopArgs};
+use crate::cli::{DockerApiProxyArgs, RedisServerArgs, StopArgs};
 use crate::output::{self, Bar};
 
 pub(crate) fn stop(args: StopArgs) -> anyhow::Result<ExitCode> {
@@ -18,6 +18,31 @@ pub(crate) fn stop(args: StopArgs) -> anyhow::Result<ExitCode> {
         ),
         None => None,
     };
+    // The stack's password: from the file its compose file names, else from its secret's label.
+    let password = match (&args.compose_file, &compose) {
+        (Some(f), Some(text)) => match wotemu_swarm::password::file_of_compose(f, text) {
+            Some(file) => Some(wotemu_swarm::password::read(&file).with_context(|| {
+                format!(
+                    "the compose file {} names the password file {}",
+                    f.display(),
+                    file.display()
+                )
+            })?),
+            None => None,
+        },
+        _ => None,
+    };
+    let password = match password {
+        Some(p) => Some(p),
+        None => wotemu_swarm::password::of_stack(&stack).unwrap_or_else(|e| {
+            tracing::debug!(error = %e, "No password found for the stack.");
+            None
+        }),
+    };
+    let redis_url = match &password {
+        Some(p) => wotemu_contract::redact::with_password(&args.redis_url, p),
+        None => args.redis_url.clone(),
+    };
     let opts = wotemu_swarm::StopOptions {
         out: args
             .out
@@ -25,7 +50,7 @@ pub(crate) fn stop(args: StopArgs) -> anyhow::Result<ExitCode> {
             .unwrap_or_else(|| PathBuf::from("runs").join(&stack)),
         stack: stack.clone(),
         compose,
-        redis_url: args.redis_url.clone(),
+        redis_url,
         wait: Duration::from_secs_f64(args.wait.max(0.0)),
     };
     let bar = Bar::new();
@@ -82,4 +107,53 @@ pub(crate) fn proxy(args: DockerApiProxyArgs) -> anyhow::Result<ExitCode> {
         ));
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The URL of a Swarm stack's Redis with its password, when the stack has one and the URL none.
+pub(crate) fn stack_redis_url(url: &str, stack: &str) -> String {
+    if !url.starts_with("redis://") || url.contains('@') {
+        return url.to_owned();
+    }
+    match wotemu_swarm::password::of_stack(stack) {
+        Ok(Some(p)) => wotemu_contract::redact::with_password(url, &p),
+        Ok(None) => url.to_owned(),
+        Err(e) => {
+            tracing::debug!(error = %e, "The stack's password was not looked up.");
+            url.to_owned()
+        }
+    }
+}
+
+pub(crate) fn redis_server(args: RedisServerArgs) -> anyhow::Result<ExitCode> {
+    use std::os::unix::process::CommandExt;
+    let mut config = String::new();
+    if let Some(f) = &args.password_file {
+        let pw = wotemu_swarm::password::read(f)?;
+        anyhow::ensure!(!pw.is_empty(), "the password file {} is empty", f.display());
+        config.push_str(&format!("requirepass {pw}\n"));
+    }
+    // The configuration goes through a pipe (it fits its buffer): the password is on no command line.
+    let reader = wotemu_sys::process::pipe_with(config.as_bytes())
+        .context("handing the configuration to redis-server through a pipe")?;
+    let err = std::process::Command::new(&args.program)
+        .arg("-")
+        .args([
+            "--bind",
+            "0.0.0.0",
+            "--protected-mode",
+            "no",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--maxmemory-policy",
+            "noeviction",
+        ])
+        .args(&args.args)
+        .stdin(reader)
+        .exec();
+    Err(anyhow::anyhow!(
+        "could not run {}: {err} (install Redis, e.g. apt-get install redis-server)",
+        args.program.display()
+    ))
 }

@@ -2,6 +2,7 @@
 
 mod agent;
 mod collect;
+mod faults;
 mod net;
 mod proxy;
 mod report;

@@ -124,7 +124,7 @@ impl Stack {
         v
     }
 
-    /// What is left of the stack on this engine: services, containers, networks, configs.
+    /// What is left of the stack on this engine: services, containers, networks, configs, secrets.
     fn leftovers(&self) -> Vec<String> {
         let label = format!("label=com.docker.stack.namespace={}", self.name);
         let mut left: Vec<String> = self.services();
@@ -137,6 +137,11 @@ impl Stack {
             docker_ok(&["config", "ls", "--filter", &label, "--format", "{{.Name}}"])
                 .lines()
                 .map(|c| format!("config {c}")),
+        );
+        left.extend(
+            docker_ok(&["secret", "ls", "--filter", &label, "--format", "{{.Name}}"])
+                .lines()
+                .map(|c| format!("secret {c}")),
         );
         let nets = docker_ok(&["network", "ls", "--format", "{{.Name}}"]);
         left.extend(
@@ -179,10 +184,21 @@ fn compose(topology: &Path, out: &Path, redis_port: u16) {
     assert!(o.status.success(), "{}", stderr(&o));
 }
 
-fn redis_conn(port: u16, secs: u64) -> redis::Connection {
+/// The password `wotemu compose` made for the stack of `compose`.
+fn password_of(compose: &Path) -> String {
+    let f = wotemu_swarm::password::file_beside(compose);
+    std::fs::read_to_string(&f)
+        .unwrap_or_else(|e| panic!("{}: {e}", f.display()))
+        .trim()
+        .to_owned()
+}
+
+/// A connection to the stack's Redis (with the stack's password), once it answers.
+fn redis_conn(port: u16, compose: &Path, secs: u64) -> redis::Connection {
+    let password = password_of(compose);
     let deadline = Instant::now() + Duration::from_secs(secs);
     loop {
-        let c = redis::Client::open(format!("redis://127.0.0.1:{port}"))
+        let c = redis::Client::open(format!("redis://:{password}@127.0.0.1:{port}"))
             .and_then(|c| c.get_connection_with_timeout(Duration::from_secs(2)));
         if let Ok(mut c) = c {
             if redis::cmd("PING").query::<String>(&mut c).is_ok() {
@@ -245,7 +261,7 @@ fn quickstart_deploys_stops_collects_and_reports() {
     let stack = Stack::deploy(name, &file, &["3g"]);
 
     // Let it run until every reader replica's interactions are in Redis.
-    let mut conn = redis_conn(port, 120);
+    let mut conn = redis_conn(port, &file, 120);
     let deadline = Instant::now() + Duration::from_secs(240);
     loop {
         let readers = registered(&mut conn, name, &format!("{name}_reader."));
@@ -263,6 +279,38 @@ fn quickstart_deploys_stops_collects_and_reports() {
         );
         std::thread::sleep(Duration::from_millis(500));
     }
+
+    // The store lets in only the stack: a client without the password, or with a wrong one, is refused,
+    // and the password is in no service's environment or command line.
+    let anon = redis::Client::open(format!("redis://127.0.0.1:{port}"))
+        .and_then(|c| c.get_connection())
+        .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c));
+    let err = anon.expect_err("an unauthenticated client is refused");
+    assert_eq!(err.code(), Some("NOAUTH"), "{err}");
+    let o = wotemu()
+        .args(["collect", "--stack", name, "--no-trim", "--redis-url"])
+        .arg(format!("redis://:wrong@127.0.0.1:{port}"))
+        .arg("--out")
+        .arg(dir.path().join("refused"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("refused the password"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        !stderr(&o).contains("wrong"),
+        "the password is redacted: {}",
+        stderr(&o)
+    );
+    let password = password_of(&file);
+    for service in stack.services() {
+        let spec = docker_ok(&["service", "inspect", &service]);
+        assert!(!spec.contains(&password), "{service} holds the password");
+    }
+    assert!(!std::fs::read_to_string(&file).unwrap().contains(&password));
 
     let run = dir.path().join("run");
     let summary = stop(&file, name, port, &run);
@@ -345,6 +393,15 @@ fn quickstart_deploys_stops_collects_and_reports() {
     report(&run, &site);
     let index = std::fs::read_to_string(site.join("index.html")).unwrap();
     assert!(index.contains(name), "the report names the stack");
+    // Secrets never reach the dataset or the report.
+    for root in [&run, &site] {
+        let o = Command::new("grep")
+            .args(["-rlF", &password])
+            .arg(root)
+            .output()
+            .unwrap();
+        assert!(o.stdout.is_empty(), "the password is in {}", stdout(&o));
+    }
     // The gateway ran no agent: its page says so instead of drawing empty charts, and shows its output.
     let gw = tasks
         .iter()
@@ -386,7 +443,7 @@ fn mixed_example_works_across_networks_brokers_and_bindings() {
     compose(&repo().join("examples/mixed.yml"), &file, port);
     let name = "wtmswarmmx";
     let stack = Stack::deploy(name, &file, &["field_wifi", "cellular", "backhaul"]);
-    let mut conn = redis_conn(port, 120);
+    let mut conn = redis_conn(port, &file, 120);
     let deadline = Instant::now() + Duration::from_secs(240);
     let wanted = [
         ("reader", Table::Interactions),

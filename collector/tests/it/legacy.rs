@@ -290,3 +290,141 @@ fn an_empty_store_is_a_clear_error() {
     let err = import(&opts, &NoProgress).unwrap_err().to_string();
     assert!(err.contains("no WoTemu 0.6 data"), "{err}");
 }
+
+/// WoTemu 0.6's store as 0.6 leaves it after a run (testkit's `legacy::store_06`): every member is in the
+/// dataset with every field 0.6 recorded — the 8 failed reads and the 8 subscription errors with their type and
+/// message, tshark's layer, the results, every fact of `info` and of the Docker task.
+#[test]
+fn the_06_dump_keeps_every_field_and_every_error() {
+    use wotemu_testkit::legacy::{store_06, MEMBERS_PER_COPY, THING};
+    let redis = RedisServer::start();
+    let mut conn = redis.conn();
+    assert_eq!(store_06(&mut conn, 1), MEMBERS_PER_COPY);
+    let out = tempfile::tempdir().unwrap();
+    let opts = LegacyOptions {
+        redis_url: redis.url(),
+        stack: None,
+        out: out.path().to_owned(),
+        spill_bytes: 1 << 20,
+    };
+    import(&opts, &NoProgress).unwrap();
+    let dir = out.path();
+    let m = Manifest::read(dir).unwrap();
+    assert_eq!(m.stack, "wotemu");
+    assert!(m.problems.is_empty(), "{:#?}", m.problems);
+    assert_accounting(&m, dir);
+    assert!(m.losses().is_empty(), "{:?}", m.losses());
+    let rows = |t: Table| table(dir, t).num_rows();
+    // 7 tasks × 2 log lines from the snapshot are rows too; the 7 `info` members are the tasks table.
+    assert_eq!(
+        Table::ALL
+            .into_iter()
+            .filter(|t| !matches!(t, Table::Tasks | Table::Logs))
+            .map(rows)
+            .sum::<usize>()
+            + 7,
+        MEMBERS_PER_COPY
+    );
+    assert_eq!(rows(Table::Logs), 14);
+    assert_eq!(rows(Table::Tasks), 7);
+    assert_eq!(rows(Table::App), 20);
+    assert_eq!(rows(Table::System), 7 * 40);
+
+    // Every failed read, with its type and message; every result of the others.
+    let it = table(dir, Table::Interactions);
+    let ok = it.column_by_name("ok").unwrap().as_boolean();
+    let failed: Vec<usize> = (0..it.num_rows()).filter(|&i| !ok.value(i)).collect();
+    assert_eq!(failed.len(), 8);
+    for &i in &failed {
+        assert_eq!(s(&it, "error_type", i), Some("TimeoutError"));
+        assert!(s(&it, "error_message", i)
+            .unwrap()
+            .contains("timed out after 30 s"));
+        assert_eq!(s(&it, "side", i), Some("consumed"));
+        assert_eq!(s(&it, "result", i), None);
+    }
+    for i in (0..it.num_rows()).filter(|&i| ok.value(i)) {
+        let r: f64 = s(&it, "result", i).unwrap().parse().unwrap();
+        assert!((20.0..24.0).contains(&r), "result kept: {r}");
+        assert_eq!(s(&it, "verb", i), Some("readproperty"));
+        assert_eq!(s(&it, "thing", i), Some(THING));
+    }
+
+    // Every subscription error, with its type and message as the item (as wotemu's agent records them).
+    let ev = table(dir, Table::Events);
+    assert_eq!(ev.num_rows(), 2 * 4 * 27);
+    let errors: Vec<usize> = (0..ev.num_rows())
+        .filter(|&i| s(&ev, "kind", i) == Some("error"))
+        .collect();
+    assert_eq!(errors.len(), 8);
+    for &i in &errors {
+        let item: serde_json::Value = serde_json::from_str(s(&ev, "item", i).unwrap()).unwrap();
+        assert_eq!(item["type"], "ConnectionClosed");
+        assert!(item["message"].as_str().unwrap().contains("code = 1006"));
+        assert_eq!(s(&ev, "subscription", i).map(str::len), Some(32));
+    }
+    let kinds: std::collections::BTreeSet<&str> = (0..ev.num_rows())
+        .filter_map(|i| s(&ev, "kind", i))
+        .collect();
+    assert_eq!(kinds, ["error", "next", "subscribe"].into());
+
+    // tshark's layer kept beside the protocol it maps to.
+    let p = table(dir, Table::Packets);
+    let mut pairs = std::collections::BTreeSet::new();
+    for i in 0..p.num_rows() {
+        pairs.insert((
+            s(&p, "layer", i).unwrap().to_owned(),
+            s(&p, "proto", i).unwrap().to_owned(),
+        ));
+    }
+    for (layer, proto) in [
+        ("data-text-lines", "http"),
+        ("json", "http"),
+        ("http", "http"),
+        ("websocket", "ws"),
+        ("icmp", "icmp"),
+    ] {
+        assert!(
+            pairs.contains(&(layer.into(), proto.into())),
+            "{layer} → {proto}: {pairs:?}"
+        );
+    }
+
+    // Every fact of info and of the Docker task; secrets redacted.
+    let t = table(dir, Table::Tasks);
+    for i in 0..t.num_rows() {
+        let facts: serde_json::Value = serde_json::from_str(s(&t, "facts", i).unwrap()).unwrap();
+        for key in [
+            "boot_time",
+            "process",
+            "service_vips",
+            "constraints",
+            "task_id",
+            "net",
+            "uname",
+        ] {
+            assert!(facts.get(key).is_some(), "{key} in {facts}");
+        }
+        let docker = &facts["docker_task"];
+        assert!(docker["NetworksAttachments"].is_array(), "{docker}");
+        assert!(
+            docker.get("Spec").is_none(),
+            "the compose file's part is in the manifest"
+        );
+        let env: serde_json::Value = serde_json::from_str(s(&t, "env", i).unwrap()).unwrap();
+        assert_eq!(env["MQTT_BROKER_TOKEN"], "<redacted>");
+        assert_eq!(env["API_KEY"], "<redacted>");
+        assert_eq!(env["PORT_HTTP"], "80");
+        assert!(!s(&t, "facts", i).unwrap().contains("hunter2"));
+    }
+    let failed_task = (0..t.num_rows())
+        .find(|&i| s(&t, "state", i) == Some("failed"))
+        .expect("the failed subscriber");
+    assert!(s(&t, "task", failed_task)
+        .unwrap()
+        .starts_with("wotemu_subscriber.2."));
+    assert_eq!(
+        s(&t, "exit_error", failed_task),
+        Some("task: non-zero exit (1)")
+    );
+}

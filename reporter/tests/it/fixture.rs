@@ -55,6 +55,7 @@ fn build() -> Fixture {
         error_type: Some("TimeoutError".into()),
         error_message: Some(format!("no reply {XSS}")),
         host: None,
+        result: None,
     }]);
     xadd_entries(
         &mut conn,

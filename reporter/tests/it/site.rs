@@ -238,3 +238,56 @@ fn site_is_small_compared_with_the_data() {
         "pages ({pages} bytes) are smaller than the data they summarise ({data} bytes)"
     );
 }
+
+/// WoTemu 0.6's store imported and reported: the errors page lists the 8 failed reads and the 8 subscription
+/// errors, each group with its type, message and count.
+#[test]
+fn the_06_dump_shows_every_error_with_its_type_and_message() {
+    use wotemu_collector::legacy::{import, LegacyOptions};
+    let redis = wotemu_testkit::RedisServer::start();
+    wotemu_testkit::legacy::store_06(&mut redis.conn(), 1);
+    let dir = tempfile::tempdir().unwrap();
+    let dataset = dir.path().join("run");
+    import(
+        &LegacyOptions {
+            redis_url: redis.url(),
+            stack: None,
+            out: dataset.clone(),
+            spill_bytes: 64 << 20,
+        },
+        &wotemu_collector::NoProgress,
+    )
+    .unwrap();
+    let site = dir.path().join("site");
+    wotemu_reporter::Report::load(wotemu_reporter::ReportOptions::new(&dataset, &site))
+        .unwrap()
+        .render()
+        .unwrap();
+    let html = read(&site.join("errors.html"));
+    // One row per (type, message, thing, name[, verb]): the reads of temperature and of humidity.
+    let rows: Vec<&str> = html.split("<tr>").skip(1).collect();
+    let count = |error_type: &str, message: &str| -> u64 {
+        rows.iter()
+            .filter(|r| r.contains(&format!("<td>{error_type}</td>")) && r.contains(message))
+            .map(|r| {
+                let cells: Vec<&str> = r.split("<td class=\"n\">").skip(1).collect();
+                cells[0]
+                    .split('<')
+                    .next()
+                    .unwrap()
+                    .replace(',', "")
+                    .parse::<u64>()
+                    .unwrap()
+            })
+            .sum()
+    };
+    assert_eq!(count("TimeoutError", "timed out after 30 s"), 8, "{html}");
+    assert_eq!(
+        count(
+            "ConnectionClosed",
+            "code = 1006 (connection closed abnormally [internal]), no reason"
+        ),
+        8,
+        "{html}"
+    );
+}

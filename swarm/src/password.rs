@@ -1,0 +1,142 @@
+//! The stack's Redis password: a random secret per compose file, in a file beside it (mode 0600) that the
+//! compose file turns into a Docker secret; `wotemu stop` reads it back from the compose file, and
+//! `wotemu report --stack` / `wotemu collect --stack` from the label of the stack's secret, which names the
+//! file. It never goes into an environment variable, a command line, a log, the dataset or the report.
+
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use crate::Error;
+
+fn io(what: String) -> impl FnOnce(std::io::Error) -> Error {
+    move |source| Error::Io { what, source }
+}
+
+/// The password file of a compose file: `<name up to its first dot>.redis-password` beside it, so that the
+/// compose files of one topology (`quickstart.yml` from `quickstart.py`, `quickstart.compose.yml` from
+/// `quickstart.yml`) share one.
+pub fn file_beside(compose: &Path) -> PathBuf {
+    let name = compose
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let stem = match name.split('.').next() {
+        Some(s) if !s.is_empty() => s.to_owned(),
+        _ => "stack".to_owned(),
+    };
+    compose.with_file_name(format!("{stem}.redis-password"))
+}
+
+/// Makes the password file when it does not exist yet (32 random alphanumeric characters, mode 0600); an
+/// existing one is kept, so composing again keeps the deployed stack's password.
+pub fn ensure(path: &Path) -> Result<(), Error> {
+    if path.exists() {
+        return Ok(());
+    }
+    let mut bytes = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))
+        .map_err(io("reading /dev/urandom".into()))?;
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let pw: String = bytes
+        .iter()
+        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
+        .collect();
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(io(format!("creating {}", path.display())))?;
+    f.write_all(pw.as_bytes())
+        .and_then(|()| f.sync_all())
+        .map_err(io(format!("writing {}", path.display())))
+}
+
+/// Reads a password file.
+pub fn read(path: &Path) -> Result<String, Error> {
+    let text = std::fs::read_to_string(path).map_err(io(format!(
+        "reading the stack's Redis password from {}",
+        path.display()
+    )))?;
+    Ok(text.trim().to_owned())
+}
+
+/// The password file a compose file names (`secrets.redis_password.file`, relative to the compose file).
+pub fn file_of_compose(compose_path: &Path, compose_text: &str) -> Option<PathBuf> {
+    let doc: serde_json::Value = serde_yaml::from_str(compose_text).ok()?;
+    let file = doc
+        .pointer("/secrets/redis_password/file")
+        .and_then(|v| v.as_str())?;
+    let base = compose_path.parent().unwrap_or(Path::new("."));
+    Some(base.join(file))
+}
+
+/// The password of a deployed stack, from the label of its secret (the file it was made from, on this
+/// manager). `None` when the stack has no password secret (composed by an older wotemu).
+pub fn of_stack(stack: &str) -> Result<Option<String>, Error> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(io("starting the Docker API client".into()))?;
+    let docker = bollard::Docker::connect_with_defaults().map_err(|e| Error::Engine {
+        host: std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into()),
+        message: e.to_string(),
+    })?;
+    let mut filters = std::collections::HashMap::new();
+    filters.insert("label", vec![format!("com.docker.stack.namespace={stack}")]);
+    let secrets = rt
+        .block_on(
+            docker.list_secrets(Some(
+                bollard::query_parameters::ListSecretsOptionsBuilder::new()
+                    .filters(&filters)
+                    .build(),
+            )),
+        )
+        .map_err(|e| Error::Docker {
+            what: format!("listing the secrets of stack `{stack}`"),
+            message: e.to_string(),
+        })?;
+    let file = secrets.iter().find_map(|s| {
+        s.spec
+            .as_ref()?
+            .labels
+            .as_ref()?
+            .get(wotemu_contract::keys::PASSWORD_FILE_LABEL)
+            .cloned()
+    });
+    match file {
+        Some(f) => read(Path::new(&f)).map(Some),
+        None => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_password_file_is_made_once_private_and_found_from_the_compose_file() {
+        let d = tempfile::tempdir().unwrap();
+        let compose = d.path().join("quickstart.compose.yml");
+        let f = file_beside(&compose);
+        assert_eq!(f, d.path().join("quickstart.redis-password"));
+        ensure(&f).unwrap();
+        let pw = read(&f).unwrap();
+        assert_eq!(pw.len(), 32);
+        assert!(pw.chars().all(|c| c.is_ascii_alphanumeric()));
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&f).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        ensure(&f).unwrap();
+        assert_eq!(read(&f).unwrap(), pw, "kept when composing again");
+        let text = "secrets:\n  redis_password:\n    file: ./quickstart.redis-password\n";
+        assert_eq!(
+            file_of_compose(&compose, text).unwrap(),
+            d.path().join("./quickstart.redis-password")
+        );
+    }
+}

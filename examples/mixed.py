@@ -1,5 +1,7 @@
 """Every protocol on three networks with a broker (see mixed.yml), in WoTemu 0.6 form."""
 
+import json
+
 from wotemu.enums import NetworkConditions
 from wotemu.topology.models import (Broker, BuiltinApps, Network, Node, NodeApp,
                                     NodeResources, Topology)
@@ -32,6 +34,13 @@ def topology():
                     params={"servient_host": "clock.backhaul", "thing_id": _CLOCK}),
         networks=[backhaul])
 
+    historian = Node(
+        name="historian",
+        app=NodeApp(path=BuiltinApps.MONGO_HISTORIAN, http=True,
+                    params={"observed_things": json.dumps(
+                        [{"servient_host": "clock.backhaul", "thing_id": _CLOCK}])}),
+        networks=[backhaul])
+
     worker = Node(
         name="worker",
         app=NodeApp(path=BuiltinApps.WORKER, mqtt=True),
@@ -51,4 +60,4 @@ def topology():
         broker_network=cellular,
         scale=3)
 
-    return Topology(nodes=[clock, reader, subscriber, worker, caller])
+    return Topology(nodes=[clock, reader, subscriber, historian, worker, caller])

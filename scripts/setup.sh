@@ -11,8 +11,9 @@ cd "$(dirname "$0")/.."
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
 # System packages: redis-server (Redis for runs and tests), iproute2/iptables (network emulation),
-# mosquitto (MQTT brokers), chromium (report checks), python3-venv.
-packages=(redis-server iproute2 iptables mosquitto chromium procps pkg-config ca-certificates)
+# mosquitto (MQTT brokers), chromium (report checks), sysbench (the reference the emulated CPU speed is
+# checked against).
+packages=(redis-server iproute2 iptables mosquitto chromium procps pkg-config ca-certificates sysbench)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -60,6 +60,18 @@ pub struct AgentConfig {
     pub drain_timeout: Duration,
     /// Python logging level of the app.
     pub log_level: String,
+    /// Emulated CPU speed (`TARGET_CPU_SPEED`), and what the one-host runner already applied.
+    pub cpu_speed: CpuSpeedConfig,
+    /// The Docker host this task runs on (`NODE_HOSTNAME`, Swarm): whose CPU calibration applies.
+    pub node_hostname: Option<String>,
+}
+
+/// `TARGET_CPU_SPEED`, and `WOTEMU_CPU_SPEED_HOST` / `WOTEMU_CPU_QUOTA` when the runner set the quota.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct CpuSpeedConfig {
+    pub target: Option<f64>,
+    pub host: Option<f64>,
+    pub quota: Option<f64>,
 }
 
 fn redacted_url<S: serde::Serializer>(url: &str, s: S) -> Result<S::Ok, S::Error> {
@@ -140,6 +152,12 @@ impl AgentConfig {
             python_path,
             drain_timeout: Duration::from_secs(10),
             log_level: get("WOTEMU_APP_LOG_LEVEL").unwrap_or_else(|| "INFO".into()),
+            cpu_speed: CpuSpeedConfig {
+                target: get("TARGET_CPU_SPEED").and_then(|v| v.parse().ok()),
+                host: get("WOTEMU_CPU_SPEED_HOST").and_then(|v| v.parse().ok()),
+                quota: get("WOTEMU_CPU_QUOTA").and_then(|v| v.parse().ok()),
+            },
+            node_hostname: get("NODE_HOSTNAME"),
             stack,
             task,
             node,

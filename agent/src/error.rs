@@ -19,6 +19,8 @@ pub enum Error {
     Python(String),
     #[error("the app cannot be loaded: {0}")]
     AppLoad(String),
+    #[error("emulated CPU speed: {0}")]
+    CpuSpeed(String),
     #[error("cannot start the {what} thread: {source}")]
     Thread {
         what: &'static str,

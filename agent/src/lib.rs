@@ -11,6 +11,7 @@
 //! Redis ([`wotemu_contract::redact`]).
 
 pub mod config;
+mod cpu;
 mod error;
 pub mod facts;
 pub mod packets;
@@ -138,6 +139,7 @@ pub fn task_info(
         python_version,
         platform: facts::platform(),
         env: redact_env(env.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
+        cpu_speed: None,
         extra,
     }
 }
@@ -193,8 +195,11 @@ pub fn run(cfg: AgentConfig) -> Result<Outcome, Error> {
         what: "shipper",
         source,
     })?;
+    // The CPU limit is in place (and measured) before the app starts.
+    let cpu_speed = cpu::apply(&cfg)?;
     let (view, view_warning) = stack_view(&cfg);
-    let info = task_info(&cfg, python::python_version(), view.as_ref());
+    let mut info = task_info(&cfg, python::python_version(), view.as_ref());
+    info.cpu_speed = cpu_speed;
     shipper.hset(
         keys.tasks(),
         cfg.task.clone(),

@@ -13,8 +13,10 @@ use crate::config::AgentConfig;
 use crate::error::Error;
 use crate::shipper::Shipper;
 
-/// The Python package, as shipped in the binary.
-const FILES: [(&str, &str); 9] = [
+/// The Python packages, as shipped in the binary: `wotemu_agent` (the recorder, the builtin apps) and
+/// `wotemu` (WoTemu 0.6's API for apps: `wotemu.utils`, `wotemu.monitor.utils`, `wotemu.config`,
+/// `wotemu.enums`; one package with the topology shim, in `topology/python/wotemu/`).
+const FILES: [(&str, &str); 18] = [
     (
         "wotemu_agent/__init__.py",
         include_str!("../python/wotemu_agent/__init__.py"),
@@ -50,6 +52,42 @@ const FILES: [(&str, &str); 9] = [
     (
         "wotemu_agent/apps/caller.py",
         include_str!("../python/wotemu_agent/apps/caller.py"),
+    ),
+    (
+        "wotemu_agent/apps/mongo_historian.py",
+        include_str!("../python/wotemu_agent/apps/mongo_historian.py"),
+    ),
+    (
+        "wotemu_agent/apps/camera.py",
+        include_str!("../python/wotemu_agent/apps/camera.py"),
+    ),
+    (
+        "wotemu_agent/apps/detector.py",
+        include_str!("../python/wotemu_agent/apps/detector.py"),
+    ),
+    (
+        "wotemu/__init__.py",
+        include_str!("../../topology/python/wotemu/__init__.py"),
+    ),
+    (
+        "wotemu/enums.py",
+        include_str!("../../topology/python/wotemu/enums.py"),
+    ),
+    (
+        "wotemu/config.py",
+        include_str!("../../topology/python/wotemu/config.py"),
+    ),
+    (
+        "wotemu/utils.py",
+        include_str!("../../topology/python/wotemu/utils.py"),
+    ),
+    (
+        "wotemu/monitor/__init__.py",
+        include_str!("../../topology/python/wotemu/monitor/__init__.py"),
+    ),
+    (
+        "wotemu/monitor/utils.py",
+        include_str!("../../topology/python/wotemu/monitor/utils.py"),
     ),
 ];
 
@@ -250,6 +288,13 @@ fn prepare<'py>(py: Python<'py>, pkg: &Path, extra: &[PathBuf]) -> PyResult<Boun
     for p in extra {
         site.call_method1("addsitedir", (p.to_string_lossy().as_ref(),))?;
     }
+    // `wotemu.enums.BuiltinApps` is built from the one list of builtins.
+    let wotemu = py.import("wotemu")?;
+    let all: Vec<(&str, String)> = wotemu_contract::apps::BUILTINS
+        .iter()
+        .map(|b| (b.name, b.enum_name()))
+        .collect();
+    wotemu.setattr("_BUILTINS", all)?;
     let m = py.import("wotemu_agent")?;
     // The builtins this version ships, from wotemu's one list (`wotemu_contract::apps`).
     let builtins: Vec<&str> = wotemu_contract::apps::available().map(|b| b.name).collect();

@@ -136,6 +136,18 @@ pub(crate) enum Command {
     ///   wotemu fidelity --conditions regular_3g
     ///   wotemu fidelity --delay 50ms --jitter 10ms --rate 10mbit --loss 1% --json
     Fidelity(FidelityArgs),
+    /// Print this host's CPU speed calibration (what `target_cpu_speed` is emulated with).
+    ///
+    /// The speed is sysbench's CPU test on one thread (events per second, each event verifying the primes
+    /// up to 10,000): measured at CFS quotas of 10 %, 25 %, 50 %, 75 % and 100 % of one CPU (about 10 s), fitted
+    /// by a line, and cached in /var/lib/wotemu/cpu-speed.json (WOTEMU_CPU_CALIBRATION names another file).
+    /// The cache is reused until the CPU model or core count changes; --recalibrate measures again.
+    /// A node with `target_cpu_speed: N` gets the quota the line gives for N. Needs root (cgroups).
+    ///
+    /// Examples:
+    ///   sudo wotemu cpu-speed
+    ///   sudo wotemu cpu-speed --recalibrate --json
+    CpuSpeed(CpuSpeedArgs),
     /// Serve a read-only view of the Docker API (what a Swarm stack's agents use to see the stack).
     ///
     /// Forwards GET and HEAD requests for the sections the environment enables (CONTAINERS=1, NETWORKS=1,
@@ -541,6 +553,19 @@ pub(crate) struct RouteArgs {
     /// Remove the routing instead.
     #[arg(long)]
     pub(crate) remove: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CpuSpeedArgs {
+    /// Measure again even if a calibration of this host is cached.
+    #[arg(long)]
+    pub(crate) recalibrate: bool,
+    /// Print the calibration as JSON on stdout.
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// (Internal) run the benchmark for SECONDS once stdin says go, print events/s.
+    #[arg(long, value_name = "SECONDS", hide = true)]
+    pub(crate) measure: Option<f64>,
 }
 
 #[derive(Debug, Args)]

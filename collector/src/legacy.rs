@@ -999,6 +999,11 @@ impl Importer {
                     v => text(v),
                 }),
                 env,
+                // 0.6 recorded neither the calibration nor the quota it applied.
+                cpu_speed_target: None,
+                cpu_speed_host: None,
+                cpu_quota: None,
+                cpu_speed_measured: None,
                 facts: legacy_facts(info, snap),
             });
             if let Some(text_logs) = snap.and_then(|v| v.get("logs")).and_then(Value::as_str) {

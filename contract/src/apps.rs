@@ -62,18 +62,18 @@ pub const BUILTINS: [Builtin; 9] = [
     },
     Builtin {
         name: "mongo_historian",
-        summary: "stores the property values of observed things and answers queries over them",
-        available: false,
+        summary: "stores the property values of observed things (in SQLite) and answers queries over them",
+        available: true,
     },
     Builtin {
         name: "camera",
         summary: "a mock video camera: JPEG frames as events on motion, a PTZ action",
-        available: false,
+        available: true,
     },
     Builtin {
         name: "detector",
         summary: "face detection on the frames of cameras, moves their PTZ",
-        available: false,
+        available: true,
     },
 ];
 

@@ -311,6 +311,14 @@ tables! {
         platform: opt_str,
         /// The task's environment as a JSON object, secret values redacted.
         env: opt_str,
+        /// Emulated CPU speed (`target_cpu_speed`), sysbench CPU events/s on one thread: the target.
+        cpu_speed_target: opt_f64,
+        /// The host's calibrated speed on one unthrottled CPU.
+        cpu_speed_host: opt_f64,
+        /// The CFS quota applied, as a fraction of one CPU.
+        cpu_quota: opt_f64,
+        /// The speed the task measured at start, under that quota.
+        cpu_speed_measured: opt_f64,
         /// Every other fact known of the task, as a JSON object (the stack's view in Swarm: node and
         /// service ids, network subnets; 0.6's info and Docker task fields).
         facts: opt_str,

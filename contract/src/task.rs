@@ -30,9 +30,25 @@ pub struct TaskInfo {
     pub platform: Option<String>,
     /// Environment, already redacted by [`crate::redact::redact_env`].
     pub env: BTreeMap<String, String>,
+    /// Emulated CPU speed, for a node with a `target_cpu_speed`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_speed: Option<CpuSpeed>,
     /// Unknown fields written by newer agents are kept.
     #[serde(flatten)]
     pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+/// A task's emulated CPU speed: sysbench CPU events per second on one thread.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct CpuSpeed {
+    /// `target_cpu_speed`.
+    pub target: f64,
+    /// The host's calibrated speed on one unthrottled CPU.
+    pub host: f64,
+    /// The CFS quota applied, as a fraction of one CPU.
+    pub quota: f64,
+    /// The speed the task measured at start, under that quota.
+    pub measured: Option<f64>,
 }
 
 /// The state of a task when the stack stopped.
@@ -92,6 +108,10 @@ impl TaskInfo {
             python_version: self.python_version.clone(),
             platform: self.platform.clone(),
             env,
+            cpu_speed_target: self.cpu_speed.map(|c| c.target),
+            cpu_speed_host: self.cpu_speed.map(|c| c.host),
+            cpu_quota: self.cpu_speed.map(|c| c.quota),
+            cpu_speed_measured: self.cpu_speed.and_then(|c| c.measured),
             facts: (!self.extra.is_empty())
                 .then(|| serde_json::to_string(&self.extra).unwrap_or_default()),
         }

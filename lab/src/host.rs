@@ -236,6 +236,7 @@ pub(crate) fn make_cgroups(
 
 /// Removes the shared `wotemu` cgroup parents when no run uses them (an `rmdir` fails while one does).
 pub fn remove_cgroup_parents() {
+    crate::cpu::remove_stale_cgroups();
     for parent in [
         "/sys/fs/cgroup/cpu/wotemu",
         "/sys/fs/cgroup/cpuacct/wotemu",

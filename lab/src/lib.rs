@@ -12,6 +12,7 @@
 //! [`Lab::stop`] and [`Lab::teardown`]), print (progress goes through [`Observer`]), or leave anything on
 //! the host that is not in a record.
 
+pub mod cpu;
 pub mod fidelity;
 pub mod host;
 pub mod plan;

@@ -177,6 +177,9 @@ pub struct PlanOptions {
     pub venv: Option<PathBuf>,
     /// Where state lives (default [`STATE_ROOT`]).
     pub state_root: PathBuf,
+    /// Nodes with a `target_cpu_speed`: the quota that gives it (fraction of one CPU) and the host's
+    /// calibrated speed (events/s), from [`crate::cpu::plan_speeds`].
+    pub cpu_speeds: BTreeMap<String, crate::cpu::NodeSpeed>,
 }
 
 impl PlanOptions {
@@ -188,6 +191,7 @@ impl PlanOptions {
             topology_dir: PathBuf::new(),
             venv: None,
             state_root: PathBuf::from(STATE_ROOT),
+            cpu_speeds: BTreeMap::new(),
         }
     }
 }
@@ -478,6 +482,15 @@ impl RunPlan {
                         .to_string_lossy()
                         .into_owned()
                 }
+                AppSource::Image(f) => {
+                    return Err(Error::Plan(format!(
+                        "node `{}` runs `{f}`, a file inside its own image `{}`: a one-host run takes apps from \
+                         host files; copy the app beside the topology and give that path, or deploy the stack \
+                         to Docker Swarm (`wotemu compose`)",
+                        node.name,
+                        node.image.as_deref().unwrap_or_default()
+                    )))
+                }
                 other => other.path(),
             };
             let mut args = node.app.agent_args(app);
@@ -487,6 +500,22 @@ impl RunPlan {
             r.args = args;
             r.env = env;
             r.cpus = node.resources.cpu_limit.as_ref().map(|c| c.value);
+            if let Some(target) = node.resources.target_cpu_speed {
+                let Some(speed) = opts.cpu_speeds.get(&node.name) else {
+                    return Err(Error::Plan(format!(
+                        "node `{}` has a target_cpu_speed but the host's CPU speed was not calibrated",
+                        node.name
+                    )));
+                };
+                r.cpus = Some(speed.quota);
+                for (k, v) in [
+                    ("TARGET_CPU_SPEED", target.to_string()),
+                    ("WOTEMU_CPU_SPEED_HOST", format!("{:.3}", speed.host_speed)),
+                    ("WOTEMU_CPU_QUOTA", format!("{:.6}", speed.quota)),
+                ] {
+                    r.env.insert(k.into(), v);
+                }
+            }
             r.mem = node.resources.mem_limit.as_ref().map(|m| m.bytes);
         }
         Ok(RunPlan {

@@ -12,6 +12,7 @@
 //! element ([`escape`]).
 
 pub mod aggregate;
+pub mod app;
 mod assets;
 pub mod charts;
 mod downloads;

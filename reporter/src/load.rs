@@ -54,6 +54,8 @@ pub(crate) struct TaskRow {
     pub(crate) cpu_model: Option<String>,
     /// Failed, restarted or in an unexpected state.
     pub(crate) bad: bool,
+    /// Emulated CPU speed, for people: target, host, quota, measured.
+    pub(crate) cpu_speed: Option<String>,
 }
 
 /// The aggregates of a dataset, ready to render.
@@ -74,6 +76,9 @@ pub struct Report {
     pub(crate) window_us: i64,
     /// The run's timeline (outages, restarts, condition changes, scenario events), in time order.
     pub(crate) timeline: Vec<TimelineRow>,
+    /// The apps' own numeric metrics, in time order, and their statistics.
+    pub(crate) app_points: Vec<crate::app::AppPoint>,
+    pub(crate) app_stats: Vec<crate::app::AppStat>,
 }
 
 /// One event of the run's timeline.
@@ -136,6 +141,8 @@ impl Report {
         let timeline = load_timeline(dir)?;
         let owners = address_owners(&tasks);
         counts.insert(Table::Tasks, tasks.len() as i64);
+        let app_points = crate::app::points(dir)?;
+        let app_stats = crate::app::stats(&app_points);
         Ok(Report {
             opts,
             manifest,
@@ -151,6 +158,8 @@ impl Report {
             packet_bytes,
             window_us,
             timeline,
+            app_points,
+            app_stats,
         })
     }
 }
@@ -202,6 +211,13 @@ fn load_tasks(dir: &Path) -> Result<Vec<TaskRow>, Error> {
     let restarts = i64s(&df, "restarts");
     let (started, stopped) = (i64s(&df, "started_at"), i64s(&df, "stopped_at"));
     let (cpus, mem) = (i64s(&df, "cpu_count"), i64s(&df, "mem_total_bytes"));
+    let f = |n: &str| crate::frames::f64s(&df, n);
+    let (speed_target, speed_host, quota, speed_measured) = (
+        f("cpu_speed_target"),
+        f("cpu_speed_host"),
+        f("cpu_quota"),
+        f("cpu_speed_measured"),
+    );
     let text_facts = [
         ("service", "service"),
         ("hostname", "hostname"),
@@ -252,6 +268,29 @@ fn load_tasks(dir: &Path) -> Result<Vec<TaskRow>, Error> {
         if restarts > 0 {
             facts.push(("restarts".into(), restarts.to_string()));
         }
+        let cpu_speed = speed_target[i].map(|target| {
+            let mut parts = vec![format!("target {target:.0} events/s")];
+            if let Some(h) = speed_host[i] {
+                parts.push(format!("host {h:.0} events/s"));
+            }
+            if let Some(q) = quota[i] {
+                parts.push(format!("quota {:.1} % of one CPU", q * 100.0));
+            }
+            match speed_measured[i] {
+                Some(m) => parts.push(format!(
+                    "measured at start {m:.0} events/s ({:+.1} %)",
+                    (m / target - 1.0) * 100.0
+                )),
+                None => parts.push("not measured".into()),
+            }
+            parts.join(" · ")
+        });
+        if let Some(c) = &cpu_speed {
+            facts.push((
+                "emulated CPU speed (sysbench cpu, one thread)".into(),
+                c.clone(),
+            ));
+        }
         let addresses = value("addresses")
             .map(|v| {
                 v.split(',')
@@ -264,6 +303,7 @@ fn load_tasks(dir: &Path) -> Result<Vec<TaskRow>, Error> {
             task: task[i].clone().unwrap_or_default(),
             node: node[i].clone().unwrap_or_default(),
             bad: !ok_state || !error.is_empty() || restarts > 0,
+            cpu_speed,
             cpu_model: value("cpu model"),
             state,
             restarts,

@@ -186,7 +186,29 @@ impl Report {
                 }
             })
             .collect();
+        let num = |v: f64| {
+            if v.abs() >= 1000.0 || v == v.trunc() {
+                format!("{v:.0}")
+            } else {
+                format!("{v:.4}")
+            }
+        };
+        let app_metrics = self
+            .app_stats
+            .iter()
+            .map(|a| AppMetricView {
+                key: &a.key,
+                field: &a.field,
+                node: &a.node,
+                count: format::count(a.count as i64),
+                mean: num(a.mean),
+                p50: num(a.p50),
+                p95: num(a.p95),
+                max: num(a.max),
+            })
+            .collect();
         SummaryView {
+            app_metrics,
             cards,
             consumed: consumed.into_iter().map(latency_view).collect(),
             exposed: self
@@ -316,6 +338,27 @@ impl Report {
                 title: "CPU usage per task".into(),
                 note: "mean % of one CPU, with the CPU model".into(),
                 spec: charts::ranking("Mean CPU", "% CPU", &cpu_rows),
+            });
+        }
+        // The apps' own metrics: one chart per key · field, a line per node.
+        let mut series: Vec<(&str, &str)> = self
+            .app_stats
+            .iter()
+            .map(|a| (a.key.as_str(), a.field.as_str()))
+            .collect();
+        series.dedup();
+        for (i, (key, field)) in series.into_iter().enumerate() {
+            let pts = self
+                .app_points
+                .iter()
+                .filter(|p| p.key == key && p.field == field);
+            let rows = crate::app::windowed(pts, win, |p| p.node.clone());
+            let title = format!("{key} · {field}");
+            out.push(Chart {
+                id: format!("c-app-{i}"),
+                title: format!("App metric {title}"),
+                note: format!("mean per {secs} s window, per node (`write_metric(\"{key}\", …)`)"),
+                spec: charts::time_lines(&title, field, &rows),
             });
         }
         Ok(out)
@@ -482,10 +525,14 @@ impl Report {
                     .into_iter()
                     .map(|(w, a, m, b)| (w as f64 / 1000.0, a, m, b))
                     .collect();
+                let mut note = "% of one CPU: mean, min–max band; dashed: the limit".to_owned();
+                if let Some(c) = &t.cpu_speed {
+                    note.push_str(&format!("; emulated CPU speed: {c}"));
+                }
                 out.push(Chart {
                     id: "c-cpu".into(),
                     title: "CPU".into(),
-                    note: "% of one CPU: mean, min–max band; dashed: the limit".into(),
+                    note,
                     spec: charts::band("CPU", "% CPU", &rows, limit),
                 });
                 let rows =
@@ -552,6 +599,27 @@ impl Report {
                     spec: charts::boxes("Latency", &boxes),
                 });
             }
+        }
+        let mut keys: Vec<&str> = self
+            .app_points
+            .iter()
+            .filter(|p| p.task == t.task)
+            .map(|p| p.key.as_str())
+            .collect();
+        keys.sort_unstable();
+        keys.dedup();
+        for (i, key) in keys.into_iter().enumerate() {
+            let pts = self
+                .app_points
+                .iter()
+                .filter(|p| p.task == t.task && p.key == key);
+            let rows = crate::app::windowed(pts, win, |p| p.field.clone());
+            out.push(Chart {
+                id: format!("c-app-{i}"),
+                title: format!("App metric {key}"),
+                note: format!("numeric fields, mean per {secs} s window"),
+                spec: charts::time_lines(key, "value", &rows),
+            });
         }
         if let Some(lf) = scan(dir, Table::Events)? {
             let lf = only(lf).with_column((col("name") + lit(" · ") + col("kind")).alias("series"));

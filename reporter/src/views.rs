@@ -106,6 +106,21 @@ pub struct SummaryView<'a> {
     pub incidents: Vec<IncidentView<'a>>,
     /// Why the dataset is incomplete, when it is.
     pub incomplete: Option<&'a str>,
+    /// The apps' own metrics (`write_metric`): per key, numeric field and node.
+    pub app_metrics: Vec<AppMetricView<'a>>,
+}
+
+/// One numeric series of an app metric on one node.
+#[derive(Debug, Serialize)]
+pub struct AppMetricView<'a> {
+    pub key: &'a str,
+    pub field: &'a str,
+    pub node: &'a str,
+    pub count: String,
+    pub mean: String,
+    pub p50: String,
+    pub p95: String,
+    pub max: String,
 }
 
 /// An event of the run's timeline, for people.

@@ -15,6 +15,7 @@
 
 pub mod cleanup;
 pub mod cmd;
+pub mod cpu_speed;
 pub mod fs;
 pub mod net;
 pub mod netns;

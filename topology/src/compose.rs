@@ -18,8 +18,9 @@
 //! - the agents and brokers set up their routes themselves (`--route-via gw_<net>`, one per network);
 //! - nodes serving CoAP get IPv6 back (`net.ipv6.conf.all.disable_ipv6: 0`), since WoTPy's CoAP server binds
 //!   `::` and Docker disables IPv6 in containers;
-//! - an app file is shipped as a Swarm config (`app_<node>`), mounted at `/opt/wotemu/apps/<node>/<file>`,
-//!   so the images need not contain the user's code (0.6 required it in the image or a volume);
+//! - an app file on the host is shipped as a Swarm config (`app_<node>`), mounted at
+//!   `/opt/wotemu/apps/<node>/<file>`, so the images need not contain the user's code (0.6 required it in the
+//!   image or a volume); a path inside a node's own image (0.6's way) is used as it is;
 //! - the stack's Redis requires a password (0.6's was open to anyone who reached the manager): a Docker
 //!   secret `redis_password` made from a file `wotemu compose` writes beside the compose file (mode 0600),
 //!   granted to Redis, the nodes and the gateways, which read it from `REDIS_PASSWORD_FILE` — never from an
@@ -226,8 +227,50 @@ pub fn compose_with(t: &Topology, opts: &ComposeOptions) -> Value {
         secret["labels"] = json!({ PASSWORD_FILE_LABEL: abs });
     }
     doc["secrets"] = json!({ PASSWORD_SECRET: secret });
+    if let Some(url) = &t.external_redis {
+        use_external(&mut doc, REDIS, "REDIS_URL", url);
+        // An external Redis has no password of the stack's.
+        if let Some(obj) = doc.as_object_mut() {
+            obj.remove("secrets");
+        }
+        for svc in services_mut(&mut doc) {
+            svc.remove("secrets");
+            if let Some(Value::Object(env)) = svc.get_mut("environment") {
+                env.remove("REDIS_PASSWORD_FILE");
+            }
+        }
+    }
+    if let Some(url) = &t.external_docker_proxy {
+        use_external(&mut doc, PROXY, "DOCKER_PROXY_URL", url);
+    }
     sort_lists_at(&mut doc);
     doc
+}
+
+fn services_mut(doc: &mut Value) -> impl Iterator<Item = &mut Map<String, Value>> {
+    doc.get_mut("services")
+        .and_then(Value::as_object_mut)
+        .into_iter()
+        .flat_map(|s| s.values_mut())
+        .filter_map(Value::as_object_mut)
+}
+
+/// Replaces the stack's own service `name` by an external one at `url` (0.6's `TopologyRedis(enabled=False)`,
+/// `TopologyDockerProxy(enabled=False)`): the service goes, nothing depends on it, `var` points at `url`.
+fn use_external(doc: &mut Value, name: &str, var: &str, url: &str) {
+    if let Some(s) = doc.get_mut("services").and_then(Value::as_object_mut) {
+        s.remove(name);
+    }
+    for svc in services_mut(doc) {
+        if let Some(Value::Array(deps)) = svc.get_mut("depends_on") {
+            deps.retain(|d| d != name);
+        }
+        if let Some(Value::Object(env)) = svc.get_mut("environment") {
+            if env.contains_key(var) {
+                env.insert(var.into(), Value::String(url.into()));
+            }
+        }
+    }
 }
 
 /// How the files `to_yaml` writes begin.

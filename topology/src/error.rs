@@ -54,7 +54,7 @@ pub enum Kind {
     WrongType,
     MissingField,
     UnavailableApp,
-    TargetCpuSpeedIgnored,
+    MissingAppFile,
 }
 
 /// One problem (or warning) found in a topology.

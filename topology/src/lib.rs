@@ -70,9 +70,15 @@ pub fn load(path: &Path) -> Result<Loaded, Error> {
         path: path.to_owned(),
         source,
     })?;
+    // App files are relative to the topology's folder.
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let files = AppFiles::In(dir);
     let v = match format {
-        Format::Yaml => from_yaml_str(path, &text)?,
-        Format::Python => from_python_str(path, &text)?,
+        Format::Yaml => yaml_validated(path, &text, files)?,
+        Format::Python => python_validated(path, &text, files)?,
     };
     Ok(Loaded {
         topology: v.topology,
@@ -82,11 +88,25 @@ pub fn load(path: &Path) -> Result<Loaded, Error> {
     })
 }
 
-/// Parses and validates YAML text (`path` is used in messages).
+/// Whether app files are looked for on the host.
+#[derive(Clone, Copy)]
+enum AppFiles<'a> {
+    /// Not checked (text given without a folder): every path is a host file.
+    Unchecked,
+    /// Checked against this folder: a host file that exists is shipped, an absolute path that does not is
+    /// a file inside the node's own image when the node has one, and an error otherwise.
+    In(&'a Path),
+}
+
+/// Parses and validates YAML text (`path` is used in messages; app files are not looked for).
 pub fn from_yaml_str(path: &Path, text: &str) -> Result<Validated, Error> {
+    yaml_validated(path, text, AppFiles::Unchecked)
+}
+
+fn yaml_validated(path: &Path, text: &str, files: AppFiles<'_>) -> Result<Validated, Error> {
     let doc = yaml::parse_document(path, text)?;
     let locator = yaml::YamlLocator::new(path, text);
-    validate_document(path, doc, &locator, Vec::new())
+    validate_document(path, doc, &locator, Vec::new(), files)
 }
 
 /// Deserialises a document and validates it, reporting shape errors, `earlier` problems and validation
@@ -97,6 +117,7 @@ fn validate_document(
     doc: serde_json::Value,
     locator: &dyn validate::Locate,
     mut earlier: Vec<Diagnostic>,
+    files: AppFiles<'_>,
 ) -> Result<Validated, Error> {
     let shaped = shape::deserialize(doc, locator);
     let mut diagnostics = shaped.problems;
@@ -108,7 +129,17 @@ fn validate_document(
         })
     };
     let result = match &shaped.raw {
-        Some(raw) => validate::validate(raw, locator),
+        Some(raw) => validate::validate(raw, locator).and_then(|mut v| match files {
+            AppFiles::Unchecked => Ok(v),
+            AppFiles::In(dir) => {
+                let problems = validate::app_files(&mut v.topology, dir, locator);
+                if problems.is_empty() {
+                    Ok(v)
+                } else {
+                    Err(problems)
+                }
+            }
+        }),
         None => Err(Vec::new()),
     };
     let invalid = |diagnostics: Vec<Diagnostic>| Error::Invalid {
@@ -133,8 +164,13 @@ fn validate_document(
 /// Runs a WoTemu 0.6 topology file's text and validates what `topology()` returns.
 #[cfg(feature = "python")]
 pub fn from_python_str(path: &Path, text: &str) -> Result<Validated, Error> {
+    python_validated(path, text, AppFiles::Unchecked)
+}
+
+#[cfg(feature = "python")]
+fn python_validated(path: &Path, text: &str, files: AppFiles<'_>) -> Result<Validated, Error> {
     let loaded = python::load(path, text)?;
-    validate_document(path, loaded.raw, &loaded.locator, loaded.problems)
+    validate_document(path, loaded.raw, &loaded.locator, loaded.problems, files)
 }
 
 /// Without the `python` feature a 0.6 file cannot be read.
@@ -143,6 +179,11 @@ pub fn from_python_str(path: &Path, _text: &str) -> Result<Validated, Error> {
     Err(Error::NoPython {
         path: path.to_owned(),
     })
+}
+
+#[cfg(not(feature = "python"))]
+fn python_validated(path: &Path, text: &str, _files: AppFiles<'_>) -> Result<Validated, Error> {
+    from_python_str(path, text)
 }
 
 /// The JSON Schema of the YAML form.

@@ -12,6 +12,12 @@ pub struct Topology {
     pub name: Option<String>,
     pub ports: Ports,
     pub images: Images,
+    /// An external Redis (`redis://…`) every part of the run uses instead of a Redis of its own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_redis: Option<String>,
+    /// An external Docker API proxy (`tcp://host:2375/`) the Swarm stack's agents use instead of its own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_docker_proxy: Option<String>,
     pub networks: Vec<Network>,
     pub brokers: Vec<Broker>,
     pub services: Vec<Service>,
@@ -258,7 +264,11 @@ impl BuiltinApp {
 pub enum AppSource {
     Builtin(BuiltinApp),
     Url(String),
+    /// A file on the host (relative to the topology's folder, or absolute), shipped to the node.
     File(String),
+    /// An absolute path inside the node's own image (0.6's recommended `Node(image=…, app=NodeApp(path=
+    /// "/apps/my_app.py"))`): not on the host, so it is not shipped; Swarm only.
+    Image(String),
 }
 
 impl AppSource {
@@ -266,7 +276,7 @@ impl AppSource {
     pub fn path(&self) -> String {
         match self {
             AppSource::Builtin(b) => b.path(),
-            AppSource::Url(s) | AppSource::File(s) => s.clone(),
+            AppSource::Url(s) | AppSource::File(s) | AppSource::Image(s) => s.clone(),
         }
     }
 }

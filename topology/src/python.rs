@@ -15,11 +15,16 @@ use pyo3::types::PyModule;
 use crate::error::{Diagnostic, Error, Kind, Location};
 use crate::validate::{DocPath, Locate, Seg};
 
-const SHIM: [(&str, &str, bool); 4] = [
+const SHIM: [(&str, &str, bool); 5] = [
     ("wotemu", include_str!("../python/wotemu/__init__.py"), true),
     (
         "wotemu.enums",
         include_str!("../python/wotemu/enums.py"),
+        false,
+    ),
+    (
+        "wotemu.config",
+        include_str!("../python/wotemu/config.py"),
         false,
     ),
     (

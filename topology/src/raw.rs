@@ -27,6 +27,13 @@ pub struct RawTopology {
     /// Container images (Swarm engine).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub images: Option<RawImages>,
+    /// An external Redis instead of the stack's own (0.6's `TopologyRedis(enabled=False, redis_url=…)`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redis: Option<RawExternal>,
+    /// An external Docker API proxy instead of the stack's own (0.6's `TopologyDockerProxy(enabled=False,
+    /// host=…)`; Swarm only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub docker_proxy: Option<RawExternal>,
     /// Networks by name, each with its conditions.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub networks: BTreeMap<String, RawNetwork>,
@@ -55,6 +62,14 @@ pub struct RawPorts {
     pub coap: Option<u16>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mqtt: Option<u16>,
+}
+
+/// A service of the stack run elsewhere, by URL.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawExternal {
+    /// `redis://host:port` for Redis, `tcp://host:2375/` for the Docker API proxy.
+    pub url: String,
 }
 
 /// Images of the stack's containers.

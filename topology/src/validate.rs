@@ -120,15 +120,19 @@ pub fn validate(raw: &RawTopology, locate: &dyn Locate) -> Result<Validated, Vec
     };
     let root = DocPath::default();
 
-    // Names: normalised, checked, unique across every kind (they share the stack's namespace).
-    let mut taken: BTreeMap<String, DocPath> = BTreeMap::new();
+    // Names: normalised and checked. Nodes, brokers and services are all services of the stack (one
+    // namespace: compose's services, the one-host runner's host names); networks have a namespace of their
+    // own (compose's networks, the runner's bridges), so a node may be named after its network, as in 0.6's
+    // `surveillance_cloud` (node `cloud` on network `cloud`).
+    let mut net_taken: BTreeMap<String, DocPath> = BTreeMap::new();
     let net_names = names_of(
         &mut p,
         &root.key("networks"),
         raw.networks.keys(),
-        &mut taken,
+        &mut net_taken,
         "network",
     );
+    let mut taken: BTreeMap<String, DocPath> = BTreeMap::new();
     let broker_names = names_of(
         &mut p,
         &root.key("brokers"),
@@ -173,6 +177,38 @@ pub fn validate(raw: &RawTopology, locate: &dyn Locate) -> Result<Validated, Vec
 
     let ports = ports(&mut p, raw.ports.as_ref());
     let images = images(raw.images.as_ref());
+    let external_redis = raw.redis.as_ref().map(|r| {
+        let at = root.key("redis").key("url");
+        let url = r.url.trim();
+        if !(url.starts_with("redis://") || url.starts_with("rediss://") || url.starts_with("unix://")) {
+            p.error(
+                Kind::BadValue,
+                &at,
+                format!("`{url}` is not a Redis URL"),
+                Some("write it as `redis://HOST:PORT` (or `unix:///path/to/socket` for a one-host run)".into()),
+            );
+        } else if url.contains('@') {
+            p.error(
+                Kind::BadValue,
+                &at,
+                "the external Redis URL holds credentials, which would be written into the compose file and every node's environment",
+                Some("give a Redis without a password on a private network, or leave `redis` out to use the stack's own Redis (password-protected)".into()),
+            );
+        }
+        url.to_owned()
+    });
+    let external_docker_proxy = raw.docker_proxy.as_ref().map(|r| {
+        let url = r.url.trim();
+        if !url.starts_with("tcp://") {
+            p.error(
+                Kind::BadValue,
+                &root.key("docker_proxy").key("url"),
+                format!("`{url}` is not a Docker API URL"),
+                Some("write it as `tcp://HOST:2375/`".into()),
+            );
+        }
+        url.to_owned()
+    });
 
     // Networks.
     let mut networks = Vec::new();
@@ -500,6 +536,8 @@ pub fn validate(raw: &RawTopology, locate: &dyn Locate) -> Result<Validated, Vec
             name: raw.name.clone(),
             ports,
             images,
+            external_redis,
+            external_docker_proxy,
             networks,
             brokers,
             services,
@@ -507,6 +545,55 @@ pub fn validate(raw: &RawTopology, locate: &dyn Locate) -> Result<Validated, Vec
         },
         warnings: p.warnings,
     })
+}
+
+/// Checks the nodes' app files against the topology's folder `dir` (the only look at the host this crate
+/// takes: whether a file exists). A host file that exists stays [`AppSource::File`]; an absolute path that
+/// is not on the host becomes [`AppSource::Image`] when the node has its own image (0.6's way of shipping
+/// apps); any other missing file is an error located at the node's `app.path`.
+pub fn app_files(t: &mut Topology, dir: &std::path::Path, locate: &dyn Locate) -> Vec<Diagnostic> {
+    let mut p = Problems {
+        locate,
+        errors: Vec::new(),
+        warnings: Vec::new(),
+    };
+    let root = DocPath::default();
+    for node in &mut t.nodes {
+        let AppSource::File(f) = &node.app.source else {
+            continue;
+        };
+        let path = std::path::Path::new(f);
+        let on_host = if path.is_absolute() {
+            path.to_owned()
+        } else {
+            dir.join(path)
+        };
+        if on_host.is_file() {
+            continue;
+        }
+        let at = root.key("nodes").key(&node.name).key("app").key("path");
+        if path.is_absolute() && node.image.is_some() {
+            node.app.source = AppSource::Image(f.clone());
+        } else if path.is_absolute() {
+            p.error(
+                Kind::MissingAppFile,
+                &at,
+                format!("the app file `{f}` does not exist on this host"),
+                Some("give the path of an existing file; a path inside an image needs the node's own `image`".into()),
+            );
+        } else {
+            p.error(
+                Kind::MissingAppFile,
+                &at,
+                format!(
+                    "the app file `{f}` does not exist (looked for `{}`, relative to the topology's folder)",
+                    on_host.display()
+                ),
+                Some("give the path of an existing file relative to the topology file, an absolute path, or a builtin app".into()),
+            );
+        }
+    }
+    p.errors
 }
 
 const RESERVED: [&str; 2] = ["redis", "docker_api_proxy"];
@@ -550,7 +637,7 @@ fn names_of<'a>(
                 Kind::DuplicateName,
                 &here,
                 format!("{what} name `{name}` is the same as `{prev}` after normalisation (`{norm}`)"),
-                Some("names of networks, brokers, services and nodes must be unique after normalisation (CamelCase → snake_case, - → _)".into()),
+                Some("names of brokers, services and nodes must be unique among them after normalisation (CamelCase → snake_case, - → _); a network may share a name with a node".into()),
             );
         } else {
             taken.insert(norm.clone(), here);

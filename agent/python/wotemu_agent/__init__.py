@@ -366,16 +366,27 @@ def check(config_json):
 
 
 def _conf(cfg):
-    """The `conf` argument: WoTemu 0.6's environment config, as attributes."""
+    """The `conf` argument: WoTemu 0.6's `wotemu.config.EnvConfig`, from the agent's configuration."""
+    from wotemu.config import EnvConfig, get_env_config
+
+    env = get_env_config()
     ports = cfg["ports"]
-    return types.SimpleNamespace(
+    mqtt_url = cfg.get("mqtt_url")
+    broker = None
+    if mqtt_url:
+        broker = mqtt_url.split("://", 1)[-1].rsplit(":", 1)[0]
+    return EnvConfig(
         port_catalogue=ports["catalogue"],
         port_http=ports["http"],
+        port_coap=ports["coap"],
         port_ws=ports["ws"],
         port_mqtt=ports["mqtt"],
-        port_coap=ports["coap"],
-        mqtt_url=cfg.get("mqtt_url"),
+        mqtt_broker_host=broker or env.mqtt_broker_host,
+        mqtt_url=mqtt_url,
         redis_url=cfg.get("redis_url"),
+        docker_proxy_url=env.docker_proxy_url,
+        other_ports_tcp=env.other_ports_tcp,
+        other_ports_udp=env.other_ports_udp,
         hostname=cfg.get("hostname"),
         task=cfg.get("task"),
         stack=cfg.get("stack"),

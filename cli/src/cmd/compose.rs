@@ -20,7 +20,6 @@ fn default_output(path: &Path) -> PathBuf {
 pub(crate) fn run(args: ComposeArgs) -> anyhow::Result<ExitCode> {
     let loaded = load_topology(&args.path)?;
     let t = &loaded.topology;
-    super::warn_target_cpu_speed(t, "the stack's nodes");
     let source = args
         .path
         .file_name()

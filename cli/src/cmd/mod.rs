@@ -9,28 +9,13 @@ pub(crate) use topology::load_topology;
 mod agent;
 mod collect;
 mod compose;
+mod cpu;
 mod dataset;
 mod net;
 mod report;
 mod run;
 mod swarm;
 mod topology;
-
-/// Says loudly that `target_cpu_speed` is not applied by this version (the nodes run at full speed).
-pub(crate) fn warn_target_cpu_speed(t: &wotemu_topology::Topology, where_: &str) {
-    let slow: Vec<&str> = t
-        .nodes
-        .iter()
-        .filter(|n| n.resources.target_cpu_speed.is_some())
-        .map(|n| n.name.as_str())
-        .collect();
-    if !slow.is_empty() {
-        crate::output::warn(&format!(
-            "IGNORED: `target_cpu_speed` of {} — emulated CPU speed is not implemented in this version, so {where_} run at the host's full speed",
-            slow.join(", ")
-        ));
-    }
-}
 
 pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let _span = tracing::info_span!("command", command = %command_name(&cli.command)).entered();
@@ -46,6 +31,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Broker(args) => net::broker(args),
         Command::Route(args) => net::route(args),
         Command::Fidelity(args) => net::fidelity(args),
+        Command::CpuSpeed(args) => cpu::run(args),
         Command::Run(args) => run::run(args),
         Command::Clean(args) => run::clean(args),
         Command::Ps(args) => run::ps(args),
@@ -69,6 +55,7 @@ fn command_name(c: &Command) -> &'static str {
         Command::Broker(_) => "broker",
         Command::Route(_) => "route",
         Command::Fidelity(_) => "fidelity",
+        Command::CpuSpeed(_) => "cpu-speed",
         Command::Run(_) => "run",
         Command::Clean(_) => "clean",
         Command::Ps(_) => "ps",

@@ -91,7 +91,6 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             names.join(", ")
         ));
     }
-    super::warn_target_cpu_speed(t, "this run");
     let out = args.out.clone().unwrap_or_else(|| {
         let ts: String = us_to_rfc3339(now_us())
             .replace([':', '-'], "")
@@ -118,13 +117,27 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     let run_id = state::new_run_id();
     let mut popts = PlanOptions::new(&run_id, &stack);
-    popts.redis_url = args.redis_url.clone();
+    // `--redis-url` wins over the topology's external Redis (0.6's `TopologyRedis(enabled=False, …)`).
+    popts.redis_url = args.redis_url.clone().or_else(|| t.external_redis.clone());
     popts.topology_dir = args
         .topology
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_default();
     popts.venv = venv;
+    if wotemu_lab::cpu::wanted(t) {
+        // Before anything is built: a target the host cannot give stops the run here.
+        let (c, _) = super::cpu::calibration(false)?;
+        popts.cpu_speeds = wotemu_lab::cpu::plan_speeds(t, &c).context("emulated CPU speed")?;
+        for (node, s) in &popts.cpu_speeds {
+            output::say(&format!(
+                "CPU speed: node {node} at {} events/s = {:.1} % of one CPU (this host: {:.0} events/s)",
+                s.target,
+                s.quota * 100.0,
+                s.host_speed
+            ));
+        }
+    }
     let plan = RunPlan::new(t, &popts).context("planning the run")?;
     let _span = tracing::info_span!("run", run = %run_id, stack = %stack).entered();
     let sigs = wotemu_sys::signals::channel();

@@ -1,6 +1,7 @@
 //! Integration tests of the `wotemu` binary (see README.md beside this file).
 
 mod agent;
+mod apps06;
 mod collect;
 mod faults;
 mod net;

@@ -11,11 +11,11 @@ use wotemu_contract::{Manifest, Table};
 use crate::rows::{median_latency_ms, of_task, rows};
 use crate::util::{stderr, stdout, wotemu};
 
-fn repo() -> PathBuf {
+pub(crate) fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-fn run_cmd(topology: &Path, out: &Path, duration: &str) -> std::process::Command {
+pub(crate) fn run_cmd(topology: &Path, out: &Path, duration: &str) -> std::process::Command {
     let mut c = wotemu();
     c.arg("run")
         .arg(topology)
@@ -184,6 +184,14 @@ fn mixed_protocols_and_networks_work_through_the_gateways() {
         ok("mixed_caller.", "invokeaction") > 0,
         "MQTT invocations through the broker"
     );
+    assert!(
+        ok("mixed_historian.", "readproperty") > 0,
+        "the historian observes the clock on backhaul"
+    );
+    // No node in a restart loop: every builtin of the example stays up.
+    for t in rows(&out, Table::Tasks) {
+        assert_eq!(t["restarts"].as_u64().unwrap_or(0), 0, "{t}");
+    }
     let events = rows(&out, Table::Events);
     assert!(
         !of_task(&events, "mixed_subscriber.").is_empty(),

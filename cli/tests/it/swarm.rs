@@ -625,3 +625,93 @@ fn stop_says_what_is_wrong_without_a_stack_or_an_engine() {
     );
     assert!(!err.contains("panicked"), "{err}");
 }
+
+/// Emulated CPU speed in Swarm: the node calibrates its Docker host (the fit is kept in the stack's Redis)
+/// and limits its own container; `sysbench cpu` run in the container's cgroup measures the target ±10 % (at
+/// today's host speed), the agent at start ±15 % (the dataset records it).
+#[test]
+fn a_node_with_a_target_cpu_speed_limits_its_own_container() {
+    let _swarm = Swarm::ensure();
+    let dir = tempfile::tempdir().unwrap();
+    // This host's speed, to pick a target below it.
+    let o = wotemu()
+        .args(["cpu-speed", "--json"])
+        .env("WOTEMU_CPU_CALIBRATION", dir.path().join("cal.json"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let host: f64 = serde_json::from_slice::<Value>(&o.stdout).unwrap()["host_speed"]
+        .as_f64()
+        .unwrap();
+    let target = (host * 0.4).round();
+    let topo = dir.path().join("speed.yml");
+    std::fs::write(
+        &topo,
+        format!("networks: {{lan: {{conditions: cable}}}}\nnodes:\n  slow:\n    app: {{path: clock}}\n    networks: [lan]\n    resources: {{target_cpu_speed: {target}}}\n"),
+    )
+    .unwrap();
+    let file = dir.path().join("speed.compose.yml");
+    let port = wotemu_testkit::free_port();
+    compose(&topo, &file, port);
+    let name = "wtmswarmcpu";
+    let stack = Stack::deploy(name, &file, &["lan"]);
+    let mut conn = redis_conn(port, &file, 120);
+    let deadline = Instant::now() + Duration::from_secs(180);
+    // The agent registers once its limit is set and measured.
+    let task = loop {
+        if let Some(t) = registered(&mut conn, name, &format!("{name}_slow.")).pop() {
+            break t;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the node did not register; services: {}",
+            docker_ok(&["service", "ps", "--no-trunc", &format!("{name}_slow")])
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("wotemu:{name}:benchmark:*"))
+        .query(&mut conn)
+        .unwrap();
+    assert_eq!(
+        keys.len(),
+        1,
+        "the host's calibration is in Redis: {keys:?}"
+    );
+    let id = docker_ok(&[
+        "ps",
+        "-q",
+        "--no-trunc",
+        "--filter",
+        &format!("label=com.docker.swarm.service.name={name}_slow"),
+    ]);
+    let cgroup = format!("/sys/fs/cgroup/cpu/docker/{}", id.trim());
+    assert!(Path::new(&cgroup).exists(), "{cgroup}");
+    crate::apps06::wait_idle(&cgroup, deadline);
+    let before = crate::apps06::sysbench_in(&[]);
+    let measured = crate::apps06::sysbench_in(&[cgroup]);
+    // The host's speed drifts (see apps06): the target is what the quota gives at today's speed.
+    let drift = (before + crate::apps06::sysbench_in(&[])) / 2.0 / host;
+    // …but not so far that a calibration off by a factor would pass unseen.
+    assert!(
+        (drift - 1.0).abs() <= 0.15,
+        "sysbench now gives {:.0} events/s, the calibration {host:.0}",
+        drift * host
+    );
+    let run = dir.path().join("run");
+    stop(&file, name, port, &run);
+    drop(stack);
+    assert!(
+        (measured / (target * drift) - 1.0).abs() <= 0.10,
+        "sysbench measured {measured:.1} events/s in the container for a target of {target} (host drift ×{drift:.3})"
+    );
+    let tasks = rows(&run, Table::Tasks);
+    let t = of_task(&tasks, &task)[0];
+    assert_eq!(t["cpu_speed_target"].as_f64(), Some(target), "{t}");
+    let m = t["cpu_speed_measured"].as_f64().unwrap();
+    assert!(
+        (m / (target * drift) - 1.0).abs() <= 0.15,
+        "measured at start {m:.1} for {target} (host drift ×{drift:.3})"
+    );
+    assert!(t["cpu_quota"].as_f64().unwrap() < 1.0, "{t}");
+}

@@ -11,7 +11,12 @@ fn examples() -> std::path::PathBuf {
 #[test]
 fn compose_writes_beside_the_topology_as_06_did() {
     let dir = tempfile::tempdir().unwrap();
-    for f in ["quickstart.py", "quickstart.yml"] {
+    for f in [
+        "quickstart.py",
+        "quickstart.yml",
+        "apps/quickstart_server.py",
+    ] {
+        std::fs::create_dir_all(dir.path().join(f).parent().unwrap()).unwrap();
         std::fs::copy(examples().join(f), dir.path().join(f)).unwrap();
     }
     // The default output of quickstart.py is quickstart.yml, here a topology: refused, not overwritten.
@@ -68,14 +73,16 @@ fn compose_writes_beside_the_topology_as_06_did() {
         from_yaml.lines().skip(1).collect::<Vec<_>>(),
         "both forms give the same stack"
     );
-    // -o - prints it.
+    // -o - prints it; the stack's password file is made beside the topology.
+    std::fs::copy(examples().join("mixed.yml"), dir.path().join("mixed.yml")).unwrap();
     let o = wotemu()
         .args(["compose", "-o", "-", "--path"])
-        .arg(examples().join("mixed.yml"))
+        .arg(dir.path().join("mixed.yml"))
         .output()
         .unwrap();
     assert!(o.status.success());
     assert!(stdout(&o).contains("broker:"));
+    assert!(dir.path().join("mixed.redis-password").exists());
 }
 
 #[test]
@@ -126,7 +133,7 @@ fn validate_lists_every_problem_and_exits_1() {
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
-        stdout(&o).contains("is valid: 5 nodes (8 replicas), 3 networks, 1 broker, 0 services"),
+        stdout(&o).contains("is valid: 6 nodes (9 replicas), 3 networks, 1 broker, 0 services"),
         "{}",
         stdout(&o)
     );

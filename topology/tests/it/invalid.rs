@@ -58,7 +58,7 @@ fn each_rule_has_its_kind_and_location() {
         ("schedule_order.yml", Kind::ScheduleOrder),
         ("unknown_preset.yml", Kind::UnknownPreset),
         ("no_nodes.yml", Kind::NoNodes),
-        ("unavailable_app.yml", Kind::UnavailableApp),
+        ("missing_app_file.yml", Kind::MissingAppFile),
     ];
     for (file, kind) in cases {
         let e = error_of(file);
@@ -204,4 +204,23 @@ fn unknown_extension_and_missing_file() {
     );
     let e = wotemu_topology::load(Path::new("tests/nope.yml")).unwrap_err();
     assert!(matches!(e, wotemu_topology::Error::Io { .. }), "{e:?}");
+}
+
+#[test]
+fn an_absolute_app_path_of_a_node_with_its_own_image_is_a_file_in_that_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.yml");
+    std::fs::write(
+        &path,
+        "networks: {wifi: {conditions: wifi}}\nnodes:\n  gauge:\n    image: me/gauge:1\n    app: {path: /apps/gauge.py}\n    networks: [wifi]\n",
+    )
+    .unwrap();
+    let t = wotemu_topology::load(&path).unwrap().topology;
+    assert_eq!(
+        t.nodes[0].app.source,
+        wotemu_topology::model::AppSource::Image("/apps/gauge.py".into())
+    );
+    let compose = wotemu_topology::compose::compose(&t);
+    assert!(compose["configs"].get("app_gauge").is_none(), "{compose}");
+    assert_eq!(compose["services"]["gauge"]["command"][2], "/apps/gauge.py");
 }

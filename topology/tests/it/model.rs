@@ -149,3 +149,120 @@ fn show_round_trips_through_the_json_schema_types() {
     let yaml = wotemu_topology::to_yaml(&t);
     assert!(yaml.contains("name: caller"), "{yaml}");
 }
+
+/// A 0.6 Python file as a string, loaded through a real file (so app files are checked).
+fn python_topology(text: &str) -> wotemu_topology::Topology {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.py");
+    std::fs::write(&path, text).unwrap();
+    wotemu_topology::load(&path)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .topology
+}
+
+#[test]
+fn the_rest_of_the_06_topology_api_is_supported() {
+    let t = python_topology(
+        r#"
+from wotemu.config import ConfigVars, DEFAULT_CONFIG_VARS
+from wotemu.enums import NETEM_CONDITIONS, NetworkConditions
+from wotemu.topology.models import (Broker, BuiltinApps, Network, Node, NodeApp, Topology,
+                                    TopologyDockerProxy, TopologyRedis)
+
+assert ConfigVars.REDIS_URL.value == "REDIS_URL"
+
+def topology():
+    cloud = Network(name="cloud", netem=NETEM_CONDITIONS[NetworkConditions.FAST_3G])
+    pumba = Network(name="pumba", netem=["delay --time 15 --jitter 10 --distribution normal",
+                                         "rate --rate 50mbit", "loss --percent 2"])
+    spare = Broker(name="spare", networks=[pumba])
+    node = Node(name="cloud", app=NodeApp(path=BuiltinApps.CLOCK, http=True), networks=[cloud, pumba])
+    return Topology(nodes=[node], brokers=[spare],
+                    redis=TopologyRedis(enabled=False, redis_url="redis://10.0.0.5:6379"),
+                    docker_proxy=TopologyDockerProxy(enabled=False, host="proxy.example"))
+"#,
+    );
+    // A node named after its network.
+    assert_eq!(t.nodes[0].name, "cloud");
+    assert!(t.network("cloud").is_some());
+    let c = t.network("cloud").unwrap().conditions;
+    assert_eq!(
+        (c.latency_ms, c.jitter_ms, c.rate_bps),
+        (150.0, 50.0, Some(4_000_000))
+    );
+    let p = t.network("pumba").unwrap().conditions;
+    assert_eq!(
+        (p.latency_ms, p.jitter_ms, p.rate_bps, p.loss_pct),
+        (15.0, 10.0, Some(50_000_000), 2.0)
+    );
+    assert!(
+        t.broker("spare").is_some(),
+        "a broker given to Topology(brokers=…)"
+    );
+    assert_eq!(t.external_redis.as_deref(), Some("redis://10.0.0.5:6379"));
+    assert_eq!(
+        t.external_docker_proxy.as_deref(),
+        Some("tcp://proxy.example:2375/")
+    );
+    // The stack uses them: no Redis or proxy service, every wotemu container gets their URLs.
+    let compose = wotemu_topology::compose::compose(&t);
+    let services = compose["services"].as_object().unwrap();
+    assert!(!services.contains_key("redis") && !services.contains_key("docker_api_proxy"));
+    assert!(compose.get("secrets").is_none());
+    for (name, svc) in services {
+        let env = &svc["environment"];
+        assert_eq!(env["REDIS_URL"], "redis://10.0.0.5:6379", "{name}");
+        assert_eq!(
+            env["DOCKER_PROXY_URL"], "tcp://proxy.example:2375/",
+            "{name}"
+        );
+        assert!(env.get("REDIS_PASSWORD_FILE").is_none(), "{name}");
+        let deps = svc["depends_on"].as_array().cloned().unwrap_or_default();
+        assert!(
+            !deps.iter().any(|d| d == "redis" || d == "docker_api_proxy"),
+            "{name}: {deps:?}"
+        );
+    }
+}
+
+#[test]
+fn bad_06_netem_arguments_and_redis_settings_are_errors_at_their_line() {
+    for (body, expect) in [
+        (
+            r#"Network(name="n", netem=["jitter --time 5"])"#,
+            "unknown command `jitter`",
+        ),
+        (
+            r#"Network(name="n", netem=["delay --time 5 --distribution pareto"])"#,
+            "--distribution normal",
+        ),
+        (
+            r#"Network(name="n", netem=["{not json"])"#,
+            "not valid JSON",
+        ),
+        ("TopologyRedis(enabled=False)", "explicit Redis URL"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.py");
+        std::fs::write(
+            &path,
+            format!("from wotemu.topology.models import *\n\ndef topology():\n    x = {body}\n    return None\n"),
+        )
+        .unwrap();
+        let e = wotemu_topology::load(&path).unwrap_err().to_string();
+        assert!(e.contains(expect), "{body}: {e}");
+        assert!(e.contains("t.py:4"), "{body}: {e}");
+    }
+}
+
+#[test]
+fn an_external_redis_url_with_credentials_is_refused() {
+    let e = from_yaml_str(
+        Path::new("t.yml"),
+        "redis: {url: 'redis://:secret@10.0.0.5'}\nnetworks: {n: {conditions: wifi}}\nnodes:\n  a: {app: {path: clock}, networks: [n]}\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("credentials") && e.contains("t.yml:1"), "{e}");
+    assert!(!e.contains("secret"), "the password is not repeated: {e}");
+}

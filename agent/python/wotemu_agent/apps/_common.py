@@ -38,3 +38,11 @@ async def find_td(servient_host, thing_id, port, timeout=None, retry_every=1.0):
 async def consume(wot, servient_host, thing_id, port):
     td = await find_td(servient_host, thing_id, port)
     return wot.consume(json.dumps(td))
+
+
+def action_input(value):
+    """An action's input: WoTPy 0.18 hands the handler the value itself; older WoTPy (0.6's)
+    `{"input": value}`."""
+    if isinstance(value, dict) and set(value) == {"input"}:
+        return value["input"]
+    return value

@@ -1,7 +1,15 @@
-"""caller: invokes the `work` action of the worker `thing_id` at `servient_host` every `call_sleep` seconds."""
+"""caller: invokes actions of the thing `thing_id` at `servient_host` periodically.
+
+Without `params`, the worker's `work` action every `call_sleep` seconds (`iterations` as its input). With
+`params` (WoTemu 0.6's form: a JSON object, action name → input), every action of the thing in turn, each
+with its input from `params` (none when absent), every `interval` seconds — or, with `lambd`, after waits
+drawn from an exponential distribution of mean `lambd` seconds (a Poisson process of calls).
+"""
 
 import asyncio
+import json
 import logging
+import random
 
 from wotemu_agent.apps._common import consume
 from wotemu_agent.apps.worker import THING_ID
@@ -10,19 +18,31 @@ _logger = logging.getLogger("wotemu.apps.caller")
 
 
 async def app(wot, conf, loop, servient_host, thing_id=THING_ID, call_sleep=2.0, iterations=None,
-              port_catalogue=None):
+              port_catalogue=None, params=None, timeout=300, interval=None, lambd=None):
     port = int(port_catalogue or conf.port_catalogue)
     thing = await consume(wot, servient_host, thing_id, port)
-    arg = {"iterations": int(iterations)} if iterations else {}
+    if isinstance(params, str):
+        params = json.loads(params)
+    if params is None:
+        calls = [("work", {"iterations": int(iterations)} if iterations else {})]
+        pause = float(interval or call_sleep)
+    else:
+        calls = [(name, (params or {}).get(name)) for name in thing.actions]
+        pause = float(interval or 5)
+    rng = random.Random()
+
+    def wait():
+        return rng.expovariate(1.0 / float(lambd)) if lambd else pause
 
     async def call_loop():
         while True:
-            try:
-                await thing.invoke_action("work", arg)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                _logger.warning("call failed: %s", exc)
-            await asyncio.sleep(float(call_sleep))
+            for name, arg in calls:
+                try:
+                    await asyncio.wait_for(thing.invoke_action(name, arg), float(timeout))
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    _logger.warning("calling %s failed: %s", name, exc)
+            await asyncio.sleep(wait())
 
     loop.create_task(call_loop())

@@ -4,6 +4,8 @@ import hashlib
 import json
 import time
 
+from wotemu_agent.apps._common import action_input
+
 THING_ID = "urn:org:fundacionctic:thing:worker"
 
 
@@ -23,7 +25,7 @@ async def app(wot, conf, loop, iterations=20000, thing_id=THING_ID):
     exposed = wot.produce(json.dumps(td))
 
     async def handler(params):
-        n = int((params.get("input") or {}).get("iterations", iterations))
+        n = int((action_input(params) or {}).get("iterations", iterations))
         start = time.perf_counter()
         digest = await loop.run_in_executor(None, _work, n)
         return {"digest": digest, "seconds": time.perf_counter() - start}

@@ -7,9 +7,12 @@ those lines. Beyond 0.6, `Network` also takes the new condition fields (`loss`, 
 """
 
 import enum
+import json
+import shlex
 import sys
 
-from wotemu.enums import BuiltinApps, NetworkConditions  # noqa: F401  (re-exported as in 0.6)
+from wotemu.config import DEFAULT_HOST_DOCKER_PROXY, DEFAULT_HOST_REDIS, ConfigVars  # noqa: F401
+from wotemu.enums import NETEM_CONDITIONS, BuiltinApps, NetworkConditions, NodePlatforms  # noqa: F401
 
 # Set by wotemu before the topology file runs: the file whose lines are recorded.
 _TOPOLOGY_FILE = None
@@ -96,6 +99,71 @@ class NodeApp:
         return out
 
 
+def _netem_from_args(args):
+    """0.6's gateway arguments as wotemu's condition fields.
+
+    Each item is a JSON object string (0.6.0's `NETEM_CONDITIONS`: `{"latency": ms, "jitter": ms, "rate":
+    "50kbit"}`) or a Pumba-style command (`"delay --time 15 --jitter 10 --distribution normal"`, `"rate --rate
+    50mbit"`, `"loss --percent 1"`, `"duplicate --percent 1"`, `"corrupt --percent 1"`).
+    """
+    out = {}
+    for item in args:
+        item = str(item).strip()
+        if item.startswith("{"):
+            try:
+                obj = json.loads(item)
+            except ValueError as exc:
+                raise ValueError("netem argument {!r} is not valid JSON: {}".format(item, exc)) from None
+            for k, v in obj.items():
+                if v is not None:
+                    out[str(k)] = v
+            continue
+        words = shlex.split(item)
+        if not words:
+            continue
+        cmd, opts = words[0], {}
+        rest = words[1:]
+        i = 0
+        while i < len(rest):
+            if not rest[i].startswith("--") or i + 1 >= len(rest):
+                raise ValueError("netem argument {!r}: expected `--option value` pairs after `{}`".format(item, cmd))
+            opts[rest[i][2:]] = rest[i + 1]
+            i += 2
+        allowed = {
+            "delay": {"time", "jitter", "distribution", "correlation"},
+            "rate": {"rate"},
+            "loss": {"percent"},
+            "duplicate": {"percent"},
+            "corrupt": {"percent"},
+        }
+        if cmd not in allowed:
+            raise ValueError("netem argument {!r}: unknown command `{}` (known: {})".format(
+                item, cmd, ", ".join(sorted(allowed))))
+        unknown = set(opts) - allowed[cmd]
+        if unknown:
+            raise ValueError("netem argument {!r}: unknown option(s) {} for `{}`".format(
+                item, ", ".join("--" + u for u in sorted(unknown)), cmd))
+        if cmd == "delay":
+            if opts.get("distribution", "normal") != "normal":
+                raise ValueError("netem argument {!r}: wotemu's jitter is normally distributed; "
+                                 "use --distribution normal".format(item))
+            if "correlation" in opts and float(opts["correlation"]) != 0:
+                raise ValueError("netem argument {!r}: delay correlation is not supported".format(item))
+            if "time" in opts:
+                out["latency"] = float(opts["time"])
+            if "jitter" in opts:
+                out["jitter"] = float(opts["jitter"])
+        elif cmd == "rate":
+            if "rate" not in opts:
+                raise ValueError("netem argument {!r}: `rate` needs --rate".format(item))
+            out["rate"] = opts["rate"]
+        else:
+            if "percent" not in opts:
+                raise ValueError("netem argument {!r}: `{}` needs --percent".format(item, cmd))
+            out[cmd] = "{}%".format(opts["percent"])
+    return out
+
+
 class Network:
     def __init__(self, name, netem=None, conditions=None, args_compose_net=None, args_compose_gw=None,
                  **kwargs):
@@ -106,6 +174,8 @@ class Network:
                                 ", ".join(sorted(unknown)), ", ".join(_NEW_CONDITION_FIELDS)))
         self.name = name
         self.netem = netem
+        # 0.6.x's list of gateway arguments, read now so that a bad one is an error at this line.
+        self._netem_fields = _netem_from_args(netem) if isinstance(netem, (list, tuple)) else None
         self.conditions = conditions
         self.args_compose_net = args_compose_net
         self.args_compose_gw = args_compose_gw
@@ -116,7 +186,9 @@ class Network:
         out = {}
         if self.conditions is not None:
             out["conditions"] = _value(self.conditions)
-        if self.netem is not None:
+        if self._netem_fields is not None:
+            out.update(self._netem_fields)
+        elif self.netem is not None:
             out["netem"] = dict(self.netem)
         for k, v in self.extra.items():
             if k == "schedule":
@@ -214,10 +286,54 @@ class Node:
         return out
 
 
+class TopologyRedis:
+    """The stack's Redis: wotemu's own (`enabled`, the default), or an external one at `redis_url`."""
+
+    def __init__(self, enabled=True, host=DEFAULT_HOST_REDIS, redis_url=None):
+        if not enabled and not redis_url:
+            raise ValueError("An explicit Redis URL has to be provided when the built-in Redis service is disabled")
+        if enabled and host != DEFAULT_HOST_REDIS:
+            raise ValueError("wotemu's own Redis service is always named `{}`; to use another Redis, give "
+                             "TopologyRedis(enabled=False, redis_url=...)".format(DEFAULT_HOST_REDIS))
+        self.enabled = bool(enabled)
+        self.host = host
+        self.redis_url = redis_url
+
+    @property
+    def internal_url(self):
+        return "redis://{}".format(self.host) if self.enabled else self.redis_url
+
+    @property
+    def config(self):
+        return {ConfigVars.REDIS_URL.value: self.internal_url}
+
+
+class TopologyDockerProxy:
+    """The stack's read-only Docker API proxy: wotemu's own (`enabled`), or an external one at `host`:2375."""
+
+    def __init__(self, enabled=True, host=DEFAULT_HOST_DOCKER_PROXY):
+        if enabled and host != DEFAULT_HOST_DOCKER_PROXY:
+            raise ValueError("wotemu's own Docker API proxy is always named `{}`; to use another proxy, give "
+                             "TopologyDockerProxy(enabled=False, host=...)".format(DEFAULT_HOST_DOCKER_PROXY))
+        self.enabled = bool(enabled)
+        self.host = host
+
+    @property
+    def url(self):
+        return "tcp://{}:2375/".format(self.host)
+
+    @property
+    def config(self):
+        return {ConfigVars.DOCKER_PROXY_URL.value: self.url}
+
+
 class Topology:
-    def __init__(self, nodes, ports=None):
+    def __init__(self, nodes, ports=None, redis=None, docker_proxy=None, brokers=None):
         self.nodes = list(nodes)
         self.ports = ports
+        self.redis = redis
+        self.docker_proxy = docker_proxy
+        self._brokers = list(brokers or [])
         self._line = _origin()
 
     @property
@@ -227,7 +343,7 @@ class Topology:
 
     @property
     def brokers(self):
-        return _unique([node.broker for node in self.nodes if node.broker is not None])
+        return _unique(self._brokers + [node.broker for node in self.nodes if node.broker is not None])
 
     @property
     def services(self):
@@ -274,6 +390,10 @@ def _to_raw(topology):
         put("brokers", broker)
     for srv in topology.services:
         put("services", srv)
+    if isinstance(topology.redis, TopologyRedis) and not topology.redis.enabled:
+        raw["redis"] = {"url": str(topology.redis.redis_url)}
+    if isinstance(topology.docker_proxy, TopologyDockerProxy) and not topology.docker_proxy.enabled:
+        raw["docker_proxy"] = {"url": topology.docker_proxy.url}
     if isinstance(topology.ports, TopologyPorts):
         raw["ports"] = topology.ports._raw()
     elif isinstance(topology.ports, dict):

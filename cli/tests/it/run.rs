@@ -419,3 +419,62 @@ fn detached_runs_are_listed_and_stopped() {
         .unwrap();
     assert!(!o.status.success(), "stopping it again is an error");
 }
+
+/// 0.6's `TopologyRedis(enabled=False, redis_url=…)` (YAML `redis: {url}`): the run uses that Redis instead of
+/// one of its own — here a `redis-server` on a unix socket, which every namespace reaches.
+#[test]
+fn an_external_redis_of_the_topology_is_used_by_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("redis.sock");
+    let mut redis = std::process::Command::new("redis-server")
+        .args([
+            "--port",
+            "0",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--unixsocket",
+        ])
+        .arg(&sock)
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("redis-server (scripts/setup.sh installs it)");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !sock.exists() {
+        assert!(Instant::now() < deadline, "redis-server did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let topo = dir.path().join("external.yml");
+    std::fs::write(
+        &topo,
+        format!(
+            "redis: {{url: 'unix://{}'}}\nnetworks: {{lan: {{conditions: cable}}}}\nnodes:\n  clock: {{app: {{path: clock, http: true}}, networks: [lan]}}\n  reader:\n    app: {{path: reader, params: {{servient_host: clock.lan, thing_id: 'urn:org:fundacionctic:thing:clock'}}}}\n    networks: [lan]\n",
+            sock.display()
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("run");
+    let o = run_cmd(&topo, &out, "8s")
+        .arg("--no-report")
+        .output()
+        .unwrap();
+    let mut conn = redis::Client::open(format!("unix://{}", sock.display()))
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let tasks: Vec<String> = redis::cmd("HKEYS")
+        .arg("wotemu:external:tasks")
+        .query(&mut conn)
+        .unwrap();
+    let _ = redis.kill();
+    let _ = redis.wait();
+    assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
+    assert!(
+        tasks.iter().any(|t| t.starts_with("external_reader.")),
+        "the agents registered in the external Redis: {tasks:?}"
+    );
+    let inter = rows(&out, Table::Interactions);
+    assert!(!of_task(&inter, "external_reader.").is_empty());
+    assert_eq!(leftovers(&run_id(&stdout(&o))), Vec::<String>::new());
+}

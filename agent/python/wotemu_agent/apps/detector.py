@@ -2,11 +2,12 @@
 
 `cameras` is 0.6's parameter: a JSON list (or a list) of `{servient_host, thing_id?, frame_event?}`. The
 detector waits for each camera's node, consumes its thing from its catalogue and subscribes to its frames
-(resubscribing after an error). Frames go through a last-in-first-out queue of 5 (older frames are dropped
-when it is full, and frames older than 10 s are skipped, as in 0.6); each is decoded and searched for faces
-with OpenCV's Haar cascade (`haarcascade_frontalface_default.xml`, shipped inside opencv-python-headless) on
-a worker thread. Every frame records the app metric `detection_latency` (0.6's fields: `time_capture`,
-`time_arrival`, `time_detect`, `latency_frame`, `latency_detect`, `detect_cost`, `camera_id`, and `faces`).
+(resubscribing after an error). Frames go through a last-in-first-out queue of `queue_maxsize` (0.6's
+parameter; 5 by default here): the newest frames are searched first, new frames are dropped when it is full,
+and frames older than 10 s are skipped, as in 0.6. Each is decoded and searched for faces with OpenCV's Haar
+cascade (`haarcascade_frontalface_default.xml`, shipped inside opencv-python-headless) on a worker thread.
+Every frame records the app metric `detection_latency` (0.6's fields: `time_capture`, `time_arrival`,
+`time_detect`, `latency_frame`, `latency_detect`, `detect_cost`, `camera_id`, and `faces`).
 A frame with faces becomes the camera's entry in the `latestDetections` property and, unless the camera is
 still moving, a `controlPTZ` invocation that centres the first face (`pan`, `tilt` in pixels, with 0.6's
 time fields).
@@ -111,12 +112,12 @@ def camera_key(camera):
 
 
 class Detector:
-    def __init__(self, wot, conf, cameras, detector):
+    def __init__(self, wot, conf, cameras, detector, queue_maxsize=QUEUE_MAXSIZE):
         self.wot = wot
         self.conf = conf
         self.cameras = cameras
         self.detector = detector
-        self.queue = asyncio.LifoQueue(maxsize=QUEUE_MAXSIZE)
+        self.queue = asyncio.LifoQueue(maxsize=max(1, int(queue_maxsize)))
         self.store = []
         self.locks = {}
         self.things = {}
@@ -232,9 +233,10 @@ class Detector:
             )
 
 
-async def app(wot, conf, loop, cameras, thing_id=THING_ID, scale_factor=1.1, min_neighbors=5):
+async def app(wot, conf, loop, cameras, queue_maxsize=QUEUE_MAXSIZE, thing_id=THING_ID, scale_factor=1.1,
+              min_neighbors=5):
     cameras = parse_cameras(cameras)
-    detector = Detector(wot, conf, cameras, FaceDetector(scale_factor, min_neighbors))
+    detector = Detector(wot, conf, cameras, FaceDetector(scale_factor, min_neighbors), queue_maxsize)
     exposed = wot.produce(json.dumps(description(thing_id)))
 
     async def latest():

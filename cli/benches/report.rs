@@ -1,9 +1,10 @@
 //! Reporter benchmark: prints the figures of the reporter issue.
 //!
-//! `cargo bench -p wotemu --bench report` builds a run dataset shaped like a real one (19 tasks; 600k packets,
-//! 130k interactions, 35k system samples, plus events, logs and app values) through the real path (stream
-//! entries in a redis-server of its own, then `wotemu collect`), and times the real `wotemu report` binary on
-//! it, with its peak RSS from `wait4`. Then the same at 10× the size.
+//! `cargo bench -p wotemu --bench report` builds a run dataset shaped like a real one
+//! ([`load_bench_run`]: 19 tasks; 600k packets, 130k interactions, 35k system samples, plus events, logs and
+//! app values) through the real path (stream entries in a redis-server of its own, then `wotemu collect`),
+//! and times the real `wotemu report` binary on it, with its peak RSS from `wait4`. Then the same at 10× the
+//! size.
 //!
 //! `WOTEMU_BENCH_SCALES` (default `1,10`) picks the sizes.
 #![allow(clippy::print_stdout)]
@@ -11,9 +12,7 @@
 use std::process::Command;
 use std::time::Instant;
 
-use wotemu_contract::{StreamEntry, Table};
-use wotemu_testkit::load::{register_task, xadd_entries};
-use wotemu_testkit::synth::Synth;
+use wotemu_testkit::load::load_bench_run;
 use wotemu_testkit::{measure, RedisServer};
 
 fn dir_size(p: &std::path::Path) -> u64 {
@@ -46,56 +45,10 @@ fn main() {
     for scale in scales {
         let redis = RedisServer::start();
         let mut conn = redis.conn();
-        let mut synth = Synth::new(3, "bench");
-        let tasks = synth.tasks(&[("server", 1), ("reader", 12), ("caller", 6)]);
-        // Per task: totals / 19 tasks.
-        let sizes = [
-            (Table::Packets, 600_000),
-            (Table::Interactions, 130_000),
-            (Table::System, 35_000),
-            (Table::Events, 40_000),
-            (Table::Logs, 20_000),
-            (Table::App, 5_000),
-        ];
-        let start = 1_764_000_000_000_000_i64;
         let t0 = Instant::now();
-        let mut total = 0;
-        for t in &tasks {
-            register_task(
-                &mut conn,
-                "bench",
-                &wotemu_contract::task::TaskInfo {
-                    task: t.task.clone(),
-                    node: t.node.clone(),
-                    service: format!("bench_{}", t.node),
-                    slot: Some(t.slot),
-                    ip_addresses: vec![t.ip.clone()],
-                    networks: vec!["3g".into()],
-                    started_at: Some(wotemu_contract::time_util::us_to_rfc3339(start)),
-                    ..Default::default()
-                },
-            );
-            let mut seq = 0;
-            for (table, n) in sizes {
-                let n = n * scale / tasks.len();
-                let mut done = 0;
-                let mut entries = Vec::new();
-                while done < n {
-                    let k = 5_000.min(n - done);
-                    // Records spread over the same ~30 min run whatever the scale.
-                    let batch =
-                        synth.batch(table, t, start + done as i64 * 1_000 / scale as i64, k);
-                    seq += 1;
-                    entries.push(StreamEntry::new(seq, batch, table));
-                    done += k;
-                    total += k;
-                }
-                xadd_entries(&mut conn, "bench", &t.task, &entries);
-            }
-        }
+        let (total, tasks) = load_bench_run(&mut conn, "bench", 3, scale);
         println!(
-            "scale {scale}×: {total} records ({} tasks) loaded into redis in {:.1} s",
-            tasks.len(),
+            "scale {scale}×: {total} records ({tasks} tasks) loaded into redis in {:.1} s",
             t0.elapsed().as_secs_f64()
         );
         let out = tempfile::tempdir().unwrap();

@@ -205,6 +205,50 @@ pub(crate) enum Command {
     ///   wotemu report --dataset runs/quickstart --out runs/quickstart/site --open
     ///   wotemu report --out report --stack quickstart --redis-url redis://10.0.0.5:6379
     Report(ReportArgs),
+    /// Compare run datasets: which design is better, and is the difference real?
+    ///
+    /// Reads 2 to N run datasets (from `wotemu run`, a Swarm stack or a 0.6 import; they can be mixed) and
+    /// writes a static site (same template as the report: offline, file://, GitHub Pages) with what differs
+    /// between the runs' topologies, then per thing × name × verb (clients' side) the count, success rate,
+    /// latency p50/p95/p99 with 95 % intervals and each change against the baseline, marked only when
+    /// statistically significant (distribution-free intervals of percentiles, z tests, Holm's correction over
+    /// all tests); traffic, errors, and nodes' CPU, memory and restarts side by side. The first run is the
+    /// baseline unless --baseline names another.
+    ///
+    /// --fail-if makes it a regression gate (exit 4 when a gate is violated):
+    ///
+    ///   GATE     := METRIC(SELECTOR) OP EXPR          OP: >  >=  <  <=  ==  !=
+    ///   SELECTOR := * | TERM[,TERM…]                  TERM: a name (matches a thing, a property/action/event
+    ///                                                 name, a verb or a client node) or KEY=NAME with KEY one
+    ///                                                 of thing, name, verb, node; terms must all match
+    ///   EXPR     := numbers, `baseline` (the same figure in the baseline), + - * / and ( ); 5% is 0.05
+    ///   METRIC   := p50 p95 p99 mean (latency, ms) · count errors · error_rate ok_rate (0–1) ·
+    ///               throughput (interactions/s) · mean_cpu p95_cpu max_cpu (% of one core, of a node) ·
+    ///               mean_mem p95_mem max_mem (MiB, of a node) · restarts (of a node)
+    ///
+    /// A gate is checked on every run but the baseline; a figure with no data violates it (a misspelt
+    /// selector cannot pass). A malformed gate is a usage error (exit 2) that shows where the mistake is.
+    ///
+    /// Examples:
+    ///   wotemu compare runs/3g runs/lte --out compare-site
+    ///   wotemu compare runs/a runs/b runs/c --baseline runs/b --json
+    ///   wotemu compare runs/main runs/branch --fail-if 'p95(readproperty) > 1.10 * baseline' --fail-if 'error_rate(*) > 0.01'
+    Compare(CompareArgs),
+    /// Run every combination of a topology's parameters, then compare them.
+    ///
+    /// Each --set PATH=V1,V2,… names a field of the topology's document as written in YAML (the same for a
+    /// 0.6 Python file: the document its objects build) and its values; the sweep runs the cartesian product
+    /// of the values (times --repeat) one after the other with the one-host runner, each into
+    /// OUT/<combination>[-r<k>]/ (its dataset, report and the topology it ran as topology.yml), then writes the
+    /// comparison of all of them into OUT/compare/ with a sweep page. An unknown path or a value that does not
+    /// validate is rejected before anything runs. Running the same command again skips the combinations
+    /// already done; Ctrl-C stops the current run cleanly (it is collected) and leaves the rest for next time.
+    /// Needs root, as `wotemu run`.
+    ///
+    /// Examples:
+    ///   sudo wotemu sweep examples/quickstart.yml --set networks.3g.conditions=regular_3g,lte --set nodes.reader.scale=2,4 --duration 30s --out runs/sweep
+    ///   sudo wotemu sweep examples/quickstart.py --set nodes.reader.resources.mem_limit=150M,256M --repeat 3 --duration 60s --out runs/mem --dry-run
+    Sweep(SweepArgs),
     /// Check a topology, or show it normalised.
     #[command(subcommand)]
     Topology(TopologyCommand),
@@ -214,6 +258,60 @@ pub(crate) enum Command {
     /// put `# yaml-language-server: $schema=topology.schema.json` at the top of the topology file.
     #[command(subcommand)]
     Schema(SchemaCommand),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CompareArgs {
+    /// The run datasets (2 or more); the first is the baseline unless --baseline says otherwise.
+    #[arg(value_name = "RUN_DIR", num_args = 1.., required = true)]
+    pub(crate) runs: Vec<PathBuf>,
+    /// The baseline: one of the RUN_DIRs (or another dataset, then compared first).
+    #[arg(long, value_name = "RUN_DIR")]
+    pub(crate) baseline: Option<PathBuf>,
+    /// Where to write the site (default: compare-site; not written with --json unless given).
+    #[arg(long, short = 'o', value_name = "SITE")]
+    pub(crate) out: Option<PathBuf>,
+    /// Print the figures as JSON (documented in ARCHITECTURE.md, stable keys) instead of a summary.
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// A regression gate (repeatable): exit 4 when it is violated. Grammar above.
+    #[arg(long = "fail-if", value_name = "EXPR", value_parser = parse_gate)]
+    pub(crate) fail_if: Vec<wotemu_reporter::compare::Gate>,
+    /// The site's title.
+    #[arg(long)]
+    pub(crate) title: Option<String>,
+    /// Where the site will be published (GitHub Pages), for canonical links.
+    #[arg(long, value_name = "URL")]
+    pub(crate) base_url: Option<String>,
+}
+
+fn parse_gate(s: &str) -> Result<wotemu_reporter::compare::Gate, String> {
+    wotemu_reporter::compare::gate::parse(s).map_err(|e| e.to_string())
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SweepArgs {
+    /// The topology: YAML or a WoTemu 0.6 Python file.
+    #[arg(value_name = "TOPOLOGY")]
+    pub(crate) topology: PathBuf,
+    /// A parameter and its values: PATH=V1,V2,… (repeatable; every combination runs).
+    #[arg(long = "set", value_name = "PATH=V1,V2,…", required = true)]
+    pub(crate) set: Vec<String>,
+    /// How many times each combination runs.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub(crate) repeat: u32,
+    /// How long each combination runs (e.g. 60s, 2m, 90).
+    #[arg(long, short = 'd')]
+    pub(crate) duration: String,
+    /// The sweep's folder: one run directory per combination, and compare/.
+    #[arg(long, short = 'o', value_name = "DIR")]
+    pub(crate) out: PathBuf,
+    /// List the combinations and the estimated time, and run nothing.
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+    /// Run each combination as a Docker Swarm stack instead of on this host.
+    #[arg(long)]
+    pub(crate) swarm: bool,
 }
 
 #[derive(Debug, Args)]

@@ -2,7 +2,8 @@
 //!
 //! Each command turns its flags into a library call and shows the result; `outcome` maps a written dataset
 //! to the exit code. Exit codes: 0 success; 1 error (the message says what and how to fix it); 2 usage
-//! error; 3 the command finished but some input was rejected or lost (listed in the output and the manifest).
+//! error; 3 the command finished but some input was rejected or lost (listed in the output and the manifest);
+//! 4 a `wotemu compare --fail-if` gate is violated.
 //!
 //! This crate must never hold logic a test would want to call without the binary (it belongs in a library),
 //! or print from anywhere but `output`.

@@ -39,7 +39,7 @@ pub(crate) const FILES: [(&str, &[u8]); 10] = [
     ("vendor/README.md", sb!("README.md")),
 ];
 
-const TEMPLATES: [(&str, &str); 8] = [
+const TEMPLATES: [(&str, &str); 11] = [
     ("base.html", st!("templates/base.html")),
     ("macros.html", st!("templates/macros.html")),
     ("index.html", st!("templates/index.html")),
@@ -48,6 +48,9 @@ const TEMPLATES: [(&str, &str); 8] = [
     ("errors.html", st!("templates/errors.html")),
     ("compose.html", st!("templates/compose.html")),
     ("data.html", st!("templates/data.html")),
+    ("compare.html", st!("templates/compare.html")),
+    ("compare_group.html", st!("templates/compare_group.html")),
+    ("sweep.html", st!("templates/sweep.html")),
 ];
 
 /// The templates, with HTML escaping on.

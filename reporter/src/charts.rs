@@ -227,3 +227,116 @@ pub fn boxes(title: &str, rows: &[(String, String, [f64; 7], i64)]) -> Value {
     ]);
     spec
 }
+
+/// Empirical CDFs, one line per series (dashed differently, labelled). `rows`: (series, value, share 0–1).
+pub fn ecdf(title: &str, x_title: &str, rows: &[(String, f64, f64)]) -> Value {
+    let data: Vec<Value> = rows
+        .iter()
+        .take(MAX_POINTS)
+        .map(|(s, v, p)| json!({"series": s, "v": v, "p": p}))
+        .collect();
+    let mut spec = base(title, data);
+    spec["height"] = json!(260);
+    spec["mark"] = json!({"type": "line", "interpolate": "step-after"});
+    spec["params"] = json!([{"name": "zoom", "select": {"type": "interval", "encodings": ["x"]}, "bind": "scales"}]);
+    // A log scale (latencies span decades); a latency of 0 cannot be drawn on it and is left out.
+    spec["transform"] = json!([{"filter": "datum.v > 0"}]);
+    spec["encoding"] = json!({
+        "x": {"field": "v", "type": "quantitative", "title": x_title, "scale": {"type": "log"}},
+        "y": {"field": "p", "type": "quantitative", "title": "share of interactions", "axis": {"format": "%"}},
+        "color": {"field": "series", "type": "nominal", "title": "run"},
+        "strokeDash": {"field": "series", "type": "nominal", "title": "run"},
+        "tooltip": [{"field": "series", "title": "run"}, {"field": "v", "format": ",.1f", "title": x_title},
+                    {"field": "p", "format": ".1%", "title": "share ≤"}]
+    });
+    spec
+}
+
+/// A point with its interval: (category, series, value, low, high).
+pub type IntervalRow = (String, String, f64, Option<f64>, Option<f64>);
+
+/// Points with 95 % interval bars: one row per category, offset per series. `rows`: (category, series,
+/// value, lo, hi); a missing interval draws the point alone.
+pub fn intervals(title: &str, x_title: &str, rows: &[IntervalRow]) -> Value {
+    let data: Vec<Value> = rows
+        .iter()
+        .take(MAX_POINTS)
+        .map(|(c, s, v, lo, hi)| json!({"category": c, "series": s, "v": v, "lo": lo, "hi": hi}))
+        .collect();
+    let mut spec = base(title, data);
+    spec["height"] = json!({"step": 14});
+    let x =
+        json!({"field": "v", "type": "quantitative", "title": x_title, "scale": {"type": "log"}});
+    spec["transform"] = json!([{"filter": "datum.v > 0"}]);
+    spec["encoding"] = json!({
+        "y": {"field": "category", "type": "nominal", "title": null, "sort": null},
+        "yOffset": {"field": "series", "type": "nominal"},
+        "color": {"field": "series", "type": "nominal", "title": "run"},
+        "tooltip": [{"field": "category"}, {"field": "series", "title": "run"}, {"field": "v", "format": ",.2f"},
+                    {"field": "lo", "format": ",.2f", "title": "95 % low"}, {"field": "hi", "format": ",.2f", "title": "95 % high"}]
+    });
+    spec["layer"] = json!([
+        {"mark": {"type": "rule"}, "transform": [{"filter": "isValid(datum.lo) && datum.lo > 0"}],
+         "encoding": {"x": {"field": "lo", "type": "quantitative", "scale": {"type": "log"}, "title": x_title}, "x2": {"field": "hi"}}},
+        {"mark": {"type": "point", "filled": true, "size": 40}, "encoding": {"x": x, "shape": {"field": "series", "type": "nominal", "title": "run"}}}
+    ]);
+    spec
+}
+
+/// Significant changes as a matrix: rows (what), columns (run); a cell holds the change in words and is
+/// coloured only when significant; each cell links to `href`. `rows`: (row, column, relative change or
+/// `None` when not significant, label, href).
+pub fn changes(title: &str, rows: &[(String, String, Option<f64>, String, String)]) -> Value {
+    let data: Vec<Value> = rows
+        .iter()
+        .take(MAX_POINTS)
+        .map(|(r, c, v, l, h)| json!({"row": r, "col": c, "v": v.map(|v| v * 100.0), "label": l, "href": h}))
+        .collect();
+    let mut spec = base(title, data);
+    spec["height"] = json!({"step": 24});
+    spec["width"] = json!({"step": 120});
+    let y = json!({"field": "row", "type": "nominal", "title": null, "sort": null});
+    let x = json!({"field": "col", "type": "nominal", "title": "run", "axis": {"labelAngle": -20, "orient": "top"}});
+    spec["layer"] = json!([
+        {"mark": {"type": "rect", "stroke": "#d0d7de", "cursor": "pointer"}, "encoding": {
+            "y": y, "x": x, "href": {"field": "href"},
+            "color": {"field": "v", "type": "quantitative", "title": "change %",
+                      "scale": {"scheme": "redblue", "reverse": true, "domainMid": 0}},
+            "tooltip": [{"field": "row", "title": "what"}, {"field": "col", "title": "run"}, {"field": "label", "title": "change"}]}},
+        {"mark": {"type": "text", "fontSize": 10}, "encoding": {"y": y, "x": x, "text": {"field": "label"}, "href": {"field": "href"}}}
+    ]);
+    spec
+}
+
+/// A figure against a swept parameter: one line per value of the other parameters, the mean of the repeats
+/// with their min–max as a bar. `rows`: (x value, series, mean, min, max); `order`: the x values in order.
+pub fn sweep(
+    title: &str,
+    x_title: &str,
+    y_title: &str,
+    order: &[String],
+    rows: &[(String, String, f64, f64, f64)],
+) -> Value {
+    let data: Vec<Value> = rows
+        .iter()
+        .take(MAX_POINTS)
+        .map(|(x, s, m, lo, hi)| json!({"x": x, "series": s, "v": m, "lo": lo, "hi": hi}))
+        .collect();
+    let mut spec = base(title, data);
+    let x = json!({"field": "x", "type": "ordinal", "title": x_title, "sort": order, "axis": {"labelAngle": 0}});
+    spec["encoding"] = json!({
+        "x": x,
+        "color": {"field": "series", "type": "nominal", "title": null},
+        "tooltip": [{"field": "x", "title": x_title}, {"field": "series", "title": "others"},
+                    {"field": "v", "format": ",.2f", "title": y_title}, {"field": "lo", "format": ",.2f", "title": "min of repeats"},
+                    {"field": "hi", "format": ",.2f", "title": "max of repeats"}]
+    });
+    spec["layer"] = json!([
+        {"mark": {"type": "line", "point": {"size": 40}}, "encoding": {
+            "y": {"field": "v", "type": "quantitative", "title": y_title},
+            "shape": {"field": "series", "type": "nominal", "title": null},
+            "strokeDash": {"field": "series", "type": "nominal", "title": null}}},
+        {"mark": {"type": "rule"}, "encoding": {"y": {"field": "lo", "type": "quantitative"}, "y2": {"field": "hi"}}}
+    ]);
+    spec
+}

@@ -19,6 +19,8 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    #[error("{0}")]
+    Compare(String),
     #[error("cannot render page {page}: {message}")]
     Template { page: String, message: String },
 }

@@ -15,6 +15,7 @@ pub mod aggregate;
 pub mod app;
 mod assets;
 pub mod charts;
+pub mod compare;
 mod downloads;
 pub mod error;
 pub mod escape;

@@ -86,7 +86,7 @@ impl Report {
                 .map(|u| format!("{}/", u.trim_end_matches('/'))),
             version: env!("CARGO_PKG_VERSION"),
             span,
-            nav: [
+            nav: vec![
                 NavItem {
                     href: "index.html",
                     label: "Summary",

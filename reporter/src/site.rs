@@ -21,17 +21,17 @@ pub struct Rendered {
 }
 
 /// Writes pages with one Tera instance and the site's frame.
-struct Writer<'a> {
-    out: &'a Path,
-    tera: tera::Tera,
-    site: SiteView<'a>,
-    pages: usize,
-    charts: usize,
-    total: usize,
-    on_page: &'a mut dyn FnMut(usize, usize),
+pub(crate) struct Writer<'a> {
+    pub(crate) out: &'a Path,
+    pub(crate) tera: tera::Tera,
+    pub(crate) site: SiteView<'a>,
+    pub(crate) pages: usize,
+    pub(crate) charts: usize,
+    pub(crate) total: usize,
+    pub(crate) on_page: &'a mut dyn FnMut(usize, usize),
 }
 
-fn write_file(p: &Path, bytes: &[u8]) -> Result<(), Error> {
+pub(crate) fn write_file(p: &Path, bytes: &[u8]) -> Result<(), Error> {
     if let Some(d) = p.parent() {
         std::fs::create_dir_all(d).map_err(|source| Error::Write {
             path: d.to_owned(),
@@ -46,7 +46,7 @@ fn write_file(p: &Path, bytes: &[u8]) -> Result<(), Error> {
 
 impl Writer<'_> {
     /// Renders `template` into `file` with the page's view under `name`, and its charts.
-    fn page<V: Serialize>(
+    pub(crate) fn page<V: Serialize>(
         &mut self,
         file: &str,
         template: &str,
@@ -101,80 +101,15 @@ impl Report {
     /// new pages.
     pub fn render_with(&self, on_page: &mut dyn FnMut(usize, usize)) -> Result<Rendered, Error> {
         let _span = tracing::info_span!("report_render", out = %self.opts.out.display()).entered();
-        let out = &self.opts.out;
-        let name = out
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "site".into());
-        let pid = std::process::id();
-        let staging = out.with_file_name(format!(".{name}.partial-{pid}"));
-        let old = out.with_file_name(format!(".{name}.old-{pid}"));
-        let cleanup = |p: &Path| {
-            if p.exists() {
-                if let Err(e) = std::fs::remove_dir_all(p) {
-                    tracing::warn!(path = %p.display(), error = %e, "Cannot remove a leftover folder.");
-                }
-            }
-        };
-        cleanup(&staging);
-        // The downloads (a CSV of every table: most of the bytes) are written while the pages render.
-        let written = std::thread::scope(|scope| {
-            let downloads = scope.spawn(|| self.write_downloads(&staging));
-            self.render_pages(&staging, on_page, downloads)
-        });
-        let mut rendered = match written {
-            Ok(r) => r,
-            Err(e) => {
-                cleanup(&staging);
-                return Err(e);
-            }
-        };
-        let swap = |from: &Path, to: &Path| {
-            std::fs::rename(from, to).map_err(|source| Error::Write {
-                path: to.to_owned(),
-                source,
+        let out = self.opts.out.clone();
+        let mut rendered = publish(&out, |staging| {
+            // The downloads (a CSV of every table: most of the bytes) are written while the pages render.
+            std::thread::scope(|scope| {
+                let downloads = scope.spawn(|| self.write_downloads(staging));
+                self.render_pages(staging, on_page, downloads)
             })
-        };
-        if out.exists() {
-            // What the previous site holds that a report does not write (a `dataset/` collected by
-            // `wotemu report --stack`, a CNAME for GitHub Pages) moves over into the new one.
-            let mut carried = Vec::new();
-            if let Ok(rd) = std::fs::read_dir(out) {
-                for e in rd.flatten() {
-                    let target = staging.join(e.file_name());
-                    if !target.exists() {
-                        swap(&e.path(), &target)?;
-                        carried.push(e.file_name());
-                    }
-                }
-            }
-            let swapped = swap(out, &old).and_then(|()| swap(&staging, out));
-            if let Err(e) = swapped {
-                // Put the previous site back as it was, with what was carried over.
-                if !out.exists() {
-                    if let Err(back) = std::fs::rename(&old, out) {
-                        tracing::warn!(error = %back, "The previous site could not be put back.");
-                    }
-                }
-                for name in carried {
-                    if let Err(back) = std::fs::rename(staging.join(&name), out.join(&name)) {
-                        tracing::warn!(error = %back, "An entry of the previous site could not be put back.");
-                    }
-                }
-                cleanup(&staging);
-                return Err(e);
-            }
-            cleanup(&old);
-        } else {
-            if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
-                std::fs::create_dir_all(parent).map_err(|source| Error::Write {
-                    path: parent.to_owned(),
-                    source,
-                })?;
-            }
-            swap(&staging, out)?;
-        }
-        rendered.out = out.clone();
+        })?;
+        rendered.out = out;
         Ok(rendered)
     }
 
@@ -262,7 +197,83 @@ impl Report {
     }
 }
 
-fn dir_size(p: &Path) -> u64 {
+/// Writes a site with `build` into a folder beside `out`, then puts it in `out`'s place only once complete:
+/// a failure (a full disk) leaves the previous site as it was, and a site replaced is never a mix of old and
+/// new pages. What the previous site holds that the new one does not write (a `dataset/` collected by
+/// `wotemu report --stack`, a CNAME for GitHub Pages) moves over into the new one.
+pub(crate) fn publish<T>(
+    out: &Path,
+    build: impl FnOnce(&Path) -> Result<T, Error>,
+) -> Result<T, Error> {
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "site".into());
+    let pid = std::process::id();
+    let staging = out.with_file_name(format!(".{name}.partial-{pid}"));
+    let old = out.with_file_name(format!(".{name}.old-{pid}"));
+    let cleanup = |p: &Path| {
+        if p.exists() {
+            if let Err(e) = std::fs::remove_dir_all(p) {
+                tracing::warn!(path = %p.display(), error = %e, "Cannot remove a leftover folder.");
+            }
+        }
+    };
+    cleanup(&staging);
+    let built = match build(&staging) {
+        Ok(r) => r,
+        Err(e) => {
+            cleanup(&staging);
+            return Err(e);
+        }
+    };
+    let swap = |from: &Path, to: &Path| {
+        std::fs::rename(from, to).map_err(|source| Error::Write {
+            path: to.to_owned(),
+            source,
+        })
+    };
+    if out.exists() {
+        let mut carried = Vec::new();
+        if let Ok(rd) = std::fs::read_dir(out) {
+            for e in rd.flatten() {
+                let target = staging.join(e.file_name());
+                if !target.exists() {
+                    swap(&e.path(), &target)?;
+                    carried.push(e.file_name());
+                }
+            }
+        }
+        let swapped = swap(out, &old).and_then(|()| swap(&staging, out));
+        if let Err(e) = swapped {
+            // Put the previous site back as it was, with what was carried over.
+            if !out.exists() {
+                if let Err(back) = std::fs::rename(&old, out) {
+                    tracing::warn!(error = %back, "The previous site could not be put back.");
+                }
+            }
+            for name in carried {
+                if let Err(back) = std::fs::rename(staging.join(&name), out.join(&name)) {
+                    tracing::warn!(error = %back, "An entry of the previous site could not be put back.");
+                }
+            }
+            cleanup(&staging);
+            return Err(e);
+        }
+        cleanup(&old);
+    } else {
+        if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|source| Error::Write {
+                path: parent.to_owned(),
+                source,
+            })?;
+        }
+        swap(&staging, out)?;
+    }
+    Ok(built)
+}
+
+pub(crate) fn dir_size(p: &Path) -> u64 {
     let mut total = 0;
     if let Ok(rd) = std::fs::read_dir(p) {
         for e in rd.flatten() {

@@ -16,7 +16,7 @@ pub struct SiteView<'a> {
     pub version: &'static str,
     /// The time span of the data, for the footer.
     pub span: String,
-    pub nav: [NavItem; 5],
+    pub nav: Vec<NavItem>,
 }
 
 /// A link of the navigation.

@@ -4,6 +4,7 @@
 //! - [`synth`]: synthetic records of every table with realistic shapes, reproducible from a seed.
 //! - [`load`]: writes records into Redis in the stream layout, as agents do.
 //! - [`legacy`]: a WoTemu 0.6 store, as 0.6 leaves it after a run.
+//! - [`browser`]: a generated page in real headless Chromium (charts render, no request, no console error).
 //!
 //! Readiness is awaited by reading the server's own "Ready to accept connections" line, never by sleeping.
 //!
@@ -15,6 +16,7 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
+pub mod browser;
 pub mod legacy;
 pub mod load;
 pub mod synth;

@@ -134,3 +134,58 @@ pub fn load_synthetic(
     }
     loaded
 }
+
+/// Loads the benchmarks' run into `stack`: 19 tasks (a server, 12 readers, 6 callers) with, per 1× of
+/// `scale`, 600k packets, 130k interactions, 35k system samples, 40k events, 20k logs and 5k app values
+/// spread over the same ~30 min, in batches of 5,000. Returns (records, tasks).
+pub fn load_bench_run(
+    conn: &mut Connection,
+    stack: &str,
+    seed: u64,
+    scale: usize,
+) -> (usize, usize) {
+    let mut synth = Synth::new(seed, stack);
+    let tasks = synth.tasks(&[("server", 1), ("reader", 12), ("caller", 6)]);
+    let sizes = [
+        (Table::Packets, 600_000),
+        (Table::Interactions, 130_000),
+        (Table::System, 35_000),
+        (Table::Events, 40_000),
+        (Table::Logs, 20_000),
+        (Table::App, 5_000),
+    ];
+    let start = 1_764_000_000_000_000_i64;
+    let mut total = 0;
+    for t in &tasks {
+        register_task(
+            conn,
+            stack,
+            &TaskInfo {
+                task: t.task.clone(),
+                node: t.node.clone(),
+                service: format!("{stack}_{}", t.node),
+                slot: Some(t.slot),
+                ip_addresses: vec![t.ip.clone()],
+                networks: vec!["3g".into()],
+                started_at: Some(wotemu_contract::time_util::us_to_rfc3339(start)),
+                ..Default::default()
+            },
+        );
+        let mut seq = 0;
+        for (table, n) in sizes {
+            let n = n * scale / tasks.len();
+            let mut done = 0;
+            let mut entries = Vec::new();
+            while done < n {
+                let k = 5_000.min(n - done);
+                let batch = synth.batch(table, t, start + done as i64 * 1_000 / scale as i64, k);
+                seq += 1;
+                entries.push(StreamEntry::new(seq, batch, table));
+                done += k;
+                total += k;
+            }
+            xadd_entries(conn, stack, &t.task, &entries);
+        }
+    }
+    (total, tasks.len())
+}

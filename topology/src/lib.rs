@@ -61,8 +61,24 @@ pub struct Loaded {
     pub text: String,
 }
 
-/// Reads, parses and validates a topology file.
+/// Reads, parses and validates a topology file (app files are looked for beside it).
 pub fn load(path: &Path) -> Result<Loaded, Error> {
+    load_with(path, &[]).map(|(loaded, _)| loaded)
+}
+
+/// A change of a topology's document before it is validated (`wotemu sweep --set PATH=VALUE`): `path`
+/// addresses the document as written in YAML (`networks.3g.conditions`, `nodes.reader.scale`,
+/// `nodes.reader.app.params.interval`), the same for a 0.6 Python file (the document its objects build).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Override {
+    pub path: String,
+    pub value: serde_json::Value,
+}
+
+/// Reads a topology file, applies `overrides` to its document and validates the result, with the same
+/// located errors as [`load`] (a problem of an overridden value says it came from `--set`). Returns the
+/// topology, and the document after the overrides as YAML (the text a run records: it validates as is).
+pub fn load_with(path: &Path, overrides: &[Override]) -> Result<(Loaded, String), Error> {
     let format = Format::of(path).ok_or_else(|| Error::UnknownFormat {
         path: path.to_owned(),
     })?;
@@ -75,17 +91,133 @@ pub fn load(path: &Path) -> Result<Loaded, Error> {
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let files = AppFiles::In(dir);
-    let v = match format {
-        Format::Yaml => yaml_validated(path, &text, files)?,
-        Format::Python => python_validated(path, &text, files)?,
+    let (mut doc, locator, earlier): (
+        serde_json::Value,
+        Box<dyn validate::Locate>,
+        Vec<Diagnostic>,
+    ) = match format {
+        Format::Yaml => (
+            yaml::parse_document(path, &text)?,
+            Box::new(yaml::YamlLocator::new(path, &text)),
+            Vec::new(),
+        ),
+        #[cfg(feature = "python")]
+        Format::Python => {
+            let l = python::load(path, &text)?;
+            (l.raw, Box::new(l.locator), l.problems)
+        }
+        #[cfg(not(feature = "python"))]
+        Format::Python => {
+            return Err(Error::NoPython {
+                path: path.to_owned(),
+            })
+        }
     };
-    Ok(Loaded {
-        topology: v.topology,
-        warnings: v.warnings,
-        format,
-        text,
-    })
+    let mut problems = Vec::new();
+    for o in overrides {
+        if let Err(message) = set_path(&mut doc, &o.path, o.value.clone()) {
+            problems.push(Diagnostic {
+                kind: Kind::UnknownField,
+                path: o.path.clone(),
+                location: None,
+                message: format!("--set {}: {message}", o.path),
+                hint: Some("a path names the document as written in YAML, e.g. networks.3g.conditions, nodes.reader.scale, nodes.reader.resources.mem_limit, nodes.reader.app.params.interval".into()),
+            });
+        }
+    }
+    if !problems.is_empty() {
+        return Err(Error::Invalid {
+            path: path.to_owned(),
+            diagnostics: problems,
+        });
+    }
+    let yaml = serde_yaml::to_string(&doc).unwrap_or_default();
+    let v = validate_document(path, doc, locator.as_ref(), earlier, AppFiles::In(dir)).map_err(
+        |e| match e {
+            Error::Invalid {
+                path,
+                mut diagnostics,
+            } => {
+                for d in &mut diagnostics {
+                    if let Some(o) = overrides.iter().find(|o| {
+                        d.path == o.path
+                            || d.path.starts_with(&format!("{}.", o.path))
+                            || o.path.starts_with(&format!("{}.", d.path))
+                    }) {
+                        d.message = format!(
+                            "{} (the value comes from --set {}={})",
+                            d.message, o.path, o.value
+                        );
+                    }
+                }
+                Error::Invalid { path, diagnostics }
+            }
+            other => other,
+        },
+    )?;
+    Ok((
+        Loaded {
+            topology: v.topology,
+            warnings: v.warnings,
+            format,
+            text,
+        },
+        yaml,
+    ))
+}
+
+/// Sets `path` (dot-separated keys) in `doc`: every key but the last must exist (a misspelt node or network
+/// is an error, not a new entry); the last is added when missing (the validator then says whether it is a
+/// field).
+pub fn set_path(
+    doc: &mut serde_json::Value,
+    path: &str,
+    value: serde_json::Value,
+) -> Result<(), String> {
+    let keys: Vec<&str> = path.split('.').collect();
+    if keys.iter().any(|k| k.is_empty()) {
+        return Err(format!("`{path}` is not a path (keys separated by dots)"));
+    }
+    let mut cur = doc;
+    for (i, k) in keys.iter().enumerate() {
+        let here = keys[..i].join(".");
+        let obj = match cur {
+            serde_json::Value::Object(m) => m,
+            _ => return Err(format!("`{here}` is not a mapping: it has no `{k}`")),
+        };
+        if i + 1 == keys.len() {
+            obj.insert((*k).to_owned(), value);
+            return Ok(());
+        }
+        if !obj.contains_key(*k) {
+            // A section that may be absent (`resources`, `params`) is created; a node or network must exist.
+            const NAMED: [&str; 4] = ["nodes", "networks", "brokers", "services"];
+            let must_exist = (i == 0 && NAMED.contains(k)) || (i == 1 && NAMED.contains(&keys[0]));
+            if must_exist {
+                let mut known: Vec<&str> = obj.keys().map(String::as_str).collect();
+                known.sort_unstable();
+                let what = if here.is_empty() {
+                    "the topology".to_owned()
+                } else {
+                    format!("`{here}`")
+                };
+                return Err(format!(
+                    "{what} has no `{k}` (it has: {})",
+                    if known.is_empty() {
+                        "nothing".into()
+                    } else {
+                        known.join(", ")
+                    }
+                ));
+            }
+            obj.insert(
+                (*k).to_owned(),
+                serde_json::Value::Object(Default::default()),
+            );
+        }
+        cur = obj.get_mut(*k).expect("present");
+    }
+    Ok(())
 }
 
 /// Whether app files are looked for on the host.

@@ -8,6 +8,7 @@ pub(crate) use topology::load_topology;
 
 mod agent;
 mod collect;
+mod compare;
 mod compose;
 mod cpu;
 mod dataset;
@@ -15,6 +16,7 @@ mod net;
 mod report;
 mod run;
 mod swarm;
+mod sweep;
 mod topology;
 
 pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -25,6 +27,8 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Dataset(cmd) => dataset::run(cmd),
         Command::Compose(args) => compose::run(args),
         Command::Report(args) => report::run(args),
+        Command::Compare(args) => compare::run(args),
+        Command::Sweep(args) => sweep::run(args),
         Command::Gateway(args) => net::gateway(args),
         Command::DockerApiProxy(args) => swarm::proxy(args),
         Command::RedisServer(args) => swarm::redis_server(args),
@@ -49,6 +53,8 @@ fn command_name(c: &Command) -> &'static str {
         Command::Dataset(_) => "dataset",
         Command::Compose(_) => "compose",
         Command::Report(_) => "report",
+        Command::Compare(_) => "compare",
+        Command::Sweep(_) => "sweep",
         Command::Gateway(_) => "gateway",
         Command::DockerApiProxy(_) => "docker-api-proxy",
         Command::RedisServer(_) => "redis-server",

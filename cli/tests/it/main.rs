@@ -10,5 +10,6 @@ mod report;
 mod rows;
 mod run;
 mod swarm;
+mod sweep;
 mod topology;
 mod util;

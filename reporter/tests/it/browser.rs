@@ -1,40 +1,12 @@
 //! Every page in real headless Chromium: the charts render, nothing fails, the probe stays text.
 
-use std::process::Command;
+use wotemu_testkit::browser::check_page;
 
 use crate::fixture::fixture;
-
-fn chromium() -> &'static str {
-    for c in ["chromium", "chromium-browser", "google-chrome"] {
-        if Command::new(c)
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success())
-        {
-            return c;
-        }
-    }
-    panic!("headless Chromium is needed for this test: apt-get install chromium (scripts/setup.sh does it)");
-}
-
-/// Requests Chromium makes by itself (updates, accounts, time), whatever the page.
-fn chromium_own(url: &str) -> bool {
-    let host = url
-        .split("://")
-        .nth(1)
-        .unwrap_or("")
-        .split(['/', ':', '?'])
-        .next()
-        .unwrap_or("");
-    ["google.com", "googleapis.com", "gstatic.com", "gvt1.com"]
-        .iter()
-        .any(|d| host == *d || host.ends_with(&format!(".{d}")))
-}
 
 #[test]
 fn every_chart_renders_in_headless_chromium() {
     let f = fixture();
-    let browser = chromium();
     let mut pages = vec![
         f.site.join("index.html"),
         f.site.join("tasks.html"),
@@ -48,81 +20,6 @@ fn every_chart_renders_in_headless_chromium() {
         .path();
     pages.push(task);
     for page in pages {
-        let profile = tempfile::tempdir().unwrap();
-        let out = Command::new(browser)
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--no-first-run",
-                "--disable-extensions",
-                "--disable-background-networking",
-                "--virtual-time-budget=10000",
-                "--enable-logging=stderr",
-                "--v=0",
-            ])
-            .arg(format!("--user-data-dir={}", profile.path().display()))
-            .arg(format!(
-                "--log-net-log={}",
-                profile.path().join("net.json").display()
-            ))
-            .arg("--dump-dom")
-            .arg(format!("file://{}", page.display()))
-            .output()
-            .unwrap();
-        let dom = String::from_utf8_lossy(&out.stdout);
-        let log = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            out.status.success(),
-            "{}: chromium failed: {log}",
-            page.display()
-        );
-        let containers = dom.matches("data-spec=\"").count();
-        let rendered = dom.matches("data-rendered=\"true\"").count();
-        assert_eq!(
-            rendered,
-            containers,
-            "{}: {rendered} of {containers} charts rendered\n{log}",
-            page.display()
-        );
-        assert!(
-            !dom.contains("data-rendered=\"error\""),
-            "{}",
-            page.display()
-        );
-        let console_errors: Vec<&str> = log
-            .lines()
-            .filter(|l| l.contains("CONSOLE") && (l.contains("Error") || l.contains("error")))
-            .collect();
-        assert!(
-            console_errors.is_empty(),
-            "{}: {console_errors:?}",
-            page.display()
-        );
-        assert!(
-            !dom.contains("<script>alert(1)</script>"),
-            "probe executed or injected"
-        );
-        // No network request from the page: the net log holds only Chromium's own background requests.
-        let net = std::fs::read_to_string(profile.path().join("net.json")).unwrap();
-        let from_page: Vec<&str> = net
-            .split("\"url\":\"")
-            .skip(1)
-            .map(|s| &s[..s.find('"').unwrap_or(s.len())])
-            .filter(|u| u.starts_with("http") || u.starts_with("ws"))
-            .filter(|u| !chromium_own(u))
-            .collect();
-        assert!(
-            from_page.is_empty(),
-            "{}: network requests {from_page:?}",
-            page.display()
-        );
-        assert!(
-            net.contains("\"events\""),
-            "the net log was written (an empty list above means something)"
-        );
-        if containers > 0 {
-            assert!(dom.contains("<svg"), "{}: no SVG drawn", page.display());
-        }
+        check_page(&page);
     }
 }

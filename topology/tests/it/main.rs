@@ -6,3 +6,4 @@ mod fuzz_corpus;
 mod invalid;
 mod model;
 mod mutate;
+mod overrides;

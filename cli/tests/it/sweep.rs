@@ -1,0 +1,230 @@
+//! `wotemu sweep` and `wotemu compare` end to end: a real sweep of the quickstart on this host (needs root),
+//! its comparison site in headless Chromium, resuming, gates and their exit codes, and what is rejected
+//! before anything runs.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::run::repo;
+use crate::util::{stderr, stdout, wotemu};
+
+fn sweep(out: &Path) -> std::process::Command {
+    let mut c = wotemu();
+    c.arg("sweep")
+        .arg(repo().join("examples/quickstart.yml"))
+        .args([
+            "--set",
+            "networks.3g.conditions=regular_3g,lte",
+            "--set",
+            "nodes.reader.scale=2,4",
+            // One value: the same in every combination (and not in the names). Reads back to back give
+            // the 3G runs enough interactions for intervals in a short run.
+            "--set",
+            "nodes.reader.app.params.read_sleep=0.1",
+            "--duration",
+            "30s",
+            "--out",
+        ])
+        .arg(out)
+        .env("WOTEMU_VENV", repo().join(".venv"));
+    c
+}
+
+const NAMES: [&str; 4] = [
+    "conditions-regular_3g--scale-2",
+    "conditions-regular_3g--scale-4",
+    "conditions-lte--scale-2",
+    "conditions-lte--scale-4",
+];
+
+#[test]
+fn a_sweep_of_the_quickstart_compares_3g_and_lte_and_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("sweep");
+    let o = sweep(&out).output().unwrap();
+    assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
+    let said = format!("{}{}", stdout(&o), stderr(&o));
+    assert!(
+        said.contains("[4/4]") && said.contains("Between combinations"),
+        "{said}"
+    );
+    for n in NAMES {
+        let d = out.join(n);
+        assert!(d.join("manifest.json").exists(), "{n}");
+        assert!(d.join("site/index.html").exists(), "{n}");
+        let marker: Value =
+            serde_json::from_slice(&std::fs::read(d.join("sweep.json")).unwrap()).unwrap();
+        assert_eq!(marker["status"], "complete", "{n}");
+        let topo = std::fs::read_to_string(d.join("topology.yml")).unwrap();
+        assert!(
+            topo.contains(if n.contains("lte") {
+                "lte"
+            } else {
+                "regular_3g"
+            }),
+            "{topo}"
+        );
+    }
+    // Each run ran its combination: the scale is in its tasks.
+    let tasks = |n: &str| -> usize {
+        let m = wotemu_contract::Manifest::read(&out.join(n)).unwrap();
+        m.tables
+            .get(&wotemu_contract::Table::Tasks)
+            .map_or(0, |t| t.rows as usize)
+    };
+    assert!(
+        tasks(NAMES[1]) >= tasks(NAMES[0]) + 2,
+        "scale 4 has two more readers"
+    );
+    // LTE's reads are significantly faster than 3G's.
+    let json: Value =
+        serde_json::from_slice(&std::fs::read(out.join("compare/compare.json")).unwrap()).unwrap();
+    assert_eq!(json["baseline"], NAMES[0]);
+    let lte = json["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|r| r["label"] == NAMES[2])
+        .unwrap();
+    let reads: Vec<&Value> = json["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|g| g["verb"] == "readproperty")
+        .collect();
+    assert!(!reads.is_empty());
+    for g in reads {
+        let ch = &g["runs"][lte]["change"]["p50"];
+        assert_eq!(ch["significant"], true, "{g}");
+        assert!(ch["delta"].as_f64().unwrap() < 0.0, "{g}");
+    }
+    // Every page renders in headless Chromium, with its charts and no network request.
+    let site = out.join("compare");
+    let (_, charts) = wotemu_testkit::browser::check_page(&site.join("index.html"));
+    assert_eq!(charts, 2);
+    let (dom, charts) = wotemu_testkit::browser::check_page(&site.join("sweep.html"));
+    assert!(charts >= 8, "{charts}");
+    assert!(dom.contains("networks.3g.conditions") && dom.contains("nodes.reader.scale"));
+    for g in std::fs::read_dir(site.join("groups")).unwrap().flatten() {
+        wotemu_testkit::browser::check_page(&g.path());
+    }
+    // Run again: every combination is done, nothing runs.
+    let stamp = std::fs::metadata(out.join(NAMES[0]).join("manifest.json"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    let o = sweep(&out).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let said = format!("{}{}", stdout(&o), stderr(&o));
+    assert!(
+        !said.contains("[1/4]") && !said.contains("Running "),
+        "{said}"
+    );
+    assert_eq!(
+        std::fs::metadata(out.join(NAMES[0]).join("manifest.json"))
+            .unwrap()
+            .modified()
+            .unwrap(),
+        stamp
+    );
+    // The same datasets as a regression gate: 3G against LTE is slower (exit 4, named); LTE against 3G holds.
+    let gate = "p95(readproperty) > 1.10 * baseline";
+    let o = wotemu()
+        .arg("compare")
+        .arg(out.join(NAMES[2]))
+        .arg(out.join(NAMES[0]))
+        .args(["--fail-if", gate, "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains(gate) && err.contains(NAMES[0]) && err.contains("threshold"),
+        "{err}"
+    );
+    let j: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(j["gates"][0]["violated"], true);
+    let o = wotemu()
+        .arg("compare")
+        .arg(out.join(NAMES[0]))
+        .arg(out.join(NAMES[2]))
+        .args(["--fail-if", gate, "--out"])
+        .arg(dir.path().join("gate-site"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(dir.path().join("gate-site/index.html").exists());
+}
+
+#[test]
+fn a_sweep_rejects_what_would_not_run_before_running_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("sweep");
+    let base = |set: &str| {
+        let mut c = wotemu();
+        c.arg("sweep")
+            .arg(repo().join("examples/quickstart.yml"))
+            .args(["--set", set, "--duration", "5s", "--out"])
+            .arg(&out);
+        c
+    };
+    let o = base("nodes.readr.scale=2,4").output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.contains("has no `readr`") && err.contains("reader"),
+        "{err}"
+    );
+    let o = base("nodes.reader.scale=2,lots").output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.contains("quickstart.yml:") && err.contains("--set nodes.reader.scale"),
+        "{err}"
+    );
+    let o = base("networks.3g.conditions=regular_3g,5g")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("5g"), "{}", stderr(&o));
+    assert!(!out.exists(), "nothing ran");
+    let o = base("networks.3g.conditions=regular_3g,lte")
+        .arg("--swarm")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("not built yet"), "{}", stderr(&o));
+    let o = base("networks.3g.conditions=regular_3g,lte")
+        .args([
+            "--set",
+            "nodes.reader.scale=2,4",
+            "--repeat",
+            "2",
+            "--dry-run",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let said = format!("{}{}", stdout(&o), stderr(&o));
+    assert!(said.contains("8 combinations (8 to run)"), "{said}");
+    assert!(said.contains("conditions-lte--scale-4-r2"), "{said}");
+    assert!(!out.exists(), "a dry run runs nothing");
+}
+
+#[test]
+fn a_malformed_gate_is_a_usage_error_with_its_position() {
+    let o = wotemu()
+        .args(["compare", "a", "b", "--fail-if", "p95(*) >> 1.1"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(err.contains("column 9") && err.contains('^'), "{err}");
+    let o = wotemu()
+        .args(["compare", "/nonexistent/a", "/nonexistent/b"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("not a run dataset"), "{}", stderr(&o));
+}

@@ -15,7 +15,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     name = "wotemu",
     version,
     propagate_version = true,
-    max_term_width = 110
+    max_term_width = 120
 )]
 pub(crate) struct Cli {
     #[command(flatten)]
@@ -65,6 +65,7 @@ pub(crate) enum Command {
     /// Examples:
     ///   wotemu collect --stack quickstart --out runs/quickstart
     ///   wotemu collect --legacy --redis-url redis://10.0.0.5:6379 --out runs/old-experiment
+    #[command(verbatim_doc_comment)]
     Collect(CollectArgs),
     /// Run a node's WoTPy app and measure the node (what every emulated node runs).
     ///
@@ -78,6 +79,7 @@ pub(crate) enum Command {
     ///   wotemu agent --path clock --enable-http
     ///   wotemu agent --path reader --func-param servient_host server.3g --func-param thing_id urn:clock
     ///   wotemu agent --path apps/my_app.py --dry-run
+    #[command(verbatim_doc_comment)]
     Agent(AgentArgs),
     /// Run a topology on this host: network namespaces, emulated networks, an agent per replica.
     ///
@@ -91,6 +93,7 @@ pub(crate) enum Command {
     /// Examples:
     ///   sudo wotemu run examples/quickstart.yml --duration 30s
     ///   sudo wotemu run examples/quickstart.py --out runs/first --no-report
+    #[command(verbatim_doc_comment)]
     Run(RunArgs),
     /// Save what crashed runs recorded, then remove what they left (namespaces, bridges, cgroups, processes).
     ///
@@ -101,6 +104,7 @@ pub(crate) enum Command {
     /// Examples:
     ///   sudo wotemu clean
     ///   sudo wotemu clean --discard
+    #[command(verbatim_doc_comment)]
     Clean(CleanArgs),
     /// Shape a network's traffic: what each network's gateway runs.
     ///
@@ -113,6 +117,7 @@ pub(crate) enum Command {
     /// Examples:
     ///   wotemu gateway --conditions '{"latency": 300, "jitter": 150, "rate": "1.5mbit"}'
     ///   wotemu gateway '{"latency": 40, "jitter": 10, "rate": "15mbit"}'     (WoTemu 0.6's form)
+    #[command(verbatim_doc_comment)]
     Gateway(GatewayArgs),
     /// Send this node's WoT traffic in a network through the network's gateway.
     ///
@@ -124,6 +129,7 @@ pub(crate) enum Command {
     /// Examples:
     ///   wotemu route --gateway gw_3g
     ///   wotemu route --gateway 10.77.0.1 --subnet 10.77.0.0/24 --index 0 --tcp-ports 80,81,1883,9090
+    #[command(verbatim_doc_comment)]
     Route(RouteArgs),
     /// Measure what a gateway achieves: configured vs measured delay, jitter, rate and loss.
     ///
@@ -135,6 +141,7 @@ pub(crate) enum Command {
     /// Examples:
     ///   wotemu fidelity --conditions regular_3g
     ///   wotemu fidelity --delay 50ms --jitter 10ms --rate 10mbit --loss 1% --json
+    #[command(verbatim_doc_comment)]
     Fidelity(FidelityArgs),
     /// Print this host's CPU speed calibration (what `target_cpu_speed` is emulated with).
     ///
@@ -147,16 +154,19 @@ pub(crate) enum Command {
     /// Examples:
     ///   sudo wotemu cpu-speed
     ///   sudo wotemu cpu-speed --recalibrate --json
+    #[command(verbatim_doc_comment)]
     CpuSpeed(CpuSpeedArgs),
     /// Serve a read-only view of the Docker API (what a Swarm stack's agents use to see the stack).
     ///
     /// Forwards GET and HEAD requests for the sections the environment enables (CONTAINERS=1, NETWORKS=1,
     /// NODES=1, SERVICES=1, TASKS=1; _ping, version and info always) to the Docker socket; anything else
     /// gets 403. The `docker_api_proxy` service of `wotemu compose` runs it.
+    #[command(verbatim_doc_comment)]
     DockerApiProxy(DockerApiProxyArgs),
     /// Run the stack's Redis (what the `redis` service of `wotemu compose` runs): `redis-server` with the
     /// stack's password from its secret file (REDIS_PASSWORD_FILE), handed over on redis-server's stdin so that
     /// it never shows on a command line; no persistence to disk, no eviction.
+    #[command(verbatim_doc_comment)]
     RedisServer(RedisServerArgs),
     /// Run an MQTT broker (Mosquitto) for a topology's MQTT nodes: what each broker service runs.
     ///
@@ -165,8 +175,10 @@ pub(crate) enum Command {
     ///
     /// Examples:
     ///   wotemu broker --port 1883 --route-via gw_cellular --route-via gw_field_wifi
+    #[command(verbatim_doc_comment)]
     Broker(BrokerArgs),
     /// List the runs on this host (`wotemu run`), running or left behind.
+    #[command(verbatim_doc_comment)]
     Ps(PsArgs),
     /// End a run: a `wotemu run -D` on this host, or a Swarm stack (as WoTemu 0.6's `wotemu stop`).
     ///
@@ -182,9 +194,10 @@ pub(crate) enum Command {
     ///   wotemu stop --run runs/quickstart
     ///   wotemu stop --compose-file quickstart.compose.yml --stack quickstart
     ///   wotemu report --dataset runs/quickstart --out runs/quickstart/site
+    #[command(verbatim_doc_comment)]
     Stop(StopArgs),
     /// Inspect run datasets.
-    #[command(subcommand)]
+    #[command(subcommand, verbatim_doc_comment)]
     Dataset(DatasetCommand),
     /// Write the Docker Swarm stack of a topology (a compose file for `docker stack deploy`).
     ///
@@ -195,6 +208,7 @@ pub(crate) enum Command {
     ///   wotemu compose --path examples/quickstart.py          # writes examples/quickstart.yml
     ///   wotemu compose --path examples/quickstart.yml         # writes examples/quickstart.compose.yml
     ///   docker stack deploy -c examples/quickstart.compose.yml quickstart
+    #[command(verbatim_doc_comment)]
     Compose(ComposeArgs),
     /// Render a run dataset as a static site (works offline, from file://, and on GitHub Pages).
     ///
@@ -204,6 +218,7 @@ pub(crate) enum Command {
     /// Examples:
     ///   wotemu report --dataset runs/quickstart --out runs/quickstart/site --open
     ///   wotemu report --out report --stack quickstart --redis-url redis://10.0.0.5:6379
+    #[command(verbatim_doc_comment)]
     Report(ReportArgs),
     /// Compare run datasets: which design is better, and is the difference real?
     ///
@@ -232,7 +247,9 @@ pub(crate) enum Command {
     /// Examples:
     ///   wotemu compare runs/3g runs/lte --out compare-site
     ///   wotemu compare runs/a runs/b runs/c --baseline runs/b --json
-    ///   wotemu compare runs/main runs/branch --fail-if 'p95(readproperty) > 1.10 * baseline' --fail-if 'error_rate(*) > 0.01'
+    ///   wotemu compare runs/main runs/branch --fail-if 'p95(readproperty) > 1.10 * baseline' \
+    ///       --fail-if 'error_rate(*) > 0.01'
+    #[command(verbatim_doc_comment)]
     Compare(CompareArgs),
     /// Run every combination of a topology's parameters, then compare them.
     ///
@@ -243,20 +260,24 @@ pub(crate) enum Command {
     /// comparison of all of them into OUT/compare/ with a sweep page. An unknown path or a value that does not
     /// validate is rejected before anything runs. Running the same command again skips the combinations
     /// already done; Ctrl-C stops the current run cleanly (it is collected) and leaves the rest for next time.
-    /// Needs root, as `wotemu run`.
+    /// Needs root, as `wotemu run`; with --swarm each combination is a stack on the Swarm instead.
     ///
     /// Examples:
-    ///   sudo wotemu sweep examples/quickstart.yml --set networks.3g.conditions=regular_3g,lte --set nodes.reader.scale=2,4 --duration 30s --out runs/sweep
-    ///   sudo wotemu sweep examples/quickstart.py --set nodes.reader.resources.mem_limit=150M,256M --repeat 3 --duration 60s --out runs/mem --dry-run
+    ///   sudo wotemu sweep examples/quickstart.yml --set networks.3g.conditions=regular_3g,lte \
+    ///       --set nodes.reader.scale=2,4 --duration 30s --out runs/sweep
+    ///   sudo wotemu sweep examples/quickstart.py --set nodes.reader.resources.mem_limit=150M,256M \
+    ///       --repeat 3 --duration 60s --out runs/mem --dry-run
+    ///   wotemu sweep examples/quickstart.yml --set nodes.reader.scale=10,40 --duration 2m --out runs/swarm --swarm
+    #[command(verbatim_doc_comment)]
     Sweep(SweepArgs),
     /// Check a topology, or show it normalised.
-    #[command(subcommand)]
+    #[command(subcommand, verbatim_doc_comment)]
     Topology(TopologyCommand),
     /// Print a JSON Schema, for editor completion and checking of topology files.
     ///
     /// Example (VS Code YAML extension): `wotemu schema topology > topology.schema.json`, then
     /// put `# yaml-language-server: $schema=topology.schema.json` at the top of the topology file.
-    #[command(subcommand)]
+    #[command(subcommand, verbatim_doc_comment)]
     Schema(SchemaCommand),
 }
 
@@ -309,7 +330,9 @@ pub(crate) struct SweepArgs {
     /// List the combinations and the estimated time, and run nothing.
     #[arg(long)]
     pub(crate) dry_run: bool,
-    /// Run each combination as a Docker Swarm stack instead of on this host.
+    /// Run each combination as a Docker Swarm stack (on a manager, with wotemu's images on the nodes):
+    /// `wotemu compose`, `docker stack deploy` as `<stack>-sweep<k>`, the duration once every agent has
+    /// registered, `wotemu stop` (collects), `wotemu report`, `docker stack rm`; the same folders as on one host.
     #[arg(long)]
     pub(crate) swarm: bool,
 }

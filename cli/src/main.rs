@@ -10,8 +10,6 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 mod cli;
 mod cmd;
 mod outcome;
@@ -48,7 +46,14 @@ fn lean_allocator_for_agents() {
 
 fn main() -> ExitCode {
     lean_allocator_for_agents();
-    let args = cli::Cli::parse();
+    // Help is written wrapped at 120 columns where it is not a terminal's (a pager, a file, a man page
+    // generator), so that the hand-wrapped texts and examples keep their lines.
+    let mut command = <cli::Cli as clap::CommandFactory>::command();
+    if !std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+        command = command.term_width(120);
+    }
+    let args = <cli::Cli as clap::FromArgMatches>::from_arg_matches(&command.get_matches())
+        .unwrap_or_else(|e| e.exit());
     output::init_logging(&args.global);
     match cmd::run(args) {
         Ok(code) => code,

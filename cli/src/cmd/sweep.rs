@@ -1,5 +1,6 @@
 //! `wotemu sweep`: every combination of a topology's parameters, run one after the other with the one-host
-//! runner (`wotemu run` in a child process of its own process group), then compared.
+//! runner (`wotemu run` in a child process of its own process group) or, with `--swarm`, as Docker Swarm
+//! stacks (`wotemu compose`, `docker stack deploy`, `wotemu stop`, `docker stack rm`), then compared.
 //!
 //! Each combination's folder holds its dataset, its report, the topology it ran (`topology.yml`) and
 //! `sweep.json` (its parameters and whether it completed), which makes a sweep resumable.
@@ -183,13 +184,6 @@ fn absolute_apps(doc: &mut serde_json::Value, dir: &Path) {
 }
 
 pub(crate) fn run(args: SweepArgs) -> anyhow::Result<ExitCode> {
-    if args.swarm {
-        bail!(
-            "--swarm is not built yet: a sweep runs on this host only in this version. For a Swarm, run each \
-             combination with `wotemu compose` + `docker stack deploy` + `wotemu stop`, then `wotemu compare` \
-             the datasets"
-        );
-    }
     let duration = super::run::parse_duration("--duration", &args.duration)?;
     let params: Vec<Param> = args
         .set
@@ -213,6 +207,8 @@ pub(crate) fn run(args: SweepArgs) -> anyhow::Result<ExitCode> {
         .unwrap_or(Path::new("."))
         .to_owned();
     let mut docs = Vec::new();
+    let mut stack_base = String::new();
+    let mut replicas = 0;
     for p in points.iter().filter(|p| p.repeat == 1) {
         let overrides: Vec<Override> = params
             .iter()
@@ -222,17 +218,27 @@ pub(crate) fn run(args: SweepArgs) -> anyhow::Result<ExitCode> {
                 value: q.values[i].1.clone(),
             })
             .collect();
-        let (_, yaml) = wotemu_topology::load_with(&args.topology, &overrides).map_err(|e| {
-            let set: Vec<String> = params
+        let (loaded, yaml) =
+            wotemu_topology::load_with(&args.topology, &overrides).map_err(|e| {
+                let set: Vec<String> = params
+                    .iter()
+                    .zip(&p.choice)
+                    .map(|(q, &i)| format!("{}={}", q.path, q.values[i].0))
+                    .collect();
+                anyhow::Error::new(e).context(format!(
+                    "the combination {} does not validate",
+                    set.join(" ")
+                ))
+            })?;
+        stack_base = wotemu_lab::plan::stack_name(&loaded.topology, &args.topology);
+        replicas = replicas.max(
+            loaded
+                .topology
+                .nodes
                 .iter()
-                .zip(&p.choice)
-                .map(|(q, &i)| format!("{}={}", q.path, q.values[i].0))
-                .collect();
-            anyhow::Error::new(e).context(format!(
-                "the combination {} does not validate",
-                set.join(" ")
-            ))
-        })?;
+                .map(|n| n.scale as usize)
+                .sum::<usize>(),
+        );
         let mut doc: serde_json::Value =
             serde_yaml::from_str(&yaml).context("re-reading the document")?;
         absolute_apps(&mut doc, &topo_dir);
@@ -349,39 +355,17 @@ pub(crate) fn run(args: SweepArgs) -> anyhow::Result<ExitCode> {
             wotemu_reporter::format::duration(each * left as f64)
         ));
         let started = Instant::now();
-        let mut cmd = Command::new(&exe);
-        cmd.arg("run")
-            .arg(&topo)
-            .args(["--duration", &args.duration])
-            .arg("--out")
-            .arg(&dir);
-        // SAFETY: setpgid and unblock_all are async-signal-safe. Its own process group: Ctrl-C reaches the
-        // sweep, which asks the run to stop once.
-        unsafe {
-            cmd.pre_exec(|| {
-                libc::setpgid(0, 0);
-                wotemu_sys::signals::unblock_all();
-                Ok(())
-            });
-        }
-        let mut child = cmd.spawn().context("starting `wotemu run`")?;
-        let mut interrupted = false;
-        let status = loop {
-            if let Some(s) = child.try_wait()? {
-                break s;
-            }
-            if let Ok(sig) = sigs.recv_timeout(Duration::from_millis(200)) {
-                if !interrupted {
-                    interrupted = true;
-                    output::say(&format!(
-                        "Stopping the sweep (signal {sig}): the current run stops and is collected; the same command goes on later."
-                    ));
-                    wotemu_sys::process::signal(child.id(), libc::SIGINT);
-                }
-            }
+        let (code, interrupted) = if args.swarm {
+            let stack = format!(
+                "{}-sweep{}",
+                stack_base,
+                points.iter().position(|q| q.name == p.name).unwrap_or(0) + 1
+            );
+            swarm_point(&exe, &dir, &topo, &stack, replicas, duration, &sigs)?
+        } else {
+            here_point(&exe, &dir, &topo, &args.duration, &sigs)?
         };
         let wall = started.elapsed().as_secs_f64();
-        let code = status.code();
         let ok = matches!(code, Some(0) | Some(3)) && dir.join("manifest.json").exists();
         let status_word = match (interrupted, ok) {
             (true, _) => "interrupted",
@@ -489,6 +473,212 @@ fn report_overheads(out: &Path, points: &[&Point]) {
     }
 }
 
+/// One combination on this host: a child `wotemu run` in its own process group; a signal to the sweep asks
+/// it to stop once. Returns (its exit code, whether the sweep was interrupted).
+fn here_point(
+    exe: &Path,
+    dir: &Path,
+    topo: &Path,
+    duration: &str,
+    sigs: &std::sync::mpsc::Receiver<i32>,
+) -> anyhow::Result<(Option<i32>, bool)> {
+    let mut cmd = Command::new(exe);
+    cmd.arg("run")
+        .arg(topo)
+        .args(["--duration", duration])
+        .arg("--out")
+        .arg(dir);
+    let mut child = spawn_own_group(cmd).context("starting `wotemu run`")?;
+    let mut interrupted = false;
+    let status = loop {
+        if let Some(s) = child.try_wait()? {
+            break s;
+        }
+        if let Ok(sig) = sigs.recv_timeout(Duration::from_millis(200)) {
+            if !interrupted {
+                interrupted = true;
+                say_stopping(sig);
+                wotemu_sys::process::signal(child.id(), libc::SIGINT);
+            }
+        }
+    };
+    Ok((status.code(), interrupted))
+}
+
+fn say_stopping(sig: i32) {
+    output::say(&format!(
+        "Stopping the sweep (signal {sig}): the current run stops and is collected; the same command goes on later."
+    ));
+}
+
+/// Starts `cmd` in a process group of its own with no signal blocked: Ctrl-C reaches the sweep only.
+fn spawn_own_group(mut cmd: Command) -> std::io::Result<std::process::Child> {
+    // SAFETY: setpgid and unblock_all are async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setpgid(0, 0);
+            wotemu_sys::signals::unblock_all();
+            Ok(())
+        });
+    }
+    cmd.spawn()
+}
+
+/// Runs a child command to its end (in its own process group), failing with its output's tail.
+fn step(what: &str, cmd: Command) -> anyhow::Result<()> {
+    let mut cmd = cmd;
+    cmd.stdin(std::process::Stdio::null());
+    let o = spawn_own_group(cmd)
+        .with_context(|| format!("{what}: cannot start it"))?
+        .wait_with_output()?;
+    if !o.status.success() && o.status.code() != Some(3) {
+        bail!(
+            "{what} failed ({}): {}{}",
+            o.status,
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    Ok(())
+}
+
+fn docker(args: &[&str]) -> Command {
+    let mut c = Command::new("docker");
+    c.args(args);
+    c
+}
+
+/// What is left of a stack: services, containers (stopped ones too), networks, configs, secrets (the engine
+/// removes them asynchronously after `docker stack rm`).
+fn stack_left(stack: &str) -> usize {
+    let label = format!("label=com.docker.stack.namespace={stack}");
+    let count = |args: &[&str]| {
+        docker(args)
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).lines().count())
+            .unwrap_or(0)
+    };
+    ["service", "network", "config", "secret"]
+        .iter()
+        .map(|kind| count(&[kind, "ls", "-q", "--filter", &label]))
+        .sum::<usize>()
+        + count(&["ps", "-a", "-q", "--filter", &label])
+}
+
+/// One combination on a Docker Swarm: `wotemu compose` → `docker stack deploy` → the agents registered →
+/// the duration → `wotemu stop` (snapshot, collect) → `wotemu report` → `docker stack rm`, waiting until
+/// the engine has removed the stack. Returns (an exit code, whether the sweep was interrupted).
+fn swarm_point(
+    exe: &Path,
+    dir: &Path,
+    topo: &Path,
+    stack: &str,
+    replicas: usize,
+    duration: Duration,
+    sigs: &std::sync::mpsc::Receiver<i32>,
+) -> anyhow::Result<(Option<i32>, bool)> {
+    let compose = dir.join("stack.compose.yml");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .context("finding a free port for the stack's Redis")?
+        .port();
+    let mut c = Command::new(exe);
+    c.args(["compose", "--path"])
+        .arg(topo)
+        .arg("--output")
+        .arg(&compose)
+        .args(["--redis-port", &port.to_string()]);
+    step("wotemu compose", c)?;
+    let path = compose.to_string_lossy().into_owned();
+    step(
+        "docker stack deploy",
+        docker(&["stack", "deploy", "--detach=true", "-c", &path, stack]),
+    )?;
+    output::say(&format!(
+        "Deployed stack {stack}; waiting for its {replicas} agents to register…"
+    ));
+    let result = swarm_run(exe, dir, &compose, stack, port, replicas, duration, sigs);
+    // The stack goes whatever happened: `docker stack rm`, then wait until the engine removed it.
+    if let Err(e) = docker(&["stack", "rm", stack]).output() {
+        output::warn(&format!("docker stack rm {stack}: {e}"));
+    }
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while stack_left(stack) > 0 {
+        if Instant::now() > deadline {
+            output::warn(&format!(
+                "the engine has not removed everything of stack {stack} after 2 minutes; check `docker stack ls`"
+            ));
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    result
+}
+
+#[allow(clippy::too_many_arguments)]
+fn swarm_run(
+    exe: &Path,
+    dir: &Path,
+    compose: &Path,
+    stack: &str,
+    port: u16,
+    replicas: usize,
+    duration: Duration,
+    sigs: &std::sync::mpsc::Receiver<i32>,
+) -> anyhow::Result<(Option<i32>, bool)> {
+    let password = wotemu_swarm::password::read(&wotemu_swarm::password::file_beside(compose))?;
+    let url = format!("redis://:{password}@127.0.0.1:{port}");
+    let key = wotemu_contract::keys::StackKeys::new(stack).tasks();
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let mut interrupted = false;
+    loop {
+        let n: usize = redis::Client::open(url.as_str())
+            .and_then(|c| c.get_connection_with_timeout(Duration::from_secs(2)))
+            .and_then(|mut c| redis::cmd("HLEN").arg(&key).query(&mut c))
+            .unwrap_or(0);
+        if n >= replicas {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("only {n} of the {replicas} agents of stack {stack} registered within 5 minutes (images built? `docker service ps {stack}_…` tells)");
+        }
+        if let Ok(sig) = sigs.recv_timeout(Duration::from_millis(500)) {
+            say_stopping(sig);
+            interrupted = true;
+            break;
+        }
+    }
+    if !interrupted {
+        output::say(&format!(
+            "Running stack {stack} for {duration:?}; Ctrl-C stops early."
+        ));
+        // The run itself: the duration, or until a signal.
+        if let Ok(sig) = sigs.recv_timeout(duration) {
+            say_stopping(sig);
+            interrupted = true;
+        }
+    }
+    let mut c = Command::new(exe);
+    c.args(["stop", "--compose-file"])
+        .arg(compose)
+        .args([
+            "--stack",
+            stack,
+            "--redis-url",
+            &format!("redis://127.0.0.1:{port}"),
+            "--out",
+        ])
+        .arg(dir);
+    step("wotemu stop", c)?;
+    let mut c = Command::new(exe);
+    c.args(["report", "--dataset"])
+        .arg(dir)
+        .arg("--out")
+        .arg(dir.join("site"));
+    step("wotemu report", c)?;
+    Ok((Some(0), interrupted))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -528,8 +718,8 @@ mod tests {
             ["scale-2-r1", "scale-2-r2", "scale-4-r1", "scale-4-r2"]
         );
         let clash = vec![
-            parse_set("networks.a.rate=1mbit").unwrap(),
-            parse_set("networks.b.rate=2mbit").unwrap(),
+            parse_set("networks.a.rate=1mbit,2mbit").unwrap(),
+            parse_set("networks.b.rate=2mbit,3mbit").unwrap(),
         ];
         assert_eq!(points(&clash, 1)[0].name, "a.rate-1mbit--b.rate-2mbit");
     }

@@ -715,3 +715,59 @@ fn a_node_with_a_target_cpu_speed_limits_its_own_container() {
     );
     assert!(t["cpu_quota"].as_f64().unwrap() < 1.0, "{t}");
 }
+
+/// `wotemu sweep --swarm`: two combinations, each a stack deployed, run, stopped, collected, reported and
+/// removed, then compared; the same folders as on one host, and nothing of the stacks left.
+#[test]
+fn a_sweep_runs_each_combination_as_a_stack() {
+    let _swarm = Swarm::ensure();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("sweep");
+    let o = wotemu()
+        .arg("sweep")
+        .arg(repo().join("examples/quickstart.yml"))
+        .args([
+            "--set",
+            "networks.3g.conditions=regular_3g,lte",
+            "--set",
+            "nodes.reader.scale=2",
+            "--duration",
+            "15s",
+            "--swarm",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
+    for (k, name) in ["conditions-regular_3g", "conditions-lte"]
+        .iter()
+        .enumerate()
+    {
+        let d = out.join(name);
+        let marker: Value =
+            serde_json::from_slice(&std::fs::read(d.join("sweep.json")).unwrap()).unwrap();
+        assert_eq!(marker["status"], "complete", "{name}");
+        let m = wotemu_contract::Manifest::read(&d).unwrap();
+        assert!(
+            m.compose.is_some(),
+            "{name}: a Swarm dataset holds its compose file"
+        );
+        let reads = rows(&d, Table::Interactions)
+            .into_iter()
+            .filter(|r| r["side"] == "consumed" && r["ok"] == true)
+            .count();
+        assert!(reads > 0, "{name}: the readers read");
+        assert!(d.join("site/index.html").exists());
+        let stack = format!("quickstart-sweep{}", k + 1);
+        let s = Stack {
+            name: stack.clone(),
+            networks: vec![format!("{stack}_3g")],
+        };
+        assert!(s.leftovers().is_empty(), "{stack}: {:?}", s.leftovers());
+    }
+    let json: Value =
+        serde_json::from_slice(&std::fs::read(out.join("compare/compare.json")).unwrap()).unwrap();
+    assert_eq!(json["runs"][1]["engine"], "swarm");
+    assert!(out.join("compare/sweep.html").exists());
+}

@@ -190,12 +190,6 @@ fn a_sweep_rejects_what_would_not_run_before_running_anything() {
     assert!(stderr(&o).contains("5g"), "{}", stderr(&o));
     assert!(!out.exists(), "nothing ran");
     let o = base("networks.3g.conditions=regular_3g,lte")
-        .arg("--swarm")
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("not built yet"), "{}", stderr(&o));
-    let o = base("networks.3g.conditions=regular_3g,lte")
         .args([
             "--set",
             "nodes.reader.scale=2,4",
@@ -227,4 +221,26 @@ fn a_malformed_gate_is_a_usage_error_with_its_position() {
         .unwrap();
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("not a run dataset"), "{}", stderr(&o));
+}
+
+#[test]
+fn help_keeps_the_grammar_and_the_examples_as_written() {
+    let o = wotemu().args(["compare", "--help"]).output().unwrap();
+    let help = stdout(&o);
+    assert!(
+        help.contains(
+            "\n  GATE     := METRIC(SELECTOR) OP EXPR          OP: >  >=  <  <=  ==  !=\n"
+        ),
+        "{help}"
+    );
+    assert!(
+        help.contains("\n  wotemu compare runs/3g runs/lte --out compare-site\n"),
+        "{help}"
+    );
+    let o = wotemu().args(["run", "--help"]).output().unwrap();
+    assert!(
+        stdout(&o).contains("\n  sudo wotemu run examples/quickstart.yml --duration 30s\n"),
+        "{}",
+        stdout(&o)
+    );
 }

@@ -270,6 +270,34 @@ pub(crate) enum Command {
     ///   wotemu sweep examples/quickstart.yml --set nodes.reader.scale=10,40 --duration 2m --out runs/swarm --swarm
     #[command(verbatim_doc_comment)]
     Sweep(SweepArgs),
+    /// Check this host for everything a run needs.
+    ///
+    /// Root; iproute2 and iptables; network namespaces, veth and bridges (made in a throwaway namespace);
+    /// sch_netem, tbf and NFQUEUE, and so which gateway backend runs will use; cgroups (v1/v2) with the
+    /// cpu, memory and freezer controllers; IPv6; br_netfilter; redis-server and mosquitto; the apps' Python
+    /// with WoTPy; sysbench; Chromium; Docker, compose, the Swarm state and whether this node is a manager, and
+    /// wotemu's images. Each missing piece says what it affects and the command that fixes it. Exit 1 when
+    /// something one-host runs need is missing.
+    ///
+    /// Examples:
+    ///   sudo wotemu doctor
+    ///   sudo wotemu doctor --json
+    #[command(verbatim_doc_comment)]
+    Doctor(DoctorArgs),
+    /// Print a shell completion script.
+    ///
+    /// Examples:
+    ///   wotemu completions bash > /etc/bash_completion.d/wotemu
+    ///   wotemu completions zsh > "${fpath[1]}/_wotemu"
+    ///   wotemu completions fish > ~/.config/fish/completions/wotemu.fish
+    #[command(verbatim_doc_comment)]
+    Completions(CompletionsArgs),
+    /// Write the man pages (wotemu.1 and one per command, wotemu-run.1, …) into a folder.
+    ///
+    /// Examples:
+    ///   wotemu man --out /usr/local/share/man/man1 && mandb
+    #[command(verbatim_doc_comment)]
+    Man(ManArgs),
     /// Check a topology, or show it normalised.
     #[command(subcommand, verbatim_doc_comment)]
     Topology(TopologyCommand),
@@ -279,6 +307,27 @@ pub(crate) enum Command {
     /// put `# yaml-language-server: $schema=topology.schema.json` at the top of the topology file.
     #[command(subcommand, verbatim_doc_comment)]
     Schema(SchemaCommand),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DoctorArgs {
+    /// Print the checks as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub(crate) shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ManArgs {
+    /// The folder to write the pages into (made if missing).
+    #[arg(long, short = 'o', value_name = "DIR")]
+    pub(crate) out: PathBuf,
 }
 
 #[derive(Debug, Args)]

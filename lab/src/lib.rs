@@ -13,6 +13,7 @@
 //! the host that is not in a record.
 
 pub mod cpu;
+pub mod doctor;
 pub mod fidelity;
 pub mod host;
 pub mod plan;

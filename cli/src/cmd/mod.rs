@@ -12,6 +12,7 @@ mod compare;
 mod compose;
 mod cpu;
 mod dataset;
+mod doctor;
 mod net;
 mod report;
 mod run;
@@ -29,6 +30,9 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Report(args) => report::run(args),
         Command::Compare(args) => compare::run(args),
         Command::Sweep(args) => sweep::run(args),
+        Command::Doctor(args) => doctor::run(args),
+        Command::Completions(args) => doctor::completions(args),
+        Command::Man(args) => doctor::man(args),
         Command::Gateway(args) => net::gateway(args),
         Command::DockerApiProxy(args) => swarm::proxy(args),
         Command::RedisServer(args) => swarm::redis_server(args),
@@ -55,6 +59,9 @@ fn command_name(c: &Command) -> &'static str {
         Command::Report(_) => "report",
         Command::Compare(_) => "compare",
         Command::Sweep(_) => "sweep",
+        Command::Doctor(_) => "doctor",
+        Command::Completions(_) => "completions",
+        Command::Man(_) => "man",
         Command::Gateway(_) => "gateway",
         Command::DockerApiProxy(_) => "docker-api-proxy",
         Command::RedisServer(_) => "redis-server",

@@ -36,7 +36,7 @@ pub(crate) fn parse_duration(flag: &str, s: &str) -> anyhow::Result<Duration> {
 }
 
 /// The Python venv agents use: `WOTEMU_VENV`, `VIRTUAL_ENV`, the checkout's `.venv`, or `./.venv`.
-fn venv() -> Option<PathBuf> {
+pub(crate) fn venv() -> Option<PathBuf> {
     if let Some(v) = std::env::var_os("WOTEMU_VENV").or_else(|| std::env::var_os("VIRTUAL_ENV")) {
         return Some(PathBuf::from(v));
     }
@@ -113,7 +113,7 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let exe = std::env::current_exe().context("locating the wotemu binary")?;
     let venv = venv();
     if venv.is_none() {
-        output::warn("no Python venv with WoTPy found (set WOTEMU_VENV or run scripts/setup.sh); apps may not load");
+        output::warn("no Python venv with WoTPy found (set WOTEMU_VENV or run scripts/setup.sh; `wotemu doctor` checks this host); apps may not load");
     }
     let run_id = state::new_run_id();
     let mut popts = PlanOptions::new(&run_id, &stack);
@@ -188,8 +188,9 @@ fn run_lab(
     let shown = Shown {
         tty: std::io::stderr().is_terminal() && !output::quiet(),
     };
-    lab.build(topology_text, &shown)
-        .context("building the run's lab")?;
+    lab.build(topology_text, &shown).context(
+        "building the run's lab (`wotemu doctor` checks everything a run needs on this host)",
+    )?;
     let plan = lab.plan();
     output::say(&format!(
         "Running {} (run {}): {} replicas on {} networks for {:?}; Ctrl-C stops early. Logs: {}",

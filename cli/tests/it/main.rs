@@ -3,6 +3,7 @@
 mod agent;
 mod apps06;
 mod collect;
+mod doctor;
 mod faults;
 mod net;
 mod proxy;

@@ -222,25 +222,3 @@ fn a_malformed_gate_is_a_usage_error_with_its_position() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("not a run dataset"), "{}", stderr(&o));
 }
-
-#[test]
-fn help_keeps_the_grammar_and_the_examples_as_written() {
-    let o = wotemu().args(["compare", "--help"]).output().unwrap();
-    let help = stdout(&o);
-    assert!(
-        help.contains(
-            "\n  GATE     := METRIC(SELECTOR) OP EXPR          OP: >  >=  <  <=  ==  !=\n"
-        ),
-        "{help}"
-    );
-    assert!(
-        help.contains("\n  wotemu compare runs/3g runs/lte --out compare-site\n"),
-        "{help}"
-    );
-    let o = wotemu().args(["run", "--help"]).output().unwrap();
-    assert!(
-        stdout(&o).contains("\n  sudo wotemu run examples/quickstart.yml --duration 30s\n"),
-        "{}",
-        stdout(&o)
-    );
-}

@@ -417,6 +417,17 @@ pub(crate) struct ReportArgs {
     /// Print the result as JSON on stdout.
     #[arg(long)]
     pub(crate) json: bool,
+    /// Which copies of the tables the site offers: `parquet` (every table as Parquet, and as CSV when its
+    /// Parquet file is at most 4 MiB), `csv` (every table in both forms), `none` (pages only).
+    #[arg(long, value_enum, default_value = "parquet")]
+    pub(crate) downloads: DownloadsArg,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum DownloadsArg {
+    Parquet,
+    Csv,
+    None,
 }
 
 #[derive(Debug, Args)]

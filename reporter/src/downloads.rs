@@ -1,19 +1,20 @@
-//! The data downloads of a site: every table of the dataset as Parquet (copied) and as CSV (written in
-//! slices, so memory stays bounded whatever the table's size).
+//! The data downloads of a site: the tables of the dataset as Parquet (copied) and as CSV (written in
+//! slices, so memory stays bounded whatever the table's size), as [`Downloads`] says.
 
 use polars::prelude::*;
 use wotemu_contract::table::Table;
 
 use crate::error::Error;
 use crate::frames::{collect, scan};
-use crate::load::Report;
+use crate::load::{Downloads, Report};
 use crate::views::DownloadView;
 
 /// Rows per slice when a table is written as CSV.
 const CSV_SLICE_ROWS: usize = 256 * 1024;
 
 impl Report {
-    /// Copies each table's Parquet file and writes it as CSV under `<site>/data/`.
+    /// Copies each table's Parquet file and writes it as CSV under `<site>/data/`, as the options say; lists
+    /// every table (with no link for a copy the site does not hold).
     pub(crate) fn write_downloads(
         &self,
         site: &std::path::Path,
@@ -29,11 +30,35 @@ impl Report {
             let Some(lf) = scan(&self.opts.dataset, t)? else {
                 continue;
             };
+            let size = std::fs::metadata(&src).map(|m| m.len()).unwrap_or(0);
+            let mode = self.opts.downloads;
+            let rows_of = || -> Result<usize, Error> {
+                let df = collect(lf.clone().select([len().alias("n")]), t)?;
+                Ok(crate::frames::i64s(&df, "n")[0].unwrap_or(0) as usize)
+            };
+            if mode == Downloads::None {
+                out.push(DownloadView {
+                    name: t.name(),
+                    rows: rows_of()?,
+                    parquet: None,
+                    csv: None,
+                });
+                continue;
+            }
             let pq = data.join(t.file_name());
             std::fs::copy(&src, &pq).map_err(|source| Error::Write {
                 path: pq.clone(),
                 source,
             })?;
+            if mode == Downloads::Parquet && size > self.opts.csv_under {
+                out.push(DownloadView {
+                    name: t.name(),
+                    rows: rows_of()?,
+                    parquet: Some(format!("data/{}", t.file_name())),
+                    csv: None,
+                });
+                continue;
+            }
             let csv = data.join(format!("{}.csv", t.name()));
             let file = std::fs::File::create(&csv).map_err(|source| Error::Write {
                 path: csv.clone(),
@@ -66,8 +91,8 @@ impl Report {
             out.push(DownloadView {
                 name: t.name(),
                 rows,
-                parquet: format!("data/{}", t.file_name()),
-                csv: format!("data/{}.csv", t.name()),
+                parquet: Some(format!("data/{}", t.file_name())),
+                csv: Some(format!("data/{}.csv", t.name())),
             });
         }
         Ok(out)

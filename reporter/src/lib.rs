@@ -27,5 +27,5 @@ mod site;
 pub mod views;
 
 pub use error::Error;
-pub use load::{Report, ReportOptions};
+pub use load::{Downloads, Report, ReportOptions};
 pub use site::Rendered;

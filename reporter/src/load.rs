@@ -23,6 +23,23 @@ pub struct ReportOptions {
     pub log_lines: usize,
     /// Where the site will be published (GitHub Pages), for canonical links; links stay relative.
     pub base_url: Option<String>,
+    /// Which copies of the tables the site offers (`data/`).
+    pub downloads: Downloads,
+    /// With [`Downloads::Parquet`], the Parquet size (bytes) under which a table's CSV is written too.
+    pub csv_under: u64,
+}
+
+/// The tables a site offers for download.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Downloads {
+    /// Every table as Parquet; as CSV too when its Parquet file is at most `csv_under` bytes (4 MiB by
+    /// default; CSV is several times larger: a big table's would make the site too big to publish).
+    #[default]
+    Parquet,
+    /// Every table as Parquet and as CSV.
+    Csv,
+    /// No copy: the pages only (the dataset folder holds the tables).
+    None,
 }
 
 impl ReportOptions {
@@ -33,6 +50,8 @@ impl ReportOptions {
             title: None,
             log_lines: 500,
             base_url: None,
+            downloads: Downloads::default(),
+            csv_under: 4 << 20,
         }
     }
 }

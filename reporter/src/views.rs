@@ -191,8 +191,9 @@ pub struct TopologyView<'a> {
 pub struct DownloadView {
     pub name: &'static str,
     pub rows: usize,
-    pub parquet: String,
-    pub csv: String,
+    /// Links, when the site holds that copy.
+    pub parquet: Option<String>,
+    pub csv: Option<String>,
 }
 
 /// The data page.

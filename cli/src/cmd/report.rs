@@ -34,6 +34,11 @@ pub(crate) fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
     let mut opts = ReportOptions::new(&dataset, &args.out);
     opts.title = args.title.clone();
     opts.base_url = args.base_url.clone();
+    opts.downloads = match args.downloads {
+        crate::cli::DownloadsArg::Parquet => wotemu_reporter::Downloads::Parquet,
+        crate::cli::DownloadsArg::Csv => wotemu_reporter::Downloads::Csv,
+        crate::cli::DownloadsArg::None => wotemu_reporter::Downloads::None,
+    };
     let bar = Bar::new();
     bar.start("aggregating", None);
     let report = Report::load(opts)

@@ -291,3 +291,70 @@ fn the_06_dump_shows_every_error_with_its_type_and_message() {
         "{html}"
     );
 }
+
+/// `--downloads`: the default offers every table as Parquet and a CSV only of the small ones; `csv` both of
+/// every table; `none` no copy. The data page lists every table either way and says where the rest is.
+#[test]
+fn downloads_are_a_choice() {
+    let f = fixture();
+    let dir = tempfile::tempdir().unwrap();
+    let render = |name: &str, downloads: wotemu_reporter::Downloads, csv_under: u64| {
+        let site = dir.path().join(name);
+        let mut opts = wotemu_reporter::ReportOptions::new(&f.dataset, &site);
+        opts.downloads = downloads;
+        opts.csv_under = csv_under;
+        wotemu_reporter::Report::load(opts)
+            .unwrap()
+            .render()
+            .unwrap();
+        site
+    };
+    let tables = || {
+        std::fs::read_dir(&f.dataset)
+            .unwrap()
+            .filter_map(|e| {
+                let p = e.unwrap().path();
+                (p.extension()? == "parquet").then(|| {
+                    (
+                        p.file_stem().unwrap().to_string_lossy().into_owned(),
+                        p.metadata().unwrap().len(),
+                    )
+                })
+            })
+            .collect::<Vec<_>>()
+    };
+    // A limit between the smallest and the largest table.
+    let mut sizes: Vec<u64> = tables().iter().map(|t| t.1).collect();
+    sizes.sort_unstable();
+    let limit = sizes[sizes.len() / 2];
+    let site = render("default", wotemu_reporter::Downloads::Parquet, limit);
+    for (name, size) in tables() {
+        assert!(site.join(format!("data/{name}.parquet")).exists(), "{name}");
+        assert_eq!(
+            site.join(format!("data/{name}.csv")).exists(),
+            size <= limit,
+            "{name} ({size} bytes)"
+        );
+    }
+    let page = read(&site.join("data.html"));
+    assert!(page.contains("not in this site") && page.contains("--downloads csv"));
+    let site = render("csv", wotemu_reporter::Downloads::Csv, 0);
+    for (name, _) in tables() {
+        assert!(site.join(format!("data/{name}.csv")).exists(), "{name}");
+    }
+    let site = render("none", wotemu_reporter::Downloads::None, 0);
+    assert!(
+        std::fs::read_dir(site.join("data"))
+            .unwrap()
+            .next()
+            .is_none(),
+        "no copy"
+    );
+    let page = read(&site.join("data.html"));
+    for (name, _) in tables() {
+        assert!(
+            page.contains(&format!("<td>{name}</td>")),
+            "{name} is listed"
+        );
+    }
+}

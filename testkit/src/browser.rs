@@ -35,6 +35,13 @@ fn chromium_own(url: &str) -> bool {
 /// Loads `page` from `file://` and asserts that every chart rendered, nothing failed and nothing was
 /// fetched; returns the rendered DOM and the number of charts.
 pub fn check_page(page: &Path) -> (String, usize) {
+    check_url(&format!("file://{}", page.display()), None)
+}
+
+/// Loads `url` and asserts that every chart rendered, nothing failed and nothing was fetched but from
+/// `origin` (the server of the site, e.g. `http://127.0.0.1:8000/`); returns the DOM and the number of charts.
+pub fn check_url(url: &str, origin: Option<&str>) -> (String, usize) {
+    let page = url;
     let profile = tempfile::tempdir().unwrap();
     let out = Command::new(chromium())
         .args([
@@ -54,38 +61,25 @@ pub fn check_page(page: &Path) -> (String, usize) {
             profile.path().join("net.json").display()
         ))
         .arg("--dump-dom")
-        .arg(format!("file://{}", page.display()))
+        .arg(url)
         .output()
         .unwrap();
     let dom = String::from_utf8_lossy(&out.stdout).into_owned();
     let log = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "{}: chromium failed: {log}",
-        page.display()
-    );
+    assert!(out.status.success(), "{}: chromium failed: {log}", page);
     let containers = dom.matches("data-spec=\"").count();
     let rendered = dom.matches("data-rendered=\"true\"").count();
     assert_eq!(
-        rendered,
-        containers,
+        rendered, containers,
         "{}: {rendered} of {containers} charts rendered\n{log}",
-        page.display()
+        page
     );
-    assert!(
-        !dom.contains("data-rendered=\"error\""),
-        "{}",
-        page.display()
-    );
+    assert!(!dom.contains("data-rendered=\"error\""), "{}", page);
     let console_errors: Vec<&str> = log
         .lines()
         .filter(|l| l.contains("CONSOLE") && (l.contains("Error") || l.contains("error")))
         .collect();
-    assert!(
-        console_errors.is_empty(),
-        "{}: {console_errors:?}",
-        page.display()
-    );
+    assert!(console_errors.is_empty(), "{}: {console_errors:?}", page);
     assert!(
         !dom.contains("<script>alert(1)</script>"),
         "probe executed or injected"
@@ -98,18 +92,19 @@ pub fn check_page(page: &Path) -> (String, usize) {
         .map(|s| &s[..s.find('"').unwrap_or(s.len())])
         .filter(|u| u.starts_with("http") || u.starts_with("ws"))
         .filter(|u| !chromium_own(u))
+        .filter(|u| origin.is_none_or(|o| !u.starts_with(o)))
         .collect();
     assert!(
         from_page.is_empty(),
         "{}: network requests {from_page:?}",
-        page.display()
+        page
     );
     assert!(
         net.contains("\"events\""),
         "the net log was written (an empty list above means something)"
     );
     if containers > 0 {
-        assert!(dom.contains("<svg"), "{}: no SVG drawn", page.display());
+        assert!(dom.contains("<svg"), "{}: no SVG drawn", page);
     }
     (dom, containers)
 }

@@ -292,6 +292,18 @@ pub(crate) enum Command {
     ///   wotemu completions fish > ~/.config/fish/completions/wotemu.fish
     #[command(verbatim_doc_comment)]
     Completions(CompletionsArgs),
+    /// Print where the apps' Python environment (WoTPy) is, or make it with --create.
+    ///
+    /// `wotemu run` looks for it in WOTEMU_VENV, VIRTUAL_ENV, the checkout's .venv, ./.venv, then
+    /// ~/.local/share/wotemu/venv ($XDG_DATA_HOME/wotemu/venv), the one --create makes for an installed
+    /// wotemu (with Python 3.11 and the packages of python/requirements.txt, compiled in). Exit 1 when there
+    /// is none.
+    ///
+    /// Examples:
+    ///   wotemu venv
+    ///   wotemu venv --create
+    #[command(verbatim_doc_comment)]
+    Venv(VenvArgs),
     /// Write the man pages (wotemu.1 and one per command, wotemu-run.1, …) into a folder.
     ///
     /// Examples:
@@ -321,6 +333,16 @@ pub(crate) struct CompletionsArgs {
     /// The shell.
     #[arg(value_enum)]
     pub(crate) shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct VenvArgs {
+    /// Make it (and install the packages) if it is missing.
+    #[arg(long)]
+    pub(crate) create: bool,
+    /// With --create: where (default ~/.local/share/wotemu/venv).
+    #[arg(long, value_name = "DIR", requires = "create")]
+    pub(crate) path: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

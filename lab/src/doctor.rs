@@ -340,12 +340,16 @@ pub fn checks(venv: Option<&Path>, version: &str) -> Vec<Check> {
         wotpy.is_some(),
         Missing,
         match (&python, &wotpy) {
-            (None, _) => "no venv found (WOTEMU_VENV, VIRTUAL_ENV, .venv beside the binary or here)".into(),
+            (None, _) if venv.is_some() => format!(
+                "{} has no bin/python",
+                venv.map(Path::display).map(|d| d.to_string()).unwrap_or_default()
+            ),
+            (None, _) => "no venv found (WOTEMU_VENV, VIRTUAL_ENV, the checkout's .venv, ./.venv, ~/.local/share/wotemu/venv)".into(),
             (Some(p), None) => format!("{} cannot import wotpy", p.display()),
             (Some(p), Some(v)) => format!("{} (WoTPy {v})", p.display()),
         },
         "every app: agents run them in this Python",
-        "scripts/setup.sh in a checkout, or: python3.11 -m venv .venv && .venv/bin/pip install -r python/requirements.txt, then WOTEMU_VENV=$PWD/.venv",
+        "wotemu venv --create (an installed wotemu: ~/.local/share/wotemu/venv); in a checkout, scripts/setup.sh (.venv)",
     ));
     let sysbench = crate::host::which("sysbench");
     out.push(check(

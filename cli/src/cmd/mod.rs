@@ -19,6 +19,7 @@ mod run;
 mod swarm;
 mod sweep;
 mod topology;
+mod venv;
 
 pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let _span = tracing::info_span!("command", command = %command_name(&cli.command)).entered();
@@ -33,6 +34,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Doctor(args) => doctor::run(args),
         Command::Completions(args) => doctor::completions(args),
         Command::Man(args) => doctor::man(args),
+        Command::Venv(args) => venv::run(args),
         Command::Gateway(args) => net::gateway(args),
         Command::DockerApiProxy(args) => swarm::proxy(args),
         Command::RedisServer(args) => swarm::redis_server(args),
@@ -62,6 +64,7 @@ fn command_name(c: &Command) -> &'static str {
         Command::Doctor(_) => "doctor",
         Command::Completions(_) => "completions",
         Command::Man(_) => "man",
+        Command::Venv(_) => "venv",
         Command::Gateway(_) => "gateway",
         Command::DockerApiProxy(_) => "docker-api-proxy",
         Command::RedisServer(_) => "redis-server",

@@ -35,21 +35,34 @@ pub(crate) fn parse_duration(flag: &str, s: &str) -> anyhow::Result<Duration> {
     Ok(Duration::from_millis(ms as u64))
 }
 
-/// The Python venv agents use: `WOTEMU_VENV`, `VIRTUAL_ENV`, the checkout's `.venv`, or `./.venv`.
+/// The Python venv agents use: `WOTEMU_VENV`, `VIRTUAL_ENV`, the checkout's `.venv` (beside the binary's
+/// `target/`), `./.venv`, or the installed one ([`installed_venv`], made by `wotemu venv --create`).
 pub(crate) fn venv() -> Option<PathBuf> {
     if let Some(v) = std::env::var_os("WOTEMU_VENV").or_else(|| std::env::var_os("VIRTUAL_ENV")) {
         return Some(PathBuf::from(v));
     }
     // A checkout: target/<profile>/wotemu → <repo>/.venv; else ./.venv.
-    let exe = std::env::current_exe().ok()?;
-    for dir in exe.ancestors().skip(1).take(4) {
-        if dir.join(".venv/bin/python").exists() {
-            return Some(dir.join(".venv"));
+    if let Ok(exe) = std::env::current_exe() {
+        for dir in exe.ancestors().skip(1).take(4) {
+            if dir.join(".venv/bin/python").exists() {
+                return Some(dir.join(".venv"));
+            }
         }
     }
-    Path::new(".venv/bin/python")
-        .exists()
-        .then(|| PathBuf::from(".venv"))
+    if Path::new(".venv/bin/python").exists() {
+        return Some(PathBuf::from(".venv"));
+    }
+    installed_venv().filter(|v| v.join("bin/python").exists())
+}
+
+/// Where an installed wotemu keeps the apps' venv: `$XDG_DATA_HOME/wotemu/venv`, by default
+/// `~/.local/share/wotemu/venv`.
+pub(crate) fn installed_venv() -> Option<PathBuf> {
+    let data = std::env::var_os("XDG_DATA_HOME")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))?;
+    Some(data.join("wotemu/venv"))
 }
 
 /// The CLI side of a run's progress.

@@ -83,10 +83,8 @@ fn doctor_tells_what_this_host_has_and_lacks() {
     assert_eq!(o.status.code(), Some(1));
     let text = stdout(&o);
     assert!(text.contains("MISSING Python with WoTPy"), "{text}");
-    assert!(
-        text.contains("pip install -r python/requirements.txt"),
-        "{text}"
-    );
+    assert!(text.contains("fix: wotemu venv --create"), "{text}");
+    assert!(text.contains("/nonexistent/venv has no bin/python"), "{text}");
     assert!(text.contains("cannot run `wotemu run` yet"), "{text}");
 }
 
@@ -118,4 +116,146 @@ fn completions_and_man_pages_cover_every_command() {
             .unwrap_or_else(|e| panic!("{page}: {e}"));
         assert!(text.contains(".TH"), "{page}");
     }
+}
+
+/// The binary alone (as `cargo install` or a release tarball leaves it), run from a folder outside the
+/// clone: it finds the apps' venv in its documented place and runs the quickstart, with nothing of the
+/// source tree; without a venv it says the command that makes one.
+#[test]
+fn an_installed_binary_runs_outside_the_clone() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("bin/wotemu");
+    std::fs::create_dir_all(bin.parent().unwrap()).unwrap();
+    std::fs::copy(env!("CARGO_BIN_EXE_wotemu"), &bin).unwrap();
+    let share = dir.path().join("share");
+    std::fs::create_dir_all(share.join("wotemu")).unwrap();
+    let work = dir.path().join("work");
+    std::fs::create_dir_all(work.join("apps")).unwrap();
+    std::fs::copy(
+        repo().join("examples/quickstart.yml"),
+        work.join("quickstart.yml"),
+    )
+    .unwrap();
+    std::fs::copy(
+        repo().join("examples/apps/quickstart_server.py"),
+        work.join("apps/quickstart_server.py"),
+    )
+    .unwrap();
+    let cmd = |args: &[&str]| {
+        let mut c = std::process::Command::new(&bin);
+        c.args(args)
+            .current_dir(&work)
+            .env("XDG_DATA_HOME", &share)
+            .env("WOTEMU_COLOR", "never")
+            .env_remove("WOTEMU_VENV")
+            .env_remove("VIRTUAL_ENV");
+        c
+    };
+    let o = cmd(&["venv"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("wotemu venv --create"),
+        "{}",
+        stderr(&o)
+    );
+    // The venv where `wotemu venv --create` puts it (the checkout's, linked: making one is tested below).
+    std::os::unix::fs::symlink(repo().join(".venv"), share.join("wotemu/venv")).unwrap();
+    let o = cmd(&["venv"]).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o).trim(),
+        share.join("wotemu/venv").display().to_string()
+    );
+    let o = cmd(&["run", "quickstart.yml", "--duration", "10s", "--out", "run"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
+    assert!(!stderr(&o).contains("no Python venv"), "{}", stderr(&o));
+    let reads = crate::rows::rows(&work.join("run"), wotemu_contract::Table::Interactions)
+        .into_iter()
+        .filter(|r| r["side"] == "consumed" && r["ok"] == true)
+        .count();
+    assert!(
+        reads > 0,
+        "the readers read: the apps ran in the installed venv"
+    );
+}
+
+/// `wotemu venv --create` makes a venv with Python 3.11 and the apps' packages (a real pip install; wheels
+/// come from pip's cache after scripts/setup.sh).
+#[test]
+fn venv_create_makes_a_venv_with_wotpy() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = dir.path().join("venv");
+    let o = wotemu()
+        .args(["venv", "--create", "--path"])
+        .arg(&v)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
+    let o = std::process::Command::new(v.join("bin/python"))
+        .args([
+            "-c",
+            "import wotpy, cv2, skimage, sys; print(sys.version_info[:2])",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o).trim(), "(3, 11)");
+}
+
+/// `scripts/package.sh` makes a tarball with the binary, man pages, completions and licences, and the
+/// packaged binary works.
+#[test]
+fn the_release_tarball_holds_what_it_says() {
+    let o = std::process::Command::new(repo().join("scripts/package.sh"))
+        .arg("--bin")
+        .arg(env!("CARGO_BIN_EXE_wotemu"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
+    let tarball = repo().join(stdout(&o).trim().lines().last().unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let st = std::process::Command::new("tar")
+        .arg("xzf")
+        .arg(&tarball)
+        .arg("-C")
+        .arg(dir.path())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    std::fs::remove_file(&tarball).unwrap();
+    let _ = std::fs::remove_dir_all(
+        tarball.with_file_name(
+            tarball
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .trim_end_matches(".tar.gz"),
+        ),
+    );
+    let root = std::fs::read_dir(dir.path())
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    for f in [
+        "bin/wotemu",
+        "share/man/man1/wotemu.1",
+        "share/man/man1/wotemu-run.1",
+        "share/completions/wotemu.bash",
+        "share/completions/_wotemu",
+        "share/completions/wotemu.fish",
+        "licences/LICENSE",
+        "licences/LICENSE.vega-lite",
+        "README.md",
+    ] {
+        assert!(root.join(f).exists(), "{f}");
+    }
+    let o = std::process::Command::new(root.join("bin/wotemu"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert!(stdout(&o).starts_with("wotemu "), "{}", stdout(&o));
 }

@@ -84,7 +84,10 @@ fn doctor_tells_what_this_host_has_and_lacks() {
     let text = stdout(&o);
     assert!(text.contains("MISSING Python with WoTPy"), "{text}");
     assert!(text.contains("fix: wotemu venv --create"), "{text}");
-    assert!(text.contains("/nonexistent/venv has no bin/python"), "{text}");
+    assert!(
+        text.contains("/nonexistent/venv has no bin/python"),
+        "{text}"
+    );
     assert!(text.contains("cannot run `wotemu run` yet"), "{text}");
 }
 

@@ -351,6 +351,41 @@ fn bad_datasets_get_clear_errors_or_warnings() {
     let out = tmp.path().join("site");
     c.render(&out).unwrap();
     assert!(out.join("index.html").exists());
+    // Schema versions: an older dataset compares with a warning; a newer one is an error saying so.
+    let with_version = |name: &str, version: u32| {
+        let d = tmp.path().join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        for f in std::fs::read_dir(&r.same).unwrap().flatten() {
+            if f.path().is_file() {
+                std::fs::copy(f.path(), d.join(f.file_name())).unwrap();
+            }
+        }
+        let mut m: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(d.join("manifest.json")).unwrap()).unwrap();
+        m["schema_version"] = version.into();
+        std::fs::write(d.join("manifest.json"), serde_json::to_vec(&m).unwrap()).unwrap();
+        d
+    };
+    let c = load(vec![r.base.clone(), with_version("older", 0)], &[], None);
+    assert!(
+        c.warnings()
+            .iter()
+            .any(|w| w.contains("different schema versions (0, 1)")),
+        "{:?}",
+        c.warnings()
+    );
+    let err = Comparison::load(CompareOptions {
+        runs: vec![r.base.clone(), with_version("newer", 99)],
+        baseline: 0,
+        title: None,
+        base_url: None,
+        gates: Vec::new(),
+        normalise: &compare::normalise_yaml,
+        sweep: None,
+    })
+    .err()
+    .unwrap();
+    assert!(err.to_string().contains("newer"), "{err}");
 }
 
 /// A WoTemu 0.6 import compares beside a dataset of this version: its interactions are grouped the same way,

@@ -832,7 +832,10 @@ impl Lab {
                 }
             }
         }
-        let kill_at = Instant::now() + Duration::from_secs(15);
+        // An agent stops its app, then ships what is left (its own drain gives Redis up to 10 s): on a loaded
+        // host (a sweep beside other runs) that took longer than 15 s once, and the agent was killed before its
+        // final report. 30 s leaves room for both; only a hung agent waits that long.
+        let kill_at = Instant::now() + Duration::from_secs(30);
         for (r, run) in plan.replicas.iter().zip(self.running.iter_mut()) {
             let Some(c) = run.child.as_mut().filter(|_| r.role == Role::Node) else {
                 continue;

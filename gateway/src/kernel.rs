@@ -11,22 +11,17 @@ use crate::sys;
 use crate::Error;
 
 /// Whether this kernel has `sch_netem`: loaded, or can be attached to the loopback device of a
-/// throwaway network namespace (made by a short-lived thread, so nothing is left behind).
+/// throwaway network namespace (nothing is left behind).
 pub fn has_netem() -> bool {
     if std::path::Path::new("/sys/module/sch_netem").exists() {
         return true;
     }
-    std::thread::spawn(|| {
-        // SAFETY: unshare(2) affects only this short-lived thread.
-        if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
-            return false;
-        }
+    wotemu_sys::netns::in_throwaway(|| {
         Command::new("tc")
             .args(["qdisc", "add", "dev", "lo", "root", "netem", "delay", "1ms"])
             .output()
             .is_ok_and(|o| o.status.success())
     })
-    .join()
     .unwrap_or(false)
 }
 

@@ -2,8 +2,7 @@
 //! command that fixes it.
 //!
 //! Probes that need the kernel (veth, bridge, tbf, netem, NFQUEUE) run in a throwaway network namespace
-//! made by a short-lived thread (`unshare(CLONE_NEWNET)`): everything they create goes with it, even if the
-//! process dies.
+//! (`wotemu_sys::netns::in_throwaway`): everything they create goes with it, even if the process dies.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -62,24 +61,10 @@ fn run(cmd: &str, args: &[&str]) -> Option<String> {
         .then(|| String::from_utf8_lossy(&o.stdout).trim().to_owned())
 }
 
-/// Runs `probe` in a fresh network namespace of a short-lived thread (commands it starts are in it too).
-fn in_throwaway_netns<T: Send + 'static>(probe: impl FnOnce() -> T + Send + 'static) -> Option<T> {
-    std::thread::spawn(move || {
-        // SAFETY: unshare(2) affects only this short-lived thread.
-        if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
-            return None;
-        }
-        Some(probe())
-    })
-    .join()
-    .ok()
-    .flatten()
-}
-
 /// What the kernel can do for a run: (veth, bridge, tbf, netem, nfqueue); `None` when no namespace could
 /// be made (not root).
 fn kernel_probes() -> Option<[bool; 5]> {
-    in_throwaway_netns(|| {
+    wotemu_sys::netns::in_throwaway(|| {
         let ip = |args: &[&str]| run("ip", args).is_some();
         let veth = ip(&[
             "link", "add", "wtmd0", "type", "veth", "peer", "name", "wtmd1",

@@ -1,6 +1,7 @@
 //! Durable file operations: write to a temporary file, fsync, rename over the target, fsync the directory.
 //! After [`write_atomic`] returns, the file is either the old one or the complete new one, even across a
-//! crash or a power loss; a reader never sees a half-written file.
+//! crash or a power loss; a reader never sees a half-written file. Also [`relative_path`], the link from one
+//! folder to another (compose files to app files, a comparison to each run's report).
 
 use std::fs::File;
 use std::io::{self, Write};
@@ -61,9 +62,46 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
+/// `to` as a path relative to `from` (both absolute), `.` when they are the same directory.
+pub fn relative_path(from: &Path, to: &Path) -> String {
+    let norm = |p: &Path| -> Vec<String> {
+        let mut v: Vec<String> = Vec::new();
+        for c in p.components() {
+            match c {
+                std::path::Component::Normal(s) => v.push(s.to_string_lossy().into_owned()),
+                std::path::Component::ParentDir => {
+                    v.pop();
+                }
+                _ => {}
+            }
+        }
+        v
+    };
+    let (f, t) = (norm(from), norm(to));
+    let common = f.iter().zip(&t).take_while(|(a, b)| a == b).count();
+    let mut parts: Vec<String> = vec!["..".into(); f.len() - common];
+    parts.extend(t[common..].iter().cloned());
+    if parts.is_empty() {
+        ".".into()
+    } else {
+        parts.join("/")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn relative_paths_between_directories() {
+        assert_eq!(relative_path(Path::new("/a/b"), Path::new("/a/b")), ".");
+        assert_eq!(
+            relative_path(Path::new("/a/b"), Path::new("/a/c/d")),
+            "../c/d"
+        );
+        assert_eq!(relative_path(Path::new("/a/b/c"), Path::new("/a")), "../..");
+        assert_eq!(relative_path(Path::new("/"), Path::new("/x")), "x");
+    }
 
     #[test]
     fn replaces_the_file_whole_and_leaves_no_temporary() {

@@ -1,10 +1,26 @@
 //! Named network namespaces (`/run/netns/<name>`, as `ip netns` makes them): entering one from a thread,
-//! running code inside one, and which namespace this thread is in.
+//! running code inside one, and which namespace this thread is in; probes in a throwaway namespace.
 
 use std::io;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
+
+/// Runs `probe` on a short-lived thread moved into a fresh, unnamed network namespace (`unshare`): commands
+/// it starts are in that namespace too, and whatever it creates there (links, qdiscs, rules) goes with the
+/// thread, even if the process dies. `None` when no namespace can be made (not root).
+pub fn in_throwaway<T: Send + 'static>(probe: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    std::thread::spawn(move || {
+        // SAFETY: unshare(2) affects only this short-lived thread.
+        if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
+            return None;
+        }
+        Some(probe())
+    })
+    .join()
+    .ok()
+    .flatten()
+}
 
 /// Where `ip netns` keeps named namespaces.
 pub const NETNS_DIR: &str = "/run/netns";

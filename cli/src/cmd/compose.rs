@@ -52,7 +52,7 @@ pub(crate) fn run(args: ComposeArgs) -> anyhow::Result<ExitCode> {
     } else {
         let out_dir = std::path::absolute(out.parent().unwrap_or(Path::new(".")))
             .context("finding the output's directory")?;
-        relative_path(&out_dir, &topo_dir)
+        wotemu_sys::fs::relative_path(&out_dir, &topo_dir)
     };
     // The stack's Redis password: a file beside the compose file (beside the topology for stdout), made once.
     let password_file = if out == Path::new("-") {
@@ -109,47 +109,4 @@ pub(crate) fn run(args: ComposeArgs) -> anyhow::Result<ExitCode> {
         ));
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// `to` as a path relative to `from` (both absolute), `.` when they are the same directory.
-fn relative_path(from: &Path, to: &Path) -> String {
-    let norm = |p: &Path| -> Vec<String> {
-        let mut v: Vec<String> = Vec::new();
-        for c in p.components() {
-            match c {
-                std::path::Component::Normal(s) => v.push(s.to_string_lossy().into_owned()),
-                std::path::Component::ParentDir => {
-                    v.pop();
-                }
-                _ => {}
-            }
-        }
-        v
-    };
-    let (f, t) = (norm(from), norm(to));
-    let common = f.iter().zip(&t).take_while(|(a, b)| a == b).count();
-    let mut parts: Vec<String> = vec!["..".into(); f.len() - common];
-    parts.extend(t[common..].iter().cloned());
-    if parts.is_empty() {
-        ".".into()
-    } else {
-        parts.join("/")
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::relative_path;
-    use std::path::Path;
-
-    #[test]
-    fn relative_paths_between_directories() {
-        assert_eq!(relative_path(Path::new("/a/b"), Path::new("/a/b")), ".");
-        assert_eq!(
-            relative_path(Path::new("/a/b"), Path::new("/a/c/d")),
-            "../c/d"
-        );
-        assert_eq!(relative_path(Path::new("/a/b/c"), Path::new("/a")), "../..");
-        assert_eq!(relative_path(Path::new("/"), Path::new("/x")), "x");
-    }
 }

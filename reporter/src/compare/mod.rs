@@ -361,30 +361,32 @@ impl Comparison {
             };
             return Some(x * scale);
         }
-        let mut lat = Vec::new();
-        let (mut count, mut ok) = (0u64, 0u64);
-        let mut matched = false;
-        for ((thing, name, verb), by_node) in &r.samples {
-            for (node, s) in by_node {
-                let hit = g.selector.iter().all(|(f, v)| match f {
-                    Field::Any => v == thing || v == name || v == verb || v == node,
-                    Field::Thing => v == thing,
-                    Field::Name => v == name,
-                    Field::Verb => v == verb,
-                    Field::Node => v == node,
-                });
-                if hit {
-                    matched = true;
-                    count += s.count;
-                    ok += s.ok;
-                    lat.extend_from_slice(&s.latencies);
-                }
-            }
-        }
-        if !matched {
+        let hits: Vec<&Sample> = r
+            .samples
+            .iter()
+            .flat_map(|((thing, name, verb), by_node)| {
+                by_node.iter().filter_map(move |(node, s)| {
+                    g.selector
+                        .iter()
+                        .all(|(f, v)| match f {
+                            Field::Any => v == thing || v == name || v == verb || v == node,
+                            Field::Thing => v == thing,
+                            Field::Name => v == name,
+                            Field::Verb => v == verb,
+                            Field::Node => v == node,
+                        })
+                        .then_some(s)
+                })
+            })
+            .collect();
+        if hits.is_empty() {
             return None;
         }
-        lat.sort_by(f64::total_cmp);
+        let Pool {
+            latencies: lat,
+            count,
+            ok,
+        } = pool(hits);
         match g.metric.as_str() {
             "count" => Some(count as f64),
             "errors" => Some((count - ok) as f64),
@@ -471,7 +473,7 @@ impl Comparison {
                     throughput: (r.span_s > 0.0).then(|| n as f64 / r.span_s),
                     packets: r.packets,
                     bytes: r.bytes,
-                    bytes_per_interaction: (n > 0).then(|| r.bytes as f64 / n as f64),
+                    bytes_per_interaction: bytes_per_interaction(r),
                     bytes_by_proto: &r.bytes_by_proto,
                     errors: &r.errors,
                     subscription_errors: r.subscription_errors,
@@ -536,15 +538,12 @@ fn totals(r: &RunData) -> (u64, u64) {
 }
 
 /// The figures of a group pooled over its nodes.
-fn figures<'a>(samples: impl Iterator<Item = &'a Sample>, span_s: f64) -> GroupFigures {
-    let mut lat = Vec::new();
-    let (mut count, mut ok) = (0, 0);
-    for s in samples {
-        count += s.count;
-        ok += s.ok;
-        lat.extend_from_slice(&s.latencies);
-    }
-    lat.sort_by(f64::total_cmp);
+fn figures<'a>(samples: impl IntoIterator<Item = &'a Sample>, span_s: f64) -> GroupFigures {
+    let Pool {
+        latencies: lat,
+        count,
+        ok,
+    } = pool(samples);
     GroupFigures {
         count,
         ok,
@@ -558,19 +557,37 @@ fn figures<'a>(samples: impl Iterator<Item = &'a Sample>, span_s: f64) -> GroupF
     }
 }
 
+/// All the bytes captured over the clients' interactions (`None` without interactions).
+pub(crate) fn bytes_per_interaction(r: &RunData) -> Option<f64> {
+    let (n, _) = totals(r);
+    (n > 0).then(|| r.bytes as f64 / n as f64)
+}
+
+/// Samples pooled: every latency (sorted), the interactions and the successful ones.
+struct Pool {
+    latencies: Vec<f64>,
+    count: u64,
+    ok: u64,
+}
+
+fn pool<'a>(samples: impl IntoIterator<Item = &'a Sample>) -> Pool {
+    let mut p = Pool {
+        latencies: Vec::new(),
+        count: 0,
+        ok: 0,
+    };
+    for s in samples {
+        p.count += s.count;
+        p.ok += s.ok;
+        p.latencies.extend_from_slice(&s.latencies);
+    }
+    p.latencies.sort_by(f64::total_cmp);
+    p
+}
+
 /// The pooled, sorted latencies of a group in a run.
 pub(crate) fn pooled(r: &RunData, k: &GroupKey) -> Vec<f64> {
-    let mut v: Vec<f64> = r
-        .samples
-        .get(k)
-        .map(|m| {
-            m.values()
-                .flat_map(|s| s.latencies.iter().copied())
-                .collect()
-        })
-        .unwrap_or_default();
-    v.sort_by(f64::total_cmp);
-    v
+    pool(r.samples.get(k).into_iter().flat_map(|m| m.values())).latencies
 }
 
 #[cfg(test)]

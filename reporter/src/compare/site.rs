@@ -2,7 +2,7 @@
 //! in the report's template (same frame, style, offline charts).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::Serialize;
 
@@ -211,20 +211,10 @@ fn group_file(i: usize, g: &GroupRow) -> String {
 
 /// `to` relative to the folder `from` (both made absolute), for links from the site to each run's report.
 fn relative(from: &Path, to: &Path) -> Option<String> {
-    let (from, to) = (
-        std::path::absolute(from).ok()?,
-        std::path::absolute(to).ok()?,
-    );
-    let (a, b): (Vec<_>, Vec<_>) = (from.components().collect(), to.components().collect());
-    let common = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
-    let mut p = PathBuf::new();
-    for _ in common..a.len() {
-        p.push("..");
-    }
-    for c in &b[common..] {
-        p.push(c);
-    }
-    Some(p.to_string_lossy().into_owned())
+    Some(wotemu_sys::fs::relative_path(
+        &std::path::absolute(from).ok()?,
+        &std::path::absolute(to).ok()?,
+    ))
 }
 
 fn opt(v: Option<f64>, f: impl Fn(f64) -> String) -> String {
@@ -307,11 +297,9 @@ impl Comparison {
                     } else {
                         "–".into()
                     },
-                    bytes_per_interaction: if n > 0 {
-                        format::bytes((r.bytes as f64 / n as f64) as i64)
-                    } else {
-                        "–".into()
-                    },
+                    bytes_per_interaction: opt(super::bytes_per_interaction(r), |b| {
+                        format::bytes(b as i64)
+                    }),
                     incomplete: r
                         .manifest
                         .incomplete
@@ -361,26 +349,19 @@ impl Comparison {
         let traffic = self
             .runs
             .iter()
-            .map(|r| {
-                let (n, _) = totals(r);
-                TrafficView {
-                    run: r.label.clone(),
-                    packets: format::count(r.packets as i64),
-                    bytes: format::bytes(r.bytes as i64),
-                    per_interaction: if n > 0 {
-                        format::bytes((r.bytes as f64 / n as f64) as i64)
-                    } else {
-                        "–".into()
-                    },
-                    by_proto: protos
-                        .iter()
-                        .map(|p| {
-                            r.bytes_by_proto
-                                .get(p)
-                                .map_or("–".into(), |b| format::bytes(*b as i64))
-                        })
-                        .collect(),
-                }
+            .map(|r| TrafficView {
+                run: r.label.clone(),
+                packets: format::count(r.packets as i64),
+                bytes: format::bytes(r.bytes as i64),
+                per_interaction: opt(super::bytes_per_interaction(r), |b| format::bytes(b as i64)),
+                by_proto: protos
+                    .iter()
+                    .map(|p| {
+                        r.bytes_by_proto
+                            .get(p)
+                            .map_or("–".into(), |b| format::bytes(*b as i64))
+                    })
+                    .collect(),
             })
             .collect();
         let types: BTreeSet<&String> = self.runs.iter().flat_map(|r| r.errors.keys()).collect();

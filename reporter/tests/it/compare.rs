@@ -141,6 +141,14 @@ fn runs() -> &'static Runs {
 }
 
 fn load(runs: Vec<PathBuf>, gates: &[&str], sweep: Option<SweepInfo>) -> Comparison {
+    try_load(runs, gates, sweep).unwrap()
+}
+
+fn try_load(
+    runs: Vec<PathBuf>,
+    gates: &[&str],
+    sweep: Option<SweepInfo>,
+) -> Result<Comparison, wotemu_reporter::Error> {
     Comparison::load(CompareOptions {
         runs,
         baseline: 0,
@@ -153,7 +161,16 @@ fn load(runs: Vec<PathBuf>, gates: &[&str], sweep: Option<SweepInfo>) -> Compari
         normalise: &compare::normalise_yaml,
         sweep,
     })
-    .unwrap()
+}
+
+/// A copy of the files of `from` into `to`, but `skip`.
+fn copy_dataset(from: &Path, to: &Path, skip: &str) {
+    std::fs::create_dir_all(to).unwrap();
+    for f in std::fs::read_dir(from).unwrap().flatten() {
+        if f.path().is_file() && f.file_name() != skip {
+            std::fs::copy(f.path(), to.join(f.file_name())).unwrap();
+        }
+    }
 }
 
 fn group<'a>(c: &'a Comparison, thing: &str) -> &'a compare::GroupRow {
@@ -320,29 +337,16 @@ fn bad_datasets_get_clear_errors_or_warnings() {
     let corrupt = tmp.path().join("corrupt");
     std::fs::create_dir_all(&corrupt).unwrap();
     std::fs::write(corrupt.join("manifest.json"), "{not json").unwrap();
-    let err = Comparison::load(CompareOptions {
-        runs: vec![r.base.clone(), corrupt.clone()],
-        baseline: 0,
-        title: None,
-        base_url: None,
-        gates: Vec::new(),
-        normalise: &compare::normalise_yaml,
-        sweep: None,
-    })
-    .err()
-    .unwrap();
+    let err = try_load(vec![r.base.clone(), corrupt.clone()], &[], None)
+        .err()
+        .unwrap();
     assert!(
         err.to_string().contains("corrupt") && err.to_string().contains("not a run dataset"),
         "{err}"
     );
     // A missing table and no interactions: warnings, and the comparison still works.
     let bare = tmp.path().join("bare");
-    std::fs::create_dir_all(&bare).unwrap();
-    for f in std::fs::read_dir(&r.same).unwrap().flatten() {
-        if f.path().is_file() && f.file_name() != "interactions.parquet" {
-            std::fs::copy(f.path(), bare.join(f.file_name())).unwrap();
-        }
-    }
+    copy_dataset(&r.same, &bare, "interactions.parquet");
     let c = load(vec![r.base.clone(), bare], &["p95(*) > 1"], None);
     let w = c.warnings().join("\n");
     assert!(w.contains("no interactions table"), "{w}");
@@ -354,12 +358,7 @@ fn bad_datasets_get_clear_errors_or_warnings() {
     // Schema versions: an older dataset compares with a warning; a newer one is an error saying so.
     let with_version = |name: &str, version: u32| {
         let d = tmp.path().join(name);
-        std::fs::create_dir_all(&d).unwrap();
-        for f in std::fs::read_dir(&r.same).unwrap().flatten() {
-            if f.path().is_file() {
-                std::fs::copy(f.path(), d.join(f.file_name())).unwrap();
-            }
-        }
+        copy_dataset(&r.same, &d, "");
         let mut m: serde_json::Value =
             serde_json::from_slice(&std::fs::read(d.join("manifest.json")).unwrap()).unwrap();
         m["schema_version"] = version.into();
@@ -374,17 +373,9 @@ fn bad_datasets_get_clear_errors_or_warnings() {
         "{:?}",
         c.warnings()
     );
-    let err = Comparison::load(CompareOptions {
-        runs: vec![r.base.clone(), with_version("newer", 99)],
-        baseline: 0,
-        title: None,
-        base_url: None,
-        gates: Vec::new(),
-        normalise: &compare::normalise_yaml,
-        sweep: None,
-    })
-    .err()
-    .unwrap();
+    let err = try_load(vec![r.base.clone(), with_version("newer", 99)], &[], None)
+        .err()
+        .unwrap();
     assert!(err.to_string().contains("newer"), "{err}");
 }
 

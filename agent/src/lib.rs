@@ -14,6 +14,7 @@ pub mod config;
 mod cpu;
 mod error;
 pub mod facts;
+pub mod gateway;
 pub mod packets;
 pub mod python;
 pub mod shipper;

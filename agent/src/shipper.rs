@@ -19,7 +19,8 @@ use std::time::{Duration, Instant};
 use arrow::array::RecordBatch;
 use wotemu_contract::keys::StackKeys;
 use wotemu_contract::table::{
-    AppValue, Event, Interaction, LogLine, Packet, Records, SystemSample,
+    AppValue, Event, Interaction, LogLine, NetworkSample, Packet, Records, SystemSample,
+    TimelineEvent,
 };
 use wotemu_contract::{StreamEntry, Table};
 
@@ -46,6 +47,8 @@ pub struct Buffers {
     system: Vec<SystemSample>,
     logs: Vec<LogLine>,
     app: Vec<AppValue>,
+    network: Vec<NetworkSample>,
+    timeline: Vec<TimelineEvent>,
     /// Records dropped because a buffer was full, per table (index: `Table as usize`).
     dropped: [u64; Table::ALL.len()],
     /// Records produced so far (kept or dropped), per table: every entry carries its table's count.
@@ -84,6 +87,8 @@ buffered!(Event, events);
 buffered!(SystemSample, system);
 buffered!(LogLine, logs);
 buffered!(AppValue, app);
+buffered!(NetworkSample, network);
+buffered!(TimelineEvent, timeline);
 
 impl Buffers {
     fn longest(&self) -> usize {
@@ -94,6 +99,8 @@ impl Buffers {
             self.system.len(),
             self.logs.len(),
             self.app.len(),
+            self.network.len(),
+            self.timeline.len(),
         ]
         .into_iter()
         .max()
@@ -313,6 +320,8 @@ impl Flusher {
         let system = std::mem::take(&mut b.system);
         let logs = std::mem::take(&mut b.logs);
         let app = std::mem::take(&mut b.app);
+        let network = std::mem::take(&mut b.network);
+        let timeline = std::mem::take(&mut b.timeline);
         drop(b);
         let mut out = Vec::new();
         fn add<R: Records>(
@@ -349,6 +358,8 @@ impl Flusher {
         add(&mut out, &system, n, &dropped, &produced);
         add(&mut out, &logs, n, &dropped, &produced);
         add(&mut out, &app, n, &dropped, &produced);
+        add(&mut out, &network, n, &dropped, &produced);
+        add(&mut out, &timeline, n, &dropped, &produced);
         (out, closing)
     }
 

@@ -143,6 +143,9 @@ pub(crate) enum Command {
     ///   wotemu fidelity --delay 50ms --jitter 10ms --rate 10mbit --loss 1% --json
     #[command(verbatim_doc_comment)]
     Fidelity(FidelityArgs),
+    /// See or change a running emulation's network conditions (`net show`, `net set`).
+    #[command(subcommand)]
+    Net(NetCommand),
     /// Print this host's CPU speed calibration (what `target_cpu_speed` is emulated with).
     ///
     /// The speed is sysbench's CPU test on one thread (events per second, each event verifying the primes
@@ -725,12 +728,18 @@ pub(crate) struct GatewayArgs {
     /// Write the counters as JSON to this file every second and at exit.
     #[arg(long, value_name = "FILE")]
     pub(crate) stats_file: Option<PathBuf>,
-    /// Create this file once the shaping is in place.
+    /// Create this file once the shaping is in place (`ready <ns>`: the CLOCK_MONOTONIC time its schedule counts from).
     #[arg(long, value_name = "FILE")]
     pub(crate) ready_file: Option<PathBuf>,
     /// Print the final counters as JSON on stdout.
     #[arg(long)]
     pub(crate) json: bool,
+    /// Record what the gateway applies in the stack's Redis, as an agent does: a window per second and
+    /// direction (the dataset's `network` table), each change of conditions (`timeline`), and take live
+    /// changes (`wotemu net set`). Uses REDIS_URL (and REDIS_PASSWORD_FILE), WOTEMU_STACK, WOTEMU_TASK and
+    /// WOTEMU_SPOOL_DIR from the environment, as the runner and the Swarm stack set them.
+    #[arg(long)]
+    pub(crate) record: bool,
 }
 
 #[derive(Debug, Args)]
@@ -773,6 +782,28 @@ pub(crate) struct CpuSpeedArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct FidelityArgs {
+    #[command(flatten)]
+    pub(crate) set: ConditionFlags,
+    /// Replay a trace file on top of the conditions and measure it: a CSV (`time,delay,jitter,rate,rate_up,
+    /// loss`) or a mahimahi packet-delivery trace, as a topology's `trace:`.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) trace: Option<PathBuf>,
+    /// With --trace: interpolate linearly between rows (every 100 ms) instead of holding each row.
+    #[arg(long, requires = "trace")]
+    pub(crate) linear: bool,
+    /// With --trace: seconds to measure (default: the trace's length, at most 60 s).
+    #[arg(long, requires = "trace", value_name = "SECONDS")]
+    pub(crate) duration: Option<f64>,
+    #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
+    pub(crate) backend: BackendArg,
+    /// Print the result as JSON on stdout.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// Conditions from a preset and flags.
+#[derive(Debug, Args)]
+pub(crate) struct ConditionFlags {
     /// Start from a preset (gprs, edge, regular_3g, fast_3g, lte, wifi, cable); the options below override.
     #[arg(long, value_name = "PRESET")]
     pub(crate) conditions: Option<String>,
@@ -797,11 +828,54 @@ pub(crate) struct FidelityArgs {
     pub(crate) corrupt: Option<String>,
     #[arg(long)]
     pub(crate) reorder: Option<String>,
-    #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
-    pub(crate) backend: BackendArg,
-    /// Print the result as JSON on stdout.
+}
+
+/// Which running emulation: a `wotemu run` or a Swarm stack.
+#[derive(Debug, Args)]
+pub(crate) struct LiveTarget {
+    /// The run directory of a running `wotemu run` (see `wotemu ps`; the only one when there is one).
+    #[arg(long, value_name = "RUN_DIR", conflicts_with = "stack")]
+    pub(crate) run: Option<PathBuf>,
+    /// A running Swarm stack, as given to `docker stack deploy`.
     #[arg(long)]
-    pub(crate) json: bool,
+    pub(crate) stack: Option<String>,
+    /// The stack's Redis (published on this port of the Swarm's hosts by the compose file).
+    #[arg(
+        long,
+        env = "WOTEMU_REDIS_URL",
+        default_value = "redis://127.0.0.1:6379"
+    )]
+    pub(crate) redis_url: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum NetCommand {
+    /// Print every network's conditions now and what its gateway measured in the last second.
+    Show {
+        #[command(flatten)]
+        target: LiveTarget,
+        /// Print them as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change a network's conditions now: a preset and/or single figures (the rest stay as they are).
+    ///
+    /// The change is recorded in the run's timeline (kind `conditions`, `live`), drawn on the report's
+    /// charts, and lasts until the next change (a step of the network's schedule, or another `net set`).
+    ///
+    /// Examples:
+    ///   wotemu net set 3g --conditions gprs
+    ///   wotemu net set 3g --loss 5% --delay 400ms
+    ///   wotemu net set field --stack demo --rate 500kbit
+    #[command(verbatim_doc_comment)]
+    Set {
+        /// The network to change.
+        network: String,
+        #[command(flatten)]
+        target: LiveTarget,
+        #[command(flatten)]
+        set: Box<ConditionFlags>,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -70,6 +70,19 @@ impl StackKeys {
         format!("{}live", self.prefix)
     }
 
+    /// `wotemu:<stack>:net`: a hash, network → its gateway's state now (JSON: backend, the conditions in
+    /// force, the last window's figures), rewritten by the gateway every second; for `wotemu net show`,
+    /// never collected.
+    pub fn net(&self) -> String {
+        format!("{}net", self.prefix)
+    }
+
+    /// `wotemu:<stack>:net:<network>:set`: a list of live changes for that network's gateway (JSON
+    /// conditions, `wotemu net set`), popped by the gateway; each applied change is a `timeline` event.
+    pub fn net_set(&self, network: &str) -> String {
+        format!("{}net:{network}:set", self.prefix)
+    }
+
     /// `wotemu:<stack>:stream:<task>`
     pub fn stream(&self, task: &str) -> String {
         format!("{}stream:{task}", self.prefix)

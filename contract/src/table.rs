@@ -359,6 +359,62 @@ tables! {
         detail: opt_str,
     }
 
+    /// What each network's gateway applied, per time window and direction.
+    Network = "network", sorted by ["task", "time"],
+    /// One window of a gateway's shaping in one direction: what it received, forwarded and dropped, the
+    /// delay it applied and how late its releases were, next to the conditions configured at the time.
+    struct NetworkSample {
+        /// The gateway's task (`<stack>_gw_<network>.1.<id>`).
+        task: str,
+        /// The gateway's node name (`gw_<network>`).
+        node: str,
+        /// The end of the window.
+        time: time,
+        network: str,
+        /// `up` (to a service port), `down` (the rest), or `both` (the kernel backend, which does not tell
+        /// them apart).
+        direction: str,
+        /// `userspace` or `kernel`.
+        backend: str,
+        /// Why this backend (`the kernel has no sch_netem`, …).
+        reason: str,
+        /// The window's length in seconds.
+        window_s: f64,
+        received: u64,
+        forwarded: u64,
+        /// Bytes forwarded.
+        bytes: u64,
+        /// Dropped by the configured loss.
+        lost: u64,
+        /// Dropped by the rate limit: a packet would have waited more than 20 ms for tokens (0.6's tbf
+        /// `latency 20ms`): the emulated link was saturated.
+        dropped_rate: u64,
+        /// Dropped because the shaper could not keep up: its delay line was full, or — counted in the
+        /// `down` row — the kernel's queue to it overflowed. Any is a sign of an overloaded host.
+        dropped_overflow: u64,
+        duplicated: u64,
+        corrupted: u64,
+        reordered: u64,
+        /// The delay the gateway applied to packets forwarded in the window (arrival to leaving the delay
+        /// line, its lateness included; the rate limit's queue apart), in ms.
+        delay_mean_ms: opt_f64,
+        delay_p50_ms: opt_f64,
+        delay_p99_ms: opt_f64,
+        /// Achieved rate: bits forwarded per second in the window.
+        rate_bps: f64,
+        /// Packets waiting in the gateway at the end of the window.
+        queue_packets: opt_u64,
+        /// How late the shaper released packets after their planned time (µs): its health under load.
+        lateness_p50_us: opt_f64,
+        lateness_p99_us: opt_f64,
+        /// The conditions in force at the end of the window (the rate is this direction's).
+        cfg_latency_ms: f64,
+        cfg_jitter_ms: f64,
+        cfg_rate_bps: opt_u64,
+        cfg_loss_pct: f64,
+        cfg_duplicate_pct: f64,
+    }
+
     /// App-defined metrics.
     App = "app", sorted by ["task", "time"],
     /// An app-defined metric value.
@@ -479,6 +535,7 @@ mod tests {
             check::<LogLine>(),
             check::<AppValue>(),
             check::<TimelineEvent>(),
+            check::<NetworkSample>(),
         ];
         seen.sort();
         assert_eq!(seen, Table::ALL.to_vec());

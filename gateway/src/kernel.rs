@@ -110,3 +110,74 @@ pub fn install(devs: &[String], c: &Conditions, rec: &mut Undo) -> Result<(), Er
     }
     Ok(())
 }
+
+/// The root qdiscs' counters, summed over devices.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QdiscStats {
+    pub bytes: u64,
+    pub packets: u64,
+    pub dropped: u64,
+    /// Packets waiting.
+    pub backlog: u64,
+}
+
+/// Reads the root qdisc's counters of each device (`tc -s qdisc show`); a device that cannot be read
+/// counts nothing.
+pub fn stats(devs: &[String]) -> QdiscStats {
+    let mut total = QdiscStats::default();
+    for d in devs {
+        let out = Command::new("tc")
+            .args(["-s", "qdisc", "show", "dev", d, "root"])
+            .output();
+        if let Some(o) = out.ok().filter(|o| o.status.success()) {
+            let s = parse_stats(&String::from_utf8_lossy(&o.stdout));
+            total.bytes += s.bytes;
+            total.packets += s.packets;
+            total.dropped += s.dropped;
+            total.backlog += s.backlog;
+        }
+    }
+    total
+}
+
+/// The first qdisc's ` Sent B bytes P pkt (dropped D, …)` and ` backlog Xb Np` lines.
+fn parse_stats(text: &str) -> QdiscStats {
+    let mut s = QdiscStats::default();
+    let words: Vec<&str> = text
+        .split(|c: char| c.is_whitespace() || c == ',' || c == '(' || c == ')')
+        .filter(|w| !w.is_empty())
+        .collect();
+    let num = |w: &str| w.trim_end_matches(['b', 'p']).parse::<u64>().unwrap_or(0);
+    let at = |key: &str| words.iter().position(|w| *w == key);
+    if let Some(i) = at("Sent") {
+        s.bytes = words.get(i + 1).map_or(0, |w| num(w));
+        s.packets = words.get(i + 3).map_or(0, |w| num(w));
+    }
+    if let Some(i) = at("dropped") {
+        s.dropped = words.get(i + 1).map_or(0, |w| num(w));
+    }
+    if let Some(i) = at("backlog") {
+        s.backlog = words.get(i + 2).map_or(0, |w| num(w));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_tc_statistics() {
+        let text = "qdisc netem 1: root refcnt 2 limit 100000 delay 100ms  10ms\n Sent 123456 bytes 789 pkt (dropped 12, overlimits 0 requeues 0)\n backlog 3000b 2p requeues 0\n";
+        assert_eq!(
+            parse_stats(text),
+            QdiscStats {
+                bytes: 123456,
+                packets: 789,
+                dropped: 12,
+                backlog: 2
+            }
+        );
+        assert_eq!(parse_stats(""), QdiscStats::default());
+    }
+}

@@ -11,6 +11,7 @@
 //! assume `sch_netem` exists (it is detected), or fail open (a packet the shaper cannot take is dropped and
 //! counted, never forwarded unshaped).
 
+pub mod account;
 pub mod cleanup;
 pub mod fidelity;
 pub mod kernel;
@@ -25,6 +26,7 @@ pub mod userspace;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 pub use spec::Spec;
+use wotemu_topology::model::Conditions;
 
 /// Errors of the network emulation.
 #[derive(Debug, thiserror::Error)]
@@ -57,9 +59,7 @@ impl Backend {
     /// The backend for `spec` on this machine: the kernel's when it has netem and can express every step of
     /// the conditions; the userspace shaper otherwise. Also says why.
     pub fn choose(spec: &Spec) -> (Backend, &'static str) {
-        let expressible = std::iter::once(&spec.base)
-            .chain(spec.schedule.iter().map(|s| &s.conditions))
-            .all(kernel::can_express);
+        let expressible = spec.all_conditions().iter().all(kernel::can_express);
         if !expressible {
             (Backend::Userspace, "rate_up needs the userspace shaper")
         } else if kernel::has_netem() {
@@ -80,7 +80,50 @@ pub struct GatewayOptions {
     /// Devices the kernel backend shapes; all but `lo` when empty.
     pub devices: Vec<String>,
     pub seed: u64,
+    /// Measure each window's delay and lateness per direction (userspace backend).
+    pub windows: bool,
 }
+
+/// What a running gateway tells its caller, and asks it.
+pub trait Hooks {
+    /// The conditions apply to forwarded traffic; the schedule's and trace's times count from `start_ns`
+    /// (`CLOCK_MONOTONIC`, the same in every process of the host).
+    fn ready(&mut self, _start_ns: u64) {}
+    /// About once a second: the counters so far and the window since the previous tick.
+    fn tick(&mut self, _report: &userspace::Report) {}
+    /// The conditions changed, planned at `planned_ms` (from the start) or live.
+    fn changed(&mut self, _source: Change, _old: &Conditions, _new: &Conditions) {}
+    /// Conditions to apply now (a live change), polled often; `None`: no change.
+    fn live(&mut self) -> Option<Conditions> {
+        None
+    }
+}
+
+/// Why the conditions changed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Change {
+    /// A step of the schedule, planned at this time (ms from the start).
+    Schedule(f64),
+    /// A row of the trace, planned at this time.
+    Trace(f64),
+    /// `wotemu net set`.
+    Live,
+}
+
+impl Change {
+    /// The planned time of a schedule step or trace row, or of the change at `(t, schedule?)`.
+    fn planned(t: f64, schedule: bool) -> Change {
+        if schedule {
+            Change::Schedule(t)
+        } else {
+            Change::Trace(t)
+        }
+    }
+}
+
+/// Hooks that do nothing.
+pub struct NoHooks;
+impl Hooks for NoHooks {}
 
 /// The network devices of the current namespace except `lo`.
 pub fn devices() -> Vec<String> {
@@ -96,15 +139,12 @@ pub fn devices() -> Vec<String> {
     v
 }
 
-/// Runs a gateway in the current network namespace until `stop` is set. `on_ready` is called once the
-/// conditions apply to forwarded traffic; `on_tick` gets the counters about once a second (userspace
-/// backend).
+/// Runs a gateway in the current network namespace until `stop` is set, telling `hooks` what happens.
 pub fn run_gateway(
     spec: &Spec,
     opts: &GatewayOptions,
     stop: &AtomicBool,
-    on_ready: impl FnOnce(),
-    on_tick: impl FnMut(&userspace::Report),
+    hooks: &mut impl Hooks,
 ) -> Result<userspace::Report, Error> {
     route::gateway_sysctls()?;
     match opts.backend {
@@ -114,10 +154,10 @@ pub fn run_gateway(
                 queue_num: opts.queue_num,
                 ports: opts.ports.clone(),
                 seed: opts.seed,
+                windows: opts.windows,
             },
             stop,
-            on_ready,
-            on_tick,
+            hooks,
         ),
         Backend::Kernel => {
             let devs = if opts.devices.is_empty() {
@@ -126,24 +166,65 @@ pub fn run_gateway(
                 opts.devices.clone()
             };
             let mut rec = cleanup::Undo::new("gateway");
-            kernel::install(&devs, &spec.at(0.0), &mut rec)?;
-            on_ready();
+            let mut current = spec.at(0.0);
+            kernel::install(&devs, &current, &mut rec)?;
             let start = sys::monotonic_ns();
-            let changes = spec.changes();
-            let mut next = 0;
+            hooks.ready(start);
+            let mut next = spec.next_change(f64::NEG_INFINITY);
+            let mut next_tick = start + 1_000_000_000;
+            let apply = |c: &Conditions| -> Result<(), Error> {
+                for d in &devs {
+                    kernel::apply(d, c, true)?;
+                }
+                Ok(())
+            };
+            let report = |c: Conditions| {
+                let k = kernel::stats(&devs);
+                userspace::Report {
+                    stats: shaper::Stats {
+                        received: k.packets + k.dropped,
+                        forwarded: k.packets,
+                        bytes_forwarded: k.bytes,
+                        dropped_rate: k.dropped,
+                        ..Default::default()
+                    },
+                    conditions: c,
+                    windows: [
+                        userspace::Window::default(),
+                        userspace::Window {
+                            queue_packets: k.backlog,
+                            ..Default::default()
+                        },
+                    ],
+                    ..Default::default()
+                }
+            };
             while !stop.load(Ordering::Relaxed) {
-                let t_ms = (sys::monotonic_ns() - start) as f64 / 1e6;
-                while next < changes.len() && t_ms >= changes[next] {
-                    let c = spec.at(changes[next]);
-                    for d in &devs {
-                        kernel::apply(d, &c, true)?;
+                let now = sys::monotonic_ns();
+                let t_ms = (now - start) as f64 / 1e6;
+                while let Some((at, sched)) = next.filter(|(at, _)| t_ms >= *at) {
+                    let c = spec.at(at);
+                    if c != current {
+                        apply(&c)?;
+                        hooks.changed(Change::planned(at, sched), &current, &c);
+                        current = c;
                     }
-                    next += 1;
+                    next = spec.next_change(at);
+                }
+                if let Some(c) = hooks.live() {
+                    apply(&c)?;
+                    hooks.changed(Change::Live, &current, &c);
+                    current = c;
+                }
+                if now >= next_tick {
+                    hooks.tick(&report(current));
+                    next_tick = now + 1_000_000_000;
                 }
                 std::thread::sleep(std::time::Duration::from_millis(20));
             }
+            let r = report(current);
             rec.undo();
-            Ok(userspace::Report::default())
+            Ok(r)
         }
     }
 }

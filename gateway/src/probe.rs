@@ -68,6 +68,8 @@ pub struct Rtt {
     pub sent: u64,
     /// Round trips, ms, one per echoed probe (first echo of each).
     pub rtts_ms: Vec<f64>,
+    /// (sent at, CLOCK_MONOTONIC ns; round trip, ms) of the same echoes.
+    pub samples: Vec<(u64, f64)>,
     pub far: FarEnd,
 }
 
@@ -167,6 +169,7 @@ pub fn prober(to: SocketAddr, n: u64, pps: f64, linger: Duration) -> Result<Rtt,
                 let sent = u64::from_be_bytes(p[8..16].try_into().unwrap());
                 if echoed.insert(seq) {
                     out.rtts_ms.push((now - sent) as f64 / 1e6);
+                    out.samples.push((sent, (now - sent) as f64 / 1e6));
                 }
             }
         }

@@ -39,6 +39,8 @@ pub struct Pkt {
     pub data: Option<Box<[u8]>>,
     /// Whether `data` was changed (a verdict must carry it).
     pub corrupted: bool,
+    /// When it arrived (set by [`Shaper::admit`]).
+    pub arrived_ns: u64,
     /// When it was meant to leave the delay line.
     pub due_ns: u64,
     /// When it left the delay line (its lateness is this minus `due_ns`).
@@ -115,6 +117,24 @@ pub struct Stats {
     pub dropped_delay_full: u64,
     /// Dropped because a packet would have waited more than the rate limit's latency for tokens.
     pub dropped_rate: u64,
+    /// The same per direction (index: [`Dir`] as usize).
+    pub by_dir: [DirStats; 2],
+}
+
+/// The counters of one direction.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct DirStats {
+    pub received: u64,
+    pub forwarded: u64,
+    pub bytes_forwarded: u64,
+    pub lost: u64,
+    /// Dropped because a packet would have waited more than the rate limit's latency for tokens.
+    pub dropped_rate: u64,
+    /// Dropped because the delay line was full (the shaper could not keep up).
+    pub dropped_overflow: u64,
+    pub duplicated: u64,
+    pub corrupted: u64,
+    pub reordered: u64,
 }
 
 /// The shaper.
@@ -170,10 +190,11 @@ impl Shaper {
         (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
     }
 
-    fn delay_ns(&mut self) -> u64 {
+    fn delay_ns(&mut self, dir: Dir) -> u64 {
         if self.chance(self.c.reorder_pct) && self.c.latency_ms > 0.0 {
             // netem's reorder: this packet goes at once, ahead of those delayed.
             self.stats.reordered += 1;
+            self.stats.by_dir[dir as usize].reordered += 1;
             return 0;
         }
         let mut d = self.c.latency_ms;
@@ -186,13 +207,18 @@ impl Shaper {
     /// Takes a packet in at `now`. Returns `false` when it is dropped at once (loss or a full delay line):
     /// the caller drops it.
     pub fn admit(&mut self, now: u64, mut p: Pkt) -> bool {
+        let d = p.dir as usize;
+        p.arrived_ns = now;
         self.stats.received += 1;
+        self.stats.by_dir[d].received += 1;
         if self.chance(self.c.loss_pct) {
             self.stats.lost += 1;
+            self.stats.by_dir[d].lost += 1;
             return false;
         }
         if self.line.len() >= DELAY_LIMIT {
             self.stats.dropped_delay_full += 1;
+            self.stats.by_dir[d].dropped_overflow += 1;
             return false;
         }
         let dup = self.chance(self.c.duplicate_pct) && p.data.is_some();
@@ -203,10 +229,12 @@ impl Shaper {
                 d[bit / 8] ^= 1 << (bit % 8);
                 p.corrupted = true;
                 self.stats.corrupted += 1;
+                self.stats.by_dir[p.dir as usize].corrupted += 1;
             }
         }
         if dup {
             self.stats.duplicated += 1;
+            self.stats.by_dir[d].duplicated += 1;
             let mut copy = p.clone();
             copy.id = None;
             self.push(now, copy);
@@ -216,7 +244,7 @@ impl Shaper {
     }
 
     fn push(&mut self, now: u64, mut p: Pkt) {
-        let d = self.delay_ns();
+        let d = self.delay_ns(p.dir);
         p.due_ns = now + d;
         self.seq += 1;
         self.line.push(Reverse(Timed(p.due_ns, self.seq, p)));
@@ -244,11 +272,15 @@ impl Shaper {
             if bucket.rate.is_none() {
                 self.stats.forwarded += 1;
                 self.stats.bytes_forwarded += p.len as u64;
+                let ds = &mut self.stats.by_dir[p.dir as usize];
+                ds.forwarded += 1;
+                ds.bytes_forwarded += p.len as u64;
                 emit(p, true);
                 continue;
             }
             if bucket.queued_bytes + p.len as u64 > bucket.limit_bytes() {
                 self.stats.dropped_rate += 1;
+                self.stats.by_dir[p.dir as usize].dropped_rate += 1;
                 emit(p, false);
                 continue;
             }
@@ -267,6 +299,9 @@ impl Shaper {
                     bucket.queued_bytes -= p.len as u64;
                     self.stats.forwarded += 1;
                     self.stats.bytes_forwarded += p.len as u64;
+                    let ds = &mut self.stats.by_dir[p.dir as usize];
+                    ds.forwarded += 1;
+                    ds.bytes_forwarded += p.len as u64;
                     emit(p, true);
                 } else {
                     break;
@@ -292,6 +327,20 @@ impl Shaper {
     #[cfg(test)]
     fn tokens(&self) -> [f64; 2] {
         [self.buckets[0].tokens, self.buckets[1].tokens]
+    }
+
+    /// Packets waiting per direction: (up, down).
+    pub fn backlog_by_dir(&self) -> [usize; 2] {
+        let mut n = [0usize; 2];
+        for Reverse(t) in self.line.iter() {
+            n[t.2.dir as usize] += 1;
+        }
+        for b in &self.buckets {
+            for p in &b.queue {
+                n[p.dir as usize] += 1;
+            }
+        }
+        n
     }
 
     /// Packets waiting.
@@ -330,6 +379,7 @@ mod tests {
             dir: Dir::Down,
             data: Some(vec![0u8; len as usize].into()),
             corrupted: false,
+            arrived_ns: 0,
             due_ns: 0,
             left_ns: 0,
         }
@@ -565,6 +615,7 @@ mod props {
                     dir: if up { Dir::Up } else { Dir::Down },
                     data: None,
                     corrupted: false,
+                    arrived_ns: 0,
                     due_ns: 0,
                     left_ns: 0,
                 };
@@ -587,6 +638,18 @@ mod props {
             prop_assert_eq!(st.received, st.forwarded + st.lost + st.dropped_rate + st.dropped_delay_full);
             prop_assert_eq!(st.forwarded as usize, sent.len());
             prop_assert_eq!(st.lost + st.dropped_rate + st.dropped_delay_full, dropped);
+            // The per-direction counters add up to the totals, and balance on their own.
+            let sum = |f: fn(&DirStats) -> u64| st.by_dir.iter().map(f).sum::<u64>();
+            prop_assert_eq!(sum(|d| d.received), st.received);
+            prop_assert_eq!(sum(|d| d.forwarded), st.forwarded);
+            prop_assert_eq!(sum(|d| d.bytes_forwarded), st.bytes_forwarded);
+            prop_assert_eq!(sum(|d| d.lost), st.lost);
+            prop_assert_eq!(sum(|d| d.dropped_rate), st.dropped_rate);
+            prop_assert_eq!(sum(|d| d.dropped_overflow), st.dropped_delay_full);
+            prop_assert_eq!(sum(|d| d.reordered), st.reordered);
+            for d in st.by_dir {
+                prop_assert_eq!(d.received, d.forwarded + d.lost + d.dropped_rate + d.dropped_overflow);
+            }
             // Over any stretch [t_i, t_j], a bucket sends at most its burst + rate × stretch + one packet.
             for b in 0..2 {
                 let rate = if b == 0 { rate_up } else { Some(rate_kbit) };

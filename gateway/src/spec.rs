@@ -3,7 +3,7 @@
 //! fields `rate_up`, `loss`, `duplicate`, `corrupt`, `reorder` and a `schedule` of steps with `at`/`for` ms).
 
 use serde_json::Value;
-use wotemu_topology::model::Conditions;
+use wotemu_topology::model::{Conditions, TracePoint};
 use wotemu_topology::units;
 
 use crate::Error;
@@ -16,11 +16,94 @@ pub struct Step {
     pub conditions: Conditions,
 }
 
+/// A trace being replayed.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Trace {
+    /// Interpolate between rows every [`TRACE_STEP_MS`] (else each row holds until the next).
+    pub linear: bool,
+    /// Start again after the last row; the last row lasts as long as the one before it.
+    pub looped: bool,
+    pub points: Vec<TracePoint>,
+}
+
+/// How often a linearly interpolated trace changes the conditions (ms); the kernel backend runs one `tc
+/// change` per change.
+pub const TRACE_STEP_MS: f64 = 100.0;
+
+impl Trace {
+    /// The length of one pass when looped.
+    fn period(&self) -> Option<f64> {
+        if !self.looped {
+            return None;
+        }
+        let n = self.points.len();
+        let last = self.points.last()?.at_ms;
+        let gap = if n >= 2 {
+            last - self.points[n - 2].at_ms
+        } else {
+            0.0
+        };
+        Some(last + gap).filter(|p| *p > 0.0)
+    }
+
+    /// (the pass's start, the time within the pass).
+    fn within(&self, t_ms: f64) -> (f64, f64) {
+        match self.period() {
+            Some(p) if t_ms >= 0.0 => {
+                let k = (t_ms / p).floor();
+                (k * p, t_ms - k * p)
+            }
+            _ => (0.0, t_ms),
+        }
+    }
+
+    /// The figures the trace gives at `t_ms` (none before its first row).
+    fn at(&self, t_ms: f64) -> Option<TracePoint> {
+        let (_, tt) = self.within(t_ms);
+        let i = self.points.iter().rposition(|p| p.at_ms <= tt)?;
+        let a = self.points[i];
+        let Some(b) = self.points.get(i + 1).filter(|_| self.linear) else {
+            return Some(a);
+        };
+        let f = ((tt - a.at_ms) / (b.at_ms - a.at_ms)).clamp(0.0, 1.0);
+        let lerp = |x: Option<f64>, y: Option<f64>| match (x, y) {
+            (Some(x), Some(y)) => Some(x + (y - x) * f),
+            (x, _) => x,
+        };
+        let lerp_u = |x: Option<u64>, y: Option<u64>| {
+            lerp(x.map(|v| v as f64), y.map(|v| v as f64)).map(|v| v.round().max(8.0) as u64)
+        };
+        Some(TracePoint {
+            at_ms: tt,
+            latency_ms: lerp(a.latency_ms, b.latency_ms),
+            jitter_ms: lerp(a.jitter_ms, b.jitter_ms),
+            rate_bps: lerp_u(a.rate_bps, b.rate_bps),
+            rate_up_bps: lerp_u(a.rate_up_bps, b.rate_up_bps),
+            loss_pct: lerp(a.loss_pct, b.loss_pct),
+        })
+    }
+
+    /// The first time after `t_ms` at which the trace changes the conditions.
+    fn next_change(&self, t_ms: f64) -> Option<f64> {
+        let first = self.points.first()?.at_ms;
+        let last = self.points.last()?.at_ms;
+        let (start, tt) = self.within(t_ms);
+        if self.linear && tt >= first && tt < last {
+            return Some(t_ms + TRACE_STEP_MS);
+        }
+        if let Some(p) = self.points.iter().find(|p| p.at_ms > tt) {
+            return Some(start + p.at_ms);
+        }
+        self.period().map(|p| start + p + first)
+    }
+}
+
 /// A gateway's conditions over time.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Spec {
     pub base: Conditions,
     pub schedule: Vec<Step>,
+    pub trace: Option<Trace>,
 }
 
 impl Spec {
@@ -29,6 +112,7 @@ impl Spec {
         Spec {
             base: c,
             schedule: Vec::new(),
+            trace: None,
         }
     }
 
@@ -54,7 +138,15 @@ impl Spec {
             }
         }
         schedule.sort_by(|a, b| a.at_ms.total_cmp(&b.at_ms));
-        Ok(Spec { base, schedule })
+        let trace = match v.get("trace") {
+            None | Some(Value::Null) => None,
+            Some(t) => Some(trace(t)?),
+        };
+        Ok(Spec {
+            base,
+            schedule,
+            trace,
+        })
     }
 
     /// The conditions in force `t_ms` after the start.
@@ -68,6 +160,47 @@ impl Spec {
                 };
             }
         }
+        if let Some(p) = self.trace.as_ref().and_then(|t| t.at(t_ms)) {
+            c.latency_ms = p.latency_ms.unwrap_or(c.latency_ms);
+            c.jitter_ms = p.jitter_ms.unwrap_or(c.jitter_ms);
+            c.rate_bps = p.rate_bps.or(c.rate_bps);
+            c.rate_up_bps = p.rate_up_bps.or(c.rate_up_bps);
+            c.loss_pct = p.loss_pct.unwrap_or(c.loss_pct);
+        }
+        c
+    }
+
+    /// The first time after `t_ms` at which the conditions may change (a schedule step or a trace row),
+    /// and whether it is a step of the schedule; `None`: they never change again.
+    pub fn next_change(&self, t_ms: f64) -> Option<(f64, bool)> {
+        let sched = self.changes().into_iter().find(|c| *c > t_ms);
+        let trace = self.trace.as_ref().and_then(|t| t.next_change(t_ms));
+        match (sched, trace) {
+            (Some(s), Some(t)) if t < s => Some((t, false)),
+            (Some(s), _) => Some((s, true)),
+            (None, Some(t)) => Some((t, false)),
+            (None, None) => None,
+        }
+    }
+
+    /// Every set of conditions the spec can give (for choosing a backend and knowing whether packets'
+    /// bytes are needed).
+    pub fn all_conditions(&self) -> Vec<Conditions> {
+        let mut v = vec![self.base];
+        v.extend(self.schedule.iter().map(|s| s.conditions));
+        if let Some(t) = &self.trace {
+            v.extend(t.points.iter().map(|p| self.at_point(p)));
+        }
+        v
+    }
+
+    fn at_point(&self, p: &TracePoint) -> Conditions {
+        let mut c = self.base;
+        c.latency_ms = p.latency_ms.unwrap_or(c.latency_ms);
+        c.jitter_ms = p.jitter_ms.unwrap_or(c.jitter_ms);
+        c.rate_bps = p.rate_bps.or(c.rate_bps);
+        c.rate_up_bps = p.rate_up_bps.or(c.rate_up_bps);
+        c.loss_pct = p.loss_pct.unwrap_or(c.loss_pct);
         c
     }
 
@@ -116,6 +249,59 @@ fn percent(v: &Value, key: &str) -> Result<f64, Error> {
         }
         Some(other) => Err(Error::Spec(format!("`{key}`: {other} is not a percentage"))),
     }
+}
+
+/// `{"interpolate", "loop", "points": [[ms, latency, jitter, rate, rate_up, loss], …]}` (compose's form).
+fn trace(v: &Value) -> Result<Trace, Error> {
+    let bad = |m: String| Error::Spec(format!("`trace`: {m}"));
+    let linear = match v.get("interpolate").and_then(Value::as_str) {
+        None | Some("step") => false,
+        Some("linear") => true,
+        Some(o) => return Err(bad(format!("`{o}` is not `step` or `linear`"))),
+    };
+    let looped = v.get("loop").and_then(Value::as_bool).unwrap_or(false);
+    let rows = v
+        .get("points")
+        .and_then(Value::as_array)
+        .ok_or_else(|| bad("`points` must be a list of rows".into()))?;
+    let mut points: Vec<TracePoint> = Vec::with_capacity(rows.len());
+    for (i, r) in rows.iter().enumerate() {
+        let r = r.as_array().filter(|r| r.len() == 6).ok_or_else(|| {
+            bad(format!(
+                "row {i} is not [ms, latency, jitter, rate, rate_up, loss]"
+            ))
+        })?;
+        let f = |k: usize| r[k].as_f64();
+        let at_ms = f(0).ok_or_else(|| bad(format!("row {i} has no time")))?;
+        if points.last().is_some_and(|p| p.at_ms >= at_ms) {
+            return Err(bad(format!("row {i} is not after the one before it")));
+        }
+        let p = TracePoint {
+            at_ms,
+            latency_ms: f(1),
+            jitter_ms: f(2),
+            rate_bps: f(3).map(|x| x as u64),
+            rate_up_bps: f(4).map(|x| x as u64),
+            loss_pct: f(5),
+        };
+        if p.latency_ms.is_some_and(|x| x < 0.0)
+            || p.jitter_ms.is_some_and(|x| x < 0.0)
+            || p.rate_bps == Some(0)
+            || p.rate_up_bps == Some(0)
+            || p.loss_pct.is_some_and(|x| !(0.0..=100.0).contains(&x))
+        {
+            return Err(bad(format!("row {i} has a value out of range")));
+        }
+        points.push(p);
+    }
+    if points.is_empty() {
+        return Err(bad("it has no rows".into()));
+    }
+    Ok(Trace {
+        linear,
+        looped,
+        points,
+    })
 }
 
 fn conditions(v: &Value) -> Result<Conditions, Error> {
@@ -173,6 +359,46 @@ mod tests {
     }
 
     #[test]
+    fn a_trace_replays_steps_lines_and_loops() {
+        let s = Spec::from_json(
+            r#"{"latency": 10, "rate": "1mbit",
+                "trace": {"interpolate": "step", "loop": true,
+                          "points": [[0, 100, null, null, null, null], [1000, 200, null, 500000, null, 5], [2000, 300, null, null, null, null]]}}"#,
+        )
+        .unwrap();
+        assert_eq!(s.at(500.0).latency_ms, 100.0);
+        assert_eq!(
+            s.at(500.0).rate_bps,
+            Some(1_000_000),
+            "a missing cell keeps the network's own"
+        );
+        assert_eq!(s.at(1500.0).latency_ms, 200.0);
+        assert_eq!(s.at(1500.0).rate_bps, Some(500_000));
+        assert_eq!(s.at(1500.0).loss_pct, 5.0);
+        // The last row lasts as long as the one before: the pass is 3 s, then it starts again.
+        assert_eq!(s.at(2500.0).latency_ms, 300.0);
+        assert_eq!(s.at(3100.0).latency_ms, 100.0);
+        assert_eq!(s.at(4100.0).latency_ms, 200.0);
+        assert_eq!(s.next_change(500.0), Some((1000.0, false)));
+        assert_eq!(s.next_change(2500.0), Some((3000.0, false)));
+        assert_eq!(s.next_change(3000.0), Some((4000.0, false)));
+
+        let lin = Spec::from_json(
+            r#"{"trace": {"interpolate": "linear", "points": [[0, 100, null, 1000000, null, null], [1000, 200, null, 2000000, null, null]]}}"#,
+        )
+        .unwrap();
+        assert_eq!(lin.at(250.0).latency_ms, 125.0);
+        assert_eq!(lin.at(500.0).rate_bps, Some(1_500_000));
+        assert_eq!(
+            lin.at(5000.0).latency_ms,
+            200.0,
+            "without loop the last row holds"
+        );
+        assert_eq!(lin.next_change(250.0), Some((250.0 + TRACE_STEP_MS, false)));
+        assert_eq!(lin.next_change(1000.0), None);
+    }
+
+    #[test]
     fn bad_values_are_explained() {
         for bad in [
             "nope",
@@ -182,6 +408,10 @@ mod tests {
             r#"{"rate": 0}"#,
             r#"{"schedule": [{"latency": 1}]}"#,
             r#"{"schedule": 3}"#,
+            r#"{"trace": {"points": []}}"#,
+            r#"{"trace": {"points": [[0, -1, null, null, null, null]]}}"#,
+            r#"{"trace": {"points": [[5, 1, null, null, null, null], [5, 2, null, null, null, null]]}}"#,
+            r#"{"trace": {"interpolate": "cubic", "points": [[0, 1, null, null, null, null]]}}"#,
         ] {
             let e = Spec::from_json(bad).unwrap_err().to_string();
             assert!(e.len() > 10, "{bad}: {e}");

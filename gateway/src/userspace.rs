@@ -24,6 +24,8 @@ pub struct Options {
     /// Service ports: packets to them are "up" (for `rate_up`).
     pub ports: Vec<u16>,
     pub seed: u64,
+    /// Measure each window's delay and lateness per direction (the gateway's own accounting).
+    pub windows: bool,
 }
 
 /// What the shaper did, and how late it released packets relative to their planned time.
@@ -36,6 +38,52 @@ pub struct Report {
     pub lateness_p99_us: f64,
     pub lateness_max_us: f64,
     pub cpu_s: f64,
+    /// The conditions in force.
+    pub conditions: wotemu_topology::model::Conditions,
+    /// The window since the previous report, per direction (index: [`Dir`](crate::shaper::Dir) as usize).
+    pub windows: [Window; 2],
+}
+
+/// What one direction's packets met in a window.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct Window {
+    /// Packets forwarded in the window that were measured.
+    pub measured: u64,
+    /// The delay applied (arrival to leaving the delay line), ms.
+    pub delay_mean_ms: Option<f64>,
+    pub delay_p50_ms: Option<f64>,
+    pub delay_p99_ms: Option<f64>,
+    pub lateness_p50_us: Option<f64>,
+    pub lateness_p99_us: Option<f64>,
+    /// Packets waiting at the end of the window.
+    pub queue_packets: u64,
+}
+
+/// The window histograms of one direction.
+#[derive(Default)]
+struct WindowHist {
+    delay: Histogram,
+    delay_sum_us: u64,
+    lateness: Histogram,
+}
+
+impl WindowHist {
+    fn take(&mut self, queue_packets: usize) -> Window {
+        let n = self.delay.n;
+        let w = Window {
+            measured: n,
+            delay_mean_ms: (n > 0).then(|| self.delay_sum_us as f64 / n as f64 / 1000.0),
+            delay_p50_ms: (n > 0).then(|| self.delay.quantile(0.5) / 1000.0),
+            delay_p99_ms: (n > 0).then(|| self.delay.quantile(0.99) / 1000.0),
+            lateness_p50_us: (self.lateness.n > 0).then(|| self.lateness.quantile(0.5)),
+            lateness_p99_us: (self.lateness.n > 0).then(|| self.lateness.quantile(0.99)),
+            queue_packets: queue_packets as u64,
+        };
+        self.delay.clear();
+        self.lateness.clear();
+        self.delay_sum_us = 0;
+        w
+    }
 }
 
 /// A log-linear histogram of microseconds (1 µs resolution below 1 ms, 1% above).
@@ -72,6 +120,14 @@ impl Histogram {
             b as f64
         } else {
             1000.0 * 1.01f64.powi((b - 1000) as i32)
+        }
+    }
+
+    fn clear(&mut self) {
+        if self.n > 0 {
+            self.counts.iter_mut().for_each(|c| *c = 0);
+            self.n = 0;
+            self.max = 0;
         }
     }
 
@@ -177,13 +233,13 @@ pub fn run(
     spec: &Spec,
     opts: &Options,
     stop: &AtomicBool,
-    on_ready: impl FnOnce(),
-    mut on_tick: impl FnMut(&Report),
+    hooks: &mut impl crate::Hooks,
 ) -> Result<Report, Error> {
     // SAFETY: prctl(2): wake-ups within a microsecond rather than the default 50 µs slack.
     unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1u64, 0u64, 0u64, 0u64) };
-    let needs_data = std::iter::once(&spec.base)
-        .chain(spec.schedule.iter().map(|s| &s.conditions))
+    let needs_data = spec
+        .all_conditions()
+        .iter()
         .any(|c| c.duplicate_pct > 0.0 || c.corrupt_pct > 0.0);
     let copy_range = if needs_data { 65535 } else { 128 };
     let mut queue = Queue::open(opts.queue_num, copy_range, 262_144, 64)
@@ -194,19 +250,20 @@ pub fn run(
         // Read-only /proc/sys in a container whose forwarding is set by `sysctls:` is fine.
         tracing::debug!(error = %e, "ip_forward not set here.");
     }
-    on_ready();
     let injector = if needs_data { Injector::open() } else { None };
-
+    // The schedule's and trace's times count from here.
     let start = sys::monotonic_ns();
-    let changes = spec.changes();
-    let mut next_change = 0usize;
+    hooks.ready(start);
+    let mut next_change = spec.next_change(f64::NEG_INFINITY);
     let mut shaper = Shaper::new(spec.at(0.0), opts.seed);
     let mut hist = Histogram::default();
+    let mut win: [WindowHist; 2] = Default::default();
     let (base_q, base_u) = kernel_drops(opts.queue_num).unwrap_or((0, 0));
     let cpu0 = sys::process_cpu_s();
     let mut next_tick = start + 1_000_000_000;
-    let report = |shaper: &Shaper, hist: &Histogram| {
+    let report = |shaper: &Shaper, hist: &Histogram, win: &mut [WindowHist; 2]| {
         let (q, u) = kernel_drops(opts.queue_num).unwrap_or((base_q, base_u));
+        let queued = shaper.backlog_by_dir();
         Report {
             stats: shaper.stats,
             kernel_dropped: (q - base_q) + (u - base_u),
@@ -214,16 +271,29 @@ pub fn run(
             lateness_p99_us: hist.quantile(0.99),
             lateness_max_us: hist.max as f64,
             cpu_s: sys::process_cpu_s() - cpu0,
+            conditions: shaper.conditions(),
+            windows: [win[0].take(queued[0]), win[1].take(queued[1])],
         }
     };
     let mut err = None;
     while !stop.load(Ordering::Relaxed) {
         let now = sys::monotonic_ns();
-        while next_change < changes.len() && (now - start) as f64 / 1e6 >= changes[next_change] {
-            let c = spec.at(changes[next_change]);
-            tracing::info!(?c, "conditions change");
+        let t_ms = (now - start) as f64 / 1e6;
+        while let Some((at, sched)) = next_change.filter(|(at, _)| t_ms >= *at) {
+            let c = spec.at(at);
+            let old = shaper.conditions();
+            if c != old {
+                tracing::debug!(?c, "conditions change");
+                shaper.set_conditions(c);
+                hooks.changed(crate::Change::planned(at, sched), &old, &c);
+            }
+            next_change = spec.next_change(at);
+        }
+        if let Some(c) = hooks.live() {
+            let old = shaper.conditions();
+            tracing::info!(?c, "conditions changed live");
             shaper.set_conditions(c);
-            next_change += 1;
+            hooks.changed(crate::Change::Live, &old, &c);
         }
         // Take in what has arrived (a few batches at most, so releases stay on time).
         for _ in 0..8 {
@@ -238,6 +308,7 @@ pub fn run(
                     dir,
                     data,
                     corrupted: false,
+                    arrived_ns: 0,
                     due_ns: 0,
                     left_ns: 0,
                 };
@@ -266,7 +337,15 @@ pub fn run(
         let mut verdicts: Vec<PendingVerdict> = Vec::new();
         shaper.poll(now, |p, ok| {
             if ok {
-                hist.record(p.left_ns.saturating_sub(p.due_ns) / 1000);
+                let late = p.left_ns.saturating_sub(p.due_ns) / 1000;
+                hist.record(late);
+                if opts.windows && p.id.is_some() {
+                    let w = &mut win[p.dir as usize];
+                    let held = p.left_ns.saturating_sub(p.arrived_ns) / 1000;
+                    w.delay.record(held);
+                    w.delay_sum_us += held;
+                    w.lateness.record(late);
+                }
             }
             match p.id {
                 Some(id) => verdicts.push((
@@ -302,7 +381,7 @@ pub fn run(
         }
         queue.flush().map_err(queue_err)?;
         if now >= next_tick {
-            on_tick(&report(&shaper, &hist));
+            hooks.tick(&report(&shaper, &hist, &mut win));
             next_tick = now + 1_000_000_000;
         }
         // Sleep until the next release, the next packet, a change of conditions or a tick.
@@ -310,8 +389,8 @@ pub fn run(
         if let Some(n) = shaper.next_ns() {
             wake = wake.min(n);
         }
-        if let Some(&c) = changes.get(next_change) {
-            wake = wake.min(start + (c * 1e6) as u64);
+        if let Some((c, _)) = next_change {
+            wake = wake.min(start + (c.max(0.0) * 1e6) as u64);
         }
         wake = wake.min(sys::monotonic_ns() + 200_000_000);
         let now = sys::monotonic_ns();
@@ -331,7 +410,7 @@ pub fn run(
         }
     }
     // Packets still held are dropped by the kernel when the queue closes (the network goes away).
-    let r = report(&shaper, &hist);
+    let r = report(&shaper, &hist, &mut win);
     rec.undo();
     match err {
         Some(e) => Err(e),

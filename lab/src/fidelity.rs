@@ -22,6 +22,9 @@ use crate::Error;
 #[derive(Debug, Clone)]
 pub struct FidelityOptions {
     pub conditions: Conditions,
+    /// A trace to replay on top of the conditions (the gateway's JSON `trace`), measured for `trace_secs`.
+    pub trace: Option<serde_json::Value>,
+    pub trace_secs: f64,
     pub backend: Backend,
     /// The `wotemu` binary (it runs the gateway).
     pub exe: PathBuf,
@@ -69,72 +72,108 @@ pub fn measure(
         let lab = build(&mut rec, &lab_ns)?;
         let ready = dir.join("gateway.ready");
         let stats = dir.join("gateway.json");
-        let args: Vec<String> = [
-            "-q",
-            "gateway",
-            "--network",
-            "fidelity",
-            "--conditions",
-            &conditions_json(&opts.conditions),
-            "--backend",
-            match opts.backend {
-                Backend::Kernel => "kernel",
-                Backend::Userspace => "userspace",
-            },
-            "--ready-file",
-            &ready.to_string_lossy(),
-            "--stats-file",
-            &stats.to_string_lossy(),
-        ]
-        .map(str::to_owned)
-        .to_vec();
-        let child = host::spawn_netns_exec(
-            &mut rec,
-            &format!("{lab_ns}-gw"),
-            &opts.exe,
-            &args,
-            &dir.join("gateway.log"),
-        )?;
-        let child = gateway.insert(child);
-        let deadline = std::time::Instant::now() + Duration::from_secs(15);
-        while !ready.exists() {
-            if let Some(st) = child.try_wait().map_err(|source| Error::Io {
-                what: "waiting for the gateway".into(),
-                source,
-            })? {
-                let log = std::fs::read_to_string(dir.join("gateway.log")).unwrap_or_default();
-                return Err(Error::Plan(format!(
-                    "the gateway exited before it was ready ({st}): {}",
-                    log.trim()
-                )));
+        let json = match &opts.trace {
+            None => conditions_json(&opts.conditions),
+            Some(t) => {
+                let mut v = serde_json::Value::Object(wotemu_topology::compose::conditions_object(
+                    &opts.conditions,
+                ));
+                v["trace"] = t.clone();
+                v.to_string()
             }
-            if std::time::Instant::now() > deadline {
-                return Err(Error::Timeout {
-                    what: "the fidelity gateway".into(),
-                    secs: 15,
+        };
+        let spec = wotemu_gateway::Spec::from_json(&json)?;
+        // One gateway per pass: a trace starts again at its first row for each.
+        let passes: Vec<Option<fidelity::TracePass>> = if opts.trace.is_some() {
+            fidelity::trace_passes(&spec)
+                .into_iter()
+                .map(Some)
+                .collect()
+        } else {
+            vec![None]
+        };
+        let mut figures = Vec::new();
+        for pass in passes {
+            let _ = std::fs::remove_file(&ready);
+            let args: Vec<String> = [
+                "-q",
+                "gateway",
+                "--network",
+                "fidelity",
+                "--conditions",
+                &json,
+                "--backend",
+                match opts.backend {
+                    Backend::Kernel => "kernel",
+                    Backend::Userspace => "userspace",
+                },
+                "--ready-file",
+                &ready.to_string_lossy(),
+                "--stats-file",
+                &stats.to_string_lossy(),
+            ]
+            .map(str::to_owned)
+            .to_vec();
+            let child = host::spawn_netns_exec(
+                &mut rec,
+                &format!("{lab_ns}-gw"),
+                &opts.exe,
+                &args,
+                &[],
+                &dir.join("gateway.log"),
+            )?;
+            let child = gateway.insert(child);
+            let deadline = std::time::Instant::now() + Duration::from_secs(15);
+            while !ready.exists() {
+                if let Some(st) = child.try_wait().map_err(|source| Error::Io {
+                    what: "waiting for the gateway".into(),
+                    source,
+                })? {
+                    let log = std::fs::read_to_string(dir.join("gateway.log")).unwrap_or_default();
+                    return Err(Error::Plan(format!(
+                        "the gateway exited before it was ready ({st}): {}",
+                        log.trim()
+                    )));
+                }
+                if std::time::Instant::now() > deadline {
+                    return Err(Error::Timeout {
+                        what: "the fidelity gateway".into(),
+                        secs: 15,
+                    });
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            // `ready <start>`: the time the trace counts from.
+            let start_ns: u64 = std::fs::read_to_string(&ready)
+                .ok()
+                .and_then(|t| t.split_whitespace().nth(1)?.parse().ok())
+                .unwrap_or_else(wotemu_gateway::sys::monotonic_ns);
+            let more = std::thread::scope(|s| {
+                let h = s.spawn(|| match pass {
+                    None => fidelity::measure(&lab, &opts.conditions, on_phase),
+                    Some(p) => {
+                        fidelity::measure_trace(&lab, &spec, p, start_ns, opts.trace_secs, on_phase)
+                    }
                 });
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        let figures = std::thread::scope(|s| {
-            let h = s.spawn(|| fidelity::measure(&lab, &opts.conditions, on_phase));
-            // A signal stops the waiting; the lab is removed below either way.
-            loop {
-                if h.is_finished() {
-                    return h
-                        .join()
-                        .unwrap_or_else(|p| std::panic::resume_unwind(p))
-                        .map_err(Error::from);
+                // A signal stops the waiting; the lab is removed below either way.
+                loop {
+                    if h.is_finished() {
+                        return h
+                            .join()
+                            .unwrap_or_else(|p| std::panic::resume_unwind(p))
+                            .map_err(Error::from);
+                    }
+                    if signals.recv_timeout(Duration::from_millis(50)).is_ok() {
+                        return Err(Error::Interrupted);
+                    }
                 }
-                if signals.recv_timeout(Duration::from_millis(50)).is_ok() {
-                    return Err(Error::Interrupted);
-                }
+            })?;
+            figures.extend(more);
+            // Stop the gateway so that it writes its final counters.
+            wotemu_sys::process::signal_group(child.id(), libc::SIGTERM);
+            if let Err(e) = child.wait() {
+                tracing::debug!(error = %e, "Gateway already reaped.");
             }
-        })?;
-        // Stop the gateway so that it writes its final counters.
-        wotemu_sys::process::signal_group(child.id(), libc::SIGTERM);
-        if let Err(e) = child.wait() {
-            tracing::debug!(error = %e, "Gateway already reaped.");
         }
         let gateway = std::fs::read(&stats)
             .ok()

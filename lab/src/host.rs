@@ -340,6 +340,7 @@ pub(crate) fn spawn_netns_exec(
     ns: &str,
     program: &Path,
     args: &[String],
+    env: &[(String, String)],
     log: &Path,
 ) -> Result<Child, Error> {
     let log_file = std::fs::File::create(log).map_err(io(format!("creating {}", log.display())))?;
@@ -347,6 +348,7 @@ pub(crate) fn spawn_netns_exec(
     cmd.args(["netns", "exec", ns])
         .arg(program)
         .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(log_file)

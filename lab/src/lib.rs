@@ -16,6 +16,7 @@ pub mod cpu;
 pub mod doctor;
 pub mod fidelity;
 pub mod host;
+pub mod live;
 pub mod plan;
 mod run;
 pub mod salvage;

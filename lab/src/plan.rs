@@ -74,6 +74,8 @@ pub struct NetPlan {
     pub conditions: String,
     /// `wotemu gateway` arguments (after the binary).
     pub gateway_args: Vec<String>,
+    /// The gateway's environment beyond the runner's: where it records (`--record`).
+    pub gateway_env: Vec<(String, String)>,
     /// Written by the gateway once it shapes.
     pub ready_file: PathBuf,
     /// The gateway's counters.
@@ -289,6 +291,19 @@ impl RunPlan {
                     ready_file.to_string_lossy().into_owned(),
                     "--stats-file".into(),
                     stats_file.to_string_lossy().into_owned(),
+                    "--record".into(),
+                ];
+                let gateway_env = vec![
+                    ("REDIS_URL".to_owned(), redis.url()),
+                    ("WOTEMU_STACK".to_owned(), stack.clone()),
+                    (
+                        "WOTEMU_TASK".to_owned(),
+                        format!("{stack}_{}.1.{run_id}", n.gateway()),
+                    ),
+                    (
+                        "WOTEMU_SPOOL_DIR".to_owned(),
+                        state_dir.join("spool").to_string_lossy().into_owned(),
+                    ),
                 ];
                 NetPlan {
                     name: n.name.clone(),
@@ -302,6 +317,7 @@ impl RunPlan {
                     gateway_addr,
                     conditions,
                     gateway_args,
+                    gateway_env,
                     ready_file,
                     stats_file,
                     log: logs.join(format!("gw_{}.log", n.name)),

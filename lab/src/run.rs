@@ -396,8 +396,14 @@ impl Lab {
             }
         }
         let exe = self.exe.clone();
-        let child =
-            host::spawn_netns_exec(self.rec(), &n.gateway_ns, &exe, &n.gateway_args, &n.log)?;
+        let child = host::spawn_netns_exec(
+            self.rec(),
+            &n.gateway_ns,
+            &exe,
+            &n.gateway_args,
+            &n.gateway_env,
+            &n.log,
+        )?;
         self.gateways[k].pids.push(child.id());
         self.gateways[k].child = Some(child);
         Ok(())
@@ -897,7 +903,8 @@ impl Lab {
                 wotemu_sys::process::signal(c.id(), libc::SIGTERM);
             }
         }
-        let gw_deadline = Instant::now() + Duration::from_secs(3);
+        // Each ships its last window and its final report first (its recorder drains within a second or two).
+        let gw_deadline = Instant::now() + Duration::from_secs(10);
         for g in self.gateways.iter_mut() {
             if let Some(c) = g.child.as_mut() {
                 while matches!(c.try_wait(), Ok(None)) && Instant::now() < gw_deadline {

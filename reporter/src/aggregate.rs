@@ -392,6 +392,30 @@ pub fn window_stats(
         .collect())
 }
 
+/// A latency percentile per window and series (a column of `lf`): rows (window start µs, series, ms),
+/// interactions without a latency left out.
+pub fn window_latency(
+    lf: LazyFrame,
+    series: &str,
+    q: f64,
+    width_us: i64,
+) -> Result<Vec<(i64, String, f64)>, Error> {
+    let df = collect(
+        lf.filter(col("latency_ms").is_not_null())
+            .with_column(((time_us() / lit(width_us)) * lit(width_us)).alias("window"))
+            .group_by([col("window"), col(series)])
+            .agg([col("latency_ms")
+                .quantile(lit(q), QuantileMethod::Linear)
+                .alias("value")])
+            .sort_by_exprs([col("window"), col(series)], SortMultipleOptions::default()),
+        Table::Interactions,
+    )?;
+    let (w, s, v) = (i64s(&df, "window"), strs(&df, series), f64s(&df, "value"));
+    Ok((0..df.height())
+        .filter_map(|i| Some((w[i]?, s[i].clone().unwrap_or_default(), v[i]?)))
+        .collect())
+}
+
 /// Row count, and time span (µs) of a table.
 pub fn count_and_span(dir: &Path, table: Table) -> Result<(i64, Option<i64>, Option<i64>), Error> {
     let Some(lf) = scan(dir, table)? else {

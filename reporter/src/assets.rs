@@ -39,13 +39,15 @@ pub(crate) const FILES: [(&str, &[u8]); 10] = [
     ("vendor/README.md", sb!("README.md")),
 ];
 
-const TEMPLATES: [(&str, &str); 11] = [
+const TEMPLATES: [(&str, &str); 13] = [
     ("base.html", st!("templates/base.html")),
     ("macros.html", st!("templates/macros.html")),
     ("index.html", st!("templates/index.html")),
     ("tasks.html", st!("templates/tasks.html")),
     ("task.html", st!("templates/task.html")),
     ("errors.html", st!("templates/errors.html")),
+    ("networks.html", st!("templates/networks.html")),
+    ("network.html", st!("templates/network.html")),
     ("compose.html", st!("templates/compose.html")),
     ("data.html", st!("templates/data.html")),
     ("compare.html", st!("templates/compare.html")),

@@ -340,3 +340,44 @@ pub fn sweep(
     ]);
     spec
 }
+
+/// Adds vertical rules with labels at `rules` (time ms, label) to a time chart: condition changes, so an
+/// effect can be read against its cause. A chart without rules is returned as it was.
+pub fn with_rules(mut spec: Value, rules: &[(f64, String)]) -> Value {
+    if rules.is_empty() {
+        return spec;
+    }
+    let data: Vec<Value> = rules
+        .iter()
+        .take(MAX_POINTS)
+        .map(|(t, l)| json!({"t": t, "label": l}))
+        .collect();
+    let x = json!({"field": "t", "type": "temporal"});
+    let rule = json!({
+        "data": {"values": data},
+        "mark": {"type": "rule", "strokeDash": [2, 3], "color": "#6e7781"},
+        "encoding": {"x": x, "tooltip": [{"field": "t", "type": "temporal", "title": "changed at", "format": "%H:%M:%S"}, {"field": "label", "title": "conditions"}]}
+    });
+    let text = json!({
+        "data": {"values": data},
+        "mark": {"type": "text", "align": "left", "baseline": "top", "dx": 3, "dy": 2, "fontSize": 10, "color": "#57606a"},
+        "encoding": {"x": x, "y": {"value": 0}, "text": {"field": "label"}}
+    });
+    let obj = spec.as_object_mut().expect("a chart is an object");
+    let mut layers = match obj.remove("layer") {
+        Some(Value::Array(l)) => l,
+        _ => {
+            let mut main = serde_json::Map::new();
+            for k in ["mark", "encoding", "params", "transform"] {
+                if let Some(v) = obj.remove(k) {
+                    main.insert(k.into(), v);
+                }
+            }
+            vec![Value::Object(main)]
+        }
+    };
+    layers.push(rule);
+    layers.push(text);
+    obj.insert("layer".into(), Value::Array(layers));
+    spec
+}

@@ -64,6 +64,22 @@ pub fn percent(part: i64, total: i64) -> String {
     }
 }
 
+/// A rate in bits per second as `820 bit/s`, `1.50 Mbit/s`, `2.5 Gbit/s`.
+pub fn rate(bps: f64) -> String {
+    let units = ["bit/s", "kbit/s", "Mbit/s", "Gbit/s"];
+    let mut v = bps;
+    let mut u = 0;
+    while v.abs() >= 1000.0 && u + 1 < units.len() {
+        v /= 1000.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{v:.0} {}", units[u])
+    } else {
+        format!("{v:.2} {}", units[u])
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -22,6 +22,7 @@ pub mod escape;
 pub mod format;
 mod frames;
 mod load;
+mod network;
 mod pages;
 mod site;
 pub mod views;

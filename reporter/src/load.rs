@@ -70,6 +70,8 @@ pub(crate) struct TaskRow {
     pub(crate) facts: Vec<(String, String)>,
     /// Its addresses (for who talks to whom).
     pub(crate) addresses: Vec<String>,
+    /// The networks it is on.
+    pub(crate) networks: Vec<String>,
     pub(crate) cpu_model: Option<String>,
     /// Failed, restarted or in an unexpected state.
     pub(crate) bad: bool,
@@ -98,6 +100,12 @@ pub struct Report {
     /// The apps' own numeric metrics, in time order, and their statistics.
     pub(crate) app_points: Vec<crate::app::AppPoint>,
     pub(crate) app_stats: Vec<crate::app::AppStat>,
+    /// What each network's gateway realized, by network name.
+    pub(crate) networks: Vec<crate::network::NetworkTruth>,
+    /// Changes of conditions (schedule steps, live changes), in time order.
+    pub(crate) changes: Vec<crate::network::Change>,
+    /// When the host could not keep up, if it could not.
+    pub(crate) overload: Option<crate::network::Overload>,
 }
 
 /// One event of the run's timeline.
@@ -162,6 +170,15 @@ impl Report {
         counts.insert(Table::Tasks, tasks.len() as i64);
         let app_points = crate::app::points(dir)?;
         let app_stats = crate::app::stats(&app_points);
+        let net_windows = crate::network::load_windows(dir)?;
+        let changes = crate::network::changes(&timeline);
+        // Only a one-host run's tasks all share the host the manifest describes.
+        let cores = (crate::compare::engine(&manifest) == "one host")
+            .then_some(manifest.host.cpu_count)
+            .flatten();
+        let cpu = crate::network::cpu_per_window(dir, window_us)?;
+        let overload = crate::network::overload(&net_windows, &cpu, window_us, cores);
+        let networks = crate::network::truths(net_windows);
         Ok(Report {
             opts,
             manifest,
@@ -179,6 +196,9 @@ impl Report {
             timeline,
             app_points,
             app_stats,
+            networks,
+            changes,
+            overload,
         })
     }
 }
@@ -318,7 +338,16 @@ fn load_tasks(dir: &Path) -> Result<Vec<TaskRow>, Error> {
                     .collect()
             })
             .unwrap_or_default();
+        let networks = value("networks")
+            .map(|v| {
+                v.split(',')
+                    .map(|n| n.trim().to_owned())
+                    .filter(|n| !n.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
         out.push(TaskRow {
+            networks,
             task: task[i].clone().unwrap_or_default(),
             node: node[i].clone().unwrap_or_default(),
             bad: !ok_state || !error.is_empty() || restarts > 0,

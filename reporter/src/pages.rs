@@ -45,6 +45,22 @@ fn ms_rows(rows: Vec<(i64, String, f64)>) -> Vec<(f64, String, f64)> {
         .collect()
 }
 
+/// p95 latency per window and `series` (at most [`LATENCY_TIME_POINTS`] points: the window grows with the
+/// number of series), and the window's length in seconds.
+fn latency_over_time(lf: LazyFrame, win: i64) -> Result<(Vec<(i64, String, f64)>, i64), Error> {
+    let mut width = win;
+    loop {
+        let rows = aggregate::window_latency(lf.clone(), "series", 0.95, width)?;
+        if rows.len() <= LATENCY_TIME_POINTS || width >= 3_600_000_000 {
+            return Ok((rows, width / 1_000_000));
+        }
+        width *= (rows.len() / LATENCY_TIME_POINTS + 1) as i64;
+    }
+}
+
+/// The most points of a latency-over-time chart.
+const LATENCY_TIME_POINTS: usize = 1000;
+
 fn latency_view(r: &LatencyRow) -> LatencyView<'_> {
     LatencyView {
         thing: &r.thing,
@@ -98,6 +114,10 @@ impl Report {
                 NavItem {
                     href: "errors.html",
                     label: "Errors",
+                },
+                NavItem {
+                    href: "networks.html",
+                    label: "Networks",
                 },
                 NavItem {
                     href: "compose.html",
@@ -237,6 +257,8 @@ impl Report {
                 })
                 .collect(),
             incomplete: self.manifest.incomplete.as_ref().map(|i| i.reason.as_str()),
+            fidelity: self.fidelity_views(),
+            overload: self.overload_view(),
         }
     }
 
@@ -259,8 +281,31 @@ impl Report {
                 id: "c-interactions".into(),
                 title: "Client interactions over time".into(),
                 note: format!("consumed side, ok and failed, per {secs} s window"),
-                spec: charts::time_lines("Interactions", "interactions per window", &ms_rows(rows)),
+                spec: charts::with_rules(
+                    charts::time_lines("Interactions", "interactions per window", &ms_rows(rows)),
+                    &self.change_rules(None),
+                ),
             });
+        }
+        if let Some(lf) = scan(dir, Table::Interactions)? {
+            let lf = lf.filter(col("side").eq(lit("consumed"))).with_column(
+                (col("thing") + lit(" · ") + col("name") + lit(" · ") + col("verb"))
+                    .alias("series"),
+            );
+            let (rows, secs) = latency_over_time(lf, win)?;
+            if !rows.is_empty() {
+                out.push(Chart {
+                    id: "c-latency-time".into(),
+                    title: "Client latency over time".into(),
+                    note: format!(
+                        "p95 per {secs} s window by thing · name · verb, consumed side; dotted rules: changes of a network's conditions"
+                    ),
+                    spec: charts::with_rules(
+                        charts::time_lines("Latency p95", "ms", &ms_rows(rows)),
+                        &self.change_rules(None),
+                    ),
+                });
+            }
         }
         if let Some(lf) = scan(dir, Table::Packets)? {
             let rows =
@@ -620,6 +665,44 @@ impl Report {
                 note: format!("numeric fields, mean per {secs} s window"),
                 spec: charts::time_lines(key, "value", &rows),
             });
+        }
+        if let Some(lf) = scan(dir, Table::Interactions)? {
+            let lf = only(lf).with_column(
+                (col("thing")
+                    + lit(" · ")
+                    + col("name")
+                    + lit(" · ")
+                    + col("verb")
+                    + lit(" (")
+                    + col("side")
+                    + lit(")"))
+                .alias("series"),
+            );
+            let (rows, secs) = latency_over_time(lf, win)?;
+            if !rows.is_empty() {
+                // The changes of the networks this task is on.
+                let nets: Vec<&str> = self
+                    .changes
+                    .iter()
+                    .map(|c| c.network.as_str())
+                    .filter(|n| t.networks.iter().any(|x| x == n))
+                    .collect();
+                let rules: Vec<(f64, String)> = self
+                    .changes
+                    .iter()
+                    .filter(|c| nets.contains(&c.network.as_str()))
+                    .map(|c| (c.time_us as f64 / 1000.0, c.label.clone()))
+                    .collect();
+                out.push(Chart {
+                    id: "c-latency-time".into(),
+                    title: "Latency over time".into(),
+                    note: format!("p95 per {secs} s window by thing · name · verb and side; dotted rules: changes of its networks' conditions"),
+                    spec: charts::with_rules(
+                        charts::time_lines("Latency p95", "ms", &ms_rows(rows)),
+                        &rules,
+                    ),
+                });
+            }
         }
         if let Some(lf) = scan(dir, Table::Events)? {
             let lf = only(lf).with_column((col("name") + lit(" · ") + col("kind")).alias("series"));

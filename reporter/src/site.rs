@@ -91,7 +91,7 @@ impl Report {
 
     /// The number of pages [`Report::render`] writes.
     pub fn page_count(&self) -> usize {
-        5 + self.tasks.len()
+        6 + self.tasks.len() + self.networks.len()
     }
 
     /// Writes the site, calling `on_page(done, total)` after every page.
@@ -154,6 +154,22 @@ impl Report {
                 "task",
                 &self.task_view(t)?,
                 self.task_charts(t)?,
+            )?;
+        }
+        w.page(
+            "networks.html",
+            "networks.html",
+            "networks",
+            &self.fidelity_views(),
+            Vec::new(),
+        )?;
+        for n in &self.networks {
+            w.page(
+                &crate::network::network_file(&n.name),
+                "network.html",
+                "network",
+                &self.network_view(n),
+                self.network_charts(n),
             )?;
         }
         #[derive(Serialize)]

@@ -108,6 +108,60 @@ pub struct SummaryView<'a> {
     pub incomplete: Option<&'a str>,
     /// The apps' own metrics (`write_metric`): per key, numeric field and node.
     pub app_metrics: Vec<AppMetricView<'a>>,
+    /// Per network, configured vs realized with a verdict per figure.
+    pub fidelity: Vec<FidelityView>,
+    /// When the host could not keep up: what, when, and how much of the run.
+    pub overload: Option<OverloadView>,
+}
+
+/// A network's configured vs realized figures.
+#[derive(Debug, Serialize)]
+pub struct FidelityView {
+    pub network: String,
+    pub href: String,
+    pub backend: String,
+    pub reason: String,
+    /// The worst verdict: `pass`, `warn`, `fail` or `n/a`.
+    pub verdict: &'static str,
+    pub figures: Vec<FigureView>,
+}
+
+/// One figure, formatted.
+#[derive(Debug, Serialize)]
+pub struct FigureView {
+    pub name: String,
+    pub unit: &'static str,
+    pub configured: String,
+    pub realized: String,
+    pub tolerance: String,
+    pub verdict: &'static str,
+    pub note: String,
+}
+
+/// The overload banner.
+#[derive(Debug, Serialize)]
+pub struct OverloadView {
+    pub reasons: Vec<String>,
+    /// `12:01:05 → 12:01:40 (35 s)` per affected stretch.
+    pub spans: Vec<String>,
+    /// `35 s of 5 min`.
+    pub affected: String,
+}
+
+/// A change of conditions, for people.
+#[derive(Debug, Serialize)]
+pub struct ChangeView {
+    pub time: String,
+    pub how: String,
+    pub label: String,
+}
+
+/// A network's page.
+#[derive(Debug, Serialize)]
+pub struct NetworkView {
+    pub fidelity: FidelityView,
+    pub changes: Vec<ChangeView>,
+    pub windows: usize,
 }
 
 /// One numeric series of an app metric on one node.

@@ -64,7 +64,22 @@ impl DockerTask {
         let svc = services.get(&service_id)?;
         let spec = svc.spec.as_ref()?;
         let service = spec.name.clone()?;
-        let agent = has_label(svc, &format!("{LABEL}.node"));
+        // Agents, and gateways that record what they apply (`wotemu gateway --record`): each writes its own
+        // snapshot after its last shipment.
+        let records = spec
+            .task_template
+            .as_ref()
+            .and_then(|t| t.container_spec.as_ref())
+            .map(|c| {
+                c.command
+                    .iter()
+                    .chain(c.args.iter())
+                    .flatten()
+                    .any(|a| a == "--record")
+            })
+            .unwrap_or(false);
+        let agent = has_label(svc, &format!("{LABEL}.node"))
+            || (has_label(svc, &format!("{LABEL}.gw")) && records);
         // Swarm names a task `<service>.<slot>.<id>` (replicated) or `<service>.<node id>.<id>` (global).
         let middle = t
             .slot

@@ -6,8 +6,8 @@ use arrow::array::RecordBatch;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use wotemu_contract::table::{
-    AppValue, Event, Interaction, LogLine, Packet, Records, SystemSample, Table, TaskRow,
-    TimelineEvent,
+    AppValue, Event, Interaction, LogLine, NetworkSample, Packet, Records, SystemSample, Table,
+    TaskRow, TimelineEvent,
 };
 
 /// One synthetic task.
@@ -280,6 +280,49 @@ impl Synth {
             .collect()
     }
 
+    /// Gateway windows: one per `step_us`, alternating directions, a 100 ms network.
+    pub fn network(
+        &mut self,
+        t: &TaskSpec,
+        start_us: i64,
+        step_us: i64,
+        n: usize,
+    ) -> Vec<NetworkSample> {
+        (0..n)
+            .map(|i| NetworkSample {
+                task: t.task.clone(),
+                node: t.node.clone(),
+                time: start_us + i as i64 * step_us,
+                network: "3g".into(),
+                direction: if i % 2 == 0 { "up" } else { "down" }.into(),
+                backend: "userspace".into(),
+                reason: "the kernel has no sch_netem".into(),
+                window_s: 1.0,
+                received: 100 + i as u64 % 7,
+                forwarded: 100,
+                bytes: 100_000,
+                lost: i as u64 % 7,
+                dropped_rate: 0,
+                dropped_overflow: 0,
+                duplicated: 0,
+                corrupted: 0,
+                reordered: 0,
+                delay_mean_ms: Some(100.0 + (i % 10) as f64),
+                delay_p50_ms: Some(100.0),
+                delay_p99_ms: Some(120.0),
+                rate_bps: 800_000.0,
+                queue_packets: Some(3),
+                lateness_p50_us: Some(50.0),
+                lateness_p99_us: Some(400.0),
+                cfg_latency_ms: 100.0,
+                cfg_jitter_ms: 10.0,
+                cfg_rate_bps: Some(1_000_000),
+                cfg_loss_pct: 5.0,
+                cfg_duplicate_pct: 0.0,
+            })
+            .collect()
+    }
+
     /// A batch of `n` records of `table` (`tasks` gives one row whatever `n`).
     pub fn batch(&mut self, table: Table, t: &TaskSpec, start_us: i64, n: usize) -> RecordBatch {
         match table {
@@ -292,6 +335,7 @@ impl Synth {
             Table::Logs => LogLine::to_batch(&self.logs(t, start_us, 200_000, n)),
             Table::App => AppValue::to_batch(&self.app(t, start_us, 1_000_000, n)),
             Table::Timeline => TimelineEvent::to_batch(&self.timeline(t, start_us, 1_000_000, n)),
+            Table::Network => NetworkSample::to_batch(&self.network(t, start_us, 500_000, n)),
             Table::Tasks => TaskRow::to_batch(&[TaskRow {
                 task: t.task.clone(),
                 node: t.node.clone(),

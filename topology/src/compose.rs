@@ -107,7 +107,7 @@ pub fn compose_with(t: &Topology, opts: &ComposeOptions) -> Value {
     for net in &t.networks {
         let mut gw = json!({
             "image": t.images.wotemu,
-            "command": ["gateway", "--network", net.name, "--conditions", gateway_conditions(net)],
+            "command": ["gateway", "--network", net.name, "--conditions", gateway_conditions(net), "--record"],
             "cap_add": ["NET_ADMIN", "NET_RAW"],
             "deploy": {"endpoint_mode": "dnsrr"},
             "sysctls": {"net.ipv4.ip_forward": 1},
@@ -507,7 +507,35 @@ pub fn conditions_json(net: &Network) -> Value {
             .collect();
         out.insert("schedule".into(), Value::Array(steps));
     }
+    if let Some(t) = &net.trace {
+        out.insert("trace".into(), trace_json(t));
+    }
     Value::Object(out)
+}
+
+/// A trace as the gateway reads it: compact rows `[ms, latency, jitter, rate, rate_up, loss]` (null: the
+/// network's own value), so that a long trace fits the gateway's command line.
+pub fn trace_json(t: &crate::model::Trace) -> Value {
+    let rows: Vec<Value> = t
+        .points
+        .iter()
+        .map(|p| {
+            json!([
+                p.at_ms,
+                p.latency_ms,
+                p.jitter_ms,
+                p.rate_bps,
+                p.rate_up_bps,
+                p.loss_pct
+            ])
+        })
+        .collect();
+    json!({
+        "file": t.file,
+        "interpolate": if t.linear { "linear" } else { "step" },
+        "loop": t.looped,
+        "points": rows,
+    })
 }
 
 /// Docker SDK `RestartPolicy` keys (`Condition`, `MaxAttempts`, nanosecond `Delay`) → compose keys.

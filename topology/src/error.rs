@@ -55,6 +55,8 @@ pub enum Kind {
     MissingField,
     UnavailableApp,
     MissingAppFile,
+    /// A trace file that is missing or whose rows are wrong.
+    BadTrace,
 }
 
 /// One problem (or warning) found in a topology.

@@ -25,6 +25,7 @@ pub mod names;
 pub mod python;
 pub mod raw;
 mod shape;
+pub mod trace;
 pub mod units;
 pub mod validate;
 pub mod yaml;
@@ -264,7 +265,8 @@ fn validate_document(
         Some(raw) => validate::validate(raw, locator).and_then(|mut v| match files {
             AppFiles::Unchecked => Ok(v),
             AppFiles::In(dir) => {
-                let problems = validate::app_files(&mut v.topology, dir, locator);
+                let mut problems = validate::app_files(&mut v.topology, dir, locator);
+                problems.extend(validate::trace_files(&mut v.topology, dir, locator));
                 if problems.is_empty() {
                     Ok(v)
                 } else {

@@ -181,6 +181,46 @@ pub struct ScheduleStep {
     pub conditions: Conditions,
 }
 
+/// Conditions over time from a trace file ([`crate::trace`] reads it).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Trace {
+    /// The file as the topology names it.
+    pub file: String,
+    pub format: TraceFormat,
+    /// Interpolate between rows (else each row holds until the next).
+    pub linear: bool,
+    /// Start again after the last row.
+    pub looped: bool,
+    /// mahimahi: the window delivery opportunities are counted in, ms.
+    pub bin_ms: f64,
+    /// The rows, read from the file when the topology is loaded from a file (empty before).
+    pub points: Vec<TracePoint>,
+}
+
+/// The format of a trace file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TraceFormat {
+    Csv,
+    Mahimahi,
+}
+
+/// One row of a trace: from `at_ms`, the figures it gives (the others keep the network's own).
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+pub struct TracePoint {
+    pub at_ms: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jitter_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_bps: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_up_bps: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub loss_pct: Option<f64>,
+}
+
 /// A network and its gateway.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Network {
@@ -191,6 +231,9 @@ pub struct Network {
     pub conditions: Conditions,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub schedule: Vec<ScheduleStep>,
+    /// Conditions replayed from a trace file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trace: Option<Trace>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub compose_net: Option<serde_json::Value>,
     #[serde(skip_serializing_if = "Option::is_none")]

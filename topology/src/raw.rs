@@ -165,6 +165,9 @@ with_conditions! {
         /// Changes of conditions over time, from the start of the run.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         pub schedule: Vec<RawScheduleStep>,
+        /// Conditions replayed from a trace file over time (instead of a schedule).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub trace: Option<RawTrace>,
         /// Compose keys merged into the network (0.6 `args_compose_net`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         #[schemars(with = "Option<BTreeMap<String, serde_json::Value>>")]
@@ -186,6 +189,39 @@ with_conditions! {
         #[serde(default, rename = "for", skip_serializing_if = "Option::is_none")]
         pub duration: Option<Scalar>,
     }
+}
+
+/// A trace of conditions over time: a file name, or the file with how to replay it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum RawTrace {
+    /// The file, relative to the topology's folder: a CSV (`.csv`) with a header naming any of `time`
+    /// (seconds, or a duration such as `1.5s`), `delay`, `jitter` (ms or a duration), `rate`, `rate_up`
+    /// (bit/s or `1.5mbit`), `loss` (% or `1%`); or a mahimahi packet-delivery trace (one millisecond
+    /// timestamp per line, each a 1500-byte delivery opportunity), which sets `rate`.
+    File(String),
+    /// The file and how to replay it.
+    Spec(RawTraceSpec),
+}
+
+/// How to replay a trace file.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawTraceSpec {
+    pub file: String,
+    /// `step` (each row holds until the next; the default) or `linear` (interpolated every 100 ms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interpolate: Option<String>,
+    /// Start again from the first row after the last one (default: false, the last row holds).
+    #[serde(default, rename = "loop", skip_serializing_if = "Option::is_none")]
+    pub looped: Option<bool>,
+    /// `csv` or `mahimahi` (default: by the file's extension, `.csv` is CSV).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
+    /// For mahimahi traces: the window the delivery opportunities are counted in to give a rate (default
+    /// `1s`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bin: Option<Scalar>,
 }
 
 /// An MQTT broker (Mosquitto).

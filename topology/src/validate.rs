@@ -258,11 +258,70 @@ pub fn validate(raw: &RawTopology, locate: &dyn Locate) -> Result<Validated, Vec
                 conditions: step_conditions,
             });
         }
+        let trace = net.trace.as_ref().map(|t| {
+            let tat = at.key("trace");
+            let spec = match t {
+                crate::raw::RawTrace::File(f) => crate::raw::RawTraceSpec {
+                    file: f.clone(),
+                    ..Default::default()
+                },
+                crate::raw::RawTrace::Spec(s) => s.clone(),
+            };
+            if !schedule.is_empty() {
+                p.error(
+                    Kind::BadValue,
+                    &tat,
+                    "a network has a schedule or a trace, not both",
+                    Some("put the schedule's changes into the trace file, or drop one".into()),
+                );
+            }
+            let linear = match spec.interpolate.as_deref() {
+                None | Some("step") => false,
+                Some("linear") => true,
+                Some(other) => {
+                    p.error(
+                        Kind::BadValue,
+                        &tat.key("interpolate"),
+                        format!("`{other}` is not a way to interpolate"),
+                        Some("write `step` (each row holds until the next) or `linear`".into()),
+                    );
+                    false
+                }
+            };
+            let format = match spec.format.as_deref() {
+                None if spec.file.to_ascii_lowercase().ends_with(".csv") => TraceFormat::Csv,
+                None | Some("mahimahi") => TraceFormat::Mahimahi,
+                Some("csv") => TraceFormat::Csv,
+                Some(other) => {
+                    p.error(
+                        Kind::BadValue,
+                        &tat.key("format"),
+                        format!("`{other}` is not a trace format"),
+                        Some("write `csv` or `mahimahi`".into()),
+                    );
+                    TraceFormat::Csv
+                }
+            };
+            let bin_ms = spec
+                .bin
+                .as_ref()
+                .map(|b| duration(&mut p, &tat.key("bin"), b))
+                .unwrap_or(1000.0);
+            Trace {
+                file: spec.file,
+                format,
+                linear,
+                looped: spec.looped.unwrap_or(false),
+                bin_ms,
+                points: Vec::new(),
+            }
+        });
         networks.push(Network {
             name,
             preset,
             conditions: base,
             schedule,
+            trace,
             compose_net: compose_map(&mut p, &at.key("compose_net"), &net.compose_net),
             compose_gw: compose_map(&mut p, &at.key("compose_gw"), &net.compose_gw),
         });
@@ -591,6 +650,63 @@ pub fn app_files(t: &mut Topology, dir: &std::path::Path, locate: &dyn Locate) -
                 ),
                 Some("give the path of an existing file relative to the topology file, an absolute path, or a builtin app".into()),
             );
+        }
+    }
+    p.errors
+}
+
+/// Reads the networks' trace files from the topology's folder `dir` into their rows; a missing file or a
+/// wrong row is an error located at the network's `trace`, naming the line of the trace file.
+pub fn trace_files(
+    t: &mut Topology,
+    dir: &std::path::Path,
+    locate: &dyn Locate,
+) -> Vec<Diagnostic> {
+    let mut p = Problems {
+        locate,
+        errors: Vec::new(),
+        warnings: Vec::new(),
+    };
+    let root = DocPath::default();
+    for net in &mut t.networks {
+        let Some(trace) = &mut net.trace else {
+            continue;
+        };
+        let at = root.key("networks").key(&net.name).key("trace");
+        let path = dir.join(&trace.file);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) => {
+                p.error(
+                    Kind::BadTrace,
+                    &at,
+                    format!(
+                        "cannot read the trace file `{}` ({}): {e}",
+                        trace.file,
+                        path.display()
+                    ),
+                    Some(
+                        "give a file relative to the topology's folder, or an absolute path".into(),
+                    ),
+                );
+                continue;
+            }
+        };
+        let parsed = match trace.format {
+            TraceFormat::Csv => crate::trace::parse_csv(&text),
+            TraceFormat::Mahimahi => crate::trace::parse_mahimahi(&text, trace.bin_ms),
+        };
+        match parsed {
+            Ok(points) => trace.points = points,
+            Err(e) => p.error(
+                Kind::BadTrace,
+                &at,
+                format!("{}:{}: {}", path.display(), e.line, e.message),
+                Some(match trace.format {
+                    TraceFormat::Csv => "a CSV trace has a header (`time,delay,jitter,rate,rate_up,loss`, any subset with `time`) and one row per change".into(),
+                    TraceFormat::Mahimahi => "a mahimahi trace has one millisecond timestamp per line (set `format: csv` for a CSV file)".into(),
+                }),
+            ),
         }
     }
     p.errors

@@ -13,7 +13,10 @@ use wotemu_gateway::{route as rt, Backend, GatewayOptions, Spec};
 use wotemu_topology::model::{Conditions, Preset};
 use wotemu_topology::units;
 
-use crate::cli::{BackendArg, BrokerArgs, FidelityArgs, GatewayArgs, RouteArgs};
+use crate::cli::{
+    BackendArg, BrokerArgs, ConditionFlags, FidelityArgs, GatewayArgs, LiveTarget, NetCommand,
+    RouteArgs,
+};
 use crate::output;
 
 fn need_root(what: &str) -> anyhow::Result<()> {
@@ -45,7 +48,8 @@ pub(crate) fn gateway(args: GatewayArgs) -> anyhow::Result<ExitCode> {
     need_root("wotemu gateway")?;
     let json = args
         .conditions
-        .or(args.legacy)
+        .clone()
+        .or(args.legacy.clone())
         .context("give the conditions: --conditions '{\"latency\": 300, \"jitter\": 150, \"rate\": \"1.5mbit\"}'")?;
     let spec = Spec::from_json(&json).context("reading --conditions")?;
     let (backend, why) = backend(args.backend, &spec);
@@ -53,10 +57,14 @@ pub(crate) fn gateway(args: GatewayArgs) -> anyhow::Result<ExitCode> {
         bail!("--backend kernel: this kernel has no sch_netem; use --backend userspace (or auto)");
     }
     let (tcp, udp) = rt::ports_from_env();
-    let mut ports: Vec<u16> = tcp.into_iter().chain(udp).chain(args.ports).collect();
+    let mut ports: Vec<u16> = tcp
+        .into_iter()
+        .chain(udp)
+        .chain(args.ports.clone())
+        .collect();
     ports.sort_unstable();
     ports.dedup();
-    let net = args.network.unwrap_or_else(|| "network".into());
+    let net = args.network.clone().unwrap_or_else(|| "network".into());
     tracing::info!(network = %net, ?backend, why = %why, conditions = ?spec.base, "gateway starting");
     let stop = Arc::new(AtomicBool::new(false));
     {
@@ -72,10 +80,29 @@ pub(crate) fn gateway(args: GatewayArgs) -> anyhow::Result<ExitCode> {
         backend,
         ports,
         queue_num: args.queue,
-        devices: args.devices,
+        devices: args.devices.clone(),
         seed: args.seed.unwrap_or_else(wotemu_gateway::sys::monotonic_ns),
+        windows: true,
     };
-    let stats_file = args.stats_file.clone();
+    let recorder = if args.record {
+        // The environment of an agent (REDIS_URL with the password file, WOTEMU_STACK, WOTEMU_TASK, …).
+        let env: std::collections::BTreeMap<String, String> = std::env::vars().collect();
+        let c = wotemu_agent::AgentConfig::from_env(&env, "");
+        Some(
+            wotemu_agent::gateway::Recorder::start(wotemu_agent::gateway::RecorderConfig {
+                redis_url: c.redis_url,
+                stack: c.stack,
+                task: c.task,
+                network: net.clone(),
+                spool_dir: c.spool_dir,
+                backend,
+                reason: why.clone(),
+            })
+            .context("starting the gateway's recorder (--record)")?,
+        )
+    } else {
+        None
+    };
     #[derive(Serialize)]
     struct Out<'a> {
         network: &'a str,
@@ -84,28 +111,65 @@ pub(crate) fn gateway(args: GatewayArgs) -> anyhow::Result<ExitCode> {
         #[serde(flatten)]
         report: &'a wotemu_gateway::userspace::Report,
     }
-    let report = wotemu_gateway::run_gateway(
-        &spec,
-        &opts,
-        &stop,
-        || {
-            if let Some(f) = &args.ready_file {
-                write_status(f, b"ready\n");
+    /// The status files, then the recorder.
+    struct CliHooks<'a> {
+        args: &'a GatewayArgs,
+        net: &'a str,
+        backend: Backend,
+        why: &'a str,
+        recorder: Option<wotemu_agent::gateway::Recorder>,
+    }
+    impl wotemu_gateway::Hooks for CliHooks<'_> {
+        fn ready(&mut self, start_ns: u64) {
+            if let Some(f) = &self.args.ready_file {
+                // `ready <start>`: the monotonic time the schedule counts from (the fidelity check aligns
+                // its measurements with it).
+                write_status(f, format!("ready {start_ns}\n").as_bytes());
             }
-        },
-        |r| {
-            if let Some(f) = &stats_file {
+        }
+        fn tick(&mut self, r: &wotemu_gateway::userspace::Report) {
+            if let Some(f) = &self.args.stats_file {
                 let out = Out {
-                    network: &net,
-                    backend,
-                    reason: &why,
+                    network: self.net,
+                    backend: self.backend,
+                    reason: self.why,
                     report: r,
                 };
                 write_status(f, &serde_json::to_vec(&out).unwrap_or_default());
             }
-        },
-    )
-    .context("running the gateway")?;
+            if let Some(rec) = &mut self.recorder {
+                rec.tick(r);
+            }
+        }
+        fn changed(&mut self, source: wotemu_gateway::Change, old: &Conditions, new: &Conditions) {
+            if let Some(rec) = &mut self.recorder {
+                rec.changed(source, old, new);
+            }
+        }
+        fn live(&mut self) -> Option<Conditions> {
+            self.recorder.as_mut().and_then(|r| r.live())
+        }
+    }
+    let mut hooks = CliHooks {
+        args: &args,
+        net: &net,
+        backend,
+        why: &why,
+        recorder,
+    };
+    let result = wotemu_gateway::run_gateway(&spec, &opts, &stop, &mut hooks);
+    if let Some(rec) = hooks.recorder.take() {
+        let last = result.as_ref().cloned().unwrap_or_default();
+        let drained = rec.finish(&last, result.as_ref().err().map(|e| e.to_string()));
+        if drained.left_in_spool > 0 {
+            tracing::warn!(
+                entries = drained.left_in_spool,
+                spool = %drained.spool_path.display(),
+                "Redis did not take every window; they wait in the spool for the collector."
+            );
+        }
+    }
+    let report = result.context("running the gateway")?;
     let out = Out {
         network: &net,
         backend,
@@ -179,7 +243,8 @@ pub(crate) fn route_via_all(gateways: &[String], wait: f64) -> anyhow::Result<()
     Ok(())
 }
 
-fn fidelity_conditions(a: &FidelityArgs) -> anyhow::Result<Conditions> {
+/// Conditions from flags: the preset if one is given, else `base`, then each figure given.
+fn conditions_from(a: &ConditionFlags, base: Conditions) -> anyhow::Result<Conditions> {
     let mut c = match &a.conditions {
         Some(p) => Preset::parse(p)
             .with_context(|| {
@@ -189,7 +254,7 @@ fn fidelity_conditions(a: &FidelityArgs) -> anyhow::Result<Conditions> {
                 )
             })?
             .conditions(),
-        None => Conditions::default(),
+        None => base,
     };
     let err = |flag: &'static str| move |e: String| anyhow::anyhow!("--{flag}: {e}");
     if let Some(v) = &a.delay {
@@ -229,14 +294,56 @@ struct FidelityOut {
 
 pub(crate) fn fidelity(args: FidelityArgs) -> anyhow::Result<ExitCode> {
     need_root("wotemu fidelity")?;
-    let c = fidelity_conditions(&args)?;
+    let c = conditions_from(&args.set, Conditions::default())?;
     let spec = Spec::from_json(&wotemu_lab::fidelity::conditions_json(&c))
         .context("checking the conditions")?;
     let (backend, why) = backend(args.backend, &spec);
     let sigs = wotemu_sys::signals::channel();
     let quiet = output::quiet() || args.json;
+    let (trace, trace_secs) = match &args.trace {
+        None => (None, 0.0),
+        Some(file) => {
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("reading the trace {}", file.display()))?;
+            let csv = file
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+            let points = if csv {
+                wotemu_topology::trace::parse_csv(&text)
+            } else {
+                wotemu_topology::trace::parse_mahimahi(&text, 1000.0)
+            }
+            .map_err(|e| anyhow::anyhow!("{}:{}: {}", file.display(), e.line, e.message))?;
+            let t = wotemu_topology::model::Trace {
+                file: file.display().to_string(),
+                format: if csv {
+                    wotemu_topology::model::TraceFormat::Csv
+                } else {
+                    wotemu_topology::model::TraceFormat::Mahimahi
+                },
+                linear: args.linear,
+                looped: false,
+                bin_ms: 1000.0,
+                points,
+            };
+            let n = t.points.len();
+            let last = t.points[n - 1].at_ms;
+            let gap = if n > 1 {
+                last - t.points[n - 2].at_ms
+            } else {
+                1000.0
+            };
+            let secs = args.duration.unwrap_or(((last + gap) / 1000.0).min(60.0));
+            if !(secs.is_finite() && secs >= 2.0) {
+                bail!("--duration must be at least 2 seconds, not {secs}");
+            }
+            (Some(wotemu_topology::compose::trace_json(&t)), secs)
+        }
+    };
     let opts = wotemu_lab::fidelity::FidelityOptions {
         conditions: c,
+        trace,
+        trace_secs,
         backend,
         exe: std::env::current_exe().context("finding the wotemu binary")?,
     };
@@ -348,4 +455,137 @@ pub(crate) fn broker(args: BrokerArgs) -> anyhow::Result<ExitCode> {
         "could not run {}: {err} (install Mosquitto, e.g. apt-get install mosquitto)",
         args.mosquitto.display()
     ))
+}
+
+/// The Redis and stack of a running emulation.
+fn live_target(t: &LiveTarget) -> anyhow::Result<(String, String)> {
+    if let Some(stack) = &t.stack {
+        return Ok((
+            super::swarm::stack_redis_url(&t.redis_url, stack),
+            stack.clone(),
+        ));
+    }
+    let alive: Vec<wotemu_lab::state::RunState> = wotemu_lab::state::runs()
+        .into_iter()
+        .filter(|(_, alive)| *alive)
+        .map(|(s, _)| s)
+        .collect();
+    let run = match &t.run {
+        Some(dir) => {
+            let want = std::path::absolute(dir).unwrap_or(dir.clone());
+            alive
+                .into_iter()
+                .find(|s| s.run_dir == want)
+                .with_context(|| {
+                    format!(
+                        "no running `wotemu run` writes to {} (see `wotemu ps`)",
+                        dir.display()
+                    )
+                })?
+        }
+        None => match alive.len() {
+            0 => bail!("no `wotemu run` is running here; name a Swarm stack with --stack NAME"),
+            1 => alive.into_iter().next().expect("one"),
+            _ => bail!(
+                "{} runs are running; say which with --run RUN_DIR: {}",
+                alive.len(),
+                alive
+                    .iter()
+                    .map(|s| s.run_dir.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        },
+    };
+    let url = run
+        .redis_url
+        .with_context(|| format!("the run {} has no Redis (yet)", run.run_id))?;
+    Ok((url, run.stack))
+}
+
+pub(crate) fn live(cmd: NetCommand) -> anyhow::Result<ExitCode> {
+    let target = match &cmd {
+        NetCommand::Show { target, .. } | NetCommand::Set { target, .. } => target,
+    };
+    let (url, stack) = live_target(target)?;
+    let shown = wotemu_contract::redact::redact_url(&url);
+    let mut conn = redis::Client::open(url.as_str())
+        .and_then(|c| c.get_connection_with_timeout(Duration::from_secs(5)))
+        .with_context(|| format!("connecting to the stack's Redis at {shown}"))?;
+    match cmd {
+        NetCommand::Show { json, .. } => {
+            let states = wotemu_lab::live::states(&mut conn, &stack)?;
+            if json {
+                output::json(&states)?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            if states.is_empty() {
+                output::say(&format!("No gateway of `{stack}` has recorded its state yet (gateways write it every second)."));
+                return Ok(ExitCode::SUCCESS);
+            }
+            let mut out = String::new();
+            for st in &states {
+                let s = &st.state;
+                out.push_str(&format!(
+                    "{}  ({} backend; updated {})\n  conditions: {}\n",
+                    st.network,
+                    s["backend"].as_str().unwrap_or("?"),
+                    s["updated_at"].as_str().unwrap_or("?"),
+                    s["conditions"]
+                ));
+                for w in s["window"].as_array().into_iter().flatten() {
+                    let f = |k: &str| w[k].as_f64();
+                    let secs = f("window_s").unwrap_or(1.0).max(1e-3);
+                    out.push_str(&format!(
+                        "  {:<5} {:>8.0} packets/s  {:>14}  delay {}  loss {}  lateness p99 {}  drops {} (rate) {} (overflow)\n",
+                        w["direction"].as_str().unwrap_or("?"),
+                        f("received").unwrap_or(0.0) / secs,
+                        units::format_rate(f("rate_bps").unwrap_or(0.0).round() as u64) + "/s",
+                        f("delay_mean_ms").map_or("–".into(), |v| format!("{v:.1} ms")),
+                        match (f("lost"), f("received")) {
+                            (Some(l), Some(r)) if r > 0.0 => format!("{:.1} %", 100.0 * l / r),
+                            _ => "–".into(),
+                        },
+                        f("lateness_p99_us").map_or("–".into(), |v| format!("{v:.0} µs")),
+                        f("dropped_rate").unwrap_or(0.0),
+                        f("dropped_overflow").unwrap_or(0.0),
+                    ));
+                }
+            }
+            output::print(&out)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        NetCommand::Set { network, set, .. } => {
+            let states = wotemu_lab::live::states(&mut conn, &stack)?;
+            let base = states
+                .iter()
+                .find(|s| s.network == network)
+                .and_then(|s| s.conditions())
+                .unwrap_or_default();
+            let c = conditions_from(&set, base)?;
+            // The same checks as the topology's (percentages, rates above 0).
+            Spec::from_json(&wotemu_lab::fidelity::conditions_json(&c))
+                .context("checking the conditions")?;
+            wotemu_lab::live::set(&mut conn, &stack, &network, &c)?;
+            // Applied when the gateway's state shows them (it writes it every second).
+            let want = wotemu_gateway::account::conditions_json(&c);
+            let deadline = std::time::Instant::now() + Duration::from_secs(5);
+            loop {
+                let now = wotemu_lab::live::states(&mut conn, &stack)?;
+                if now
+                    .iter()
+                    .any(|s| s.network == network && s.state["conditions"] == want)
+                {
+                    output::say(&format!(
+                        "Network {network} now has {want}; the change is in the run's timeline."
+                    ));
+                    return Ok(ExitCode::SUCCESS);
+                }
+                if std::time::Instant::now() > deadline {
+                    bail!("the gateway of {network} has not applied the change within 5 s (is it running? `wotemu net show`)");
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
 }

@@ -13,4 +13,5 @@ mod run;
 mod swarm;
 mod sweep;
 mod topology;
+mod truth;
 mod util;

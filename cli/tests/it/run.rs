@@ -124,7 +124,21 @@ fn check_quickstart_dataset(out: &Path) {
         "{gw:#}"
     );
     let all = rows(out, Table::Tasks);
-    // The five replicas, and the runner, which records the run's timeline as a task of its own.
+    // The five replicas, the runner, which records the run's timeline as a task of its own, and the
+    // network's gateway, which records what it applied.
+    let (gateways, all): (Vec<Value>, Vec<Value>) =
+        all.into_iter().partition(|t| t["node"] == "gw_3g");
+    assert_eq!(gateways.len(), 1, "{gateways:?}");
+    assert_eq!(gateways[0]["state"], "shutdown", "{gateways:?}");
+    assert_eq!(gateways[0]["networks"], "3g");
+    assert!(
+        !of_task(
+            &rows(out, Table::Network),
+            gateways[0]["task"].as_str().unwrap()
+        )
+        .is_empty(),
+        "the gateway's windows"
+    );
     let (runner, tasks): (Vec<Value>, Vec<Value>) =
         all.into_iter().partition(|t| t["node"] == "runner");
     assert_eq!(tasks.len(), 5, "{tasks:?}");

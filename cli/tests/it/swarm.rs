@@ -315,10 +315,24 @@ fn quickstart_deploys_stops_collects_and_reports() {
     let run = dir.path().join("run");
     let summary = stop(&file, name, port, &run);
     assert_eq!(summary["agents_waited_for"], 5, "{summary:#}");
-    assert_eq!(summary["agents_finished"], 5, "{summary:#}");
+    // Five agents and the gateway, each writing its own final report.
+    assert_eq!(summary["agents_finished"], 6, "{summary:#}");
     // Everything is gone but Redis, which keeps the store for `wotemu report --stack`.
     assert_eq!(stack.services(), vec![format!("{name}_redis")]);
 
+    // The gateway's windows reach the dataset in Swarm too.
+    let net = rows(&run, Table::Network);
+    let gw = of_task(&net, &format!("{name}_gw_3g."));
+    assert!(gw.len() >= 10, "{} gateway windows", gw.len());
+    assert!(gw
+        .iter()
+        .all(|r| r["network"] == "3g" && r["cfg_latency_ms"] == 300.0));
+    assert!(
+        gw.iter()
+            .map(|r| r["forwarded"].as_u64().unwrap())
+            .sum::<u64>()
+            > 50
+    );
     let inter = rows(&run, Table::Interactions);
     let tasks = rows(&run, Table::Tasks);
     let readers: Vec<&str> = of_task(&tasks, &format!("{name}_reader."))

@@ -3,7 +3,7 @@
 The constructors take 0.6's arguments. They only record what they are given, with the line of the topology
 file that built each object; every check is done by wotemu (Rust), which reports all problems at once with
 those lines. Beyond 0.6, `Network` also takes the new condition fields (`loss`, `duplicate`, `corrupt`,
-`reorder`, `rate_up`, `schedule`).
+`reorder`, `rate_up`, `schedule`, `trace`).
 """
 
 import enum
@@ -19,6 +19,7 @@ _TOPOLOGY_FILE = None
 
 _NEW_CONDITION_FIELDS = (
     "latency", "jitter", "rate", "rate_up", "loss", "duplicate", "corrupt", "reorder", "schedule",
+    "trace",
 )
 
 
@@ -193,6 +194,8 @@ class Network:
         for k, v in self.extra.items():
             if k == "schedule":
                 out[k] = [{kk: _value(vv) for kk, vv in dict(step).items()} for step in v]
+            elif k == "trace" and isinstance(v, dict):
+                out[k] = {kk: _value(vv) for kk, vv in v.items()}
             else:
                 out[k] = _value(v)
         if self.args_compose_net:

@@ -1,0 +1,413 @@
+//! Network truth in runs (real namespaces, real packets): each gateway's windows and changes of conditions
+//! reach the dataset (`network`, `timeline`), the report shows them (network pages, the fidelity panel,
+//! condition changes on the charts, the overload banner), `wotemu net set` changes a running network, and
+//! `wotemu fidelity --trace` measures a replay. Needs root.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use wotemu_contract::Table;
+
+use crate::rows::rows;
+use crate::run::{leftovers, repo, run_cmd, run_id};
+use crate::util::{stderr, stdout, wotemu};
+
+fn topology(dir: &Path, schedule: &str) -> std::path::PathBuf {
+    let server = repo().join("examples/apps/quickstart_server.py");
+    let text = format!(
+        r#"networks:
+  3g:
+    conditions: regular_3g
+{schedule}
+nodes:
+  server:
+    app: {{path: {}, http: true}}
+    networks: [3g]
+  reader:
+    app:
+      path: reader
+      params: {{servient_host: server.3g, thing_id: "urn:wotemu:quickstart:thing"}}
+    networks: [3g]
+    scale: 2
+"#,
+        server.display()
+    );
+    let p = dir.join("truth.yml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// Windows of `direction` (or all) as (end µs, applied delay mean ms, configured latency ms, forwarded).
+fn windows(out: &Path) -> Vec<(i64, Option<f64>, f64, u64)> {
+    rows(out, Table::Network)
+        .iter()
+        .map(|r| {
+            (
+                r["time"].as_i64().unwrap(),
+                r["delay_mean_ms"].as_f64(),
+                r["cfg_latency_ms"].as_f64().unwrap(),
+                r["forwarded"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn conditions_events(out: &Path) -> Vec<Value> {
+    rows(out, Table::Timeline)
+        .into_iter()
+        .filter(|e| e["kind"] == "conditions")
+        .collect()
+}
+
+/// The quickstart on 3G with a schedule (GPRS for 20 s from 12 s): the gateway's windows show the applied
+/// delay step within a second of its time, the step is an event, the report marks it, reads during the
+/// GPRS window are slower, and a quiet run has no overload banner.
+#[test]
+fn a_schedule_step_is_in_the_gateway_table_the_timeline_and_the_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let topo = topology(
+        dir.path(),
+        "    schedule:\n      - at: 12s\n        for: 20s\n        conditions: gprs\n",
+    );
+    let out = dir.path().join("run");
+    let o = run_cmd(&topo, &out, "42s").output().unwrap();
+    assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
+    let id = run_id(&stdout(&o));
+
+    // Two events: GPRS at 12 s, 3G again at 32 s, with the old and new conditions.
+    let ev = conditions_events(&out);
+    assert_eq!(ev.len(), 2, "{ev:#?}");
+    assert_eq!(ev[0]["outcome"], "schedule");
+    assert_eq!(ev[0]["target"], "network 3g");
+    let d: Value = serde_json::from_str(ev[0]["detail"].as_str().unwrap()).unwrap();
+    assert_eq!(d["old"]["latency"], 300.0);
+    assert_eq!(d["new"]["latency"], 700.0);
+    let step_us = ev[0]["time"].as_i64().unwrap();
+    let planned_us = ev[0]["planned"].as_i64().unwrap();
+    assert!(
+        (step_us - planned_us).abs() < 100_000,
+        "applied {} ms from its plan",
+        (step_us - planned_us) / 1000
+    );
+
+    // The gateway's windows: the configured latency switches at the step (within a second), and the
+    // delay it applied follows.
+    let w = windows(&out);
+    assert!(w.len() >= 60, "{} windows", w.len());
+    let first_gprs = w
+        .iter()
+        .filter(|x| x.2 == 700.0)
+        .map(|x| x.0)
+        .min()
+        .expect("windows under GPRS");
+    assert!(
+        (first_gprs - step_us).abs() <= 1_100_000,
+        "the first GPRS window ends {} ms from the step",
+        (first_gprs - step_us) / 1000
+    );
+    let mean_delay = |latency: f64| {
+        let (mut n, mut s) = (0u64, 0.0);
+        for x in w
+            .iter()
+            .filter(|x| x.2 == latency && (latency == 300.0 || x.0 > step_us + 2_000_000))
+        {
+            if let Some(d) = x.1 {
+                n += x.3;
+                s += d * x.3 as f64;
+            }
+        }
+        assert!(n > 10, "packets delayed under {latency} ms: {n}");
+        s / n as f64
+    };
+    let (g, t) = (mean_delay(700.0), mean_delay(300.0));
+    assert!((600.0..800.0).contains(&g), "GPRS windows: {g} ms applied");
+    assert!((240.0..360.0).contains(&t), "3G windows: {t} ms applied");
+
+    // Reads that started within the GPRS window are slower than the others.
+    let inter = rows(&out, Table::Interactions);
+    let (mut slow, mut fast) = (Vec::new(), Vec::new());
+    for r in inter
+        .iter()
+        .filter(|r| r["side"] == "consumed" && r["ok"] == true)
+    {
+        let end = r["time"].as_i64().unwrap();
+        let lat = r["latency_ms"].as_f64().unwrap();
+        let start = end - (lat * 1000.0) as i64;
+        if start > step_us + 1_000_000 && end < step_us + 20_000_000 {
+            slow.push(lat);
+        } else if end < step_us || start > step_us + 22_000_000 {
+            fast.push(lat);
+        }
+    }
+    let median = |v: &mut Vec<f64>| {
+        assert!(!v.is_empty());
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (s, f) = (median(&mut slow), median(&mut fast));
+    assert!(s > f * 1.5, "reads under GPRS {s} ms, under 3G {f} ms");
+
+    // The report: a page for the network with its changes, the fidelity panel, the step on the charts, no
+    // overload banner.
+    let site = out.join("site");
+    let page = std::fs::read_to_string(site.join("networks/3g.html")).unwrap();
+    assert!(
+        page.contains("latency 300.0 → 700.0 ms"),
+        "the change is listed"
+    );
+    assert!(page.contains("c-delay") && page.contains("c-lateness") && page.contains("c-drops"));
+    let index = std::fs::read_to_string(site.join("index.html")).unwrap();
+    assert!(index.contains("Did the networks behave as configured?"));
+    assert!(
+        index.contains("3g.html\""),
+        "the panel links to the network's page"
+    );
+    assert!(
+        !index.contains("The host was overloaded"),
+        "a quiet run has no banner"
+    );
+    // The latency-over-time chart carries a rule for each change.
+    let at = index
+        .find("\"c-latency-time\"")
+        .or_else(|| index.find("c-latency-time"))
+        .unwrap();
+    let spec = &index[at..];
+    assert!(
+        spec.contains("\"rule\"") && spec.contains("3g: latency 300.0"),
+        "rules on the latency chart"
+    );
+    // The gateway is a task of the run, with its own state.
+    let tasks = rows(&out, Table::Tasks);
+    assert!(
+        tasks
+            .iter()
+            .any(|t| t["node"] == "gw_3g" && t["state"] == "shutdown"),
+        "{tasks:#?}"
+    );
+    let m = wotemu_contract::Manifest::read(&out).unwrap();
+    assert!(m.accounting.totals.balanced(), "{:?}", m.accounting.totals);
+    assert_eq!(leftovers(&id), Vec::<String>::new());
+}
+
+/// `wotemu net show` / `net set` on a running run: the change lands as a `live` event and the delay the
+/// gateway applies follows it; then a flood beyond what the shaper can take makes the report's banner say
+/// the host was overloaded, and when.
+#[test]
+fn a_live_change_and_an_overload_are_in_the_dataset_and_the_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let topo = topology(dir.path(), "");
+    let out = dir.path().join("run");
+    let child = run_cmd(&topo, &out, "40s")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The gateway records its state every second once the run is up.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let shown = loop {
+        let o = wotemu()
+            .args(["net", "show", "--json", "--run"])
+            .arg(&out)
+            .output()
+            .unwrap();
+        if o.status.success() {
+            let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+            if v.as_array().is_some_and(|a| !a.is_empty()) {
+                break v;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no network state: {}",
+            stderr(&o)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(shown[0]["network"], "3g");
+    assert_eq!(shown[0]["state"]["conditions"]["latency"], 300.0);
+    // A mistake is explained, and changes nothing.
+    let bad = wotemu()
+        .args(["net", "set", "4g", "--delay", "50ms", "--run"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(
+        stderr(&bad).contains("no network `4g`; its networks: 3g"),
+        "{}",
+        stderr(&bad)
+    );
+    std::thread::sleep(Duration::from_secs(6));
+    let set = wotemu()
+        .args([
+            "net", "set", "3g", "--delay", "50ms", "--jitter", "0ms", "--run",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(set.status.success(), "{}", stderr(&set));
+    assert!(
+        stdout(&set).contains("\"latency\":50.0"),
+        "{}",
+        stdout(&set)
+    );
+    // Then a flood through the gateway, from a reader's namespace to the server's CoAP port (a WoT port,
+    // routed through the gateway), more than the shaper can hold: with 8 s of delay its delay line (200,000
+    // packets) overflows.
+    std::thread::sleep(Duration::from_secs(8));
+    let set = wotemu()
+        .args(["net", "set", "3g", "--delay", "8s", "--run"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(set.status.success(), "{}", stderr(&set));
+    let id = {
+        let runs = wotemu().args(["ps", "--json"]).output().unwrap();
+        let v: Value = serde_json::from_str(&stdout(&runs)).unwrap();
+        v.as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["run_dir"].as_str() == Some(out.to_str().unwrap()))
+            .expect("the run is listed")["run_id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    // A reader's namespace: one whose address is not the server's.
+    let hosts = std::fs::read_to_string(format!("/etc/netns/wtm-{id}-0/hosts")).unwrap();
+    let server_ip = hosts
+        .lines()
+        .find(|l| l.split_whitespace().any(|n| n == "server.3g"))
+        .and_then(|l| l.split_whitespace().next())
+        .expect("server.3g in the hosts file")
+        .to_owned();
+    let ns = (0..3)
+        .map(|i| format!("wtm-{id}-{i}"))
+        .find(|ns| {
+            let o = std::process::Command::new("ip")
+                .args(["-n", ns, "-4", "-o", "addr", "show"])
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&o.stdout).into_owned();
+            o.status.success() && !text.contains(&format!("{server_ip}/"))
+        })
+        .expect("a reader's namespace");
+    let flood = std::process::Command::new("ip")
+        .args(["netns", "exec", &ns, "python3", "-c"])
+        .arg(
+            format!("SERVER = '{server_ip}'\n")
+                + "import socket, time\n\
+             s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+             s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 22)\n\
+             addr = (SERVER, 5683)\n\
+             end = time.time() + 8\n\
+             p = b'x' * 32\n\
+             n = 0\n\
+             while time.time() < end:\n\
+             \x20   for _ in range(1000):\n\
+             \x20       try:\n\
+             \x20           s.sendto(p, addr)\n\
+             \x20           n += 1\n\
+             \x20       except OSError:\n\
+             \x20           pass\n\
+             print(n)\n",
+        )
+        .output()
+        .unwrap();
+    assert!(flood.status.success(), "{}", stderr(&flood));
+    let sent: u64 = stdout(&flood).trim().parse().unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(
+        o.status.success() || o.status.code() == Some(3),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+
+    let ev = conditions_events(&out);
+    let live: Vec<&Value> = ev.iter().filter(|e| e["outcome"] == "live").collect();
+    assert_eq!(live.len(), 2, "{ev:#?}");
+    let at = live[0]["time"].as_i64().unwrap();
+    let w = windows(&out);
+    let after: Vec<f64> = w
+        .iter()
+        .filter(|x| x.0 > at + 1_500_000 && x.0 < at + 7_000_000)
+        .filter_map(|x| x.1)
+        .collect();
+    assert!(!after.is_empty());
+    assert!(
+        after.iter().all(|d| *d < 80.0),
+        "delays after the change: {after:?}"
+    );
+    assert!(
+        w.iter().any(|x| x.0 < at && x.1.is_some_and(|d| d > 150.0)),
+        "3G delays before it"
+    );
+
+    // The flood: packets the shaper could not take are counted, and the banner says so.
+    let net = rows(&out, Table::Network);
+    let overflow: u64 = net
+        .iter()
+        .map(|r| r["dropped_overflow"].as_u64().unwrap())
+        .sum();
+    let received: u64 = net.iter().map(|r| r["received"].as_u64().unwrap()).sum();
+    assert!(received > sent / 10, "{received} received of {sent} sent");
+    let rate: u64 = net
+        .iter()
+        .map(|r| r["dropped_rate"].as_u64().unwrap())
+        .sum();
+    assert!(overflow > 0, "a flood of {sent} packets overflowed nothing ({received} received, {rate} dropped by the rate limit)");
+    let index = std::fs::read_to_string(out.join("site/index.html")).unwrap();
+    assert!(index.contains("The host was overloaded"), "no banner");
+    assert!(index.contains("overflow"), "the banner says why");
+    let page = std::fs::read_to_string(out.join("site/networks/3g.html")).unwrap();
+    assert!(
+        page.contains("verdict-fail"),
+        "the network's page fails the overflow figure"
+    );
+    assert_eq!(leftovers(&id), Vec::<String>::new());
+}
+
+/// `wotemu fidelity --trace`: throughput per second follows the trace's rate steps, and delay steps land
+/// within 50 ms of their time.
+#[test]
+fn fidelity_measures_a_trace_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("steps.csv");
+    std::fs::write(
+        &trace,
+        "time,delay,rate\n0,20,2mbit\n3,120,500kbit\n6,40,1mbit\n",
+    )
+    .unwrap();
+    let o = wotemu()
+        .args(["fidelity", "--json", "--duration", "9", "--trace"])
+        .arg(&trace)
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_str(&stdout(&o))
+        .unwrap_or_else(|e| panic!("{e}: {}\n{}", stdout(&o), stderr(&o)));
+    let figs = v["figures"].as_array().unwrap();
+    let find = |p: &str| {
+        figs.iter()
+            .find(|f| f["name"].as_str().unwrap().starts_with(p))
+            .unwrap_or_else(|| panic!("no {p} in {v:#}"))
+    };
+    assert_eq!(find("trace_rate_worst_second")["pass"], true, "{v:#}");
+    assert_eq!(find("trace_delay_step_landing")["pass"], true, "{v:#}");
+    assert_eq!(find("trace_delay_steps_measured")["measured"], 2.0, "{v:#}");
+    assert!(o.status.success(), "{}", stderr(&o));
+    // A wrong row names its line.
+    std::fs::write(&trace, "time,delay\n0,20\n1,fast\n").unwrap();
+    let o = wotemu()
+        .args(["fidelity", "--trace"])
+        .arg(&trace)
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("steps.csv:3: `delay`"),
+        "{}",
+        stderr(&o)
+    );
+}

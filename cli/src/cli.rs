@@ -242,7 +242,8 @@ pub(crate) enum Command {
     ///   EXPR     := numbers, `baseline` (the same figure in the baseline), + - * / and ( ); 5% is 0.05
     ///   METRIC   := p50 p95 p99 mean (latency, ms) · count errors · error_rate ok_rate (0–1) ·
     ///               throughput (interactions/s) · mean_cpu p95_cpu max_cpu (% of one core, of a node) ·
-    ///               mean_mem p95_mem max_mem (MiB, of a node) · restarts (of a node)
+    ///               mean_mem p95_mem max_mem (MiB, of a node) · restarts (of a node) ·
+    ///               drops (packets a network's gateway dropped: `drops(gw_3g) > baseline * 2`)
     ///
     /// A gate is checked on every run but the baseline; a figure with no data violates it (a misspelt
     /// selector cannot pass). A malformed gate is a usage error (exit 2) that shows where the mistake is.

@@ -47,7 +47,7 @@ fn ms_rows(rows: Vec<(i64, String, f64)>) -> Vec<(f64, String, f64)> {
 
 /// p95 latency per window and `series` (at most [`LATENCY_TIME_POINTS`] points: the window grows with the
 /// number of series), and the window's length in seconds.
-fn latency_over_time(lf: LazyFrame, win: i64) -> Result<(Vec<(i64, String, f64)>, i64), Error> {
+fn latency_over_time(lf: LazyFrame, win: i64) -> Result<(WindowRows, i64), Error> {
     let mut width = win;
     loop {
         let rows = aggregate::window_latency(lf.clone(), "series", 0.95, width)?;
@@ -57,6 +57,9 @@ fn latency_over_time(lf: LazyFrame, win: i64) -> Result<(Vec<(i64, String, f64)>
         width *= (rows.len() / LATENCY_TIME_POINTS + 1) as i64;
     }
 }
+
+/// (window start µs, series, value) rows.
+type WindowRows = Vec<(i64, String, f64)>;
 
 /// The most points of a latency-over-time chart.
 const LATENCY_TIME_POINTS: usize = 1000;

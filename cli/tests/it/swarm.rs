@@ -280,6 +280,16 @@ fn quickstart_deploys_stops_collects_and_reports() {
         std::thread::sleep(Duration::from_millis(500));
     }
 
+    // A live change through the stack's Redis (its password found from the stack's secret): the gateway
+    // applies it and records it.
+    let set = wotemu()
+        .args(["net", "set", "3g", "--stack", name, "--redis-url"])
+        .arg(format!("redis://127.0.0.1:{port}"))
+        .args(["--loss", "1%"])
+        .output()
+        .unwrap();
+    assert!(set.status.success(), "{}", stderr(&set));
+
     // The store lets in only the stack: a client without the password, or with a wrong one, is refused,
     // and the password is in no service's environment or command line.
     let anon = redis::Client::open(format!("redis://127.0.0.1:{port}"))
@@ -320,6 +330,24 @@ fn quickstart_deploys_stops_collects_and_reports() {
     // Everything is gone but Redis, which keeps the store for `wotemu report --stack`.
     assert_eq!(stack.services(), vec![format!("{name}_redis")]);
 
+    // The live change is an event of the gateway's, with the old and new conditions.
+    let changes: Vec<Value> = rows(&run, Table::Timeline)
+        .into_iter()
+        .filter(|e| e["kind"] == "conditions")
+        .collect();
+    assert_eq!(changes.len(), 1, "{changes:#?}");
+    assert_eq!(changes[0]["outcome"], "live");
+    assert!(changes[0]["task"]
+        .as_str()
+        .unwrap()
+        .starts_with(&format!("{name}_gw_3g.")));
+    assert!(
+        changes[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("\"loss\":1.0"),
+        "{changes:#?}"
+    );
     // The gateway's windows reach the dataset in Swarm too.
     let net = rows(&run, Table::Network);
     let gw = of_task(&net, &format!("{name}_gw_3g."));

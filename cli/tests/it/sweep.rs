@@ -99,6 +99,20 @@ fn a_sweep_of_the_quickstart_compares_3g_and_lte_and_resumes() {
         assert_eq!(ch["significant"], true, "{g}");
         assert!(ch["delta"].as_f64().unwrap() < 0.0, "{g}");
     }
+    // The gateway of each run is a node whose drops are counted; other nodes have none to count.
+    for r in json["runs"].as_array().unwrap() {
+        let gw = &r["nodes"]["gw_3g"];
+        assert!(gw["dropped_loss"].as_u64().is_some(), "{gw}");
+        assert!(gw["dropped_overflow"].as_u64().is_some(), "{gw}");
+        assert!(r["nodes"]["server"]["dropped_loss"].is_null());
+    }
+    // A drops gate reads them: a run cannot drop more than it received.
+    let gate = wotemu()
+        .args(["compare", "--fail-if", "drops(gw_3g) > 10000000"])
+        .args(NAMES.map(|n| out.join(n)))
+        .output()
+        .unwrap();
+    assert!(gate.status.success(), "{}", stderr(&gate));
     // Every page renders in headless Chromium, with its charts and no network request.
     let site = out.join("compare");
     let (_, charts) = wotemu_testkit::browser::check_page(&site.join("index.html"));

@@ -16,7 +16,7 @@
 use std::fmt;
 
 /// The metrics a gate can name, with their unit.
-pub const METRICS: [(&str, &str); 16] = [
+pub const METRICS: [(&str, &str); 17] = [
     ("p50", "ms"),
     ("p95", "ms"),
     ("p99", "ms"),
@@ -33,6 +33,7 @@ pub const METRICS: [(&str, &str); 16] = [
     ("p95_mem", "MiB"),
     ("max_mem", "MiB"),
     ("restarts", "restarts"),
+    ("drops", "packets"),
 ];
 
 /// Which field a selector term matches.
@@ -421,7 +422,10 @@ impl Gate {
 
     /// Whether the metric is of nodes (CPU, memory, restarts) rather than interactions.
     pub fn of_nodes(&self) -> bool {
-        self.metric.ends_with("_cpu") || self.metric.ends_with("_mem") || self.metric == "restarts"
+        self.metric.ends_with("_cpu")
+            || self.metric.ends_with("_mem")
+            || self.metric == "restarts"
+            || self.metric == "drops"
     }
 
     /// The metric's unit.

@@ -44,6 +44,12 @@ pub struct NodeFigures {
     /// Replicas that failed (state `failed` or an exit error).
     pub failed: u64,
     pub oom_kills: u64,
+    /// Packets the node dropped: a network's gateway (`gw_<network>`) by the configured loss, by its rate
+    /// limit (a saturated link) and by overflow (the shaper could not take them), from the `network`
+    /// table; `None` for nodes that do not shape traffic.
+    pub dropped_loss: Option<u64>,
+    pub dropped_rate: Option<u64>,
+    pub dropped_overflow: Option<u64>,
     /// Every CPU and memory sample, sorted (for gates and pooled figures).
     #[serde(skip)]
     pub cpu: Vec<f64>,
@@ -349,6 +355,31 @@ fn nodes(dir: &Path) -> Result<BTreeMap<String, NodeFigures>, Error> {
             let f = out.entry(node[i].clone().unwrap_or_default()).or_default();
             f.packets = packets[i].unwrap_or(0) as u64;
             f.bytes = bytes[i].unwrap_or(0) as u64;
+        }
+    }
+    if let Some(lf) = scan(dir, Table::Network)? {
+        let df = collect(
+            lf.group_by([col("node")]).agg([
+                col("lost").cast(DataType::Int64).sum().alias("lost"),
+                col("dropped_rate")
+                    .cast(DataType::Int64)
+                    .sum()
+                    .alias("rate"),
+                col("dropped_overflow")
+                    .cast(DataType::Int64)
+                    .sum()
+                    .alias("overflow"),
+            ]),
+            Table::Network,
+        )?;
+        let node = strs(&df, "node");
+        let (lost, rate, overflow) = (i64s(&df, "lost"), i64s(&df, "rate"), i64s(&df, "overflow"));
+        let n = |v: Option<i64>| Some(v.unwrap_or(0).max(0) as u64);
+        for i in 0..df.height() {
+            let f = out.entry(node[i].clone().unwrap_or_default()).or_default();
+            f.dropped_loss = n(lost[i]);
+            f.dropped_rate = n(rate[i]);
+            f.dropped_overflow = n(overflow[i]);
         }
     }
     if let Some(lf) = scan(dir, Table::Tasks)? {

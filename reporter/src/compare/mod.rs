@@ -334,6 +334,25 @@ impl Comparison {
             if g.metric == "restarts" {
                 return Some(nodes.iter().map(|n| n.restarts as f64).sum());
             }
+            if g.metric == "drops" {
+                // Only gateways drop; a node that does not shape traffic has no figure.
+                let shaping: Vec<&&NodeFigures> =
+                    nodes.iter().filter(|n| n.dropped_loss.is_some()).collect();
+                if shaping.is_empty() {
+                    return None;
+                }
+                return Some(
+                    shaping
+                        .iter()
+                        .map(|n| {
+                            (n.dropped_loss.unwrap_or(0)
+                                + n.dropped_rate.unwrap_or(0)
+                                + n.dropped_overflow.unwrap_or(0))
+                                as f64
+                        })
+                        .sum(),
+                );
+            }
             let mut v: Vec<f64> = nodes
                 .iter()
                 .flat_map(|n| {

@@ -100,6 +100,8 @@ struct NodeView {
     mem_p95: String,
     mem_limit: String,
     packets: String,
+    /// Loss / rate limit / overflow, or `–` for a node that does not shape traffic.
+    drops: String,
     restarts: u64,
     failed: u64,
     oom_kills: u64,
@@ -404,6 +406,15 @@ impl Comparison {
                     mem_p95: mib(f.mem_p95),
                     mem_limit: mib(f.mem_limit),
                     packets: format::count(f.packets as i64),
+                    drops: match (f.dropped_loss, f.dropped_rate, f.dropped_overflow) {
+                        (Some(l), Some(r), Some(o)) => format!(
+                            "{} / {} / {}",
+                            format::count(l as i64),
+                            format::count(r as i64),
+                            format::count(o as i64)
+                        ),
+                        _ => "–".into(),
+                    },
                     restarts: f.restarts,
                     failed: f.failed,
                     oom_kills: f.oom_kills,

@@ -20,6 +20,7 @@ pub mod live;
 pub mod plan;
 mod run;
 pub mod salvage;
+pub mod scenario;
 pub mod state;
 mod timeline;
 

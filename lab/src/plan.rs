@@ -164,6 +164,8 @@ pub struct RunPlan {
     pub replicas: Vec<ReplicaPlan>,
     /// Distinct hosts files (replicas on the same networks share one text).
     pub hosts_files: Vec<String>,
+    /// The topology's scenario (timed events the runner does).
+    pub scenario: Vec<wotemu_topology::model::ScenarioEvent>,
 }
 
 /// What a plan is made from besides the topology.
@@ -543,6 +545,7 @@ impl RunPlan {
             networks,
             replicas,
             hosts_files,
+            scenario: t.scenario.clone(),
         })
     }
 

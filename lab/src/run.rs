@@ -559,15 +559,34 @@ impl Lab {
     ) -> Result<Ended, Error> {
         let _span = tracing::info_span!("supervise", run = %self.plan.run_id).entered();
         let nodes = self.plan.nodes().count();
-        let deadline = Instant::now() + duration;
+        let start = Instant::now();
+        let start_us = now_us();
+        let deadline = start + duration;
         let mut rate_window: VecDeque<(Instant, u64)> = VecDeque::new();
         let mut last_live = (0u64, 0u64);
+        let steps = crate::scenario::steps(&self.plan.scenario, duration.as_secs_f64() * 1000.0);
+        let mut next_step = 0usize;
+        let mut saved: BTreeMap<String, serde_json::Value> = BTreeMap::new();
         loop {
             let now = Instant::now();
+            // The scenario's steps that are due, before anything else.
+            while let Some(st) = steps.get(next_step) {
+                let due = start + Duration::from_secs_f64(st.at_ms / 1000.0);
+                if Instant::now() < due {
+                    break;
+                }
+                self.scenario_step(st, start_us, &mut saved, obs);
+                next_step += 1;
+            }
             if now >= deadline {
                 return Ok(Ended::Time);
             }
-            match signals.recv_timeout(Duration::from_millis(250).min(deadline - now)) {
+            let mut wait = Duration::from_millis(250).min(deadline - now);
+            if let Some(st) = steps.get(next_step) {
+                let due = start + Duration::from_secs_f64(st.at_ms / 1000.0);
+                wait = wait.min(due.saturating_duration_since(Instant::now()));
+            }
+            match signals.recv_timeout(wait) {
                 Ok(sig) => return Ok(Ended::Signal(sig)),
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
                 Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(Ended::Time),
@@ -834,6 +853,8 @@ impl Lab {
         for (r, run) in plan.replicas.iter().zip(&self.running) {
             if r.role == Role::Node {
                 if let Some(c) = &run.child {
+                    // A replica a scenario left paused takes the signal once it runs again.
+                    wotemu_sys::process::signal_group(c.id(), libc::SIGCONT);
                     wotemu_sys::process::signal(c.id(), libc::SIGTERM);
                 }
             }
@@ -938,6 +959,165 @@ impl Lab {
         finished.map_err(redis_err("writing the runner's timeline"))?;
         self.set_phase(Phase::Collecting)?;
         Ok(stats)
+    }
+
+    /// Does one step of the scenario and records it (kind `scenario`, its planned time, what it did, and an
+    /// error when it failed). A failed step does not end the run.
+    fn scenario_step(
+        &mut self,
+        st: &crate::scenario::Step,
+        start_us: i64,
+        saved: &mut BTreeMap<String, serde_json::Value>,
+        obs: &dyn Observer,
+    ) {
+        use wotemu_topology::model::Action;
+        let ev = self.plan.scenario[st.event].clone();
+        let planned = start_us + (st.at_ms * 1000.0) as i64;
+        let mut touched: Vec<String> = Vec::new();
+        let result: Result<(), String> = match &ev.action {
+            Action::Kill { target } | Action::Pause { target } | Action::Resume { target } => {
+                let scale = self
+                    .plan
+                    .replicas
+                    .iter()
+                    .filter(|r| r.role == Role::Node && r.node == target.node)
+                    .count() as u32;
+                let slots = target.slots(scale);
+                let sig = match (&ev.action, st.undo) {
+                    (Action::Kill { .. }, _) => libc::SIGKILL,
+                    (Action::Pause { .. }, false) => libc::SIGSTOP,
+                    _ => libc::SIGCONT,
+                };
+                for (i, r) in self.plan.replicas.iter().enumerate() {
+                    if r.role != Role::Node || r.node != target.node || !slots.contains(&r.slot) {
+                        continue;
+                    }
+                    if let Some(c) = &self.running[i].child {
+                        // The whole process group: the agent and anything its app started.
+                        if wotemu_sys::process::signal_group(c.id(), sig) {
+                            touched.push(self.running[i].task.clone());
+                        }
+                    }
+                }
+                if touched.is_empty() {
+                    Err(format!("no running replica of {}", target.label()))
+                } else {
+                    Ok(())
+                }
+            }
+            Action::Partition { network } | Action::Conditions { network, .. } => {
+                let key = format!("{}:{network}", st.event);
+                let keys = self.keys.clone();
+                let new = match (&ev.action, st.undo) {
+                    (_, true) => saved.remove(&key),
+                    (Action::Partition { .. }, false) => {
+                        let now = self.net_conditions(network);
+                        if let Some(c) = &now {
+                            saved.insert(key, c.clone());
+                        }
+                        now.map(|mut c| {
+                            c["loss"] = serde_json::json!(100.0);
+                            c
+                        })
+                    }
+                    (Action::Conditions { conditions, .. }, false) => {
+                        if let Some(c) = self.net_conditions(network) {
+                            saved.insert(key, c);
+                        }
+                        Some(serde_json::Value::Object(
+                            wotemu_topology::compose::conditions_object(conditions),
+                        ))
+                    }
+                    _ => None,
+                };
+                match new {
+                    None => Err(format!(
+                        "the gateway of {network} has not said its conditions yet"
+                    )),
+                    Some(c) => {
+                        touched.push(format!("gateway {network}"));
+                        self.with_redis(|conn| {
+                            redis::cmd("RPUSH")
+                                .arg(keys.net_set(network))
+                                .arg(c.to_string())
+                                .query::<()>(conn)
+                        })
+                        .ok_or_else(|| "Redis did not answer".to_owned())
+                    }
+                }
+            }
+            Action::Disconnect { node, network } => {
+                let op = if st.undo { "-D" } else { "-I" };
+                let mut err = None;
+                for (i, r) in self.plan.replicas.iter().enumerate() {
+                    if r.node != *node {
+                        continue;
+                    }
+                    let Some(l) = r.links.iter().find(|l| l.network == *network) else {
+                        continue;
+                    };
+                    for (chain, dir) in [("INPUT", "-i"), ("OUTPUT", "-o")] {
+                        if let Err(e) = wotemu_sys::cmd::run(
+                            "ip",
+                            &[
+                                "netns", "exec", &r.ns, "iptables", "-w", op, chain, dir,
+                                &l.ifname, "-j", "DROP",
+                            ],
+                        ) {
+                            err = Some(e.to_string());
+                        }
+                    }
+                    touched.push(self.running[i].task.clone());
+                }
+                match err {
+                    Some(e) => Err(e),
+                    None if touched.is_empty() => {
+                        Err(format!("no replica of {node} is on {network}"))
+                    }
+                    None => Ok(()),
+                }
+            }
+        };
+        let late_ms = (now_us() - planned) as f64 / 1000.0;
+        let what = if st.undo {
+            match ev.action {
+                Action::Pause { .. } => "resume",
+                Action::Partition { .. } | Action::Disconnect { .. } => "reconnect",
+                _ => "restore",
+            }
+        } else {
+            ev.action.name()
+        };
+        if let Err(e) = &result {
+            obs.warn(&format!(
+                "scenario: {what} {} failed: {e}",
+                ev.action.target()
+            ));
+        }
+        self.log.record_planned(
+            "scenario",
+            &ev.action.target(),
+            crate::scenario::outcome(&ev, st.undo),
+            result.err(),
+            serde_json::json!({
+                "action": what,
+                "event": st.event,
+                "occurrence": st.occurrence,
+                "tasks": touched,
+                "late_ms": late_ms,
+            }),
+            Some(planned),
+        );
+        self.flush_log();
+    }
+
+    /// The conditions a network's gateway says are in force (`wotemu:<stack>:net`).
+    fn net_conditions(&mut self, network: &str) -> Option<serde_json::Value> {
+        let key = self.keys.net();
+        let json: Option<String> =
+            self.with_redis(|c| redis::cmd("HGET").arg(&key).arg(network).query(c))?;
+        let v: serde_json::Value = serde_json::from_str(&json?).ok()?;
+        Some(v["conditions"].clone()).filter(|c| c.is_object())
     }
 
     /// Outages and restarts so far: (parts that died and were restarted, replica restarts).

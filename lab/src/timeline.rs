@@ -44,13 +44,26 @@ impl RunnerLog {
         error: Option<String>,
         detail: serde_json::Value,
     ) {
+        self.record_planned(kind, target, outcome, error, detail, None);
+    }
+
+    /// Records an event now that was planned for `planned` (µs since the epoch).
+    pub(crate) fn record_planned(
+        &mut self,
+        kind: &str,
+        target: &str,
+        outcome: &str,
+        error: Option<String>,
+        detail: serde_json::Value,
+        planned: Option<i64>,
+    ) {
         tracing::info!(kind, target, outcome, error = ?error, %detail, "Run event.");
         self.produced += 1;
         self.pending.push(TimelineEvent {
             task: self.task.clone(),
             node: RUNNER_NODE.into(),
             time: now_us(),
-            planned: None,
+            planned,
             kind: kind.into(),
             target: target.into(),
             outcome: outcome.into(),

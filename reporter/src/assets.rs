@@ -39,7 +39,7 @@ pub(crate) const FILES: [(&str, &[u8]); 10] = [
     ("vendor/README.md", sb!("README.md")),
 ];
 
-const TEMPLATES: [(&str, &str); 13] = [
+const TEMPLATES: [(&str, &str); 14] = [
     ("base.html", st!("templates/base.html")),
     ("macros.html", st!("templates/macros.html")),
     ("index.html", st!("templates/index.html")),
@@ -48,6 +48,7 @@ const TEMPLATES: [(&str, &str); 13] = [
     ("errors.html", st!("templates/errors.html")),
     ("networks.html", st!("templates/networks.html")),
     ("network.html", st!("templates/network.html")),
+    ("scenario.html", st!("templates/scenario.html")),
     ("compose.html", st!("templates/compose.html")),
     ("data.html", st!("templates/data.html")),
     ("compare.html", st!("templates/compare.html")),

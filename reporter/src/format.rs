@@ -64,6 +64,17 @@ pub fn percent(part: i64, total: i64) -> String {
     }
 }
 
+/// A duration in milliseconds for people: `850 ms`, `12.4 s`, `3 min 20 s`.
+pub fn duration_ms(ms: f64) -> String {
+    if ms < 1000.0 {
+        format!("{ms:.0} ms")
+    } else if ms < 60_000.0 {
+        format!("{:.1} s", ms / 1000.0)
+    } else {
+        duration(ms / 1000.0)
+    }
+}
+
 /// A rate in bits per second as `820 bit/s`, `1.50 Mbit/s`, `2.5 Gbit/s`.
 pub fn rate(bps: f64) -> String {
     let units = ["bit/s", "kbit/s", "Mbit/s", "Gbit/s"];

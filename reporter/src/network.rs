@@ -694,12 +694,18 @@ impl Report {
             if let Some(v) = w.delay_p99_ms {
                 delay.push((t(w), format!("realized p99 ({d})"), v));
             }
-            // The configured delay is the same in both directions: one line.
+            // The configured delay is the same in both directions: one line for its mean, one for its p99
+            // (latency + 2.33 jitter: the jitter against the realized p99).
             if cfg_delay_done.insert(w.time_us) {
                 delay.push((
                     t(w),
                     "configured (expected mean)".into(),
                     expected_delay_ms(w.cfg_latency_ms, w.cfg_jitter_ms),
+                ));
+                delay.push((
+                    t(w),
+                    "configured p99 (latency + 2.33 × jitter)".into(),
+                    (w.cfg_latency_ms + 2.326 * w.cfg_jitter_ms).max(0.0),
                 ));
             }
             rate.push((t(w), format!("achieved ({d})"), w.rate_bps));
@@ -710,6 +716,18 @@ impl Report {
                 loss.push((t(w), format!("realized ({d})"), 100.0 * w.lost / w.received));
             }
             loss.push((t(w), format!("configured ({d})"), w.cfg_loss_pct));
+            if w.received > 0.0 && (w.duplicated > 0.0 || w.cfg_duplicate_pct > 0.0) {
+                loss.push((
+                    t(w),
+                    format!("duplicated ({d})"),
+                    100.0 * w.duplicated / w.received,
+                ));
+                loss.push((
+                    t(w),
+                    format!("duplication configured ({d})"),
+                    w.cfg_duplicate_pct,
+                ));
+            }
             if let Some(v) = w.lateness_p50_us {
                 late.push((t(w), format!("p50 ({d})"), v));
             }
@@ -727,12 +745,148 @@ impl Report {
                 spec: charts::with_rules(charts::time_lines(title, y, rows), &rules),
             };
         vec![
-            chart("c-delay", "Delay applied", "ms per window and direction: the delay line's mean and p99 against what the configured latency and jitter imply; dotted rules: changes of conditions", "ms", &delay),
+            chart("c-delay", "Delay applied", "ms per window and direction: the delay line's mean and p99 against what the configured latency and jitter imply (their spread is the jitter); dotted rules: changes of conditions", "ms", &delay),
             chart("c-rate", "Rate", "bit/s forwarded per window and direction against the configured rate (a link carries less when its traffic is lighter)", "bit/s", &rate),
-            chart("c-loss", "Loss", "% of the packets received in each window dropped by the configured loss", "%", &loss),
+            chart("c-loss", "Loss and duplication", "% of the packets received in each window dropped by the configured loss (and duplicated, when the network duplicates)", "%", &loss),
             chart("c-lateness", "Shaper lateness", &format!("µs after their planned time that packets left (p50, p99): above {:.0} µs the host could not keep up", LATENESS_BOUND_US), "µs", &late),
             chart("c-drops", "Drops", "packets per window dropped by the rate limit (a saturated link, as 0.6's tbf) and by overflow (the shaper could not take them)", "packets", &drops),
         ]
+    }
+}
+
+// ---- Scenario events: rules on the charts and the scenario page.
+
+use crate::views::ScenarioView;
+
+/// The scenario's events among the timeline's (kind `scenario`).
+pub(crate) fn scenario_events(
+    timeline: &[crate::load::TimelineRow],
+) -> Vec<&crate::load::TimelineRow> {
+    timeline.iter().filter(|e| e.kind == "scenario").collect()
+}
+
+/// `kill node reader.1` from a scenario event.
+pub(crate) fn scenario_label(e: &crate::load::TimelineRow) -> String {
+    let d: serde_json::Value = serde_json::from_str(&e.detail).unwrap_or_default();
+    format!("{} {}", d["action"].as_str().unwrap_or(&e.kind), e.target)
+}
+
+impl Report {
+    /// Rules for the scenario's events (all, or those of `node`'s replicas and networks).
+    pub(crate) fn scenario_rules(&self, node: Option<(&str, &[String])>) -> Vec<(f64, String)> {
+        scenario_events(&self.timeline)
+            .into_iter()
+            .filter(|e| match node {
+                None => true,
+                Some((n, nets)) => {
+                    e.target.starts_with(&format!("node {n}"))
+                        || nets.iter().any(|x| e.target == format!("network {x}"))
+                }
+            })
+            .map(|e| (e.time_us as f64 / 1000.0, scenario_label(e)))
+            .collect()
+    }
+
+    /// The scenario page: each event with what clients saw in the 10 s before and after it, and how long
+    /// until the first successful interaction of what it affected once it ended.
+    pub(crate) fn scenario_view(&self) -> Result<Vec<ScenarioView>, Error> {
+        let events = scenario_events(&self.timeline);
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        let Some(lf) = scan(&self.opts.dataset, Table::Interactions)? else {
+            return Ok(Vec::new());
+        };
+        let consumed = lf.filter(col("side").eq(lit("consumed")));
+        let window =
+            |from: i64, to: i64, affected: &Expr| -> Result<(i64, i64, Option<f64>), Error> {
+                let df = collect(
+                    consumed
+                        .clone()
+                        .filter(
+                            time_us()
+                                .gt_eq(lit(from))
+                                .and(time_us().lt(lit(to)))
+                                .and(affected.clone()),
+                        )
+                        .select([
+                            len().cast(DataType::Int64).alias("n"),
+                            col("ok").not().cast(DataType::Int64).sum().alias("errors"),
+                            col("latency_ms")
+                                .quantile(lit(0.5), QuantileMethod::Linear)
+                                .alias("p50"),
+                        ]),
+                    Table::Interactions,
+                )?;
+                Ok((
+                    i64s(&df, "n").first().copied().flatten().unwrap_or(0),
+                    i64s(&df, "errors").first().copied().flatten().unwrap_or(0),
+                    f64s(&df, "p50").first().copied().flatten(),
+                ))
+            };
+        let mut out = Vec::new();
+        for e in events {
+            let d: serde_json::Value = serde_json::from_str(&e.detail).unwrap_or_default();
+            // What the event affects: a node's own calls and calls to it, or the calls of a network's tasks.
+            let affected = if let Some(rest) = e.target.strip_prefix("node ") {
+                let node = rest.split([' ', '.']).next().unwrap_or(rest).to_owned();
+                col("node")
+                    .eq(lit(node.clone()))
+                    .or(col("host").str().starts_with(lit(node)))
+            } else if let Some(net) = e.target.strip_prefix("network ") {
+                let tasks: Vec<String> = self
+                    .tasks
+                    .iter()
+                    .filter(|t| t.networks.iter().any(|n| n == net))
+                    .map(|t| t.node.clone())
+                    .collect();
+                tasks
+                    .into_iter()
+                    .fold(lit(false), |a, n| a.or(col("node").eq(lit(n))))
+            } else {
+                lit(true)
+            };
+            let t = e.time_us;
+            let before = window(t - 10_000_000, t, &affected)?;
+            let after = window(t, t + 10_000_000, &affected)?;
+            // Recovery: after an event that ends (`end`) or is done at once (`done`).
+            let recovery = if e.outcome == "start" {
+                None
+            } else {
+                let df = collect(
+                    consumed
+                        .clone()
+                        .filter(col("ok").and(time_us().gt(lit(t))).and(affected.clone()))
+                        .select([time_us().min().alias("first")]),
+                    Table::Interactions,
+                )?;
+                i64s(&df, "first")
+                    .first()
+                    .copied()
+                    .flatten()
+                    .map(|f| format::duration_ms((f - t) as f64 / 1000.0))
+            };
+            let rate = |(n, err, _): (i64, i64, Option<f64>)| format::percent(err, n);
+            out.push(ScenarioView {
+                time: us_to_rfc3339(t),
+                late_ms: d["late_ms"]
+                    .as_f64()
+                    .map(|l| format!("{l:.1}"))
+                    .unwrap_or_default(),
+                action: d["action"].as_str().unwrap_or_default().to_owned(),
+                target: e.target.clone(),
+                outcome: e.outcome.clone(),
+                error: e.error.clone(),
+                before_n: before.0,
+                before_errors: rate(before),
+                before_p50: format::ms(before.2),
+                after_n: after.0,
+                after_errors: rate(after),
+                after_p50: format::ms(after.2),
+                recovery: recovery.unwrap_or_else(|| "–".into()),
+            });
+        }
+        Ok(out)
     }
 }
 

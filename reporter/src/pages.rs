@@ -123,6 +123,10 @@ impl Report {
                     label: "Networks",
                 },
                 NavItem {
+                    href: "scenario.html",
+                    label: "Scenario",
+                },
+                NavItem {
                     href: "compose.html",
                     label: "Topology",
                 },
@@ -286,7 +290,7 @@ impl Report {
                 note: format!("consumed side, ok and failed, per {secs} s window"),
                 spec: charts::with_rules(
                     charts::time_lines("Interactions", "interactions per window", &ms_rows(rows)),
-                    &self.change_rules(None),
+                    &self.all_rules(),
                 ),
             });
         }
@@ -305,7 +309,7 @@ impl Report {
                     ),
                     spec: charts::with_rules(
                         charts::time_lines("Latency p95", "ms", &ms_rows(rows)),
-                        &self.change_rules(None),
+                        &self.all_rules(),
                     ),
                 });
             }
@@ -410,6 +414,13 @@ impl Report {
             });
         }
         Ok(out)
+    }
+
+    /// Rules for every change of conditions and scenario event.
+    fn all_rules(&self) -> Vec<(f64, String)> {
+        let mut r = self.change_rules(None);
+        r.extend(self.scenario_rules(None));
+        r
     }
 
     /// Bytes a task received and sent, from the packets it captured (None when its addresses are unknown).
@@ -690,12 +701,13 @@ impl Report {
                     .map(|c| c.network.as_str())
                     .filter(|n| t.networks.iter().any(|x| x == n))
                     .collect();
-                let rules: Vec<(f64, String)> = self
+                let mut rules: Vec<(f64, String)> = self
                     .changes
                     .iter()
                     .filter(|c| nets.contains(&c.network.as_str()))
                     .map(|c| (c.time_us as f64 / 1000.0, c.label.clone()))
                     .collect();
+                rules.extend(self.scenario_rules(Some((&t.node, &t.networks))));
                 out.push(Chart {
                     id: "c-latency-time".into(),
                     title: "Latency over time".into(),

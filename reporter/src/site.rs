@@ -91,7 +91,7 @@ impl Report {
 
     /// The number of pages [`Report::render`] writes.
     pub fn page_count(&self) -> usize {
-        6 + self.tasks.len() + self.networks.len()
+        7 + self.tasks.len() + self.networks.len()
     }
 
     /// Writes the site, calling `on_page(done, total)` after every page.
@@ -161,6 +161,13 @@ impl Report {
             "networks.html",
             "networks",
             &self.fidelity_views(),
+            Vec::new(),
+        )?;
+        w.page(
+            "scenario.html",
+            "scenario.html",
+            "scenario",
+            &self.scenario_view()?,
             Vec::new(),
         )?;
         for n in &self.networks {

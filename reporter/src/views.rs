@@ -262,3 +262,24 @@ pub struct DataView {
     /// Why the dataset is incomplete, when it is.
     pub incomplete: Option<String>,
 }
+
+/// One executed scenario event and what followed.
+#[derive(Debug, Serialize)]
+pub struct ScenarioView {
+    pub time: String,
+    /// How late it was done after its planned time, ms.
+    pub late_ms: String,
+    pub action: String,
+    pub target: String,
+    pub outcome: String,
+    pub error: String,
+    /// Client interactions of what it affected in the 10 s before and after: count, error rate, p50.
+    pub before_n: i64,
+    pub before_errors: String,
+    pub before_p50: String,
+    pub after_n: i64,
+    pub after_errors: String,
+    pub after_p50: String,
+    /// From the event to the first successful interaction of what it affected (not for a `start`).
+    pub recovery: String,
+}

@@ -57,6 +57,8 @@ pub enum Kind {
     MissingAppFile,
     /// A trace file that is missing or whose rows are wrong.
     BadTrace,
+    /// A scenario event that names what does not exist, or cannot be done.
+    BadScenario,
 }
 
 /// One problem (or warning) found in a topology.

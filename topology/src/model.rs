@@ -22,6 +22,113 @@ pub struct Topology {
     pub brokers: Vec<Broker>,
     pub services: Vec<Service>,
     pub nodes: Vec<Node>,
+    /// Timed events, in time order of their first occurrence.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub scenario: Vec<ScenarioEvent>,
+}
+
+/// One event of a scenario.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ScenarioEvent {
+    pub at_ms: f64,
+    /// Undone after this long.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub for_ms: Option<f64>,
+    /// Repeated every this long …
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub every_ms: Option<f64>,
+    /// … this many times (`None`: until the end of the run).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub count: Option<u32>,
+    pub action: Action,
+}
+
+/// What a scenario event does.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "do")]
+pub enum Action {
+    Kill {
+        target: Target,
+    },
+    Pause {
+        target: Target,
+    },
+    Resume {
+        target: Target,
+    },
+    Partition {
+        network: String,
+    },
+    Disconnect {
+        node: String,
+        network: String,
+    },
+    Conditions {
+        network: String,
+        conditions: Conditions,
+    },
+}
+
+/// The replicas of a node an event acts on.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Target {
+    pub node: String,
+    /// One replica (1-based), or all of them / a share.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slot: Option<u32>,
+    /// A share of the replicas, 0–100 %.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub share_pct: Option<f64>,
+}
+
+impl Target {
+    /// The slots (1-based) this target names among `scale` replicas.
+    pub fn slots(&self, scale: u32) -> Vec<u32> {
+        match (self.slot, self.share_pct) {
+            (Some(s), _) => vec![s],
+            (None, Some(p)) => {
+                let n = ((f64::from(scale) * p / 100.0).round() as u32).clamp(1, scale.max(1));
+                (1..=n).collect()
+            }
+            (None, None) => (1..=scale).collect(),
+        }
+    }
+
+    /// `reader`, `reader.2` or `50% of reader`.
+    pub fn label(&self) -> String {
+        match (self.slot, self.share_pct) {
+            (Some(s), _) => format!("{}.{s}", self.node),
+            (None, Some(p)) => format!("{p}% of {}", self.node),
+            (None, None) => self.node.clone(),
+        }
+    }
+}
+
+impl Action {
+    /// What it acts on, for people and the timeline's `target`: `node reader.2`, `network 3g`.
+    pub fn target(&self) -> String {
+        match self {
+            Action::Kill { target } | Action::Pause { target } | Action::Resume { target } => {
+                format!("node {}", target.label())
+            }
+            Action::Partition { network } | Action::Conditions { network, .. } => {
+                format!("network {network}")
+            }
+            Action::Disconnect { node, network } => format!("node {node} on network {network}"),
+        }
+    }
+
+    /// The action's name (`kill`, `partition`, …).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Action::Kill { .. } => "kill",
+            Action::Pause { .. } => "pause",
+            Action::Resume { .. } => "resume",
+            Action::Partition { .. } => "partition",
+            Action::Disconnect { .. } => "disconnect",
+            Action::Conditions { .. } => "conditions",
+        }
+    }
 }
 
 impl Topology {

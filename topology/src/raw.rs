@@ -46,6 +46,84 @@ pub struct RawTopology {
     /// Nodes by name: each runs one app in `scale` replicas.
     #[serde(default)]
     pub nodes: BTreeMap<String, RawNode>,
+    /// Timed events of the run: faults, pauses, partitions, changes of conditions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scenario: Vec<RawScenarioEvent>,
+}
+
+/// One event of a scenario: `at` a time of the run, one action, optionally undone after `for` and repeated
+/// `every` interval (`count` times).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawScenarioEvent {
+    /// When, from the start of the run (`10s`).
+    pub at: Scalar,
+    /// How long; then the action is undone (pause → resume, partition and disconnect → reconnected,
+    /// conditions → the earlier ones).
+    #[serde(default, rename = "for", skip_serializing_if = "Option::is_none")]
+    pub duration: Option<Scalar>,
+    /// Repeat every this long …
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub every: Option<Scalar>,
+    /// … this many times in all (default: until the end of the run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<u32>,
+    /// SIGKILL the app of a node's replicas (`reader`, `reader.2`, `{node: reader, share: 50%}`); the
+    /// runner restarts it as for any crash, under a new task name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kill: Option<RawTarget>,
+    /// Freeze the replicas (every process of the app stopped) until `resume` or the end of `for`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pause: Option<RawTarget>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume: Option<RawTarget>,
+    /// Total loss on a network (`{network: 3g}`), undone by `for`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition: Option<RawPartition>,
+    /// Cut one node's link to one network (`{node: server, network: 3g}`), undone by `for`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disconnect: Option<RawDisconnect>,
+    /// New conditions for a network (`{network: 3g, conditions: gprs, loss: 5%}`), as a schedule step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conditions: Option<RawScenarioConditions>,
+    /// Not built yet: replicas joining or leaving.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale: Option<serde_json::Value>,
+    /// Not built yet: a share of replicas replaced every interval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub churn: Option<serde_json::Value>,
+    /// Not built yet: CPU or memory load inside a node's cgroup.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stress: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart: Option<serde_json::Value>,
+}
+
+/// The replicas an event acts on: `node`, `node.slot`, or a node and a share of its replicas.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum RawTarget {
+    Name(String),
+    Share {
+        node: String,
+        /// `50%` of the replicas (at least one), the first ones by slot.
+        share: Scalar,
+    },
+}
+
+/// A network to partition.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawPartition {
+    pub network: String,
+}
+
+/// A node's link to a network.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawDisconnect {
+    pub node: String,
+    pub network: String,
 }
 
 /// Ports of the WoT servers (0.6 `TopologyPorts`).
@@ -393,5 +471,12 @@ impl<'de> Deserialize<'de> for Scalar {
             }
         }
         d.deserialize_any(V)
+    }
+}
+
+with_conditions! {
+    /// New conditions for a network (a preset and/or fields; the rest keep the network's own values).
+    pub struct RawScenarioConditions {
+        pub network: String,
     }
 }

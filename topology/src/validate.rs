@@ -583,6 +583,8 @@ pub fn validate(raw: &RawTopology, locate: &dyn Locate) -> Result<Validated, Vec
         }
     }
 
+    let scenario = scenario(&mut p, raw, &nodes, &networks);
+
     if !p.errors.is_empty() {
         return Err(p.errors);
     }
@@ -601,6 +603,7 @@ pub fn validate(raw: &RawTopology, locate: &dyn Locate) -> Result<Validated, Vec
             brokers,
             services,
             nodes,
+            scenario,
         },
         warnings: p.warnings,
     })
@@ -653,6 +656,268 @@ pub fn app_files(t: &mut Topology, dir: &std::path::Path, locate: &dyn Locate) -
         }
     }
     p.errors
+}
+
+/// The scenario's events, checked against the nodes and networks: one action each, known targets, a slot
+/// within the node's scale, a `for` only where there is something to undo.
+fn scenario(
+    p: &mut Problems<'_>,
+    raw: &RawTopology,
+    nodes: &[Node],
+    networks: &[Network],
+) -> Vec<ScenarioEvent> {
+    let root = DocPath::default();
+    let mut out = Vec::new();
+    let node_of = |p: &mut Problems<'_>, at: &DocPath, name: &str| -> Option<String> {
+        let norm = names::underscore(name);
+        if nodes.iter().any(|n| n.name == norm) {
+            return Some(norm);
+        }
+        let known: Vec<&str> = nodes.iter().map(|n| n.name.as_str()).collect();
+        p.error(
+            Kind::BadScenario,
+            at,
+            format!("unknown node `{name}`"),
+            Some(hint_known("nodes", &known, name)),
+        );
+        None
+    };
+    let net_of = |p: &mut Problems<'_>, at: &DocPath, name: &str| -> Option<String> {
+        let norm = names::underscore(name);
+        if networks.iter().any(|n| n.name == norm) {
+            return Some(norm);
+        }
+        let known: Vec<&str> = networks.iter().map(|n| n.name.as_str()).collect();
+        p.error(
+            Kind::BadScenario,
+            at,
+            format!("unknown network `{name}`"),
+            Some(hint_known("networks", &known, name)),
+        );
+        None
+    };
+    let target = |p: &mut Problems<'_>, at: &DocPath, t: &RawTarget| -> Option<Target> {
+        match t {
+            RawTarget::Name(n) => {
+                // `reader.2`: a replica; a node name itself may not contain a dot.
+                if let Some((node, slot)) = n.rsplit_once('.') {
+                    let node = node_of(p, at, node)?;
+                    let scale = nodes.iter().find(|x| x.name == node).map_or(1, |x| x.scale);
+                    match slot.parse::<u32>() {
+                        Ok(s) if (1..=scale).contains(&s) => Some(Target {
+                            node,
+                            slot: Some(s),
+                            share_pct: None,
+                        }),
+                        _ => {
+                            p.error(
+                                Kind::BadScenario,
+                                at,
+                                format!("`{n}`: node `{node}` has replicas 1 to {scale}"),
+                                Some(
+                                    "name a replica as `node.N`, N from 1 to the node's scale"
+                                        .into(),
+                                ),
+                            );
+                            None
+                        }
+                    }
+                } else {
+                    Some(Target {
+                        node: node_of(p, at, n)?,
+                        slot: None,
+                        share_pct: None,
+                    })
+                }
+            }
+            RawTarget::Share { node, share } => {
+                let node = node_of(p, &at.key("node"), node)?;
+                let pct = percent(p, &at.key("share"), share);
+                if !(pct > 0.0 && pct <= 100.0) {
+                    p.error(
+                        Kind::BadScenario,
+                        &at.key("share"),
+                        format!("a share must be more than 0 % and at most 100 %, not {pct} %"),
+                        None,
+                    );
+                    return None;
+                }
+                Some(Target {
+                    node,
+                    slot: None,
+                    share_pct: Some(pct),
+                })
+            }
+        }
+    };
+    for (i, ev) in raw.scenario.iter().enumerate() {
+        let at = root.key("scenario").index(i);
+        let at_ms = duration(p, &at.key("at"), &ev.at);
+        let for_ms = ev.duration.as_ref().map(|d| duration(p, &at.key("for"), d));
+        let every_ms = ev.every.as_ref().map(|d| duration(p, &at.key("every"), d));
+        if every_ms.is_some_and(|e| e <= 0.0) {
+            p.error(
+                Kind::BadScenario,
+                &at.key("every"),
+                "`every` must be more than 0",
+                None,
+            );
+        }
+        if let (Some(f), Some(e)) = (for_ms, every_ms) {
+            if f >= e {
+                p.error(
+                    Kind::BadScenario,
+                    &at.key("for"),
+                    format!(
+                        "the event lasts {} but repeats every {}: the next would start before it is undone",
+                        units::format_ms(f),
+                        units::format_ms(e)
+                    ),
+                    Some("make `for` shorter than `every`".into()),
+                );
+            }
+        }
+        if ev.count.is_some() && every_ms.is_none() {
+            p.error(
+                Kind::BadScenario,
+                &at.key("count"),
+                "`count` repeats an event: it needs `every`",
+                None,
+            );
+        }
+        for (key, v) in [
+            ("scale", &ev.scale),
+            ("churn", &ev.churn),
+            ("stress", &ev.stress),
+            ("restart", &ev.restart),
+        ] {
+            if v.is_some() {
+                p.error(
+                    Kind::BadScenario,
+                    &at.key(key),
+                    format!("`{key}` events are not built yet"),
+                    Some("this version runs kill, pause, resume, partition, disconnect and conditions events".into()),
+                );
+            }
+        }
+        let mut actions: Vec<(&str, Option<Action>)> = Vec::new();
+        if let Some(t) = &ev.kill {
+            actions.push((
+                "kill",
+                target(p, &at.key("kill"), t).map(|target| Action::Kill { target }),
+            ));
+        }
+        if let Some(t) = &ev.pause {
+            actions.push((
+                "pause",
+                target(p, &at.key("pause"), t).map(|target| Action::Pause { target }),
+            ));
+        }
+        if let Some(t) = &ev.resume {
+            actions.push((
+                "resume",
+                target(p, &at.key("resume"), t).map(|target| Action::Resume { target }),
+            ));
+        }
+        if let Some(x) = &ev.partition {
+            actions.push((
+                "partition",
+                net_of(p, &at.key("partition").key("network"), &x.network)
+                    .map(|network| Action::Partition { network }),
+            ));
+        }
+        if let Some(x) = &ev.disconnect {
+            let dat = at.key("disconnect");
+            let node = node_of(p, &dat.key("node"), &x.node);
+            let net = net_of(p, &dat.key("network"), &x.network);
+            let action = match (node, net) {
+                (Some(node), Some(network)) => {
+                    let on = nodes
+                        .iter()
+                        .find(|n| n.name == node)
+                        .is_some_and(|n| n.networks.contains(&network));
+                    if on {
+                        Some(Action::Disconnect { node, network })
+                    } else {
+                        p.error(
+                            Kind::BadScenario,
+                            &dat,
+                            format!("node `{node}` is not on network `{network}`"),
+                            Some("name one of the node's networks".into()),
+                        );
+                        None
+                    }
+                }
+                _ => None,
+            };
+            actions.push(("disconnect", action));
+        }
+        if let Some(x) = &ev.conditions {
+            let cat = at.key("conditions");
+            let action = net_of(p, &cat.key("network"), &x.network).map(|network| {
+                let base = networks
+                    .iter()
+                    .find(|n| n.name == network)
+                    .map(|n| n.conditions)
+                    .unwrap_or_default();
+                let (_, c) = conditions(p, &cat, &x.raw_conditions(), Some(base));
+                Action::Conditions {
+                    network,
+                    conditions: c,
+                }
+            });
+            actions.push(("conditions", action));
+        }
+        if actions.len() != 1 {
+            if actions.len() > 1 {
+                p.error(
+                    Kind::BadScenario,
+                    &at,
+                    format!(
+                        "an event does one thing, this one {}",
+                        actions
+                            .iter()
+                            .map(|a| a.0)
+                            .collect::<Vec<_>>()
+                            .join(" and ")
+                    ),
+                    Some("split it into one event per action".into()),
+                );
+            } else if [&ev.scale, &ev.churn, &ev.stress, &ev.restart]
+                .iter()
+                .all(|v| v.is_none())
+            {
+                p.error(
+                    Kind::BadScenario,
+                    &at,
+                    "the event has no action",
+                    Some(
+                        "give one of kill, pause, resume, partition, disconnect, conditions".into(),
+                    ),
+                );
+            }
+            continue;
+        }
+        let (name, action) = actions.pop().expect("one");
+        let Some(action) = action else { continue };
+        if for_ms.is_some() && matches!(action, Action::Kill { .. } | Action::Resume { .. }) {
+            p.error(
+                Kind::BadScenario,
+                &at.key("for"),
+                format!("a `{name}` is not undone, so it takes no `for`"),
+                Some("remove `for` (a killed app is restarted by the runner)".into()),
+            );
+        }
+        out.push(ScenarioEvent {
+            at_ms,
+            for_ms,
+            every_ms,
+            count: ev.count,
+            action,
+        });
+    }
+    out.sort_by(|a, b| a.at_ms.total_cmp(&b.at_ms));
+    out
 }
 
 /// Reads the networks' trace files from the topology's folder `dir` into their rows; a missing file or a

@@ -20,6 +20,12 @@ fn default_output(path: &Path) -> PathBuf {
 pub(crate) fn run(args: ComposeArgs) -> anyhow::Result<ExitCode> {
     let loaded = load_topology(&args.path)?;
     let t = &loaded.topology;
+    if !t.scenario.is_empty() {
+        anyhow::bail!(
+            "{}: the topology has a scenario, which only `wotemu run` carries out for now: the Swarm stack's              scenario service is not built yet; remove `scenario` to deploy it as a stack",
+            args.path.display()
+        );
+    }
     let source = args
         .path
         .file_name()

@@ -104,6 +104,10 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             names.join(", ")
         ));
     }
+    let late = wotemu_lab::scenario::check(&t.scenario, duration.as_secs_f64() * 1000.0);
+    if !late.is_empty() {
+        bail!("{}", late.join("\n"));
+    }
     let out = args.out.clone().unwrap_or_else(|| {
         let ts: String = us_to_rfc3339(now_us())
             .replace([':', '-'], "")

@@ -10,6 +10,7 @@ mod proxy;
 mod report;
 mod rows;
 mod run;
+mod scenario;
 mod swarm;
 mod sweep;
 mod topology;

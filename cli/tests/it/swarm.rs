@@ -324,7 +324,7 @@ fn quickstart_deploys_stops_collects_and_reports() {
 
     let run = dir.path().join("run");
     let summary = stop(&file, name, port, &run);
-    assert_eq!(summary["agents_waited_for"], 5, "{summary:#}");
+    assert_eq!(summary["agents_waited_for"], 6, "{summary:#}");
     // Five agents and the gateway, each writing its own final report.
     assert_eq!(summary["agents_finished"], 6, "{summary:#}");
     // Everything is gone but Redis, which keeps the store for `wotemu report --stack`.

@@ -411,3 +411,68 @@ fn fidelity_measures_a_trace_replay() {
         stderr(&o)
     );
 }
+
+/// The trace example on one host: each window's configured conditions follow the trace files' rows in
+/// order (cellular.csv: delay and rate per second; commute.mahi: a rate per second of delivery
+/// opportunities), and the delay the gateway applied follows them.
+#[test]
+fn the_trace_example_replays_its_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let o = run_cmd(&repo().join("examples/trace.yml"), &out, "14s")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
+    let text = std::fs::read_to_string(repo().join("examples/traces/cellular.csv")).unwrap();
+    let delays: Vec<f64> = text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.starts_with("time"))
+        .map(|l| l.split(',').nth(1).unwrap().parse().unwrap())
+        .collect();
+    let net = rows(&out, Table::Network);
+    let mut seen: Vec<f64> = net
+        .iter()
+        .filter(|r| r["network"] == "cell" && r["direction"] == "down")
+        .map(|r| r["cfg_latency_ms"].as_f64().unwrap())
+        .collect();
+    seen.dedup();
+    assert!(seen.len() >= 6, "{seen:?}");
+    // In the rows' order (a window may miss a row that lasted less than it).
+    let mut next = 0;
+    for d in &seen {
+        let at = delays[next..]
+            .iter()
+            .position(|x| x == d)
+            .unwrap_or_else(|| {
+                panic!("{d} ms is not a later row of the trace: {seen:?} vs {delays:?}")
+            });
+        next += at;
+    }
+    // The applied delay follows the configured one where traffic went through.
+    for r in net.iter().filter(|r| r["network"] == "cell") {
+        if let (Some(d), Some(n)) = (r["delay_mean_ms"].as_f64(), r["forwarded"].as_u64()) {
+            let cfg = r["cfg_latency_ms"].as_f64().unwrap();
+            if n >= 5 {
+                assert!(
+                    (d - cfg).abs() < cfg * 0.5 + 20.0,
+                    "applied {d} ms, configured {cfg} ms"
+                );
+            }
+        }
+    }
+    // The mahimahi trace: every configured rate of `commute` is one of its per-second rates.
+    let mahi = std::fs::read_to_string(repo().join("examples/traces/commute.mahi")).unwrap();
+    let rates = wotemu_topology::trace::parse_mahimahi(&mahi, 1000.0).unwrap();
+    let rates: Vec<u64> = rates.iter().map(|p| p.rate_bps.unwrap()).collect();
+    let commute: Vec<u64> = net
+        .iter()
+        .filter(|r| r["network"] == "commute")
+        .map(|r| r["cfg_rate_bps"].as_u64().unwrap())
+        .collect();
+    assert!(!commute.is_empty());
+    assert!(commute.iter().all(|r| rates.contains(r)), "{commute:?}");
+    // The report's network pages exist for both.
+    for n in ["cell", "commute"] {
+        assert!(out.join(format!("site/networks/{n}.html")).exists());
+    }
+}

@@ -264,3 +264,35 @@ fn yaml_11_booleans_are_quoted_for_docker() {
     assert!(out.contains("- 'on'\n"), "{out}");
     assert!(out.contains("attachable: true\n"));
 }
+
+#[test]
+fn python_and_yaml_forms_give_the_same_scenario_and_traces() {
+    let ex = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    for stem in ["scenario", "trace"] {
+        let y = wotemu_topology::load(&ex.join(format!("{stem}.yml")))
+            .unwrap()
+            .topology;
+        let p = wotemu_topology::load(&ex.join(format!("{stem}.py")))
+            .unwrap()
+            .topology;
+        assert_eq!(y.scenario, p.scenario, "{stem}");
+        let traces = |t: &wotemu_topology::model::Topology| {
+            t.networks
+                .iter()
+                .map(|n| n.trace.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(traces(&y), traces(&p), "{stem}");
+    }
+    let s = wotemu_topology::load(&ex.join("scenario.yml"))
+        .unwrap()
+        .topology;
+    assert_eq!(s.scenario.len(), 4);
+    let t = wotemu_topology::load(&ex.join("trace.yml"))
+        .unwrap()
+        .topology;
+    assert!(t
+        .networks
+        .iter()
+        .all(|n| n.trace.as_ref().is_some_and(|t| t.points.len() >= 60)));
+}

@@ -59,6 +59,8 @@ fn each_rule_has_its_kind_and_location() {
         ("unknown_preset.yml", Kind::UnknownPreset),
         ("no_nodes.yml", Kind::NoNodes),
         ("missing_app_file.yml", Kind::MissingAppFile),
+        ("bad_trace.yml", Kind::BadTrace),
+        ("bad_scenario.yml", Kind::BadScenario),
     ];
     for (file, kind) in cases {
         let e = error_of(file);
@@ -110,6 +112,50 @@ fn the_issue_examples_point_at_the_offending_value() {
         e.diagnostics()[0].hint.as_deref(),
         Some("did you mean `wifi`? known networks: lte, wifi")
     );
+}
+
+#[test]
+fn every_scenario_mistake_is_located() {
+    let e = error_of("bad_scenario.yml");
+    let found: Vec<(String, String)> = e
+        .diagnostics()
+        .iter()
+        .map(|d| (d.location.as_ref().unwrap().to_string(), d.message.clone()))
+        .collect();
+    let at = |line: u32| format!("tests/invalid/bad_scenario.yml:{line}:");
+    assert_eq!(found.len(), 5, "{found:#?}");
+    assert!(
+        found[0].0.starts_with(&at(9)) && found[0].1 == "unknown node `reder`",
+        "{found:#?}"
+    );
+    assert!(
+        found[1].0.starts_with(&at(10)) && found[1].1.contains("replicas 1 to 2"),
+        "{found:#?}"
+    );
+    assert!(
+        found[2].0.starts_with(&at(11)) && found[2].1 == "unknown network `4g`",
+        "{found:#?}"
+    );
+    assert!(
+        found[3].0.starts_with(&at(12)) && found[3].1.contains("not built yet"),
+        "{found:#?}"
+    );
+    assert!(
+        found[4].0.starts_with(&at(13)) && found[4].1.contains("takes no `for`"),
+        "{found:#?}"
+    );
+}
+
+#[test]
+fn a_trace_problem_names_the_trace_file_and_its_line() {
+    let e = error_of("bad_trace.yml");
+    let d = &e.diagnostics()[0];
+    assert_eq!(d.path, "networks.cell.trace");
+    assert_eq!(
+        d.location.as_ref().unwrap().to_string(),
+        "tests/invalid/bad_trace.yml:4:5"
+    );
+    assert!(d.message.ends_with("bad.csv:3: `delay`: `fast` is not a duration; write milliseconds (`300`) or a number with us, ms, s or m (`300ms`, `1.5s`)"), "{}", d.message);
 }
 
 #[test]

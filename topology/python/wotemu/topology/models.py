@@ -331,8 +331,10 @@ class TopologyDockerProxy:
 
 
 class Topology:
-    def __init__(self, nodes, ports=None, redis=None, docker_proxy=None, brokers=None):
+    def __init__(self, nodes, ports=None, redis=None, docker_proxy=None, brokers=None, scenario=None):
         self.nodes = list(nodes)
+        # Beyond 0.6: timed events (`scenario=[{"at": "10s", "kill": "reader.1"}, …]`), as in YAML.
+        self.scenario = list(scenario or [])
         self.ports = ports
         self.redis = redis
         self.docker_proxy = docker_proxy
@@ -351,6 +353,18 @@ class Topology:
     @property
     def services(self):
         return _unique([s for node in self.nodes for s in node.services])
+
+
+def _plain(v):
+    """A scenario event as plain JSON: dicts and lists kept, objects with a name (a Node, a Network) by
+    their name, enums by value."""
+    if isinstance(v, dict):
+        return {str(k): _plain(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    if hasattr(v, "name") and not isinstance(v, enum.Enum):
+        return str(v.name)
+    return _value(v)
 
 
 def _unique(objs):
@@ -397,6 +411,8 @@ def _to_raw(topology):
         raw["redis"] = {"url": str(topology.redis.redis_url)}
     if isinstance(topology.docker_proxy, TopologyDockerProxy) and not topology.docker_proxy.enabled:
         raw["docker_proxy"] = {"url": topology.docker_proxy.url}
+    if topology.scenario:
+        raw["scenario"] = [_plain(e) for e in topology.scenario]
     if isinstance(topology.ports, TopologyPorts):
         raw["ports"] = topology.ports._raw()
     elif isinstance(topology.ports, dict):

@@ -1,0 +1,202 @@
+//! Scenarios in one-host runs (real namespaces, real processes): a replica killed and restarted, a network
+//! partitioned, a replica paused, each done on time, recorded in the dataset and shown in the report; a
+//! scenario the Swarm engine cannot run yet is refused. Needs root.
+
+use std::path::Path;
+
+use serde_json::Value;
+use wotemu_contract::Table;
+
+use crate::rows::rows;
+use crate::run::{leftovers, repo, run_cmd, run_id};
+use crate::util::{stderr, stdout, wotemu};
+
+fn topology(dir: &Path) -> std::path::PathBuf {
+    let server = repo().join("examples/apps/quickstart_server.py");
+    let text = format!(
+        r#"networks:
+  3g:
+    conditions: fast_3g
+nodes:
+  server:
+    app: {{path: {}, http: true}}
+    networks: [3g]
+  reader:
+    app:
+      path: reader
+      params: {{servient_host: server.3g, thing_id: "urn:wotemu:quickstart:thing", read_sleep: "0.5"}}
+    networks: [3g]
+    scale: 2
+scenario:
+  - at: 8s
+    kill: reader.1
+  - at: 14s
+    for: 8s
+    partition: {{network: 3g}}
+  - at: 28s
+    for: 4s
+    pause: reader.2
+"#,
+        server.display()
+    );
+    let p = dir.join("scenario.yml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+#[test]
+fn kills_partitions_and_pauses_happen_on_time_and_are_in_the_dataset_and_the_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let topo = topology(dir.path());
+    let out = dir.path().join("run");
+    let o = run_cmd(&topo, &out, "40s").output().unwrap();
+    assert!(
+        o.status.success() || o.status.code() == Some(3),
+        "{}\n{}",
+        stdout(&o),
+        stderr(&o)
+    );
+    let id = run_id(&stdout(&o));
+
+    // Five steps: the kill, the partition and its end, the pause and its end; each within 100 ms of its plan.
+    let ev: Vec<Value> = rows(&out, Table::Timeline)
+        .into_iter()
+        .filter(|e| e["kind"] == "scenario")
+        .collect();
+    let what: Vec<(String, String)> = ev
+        .iter()
+        .map(|e| {
+            let d: Value = serde_json::from_str(e["detail"].as_str().unwrap()).unwrap();
+            (
+                d["action"].as_str().unwrap().to_owned(),
+                e["target"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        what,
+        [
+            ("kill".to_owned(), "node reader.1".to_owned()),
+            ("partition".to_owned(), "network 3g".to_owned()),
+            ("reconnect".to_owned(), "network 3g".to_owned()),
+            ("pause".to_owned(), "node reader.2".to_owned()),
+            ("resume".to_owned(), "node reader.2".to_owned()),
+        ]
+    );
+    for e in &ev {
+        assert!(e["error"].is_null(), "{e}");
+        let late = e["time"].as_i64().unwrap() - e["planned"].as_i64().unwrap();
+        assert!((0..100_000).contains(&late), "{late} µs late: {e}");
+    }
+    let at = |i: usize| ev[i]["planned"].as_i64().unwrap();
+
+    // The killed reader was restarted under a new task name and reads again.
+    let inter = rows(&out, Table::Interactions);
+    let tasks = rows(&out, Table::Tasks);
+    let slot1: Vec<&str> = tasks
+        .iter()
+        .filter(|t| t["node"] == "reader" && t["slot"] == 1)
+        .map(|t| t["task"].as_str().unwrap())
+        .collect();
+    assert_eq!(slot1.len(), 2, "{tasks:#?}");
+    let restarted = slot1
+        .iter()
+        .find(|t| t.ends_with("r1"))
+        .expect("the restarted task");
+    assert!(
+        inter.iter().any(|r| r["task"] == *restarted
+            && r["ok"] == true
+            && r["time"].as_i64().unwrap() > at(0)),
+        "the restarted reader reads"
+    );
+    // While the network is partitioned nothing gets through (from a second in, while the gateway takes the
+    // change), and reads succeed again after.
+    let ok_between = |a: i64, b: i64, task: Option<&str>| {
+        inter
+            .iter()
+            .filter(|r| r["side"] == "consumed" && r["ok"] == true)
+            .filter(|r| task.is_none_or(|t| r["task"].as_str().unwrap().starts_with(t)))
+            .filter(|r| (a..b).contains(&r["time"].as_i64().unwrap()))
+            .count()
+    };
+    assert!(
+        ok_between(at(0) - 6_000_000, at(1), None) > 0,
+        "reads before the partition"
+    );
+    assert_eq!(
+        ok_between(at(1) + 1_000_000, at(2), None),
+        0,
+        "reads through a partition"
+    );
+    assert!(
+        ok_between(at(2), at(3), None) > 0,
+        "reads after the partition"
+    );
+    // The paused reader records nothing while it is frozen.
+    let r2 = format!("scenario_reader.2.{id}");
+    assert_eq!(
+        ok_between(at(3) + 500_000, at(4), Some(&r2)),
+        0,
+        "a paused reader read"
+    );
+    assert!(
+        ok_between(at(4), at(4) + 8_000_000, Some(&r2)) > 0,
+        "the reader reads again when resumed"
+    );
+
+    // The report: the scenario page lists each event with its recovery, and the charts mark them.
+    let page = std::fs::read_to_string(out.join("site/scenario.html")).unwrap();
+    for s in [
+        "kill",
+        "partition",
+        "reconnect",
+        "pause",
+        "resume",
+        "node reader.1",
+        "network 3g",
+    ] {
+        assert!(page.contains(s), "{s} is not on the scenario page");
+    }
+    let index = std::fs::read_to_string(out.join("site/index.html")).unwrap();
+    assert!(
+        index.contains("partition network 3g"),
+        "the summary's charts mark the partition"
+    );
+    let task_page = std::fs::read_to_string(out.join(format!("site/tasks/{r2}.html"))).unwrap();
+    assert!(
+        task_page.contains("pause node reader.2"),
+        "the paused reader's page marks the pause"
+    );
+    assert_eq!(leftovers(&id), Vec::<String>::new());
+}
+
+#[test]
+fn a_scenario_past_the_end_or_on_swarm_is_refused_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let topo = topology(dir.path());
+    let o = wotemu()
+        .arg("run")
+        .arg(&topo)
+        .args(["--duration", "20s", "--out"])
+        .arg(dir.path().join("run"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("scenario event 2 (pause node reader.2) is at 28.0 s, after the end of the run (20.0 s)"),
+        "{}",
+        stderr(&o)
+    );
+    let o = wotemu()
+        .arg("compose")
+        .arg("--path")
+        .arg(&topo)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("scenario service is not built yet"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -33,6 +33,8 @@ pub struct RecorderConfig {
     pub spool_dir: PathBuf,
     pub backend: wotemu_gateway::Backend,
     pub reason: String,
+    /// When the schedule counts from, if not now (a restarted gateway).
+    pub schedule_from_us: Option<i64>,
 }
 
 /// Ships a gateway's windows and changes; implements the gateway's [`Hooks`].
@@ -79,6 +81,7 @@ impl Recorder {
         })?;
         let keys = StackKeys::new(&cfg.stack);
         let start_us = now_us();
+        let schedule_us = cfg.schedule_from_us.unwrap_or(start_us);
         let info = TaskInfo {
             task: cfg.task.clone(),
             node: node.clone(),
@@ -130,7 +133,7 @@ impl Recorder {
             flusher: Some(flusher),
             prev: Report::default(),
             last_tick_us: start_us,
-            start_us,
+            start_us: schedule_us,
             info,
             live,
             stop_live,

@@ -741,6 +741,10 @@ pub(crate) struct GatewayArgs {
     /// WOTEMU_SPOOL_DIR from the environment, as the runner and the Swarm stack set them.
     #[arg(long)]
     pub(crate) record: bool,
+    /// The time (µs since the UNIX epoch) the schedule and trace count from (default: now): a gateway
+    /// restarted mid-run goes on from where the first one was.
+    #[arg(long, value_name = "MICROSECONDS")]
+    pub(crate) schedule_from_us: Option<i64>,
 }
 
 #[derive(Debug, Args)]

@@ -132,6 +132,7 @@ impl Gw {
                 devices: vec![],
                 seed: 1,
                 windows,
+                elapsed_ms: 0.0,
             };
             let c0 = sys::thread_cpu_s();
             let r = wotemu_gateway::run_gateway(&spec, &opts, &s, &mut Ticks::default()).unwrap();

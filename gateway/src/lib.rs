@@ -82,6 +82,9 @@ pub struct GatewayOptions {
     pub seed: u64,
     /// Measure each window's delay and lateness per direction (userspace backend).
     pub windows: bool,
+    /// How far into its schedule and trace the gateway starts (ms): a restarted gateway goes on from where
+    /// the first one was.
+    pub elapsed_ms: f64,
 }
 
 /// What a running gateway tells its caller, and asks it.
@@ -155,6 +158,7 @@ pub fn run_gateway(
                 ports: opts.ports.clone(),
                 seed: opts.seed,
                 windows: opts.windows,
+                elapsed_ms: opts.elapsed_ms,
             },
             stop,
             hooks,
@@ -166,11 +170,11 @@ pub fn run_gateway(
                 opts.devices.clone()
             };
             let mut rec = cleanup::Undo::new("gateway");
-            let mut current = spec.at(0.0);
+            let mut current = spec.at(opts.elapsed_ms);
             kernel::install(&devs, &current, &mut rec)?;
-            let start = sys::monotonic_ns();
+            let start = sys::monotonic_ns().saturating_sub((opts.elapsed_ms * 1e6) as u64);
             hooks.ready(start);
-            let mut next = spec.next_change(f64::NEG_INFINITY);
+            let mut next = spec.next_change(opts.elapsed_ms);
             let mut next_tick = start + 1_000_000_000;
             let apply = |c: &Conditions| -> Result<(), Error> {
                 for d in &devs {

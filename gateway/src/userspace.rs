@@ -26,6 +26,8 @@ pub struct Options {
     pub seed: u64,
     /// Measure each window's delay and lateness per direction (the gateway's own accounting).
     pub windows: bool,
+    /// How far into the schedule and trace to start (ms).
+    pub elapsed_ms: f64,
 }
 
 /// What the shaper did, and how late it released packets relative to their planned time.
@@ -251,11 +253,11 @@ pub fn run(
         tracing::debug!(error = %e, "ip_forward not set here.");
     }
     let injector = if needs_data { Injector::open() } else { None };
-    // The schedule's and trace's times count from here.
-    let start = sys::monotonic_ns();
+    // The schedule's and trace's times count from here (earlier for a gateway that takes over).
+    let start = sys::monotonic_ns().saturating_sub((opts.elapsed_ms * 1e6) as u64);
     hooks.ready(start);
-    let mut next_change = spec.next_change(f64::NEG_INFINITY);
-    let mut shaper = Shaper::new(spec.at(0.0), opts.seed);
+    let mut next_change = spec.next_change(opts.elapsed_ms);
+    let mut shaper = Shaper::new(spec.at(opts.elapsed_ms), opts.seed);
     let mut hist = Histogram::default();
     let mut win: [WindowHist; 2] = Default::default();
     let (base_q, base_u) = kernel_drops(opts.queue_num).unwrap_or((0, 0));

@@ -90,6 +90,8 @@ struct Part {
     down_since: Option<(Instant, u64)>,
     /// Every pid it had (for the clean-up records of dead gateways).
     pids: Vec<u32>,
+    /// When it first started (µs since the epoch): a restarted gateway continues its schedule from there.
+    first_start_us: Option<i64>,
 }
 
 /// A run being built, run, stopped and removed.
@@ -188,6 +190,7 @@ impl Lab {
             child: None,
             down_since: None,
             pids: Vec::new(),
+            first_start_us: None,
         };
         let gateways = plan
             .networks
@@ -396,11 +399,17 @@ impl Lab {
             }
         }
         let exe = self.exe.clone();
+        // A restarted gateway's schedule (and trace) go on from where the first one's were, not from zero.
+        let mut args = n.gateway_args.clone();
+        match self.gateways[k].first_start_us {
+            Some(t) => args.extend(["--schedule-from-us".to_owned(), t.to_string()]),
+            None => self.gateways[k].first_start_us = Some(now_us()),
+        }
         let child = host::spawn_netns_exec(
             self.rec(),
             &n.gateway_ns,
             &exe,
-            &n.gateway_args,
+            &args,
             &n.gateway_env,
             &n.log,
         )?;

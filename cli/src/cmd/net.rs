@@ -83,6 +83,10 @@ pub(crate) fn gateway(args: GatewayArgs) -> anyhow::Result<ExitCode> {
         devices: args.devices.clone(),
         seed: args.seed.unwrap_or_else(wotemu_gateway::sys::monotonic_ns),
         windows: true,
+        elapsed_ms: args
+            .schedule_from_us
+            .map(|t| ((wotemu_contract::time_util::now_us() - t) as f64 / 1000.0).max(0.0))
+            .unwrap_or(0.0),
     };
     let recorder = if args.record {
         // The environment of an agent (REDIS_URL with the password file, WOTEMU_STACK, WOTEMU_TASK, …).
@@ -97,6 +101,7 @@ pub(crate) fn gateway(args: GatewayArgs) -> anyhow::Result<ExitCode> {
                 spool_dir: c.spool_dir,
                 backend,
                 reason: why.clone(),
+                schedule_from_us: args.schedule_from_us,
             })
             .context("starting the gateway's recorder (--record)")?,
         )

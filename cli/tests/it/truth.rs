@@ -476,3 +476,86 @@ fn the_trace_example_replays_its_rows() {
         assert!(out.join(format!("site/networks/{n}.html")).exists());
     }
 }
+
+/// A gateway killed mid-run is restarted by the runner and goes on with its schedule where the first one
+/// was: the conditions after the restart are the schedule's at that time, and no step is recorded twice.
+#[test]
+fn a_restarted_gateway_continues_its_schedule() {
+    let dir = tempfile::tempdir().unwrap();
+    let topo = topology(
+        dir.path(),
+        "    schedule:\n      - at: 6s\n        conditions: gprs\n",
+    );
+    let out = dir.path().join("run");
+    let child = run_cmd(&topo, &out, "30s")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once the gateway applies GPRS, kill it.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let o = wotemu()
+            .args(["net", "show", "--json", "--run"])
+            .arg(&out)
+            .output()
+            .unwrap();
+        let v: Value = serde_json::from_str(&stdout(&o)).unwrap_or_default();
+        if v[0]["state"]["conditions"]["latency"] == 700.0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "GPRS never applied: {v}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let runs = wotemu().args(["ps", "--json"]).output().unwrap();
+    let v: Value = serde_json::from_str(&stdout(&runs)).unwrap();
+    let id = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["run_dir"].as_str() == Some(out.to_str().unwrap()))
+        .unwrap()["run_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let ready = format!("/run/wotemu/{id}/gw-0.ready");
+    let pid = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .find_map(|e| {
+            let cmd = std::fs::read(e.path().join("cmdline")).ok()?;
+            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+            (cmd.contains(" gateway ") && cmd.contains(&ready) && !cmd.starts_with("ip "))
+                .then(|| e.file_name().to_string_lossy().parse::<i32>().ok())
+                .flatten()
+        })
+        .expect("the gateway's process");
+    // SAFETY: kill(2) on a process of this test's run.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    let o = child.wait_with_output().unwrap();
+    assert!(
+        o.status.success() || o.status.code() == Some(3),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // The runner saw the outage and restarted the gateway.
+    let outage_end = rows(&out, Table::Timeline)
+        .into_iter()
+        .find(|e| e["kind"] == "outage" && e["outcome"] == "end")
+        .expect("the gateway's outage was recorded");
+    let back = outage_end["time"].as_i64().unwrap();
+    // One schedule step in all; every window after the restart is under GPRS.
+    assert_eq!(
+        conditions_events(&out).len(),
+        1,
+        "{:#?}",
+        conditions_events(&out)
+    );
+    let after: Vec<f64> = windows(&out)
+        .into_iter()
+        .filter(|w| w.0 > back + 500_000)
+        .map(|w| w.2)
+        .collect();
+    assert!(after.len() >= 10, "{after:?}");
+    assert!(after.iter().all(|l| *l == 700.0), "{after:?}");
+}

@@ -28,8 +28,8 @@ fn every_page_exists_and_links_resolve() {
     let pages = pages(&f.site);
     assert_eq!(
         pages.len(),
-        6 + 4,
-        "6 site pages (networks.html too; the fixture has no network windows) and one per task: {pages:?}"
+        7 + 4,
+        "7 site pages (networks.html and scenario.html too; the fixture has no network windows) and one per task: {pages:?}"
     );
     assert_eq!(f.rendered.pages, pages.len());
     assert!(f.site.join(".nojekyll").exists());

@@ -146,6 +146,9 @@ pub(crate) enum Command {
     /// See or change a running emulation's network conditions (`net show`, `net set`).
     #[command(subcommand)]
     Net(NetCommand),
+    /// What a scenario's `stress` runs inside a node's cgroups: busy CPU and touched memory, until killed.
+    #[command(hide = true)]
+    StressLoad(StressLoadArgs),
     /// Print this host's CPU speed calibration (what `target_cpu_speed` is emulated with).
     ///
     /// The speed is sysbench's CPU test on one thread (events per second, each event verifying the primes
@@ -833,6 +836,16 @@ pub(crate) struct ConditionFlags {
     pub(crate) corrupt: Option<String>,
     #[arg(long)]
     pub(crate) reorder: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct StressLoadArgs {
+    /// Busy CPU, % of one core.
+    #[arg(long, default_value_t = 0.0)]
+    pub(crate) cpu_pct: f64,
+    /// Bytes to allocate and touch.
+    #[arg(long, default_value_t = 0)]
+    pub(crate) memory_bytes: u64,
 }
 
 /// Which running emulation: a `wotemu run` or a Swarm stack.

@@ -335,6 +335,39 @@ pub(crate) fn spawn_in(rec: &mut Record, s: &Spawn<'_>) -> Result<Child, Error> 
 
 /// Starts `program` in the named namespace with `ip netns exec` (a gateway: it needs the namespace's own
 /// /sys for its sysctls), in a process group of its own, output to `log`.
+/// Starts `program` with `args` (no terminal, its own process group) and moves it into `cgroups` (each
+/// controller's folder), recording it for teardown; a process that cannot be moved is killed.
+pub(crate) fn spawn_in_cgroups(
+    rec: &mut Record,
+    program: &Path,
+    args: &[String],
+    cgroups: &[PathBuf],
+) -> Result<Child, Error> {
+    let mut cmd = Command::new(program);
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0);
+    let mut child = cmd
+        .spawn()
+        .map_err(io(format!("starting {}", program.display())))?;
+    record(rec, Item::process(child.id()))?;
+    for cg in cgroups {
+        let procs = cg.join("cgroup.procs");
+        if let Err(e) = std::fs::write(&procs, child.id().to_string()) {
+            if let Err(k) = child.kill().and_then(|()| child.wait().map(drop)) {
+                tracing::debug!(error = %k, "The load had already ended.");
+            }
+            return Err(Error::Io {
+                what: format!("moving a load into {}", procs.display()),
+                source: e,
+            });
+        }
+    }
+    Ok(child)
+}
+
 pub(crate) fn spawn_netns_exec(
     rec: &mut Record,
     ns: &str,

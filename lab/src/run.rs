@@ -112,6 +112,8 @@ pub struct Lab {
     outages: u32,
     log: RunnerLog,
     last_heartbeat: Instant,
+    /// The load processes of the scenario's `stress` steps under way, by (event, occurrence).
+    stressors: BTreeMap<(usize, u32), Vec<Child>>,
 }
 
 fn redis_err(what: &str) -> impl FnOnce(redis::RedisError) -> Error + '_ {
@@ -199,6 +201,7 @@ impl Lab {
             .collect();
         Ok(Lab {
             log: RunnerLog::new(&plan.stack, &plan.run_id),
+            stressors: BTreeMap::new(),
             exe: exe.to_owned(),
             record: Some(record),
             state,
@@ -858,6 +861,14 @@ impl Lab {
     ) -> Result<BTreeMap<String, serde_json::Value>, Error> {
         let _span = tracing::info_span!("stop", run = %self.plan.run_id).entered();
         self.set_phase(Phase::Stopping)?;
+        // Loads a scenario left running end with the run.
+        for (_, children) in std::mem::take(&mut self.stressors) {
+            for mut c in children {
+                if let Err(e) = c.kill().and_then(|()| c.wait().map(drop)) {
+                    tracing::debug!(error = %e, "A stress load had ended.");
+                }
+            }
+        }
         let plan = self.plan.clone();
         for (r, run) in plan.replicas.iter().zip(&self.running) {
             if r.role == Role::Node {
@@ -984,6 +995,95 @@ impl Lab {
         let planned = start_us + (st.at_ms * 1000.0) as i64;
         let mut touched: Vec<String> = Vec::new();
         let result: Result<(), String> = match &ev.action {
+            Action::Stress { .. } if st.undo => {
+                for mut c in self
+                    .stressors
+                    .remove(&(st.event, st.occurrence))
+                    .unwrap_or_default()
+                {
+                    if let Err(e) = c.kill().and_then(|()| c.wait().map(drop)) {
+                        tracing::debug!(error = %e, "A stress load had ended.");
+                    }
+                    touched.push(format!("pid {}", c.id()));
+                }
+                Ok(())
+            }
+            Action::Stress {
+                target,
+                cpu_pct,
+                memory_bytes,
+            } => {
+                let scale = self
+                    .plan
+                    .replicas
+                    .iter()
+                    .filter(|r| r.role == Role::Node && r.node == target.node)
+                    .count() as u32;
+                let slots = target.slots(scale);
+                let mut started = Vec::new();
+                let mut err = None;
+                for i in 0..self.plan.replicas.len() {
+                    let r = &self.plan.replicas[i];
+                    if r.role != Role::Node || r.node != target.node || !slots.contains(&r.slot) {
+                        continue;
+                    }
+                    let cgroups = self.running[i].cgroups.clone();
+                    let task = self.running[i].task.clone();
+                    let exe = self.exe.clone();
+                    match host::spawn_in_cgroups(
+                        self.rec(),
+                        &exe,
+                        &[
+                            "-q".to_owned(),
+                            "stress-load".to_owned(),
+                            "--cpu-pct".to_owned(),
+                            cpu_pct.unwrap_or(0.0).to_string(),
+                            "--memory-bytes".to_owned(),
+                            memory_bytes.unwrap_or(0).to_string(),
+                        ],
+                        &cgroups,
+                    ) {
+                        Ok(c) => {
+                            started.push(c);
+                            touched.push(task);
+                        }
+                        Err(e) => err = Some(e.to_string()),
+                    }
+                }
+                self.stressors.insert((st.event, st.occurrence), started);
+                match err {
+                    Some(e) => Err(e),
+                    None if touched.is_empty() => {
+                        Err(format!("no running replica of {}", target.label()))
+                    }
+                    None => Ok(()),
+                }
+            }
+            Action::Restart { target } => {
+                let scale = self
+                    .plan
+                    .replicas
+                    .iter()
+                    .filter(|r| r.role == Role::Node && r.node == target.node)
+                    .count() as u32;
+                let slots = target.slots(scale);
+                for (i, r) in self.plan.replicas.iter().enumerate() {
+                    if r.role != Role::Node || r.node != target.node || !slots.contains(&r.slot) {
+                        continue;
+                    }
+                    if let Some(c) = &self.running[i].child {
+                        // The agent stops its app and ships what it holds; the runner starts it again.
+                        if wotemu_sys::process::signal(c.id(), libc::SIGTERM) {
+                            touched.push(self.running[i].task.clone());
+                        }
+                    }
+                }
+                if touched.is_empty() {
+                    Err(format!("no running replica of {}", target.label()))
+                } else {
+                    Ok(())
+                }
+            }
             Action::Kill { target } | Action::Pause { target } | Action::Resume { target } => {
                 let scale = self
                     .plan
@@ -1091,6 +1191,7 @@ impl Lab {
         let what = if st.undo {
             match ev.action {
                 Action::Pause { .. } => "resume",
+                Action::Stress { .. } => "unstress",
                 Action::Partition { .. } | Action::Disconnect { .. } => "reconnect",
                 _ => "restore",
             }

@@ -80,9 +80,41 @@ pub fn check(events: &[ScenarioEvent], duration_ms: f64) -> Vec<String> {
 pub fn outcome(e: &ScenarioEvent, undo: bool) -> &'static str {
     match (&e.action, undo) {
         (_, true) => "end",
-        (Action::Kill { .. } | Action::Resume { .. }, false) => "done",
+        (Action::Kill { .. } | Action::Resume { .. } | Action::Restart { .. }, false) => "done",
+        (Action::Stress { .. }, false) => "start",
         (_, false) if e.for_ms.is_some() => "start",
         _ => "done",
+    }
+}
+
+/// What a `stress` step runs inside a node's cgroups (`wotemu stress-load`): `memory_bytes` allocated and
+/// every page written (so that the cgroup counts it), and `cpu_pct` % of one core kept busy — a thread per
+/// started 100 %, each busy its share of every 100 ms. Runs until it is killed.
+pub fn load(cpu_pct: f64, memory_bytes: u64) -> ! {
+    let mut held: Vec<u8> = Vec::new();
+    if memory_bytes > 0 {
+        held = vec![0u8; memory_bytes as usize];
+        for i in (0..held.len()).step_by(4096) {
+            held[i] = 1;
+        }
+    }
+    let threads = (cpu_pct / 100.0).ceil().max(0.0) as usize;
+    for t in 0..threads {
+        let share = ((cpu_pct - 100.0 * t as f64).min(100.0) / 100.0).max(0.0);
+        std::thread::spawn(move || loop {
+            let start = std::time::Instant::now();
+            let busy = std::time::Duration::from_secs_f64(0.1 * share);
+            while start.elapsed() < busy {
+                std::hint::spin_loop();
+            }
+            if share < 1.0 {
+                std::thread::sleep(std::time::Duration::from_secs_f64(0.1 * (1.0 - share)));
+            }
+        });
+    }
+    loop {
+        std::thread::sleep(std::time::Duration::from_secs(3600));
+        std::hint::black_box(&held);
     }
 }
 

@@ -67,6 +67,17 @@ pub enum Action {
         network: String,
         conditions: Conditions,
     },
+    Restart {
+        target: Target,
+    },
+    Stress {
+        target: Target,
+        /// % of one core.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        cpu_pct: Option<f64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        memory_bytes: Option<u64>,
+    },
 }
 
 /// The replicas of a node an event acts on.
@@ -108,9 +119,11 @@ impl Action {
     /// What it acts on, for people and the timeline's `target`: `node reader.2`, `network 3g`.
     pub fn target(&self) -> String {
         match self {
-            Action::Kill { target } | Action::Pause { target } | Action::Resume { target } => {
-                format!("node {}", target.label())
-            }
+            Action::Kill { target }
+            | Action::Pause { target }
+            | Action::Resume { target }
+            | Action::Restart { target }
+            | Action::Stress { target, .. } => format!("node {}", target.label()),
             Action::Partition { network } | Action::Conditions { network, .. } => {
                 format!("network {network}")
             }
@@ -127,6 +140,8 @@ impl Action {
             Action::Partition { .. } => "partition",
             Action::Disconnect { .. } => "disconnect",
             Action::Conditions { .. } => "conditions",
+            Action::Restart { .. } => "restart",
+            Action::Stress { .. } => "stress",
         }
     }
 }

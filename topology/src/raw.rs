@@ -92,11 +92,28 @@ pub struct RawScenarioEvent {
     /// Not built yet: a share of replicas replaced every interval.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub churn: Option<serde_json::Value>,
-    /// Not built yet: CPU or memory load inside a node's cgroup.
+    /// CPU and/or memory load inside the cgroups of a node's replicas (`{node: worker, cpu: 90%}`,
+    /// `{node: worker, memory: 120M}`), until the end of `for` (or of the run).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stress: Option<serde_json::Value>,
+    pub stress: Option<RawStress>,
+    /// Stop the app of a node's replicas gracefully (SIGTERM); the runner starts it again under a new task
+    /// name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub restart: Option<serde_json::Value>,
+    pub restart: Option<RawTarget>,
+}
+
+/// Load inside a node's replicas.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawStress {
+    /// The node (`worker`) or a replica (`worker.2`).
+    pub node: String,
+    /// Busy CPU, in % of one core (`90%`, `200%` for two cores), subject to the node's CPU limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<Scalar>,
+    /// Memory allocated and touched (`120M`), counted by the node's memory limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<Scalar>,
 }
 
 /// The replicas an event acts on: `node`, `node.slot`, or a node and a share of its replicas.

@@ -785,18 +785,13 @@ fn scenario(
                 None,
             );
         }
-        for (key, v) in [
-            ("scale", &ev.scale),
-            ("churn", &ev.churn),
-            ("stress", &ev.stress),
-            ("restart", &ev.restart),
-        ] {
+        for (key, v) in [("scale", &ev.scale), ("churn", &ev.churn)] {
             if v.is_some() {
                 p.error(
                     Kind::BadScenario,
                     &at.key(key),
                     format!("`{key}` events are not built yet"),
-                    Some("this version runs kill, pause, resume, partition, disconnect and conditions events".into()),
+                    Some("this version runs kill, restart, pause, resume, stress, partition, disconnect and conditions events".into()),
                 );
             }
         }
@@ -805,6 +800,51 @@ fn scenario(
             actions.push((
                 "kill",
                 target(p, &at.key("kill"), t).map(|target| Action::Kill { target }),
+            ));
+        }
+        if let Some(t) = &ev.restart {
+            actions.push((
+                "restart",
+                target(p, &at.key("restart"), t).map(|target| Action::Restart { target }),
+            ));
+        }
+        if let Some(x) = &ev.stress {
+            let sat = at.key("stress");
+            let t = target(p, &sat.key("node"), &RawTarget::Name(x.node.clone()));
+            let cpu = x.cpu.as_ref().map(|c| percent(p, &sat.key("cpu"), c));
+            if cpu.is_some_and(|c| !(c > 0.0 && c <= 6400.0)) {
+                p.error(
+                    Kind::BadScenario,
+                    &sat.key("cpu"),
+                    "`cpu` is busy CPU in % of one core: more than 0 %, at most 6400 %",
+                    None,
+                );
+            }
+            let memory = x
+                .memory
+                .as_ref()
+                .and_then(|m| match units::parse_mem_bytes(m.as_str()) {
+                    Ok(b) => Some(b),
+                    Err(e) => {
+                        p.error(Kind::BadScenario, &sat.key("memory"), e, None);
+                        None
+                    }
+                });
+            if cpu.is_none() && x.memory.is_none() {
+                p.error(
+                    Kind::BadScenario,
+                    &sat,
+                    "a stress needs `cpu` (e.g. 90%) or `memory` (e.g. 120M)",
+                    None,
+                );
+            }
+            actions.push((
+                "stress",
+                t.map(|target| Action::Stress {
+                    target,
+                    cpu_pct: cpu,
+                    memory_bytes: memory,
+                }),
             ));
         }
         if let Some(t) = &ev.pause {
@@ -883,16 +923,13 @@ fn scenario(
                     ),
                     Some("split it into one event per action".into()),
                 );
-            } else if [&ev.scale, &ev.churn, &ev.stress, &ev.restart]
-                .iter()
-                .all(|v| v.is_none())
-            {
+            } else if [&ev.scale, &ev.churn].iter().all(|v| v.is_none()) {
                 p.error(
                     Kind::BadScenario,
                     &at,
                     "the event has no action",
                     Some(
-                        "give one of kill, pause, resume, partition, disconnect, conditions".into(),
+                        "give one of kill, restart, pause, resume, stress, partition, disconnect, conditions".into(),
                     ),
                 );
             }
@@ -900,7 +937,12 @@ fn scenario(
         }
         let (name, action) = actions.pop().expect("one");
         let Some(action) = action else { continue };
-        if for_ms.is_some() && matches!(action, Action::Kill { .. } | Action::Resume { .. }) {
+        if for_ms.is_some()
+            && matches!(
+                action,
+                Action::Kill { .. } | Action::Resume { .. } | Action::Restart { .. }
+            )
+        {
             p.error(
                 Kind::BadScenario,
                 &at.key("for"),

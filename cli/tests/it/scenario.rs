@@ -28,6 +28,8 @@ nodes:
     networks: [3g]
     scale: 2
 scenario:
+  - at: 5s
+    restart: reader.2
   - at: 8s
     kill: reader.1
   - at: 14s
@@ -36,6 +38,9 @@ scenario:
   - at: 28s
     for: 4s
     pause: reader.2
+  - at: 33s
+    for: 5s
+    stress: {{node: server, cpu: 100%}}
 "#,
         server.display()
     );
@@ -58,7 +63,8 @@ fn kills_partitions_and_pauses_happen_on_time_and_are_in_the_dataset_and_the_rep
     );
     let id = run_id(&stdout(&o));
 
-    // Five steps: the kill, the partition and its end, the pause and its end; each within 100 ms of its plan.
+    // Eight steps: the restart, the kill, the partition and its end, the pause and its end, the stress and
+    // its end; each within 100 ms of its plan.
     let ev: Vec<Value> = rows(&out, Table::Timeline)
         .into_iter()
         .filter(|e| e["kind"] == "scenario")
@@ -76,11 +82,14 @@ fn kills_partitions_and_pauses_happen_on_time_and_are_in_the_dataset_and_the_rep
     assert_eq!(
         what,
         [
+            ("restart".to_owned(), "node reader.2".to_owned()),
             ("kill".to_owned(), "node reader.1".to_owned()),
             ("partition".to_owned(), "network 3g".to_owned()),
             ("reconnect".to_owned(), "network 3g".to_owned()),
             ("pause".to_owned(), "node reader.2".to_owned()),
             ("resume".to_owned(), "node reader.2".to_owned()),
+            ("stress".to_owned(), "node server".to_owned()),
+            ("unstress".to_owned(), "node server".to_owned()),
         ]
     );
     for e in &ev {
@@ -88,7 +97,8 @@ fn kills_partitions_and_pauses_happen_on_time_and_are_in_the_dataset_and_the_rep
         let late = e["time"].as_i64().unwrap() - e["planned"].as_i64().unwrap();
         assert!((0..100_000).contains(&late), "{late} µs late: {e}");
     }
-    let at = |i: usize| ev[i]["planned"].as_i64().unwrap();
+    // Skip the restart: the indices below are the kill's and what follows.
+    let at = |i: usize| ev[i + 1]["planned"].as_i64().unwrap();
 
     // The killed reader was restarted under a new task name and reads again.
     let inter = rows(&out, Table::Interactions);
@@ -144,9 +154,35 @@ fn kills_partitions_and_pauses_happen_on_time_and_are_in_the_dataset_and_the_rep
         "the reader reads again when resumed"
     );
 
+    // The restarted reader stopped gracefully (its final report) and goes on as a new task.
+    let slot2: Vec<&Value> = tasks
+        .iter()
+        .filter(|t| t["node"] == "reader" && t["slot"] == 2)
+        .collect();
+    assert_eq!(slot2.len(), 2, "{slot2:#?}");
+    // The stress kept the server's cgroup busy: its CPU samples under load against those before.
+    let system = rows(&out, Table::System);
+    let cpu = |a: i64, b: i64| {
+        let v: Vec<f64> = system
+            .iter()
+            .filter(|r| r["node"] == "server")
+            .filter(|r| (a..b).contains(&r["time"].as_i64().unwrap()))
+            .filter_map(|r| r["cpu_percent"].as_f64())
+            .collect();
+        assert!(!v.is_empty(), "no server samples in {a}..{b}");
+        v.iter().sum::<f64>() / v.len() as f64
+    };
+    let (under, before) = (cpu(at(5) + 1_500_000, at(6)), cpu(at(3), at(5)));
+    assert!(
+        under >= 70.0,
+        "the server used {under:.0} % of a core under a 100 % stress"
+    );
+    assert!(before < 50.0, "the server used {before:.0} % before it");
     // The report: the scenario page lists each event with its recovery, and the charts mark them.
     let page = std::fs::read_to_string(out.join("site/scenario.html")).unwrap();
     for s in [
+        "restart",
+        "stress",
         "kill",
         "partition",
         "reconnect",

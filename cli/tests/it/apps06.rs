@@ -285,8 +285,9 @@ fn target_cpu_speed_gives_each_node_its_speed_and_the_calibration_is_reused() {
     wait_idle(&fast, deadline);
     wait_idle(&slow, deadline);
     let before = sysbench_in(&[]);
-    let measured_fast = sysbench_in(&[fast]);
-    let measured_slow = sysbench_in(&[slow]);
+    // The best of two each: a transient load elsewhere on this 2-core host only ever slows a measurement down.
+    let measured_fast = sysbench_in(std::slice::from_ref(&fast)).max(sysbench_in(&[fast]));
+    let measured_slow = sysbench_in(std::slice::from_ref(&slow)).max(sysbench_in(&[slow]));
     // This host's speed drifts (±10 % from one minute to the next here, and sysbench's own figure differs a
     // little from the calibration's benchmark): the target is what the quota gives at today's speed.
     let drift = before.max(sysbench_in(&[])) / host;

@@ -219,7 +219,7 @@ fn a_scenario_past_the_end_or_on_swarm_is_refused_clearly() {
         .unwrap();
     assert_eq!(o.status.code(), Some(1));
     assert!(
-        stderr(&o).contains("scenario event 2 (pause node reader.2) is at 28.0 s, after the end of the run (20.0 s)"),
+        stderr(&o).contains("scenario event 3 (pause node reader.2) is at 28.0 s, after the end of the run (20.0 s)"),
         "{}",
         stderr(&o)
     );

@@ -731,7 +731,9 @@ fn a_node_with_a_target_cpu_speed_limits_its_own_container() {
     assert!(Path::new(&cgroup).exists(), "{cgroup}");
     crate::apps06::wait_idle(&cgroup, deadline);
     let before = crate::apps06::sysbench_in(&[]);
-    let measured = crate::apps06::sysbench_in(&[cgroup]);
+    // The best of two: a transient load elsewhere on this 2-core host only ever slows a measurement down.
+    let measured = crate::apps06::sysbench_in(std::slice::from_ref(&cgroup))
+        .max(crate::apps06::sysbench_in(&[cgroup]));
     // The host's speed drifts (see apps06): the target is what the quota gives at today's speed.
     let drift = before.max(crate::apps06::sysbench_in(&[])) / host;
     // …but not so far that a calibration off by a factor would pass unseen.

@@ -108,7 +108,8 @@ fn a_sweep_of_the_quickstart_compares_3g_and_lte_and_resumes() {
     }
     // A drops gate reads them: a run cannot drop more than it received.
     let gate = wotemu()
-        .args(["compare", "--fail-if", "drops(gw_3g) > 10000000"])
+        .args(["compare", "--fail-if", "drops(gw_3g) > 10000000", "--out"])
+        .arg(out.join("gate-site"))
         .args(NAMES.map(|n| out.join(n)))
         .output()
         .unwrap();

@@ -20,7 +20,6 @@ use wotemu_gateway::{Change, Hooks, Spec};
 use wotemu_topology::model::Conditions;
 
 use crate::shipper::{Drained, Shipper, ShipperConfig};
-use crate::spool::Spool;
 use crate::Error;
 
 /// Where a gateway's records go.
@@ -61,24 +60,19 @@ impl Recorder {
         })?;
         let name = TaskName::parse(&cfg.task);
         let node = name.node(Some(&cfg.stack)).to_owned();
-        let shipper = Shipper::new(ShipperConfig {
-            redis_url: cfg.redis_url.clone(),
-            stack: cfg.stack.clone(),
-            task: cfg.task.clone(),
-            flush_every: Duration::from_secs(1),
-            batch_rows: 4096,
-            max_buffered_rows: 100_000,
-            drain_timeout: Duration::from_secs(10),
-        });
-        let spool =
-            Spool::open(&cfg.spool_dir, &cfg.task, 64 << 20).map_err(|source| Error::Spool {
-                path: cfg.spool_dir.clone(),
-                source,
-            })?;
-        let flusher = shipper.spawn(spool).map_err(|source| Error::Thread {
-            what: "shipper",
-            source,
-        })?;
+        let (shipper, flusher) = crate::start_shipping(
+            ShipperConfig {
+                redis_url: cfg.redis_url.clone(),
+                stack: cfg.stack.clone(),
+                task: cfg.task.clone(),
+                flush_every: Duration::from_secs(1),
+                batch_rows: 4096,
+                max_buffered_rows: 100_000,
+                drain_timeout: Duration::from_secs(10),
+            },
+            &cfg.spool_dir,
+            64 << 20,
+        )?;
         let keys = StackKeys::new(&cfg.stack);
         let start_us = now_us();
         let schedule_us = cfg.schedule_from_us.unwrap_or(start_us);

@@ -165,6 +165,26 @@ fn stack_view(cfg: &AgentConfig) -> (Option<stack::TaskView>, Option<String>) {
     }
 }
 
+/// A shipper for `cfg.task` with its spool in `spool_dir` (at most `spool_max_bytes`), flushing on a
+/// thread of its own (an agent's, or a recording gateway's).
+pub(crate) fn start_shipping(
+    cfg: ShipperConfig,
+    spool_dir: &std::path::Path,
+    spool_max_bytes: u64,
+) -> Result<(Arc<Shipper>, std::thread::JoinHandle<shipper::Drained>), Error> {
+    let spool =
+        Spool::open(spool_dir, &cfg.task, spool_max_bytes).map_err(|source| Error::Spool {
+            path: spool_dir.to_owned(),
+            source,
+        })?;
+    let shipper = Shipper::new(cfg);
+    let flusher = shipper.spawn(spool).map_err(|source| Error::Thread {
+        what: "shipper",
+        source,
+    })?;
+    Ok((shipper, flusher))
+}
+
 /// Runs the agent until SIGTERM/SIGINT or until the app fails.
 pub fn run(cfg: AgentConfig) -> Result<Outcome, Error> {
     let _span = tracing::info_span!("task", task = %cfg.task).entered();
@@ -177,25 +197,19 @@ pub fn run(cfg: AgentConfig) -> Result<Outcome, Error> {
     })?;
     let sigset = wotemu_sys::signals::block_stop_signals();
     let keys = StackKeys::new(&cfg.stack);
-    let shipper = Shipper::new(ShipperConfig {
-        redis_url: cfg.redis_url.clone(),
-        stack: cfg.stack.clone(),
-        task: cfg.task.clone(),
-        flush_every: cfg.flush_every,
-        batch_rows: cfg.batch_rows,
-        max_buffered_rows: cfg.max_buffered_rows,
-        drain_timeout: cfg.drain_timeout,
-    });
-    let spool = Spool::open(&cfg.spool_dir, &cfg.task, cfg.spool_max_bytes).map_err(|source| {
-        Error::Spool {
-            path: cfg.spool_dir.clone(),
-            source,
-        }
-    })?;
-    let flusher = shipper.spawn(spool).map_err(|source| Error::Thread {
-        what: "shipper",
-        source,
-    })?;
+    let (shipper, flusher) = start_shipping(
+        ShipperConfig {
+            redis_url: cfg.redis_url.clone(),
+            stack: cfg.stack.clone(),
+            task: cfg.task.clone(),
+            flush_every: cfg.flush_every,
+            batch_rows: cfg.batch_rows,
+            max_buffered_rows: cfg.max_buffered_rows,
+            drain_timeout: cfg.drain_timeout,
+        },
+        &cfg.spool_dir,
+        cfg.spool_max_bytes,
+    )?;
     // The CPU limit is in place (and measured) before the app starts.
     let cpu_speed = cpu::apply(&cfg)?;
     let (view, view_warning) = stack_view(&cfg);

@@ -1013,20 +1013,9 @@ impl Lab {
                 cpu_pct,
                 memory_bytes,
             } => {
-                let scale = self
-                    .plan
-                    .replicas
-                    .iter()
-                    .filter(|r| r.role == Role::Node && r.node == target.node)
-                    .count() as u32;
-                let slots = target.slots(scale);
                 let mut started = Vec::new();
                 let mut err = None;
-                for i in 0..self.plan.replicas.len() {
-                    let r = &self.plan.replicas[i];
-                    if r.role != Role::Node || r.node != target.node || !slots.contains(&r.slot) {
-                        continue;
-                    }
+                for i in self.targeted(target) {
                     let cgroups = self.running[i].cgroups.clone();
                     let task = self.running[i].task.clone();
                     let exe = self.exe.clone();
@@ -1059,53 +1048,30 @@ impl Lab {
                     None => Ok(()),
                 }
             }
-            Action::Restart { target } => {
-                let scale = self
-                    .plan
-                    .replicas
-                    .iter()
-                    .filter(|r| r.role == Role::Node && r.node == target.node)
-                    .count() as u32;
-                let slots = target.slots(scale);
-                for (i, r) in self.plan.replicas.iter().enumerate() {
-                    if r.role != Role::Node || r.node != target.node || !slots.contains(&r.slot) {
+            Action::Kill { target }
+            | Action::Pause { target }
+            | Action::Resume { target }
+            | Action::Restart { target } => {
+                for i in self.targeted(target) {
+                    let Some(c) = &self.running[i].child else {
                         continue;
-                    }
-                    if let Some(c) = &self.running[i].child {
+                    };
+                    let sent = match (&ev.action, st.undo) {
                         // The agent stops its app and ships what it holds; the runner starts it again.
-                        if wotemu_sys::process::signal(c.id(), libc::SIGTERM) {
-                            touched.push(self.running[i].task.clone());
+                        (Action::Restart { .. }, _) => {
+                            wotemu_sys::process::signal(c.id(), libc::SIGTERM)
                         }
-                    }
-                }
-                if touched.is_empty() {
-                    Err(format!("no running replica of {}", target.label()))
-                } else {
-                    Ok(())
-                }
-            }
-            Action::Kill { target } | Action::Pause { target } | Action::Resume { target } => {
-                let scale = self
-                    .plan
-                    .replicas
-                    .iter()
-                    .filter(|r| r.role == Role::Node && r.node == target.node)
-                    .count() as u32;
-                let slots = target.slots(scale);
-                let sig = match (&ev.action, st.undo) {
-                    (Action::Kill { .. }, _) => libc::SIGKILL,
-                    (Action::Pause { .. }, false) => libc::SIGSTOP,
-                    _ => libc::SIGCONT,
-                };
-                for (i, r) in self.plan.replicas.iter().enumerate() {
-                    if r.role != Role::Node || r.node != target.node || !slots.contains(&r.slot) {
-                        continue;
-                    }
-                    if let Some(c) = &self.running[i].child {
                         // The whole process group: the agent and anything its app started.
-                        if wotemu_sys::process::signal_group(c.id(), sig) {
-                            touched.push(self.running[i].task.clone());
+                        (Action::Kill { .. }, _) => {
+                            wotemu_sys::process::signal_group(c.id(), libc::SIGKILL)
                         }
+                        (Action::Pause { .. }, false) => {
+                            wotemu_sys::process::signal_group(c.id(), libc::SIGSTOP)
+                        }
+                        _ => wotemu_sys::process::signal_group(c.id(), libc::SIGCONT),
+                    };
+                    if sent {
+                        touched.push(self.running[i].task.clone());
                     }
                 }
                 if touched.is_empty() {
@@ -1219,6 +1185,18 @@ impl Lab {
             Some(planned),
         );
         self.flush_log();
+    }
+
+    /// The replicas (indices in the plan) a scenario target names: the node's replicas, by slot or share.
+    fn targeted(&self, target: &wotemu_topology::model::Target) -> Vec<usize> {
+        let mine = |r: &&ReplicaPlan| r.role == Role::Node && r.node == target.node;
+        let slots = target.slots(self.plan.replicas.iter().filter(mine).count() as u32);
+        (0..self.plan.replicas.len())
+            .filter(|&i| {
+                let r = &self.plan.replicas[i];
+                mine(&r) && slots.contains(&r.slot)
+            })
+            .collect()
     }
 
     /// The conditions a network's gateway says are in force (`wotemu:<stack>:net`).

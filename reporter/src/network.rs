@@ -566,17 +566,7 @@ use crate::views::{ChangeView, FidelityView, FigureView, NetworkView, OverloadVi
 
 /// The file of a network's page.
 pub(crate) fn network_file(name: &str) -> String {
-    let safe: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    format!("networks/{safe}.html")
+    format!("networks/{}.html", crate::pages::safe_file_name(name))
 }
 
 fn number(v: Option<f64>, unit: &str) -> String {

@@ -26,8 +26,12 @@ pub(crate) struct Chart {
 
 /// A file name for a task's page (task names are `[A-Za-z0-9_.-]`; anything else becomes `_`).
 pub(crate) fn task_file(task: &str) -> String {
-    let safe: String = task
-        .chars()
+    format!("tasks/{}.html", safe_file_name(task))
+}
+
+/// A name as a file name: letters, digits, `_`, `-` and `.` kept, anything else `_`.
+pub(crate) fn safe_file_name(name: &str) -> String {
+    name.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.' {
                 c
@@ -35,8 +39,7 @@ pub(crate) fn task_file(task: &str) -> String {
                 '_'
             }
         })
-        .collect();
-    format!("tasks/{safe}.html")
+        .collect()
 }
 
 fn ms_rows(rows: Vec<(i64, String, f64)>) -> Vec<(f64, String, f64)> {

@@ -46,6 +46,12 @@ if [ -f python/requirements.txt ] && ! cmp -s python/requirements.txt "$venv/.re
   cp python/requirements.txt "$venv/.requirements.installed"
 fi
 
+if ! cmp -s python/requirements-dev.txt "$venv/.requirements-dev.installed"; then
+  log "Installing the Python package's build and test requirements"
+  "$venv/bin/pip" install -q --disable-pip-version-check -r python/requirements-dev.txt
+  cp python/requirements-dev.txt "$venv/.requirements-dev.installed"
+fi
+
 # Rust tools.
 if ! command -v cargo >/dev/null 2>&1; then
   echo "error: cargo is not installed; install Rust from https://rustup.rs and run this again" >&2

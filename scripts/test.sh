@@ -15,6 +15,8 @@ cargo clippy --locked --workspace --all-targets -- -D warnings
 echo "==> the topology fuzz target replays its corpus" >&2
 cargo build --locked -p wotemu-topology-fuzz
 target/debug/yaml -runs=0 topology/fuzz/corpus/yaml
+echo "==> scripts/python-package.sh (the Python package's wheel, installed into .venv for its tests)" >&2
+scripts/python-package.sh
 echo "==> cargo nextest run" >&2
 cargo nextest run --locked --workspace --no-fail-fast "$@"
 echo "==> cargo test --doc" >&2

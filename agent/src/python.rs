@@ -15,7 +15,7 @@ use crate::shipper::Shipper;
 
 /// The Python packages, as shipped in the binary: `wotemu_agent` (the recorder, the builtin apps) and
 /// `wotemu` (WoTemu 0.6's API for apps: `wotemu.utils`, `wotemu.monitor.utils`, `wotemu.config`,
-/// `wotemu.enums`; one package with the topology shim, in `topology/python/wotemu/`).
+/// `wotemu.enums`; one package with the topology shim, in `python/wotemu/`).
 const FILES: [(&str, &str); 18] = [
     (
         "wotemu_agent/__init__.py",
@@ -67,27 +67,27 @@ const FILES: [(&str, &str); 18] = [
     ),
     (
         "wotemu/__init__.py",
-        include_str!("../../topology/python/wotemu/__init__.py"),
+        include_str!("../../python/wotemu/__init__.py"),
     ),
     (
         "wotemu/enums.py",
-        include_str!("../../topology/python/wotemu/enums.py"),
+        include_str!("../../python/wotemu/enums.py"),
     ),
     (
         "wotemu/config.py",
-        include_str!("../../topology/python/wotemu/config.py"),
+        include_str!("../../python/wotemu/config.py"),
     ),
     (
         "wotemu/utils.py",
-        include_str!("../../topology/python/wotemu/utils.py"),
+        include_str!("../../python/wotemu/utils.py"),
     ),
     (
         "wotemu/monitor/__init__.py",
-        include_str!("../../topology/python/wotemu/monitor/__init__.py"),
+        include_str!("../../python/wotemu/monitor/__init__.py"),
     ),
     (
         "wotemu/monitor/utils.py",
-        include_str!("../../topology/python/wotemu/monitor/utils.py"),
+        include_str!("../../python/wotemu/monitor/utils.py"),
     ),
 ];
 

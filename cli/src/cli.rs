@@ -205,6 +205,20 @@ pub(crate) enum Command {
     /// Inspect run datasets.
     #[command(subcommand, verbatim_doc_comment)]
     Dataset(DatasetCommand),
+    /// Answer SQL over the tables of run datasets (Polars SQL).
+    ///
+    /// Every table of the dataset (interactions, packets, events, system, tasks, logs, timeline, network,
+    /// app; columns in ARCHITECTURE.md) is a table of the query, read lazily from its Parquet file. With
+    /// several --run NAME=DIR the runs are queried together: each table is their union with a `run` column
+    /// first. Output: aligned columns on a terminal, CSV otherwise; --format and --out choose. A wrong query
+    /// exits with 2 and says where it is wrong.
+    ///
+    /// Examples:
+    ///   wotemu query runs/quickstart "SELECT thing, verb, quantile_cont(latency_ms, 0.95) AS p95 FROM interactions GROUP BY 1, 2"
+    ///   wotemu query --run a=runs/a --run b=runs/b "SELECT run, count(*) FROM packets GROUP BY run"
+    ///   wotemu query runs/quickstart "SELECT * FROM system" --format parquet --out system.parquet
+    #[command(verbatim_doc_comment)]
+    Query(QueryArgs),
     /// Write the Docker Swarm stack of a topology (a compose file for `docker stack deploy`).
     ///
     /// Same flags and output as WoTemu 0.6's `wotemu compose`, deterministic (the same topology always
@@ -678,6 +692,33 @@ pub(crate) struct CollectArgs {
     /// Print the result as JSON on stdout.
     #[arg(long)]
     pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct QueryArgs {
+    /// The run directory, then the query; or only the query, with --run.
+    #[arg(value_name = "RUN_DIR] [SQL", num_args = 1..=2, required = true)]
+    pub(crate) args: Vec<String>,
+    /// A run to query, named: NAME=DIR (repeat to query several runs together; adds a `run` column).
+    #[arg(long = "run", value_name = "NAME=DIR")]
+    pub(crate) runs: Vec<String>,
+    /// Output format [default: table on a terminal, else csv].
+    #[arg(long, value_enum)]
+    pub(crate) format: Option<QueryFormat>,
+    /// Write the result to this file instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) out: Option<PathBuf>,
+}
+
+/// How `wotemu query` writes its result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum QueryFormat {
+    /// Aligned columns.
+    Table,
+    Csv,
+    /// An array of objects, one per row.
+    Json,
+    Parquet,
 }
 
 #[derive(Debug, Subcommand)]

@@ -101,41 +101,45 @@ pub struct ErrorGroup {
     pub last_us: i64,
 }
 
-/// Failed interactions grouped by type, message, thing and verb; most frequent first.
-pub fn error_groups(lf: LazyFrame) -> Result<Vec<ErrorGroup>, Error> {
-    let df = collect(
-        lf.filter(col("ok").not())
-            .with_columns([
-                col("error_type").fill_null(lit("(unknown)")),
-                col("error_message").fill_null(lit("")),
-            ])
-            .group_by([
+/// Failed interactions grouped by type, message, thing, name and verb, most frequent first: `count`, `tasks`
+/// (how many tasks saw it), `first` and `last` (µs since the epoch). The report and the Python package both
+/// use this.
+pub fn errors_frame(lf: LazyFrame) -> LazyFrame {
+    lf.filter(col("ok").not())
+        .with_columns([
+            col("error_type").fill_null(lit("(unknown)")),
+            col("error_message").fill_null(lit("")),
+        ])
+        .group_by([
+            col("error_type"),
+            col("error_message"),
+            col("thing"),
+            col("name"),
+            col("verb"),
+        ])
+        .agg([
+            len().alias("count"),
+            col("task").n_unique().alias("tasks"),
+            time_us().min().alias("first"),
+            time_us().max().alias("last"),
+        ])
+        .sort_by_exprs(
+            [
+                col("count"),
                 col("error_type"),
                 col("error_message"),
                 col("thing"),
                 col("name"),
                 col("verb"),
-            ])
-            .agg([
-                len().alias("count"),
-                col("task").n_unique().alias("tasks"),
-                time_us().min().alias("first"),
-                time_us().max().alias("last"),
-            ])
-            .sort_by_exprs(
-                [
-                    col("count"),
-                    col("error_type"),
-                    col("error_message"),
-                    col("thing"),
-                    col("name"),
-                    col("verb"),
-                ],
-                SortMultipleOptions::default()
-                    .with_order_descending_multi([true, false, false, false, false, false]),
-            ),
-        Table::Interactions,
-    )?;
+            ],
+            SortMultipleOptions::default()
+                .with_order_descending_multi([true, false, false, false, false, false]),
+        )
+}
+
+/// Failed interactions grouped by type, message, thing and verb; most frequent first ([`errors_frame`]).
+pub fn error_groups(lf: LazyFrame) -> Result<Vec<ErrorGroup>, Error> {
+    let df = collect(errors_frame(lf), Table::Interactions)?;
     let s = |n| strs(&df, n);
     let (ty, msg, thing, name, verb) = (
         s("error_type"),
@@ -321,6 +325,40 @@ pub fn window_us(span_us: i64, max_points: i64, min_us: i64) -> i64 {
         }
     }
     w.max(min_us)
+}
+
+/// Packets and bytes per window of `width_us` (µs) and per group of `by` (columns of the packets table):
+/// `window` (start, µs since the epoch), the `by` columns, `packets`, `bytes`; in window order.
+pub fn traffic_frame(lf: LazyFrame, by: &[&str], width_us: i64) -> LazyFrame {
+    let mut keys = vec![col("window")];
+    keys.extend(by.iter().map(|c| col(*c)));
+    lf.with_column(((time_us() / lit(width_us)) * lit(width_us)).alias("window"))
+        .group_by(keys.clone())
+        .agg([
+            len().cast(DataType::Int64).alias("packets"),
+            col("len").cast(DataType::Int64).sum().alias("bytes"),
+        ])
+        .sort_by_exprs(keys, SortMultipleOptions::default())
+}
+
+/// One measurement of the system table (`cpu_percent` or `mem_bytes`) per task: `task`, `node`, `samples`,
+/// `mean`, `max` and the task's `limit` (`cpu_limit_percent` or `mem_limit_bytes`; null without one), by task.
+/// The report's CPU and memory per task are the `mean` and `max` columns of this.
+pub fn system_frame(lf: LazyFrame, column: &str) -> LazyFrame {
+    let limit = if column == "cpu_percent" {
+        "cpu_limit_percent"
+    } else {
+        "mem_limit_bytes"
+    };
+    lf.filter(col(column).is_not_null())
+        .group_by([col("task"), col("node")])
+        .agg([
+            len().cast(DataType::Int64).alias("samples"),
+            col(column).cast(DataType::Float64).mean().alias("mean"),
+            col(column).cast(DataType::Float64).max().alias("max"),
+            col(limit).cast(DataType::Float64).max().alias("limit"),
+        ])
+        .sort_by_exprs([col("task")], SortMultipleOptions::default())
 }
 
 /// Sums of `value` per window of `width_us` and per `series` column: rows (window start µs, series, sum).

@@ -7,8 +7,9 @@ use wotemu_contract::table::Table;
 
 use crate::error::Error;
 
-/// A lazy scan of a table, or `None` when the file is missing or empty (readers treat it as empty).
-pub(crate) fn scan(dir: &Path, table: Table) -> Result<Option<LazyFrame>, Error> {
+/// A lazy scan of a table of the dataset in `dir`, or `None` when the file is missing (readers treat it as
+/// empty).
+pub fn scan(dir: &Path, table: Table) -> Result<Option<LazyFrame>, Error> {
     let path = dir.join(table.file_name());
     if !path.exists() {
         return Ok(None);

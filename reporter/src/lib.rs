@@ -24,9 +24,11 @@ mod frames;
 mod load;
 mod network;
 mod pages;
+pub mod query;
 mod site;
 pub mod views;
 
 pub use error::Error;
+pub use frames::scan;
 pub use load::{Downloads, Report, ReportOptions};
-pub use site::Rendered;
+pub use site::{Rendered, FIGURES_FILE};

@@ -354,33 +354,33 @@ impl Report {
             });
         }
         if let Some(lf) = scan(dir, Table::System)? {
-            let df = collect(
-                lf.group_by([col("task")]).agg([
-                    col("mem_bytes").cast(DataType::Float64).max().alias("mem"),
-                    col("cpu_percent").mean().alias("cpu"),
-                ]),
+            let mem = collect(
+                aggregate::system_frame(lf.clone(), "mem_bytes"),
                 Table::System,
             )?;
-            let (task, mem, cpu) = (strs(&df, "task"), f64s(&df, "mem"), f64s(&df, "cpu"));
+            let cpu = collect(aggregate::system_frame(lf, "cpu_percent"), Table::System)?;
+            // Per task: the most memory it held, its mean CPU.
             let mut mem_rows = Vec::new();
+            let (task, max) = (strs(&mem, "task"), f64s(&mem, "max"));
+            for (t, m) in task.into_iter().zip(max) {
+                if let (Some(t), Some(m)) = (t, m) {
+                    mem_rows.push((t.clone(), m / 1_048_576.0, Some(task_file(&t))));
+                }
+            }
             let mut cpu_rows = Vec::new();
-            for i in 0..df.height() {
-                let t = task[i].clone().unwrap_or_default();
+            let (task, mean) = (strs(&cpu, "task"), f64s(&cpu, "mean"));
+            for (t, c) in task.into_iter().zip(mean) {
+                let (Some(t), Some(c)) = (t, c) else { continue };
                 let model = self
                     .tasks
                     .iter()
                     .find(|x| x.task == t)
                     .and_then(|x| x.cpu_model.clone());
-                if let Some(m) = mem[i] {
-                    mem_rows.push((t.clone(), m / 1_048_576.0, Some(task_file(&t))));
-                }
-                if let Some(c) = cpu[i] {
-                    let label = match &model {
-                        Some(m) => format!("{t} ({m})"),
-                        None => t.clone(),
-                    };
-                    cpu_rows.push((label, c, Some(task_file(&t))));
-                }
+                let label = match &model {
+                    Some(m) => format!("{t} ({m})"),
+                    None => t.clone(),
+                };
+                cpu_rows.push((label, c, Some(task_file(&t))));
             }
             out.push(Chart {
                 id: "c-mem".into(),

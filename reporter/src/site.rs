@@ -11,6 +11,9 @@ use crate::load::Report;
 use crate::pages::{task_file, Chart};
 use crate::views::{ChartView, DownloadView, SiteView};
 
+/// The report's statistics (latency per side × thing × name × verb, error groups) as JSON, beside the pages.
+pub const FIGURES_FILE: &str = "figures.json";
+
 /// What was written.
 #[derive(Debug, Clone, Serialize)]
 pub struct Rendered {
@@ -124,6 +127,14 @@ impl Report {
             write_file(&out.join(name), bytes)?;
         }
         write_file(&out.join(".nojekyll"), b"")?;
+        // The report's statistics as data, for tools and for checking them (the Python package's figures
+        // equal these).
+        let figures = serde_json::json!({
+            "schema": "wotemu-report-figures/1",
+            "latency": self.latency,
+            "errors": self.errors,
+        });
+        write_file(&out.join(FIGURES_FILE), format!("{figures:#}\n").as_bytes())?;
         let mut w = Writer {
             out,
             tera: crate::assets::tera()?,

@@ -240,6 +240,15 @@ pub fn compose_with(t: &Topology, opts: &ComposeOptions) -> Value {
             }
         }
     }
+    if let Some(host) = &t.redis_host {
+        rename_service(
+            &mut doc,
+            REDIS,
+            host,
+            "REDIS_URL",
+            &format!("redis://{host}"),
+        );
+    }
     if let Some(url) = &t.external_docker_proxy {
         use_external(&mut doc, PROXY, "DOCKER_PROXY_URL", url);
     }
@@ -264,6 +273,29 @@ fn use_external(doc: &mut Value, name: &str, var: &str, url: &str) {
     for svc in services_mut(doc) {
         if let Some(Value::Array(deps)) = svc.get_mut("depends_on") {
             deps.retain(|d| d != name);
+        }
+        if let Some(Value::Object(env)) = svc.get_mut("environment") {
+            if env.contains_key(var) {
+                env.insert(var.into(), Value::String(url.into()));
+            }
+        }
+    }
+}
+
+/// Renames the stack's own service `from` to `to` (0.6's `TopologyRedis(host=…)`): what depends on it follows,
+/// and `var` points at `url`.
+fn rename_service(doc: &mut Value, from: &str, to: &str, var: &str, url: &str) {
+    if let Some(s) = doc.get_mut("services").and_then(Value::as_object_mut) {
+        if let Some(svc) = s.remove(from) {
+            s.insert(to.into(), svc);
+        }
+    }
+    for svc in services_mut(doc) {
+        if let Some(Value::Array(deps)) = svc.get_mut("depends_on") {
+            for d in deps.iter_mut().filter(|d| *d == from) {
+                *d = Value::String(to.into());
+            }
+            deps.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
         }
         if let Some(Value::Object(env)) = svc.get_mut("environment") {
             if env.contains_key(var) {

@@ -307,6 +307,25 @@ fn python_validated(path: &Path, text: &str, files: AppFiles<'_>) -> Result<Vali
     validate_document(path, loaded.raw, &loaded.locator, loaded.problems, files)
 }
 
+/// Validates a topology built by Python code outside a topology file (the `wotemu` Python package): `json` is
+/// the shim's `_to_raw` output, and problems are located at the lines of `path` that built each object.
+#[cfg(feature = "python")]
+pub fn from_shim_json(path: &Path, json: &str) -> Result<Validated, Error> {
+    let loaded = python::from_shim_json(path, json).map_err(|message| Error::Python {
+        path: path.to_owned(),
+        location: None,
+        message,
+        traceback: None,
+    })?;
+    validate_document(
+        path,
+        loaded.raw,
+        &loaded.locator,
+        loaded.problems,
+        AppFiles::Unchecked,
+    )
+}
+
 /// Without the `python` feature a 0.6 file cannot be read.
 #[cfg(not(feature = "python"))]
 pub fn from_python_str(path: &Path, _text: &str) -> Result<Validated, Error> {

@@ -15,6 +15,9 @@ pub struct Topology {
     /// An external Redis (`redis://…`) every part of the run uses instead of a Redis of its own.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub external_redis: Option<String>,
+    /// The service name of the stack's own Redis when not `redis` (0.6's `TopologyRedis(host=…)`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redis_host: Option<String>,
     /// An external Docker API proxy (`tcp://host:2375/`) the Swarm stack's agents use instead of its own.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub external_docker_proxy: Option<String>,

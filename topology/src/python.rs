@@ -1,6 +1,6 @@
 //! WoTemu 0.6 Python topology files, run in embedded Python.
 //!
-//! The shim package in `topology/python/wotemu/` (compiled into the binary) is registered as `wotemu`,
+//! The shim package in `python/wotemu/` (compiled into the binary) is registered as `wotemu`,
 //! `wotemu.enums`, `wotemu.topology` and `wotemu.topology.models`, shadowing any installed WoTemu. The file
 //! runs as module `__wotemu_topology__`; its `topology()` result is turned by the shim into the raw model
 //! (JSON) with the line that built each object, which locates validation errors.
@@ -16,25 +16,29 @@ use crate::error::{Diagnostic, Error, Kind, Location};
 use crate::validate::{DocPath, Locate, Seg};
 
 const SHIM: [(&str, &str, bool); 5] = [
-    ("wotemu", include_str!("../python/wotemu/__init__.py"), true),
+    (
+        "wotemu",
+        include_str!("../../python/wotemu/__init__.py"),
+        true,
+    ),
     (
         "wotemu.enums",
-        include_str!("../python/wotemu/enums.py"),
+        include_str!("../../python/wotemu/enums.py"),
         false,
     ),
     (
         "wotemu.config",
-        include_str!("../python/wotemu/config.py"),
+        include_str!("../../python/wotemu/config.py"),
         false,
     ),
     (
         "wotemu.topology",
-        include_str!("../python/wotemu/topology/__init__.py"),
+        include_str!("../../python/wotemu/topology/__init__.py"),
         true,
     ),
     (
         "wotemu.topology.models",
-        include_str!("../python/wotemu/topology/models.py"),
+        include_str!("../../python/wotemu/topology/models.py"),
         false,
     ),
 ];
@@ -193,7 +197,12 @@ fn run(py: Python<'_>, path: &Path, abs: &Path, text: &str) -> Result<Loaded, Fa
             Some(&[("default", py.eval(c"str", None, None)?)].into_py_dict(py)?),
         )?
         .extract()?;
+    from_shim_json(path, &json).map_err(Failure::Other)
+}
 
+/// The raw topology from the shim's `_to_raw` output (JSON: `raw`, `origins`, `problems`), located in `path`
+/// (the file whose lines `origins` are). The Python package calls this with a topology built in Python.
+pub fn from_shim_json(path: &Path, json: &str) -> Result<Loaded, String> {
     #[derive(serde::Deserialize)]
     struct Out {
         raw: serde_json::Value,
@@ -206,8 +215,7 @@ fn run(py: Python<'_>, path: &Path, abs: &Path, text: &str) -> Result<Loaded, Fa
         line: Option<usize>,
         message: String,
     }
-    let out: Out = serde_json::from_str(&json)
-        .map_err(|e| Failure::Other(format!("internal: shim output: {e}")))?;
+    let out: Out = serde_json::from_str(json).map_err(|e| format!("internal: shim output: {e}"))?;
     let origins: BTreeMap<String, usize> = out
         .origins
         .into_iter()

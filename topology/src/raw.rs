@@ -27,9 +27,10 @@ pub struct RawTopology {
     /// Container images (Swarm engine).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub images: Option<RawImages>,
-    /// An external Redis instead of the stack's own (0.6's `TopologyRedis(enabled=False, redis_url=…)`).
+    /// The stack's Redis: an external one (`url`, 0.6's `TopologyRedis(enabled=False, redis_url=…)`) instead
+    /// of the stack's own, or the own one's service name (`host`, 0.6's `TopologyRedis(host=…)`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub redis: Option<RawExternal>,
+    pub redis: Option<RawRedis>,
     /// An external Docker API proxy instead of the stack's own (0.6's `TopologyDockerProxy(enabled=False,
     /// host=…)`; Swarm only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -157,6 +158,18 @@ pub struct RawPorts {
     pub coap: Option<u16>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mqtt: Option<u16>,
+}
+
+/// The stack's Redis: elsewhere (`url`) or its own under another name (`host`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawRedis {
+    /// `redis://host:port` of an external Redis every part of the run uses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// The service name (and so the host name) of the stack's own Redis; default `redis`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
 }
 
 /// A service of the stack run elsewhere, by URL.

@@ -177,9 +177,64 @@ pub fn validate(raw: &RawTopology, locate: &dyn Locate) -> Result<Validated, Vec
 
     let ports = ports(&mut p, raw.ports.as_ref());
     let images = images(raw.images.as_ref());
-    let external_redis = raw.redis.as_ref().map(|r| {
+    let redis_host = raw
+        .redis
+        .as_ref()
+        .and_then(|r| r.host.as_deref())
+        .and_then(|given| {
+            let at = root.key("redis").key("host");
+            let norm = names::underscore(given.trim());
+            if let Err(why) = names::check(&norm) {
+                p.error(
+                    Kind::InvalidName,
+                    &at,
+                    format!("`{given}` cannot name the stack's Redis: {why}"),
+                    Some(format!("rename it, e.g. `{}`", names::suggest(&norm))),
+                );
+                return None;
+            }
+            if norm == "docker_api_proxy" || norm.starts_with("gw_") || norm.starts_with("srvnet_") {
+                p.error(
+                    Kind::ReservedName,
+                    &at,
+                    format!("`{norm}` is reserved for wotemu's own services (docker_api_proxy, gw_*, srvnet_*)"),
+                    Some("give Redis another host name".into()),
+                );
+                return None;
+            }
+            let taken = raw.nodes.keys().chain(raw.brokers.keys()).chain(raw.services.keys());
+            if let Some(other) = taken.into_iter().find(|n| names::underscore(n) == norm) {
+                p.error(
+                    Kind::DuplicateName,
+                    &at,
+                    format!("the stack's Redis cannot be named `{norm}`: `{other}` already is"),
+                    Some("give Redis another host name, or leave `host` out (the default is `redis`)".into()),
+                );
+                return None;
+            }
+            Some(norm)
+        });
+    if let Some(r) = raw
+        .redis
+        .as_ref()
+        .filter(|r| r.url.is_some() == r.host.is_some())
+    {
+        let both = r.url.is_some();
+        p.error(
+            Kind::BadValue,
+            &root.key("redis"),
+            if both {
+                "`redis` has both `url` (an external Redis) and `host` (the stack's own Redis's name)"
+                    .to_owned()
+            } else {
+                "`redis` has neither `url` nor `host`".to_owned()
+            },
+            Some("give `url: redis://HOST:PORT` to use an external Redis, or `host: NAME` to name the stack's own".into()),
+        );
+    }
+    let external_redis = raw.redis.as_ref().and_then(|r| r.url.as_ref()).map(|url| {
         let at = root.key("redis").key("url");
-        let url = r.url.trim();
+        let url = url.trim();
         if !(url.starts_with("redis://") || url.starts_with("rediss://") || url.starts_with("unix://")) {
             p.error(
                 Kind::BadValue,
@@ -598,6 +653,7 @@ pub fn validate(raw: &RawTopology, locate: &dyn Locate) -> Result<Validated, Vec
             ports,
             images,
             external_redis,
+            redis_host,
             external_docker_proxy,
             networks,
             brokers,

@@ -1,7 +1,7 @@
 """Unit tests of the camera, detector and historian apps' logic on real frames and a real SQLite store.
 
 Run by `cargo nextest` (agent/tests/it/python_apps.rs) with the checkout's venv:
-    PYTHONPATH=agent/python:topology/python .venv/bin/python -m unittest discover -s agent/python/tests -v
+    PYTHONPATH=agent/python:python .venv/bin/python -m unittest discover -s agent/python/tests -v
 """
 
 import asyncio

@@ -22,7 +22,7 @@ fn the_apps_logic_passes_its_python_tests() {
             format!(
                 "{}:{}",
                 root.join("agent/python").display(),
-                root.join("topology/python").display()
+                root.join("python").display()
             ),
         )
         .output()

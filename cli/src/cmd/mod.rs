@@ -14,6 +14,7 @@ mod cpu;
 mod dataset;
 mod doctor;
 mod net;
+mod query;
 mod report;
 mod run;
 mod swarm;
@@ -27,6 +28,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Agent(args) => agent::run(args),
         Command::Collect(args) => collect::run(args),
         Command::Dataset(cmd) => dataset::run(cmd),
+        Command::Query(args) => query::run(args),
         Command::Compose(args) => compose::run(args),
         Command::Report(args) => report::run(args),
         Command::Compare(args) => compare::run(args),
@@ -59,6 +61,7 @@ fn command_name(c: &Command) -> &'static str {
         Command::Agent(_) => "agent",
         Command::Collect(_) => "collect",
         Command::Dataset(_) => "dataset",
+        Command::Query(_) => "query",
         Command::Compose(_) => "compose",
         Command::Report(_) => "report",
         Command::Compare(_) => "compare",

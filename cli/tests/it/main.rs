@@ -7,6 +7,8 @@ mod doctor;
 mod faults;
 mod net;
 mod proxy;
+mod python_package;
+mod query;
 mod report;
 mod rows;
 mod run;

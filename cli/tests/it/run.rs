@@ -234,6 +234,8 @@ fn quickstart_runs_end_to_end_and_leaves_nothing_behind() {
     assert!(stdout(&o).contains("report:"), "{}", stdout(&o));
     check_quickstart_dataset(&out);
     assert_eq!(leftovers(&id), Vec::<String>::new());
+    // The Python package reads the real run and gives the report's figures.
+    crate::python_package::pytest_on(&[(&out, &out.join("site"))]);
 }
 
 fn wait_for_file(p: &Path, secs: u64) {
@@ -299,6 +301,8 @@ fn ctrl_c_still_collects_reports_and_cleans_up() {
     assert!(stdout(&o).contains("Stopping early"), "{}", stdout(&o));
     check_quickstart_dataset(&out);
     assert_eq!(leftovers(&id), Vec::<String>::new());
+    // The Python package reads the real run and gives the report's figures.
+    crate::python_package::pytest_on(&[(&out, &out.join("site"))]);
 }
 
 /// The run id of the `wotemu run` process `pid`, from its state file.

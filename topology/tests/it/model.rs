@@ -266,3 +266,39 @@ fn an_external_redis_url_with_credentials_is_refused() {
     assert!(e.contains("credentials") && e.contains("t.yml:1"), "{e}");
     assert!(!e.contains("secret"), "the password is not repeated: {e}");
 }
+
+#[test]
+fn the_stacks_redis_can_be_named_as_06_allowed() {
+    let text = |redis: &str| {
+        format!("redis: {redis}\nnetworks: {{n: {{conditions: wifi}}}}\nnodes:\n  a: {{app: {{path: clock}}, networks: [n]}}\n  b: {{app: {{path: clock}}, networks: [n]}}\n")
+    };
+    let t = from_yaml_str(Path::new("t.yml"), &text("{host: Store}"))
+        .unwrap()
+        .topology;
+    assert_eq!(t.redis_host.as_deref(), Some("store"));
+    let doc = wotemu_topology::compose::compose(&t);
+    let services = doc["services"].as_object().unwrap();
+    assert!(services.contains_key("store") && !services.contains_key("redis"));
+    for name in ["a", "b"] {
+        assert_eq!(services[name]["environment"]["REDIS_URL"], "redis://store");
+        let deps = services[name]["depends_on"].as_array().unwrap();
+        assert!(deps.iter().any(|d| d == "store") && !deps.iter().any(|d| d == "redis"));
+    }
+    // The stop command finds it by its label.
+    assert!(services["store"]["labels"]
+        .as_object()
+        .is_some_and(|l| l.keys().any(|k| k.ends_with(".redis"))));
+
+    for (redis, expect) in [
+        ("{host: a}", "`a` already is"),
+        ("{host: gw_x}", "reserved"),
+        ("{host: 'bad name'}", "cannot name the stack's Redis"),
+        ("{host: s, url: 'redis://x'}", "both `url`"),
+        ("{}", "neither `url` nor `host`"),
+    ] {
+        let e = from_yaml_str(Path::new("t.yml"), &text(redis))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(expect) && e.contains("t.yml:1"), "{redis}: {e}");
+    }
+}

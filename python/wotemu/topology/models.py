@@ -8,6 +8,8 @@ those lines. Beyond 0.6, `Network` also takes the new condition fields (`loss`, 
 
 import enum
 import json
+import os
+import re
 import shlex
 import sys
 
@@ -43,11 +45,40 @@ def _value(v):
     return v
 
 
+def _underscore(word):
+    """0.6's name normalisation (`inflection.underscore`): CamelCase → camel_case, - → _, lower case."""
+    word = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", word)
+    word = re.sub(r"([a-z\d])([A-Z])", r"\1_\2", word)
+    return word.replace("-", "_").lower()
+
+
+class _Named:
+    """An object with a name that 0.6 normalises (`name` is the normalised name, as 0.6 gives it); the name
+    as written is kept for wotemu's messages (`Factory-LAN` (normalised to `factory_lan`) …)."""
+
+    @property
+    def name(self):
+        return self._name
+
+    @name.setter
+    def name(self, value):
+        self._given_name = value
+        self._name = _underscore(value) if isinstance(value, str) else value
+
+    def _key(self):
+        return self._given_name if isinstance(self._given_name, str) else str(self._name)
+
+    def __repr__(self):
+        return "{}({!r})".format(type(self).__name__, self._name)
+
+
 def _name(v):
     if v is None:
         return None
     if isinstance(v, str):
         return v
+    if isinstance(v, _Named):
+        return v._key()
     return getattr(v, "name", str(v))
 
 
@@ -165,7 +196,7 @@ def _netem_from_args(args):
     return out
 
 
-class Network:
+class Network(_Named):
     def __init__(self, name, netem=None, conditions=None, args_compose_net=None, args_compose_gw=None,
                  **kwargs):
         unknown = [k for k in kwargs if k not in _NEW_CONDITION_FIELDS]
@@ -182,6 +213,14 @@ class Network:
         self.args_compose_gw = args_compose_gw
         self.extra = kwargs
         self._line = _origin()
+
+    def to_compose_dict(self, topology):
+        """This network in the topology's compose document (0.6's method)."""
+        return topology.to_compose_dict()["networks"][self.name]
+
+    def to_gateway_compose_dict(self, topology):
+        """This network's gateway service in the topology's compose document (0.6's method)."""
+        return topology.to_compose_dict()["services"]["gw_" + self.name]
 
     def _raw(self):
         out = {}
@@ -205,12 +244,16 @@ class Network:
         return out
 
 
-class Broker:
+class Broker(_Named):
     def __init__(self, name, networks, args_compose=None):
         self.name = name
         self.networks = list(networks)
         self.args_compose = args_compose
         self._line = _origin()
+
+    def to_compose_dict(self, topology):
+        """This broker's service in the topology's compose document (0.6's method)."""
+        return topology.to_compose_dict()["services"][self.name]
 
     def _raw(self):
         out = {"networks": [_name(n) for n in self.networks]}
@@ -219,7 +262,7 @@ class Broker:
         return out
 
 
-class Service:
+class Service(_Named):
     def __init__(self, name, image, **docker_options):
         self.name = name
         self.image = image
@@ -242,7 +285,7 @@ def _plain(v):
     return _value(v)
 
 
-class Node:
+class Node(_Named):
     def __init__(self, name, app, networks, broker=None, broker_network=None, image=None, resources=None,
                  scale=None, args_compose=None, services=None):
         self.name = name
@@ -268,6 +311,10 @@ class Node:
         assert service not in self.services, "service already linked"
         self.services.append(service)
 
+    def to_compose_dict(self, topology):
+        """This node's service in the topology's compose document (0.6's method)."""
+        return topology.to_compose_dict()["services"][self.name]
+
     def _raw(self):
         out = {"app": self.app._raw(), "networks": [_name(n) for n in self.networks]}
         if self.broker is not None:
@@ -290,14 +337,12 @@ class Node:
 
 
 class TopologyRedis:
-    """The stack's Redis: wotemu's own (`enabled`, the default), or an external one at `redis_url`."""
+    """The stack's Redis: wotemu's own (`enabled`, the default; its service is named `host`), or an external one
+    at `redis_url`."""
 
     def __init__(self, enabled=True, host=DEFAULT_HOST_REDIS, redis_url=None):
         if not enabled and not redis_url:
             raise ValueError("An explicit Redis URL has to be provided when the built-in Redis service is disabled")
-        if enabled and host != DEFAULT_HOST_REDIS:
-            raise ValueError("wotemu's own Redis service is always named `{}`; to use another Redis, give "
-                             "TopologyRedis(enabled=False, redis_url=...)".format(DEFAULT_HOST_REDIS))
         self.enabled = bool(enabled)
         self.host = host
         self.redis_url = redis_url
@@ -340,6 +385,15 @@ class Topology:
         self.docker_proxy = docker_proxy
         self._brokers = list(brokers or [])
         self._line = _origin()
+
+    def to_compose_dict(self):
+        """The topology's compose document as a dict, as `wotemu compose` writes it (0.6's method; needs the
+        installed `wotemu` package). Raises `wotemu.TopologyError` when the topology is invalid."""
+        return json.loads(_compose(self)[0])
+
+    def to_compose_yaml(self):
+        """The compose file text, as `wotemu compose` writes it (0.6's method)."""
+        return _compose(self)[1]
 
     @property
     def networks(self):
@@ -387,7 +441,7 @@ def _to_raw(topology):
     def put(kind, obj):
         if isinstance(obj, str):
             return  # a reference by name; resolved (or reported) by wotemu
-        name = str(obj.name)
+        name = _name(obj)
         value = obj._raw()
         path = "{}.{}".format(kind, name)
         if name in raw[kind]:
@@ -409,6 +463,8 @@ def _to_raw(topology):
         put("services", srv)
     if isinstance(topology.redis, TopologyRedis) and not topology.redis.enabled:
         raw["redis"] = {"url": str(topology.redis.redis_url)}
+    elif isinstance(topology.redis, TopologyRedis) and topology.redis.host != DEFAULT_HOST_REDIS:
+        raw["redis"] = {"host": str(topology.redis.host)}
     if isinstance(topology.docker_proxy, TopologyDockerProxy) and not topology.docker_proxy.enabled:
         raw["docker_proxy"] = {"url": topology.docker_proxy.url}
     if topology.scenario:
@@ -418,3 +474,47 @@ def _to_raw(topology):
     elif isinstance(topology.ports, dict):
         raw["ports"] = {k: int(v) for k, v in topology.ports.items()}
     return {"raw": raw, "origins": origins, "problems": problems}
+
+
+def _native():
+    try:
+        from wotemu import _native as native
+    except ImportError as e:
+        raise RuntimeError("composing or validating a topology from Python needs the installed `wotemu` package "
+                           "(pip install a wheel built with `maturin build -m python/Cargo.toml`); the `wotemu` "
+                           "command composes topology files: `wotemu compose --path FILE`") from e
+    return native
+
+
+def _caller_file():
+    """The file of the code that called into this module (where the topology was built), for locations."""
+    frame = sys._getframe(1)
+    while frame is not None and frame.f_code.co_filename in (__file__, _package_init()):
+        frame = frame.f_back
+    return os.path.abspath(frame.f_code.co_filename) if frame is not None else None
+
+
+def _package_init():
+    pkg = sys.modules.get("wotemu")
+    return getattr(pkg, "__file__", None)
+
+
+def _shim_json(topology):
+    return json.dumps(_to_raw(topology), default=str)
+
+
+def _compose(topology, source=None, redis_port=6379, topology_dir=".", password_file="./redis-password",
+             password_file_abs=None):
+    """(JSON text, YAML text) of the compose document; the options are `wotemu compose`'s."""
+    native = _native()
+    file = _caller_file()
+    if source is None:
+        source = os.path.basename(file) if file else "topology.py"
+    return native.compose(_shim_json(topology), file, source, int(redis_port), str(topology_dir),
+                          str(password_file), password_file_abs)
+
+
+def _validate(topology):
+    """(errors, warnings), each a list of the CLI's messages."""
+    native = _native()
+    return native.validate(_shim_json(topology), _caller_file())

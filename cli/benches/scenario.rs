@@ -1,7 +1,8 @@
 //! Scenario timing benchmark: how late the runner does a scenario's steps (planned vs done, from the
 //! dataset's `timeline`) in a one-host run of `WOTEMU_BENCH_REPLICAS` (default 100) replicas — 1 server and
 //! readers on LTE — with a step every 500 ms: pauses and resumes of a share of the readers, partitions of
-//! the network and their ends, kills of one reader.
+//! the network and their ends, kills of one reader, 5 more readers joining for 5 s every 10 s (and leaving),
+//! and 5 % of the readers replaced every 10 s.
 //!
 //! `cargo bench -p wotemu --bench scenario` (root, the project's venv from scripts/setup.sh).
 #![allow(clippy::print_stdout)]
@@ -33,9 +34,10 @@ fn main() {
     std::fs::write(
         &topo,
         format!(
-            "networks:\n  net: {{conditions: lte}}\nnodes:\n  server:\n    app: {{path: {}, http: true}}\n    networks: [net]\n  reader:\n    app:\n      path: reader\n      params: {{servient_host: server.net, thing_id: \"urn:wotemu:quickstart:thing\", read_sleep: \"5\"}}\n    networks: [net]\n    resources: {{mem_limit: 150M}}\n    scale: {}\nscenario:\n  - {{at: 5s, every: 2s, for: 1s, pause: {{node: reader, share: 25%}}}}\n  - {{at: 5500ms, every: 4s, for: 1s, partition: {{network: net}}}}\n  - {{at: 6200ms, every: 5s, kill: reader.1}}\n",
+            "networks:\n  net: {{conditions: lte}}\nnodes:\n  server:\n    app: {{path: {}, http: true}}\n    networks: [net]\n  reader:\n    app:\n      path: reader\n      params: {{servient_host: server.net, thing_id: \"urn:wotemu:quickstart:thing\", read_sleep: \"5\"}}\n    networks: [net]\n    resources: {{mem_limit: 150M}}\n    scale: {}\nscenario:\n  - {{at: 5s, every: 2s, for: 1s, pause: {{node: reader, share: 25%}}}}\n  - {{at: 5500ms, every: 4s, for: 1s, partition: {{network: net}}}}\n  - {{at: 6200ms, every: 5s, kill: reader.1}}\n  - {{at: 7s, every: 10s, for: 5s, scale: {{node: reader, replicas: {}}}}}\n  - {{at: 9700ms, every: 10s, churn: {{node: reader, share: 5%}}}}\n",
             server.display(),
-            replicas - 1
+            replicas - 1,
+            replicas - 1 + 5
         ),
     )
     .unwrap();
@@ -58,6 +60,8 @@ fn main() {
     );
     let mut late_ms: Vec<f64> = Vec::new();
     let mut failed = 0;
+    // (late ms, target, detail, error) of the slowest step and of each failed one.
+    let mut slowest: (f64, String, String) = (0.0, String::new(), String::new());
     for b in read_table(&out, Table::Timeline).unwrap() {
         let kind = b.column_by_name("kind").unwrap().as_string::<i32>();
         let time = b
@@ -68,11 +72,27 @@ fn main() {
             .column_by_name("planned")
             .unwrap()
             .as_primitive::<TimestampMicrosecondType>();
-        let error = b.column_by_name("error").unwrap();
+        let error = b.column_by_name("error").unwrap().as_string::<i32>();
+        let target = b.column_by_name("target").unwrap().as_string::<i32>();
+        let detail = b.column_by_name("detail").unwrap().as_string::<i32>();
         for i in 0..b.num_rows() {
             if kind.value(i) == "scenario" {
-                late_ms.push((time.value(i) - planned.value(i)) as f64 / 1000.0);
-                failed += usize::from(!error.is_null(i));
+                let late = (time.value(i) - planned.value(i)) as f64 / 1000.0;
+                late_ms.push(late);
+                let action = serde_json::from_str::<serde_json::Value>(detail.value(i))
+                    .map(|d| d["action"].as_str().unwrap_or("?").to_owned())
+                    .unwrap_or_default();
+                if late > slowest.0 {
+                    slowest = (late, action.clone(), target.value(i).to_owned());
+                }
+                if !error.is_null(i) {
+                    failed += 1;
+                    println!(
+                        "failed step: {action} {}: {}",
+                        target.value(i),
+                        error.value(i)
+                    );
+                }
             }
         }
     }
@@ -85,5 +105,9 @@ fn main() {
         q(0.5),
         q(0.99),
         late_ms.last().copied().unwrap_or(0.0)
+    );
+    println!(
+        "the slowest step: {} {} ({:.1} ms)",
+        slowest.1, slowest.2, slowest.0
     );
 }

@@ -127,6 +127,9 @@ pub struct ReplicaPlan {
     pub routes: Vec<Route>,
     /// A broker's mosquitto configuration: (file, text).
     pub broker_conf: Option<(PathBuf, String)>,
+    /// A replica beyond the node's scale, built for a scenario's `scale` event: it starts when the node is
+    /// scaled up to it (its namespace, addresses and names exist from the start).
+    pub joins_later: bool,
 }
 
 impl ReplicaPlan {
@@ -335,7 +338,12 @@ impl RunPlan {
         let mut replicas = Vec::new();
         let mut per_net = vec![0usize; networks.len()];
         let mut peer = 0usize;
-        let mut add = |node: &str, slot: u32, nets: &[String], role: Role| -> Result<(), Error> {
+        let mut add = |node: &str,
+                       slot: u32,
+                       nets: &[String],
+                       role: Role,
+                       joins_later: bool|
+         -> Result<(), Error> {
             let i = replicas.len();
             let task = format!("{stack}_{node}.{slot}.{run_id}");
             let mut links = Vec::new();
@@ -371,15 +379,16 @@ impl RunPlan {
                 mem: None,
                 routes: Vec::new(),
                 broker_conf: None,
+                joins_later,
             });
             Ok(())
         };
         for b in &t.brokers {
-            add(&b.name, 1, &b.networks, Role::Broker)?;
+            add(&b.name, 1, &b.networks, Role::Broker, false)?;
         }
         for n in &t.nodes {
-            for slot in 1..=n.scale {
-                add(&n.name, slot, &n.all_networks(), Role::Node)?;
+            for slot in 1..=t.max_replicas(&n.name) {
+                add(&n.name, slot, &n.all_networks(), Role::Node, slot > n.scale)?;
             }
         }
 
@@ -562,6 +571,11 @@ impl RunPlan {
     /// The nodes' replicas (not the brokers).
     pub fn nodes(&self) -> impl Iterator<Item = &ReplicaPlan> {
         self.replicas.iter().filter(|r| r.role == Role::Node)
+    }
+
+    /// The node replicas that start with the run (not those a scenario's `scale` adds later).
+    pub fn initial_nodes(&self) -> impl Iterator<Item = &ReplicaPlan> {
+        self.nodes().filter(|r| !r.joins_later)
     }
 }
 

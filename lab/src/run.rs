@@ -57,6 +57,16 @@ struct Running {
     started: Instant,
     /// It exited too soon after starting: restarted once a second has passed.
     pending_restart: bool,
+    /// Not part of the run now: it has not joined yet (a scenario scales the node up to it) or it left (scaled
+    /// down, or replaced by churn); it is not restarted when its agent exits.
+    left: bool,
+    /// A new task starts in its place once the old one has exited (`churn`, or a `scale` up that came while
+    /// it was still leaving).
+    rejoin: Option<&'static str>,
+    /// Tasks this slot has had after its first (restarts and churn), for the next task's name.
+    generation: u32,
+    /// Whether its first task has started (a replica that joins later has not).
+    ever_started: bool,
 }
 
 /// Which supervised part.
@@ -490,12 +500,16 @@ impl Lab {
                 cgroups,
                 started: Instant::now(),
                 pending_restart: false,
+                left: r.joins_later,
+                rejoin: None,
+                generation: 0,
+                ever_started: false,
             });
         }
         // Register every replica now: a replica stopped before its agent registers itself still shows in the
         // dataset (state unknown), and a run stopped at once still has a stack to collect. Agents overwrite
-        // their entry with their own facts.
-        for r in plan.nodes() {
+        // their entry with their own facts. (A replica that joins later registers when it joins.)
+        for r in plan.initial_nodes() {
             self.register(r, &r.task)?;
         }
         Ok(())
@@ -513,6 +527,9 @@ impl Lab {
             None
         };
         for (i, r) in plan.replicas.iter().enumerate() {
+            if r.joins_later {
+                continue;
+            }
             let program = match r.role {
                 Role::Broker => mosquitto.clone().expect("found above"),
                 Role::Node => self.exe.clone(),
@@ -533,6 +550,7 @@ impl Lab {
             )?;
             self.running[i].child = Some(child);
             self.running[i].started = Instant::now();
+            self.running[i].ever_started = true;
         }
         Ok(())
     }
@@ -570,7 +588,6 @@ impl Lab {
         obs: &dyn Observer,
     ) -> Result<Ended, Error> {
         let _span = tracing::info_span!("supervise", run = %self.plan.run_id).entered();
-        let nodes = self.plan.nodes().count();
         let start = Instant::now();
         let start_us = now_us();
         let deadline = start + duration;
@@ -649,6 +666,12 @@ impl Lab {
                 .filter(|p| p.down_since.is_some())
                 .map(|p| p.name.clone())
                 .collect();
+            let nodes = self
+                .running
+                .iter()
+                .zip(&self.plan.replicas)
+                .filter(|(x, r)| r.role == Role::Node && !x.left)
+                .count();
             obs.status(&Status {
                 left_s: deadline.saturating_duration_since(now).as_secs_f64(),
                 total_s: duration.as_secs_f64(),
@@ -680,6 +703,18 @@ impl Lab {
         }
         let plan = self.plan.clone();
         for (i, r) in plan.replicas.iter().enumerate() {
+            if self.running[i].left {
+                // It left on purpose: reap it, and start its replacement if churn asked for one.
+                let gone =
+                    self.running[i].child.is_none() || exited(&mut self.running[i].child).is_some();
+                if gone {
+                    self.running[i].child = None;
+                    if let Some(why) = self.running[i].rejoin.take() {
+                        self.join(i, r, why, obs)?;
+                    }
+                }
+                continue;
+            }
             let Some(status) = exited(&mut self.running[i].child) else {
                 continue;
             };
@@ -693,6 +728,7 @@ impl Lab {
         }
         for (i, r) in plan.replicas.iter().enumerate() {
             if self.running[i].pending_restart
+                && !self.running[i].left
                 && self.running[i].started.elapsed() >= Duration::from_secs(1)
             {
                 self.running[i].pending_restart = false;
@@ -713,8 +749,9 @@ impl Lab {
         let (task, program, env) = match r.role {
             Role::Node => {
                 self.running[i].restarts += 1;
+                self.running[i].generation += 1;
                 self.restarts += 1;
-                let task = r.restart_name(&plan.run_id, self.running[i].restarts);
+                let task = r.restart_name(&plan.run_id, self.running[i].generation);
                 let env = r.env_for(&task);
                 (task, self.exe.clone(), env)
             }
@@ -767,6 +804,86 @@ impl Lab {
         run.task = task;
         run.started = Instant::now();
         Ok(())
+    }
+
+    /// Starts a task in replica `i`'s slot (a scale up, or churn's replacement): its first task under the
+    /// planned name, later ones under a new name, as Swarm gives every task its own id. `why` is `scale` or
+    /// `churn`, for the timeline.
+    fn join(
+        &mut self,
+        i: usize,
+        r: &ReplicaPlan,
+        why: &str,
+        obs: &dyn Observer,
+    ) -> Result<(), Error> {
+        let plan = self.plan.clone();
+        let task = if self.running[i].ever_started {
+            self.running[i].generation += 1;
+            r.restart_name(&plan.run_id, self.running[i].generation)
+        } else {
+            r.task.clone()
+        };
+        let env = r.env_for(&task);
+        if let Err(e) = self.register(r, &task) {
+            tracing::warn!(error = %e, task = %task, "Joining task not registered yet.");
+        }
+        self.log.record(
+            "join",
+            &format!("node {}.{}", r.node, r.slot),
+            why,
+            None,
+            serde_json::json!({"previous_task": self.running[i].ever_started.then(|| self.running[i].task.clone()), "task": task}),
+        );
+        obs.say(&format!("scenario: {task} joins ({why})"));
+        let log = plan.log_of(&task);
+        let cgroups = self.running[i].cgroups.clone();
+        let exe = self.exe.clone();
+        let child = host::spawn_in(
+            self.rec(),
+            &Spawn {
+                ns: &r.ns,
+                hostname: &task,
+                program: &exe,
+                args: &r.args,
+                env: &env,
+                cgroups: &cgroups,
+                log: &log,
+            },
+        )?;
+        let run = &mut self.running[i];
+        run.child = Some(child);
+        run.task = task;
+        run.started = Instant::now();
+        run.left = false;
+        run.ever_started = true;
+        run.pending_restart = false;
+        Ok(())
+    }
+
+    /// Replica `i` leaves the run: its agent is asked to stop (SIGTERM: it ends its app and ships what it
+    /// holds), and it is not restarted. Returns whether the signal was sent.
+    fn leave(&mut self, i: usize) -> bool {
+        let run = &mut self.running[i];
+        run.left = true;
+        run.pending_restart = false;
+        match &run.child {
+            Some(c) => {
+                // A paused replica takes the signal once it runs again.
+                wotemu_sys::process::signal_group(c.id(), libc::SIGCONT);
+                wotemu_sys::process::signal(c.id(), libc::SIGTERM)
+            }
+            None => false,
+        }
+    }
+
+    /// The node's replicas (indices in the plan) that are part of the run now, by slot.
+    fn active(&self, node: &str) -> Vec<usize> {
+        (0..self.plan.replicas.len())
+            .filter(|&i| {
+                let r = &self.plan.replicas[i];
+                r.role == Role::Node && r.node == node && !self.running[i].left
+            })
+            .collect()
     }
 
     fn part(&mut self, id: PartId) -> &mut Part {
@@ -1121,6 +1238,79 @@ impl Lab {
                     }
                 }
             }
+            Action::Scale { node, replicas } => {
+                let key = format!("{}:{}:scale", st.event, st.occurrence);
+                let active = self.active(node);
+                let want = if st.undo {
+                    saved
+                        .remove(&key)
+                        .and_then(|v| v.as_u64())
+                        .map(|v| v as usize)
+                } else {
+                    saved.insert(key, serde_json::json!(active.len()));
+                    Some(*replicas as usize)
+                };
+                match want {
+                    None => Err("the count to go back to was not recorded".to_owned()),
+                    Some(want) if want > active.len() => {
+                        // The free slots with the lowest numbers join.
+                        let free: Vec<usize> = (0..self.plan.replicas.len())
+                            .filter(|&i| {
+                                let r = &self.plan.replicas[i];
+                                r.role == Role::Node
+                                    && r.node == *node
+                                    && self.running[i].left
+                                    && self.running[i].rejoin.is_none()
+                            })
+                            .take(want - active.len())
+                            .collect();
+                        let mut err = None;
+                        for i in free {
+                            let r = self.plan.replicas[i].clone();
+                            if self.running[i].child.is_some() {
+                                // Its previous task is still ending: the new one starts after it.
+                                self.running[i].rejoin = Some("scale");
+                                touched
+                                    .push(format!("{}.{} (once its task ended)", r.node, r.slot));
+                                continue;
+                            }
+                            match self.join(i, &r, "scale", obs) {
+                                Ok(()) => touched.push(self.running[i].task.clone()),
+                                Err(e) => err = Some(e.to_string()),
+                            }
+                        }
+                        err.map_or(Ok(()), Err)
+                    }
+                    Some(want) => {
+                        // The highest slots leave.
+                        for &i in active.iter().rev().take(active.len() - want) {
+                            if self.leave(i) {
+                                touched.push(self.running[i].task.clone());
+                            }
+                        }
+                        Ok(())
+                    }
+                }
+            }
+            Action::Churn { node, share_pct } => {
+                let active = self.active(node);
+                if active.is_empty() {
+                    Err(format!("no running replica of {node}"))
+                } else {
+                    let n = ((active.len() as f64 * share_pct / 100.0).round() as usize)
+                        .clamp(1, active.len());
+                    // A different set each time: the window moves along the slots.
+                    let first = (st.occurrence as usize - 1) * n % active.len();
+                    for k in 0..n {
+                        let i = active[(first + k) % active.len()];
+                        if self.leave(i) {
+                            self.running[i].rejoin = Some("churn");
+                            touched.push(self.running[i].task.clone());
+                        }
+                    }
+                    Ok(())
+                }
+            }
             Action::Disconnect { node, network } => {
                 let op = if st.undo { "-D" } else { "-I" };
                 let mut err = None;
@@ -1159,6 +1349,7 @@ impl Lab {
                 Action::Pause { .. } => "resume",
                 Action::Stress { .. } => "unstress",
                 Action::Partition { .. } | Action::Disconnect { .. } => "reconnect",
+                Action::Scale { .. } => "scale back",
                 _ => "restore",
             }
         } else {
@@ -1188,14 +1379,14 @@ impl Lab {
     }
 
     /// The replicas (indices in the plan) a scenario target names: the node's replicas, by slot or share.
+    /// Only replicas that are part of the run now count (a `scale` may have added or removed some); they
+    /// hold slots 1 to N, so a share is the first ones by slot.
     fn targeted(&self, target: &wotemu_topology::model::Target) -> Vec<usize> {
-        let mine = |r: &&ReplicaPlan| r.role == Role::Node && r.node == target.node;
-        let slots = target.slots(self.plan.replicas.iter().filter(mine).count() as u32);
-        (0..self.plan.replicas.len())
-            .filter(|&i| {
-                let r = &self.plan.replicas[i];
-                mine(&r) && slots.contains(&r.slot)
-            })
+        let active = self.active(&target.node);
+        let slots = target.slots(active.len() as u32);
+        active
+            .into_iter()
+            .filter(|&i| slots.contains(&self.plan.replicas[i].slot))
             .collect()
     }
 

@@ -73,6 +73,16 @@ pub enum Action {
     Restart {
         target: Target,
     },
+    /// The node runs `replicas` replicas from then on: the highest slots leave, free slots join.
+    Scale {
+        node: String,
+        replicas: u32,
+    },
+    /// That share of the node's running replicas leaves and is replaced (same slots, new tasks).
+    Churn {
+        node: String,
+        share_pct: f64,
+    },
     Stress {
         target: Target,
         /// % of one core.
@@ -131,6 +141,8 @@ impl Action {
                 format!("network {network}")
             }
             Action::Disconnect { node, network } => format!("node {node} on network {network}"),
+            Action::Scale { node, .. } => format!("node {node}"),
+            Action::Churn { node, share_pct } => format!("node {share_pct}% of {node}"),
         }
     }
 
@@ -145,6 +157,8 @@ impl Action {
             Action::Conditions { .. } => "conditions",
             Action::Restart { .. } => "restart",
             Action::Stress { .. } => "stress",
+            Action::Scale { .. } => "scale",
+            Action::Churn { .. } => "churn",
         }
     }
 }
@@ -162,6 +176,18 @@ impl Topology {
     /// Total replicas of nodes.
     pub fn replicas(&self) -> u32 {
         self.nodes.iter().map(|n| n.scale).sum()
+    }
+
+    /// The most replicas a node has at any time of the run: its scale, or more when a scenario scales it up.
+    pub fn max_replicas(&self, node: &str) -> u32 {
+        let scale = self.node(node).map_or(0, |n| n.scale);
+        self.scenario
+            .iter()
+            .filter_map(|e| match &e.action {
+                Action::Scale { node: n, replicas } if n == node => Some(*replicas),
+                _ => None,
+            })
+            .fold(scale, u32::max)
     }
 }
 

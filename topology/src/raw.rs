@@ -87,12 +87,14 @@ pub struct RawScenarioEvent {
     /// New conditions for a network (`{network: 3g, conditions: gprs, loss: 5%}`), as a schedule step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conditions: Option<RawScenarioConditions>,
-    /// Not built yet: replicas joining or leaving.
+    /// Replicas join or leave: the node runs this many replicas from then on (`{node: reader, replicas:
+    /// 16}`); with `for`, it goes back to the count before.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub scale: Option<serde_json::Value>,
-    /// Not built yet: a share of replicas replaced every interval.
+    pub scale: Option<RawScale>,
+    /// A share of a node's replicas leaves and is replaced by new ones (`{node: reader, share: 20%, every:
+    /// 30s}`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub churn: Option<serde_json::Value>,
+    pub churn: Option<RawChurn>,
     /// CPU and/or memory load inside the cgroups of a node's replicas (`{node: worker, cpu: 90%}`,
     /// `{node: worker, memory: 120M}`), until the end of `for` (or of the run).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -127,6 +129,26 @@ pub enum RawTarget {
         /// `50%` of the replicas (at least one), the first ones by slot.
         share: Scalar,
     },
+}
+
+/// A node's new number of replicas.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawScale {
+    pub node: String,
+    pub replicas: u32,
+}
+
+/// Replicas replaced: that share of a node's running replicas leaves (gracefully) and new ones join.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawChurn {
+    pub node: String,
+    /// `20%` of the running replicas (at least one), a different set each time.
+    pub share: Scalar,
+    /// Repeat every this long (the event's own `every` does the same).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub every: Option<Scalar>,
 }
 
 /// A network to partition.

@@ -714,6 +714,9 @@ pub fn app_files(t: &mut Topology, dir: &std::path::Path, locate: &dyn Locate) -
     p.errors
 }
 
+/// The most replicas a `scale` event may ask for.
+const MAX_SCALE: u32 = 1000;
+
 /// The scenario's events, checked against the nodes and networks: one action each, known targets, a slot
 /// within the node's scale, a `for` only where there is something to undo.
 fn scenario(
@@ -752,13 +755,27 @@ fn scenario(
         );
         None
     };
+    // The most replicas a scale event gives a node (a replica that joins later can be a target).
+    let scaled_to = |node: &str| -> u32 {
+        raw.scenario
+            .iter()
+            .filter_map(|e| e.scale.as_ref())
+            .filter(|s| names::underscore(&s.node) == node)
+            .map(|s| s.replicas)
+            .max()
+            .unwrap_or(0)
+    };
     let target = |p: &mut Problems<'_>, at: &DocPath, t: &RawTarget| -> Option<Target> {
         match t {
             RawTarget::Name(n) => {
                 // `reader.2`: a replica; a node name itself may not contain a dot.
                 if let Some((node, slot)) = n.rsplit_once('.') {
                     let node = node_of(p, at, node)?;
-                    let scale = nodes.iter().find(|x| x.name == node).map_or(1, |x| x.scale);
+                    let scale = nodes
+                        .iter()
+                        .find(|x| x.name == node)
+                        .map_or(1, |x| x.scale)
+                        .max(scaled_to(&node));
                     match slot.parse::<u32>() {
                         Ok(s) if (1..=scale).contains(&s) => Some(Target {
                             node,
@@ -810,7 +827,20 @@ fn scenario(
         let at = root.key("scenario").index(i);
         let at_ms = duration(p, &at.key("at"), &ev.at);
         let for_ms = ev.duration.as_ref().map(|d| duration(p, &at.key("for"), d));
-        let every_ms = ev.every.as_ref().map(|d| duration(p, &at.key("every"), d));
+        let churn_every = ev.churn.as_ref().and_then(|c| c.every.as_ref());
+        if churn_every.is_some() && ev.every.is_some() {
+            p.error(
+                Kind::BadScenario,
+                &at.key("churn").key("every"),
+                "`every` is given twice, in the event and in `churn`",
+                Some("keep one of them".into()),
+            );
+        }
+        let every_ms = match (&ev.every, churn_every) {
+            (Some(d), _) => Some(duration(p, &at.key("every"), d)),
+            (None, Some(d)) => Some(duration(p, &at.key("churn").key("every"), d)),
+            (None, None) => None,
+        };
         if every_ms.is_some_and(|e| e <= 0.0) {
             p.error(
                 Kind::BadScenario,
@@ -841,17 +871,48 @@ fn scenario(
                 None,
             );
         }
-        for (key, v) in [("scale", &ev.scale), ("churn", &ev.churn)] {
-            if v.is_some() {
+        let mut actions: Vec<(&str, Option<Action>)> = Vec::new();
+        if let Some(x) = &ev.scale {
+            let sat = at.key("scale");
+            let node = node_of(p, &sat.key("node"), &x.node);
+            if x.replicas > MAX_SCALE {
                 p.error(
                     Kind::BadScenario,
-                    &at.key(key),
-                    format!("`{key}` events are not built yet"),
-                    Some("this version runs kill, restart, pause, resume, stress, partition, disconnect and conditions events".into()),
+                    &sat.key("replicas"),
+                    format!("at most {MAX_SCALE} replicas, not {}", x.replicas),
+                    None,
                 );
             }
+            actions.push((
+                "scale",
+                node.map(|node| Action::Scale {
+                    node,
+                    replicas: x.replicas,
+                }),
+            ));
         }
-        let mut actions: Vec<(&str, Option<Action>)> = Vec::new();
+        if let Some(x) = &ev.churn {
+            let cat = at.key("churn");
+            let node = node_of(p, &cat.key("node"), &x.node);
+            let parsed = units::parse_percent(x.share.as_str()).is_ok();
+            let pct = percent(p, &cat.key("share"), &x.share);
+            let share_ok = parsed && pct > 0.0 && pct <= 100.0;
+            if parsed && !share_ok {
+                p.error(
+                    Kind::BadScenario,
+                    &cat.key("share"),
+                    format!("a share must be more than 0 % and at most 100 %, not {pct} %"),
+                    None,
+                );
+            }
+            actions.push((
+                "churn",
+                node.filter(|_| share_ok).map(|node| Action::Churn {
+                    node,
+                    share_pct: pct,
+                }),
+            ));
+        }
         if let Some(t) = &ev.kill {
             actions.push((
                 "kill",
@@ -979,13 +1040,13 @@ fn scenario(
                     ),
                     Some("split it into one event per action".into()),
                 );
-            } else if [&ev.scale, &ev.churn].iter().all(|v| v.is_none()) {
+            } else {
                 p.error(
                     Kind::BadScenario,
                     &at,
                     "the event has no action",
                     Some(
-                        "give one of kill, restart, pause, resume, stress, partition, disconnect, conditions".into(),
+                        "give one of kill, restart, pause, resume, stress, partition, disconnect, conditions, scale, churn".into(),
                     ),
                 );
             }
@@ -996,7 +1057,10 @@ fn scenario(
         if for_ms.is_some()
             && matches!(
                 action,
-                Action::Kill { .. } | Action::Resume { .. } | Action::Restart { .. }
+                Action::Kill { .. }
+                    | Action::Resume { .. }
+                    | Action::Restart { .. }
+                    | Action::Churn { .. }
             )
         {
             p.error(

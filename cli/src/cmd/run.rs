@@ -210,10 +210,14 @@ fn run_lab(
     )?;
     let plan = lab.plan();
     output::say(&format!(
-        "Running {} (run {}): {} replicas on {} networks for {:?}; Ctrl-C stops early. Logs: {}",
+        "Running {} (run {}): {} replicas{} on {} networks for {:?}; Ctrl-C stops early. Logs: {}",
         plan.stack,
         plan.run_id,
-        plan.nodes().count(),
+        plan.initial_nodes().count(),
+        match plan.nodes().count() - plan.initial_nodes().count() {
+            0 => String::new(),
+            later => format!(" (+{later} the scenario scales up to)"),
+        },
         plan.networks.len(),
         duration,
         plan.logs_dir().display()

@@ -236,3 +236,146 @@ fn a_scenario_past_the_end_or_on_swarm_is_refused_clearly() {
         stderr(&o)
     );
 }
+
+/// Readers scaled 2 → 4, half of them replaced, then scaled down to 1.
+fn churn_topology(dir: &Path) -> std::path::PathBuf {
+    let server = repo().join("examples/apps/quickstart_server.py");
+    let text = format!(
+        r#"networks:
+  3g:
+    conditions: fast_3g
+nodes:
+  server:
+    app: {{path: {}, http: true}}
+    networks: [3g]
+  reader:
+    app:
+      path: reader
+      params: {{servient_host: server.3g, thing_id: "urn:wotemu:quickstart:thing", read_sleep: "0.5"}}
+    networks: [3g]
+    scale: 2
+scenario:
+  - {{at: 4s, scale: {{node: reader, replicas: 4}}}}
+  - {{at: 12s, churn: {{node: reader, share: 50%}}}}
+  - {{at: 20s, scale: {{node: reader, replicas: 1}}}}
+"#,
+        server.display()
+    );
+    let p = dir.join("churn.yml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+#[test]
+fn replicas_join_leave_and_are_replaced_on_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let topo = churn_topology(dir.path());
+    let out = dir.path().join("run");
+    let o = run_cmd(&topo, &out, "26s").output().unwrap();
+    assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
+    let id = run_id(&stdout(&o));
+    assert!(
+        stdout(&o).contains("3 replicas (+2 the scenario scales up to)"),
+        "{}",
+        stdout(&o)
+    );
+
+    let timeline = rows(&out, Table::Timeline);
+    let ev: Vec<&Value> = timeline
+        .iter()
+        .filter(|e| e["kind"] == "scenario")
+        .collect();
+    assert_eq!(ev.len(), 3, "{ev:#?}");
+    for e in &ev {
+        assert!(e["error"].is_null(), "{e}");
+        let late = e["time"].as_i64().unwrap() - e["planned"].as_i64().unwrap();
+        assert!((0..100_000).contains(&late), "{late} µs late: {e}");
+    }
+    let detail =
+        |e: &Value| -> Value { serde_json::from_str(e["detail"].as_str().unwrap()).unwrap() };
+    let at = |i: usize| ev[i]["planned"].as_i64().unwrap();
+    assert_eq!(detail(ev[0])["action"], "scale");
+    assert_eq!(
+        detail(ev[0])["tasks"].as_array().unwrap().len(),
+        2,
+        "two readers join"
+    );
+    assert_eq!(detail(ev[1])["action"], "churn");
+    let churned: Vec<String> = detail(ev[1])["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(churned.len(), 2, "half of 4 readers are replaced");
+    assert_eq!(
+        detail(ev[2])["tasks"].as_array().unwrap().len(),
+        3,
+        "three readers leave"
+    );
+    // Every join is a timeline row of its own (two by scale, two replacements).
+    let joins: Vec<&Value> = timeline.iter().filter(|e| e["kind"] == "join").collect();
+    assert_eq!(joins.len(), 4, "{joins:#?}");
+
+    // The readers of slots 3 and 4 joined at the scale up and read; the replacements read after the churn;
+    // after the scale down only slot 1 reads.
+    let inter = rows(&out, Table::Interactions);
+    let reads = |prefix: &str, a: i64, b: i64| {
+        inter
+            .iter()
+            .filter(|r| r["side"] == "consumed" && r["ok"] == true)
+            .filter(|r| r["task"].as_str().unwrap().starts_with(prefix))
+            .filter(|r| (a..b).contains(&r["time"].as_i64().unwrap()))
+            .count()
+    };
+    for slot in [3, 4] {
+        let p = format!("churn_reader.{slot}.");
+        assert_eq!(
+            reads(&p, 0, at(0)),
+            0,
+            "reader.{slot} read before it joined"
+        );
+        assert!(
+            reads(&p, at(0), at(1)) > 0,
+            "reader.{slot} did not read after joining"
+        );
+    }
+    let tasks = rows(&out, Table::Tasks);
+    let names: Vec<&str> = tasks
+        .iter()
+        .filter(|t| t["node"] == "reader")
+        .map(|t| t["task"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 6, "4 readers and 2 replacements: {names:?}");
+    for old in &churned {
+        let slot = old.split('.').nth(1).unwrap();
+        let new = names
+            .iter()
+            .find(|t| t.starts_with(&format!("churn_reader.{slot}.")) && *t != old)
+            .unwrap_or_else(|| panic!("no replacement for {old}: {names:?}"));
+        assert!(reads(new, at(1), at(2)) > 0, "{new} did not read");
+        // (Exactly the old task: the new one's name begins with it.)
+        let old_after = inter
+            .iter()
+            .filter(|r| r["task"] == old.as_str() && r["side"] == "consumed")
+            .filter(|r| r["time"].as_i64().unwrap() > at(1) + 1_000_000)
+            .count();
+        assert_eq!(old_after, 0, "{old} read after it left");
+    }
+    let late = at(2) + 2_000_000;
+    assert_eq!(
+        reads("churn_reader.2.", late, i64::MAX),
+        0,
+        "reader.2 read after leaving"
+    );
+    assert_eq!(
+        reads("churn_reader.4.", late, i64::MAX),
+        0,
+        "reader.4 read after leaving"
+    );
+    assert!(
+        reads("churn_reader.1.", late, i64::MAX) > 0,
+        "reader.1 stopped reading"
+    );
+    assert_eq!(leftovers(&id), Vec::<String>::new());
+}

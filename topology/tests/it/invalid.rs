@@ -137,7 +137,7 @@ fn every_scenario_mistake_is_located() {
         "{found:#?}"
     );
     assert!(
-        found[3].0.starts_with(&at(12)) && found[3].1.contains("not built yet"),
+        found[3].0.starts_with(&at(12)) && found[3].1.contains("a share must be more than 0 %"),
         "{found:#?}"
     );
     assert!(

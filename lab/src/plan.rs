@@ -31,9 +31,9 @@ pub const STATE_ROOT: &str = "/run/wotemu";
 const FIRST_NET: u8 = 64;
 /// The most networks a run can have (`10.64` … `10.253`).
 pub const MAX_NETWORKS: usize = 190;
-/// The most replicas (and brokers) one network can hold: a /16 without the network, gateway and broadcast
-/// addresses.
-pub const MAX_PER_NETWORK: usize = 65_532;
+/// The most replicas (and brokers) one network can hold: a Linux bridge has at most 1,024 ports
+/// (`BR_MAX_PORTS`) of which port 0 is never used, and one is the gateway's. (Its /16 would hold 65,532.)
+pub const MAX_PER_NETWORK: usize = 1_022;
 
 /// Where an app's Redis is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -352,7 +352,7 @@ impl RunPlan {
                 per_net[k] += 1;
                 if per_net[k] > MAX_PER_NETWORK {
                     return Err(Error::Plan(format!(
-                        "network `{net}` has more than {MAX_PER_NETWORK} replicas; a one-host network holds at most that many"
+                        "network `{net}` has more than {MAX_PER_NETWORK} replicas (with the scale a scenario asks for): a one-host network is a Linux bridge, which has at most 1,023 ports, one of them the gateway's; spread the nodes over more networks, or run the topology on a Swarm"
                     )));
                 }
                 links.push(LinkPlan {
@@ -692,6 +692,24 @@ mod tests {
         let all: std::collections::BTreeSet<Ipv4Addr> =
             p.replicas.iter().map(|r| r.links[0].addr).collect();
         assert_eq!(all.len(), 300, "every address is distinct");
+    }
+
+    #[test]
+    fn a_network_beyond_a_bridges_ports_is_refused_before_anything_is_built() {
+        let t = topology(
+            "networks: {lan: {}}\nnodes:\n  r: {app: {path: clock}, networks: [lan], scale: 1022}\n",
+        );
+        assert!(RunPlan::new(&t, &PlanOptions::new("0001", "s")).is_ok());
+        let t = topology(
+            "networks: {lan: {}}\nnodes:\n  r: {app: {path: clock}, networks: [lan], scale: 1023}\n",
+        );
+        let e = RunPlan::new(&t, &PlanOptions::new("0001", "s"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("more than 1022 replicas") && e.contains("1,023 ports"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -785,16 +785,28 @@ impl Lab {
                 tracing::warn!(error = %e, task = %task, "Restarted task not registered yet.");
             }
         }
-        let log = plan.log_of(&task);
+        self.spawn_task(i, r, task, &program, &env)
+    }
+
+    /// Starts `task` (a new task of replica `i`) in the replica's namespace and cgroups.
+    fn spawn_task(
+        &mut self,
+        i: usize,
+        r: &ReplicaPlan,
+        task: String,
+        program: &Path,
+        env: &BTreeMap<String, String>,
+    ) -> Result<(), Error> {
+        let log = self.plan.log_of(&task);
         let cgroups = self.running[i].cgroups.clone();
         let child = host::spawn_in(
             self.rec(),
             &Spawn {
                 ns: &r.ns,
                 hostname: &task,
-                program: &program,
+                program,
                 args: &r.args,
-                env: &env,
+                env,
                 cgroups: &cgroups,
                 log: &log,
             },
@@ -835,25 +847,9 @@ impl Lab {
             serde_json::json!({"previous_task": self.running[i].ever_started.then(|| self.running[i].task.clone()), "task": task}),
         );
         obs.say(&format!("scenario: {task} joins ({why})"));
-        let log = plan.log_of(&task);
-        let cgroups = self.running[i].cgroups.clone();
         let exe = self.exe.clone();
-        let child = host::spawn_in(
-            self.rec(),
-            &Spawn {
-                ns: &r.ns,
-                hostname: &task,
-                program: &exe,
-                args: &r.args,
-                env: &env,
-                cgroups: &cgroups,
-                log: &log,
-            },
-        )?;
+        self.spawn_task(i, r, task, &exe, &env)?;
         let run = &mut self.running[i];
-        run.child = Some(child);
-        run.task = task;
-        run.started = Instant::now();
         run.left = false;
         run.ever_started = true;
         run.pending_restart = false;

@@ -78,21 +78,17 @@ fn columns(py: Python<'_>, df: &DataFrame) -> PyResult<Columns> {
                 ("bool".into(), PyList::new(py, v)?.into_any().unbind())
             }
             DataType::Datetime(unit, _) => {
-                let per_us = match unit {
-                    TimeUnit::Nanoseconds => 1000,
-                    TimeUnit::Microseconds | TimeUnit::Milliseconds => 1,
+                let to_us = |x: i64| match unit {
+                    TimeUnit::Nanoseconds => x / 1000,
+                    TimeUnit::Microseconds => x,
+                    TimeUnit::Milliseconds => x * 1000,
                 };
                 let s = s.cast(&DataType::Int64).map_err(dataset_err)?;
-                let mul = if *unit == TimeUnit::Milliseconds {
-                    1000
-                } else {
-                    1
-                };
                 let v: Vec<Option<i64>> = s
                     .i64()
                     .map_err(dataset_err)?
                     .into_iter()
-                    .map(|x| x.map(|x| x * mul / per_us))
+                    .map(|x| x.map(to_us))
                     .collect();
                 ("datetime".into(), PyList::new(py, v)?.into_any().unbind())
             }

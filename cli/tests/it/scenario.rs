@@ -11,7 +11,9 @@ use crate::rows::rows;
 use crate::run::{leftovers, repo, run_cmd, run_id};
 use crate::util::{stderr, stdout, wotemu};
 
-fn topology(dir: &Path) -> std::path::PathBuf {
+/// The quickstart's server and two readers on 3G (one host), with `scenario` (YAML list items), written as
+/// `name` in `dir`.
+fn topology_with(dir: &Path, name: &str, scenario: &str) -> std::path::PathBuf {
     let server = repo().join("examples/apps/quickstart_server.py");
     let text = format!(
         r#"networks:
@@ -28,25 +30,33 @@ nodes:
     networks: [3g]
     scale: 2
 scenario:
-  - at: 5s
+{scenario}"#,
+        server.display()
+    );
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn topology(dir: &Path) -> std::path::PathBuf {
+    topology_with(
+        dir,
+        "scenario.yml",
+        r#"  - at: 5s
     restart: reader.2
   - at: 8s
     kill: reader.1
   - at: 14s
     for: 8s
-    partition: {{network: 3g}}
+    partition: {network: 3g}
   - at: 28s
     for: 4s
     pause: reader.2
   - at: 33s
     for: 5s
-    stress: {{node: server, cpu: 100%}}
+    stress: {node: server, cpu: 100%}
 "#,
-        server.display()
-    );
-    let p = dir.join("scenario.yml");
-    std::fs::write(&p, text).unwrap();
-    p
+    )
 }
 
 #[test]
@@ -239,31 +249,14 @@ fn a_scenario_past_the_end_or_on_swarm_is_refused_clearly() {
 
 /// Readers scaled 2 → 4, half of them replaced, then scaled down to 1.
 fn churn_topology(dir: &Path) -> std::path::PathBuf {
-    let server = repo().join("examples/apps/quickstart_server.py");
-    let text = format!(
-        r#"networks:
-  3g:
-    conditions: fast_3g
-nodes:
-  server:
-    app: {{path: {}, http: true}}
-    networks: [3g]
-  reader:
-    app:
-      path: reader
-      params: {{servient_host: server.3g, thing_id: "urn:wotemu:quickstart:thing", read_sleep: "0.5"}}
-    networks: [3g]
-    scale: 2
-scenario:
-  - {{at: 4s, scale: {{node: reader, replicas: 4}}}}
-  - {{at: 12s, churn: {{node: reader, share: 50%}}}}
-  - {{at: 20s, scale: {{node: reader, replicas: 1}}}}
+    topology_with(
+        dir,
+        "churn.yml",
+        r#"  - {at: 4s, scale: {node: reader, replicas: 4}}
+  - {at: 12s, churn: {node: reader, share: 50%}}
+  - {at: 20s, scale: {node: reader, replicas: 1}}
 "#,
-        server.display()
-    );
-    let p = dir.join("churn.yml");
-    std::fs::write(&p, text).unwrap();
-    p
+    )
 }
 
 #[test]

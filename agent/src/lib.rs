@@ -13,6 +13,7 @@
 pub mod config;
 mod cpu;
 mod error;
+pub mod events;
 pub mod facts;
 pub mod gateway;
 pub mod packets;

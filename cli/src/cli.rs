@@ -169,6 +169,15 @@ pub(crate) enum Command {
     /// gets 403. The `docker_api_proxy` service of `wotemu compose` runs it.
     #[command(verbatim_doc_comment)]
     DockerApiProxy(DockerApiProxyArgs),
+    /// Carry out a topology's scenario in a Swarm stack (what the `scenario` service of `wotemu compose` runs).
+    ///
+    /// Takes the events `wotemu compose` validated (--events, JSON), waits for every node's replicas
+    /// (--node), then does each step at its time through the Docker API of the local engine (kill, pause,
+    /// exec, service scale) or the gateways' live changes, and ships each step as a `timeline` event to
+    /// the stack's Redis (the environment of an agent: REDIS_URL, REDIS_PASSWORD_FILE, WOTEMU_STACK,
+    /// WOTEMU_TASK). Ends on SIGTERM, resuming any replica it paused.
+    #[command(verbatim_doc_comment)]
+    Scenario(ScenarioArgs),
     /// Run the stack's Redis (what the `redis` service of `wotemu compose` runs): `redis-server` with the
     /// stack's password from its secret file (REDIS_PASSWORD_FILE), handed over on redis-server's stdin so that
     /// it never shows on a command line; no persistence to disk, no eviction.
@@ -887,6 +896,9 @@ pub(crate) struct StressLoadArgs {
     /// Bytes to allocate and touch.
     #[arg(long, default_value_t = 0)]
     pub(crate) memory_bytes: u64,
+    /// End after this many milliseconds (else it runs until it is killed).
+    #[arg(long)]
+    pub(crate) for_ms: Option<u64>,
 }
 
 /// Which running emulation: a `wotemu run` or a Swarm stack.
@@ -964,6 +976,19 @@ pub(crate) struct RedisServerArgs {
     /// More redis-server options, after the defaults (`--port 6380`).
     #[arg(last = true)]
     pub(crate) args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ScenarioArgs {
+    /// The scenario's events, as `wotemu compose` writes them (JSON).
+    #[arg(long)]
+    pub(crate) events: String,
+    /// A node of the topology whose replicas are awaited before the scenario's time starts (repeat).
+    #[arg(long = "node")]
+    pub(crate) nodes: Vec<String>,
+    /// Longest wait for the nodes' replicas, in seconds.
+    #[arg(long, default_value_t = 300)]
+    pub(crate) start_timeout: u64,
 }
 
 #[derive(Debug, Args)]

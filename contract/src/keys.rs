@@ -83,6 +83,13 @@ impl StackKeys {
         format!("{}net:{network}:set", self.prefix)
     }
 
+    /// `wotemu:<stack>:scenario`: a hash of the Swarm stack's scenario service's progress — `start` (µs
+    /// since the epoch: the time its events count from) and a field per step done (`<event>:<occurrence>`
+    /// or `…:undo`), so that a restarted service goes on where it was instead of starting again.
+    pub fn scenario(&self) -> String {
+        format!("{}scenario", self.prefix)
+    }
+
     /// `wotemu:<stack>:stream:<task>`
     pub fn stream(&self, task: &str) -> String {
         format!("{}stream:{task}", self.prefix)

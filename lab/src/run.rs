@@ -593,7 +593,8 @@ impl Lab {
         let deadline = start + duration;
         let mut rate_window: VecDeque<(Instant, u64)> = VecDeque::new();
         let mut last_live = (0u64, 0u64);
-        let steps = crate::scenario::steps(&self.plan.scenario, duration.as_secs_f64() * 1000.0);
+        let steps =
+            wotemu_topology::scenario::steps(&self.plan.scenario, duration.as_secs_f64() * 1000.0);
         let mut next_step = 0usize;
         let mut saved: BTreeMap<String, serde_json::Value> = BTreeMap::new();
         loop {
@@ -1098,7 +1099,7 @@ impl Lab {
     /// error when it failed). A failed step does not end the run.
     fn scenario_step(
         &mut self,
-        st: &crate::scenario::Step,
+        st: &wotemu_topology::scenario::Step,
         start_us: i64,
         saved: &mut BTreeMap<String, serde_json::Value>,
         obs: &dyn Observer,
@@ -1194,35 +1195,15 @@ impl Lab {
                 }
             }
             Action::Partition { network } | Action::Conditions { network, .. } => {
-                let key = format!("{}:{network}", st.event);
+                let current = self.net_conditions(network);
                 let keys = self.keys.clone();
-                let new = match (&ev.action, st.undo) {
-                    (_, true) => saved.remove(&key),
-                    (Action::Partition { .. }, false) => {
-                        let now = self.net_conditions(network);
-                        if let Some(c) = &now {
-                            saved.insert(key, c.clone());
-                        }
-                        now.map(|mut c| {
-                            c["loss"] = serde_json::json!(100.0);
-                            c
-                        })
-                    }
-                    (Action::Conditions { conditions, .. }, false) => {
-                        if let Some(c) = self.net_conditions(network) {
-                            saved.insert(key, c);
-                        }
-                        Some(serde_json::Value::Object(
-                            wotemu_topology::compose::conditions_object(conditions),
-                        ))
-                    }
-                    _ => None,
-                };
-                match new {
-                    None => Err(format!(
-                        "the gateway of {network} has not said its conditions yet"
-                    )),
-                    Some(c) => {
+                match wotemu_topology::scenario::network_change(
+                    &ev, st.event, st.undo, current, saved,
+                )
+                .expect("a network's event")
+                {
+                    Err(e) => Err(e),
+                    Ok(c) => {
                         touched.push(format!("gateway {network}"));
                         self.with_redis(|conn| {
                             redis::cmd("RPUSH")
@@ -1340,17 +1321,7 @@ impl Lab {
             }
         };
         let late_ms = (now_us() - planned) as f64 / 1000.0;
-        let what = if st.undo {
-            match ev.action {
-                Action::Pause { .. } => "resume",
-                Action::Stress { .. } => "unstress",
-                Action::Partition { .. } | Action::Disconnect { .. } => "reconnect",
-                Action::Scale { .. } => "scale back",
-                _ => "restore",
-            }
-        } else {
-            ev.action.name()
-        };
+        let what = wotemu_topology::scenario::action_word(&ev, st.undo);
         if let Err(e) = &result {
             obs.warn(&format!(
                 "scenario: {what} {} failed: {e}",
@@ -1360,7 +1331,7 @@ impl Lab {
         self.log.record_planned(
             "scenario",
             &ev.action.target(),
-            crate::scenario::outcome(&ev, st.undo),
+            wotemu_topology::scenario::outcome(&ev, st.undo),
             result.err(),
             serde_json::json!({
                 "action": what,

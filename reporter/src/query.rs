@@ -204,7 +204,7 @@ pub fn write(df: &mut DataFrame, format: Format, mut out: impl Write) -> Result<
             .map_err(QueryError::Write),
         Format::Csv => CsvWriter::new(&mut out)
             .include_header(true)
-            .finish(df)
+            .finish(&mut csv_ready(df)?)
             .map_err(QueryError::Run),
         Format::Json => {
             let rows = json_rows(df);
@@ -216,6 +216,26 @@ pub fn write(df: &mut DataFrame, format: Format, mut out: impl Write) -> Result<
             .map(|_| ())
             .map_err(QueryError::Run),
     }
+}
+
+/// `df` with its durations as integers (CSV has no duration type), each column's name saying the unit
+/// (`late` → `late_us`).
+fn csv_ready(df: &DataFrame) -> Result<DataFrame, QueryError> {
+    let mut out = df.clone();
+    for c in df.columns() {
+        if let DataType::Duration(unit) = c.dtype() {
+            let suffix = match unit {
+                TimeUnit::Nanoseconds => "ns",
+                TimeUnit::Microseconds => "us",
+                TimeUnit::Milliseconds => "ms",
+            };
+            let ints = c.cast(&DataType::Int64).map_err(QueryError::Run)?;
+            out.replace(c.name(), ints).map_err(QueryError::Run)?;
+            out.rename(c.name(), format!("{}_{suffix}", c.name()).into())
+                .map_err(QueryError::Run)?;
+        }
+    }
+    Ok(out)
 }
 
 /// Writes `df` as `format` to the file `path`.

@@ -4,13 +4,17 @@
 //!   a snapshot of every task (state, error, logs) into the stack's Redis, every service but Redis removed,
 //!   the agents' last data awaited, and the run dataset collected;
 //! - [`proxy`]: `wotemu docker-api-proxy`, the stack's read-only view of the Docker API for its agents;
-//! - [`password`]: the stack's Redis password (a Docker secret from a file beside the compose file).
+//! - [`password`]: the stack's Redis password (a Docker secret from a file beside the compose file);
+//! - [`scenario`]: `wotemu scenario`, the stack's scenario service (the topology's timed events through the
+//!   Docker API).
 //!
 //! This crate must never write to the Docker engine beyond removing the services of the stack it is asked to
-//! stop, print (progress goes through the collector's `Progress`), or trim the stack's Redis.
+//! stop and what a scenario's steps do to the stack's own tasks and services, print (progress goes through
+//! the collector's `Progress`), or trim the stack's Redis.
 
 pub mod password;
 pub mod proxy;
+pub mod scenario;
 pub mod stop;
 
 pub use stop::{stop, StopOptions, Stopped};

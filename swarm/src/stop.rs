@@ -64,8 +64,8 @@ impl DockerTask {
         let svc = services.get(&service_id)?;
         let spec = svc.spec.as_ref()?;
         let service = spec.name.clone()?;
-        // Agents, and gateways that record what they apply (`wotemu gateway --record`): each writes its own
-        // snapshot after its last shipment.
+        // Agents, gateways that record what they apply (`wotemu gateway --record`) and the scenario service:
+        // each writes its own snapshot after its last shipment.
         let records = spec
             .task_template
             .as_ref()
@@ -78,7 +78,9 @@ impl DockerTask {
                     .any(|a| a == "--record")
             })
             .unwrap_or(false);
+        // The scenario service ships its events the same way.
         let agent = has_label(svc, &format!("{LABEL}.node"))
+            || has_label(svc, &format!("{LABEL}.scenario"))
             || (has_label(svc, &format!("{LABEL}.gw")) && records);
         // Swarm names a task `<service>.<slot>.<id>` (replicated) or `<service>.<node id>.<id>` (global).
         let middle = t

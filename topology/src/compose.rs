@@ -37,6 +37,8 @@ pub const COMPOSE_VERSION: &str = "3.7";
 pub use wotemu_contract::LABEL;
 const PROXY: &str = "docker_api_proxy";
 const REDIS: &str = "redis";
+/// The service that carries out a topology's scenario in a Swarm stack.
+pub const SCENARIO: &str = "scenario";
 pub use wotemu_contract::keys::{PASSWORD_FILE_LABEL, PASSWORD_IN_CONTAINER, PASSWORD_SECRET};
 
 /// Where app files are in the container (each node's in a directory of its own).
@@ -178,6 +180,38 @@ pub fn compose_with(t: &Topology, opts: &ComposeOptions) -> Value {
             merge(&mut svc, extra);
         }
         services.insert(b.name.clone(), svc);
+    }
+
+    if !t.scenario.is_empty() {
+        // On a manager (service scale needs one), with the Docker socket: it kills, pauses, restarts and
+        // execs in the stack's containers and scales its services. It listens on nothing; it is on the
+        // stack's networks only to reach Redis.
+        let mut command = vec![
+            "scenario".to_owned(),
+            "--events".into(),
+            serde_json::to_string(&t.scenario).expect("events serialise"),
+        ];
+        command.extend(t.nodes.iter().map(|n| format!("--node={}", n.name)));
+        services.insert(
+            SCENARIO.into(),
+            json!({
+                "image": t.images.wotemu,
+                "command": command,
+                "volumes": ["/var/run/docker.sock:/var/run/docker.sock"],
+                "deploy": {
+                    "endpoint_mode": "dnsrr",
+                    "placement": {"constraints": ["node.role == manager"]},
+                    // Started again after a crash, it goes on from the run's start it recorded.
+                    "restart_policy": {"condition": "on-failure"},
+                },
+                "depends_on": [REDIS],
+                "environment": common_env(t),
+                "secrets": [PASSWORD_SECRET],
+                "hostname": "{{.Task.Name}}",
+                "labels": {format!("{LABEL}.scenario"): ""},
+                "networks": all_nets,
+            }),
+        );
     }
 
     for s in &t.services {

@@ -24,6 +24,7 @@ pub mod names;
 #[cfg(feature = "python")]
 pub mod python;
 pub mod raw;
+pub mod scenario;
 mod shape;
 pub mod trace;
 pub mod units;

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A validated topology. Lists are sorted by name.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -30,8 +30,9 @@ pub struct Topology {
     pub scenario: Vec<ScenarioEvent>,
 }
 
-/// One event of a scenario.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// One event of a scenario. (It deserialises too, for the Swarm stack's `scenario` service, which takes the
+/// events `wotemu compose` validated.)
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScenarioEvent {
     pub at_ms: f64,
     /// Undone after this long.
@@ -47,7 +48,7 @@ pub struct ScenarioEvent {
 }
 
 /// What a scenario event does.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "do")]
 pub enum Action {
     Kill {
@@ -94,7 +95,7 @@ pub enum Action {
 }
 
 /// The replicas of a node an event acts on.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Target {
     pub node: String,
     /// One replica (1-based), or all of them / a share.
@@ -289,7 +290,7 @@ impl fmt::Display for Preset {
 }
 
 /// What a gateway applies to the traffic it forwards. Rates in bits/s; percentages 0–100.
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 pub struct Conditions {
     /// One-way delay, ms (each direction is delayed once, so RTT ≈ 2×latency).
     pub latency_ms: f64,

@@ -154,6 +154,20 @@ pub fn validate(raw: &RawTopology, locate: &dyn Locate) -> Result<Validated, Vec
         &mut taken,
         "node",
     );
+    // A scenario is carried out in a Swarm stack by a service of that name.
+    if !raw.scenario.is_empty() {
+        if let Some(at) = taken.get(crate::compose::SCENARIO) {
+            p.error(
+                Kind::ReservedName,
+                at,
+                format!(
+                    "`{}` is reserved for wotemu's own service when the topology has a scenario",
+                    crate::compose::SCENARIO
+                ),
+                Some(format!("rename it, e.g. `my_{}`", crate::compose::SCENARIO)),
+            );
+        }
+    }
 
     if raw.nodes.is_empty() {
         p.error(
@@ -1070,14 +1084,27 @@ fn scenario(
                 Some("remove `for` (a killed app is restarted by the runner)".into()),
             );
         }
-        out.push(ScenarioEvent {
-            at_ms,
-            for_ms,
-            every_ms,
-            count: ev.count,
-            action,
-        });
+        out.push((
+            i,
+            ScenarioEvent {
+                at_ms,
+                for_ms,
+                every_ms,
+                count: ev.count,
+                action,
+            },
+        ));
     }
+    let events: Vec<ScenarioEvent> = out.iter().map(|(_, e)| e.clone()).collect();
+    for (first, second, why) in crate::scenario::contradictions(&events) {
+        p.error(
+            Kind::BadScenario,
+            &root.key("scenario").index(out[second].0),
+            format!("contradicts scenario event {}: {why}", out[first].0),
+            Some("move one of them out of the other's `for`, or shorten that `for`".into()),
+        );
+    }
+    let mut out: Vec<ScenarioEvent> = out.into_iter().map(|(_, e)| e).collect();
     out.sort_by(|a, b| a.at_ms.total_cmp(&b.at_ms));
     out
 }

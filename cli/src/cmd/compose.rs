@@ -17,15 +17,17 @@ fn default_output(path: &Path) -> PathBuf {
     }
 }
 
+/// The directory of a file path (`.` for a bare file name, whose parent is the empty path).
+fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
 pub(crate) fn run(args: ComposeArgs) -> anyhow::Result<ExitCode> {
     let loaded = load_topology(&args.path)?;
     let t = &loaded.topology;
-    if !t.scenario.is_empty() {
-        anyhow::bail!(
-            "{}: the topology has a scenario, which only `wotemu run` carries out for now: the Swarm stack's              scenario service is not built yet; remove `scenario` to deploy it as a stack",
-            args.path.display()
-        );
-    }
     let source = args
         .path
         .file_name()
@@ -51,13 +53,13 @@ pub(crate) fn run(args: ComposeArgs) -> anyhow::Result<ExitCode> {
         }
     };
     // App files are shipped as Swarm configs whose paths are relative to the compose file.
-    let topo_dir = std::path::absolute(args.path.parent().unwrap_or(Path::new(".")))
-        .context("finding the topology's directory")?;
+    let topo_dir =
+        std::path::absolute(parent_dir(&args.path)).context("finding the topology's directory")?;
     let topology_dir = if out == Path::new("-") {
         topo_dir.to_string_lossy().into_owned()
     } else {
-        let out_dir = std::path::absolute(out.parent().unwrap_or(Path::new(".")))
-            .context("finding the output's directory")?;
+        let out_dir =
+            std::path::absolute(parent_dir(&out)).context("finding the output's directory")?;
         wotemu_sys::fs::relative_path(&out_dir, &topo_dir)
     };
     // The stack's Redis password: a file beside the compose file (beside the topology for stdout), made once.

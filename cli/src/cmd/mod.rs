@@ -39,12 +39,15 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Venv(args) => venv::run(args),
         Command::Gateway(args) => net::gateway(args),
         Command::DockerApiProxy(args) => swarm::proxy(args),
+        Command::Scenario(args) => swarm::scenario(args),
         Command::RedisServer(args) => swarm::redis_server(args),
         Command::Broker(args) => net::broker(args),
         Command::Route(args) => net::route(args),
         Command::Fidelity(args) => net::fidelity(args),
         Command::Net(cmd) => net::live(cmd),
-        Command::StressLoad(args) => wotemu_lab::scenario::load(args.cpu_pct, args.memory_bytes),
+        Command::StressLoad(args) => {
+            wotemu_lab::scenario::load(args.cpu_pct, args.memory_bytes, args.for_ms)
+        }
         Command::CpuSpeed(args) => cpu::run(args),
         Command::Run(args) => run::run(args),
         Command::Clean(args) => run::clean(args),
@@ -72,6 +75,7 @@ fn command_name(c: &Command) -> &'static str {
         Command::Venv(_) => "venv",
         Command::Gateway(_) => "gateway",
         Command::DockerApiProxy(_) => "docker-api-proxy",
+        Command::Scenario(_) => "scenario",
         Command::RedisServer(_) => "redis-server",
         Command::Broker(_) => "broker",
         Command::Route(_) => "route",

@@ -104,7 +104,7 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             names.join(", ")
         ));
     }
-    let late = wotemu_lab::scenario::check(&t.scenario, duration.as_secs_f64() * 1000.0);
+    let late = wotemu_topology::scenario::check(&t.scenario, duration.as_secs_f64() * 1000.0);
     if !late.is_empty() {
         bail!("{}", late.join("\n"));
     }

@@ -1,4 +1,5 @@
-//! `wotemu stop --compose-file FILE --stack NAME` and `wotemu docker-api-proxy`: glue over `wotemu-swarm`.
+//! `wotemu stop --compose-file FILE --stack NAME`, `wotemu docker-api-proxy` and `wotemu scenario`: glue over
+//! `wotemu-swarm`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -6,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use crate::cli::{DockerApiProxyArgs, RedisServerArgs, StopArgs};
+use crate::cli::{DockerApiProxyArgs, RedisServerArgs, ScenarioArgs, StopArgs};
 use crate::output::{self, Bar};
 
 pub(crate) fn stop(args: StopArgs) -> anyhow::Result<ExitCode> {
@@ -106,6 +107,66 @@ pub(crate) fn proxy(args: DockerApiProxyArgs) -> anyhow::Result<ExitCode> {
             args.socket.display()
         ));
     })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) fn scenario(args: ScenarioArgs) -> anyhow::Result<ExitCode> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let events: Vec<wotemu_topology::model::ScenarioEvent> = serde_json::from_str(&args.events)
+        .context("--events is not a scenario as `wotemu compose` writes it")?;
+    let env: std::collections::BTreeMap<String, String> = std::env::vars().collect();
+    let c = wotemu_agent::AgentConfig::from_env(&env, "");
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let sigs = wotemu_sys::signals::channel();
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            if sigs.recv().is_ok() {
+                stop.store(true, Ordering::SeqCst);
+            }
+        });
+    }
+    let recorder = wotemu_agent::events::EventRecorder::start(
+        &c,
+        serde_json::json!({"events": events.len(), "engine": "swarm"}),
+    )
+    .context("starting the scenario's recorder")?;
+    let cfg = wotemu_swarm::scenario::ScenarioConfig {
+        stack: c.stack.clone(),
+        redis_url: c.redis_url.clone(),
+        events,
+        nodes: args.nodes,
+        start_timeout: Duration::from_secs(args.start_timeout),
+    };
+    output::say(&format!(
+        "scenario: {} events for stack {}",
+        cfg.events.len(),
+        cfg.stack
+    ));
+    let result = wotemu_swarm::scenario::run(&cfg, &stop, &mut |d| {
+        recorder.push(wotemu_contract::table::TimelineEvent {
+            task: recorder.task().to_owned(),
+            node: recorder.node().to_owned(),
+            time: wotemu_contract::time_util::now_us(),
+            planned: Some(d.planned_us),
+            kind: "scenario".into(),
+            target: d.target,
+            outcome: d.outcome.into(),
+            error: d.error,
+            detail: Some(d.detail.to_string()),
+        });
+    });
+    let error = result.as_ref().err().map(|e| e.to_string());
+    let drained = recorder.finish(error);
+    if drained.left_in_spool > 0 {
+        tracing::warn!(
+            left = drained.left_in_spool,
+            spool = %drained.spool_path.display(),
+            "Events left in the spool: Redis could not take them."
+        );
+    }
+    result?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -110,6 +110,19 @@ fn a_group_by_equals_the_parquet_read_independently_in_every_format() {
     let mut lines = csv.lines();
     assert_eq!(lines.next(), Some("thing,verb,n,failed,total"));
     assert_eq!(lines.count(), want.len());
+    // CSV has no durations: they are integers, the header saying the unit.
+    let o = wotemu()
+        .arg("query")
+        .arg(&dataset)
+        .arg("SELECT max(time) - min(time) AS span FROM interactions")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let csv = stdout(&o);
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some("span_us"));
+    let span: i64 = lines.next().unwrap().parse().unwrap();
+    assert!(span > 1_000_000, "{span} µs");
 
     // Aligned columns, on request: the header, a rule, the rows and their count.
     let o = wotemu()

@@ -1,6 +1,6 @@
 //! Scenarios in one-host runs (real namespaces, real processes): a replica killed and restarted, a network
 //! partitioned, a replica paused, each done on time, recorded in the dataset and shown in the report; a
-//! scenario the Swarm engine cannot run yet is refused. Needs root.
+//! scenario past the end of the run, or with contradictory events, is refused. Needs root.
 
 use std::path::Path;
 
@@ -217,7 +217,7 @@ fn kills_partitions_and_pauses_happen_on_time_and_are_in_the_dataset_and_the_rep
 }
 
 #[test]
-fn a_scenario_past_the_end_or_on_swarm_is_refused_clearly() {
+fn a_scenario_past_the_end_or_contradictory_is_refused_clearly() {
     let dir = tempfile::tempdir().unwrap();
     let topo = topology(dir.path());
     let o = wotemu()
@@ -233,18 +233,43 @@ fn a_scenario_past_the_end_or_on_swarm_is_refused_clearly() {
         "{}",
         stderr(&o)
     );
+    // The same scenario makes a Swarm stack with its scenario service, carrying the events.
     let o = wotemu()
-        .arg("compose")
-        .arg("--path")
+        .args(["compose", "--output", "-", "--path"])
         .arg(&topo)
         .output()
         .unwrap();
-    assert_eq!(o.status.code(), Some(1));
-    assert!(
-        stderr(&o).contains("scenario service is not built yet"),
-        "{}",
-        stderr(&o)
+    assert!(o.status.success(), "{}", stderr(&o));
+    let doc: Value = serde_yaml::from_str(&stdout(&o)).unwrap();
+    let command: Vec<&str> = doc["services"]["scenario"]["command"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(command[..2], ["scenario", "--events"]);
+    let events: Vec<Value> = serde_json::from_str(command[2]).unwrap();
+    assert_eq!(events.len(), 5);
+    assert_eq!(events[1]["action"]["do"], "kill");
+    // A pause of reader.2 while a repeated pause of all readers is in force: located, in both commands.
+    let bad = topology_with(
+        dir.path(),
+        "contradictory.yml",
+        "  - {at: 10s, for: 5s, every: 20s, pause: reader}\n  - {at: 52s, pause: reader.2}\n",
     );
+    for args in [
+        &["topology", "validate"][..],
+        &["compose", "--output", "-", "--path"][..],
+    ] {
+        let o = wotemu().args(args).arg(&bad).output().unwrap();
+        assert_ne!(o.status.code(), Some(0), "{args:?}");
+        let err = stderr(&o);
+        assert!(err.contains("contradictory.yml:"), "{args:?}: {err}");
+        assert!(
+            err.contains("contradicts scenario event 0: `pause node reader.2` at 52.0 s changes the pause of reader while `pause node reader` (from 50.0 s for 5.0 s) is in force"),
+            "{args:?}: {err}"
+        );
+    }
 }
 
 /// Readers scaled 2 → 4, half of them replaced, then scaled down to 1.

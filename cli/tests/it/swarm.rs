@@ -225,7 +225,13 @@ fn registered(conn: &mut redis::Connection, stack: &str, prefix: &str) -> Vec<St
         .collect()
 }
 
-fn stop(compose: &Path, stack: &str, redis_port: u16, out: &Path) -> Value {
+/// `wotemu stop --json`: its summary and its exit code and warnings.
+fn stop_output(
+    compose: &Path,
+    stack: &str,
+    redis_port: u16,
+    out: &Path,
+) -> (Value, Option<i32>, String) {
     let o = wotemu()
         .args(["stop", "--compose-file"])
         .arg(compose)
@@ -235,8 +241,15 @@ fn stop(compose: &Path, stack: &str, redis_port: u16, out: &Path) -> Value {
         .arg(out)
         .output()
         .unwrap();
-    assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
-    serde_json::from_str(&stdout(&o)).unwrap()
+    let summary = serde_json::from_str(&stdout(&o))
+        .unwrap_or_else(|e| panic!("{e}: {}\n{}", stdout(&o), stderr(&o)));
+    (summary, o.status.code(), stderr(&o))
+}
+
+fn stop(compose: &Path, stack: &str, redis_port: u16, out: &Path) -> Value {
+    let (summary, code, err) = stop_output(compose, stack, redis_port, out);
+    assert_eq!(code, Some(0), "{summary:#}\n{err}");
+    summary
 }
 
 fn report(dataset: &Path, site: &Path) {
@@ -814,4 +827,188 @@ fn a_sweep_runs_each_combination_as_a_stack() {
         serde_json::from_slice(&std::fs::read(out.join("compare/compare.json")).unwrap()).unwrap();
     assert_eq!(json["runs"][1]["engine"], "swarm");
     assert!(out.join("compare/sweep.html").exists());
+}
+
+/// The Swarm engine's scenario service: a reader killed (Swarm starts a new task), the readers scaled
+/// 2 → 3, a reader paused and resumed, the server disconnected and reconnected, the network partitioned,
+/// the server loaded — each step done through the Docker API or the gateway at its time, recorded in the
+/// dataset with the tasks it touched, and shown on the report's scenario page.
+#[test]
+fn a_scenario_is_carried_out_by_the_stacks_scenario_service() {
+    let _swarm = Swarm::ensure();
+    let dir = tempfile::tempdir().unwrap();
+    let server = repo().join("examples/apps/quickstart_server.py");
+    let topo = dir.path().join("scenario.yml");
+    std::fs::write(
+        &topo,
+        format!(
+            r#"networks:
+  3g:
+    conditions: lte
+nodes:
+  server:
+    app: {{path: {}, http: true}}
+    networks: [3g]
+  reader:
+    app:
+      path: reader
+      params: {{servient_host: server.3g, thing_id: "urn:wotemu:quickstart:thing", read_sleep: "0.5"}}
+    networks: [3g]
+    scale: 2
+scenario:
+  - {{at: 3s, kill: reader.1}}
+  - {{at: 6s, scale: {{node: reader, replicas: 3}}}}
+  - {{at: 8s, for: 4s, pause: reader.2}}
+  - {{at: 9s, for: 3s, disconnect: {{node: server, network: 3g}}}}
+  - {{at: 14s, for: 3s, partition: {{network: 3g}}}}
+  - {{at: 15s, for: 3s, stress: {{node: server, cpu: 50%}}}}
+"#,
+            server.display()
+        ),
+    )
+    .unwrap();
+    let file = dir.path().join("scenario.compose.yml");
+    let port = wotemu_testkit::free_port();
+    compose(&topo, &file, port);
+    let compose_text = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        compose_text.contains("- scenario\n"),
+        "the stack has a scenario service:\n{compose_text}"
+    );
+    let name = "wtmswarmsc";
+    let stack = Stack::deploy(name, &file, &["3g"]);
+
+    // Every step done (the progress hash: `start` and a field per step), then the third reader reading.
+    let mut conn = redis_conn(port, &file, 120);
+    let progress = StackKeys::new(name).scenario();
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let fields: usize = redis::cmd("HLEN")
+            .arg(&progress)
+            .query(&mut conn)
+            .unwrap_or(0);
+        let mut reading = |slot: u32| {
+            registered(&mut conn, name, &format!("{name}_reader.{slot}."))
+                .iter()
+                .filter(|t| {
+                    crate::agent::stream_rows_in(&mut conn, name, t, Table::Interactions) > 0
+                })
+                .count()
+        };
+        // The third reader, and both tasks of the first (the killed one and its replacement).
+        let (third, first) = (reading(3), reading(1));
+        if fields == 1 + 10 && third >= 1 && first >= 2 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{fields} progress fields, tasks reading: {first} of reader.1, {third} of reader.3; services: {}",
+            docker_ok(&["service", "ps", &format!("{name}_reader")])
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+
+    let run = dir.path().join("run");
+    let (summary, code, err) = stop_output(&file, name, port, &run);
+    // The scenario service writes its final report like an agent: the stop waits for it.
+    assert_eq!(
+        summary["agents_finished"], summary["agents_waited_for"],
+        "{summary:#}"
+    );
+    // The one loss is the killed reader's last records (exit 3 says so): it had no time to ship them.
+    let failed: Vec<&str> = summary["failed_tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    assert_eq!(failed.len(), 1, "{summary:#}");
+    assert!(
+        failed[0].starts_with(&format!("{name}_reader.1.")),
+        "{failed:?}"
+    );
+    assert_eq!(code, Some(3), "{err}");
+    let losses: Vec<&str> = err.lines().filter(|l| l.contains("warning")).collect();
+    assert_eq!(losses.len(), 1, "{err}");
+    assert!(
+        losses[0].contains("1 tasks ended without their final report (killed)")
+            && losses[0].contains(failed[0]),
+        "{err}"
+    );
+
+    let steps: Vec<Value> = rows(&run, Table::Timeline)
+        .into_iter()
+        .filter(|e| e["kind"] == "scenario")
+        .collect();
+    let actions: Vec<String> = steps
+        .iter()
+        .map(|e| {
+            let d: Value = serde_json::from_str(e["detail"].as_str().unwrap()).unwrap();
+            assert!(
+                e["task"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with(&format!("{name}_scenario.1.")),
+                "{e:#}"
+            );
+            assert!(e["error"].is_null(), "a step failed: {e:#}");
+            assert_eq!(d["engine"], "swarm");
+            assert!(!d["tasks"].as_array().unwrap().is_empty(), "{e:#}");
+            let late = d["late_ms"].as_f64().unwrap();
+            assert!((0.0..1000.0).contains(&late), "{late} ms late: {e:#}");
+            d["action"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "kill",
+            "scale",
+            "pause",
+            "disconnect",
+            "resume",
+            "reconnect",
+            "partition",
+            "stress",
+            "reconnect",
+            "unstress"
+        ],
+        "{steps:#?}"
+    );
+
+    // The killed reader's task failed and Swarm started another in its slot; the third reader read.
+    let tasks = rows(&run, Table::Tasks);
+    let slot1 = of_task(&tasks, &format!("{name}_reader.1."));
+    assert!(slot1.len() >= 2, "{slot1:#?}");
+    assert!(slot1.iter().any(|t| t["state"] == "failed"), "{slot1:#?}");
+    let interactions = rows(&run, Table::Interactions);
+    for slot in 1..=3 {
+        let read = of_task(&interactions, &format!("{name}_reader.{slot}."));
+        assert!(!read.is_empty(), "reader.{slot} has interactions");
+    }
+    // The killed task's new task read after the kill.
+    let killed_at = steps[0]["time"].as_i64().unwrap();
+    assert!(
+        of_task(&interactions, &format!("{name}_reader.1."))
+            .iter()
+            .any(|i| i["time"].as_i64().unwrap() > killed_at + 1_000_000),
+        "reader.1 read again after the kill"
+    );
+
+    let site = dir.path().join("site");
+    report(&run, &site);
+    let page = std::fs::read_to_string(site.join("scenario.html")).unwrap();
+    for s in [
+        "kill",
+        "scale",
+        "pause",
+        "disconnect",
+        "partition",
+        "stress",
+        "node reader.1",
+    ] {
+        assert!(page.contains(s), "{s} is not on the scenario page");
+    }
+    drop(conn);
+    assert_eq!(stack.remove(), Vec::<String>::new());
 }

@@ -45,13 +45,24 @@ fn compose_writes_beside_the_topology_as_06_did() {
     );
     let from_py = std::fs::read_to_string(dir.path().join("quickstart.yml")).unwrap();
     assert!(from_py.contains("gw_3g:"));
-    // Its own output is overwritten on the next run.
+    // Its own output is overwritten on the next run, also when both are named as bare file names in the
+    // current directory (whose parent is the empty path).
     let o = wotemu()
-        .args(["compose", "--path"])
-        .arg(dir.path().join("quickstart.py"))
+        .current_dir(dir.path())
+        .args([
+            "compose",
+            "--path",
+            "quickstart.py",
+            "--output",
+            "quickstart.yml",
+        ])
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("quickstart.yml")).unwrap(),
+        from_py
+    );
     // A YAML topology is not overwritten: its compose file is FILE.compose.yml.
     std::fs::copy(
         examples().join("quickstart.yml"),

@@ -296,3 +296,44 @@ fn python_and_yaml_forms_give_the_same_scenario_and_traces() {
         .iter()
         .all(|n| n.trace.as_ref().is_some_and(|t| t.points.len() >= 60)));
 }
+
+#[test]
+fn a_scenario_becomes_the_stacks_scenario_service() {
+    let t = wotemu_topology::load(&examples().join("scenario.yml"))
+        .unwrap()
+        .topology;
+    let doc = wotemu_topology::compose::compose(&t);
+    let svc = &doc["services"]["scenario"];
+    assert_eq!(
+        svc["deploy"]["placement"]["constraints"][0],
+        "node.role == manager"
+    );
+    assert_eq!(
+        svc["volumes"][0],
+        "/var/run/docker.sock:/var/run/docker.sock"
+    );
+    assert_eq!(svc["secrets"][0], wotemu_topology::compose::PASSWORD_SECRET);
+    assert!(svc["labels"]
+        .as_object()
+        .unwrap()
+        .contains_key(&format!("{}.scenario", wotemu_contract::LABEL)));
+    let command: Vec<&str> = svc["command"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(command[..2], ["scenario", "--events"]);
+    // The events travel whole: the service reads back exactly the validated scenario.
+    let events: Vec<wotemu_topology::model::ScenarioEvent> =
+        serde_json::from_str(command[2]).unwrap();
+    assert_eq!(events, t.scenario);
+    assert_eq!(command[3..], ["--node=reader", "--node=server"]);
+    // Without a scenario, no such service.
+    let quick = wotemu_topology::load(&examples().join("quickstart.yml"))
+        .unwrap()
+        .topology;
+    assert!(wotemu_topology::compose::compose(&quick)["services"]
+        .get("scenario")
+        .is_none());
+}

@@ -1,0 +1,708 @@
+//! `wotemu scenario`: the Swarm stack's `scenario` service, which carries out the topology's scenario
+//! through the Docker API — the same timeline as the one-host runner ([`wotemu_topology::scenario`]):
+//!
+//! - `kill` → the task's container is SIGKILLed (Swarm's restart policy starts a new task); `restart` and
+//!   `churn` → SIGTERM (the agent ends its app and ships what it holds; Swarm starts a new task);
+//! - `pause`/`resume` → `docker pause`/`unpause` (the cgroup freezer); paused containers are resumed when
+//!   the service is stopped, so that their agents can ship their last data;
+//! - `stress` → `docker exec wotemu stress-load` in the task's container (its cgroup), which ends by itself
+//!   after the event's `for`;
+//! - `disconnect` → `docker exec iptables` in the task's container: everything to and from its address on
+//!   that network is dropped, until the undo deletes the two rules;
+//! - `partition` / `conditions` → a live change of the network's gateway (`wotemu:<stack>:net:<net>:set`),
+//!   computed as on one host ([`wotemu_topology::scenario::network_change`]);
+//! - `scale` → the service's replica count (`docker service update`).
+//!
+//! Times count from the moment every node's replicas are running (or 5 minutes after the service started,
+//! whichever comes first), kept in Redis (`wotemu:<stack>:scenario`) with every step done: a restarted
+//! service goes on from there. The service acts on containers of its own Docker engine only (it runs on a
+//! manager): in a Swarm of several hosts, a task on another host is a failed step that says so.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use bollard::exec::{StartExecOptions, StartExecResults};
+use bollard::models::{ExecConfig, TaskState};
+use bollard::query_parameters::{
+    InspectServiceOptions, KillContainerOptionsBuilder, ListTasksOptionsBuilder,
+    UpdateServiceOptionsBuilder,
+};
+use bollard::Docker;
+use futures_util::StreamExt;
+use serde_json::Value;
+use wotemu_contract::keys::StackKeys;
+use wotemu_contract::time_util::now_us;
+use wotemu_topology::model::{Action, ScenarioEvent, Target};
+use wotemu_topology::scenario::{self, Step};
+
+use crate::Error;
+
+/// What the service is asked to do.
+#[derive(Debug, Clone)]
+pub struct ScenarioConfig {
+    pub stack: String,
+    pub redis_url: String,
+    pub events: Vec<ScenarioEvent>,
+    /// The topology's nodes (their services are `<stack>_<node>`), whose replicas are awaited before the
+    /// scenario's time starts.
+    pub nodes: Vec<String>,
+    /// Longest wait for the nodes' replicas.
+    pub start_timeout: Duration,
+}
+
+/// One step done (or failed), for the timeline.
+#[derive(Debug, Clone)]
+pub struct StepDone {
+    /// When it was planned, µs since the epoch.
+    pub planned_us: i64,
+    /// The event's target (`node reader.2`, `network 3g`).
+    pub target: String,
+    /// `start`, `end` or `done`.
+    pub outcome: &'static str,
+    pub error: Option<String>,
+    /// `detail`: action, event, occurrence, tasks, late_ms (as on one host).
+    pub detail: Value,
+}
+
+/// A running task of a node's service.
+#[derive(Debug, Clone)]
+struct Replica {
+    slot: u32,
+    /// `<service>.<slot>.<task id>`.
+    task: String,
+    container: String,
+}
+
+const WINDOW_MS: f64 = 10_000.0;
+
+/// Carries out the scenario until `stop` is set; each step goes to `record` as it is done.
+pub fn run(
+    cfg: &ScenarioConfig,
+    stop: &AtomicBool,
+    record: &mut dyn FnMut(StepDone),
+) -> Result<(), Error> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Engine {
+            host: "(local)".into(),
+            message: format!("starting the Docker API client: {e}"),
+        })?;
+    let host =
+        std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
+    let docker = Docker::connect_with_defaults()
+        .map_err(|e| Error::Engine {
+            host: host.clone(),
+            message: e.to_string(),
+        })?
+        .with_timeout(Duration::from_secs(30));
+    rt.block_on(docker.ping()).map_err(|e| Error::Engine {
+        host: host.clone(),
+        message: e.to_string(),
+    })?;
+    let keys = StackKeys::new(&cfg.stack);
+    let mut ex = Executor {
+        cfg,
+        rt,
+        docker,
+        keys,
+        redis: None,
+        saved: BTreeMap::new(),
+        paused: BTreeMap::new(),
+        stressed: BTreeMap::new(),
+    };
+    let start_us = ex.start(stop)?;
+    tracing::info!(start_us, "The scenario's time runs.");
+    let mut from = 0.0;
+    'windows: while !stop.load(Ordering::SeqCst) {
+        let steps = scenario::steps_in(&cfg.events, from, from + WINDOW_MS, f64::INFINITY);
+        for st in steps {
+            let field = done_field(&st);
+            if ex.done(&field) {
+                continue;
+            }
+            let planned = start_us + (st.at_ms * 1000.0) as i64;
+            // Wait for its time, a tenth of a second at a time (a stop ends the wait).
+            loop {
+                if stop.load(Ordering::SeqCst) {
+                    break 'windows;
+                }
+                let left = planned - now_us();
+                if left <= 0 {
+                    break;
+                }
+                std::thread::sleep(Duration::from_micros(left.min(100_000) as u64));
+            }
+            record(ex.step(&st, planned));
+            ex.mark_done(&field);
+        }
+        from += WINDOW_MS;
+        if from > scenario_end(&cfg.events) {
+            // Nothing more will happen: wait for the stop.
+            while !stop.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+    // Paused replicas are resumed, so that their agents can end and ship.
+    for (_, containers) in std::mem::take(&mut ex.paused) {
+        for (task, c) in containers {
+            if let Err(e) = ex.rt.block_on(ex.docker.unpause_container(&c)) {
+                tracing::debug!(task, error = %e, "A paused replica could not be resumed at stop.");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The last time any step can happen (infinite for events repeating without end).
+fn scenario_end(events: &[ScenarioEvent]) -> f64 {
+    events
+        .iter()
+        .map(|e| match (e.every_ms, e.count) {
+            (Some(_), None) => f64::INFINITY,
+            (Some(ev), Some(c)) => e.at_ms + ev * f64::from(c) + e.for_ms.unwrap_or(0.0),
+            (None, _) => e.at_ms + e.for_ms.unwrap_or(0.0),
+        })
+        .fold(0.0, f64::max)
+}
+
+/// The progress hash's field of a step.
+fn done_field(st: &Step) -> String {
+    format!(
+        "{}:{}{}",
+        st.event,
+        st.occurrence,
+        if st.undo { ":undo" } else { "" }
+    )
+}
+
+struct Executor<'a> {
+    cfg: &'a ScenarioConfig,
+    rt: tokio::runtime::Runtime,
+    docker: Docker,
+    keys: StackKeys,
+    redis: Option<redis::Connection>,
+    /// What `partition`/`conditions`/`scale` steps replaced, for their undo.
+    saved: BTreeMap<String, Value>,
+    /// (event, occurrence) → the (task, container) it paused.
+    paused: BTreeMap<(usize, u32), Vec<(String, String)>>,
+    /// (event, occurrence) → the tasks it loaded.
+    stressed: BTreeMap<(usize, u32), Vec<String>>,
+}
+
+impl Executor<'_> {
+    /// A Redis command, reconnecting once when the connection broke.
+    fn redis<T: redis::FromRedisValue>(&mut self, cmd: &redis::Cmd) -> Result<T, String> {
+        for _ in 0..2 {
+            if self.redis.is_none() {
+                let c = redis::Client::open(self.cfg.redis_url.as_str())
+                    .and_then(|c| c.get_connection_with_timeout(Duration::from_secs(5)))
+                    .map_err(|e| format!("Redis: {e}"))?;
+                self.redis = Some(c);
+            }
+            match cmd.query(self.redis.as_mut().expect("connected")) {
+                Ok(v) => return Ok(v),
+                Err(e) if e.is_connection_dropped() || e.is_io_error() => self.redis = None,
+                Err(e) => return Err(format!("Redis: {e}")),
+            }
+        }
+        Err("Redis did not answer".into())
+    }
+
+    /// The time the scenario counts from: the one recorded, or now once every node's replicas run.
+    fn start(&mut self, stop: &AtomicBool) -> Result<i64, Error> {
+        let key = self.keys.scenario();
+        let redis_err = |what: &str, e: String| Error::Docker {
+            what: what.into(),
+            message: e,
+        };
+        let deadline = std::time::Instant::now() + self.cfg.start_timeout;
+        // Swarm starts the stack's services together: Redis may not answer yet.
+        let recorded: Option<i64> = loop {
+            match self.redis(redis::cmd("HGET").arg(&key).arg("start")) {
+                Ok(v) => break v,
+                Err(e) if std::time::Instant::now() >= deadline || stop.load(Ordering::SeqCst) => {
+                    return Err(redis_err("reading the scenario's start", e))
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "Redis does not answer yet.");
+                    std::thread::sleep(Duration::from_millis(500));
+                }
+            }
+        };
+        if let Some(t) = recorded {
+            tracing::info!("Started again: the scenario goes on from its recorded start.");
+            return Ok(t);
+        }
+        while std::time::Instant::now() < deadline && !stop.load(Ordering::SeqCst) {
+            let mut all = true;
+            for node in &self.cfg.nodes {
+                let service = format!("{}_{node}", self.cfg.stack);
+                let want = self.replicas_of(&service).unwrap_or(0);
+                if (self.running(&service)?.len() as u64) < want {
+                    all = false;
+                    break;
+                }
+            }
+            if all {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        let _: bool = self
+            .redis(redis::cmd("HSETNX").arg(&key).arg("start").arg(now_us()))
+            .map_err(|e| redis_err("recording the scenario's start", e))?;
+        self.redis(redis::cmd("HGET").arg(&key).arg("start"))
+            .map_err(|e| redis_err("reading the scenario's start", e))
+    }
+
+    fn done(&mut self, field: &str) -> bool {
+        let key = self.keys.scenario();
+        self.redis::<bool>(redis::cmd("HEXISTS").arg(key).arg(field))
+            .unwrap_or(false)
+    }
+
+    fn mark_done(&mut self, field: &str) {
+        let key = self.keys.scenario();
+        if let Err(e) = self.redis::<()>(redis::cmd("HSET").arg(key).arg(field).arg(now_us())) {
+            tracing::warn!(field, error = %e, "A step done could not be recorded in Redis.");
+        }
+    }
+
+    /// The replica count of a service.
+    fn replicas_of(&self, service: &str) -> Option<u64> {
+        let s = self
+            .rt
+            .block_on(
+                self.docker
+                    .inspect_service(service, None::<InspectServiceOptions>),
+            )
+            .ok()?;
+        let r = s.spec?.mode?.replicated?.replicas?;
+        u64::try_from(r).ok()
+    }
+
+    /// The running tasks of a service, by slot (the newest task of a slot).
+    fn running(&self, service: &str) -> Result<Vec<Replica>, Error> {
+        let mut filters = HashMap::new();
+        filters.insert("service", vec![service.to_owned()]);
+        filters.insert("desired-state", vec!["running".to_owned()]);
+        let tasks = self
+            .rt
+            .block_on(self.docker.list_tasks(Some(
+                ListTasksOptionsBuilder::new().filters(&filters).build(),
+            )))
+            .map_err(|e| Error::Docker {
+                what: format!("listing the tasks of {service}"),
+                message: e.to_string(),
+            })?;
+        let mut by_slot: BTreeMap<u32, (String, Replica)> = BTreeMap::new();
+        for t in tasks {
+            let status = t.status.clone().unwrap_or_default();
+            if status.state != Some(TaskState::RUNNING) {
+                continue;
+            }
+            let (Some(id), Some(slot), Some(container)) = (
+                t.id.clone(),
+                t.slot,
+                status.container_status.and_then(|c| c.container_id),
+            ) else {
+                continue;
+            };
+            let created = t.created_at.clone().unwrap_or_default();
+            let r = Replica {
+                slot: slot as u32,
+                task: format!("{service}.{slot}.{id}"),
+                container,
+            };
+            match by_slot.get(&(slot as u32)) {
+                Some((c, _)) if *c >= created => {}
+                _ => {
+                    by_slot.insert(slot as u32, (created, r));
+                }
+            }
+        }
+        Ok(by_slot.into_values().map(|(_, r)| r).collect())
+    }
+
+    /// The running replicas a target names (by slot, share or all, among those running now).
+    fn targeted(&self, target: &Target) -> Result<Vec<Replica>, String> {
+        let service = format!("{}_{}", self.cfg.stack, target.node);
+        let running = self.running(&service).map_err(|e| e.to_string())?;
+        let slots = target.slots(running.len() as u32);
+        let out: Vec<Replica> = match target.slot {
+            Some(s) => running.into_iter().filter(|r| r.slot == s).collect(),
+            None => running.into_iter().take(slots.len()).collect(),
+        };
+        if out.is_empty() {
+            return Err(format!("no running replica of {}", target.label()));
+        }
+        Ok(out)
+    }
+
+    /// Runs a command in a container and waits for it; its output on failure.
+    fn exec_wait(&self, container: &str, cmd: Vec<String>) -> Result<(), String> {
+        let created = self
+            .rt
+            .block_on(self.docker.create_exec(
+                container,
+                ExecConfig {
+                    cmd: Some(cmd.clone()),
+                    attach_stdout: Some(true),
+                    attach_stderr: Some(true),
+                    ..Default::default()
+                },
+            ))
+            .map_err(|e| e.to_string())?;
+        let mut text = String::new();
+        let started = self
+            .rt
+            .block_on(
+                self.docker
+                    .start_exec(&created.id, None::<StartExecOptions>),
+            )
+            .map_err(|e| e.to_string())?;
+        if let StartExecResults::Attached { mut output, .. } = started {
+            while let Some(Ok(chunk)) = self.rt.block_on(output.next()) {
+                text.push_str(&chunk.to_string());
+            }
+        }
+        let inspected = self
+            .rt
+            .block_on(self.docker.inspect_exec(&created.id))
+            .map_err(|e| e.to_string())?;
+        match inspected.exit_code {
+            Some(0) => Ok(()),
+            code => Err(format!(
+                "`{}` exited with {code:?}: {}",
+                cmd.join(" "),
+                text.trim()
+            )),
+        }
+    }
+
+    /// Starts a command in a container without waiting for it.
+    fn exec_detached(&self, container: &str, cmd: Vec<String>) -> Result<(), String> {
+        let created = self
+            .rt
+            .block_on(self.docker.create_exec(
+                container,
+                ExecConfig {
+                    cmd: Some(cmd),
+                    ..Default::default()
+                },
+            ))
+            .map_err(|e| e.to_string())?;
+        self.rt
+            .block_on(self.docker.start_exec(
+                &created.id,
+                Some(StartExecOptions {
+                    detach: true,
+                    ..Default::default()
+                }),
+            ))
+            .map(drop)
+            .map_err(|e| e.to_string())
+    }
+
+    fn signal(&self, container: &str, signal: &str) -> Result<(), String> {
+        self.rt
+            .block_on(self.docker.kill_container(
+                container,
+                Some(KillContainerOptionsBuilder::new().signal(signal).build()),
+            ))
+            .map_err(|e| e.to_string())
+    }
+
+    /// Sets a service's replica count.
+    fn scale(&self, service: &str, replicas: u64) -> Result<(), String> {
+        let s = self
+            .rt
+            .block_on(
+                self.docker
+                    .inspect_service(service, None::<InspectServiceOptions>),
+            )
+            .map_err(|e| e.to_string())?;
+        let version = s
+            .version
+            .and_then(|v| v.index)
+            .ok_or("the service has no version")?;
+        let mut spec = s.spec.ok_or("the service has no spec")?;
+        let replicated = spec
+            .mode
+            .as_mut()
+            .and_then(|m| m.replicated.as_mut())
+            .ok_or("the service is not replicated")?;
+        replicated.replicas = Some(replicas as i64);
+        self.rt
+            .block_on(
+                self.docker.update_service(
+                    service,
+                    spec,
+                    UpdateServiceOptionsBuilder::new()
+                        .version(version as i32)
+                        .build(),
+                    None,
+                ),
+            )
+            .map(drop)
+            .map_err(|e| e.to_string())
+    }
+
+    /// The address of a container on a network.
+    fn address_on(&self, container: &str, network: &str) -> Result<String, String> {
+        let c = self
+            .rt
+            .block_on(self.docker.inspect_container(container, None))
+            .map_err(|e| e.to_string())?;
+        c.network_settings
+            .and_then(|n| n.networks)
+            .and_then(|n| n.get(network).cloned())
+            .and_then(|e| e.ip_address)
+            .filter(|a| !a.is_empty())
+            .ok_or_else(|| format!("the container is not on {network}"))
+    }
+
+    /// Does one step: what it touched, or why it failed.
+    fn act(
+        &mut self,
+        ev: &ScenarioEvent,
+        st: &Step,
+        touched: &mut Vec<String>,
+    ) -> Result<(), String> {
+        let key = (st.event, st.occurrence);
+        match &ev.action {
+            Action::Kill { target } | Action::Restart { target } => {
+                let signal = if matches!(ev.action, Action::Kill { .. }) {
+                    "SIGKILL"
+                } else {
+                    "SIGTERM"
+                };
+                for r in self.targeted(target)? {
+                    self.signal(&r.container, signal)?;
+                    touched.push(r.task);
+                }
+                Ok(())
+            }
+            Action::Pause { target } if st.undo => {
+                for (task, c) in self.paused.remove(&key).unwrap_or_default() {
+                    self.rt
+                        .block_on(self.docker.unpause_container(&c))
+                        .map_err(|e| e.to_string())?;
+                    touched.push(task);
+                }
+                if touched.is_empty() {
+                    return Err(format!("no paused replica of {}", target.label()));
+                }
+                Ok(())
+            }
+            Action::Pause { target } => {
+                let mut done = Vec::new();
+                let mut result = Ok(());
+                for r in self.targeted(target)? {
+                    match self.rt.block_on(self.docker.pause_container(&r.container)) {
+                        Ok(()) => {
+                            touched.push(r.task.clone());
+                            done.push((r.task, r.container));
+                        }
+                        Err(e) => result = Err(e.to_string()),
+                    }
+                }
+                self.paused.insert(key, done);
+                result
+            }
+            Action::Resume { target } => {
+                // Paused replicas do not run: look among the containers of the service's tasks.
+                let service = format!("{}_{}", self.cfg.stack, target.node);
+                let running = self.running(&service).map_err(|e| e.to_string())?;
+                let slots = target.slots(running.len() as u32);
+                for r in running.into_iter().filter(|r| slots.contains(&r.slot)) {
+                    if self
+                        .rt
+                        .block_on(self.docker.unpause_container(&r.container))
+                        .is_ok()
+                    {
+                        touched.push(r.task);
+                    }
+                }
+                self.paused.retain(|_, v| {
+                    v.retain(|(t, _)| !touched.contains(t));
+                    !v.is_empty()
+                });
+                if touched.is_empty() {
+                    return Err(format!("no paused replica of {}", target.label()));
+                }
+                Ok(())
+            }
+            Action::Stress { .. } if st.undo => {
+                // The loads end by themselves after the event's `for`.
+                touched.extend(self.stressed.remove(&key).unwrap_or_default());
+                Ok(())
+            }
+            Action::Stress {
+                target,
+                cpu_pct,
+                memory_bytes,
+            } => {
+                let mut cmd: Vec<String> = [
+                    "wotemu",
+                    "-q",
+                    "stress-load",
+                    "--cpu-pct",
+                    &cpu_pct.unwrap_or(0.0).to_string(),
+                    "--memory-bytes",
+                    &memory_bytes.unwrap_or(0).to_string(),
+                ]
+                .map(String::from)
+                .into();
+                if let Some(f) = ev.for_ms {
+                    cmd.extend(["--for-ms".into(), (f.round() as u64).to_string()]);
+                }
+                let mut loaded = Vec::new();
+                for r in self.targeted(target)? {
+                    self.exec_detached(&r.container, cmd.clone())?;
+                    touched.push(r.task.clone());
+                    loaded.push(r.task);
+                }
+                self.stressed.insert(key, loaded);
+                Ok(())
+            }
+            Action::Partition { network } | Action::Conditions { network, .. } => {
+                let current: Option<String> =
+                    self.redis(redis::cmd("HGET").arg(self.keys.net()).arg(network))?;
+                let current = current
+                    .and_then(|j| serde_json::from_str::<Value>(&j).ok())
+                    .map(|v| v["conditions"].clone())
+                    .filter(Value::is_object);
+                let new = scenario::network_change(ev, st.event, st.undo, current, &mut self.saved)
+                    .expect("a network's event")?;
+                touched.push(format!("gateway {network}"));
+                self.redis::<()>(
+                    redis::cmd("RPUSH")
+                        .arg(self.keys.net_set(network))
+                        .arg(new.to_string()),
+                )
+            }
+            Action::Disconnect { node, network } => {
+                let op = if st.undo { "-D" } else { "-I" };
+                let service = format!("{}_{node}", self.cfg.stack);
+                let running = self.running(&service).map_err(|e| e.to_string())?;
+                if running.is_empty() {
+                    return Err(format!("no running replica of {node}"));
+                }
+                for r in running {
+                    let addr = self.address_on(&r.container, network)?;
+                    for (chain, dir) in [("INPUT", "-d"), ("OUTPUT", "-s")] {
+                        self.exec_wait(
+                            &r.container,
+                            ["iptables", "-w", op, chain, dir, &addr, "-j", "DROP"]
+                                .map(String::from)
+                                .into(),
+                        )?;
+                    }
+                    touched.push(r.task);
+                }
+                Ok(())
+            }
+            Action::Scale { node, replicas } => {
+                let service = format!("{}_{node}", self.cfg.stack);
+                let saved_key = format!("{}:{}:scale", st.event, st.occurrence);
+                let want = if st.undo {
+                    self.saved
+                        .remove(&saved_key)
+                        .and_then(|v| v.as_u64())
+                        .ok_or("the count to go back to was not recorded")?
+                } else {
+                    let now = self
+                        .replicas_of(&service)
+                        .ok_or_else(|| format!("no service {service}"))?;
+                    self.saved.insert(saved_key, Value::from(now));
+                    u64::from(*replicas)
+                };
+                self.scale(&service, want)?;
+                touched.push(format!("{service} → {want} replicas"));
+                Ok(())
+            }
+            Action::Churn { node, share_pct } => {
+                let service = format!("{}_{node}", self.cfg.stack);
+                let running = self.running(&service).map_err(|e| e.to_string())?;
+                if running.is_empty() {
+                    return Err(format!("no running replica of {node}"));
+                }
+                let n = ((running.len() as f64 * share_pct / 100.0).round() as usize)
+                    .clamp(1, running.len());
+                // A different set each time: the window moves along the slots.
+                let first = (st.occurrence as usize - 1) * n % running.len();
+                for k in 0..n {
+                    let r = &running[(first + k) % running.len()];
+                    self.signal(&r.container, "SIGTERM")?;
+                    touched.push(r.task.clone());
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Does one step and says how it went.
+    fn step(&mut self, st: &Step, planned_us: i64) -> StepDone {
+        let ev = self.cfg.events[st.event].clone();
+        let mut touched = Vec::new();
+        let result = self.act(&ev, st, &mut touched);
+        let late_ms = (now_us() - planned_us) as f64 / 1000.0;
+        let what = scenario::action_word(&ev, st.undo);
+        if let Err(e) = &result {
+            tracing::warn!(action = what, target = %ev.action.target(), error = %e, "A scenario step failed.");
+        }
+        StepDone {
+            planned_us,
+            target: ev.action.target(),
+            outcome: scenario::outcome(&ev, st.undo),
+            error: result.err(),
+            detail: serde_json::json!({
+                "action": what,
+                "event": st.event,
+                "occurrence": st.occurrence,
+                "tasks": touched,
+                "late_ms": late_ms,
+                "engine": "swarm",
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_fields_and_the_last_step() {
+        let st = Step {
+            at_ms: 0.0,
+            event: 2,
+            undo: true,
+            occurrence: 3,
+        };
+        assert_eq!(done_field(&st), "2:3:undo");
+        let ev =
+            |at: f64, for_ms: Option<f64>, every: Option<f64>, count: Option<u32>| ScenarioEvent {
+                at_ms: at,
+                for_ms,
+                every_ms: every,
+                count,
+                action: Action::Partition {
+                    network: "3g".into(),
+                },
+            };
+        assert_eq!(
+            scenario_end(&[ev(5000.0, Some(1000.0), None, None)]),
+            6000.0
+        );
+        assert_eq!(
+            scenario_end(&[ev(0.0, None, Some(1000.0), Some(3))]),
+            3000.0
+        );
+        assert!(scenario_end(&[ev(0.0, None, Some(1000.0), None)]).is_infinite());
+    }
+}

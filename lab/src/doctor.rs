@@ -185,6 +185,16 @@ pub fn checks(venv: Option<&Path>, version: &str) -> Vec<Check> {
             fix,
         ));
     }
+    let limits = crate::limits::Limits::read();
+    out.push(check(
+        "one host",
+        "host limits at scale",
+        limits.max_replicas() >= 1000,
+        Warn,
+        crate::limits::describe(&limits),
+        "how many replicas one wotemu run holds (process ids, open files, the neighbour table, conntrack); a run beyond them is refused before anything is built, naming the limit and the value it needs",
+        "raise the limit wotemu run names: sudo sysctl -w kernel.pid_max=… / net.ipv4.neigh.default.gc_thresh3=… / net.netfilter.nf_conntrack_max=…, or ulimit -Hn …",
+    ));
     let netem = probe(3).unwrap_or_else(wotemu_gateway::kernel::has_netem);
     let nfqueue = probe(4);
     out.push(check(

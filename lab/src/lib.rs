@@ -16,6 +16,7 @@ pub mod cpu;
 pub mod doctor;
 pub mod fidelity;
 pub mod host;
+pub mod limits;
 pub mod live;
 pub mod plan;
 mod run;

@@ -156,6 +156,9 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let plan = RunPlan::new(t, &popts).context("planning the run")?;
+    // The host's limits at this scale (process ids, open files, neighbour table, conntrack), before
+    // anything is built.
+    wotemu_lab::limits::check(&plan)?;
     let _span = tracing::info_span!("run", run = %run_id, stack = %stack).entered();
     let sigs = wotemu_sys::signals::channel();
     let mut lab = Lab::new(plan, &exe, &out)?;

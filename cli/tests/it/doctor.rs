@@ -64,6 +64,16 @@ fn doctor_tells_what_this_host_has_and_lacks() {
             "{c}"
         );
     }
+    // The limits at scale are this host's own, read from the kernel.
+    let limits = get("host limits at scale")["found"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let pid_max = std::fs::read_to_string("/proc/sys/kernel/pid_max").unwrap();
+    assert!(
+        limits.starts_with("about ") && limits.contains(&format!("pid_max {}", pid_max.trim())),
+        "{limits}"
+    );
     let netem = get("sch_netem and tbf (the kernel backend)")["status"] == "ok";
     let backend = get("backend runs will use")["found"]
         .as_str()

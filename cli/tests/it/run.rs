@@ -496,3 +496,54 @@ fn an_external_redis_of_the_topology_is_used_by_the_run() {
     assert!(!of_task(&inter, "external_reader.").is_empty());
     assert_eq!(leftovers(&run_id(&stdout(&o))), Vec::<String>::new());
 }
+
+/// A run beyond a limit of the host fails before anything is built, naming the limit and how to raise it:
+/// here the open-files limit, lowered for the run's process only (the run's Redis would need a descriptor
+/// per agent).
+#[test]
+fn a_run_beyond_a_host_limit_fails_before_it_starts() {
+    use std::os::unix::process::CommandExt;
+    let dir = tempfile::tempdir().unwrap();
+    let topo = dir.path().join("big.yml");
+    std::fs::write(
+        &topo,
+        "networks:\n  a: {conditions: lte}\n  b: {conditions: lte}\n\
+         nodes:\n  ca: {app: {path: clock}, networks: [a], scale: 150}\n  \
+         cb: {app: {path: clock}, networks: [b], scale: 150}\n",
+    )
+    .unwrap();
+    let mut cmd = run_cmd(&topo, &dir.path().join("run"), "10s");
+    // SAFETY: setrlimit is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            let r = libc::rlimit {
+                rlim_cur: 256,
+                rlim_max: 256,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &r) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let started = Instant::now();
+    let o = cmd.output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}\n{}", stdout(&o), stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("this host's limits are too low for 300 replicas (nothing was built)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("open files: 300 replicas need about 400 descriptors")
+            && err.contains("the hard limit (RLIMIT_NOFILE) is 256")
+            && err.contains("ulimit -Hn 512"),
+        "{err}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "it failed at once"
+    );
+    // No run was registered (its id is printed once its state exists).
+    assert!(!stdout(&o).contains("(run "), "{}", stdout(&o));
+}

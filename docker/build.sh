@@ -2,15 +2,20 @@
 # Builds the images a wotemu Swarm stack runs, from Debian packages (no registry needed):
 #   wotemu/wotemu:VERSION            nodes, gateways and brokers: the wotemu binary, Python 3.11 with WoTPy
 #                                    (and the builtin apps, inside the binary), iproute2, iptables, Mosquitto
+#   wotemu/wotemu-vision:VERSION     the same plus OpenCV and the sample photographs: nodes running the builtin
+#                                    camera or detector (one layer on top of wotemu/wotemu)
 #   wotemu/redis:VERSION             Redis for the stack's data (`wotemu redis-server`: the stack's password from
 #                                    its secret, no persistence to disk, no eviction)
 #   wotemu/docker-api-proxy:VERSION  read-only Docker API for the agents (`wotemu docker-api-proxy`)
+# wotemu/redis and wotemu/docker-api-proxy are wotemu/wotemu with another entry point: they share its layer.
 #
-#   docker/build.sh                  build all three (root; needs debootstrap, installs it if missing)
+#   docker/build.sh                  build them (root; needs debootstrap, installs it if missing)
 #   docker/build.sh --debug          the same with target/debug/wotemu (what the tests use: no release build)
 #   WOTEMU_IMAGE_PREFIX=registry.example.org/wotemu docker/build.sh && docker push …   (see docker/README.md)
 #
-# The root filesystem is debootstrapped once into target/docker/rootfs and reused; delete it to rebuild.
+# The Debian packages are docker/packages.txt and what the image leaves out is docker/slim.txt — the same lists
+# docker/Dockerfile uses (the path for machines with a registry). The root filesystem is debootstrapped once
+# into target/docker/rootfs and reused (rebuilt when docker/packages.txt changes); delete it to rebuild.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,6 +27,9 @@ suite="${WOTEMU_IMAGE_SUITE:-bookworm}"
 mirror="${WOTEMU_IMAGE_MIRROR:-http://deb.debian.org/debian}"
 work="target/docker"
 rootfs="$work/rootfs"
+# The Python packages only the vision image holds (the camera's and detector's), and where.
+vision_pkgs='^(opencv-python-headless|scikit-image)'
+vision_dir=/opt/wotemu/vision
 
 [ "$(id -u)" -eq 0 ] || { echo "error: docker/build.sh needs root (debootstrap, chroot)" >&2; exit 1; }
 command -v docker >/dev/null || { echo "error: docker is not installed" >&2; exit 1; }
@@ -37,17 +45,18 @@ case "${1:-}" in
   *) echo "usage: docker/build.sh [--debug]" >&2; exit 2 ;;
 esac
 
-if [ ! -x "$rootfs/usr/bin/python3.11" ]; then
+packages=$(grep -v '^\s*#' docker/packages.txt | xargs)
+if [ ! -x "$rootfs/usr/bin/python3.11" ] || ! cmp -s docker/packages.txt "$rootfs/opt/wotemu-packages.txt"; then
   log "Debootstrapping $suite into $rootfs"
   rm -rf "$rootfs"
   mkdir -p "$work"
   debootstrap --variant=minbase "$suite" "$rootfs" "$mirror" >"$work/debootstrap.log"
   cp /etc/resolv.conf "$rootfs/etc/resolv.conf"
-  log "Installing Debian packages in the image"
-  chroot "$rootfs" sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-      --no-install-recommends python3.11 python3.11-venv libpython3.11 iproute2 iptables mosquitto \
-      redis-server ca-certificates procps >/dev/null && apt-get clean && rm -rf /var/lib/apt/lists/*'
+  log "Installing Debian packages in the image: $packages"
+  chroot "$rootfs" sh -c "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+      --no-install-recommends $packages >/dev/null && apt-get clean && rm -rf /var/lib/apt/lists/*"
   rm -f "$rootfs/etc/resolv.conf"
+  cp docker/packages.txt "$rootfs/opt/wotemu-packages.txt"
 fi
 
 # The binary, linked against libpython3.11 (Debian's in the image).
@@ -59,33 +68,59 @@ else
   cargo build --locked -p wotemu
 fi
 
-# WoTPy: wheels are fetched on the host (whose pip knows this machine's proxy and certificates), installed in
-# the image without network.
+# WoTPy in the image's venv; OpenCV apart, for the vision layer. Wheels are fetched on the host (whose pip
+# knows this machine's proxy and certificates) and installed in the image without network.
 if ! cmp -s python/requirements.txt "$rootfs/opt/wotemu/requirements.txt"; then
   log "Installing the Python requirements in the image"
-  rm -rf "$work/wheels" && mkdir -p "$work/wheels"
+  rm -rf "$work/wheels" "$work/vision" && mkdir -p "$work/wheels"
+  grep -vE "$vision_pkgs" python/requirements.txt >"$work/requirements-base.txt"
+  grep -E "$vision_pkgs" python/requirements.txt | grep -v '^scikit-image' >"$work/requirements-vision.txt"
   "$PYO3_PYTHON" -m pip download -q --disable-pip-version-check -r python/requirements.txt -d "$work/wheels"
-  rm -rf "$rootfs/opt/wotemu" && mkdir -p "$rootfs/opt/wotemu" "$rootfs/tmp/wheels"
+  rm -rf "$rootfs/opt/wotemu" "$rootfs$vision_dir" && mkdir -p "$rootfs/opt/wotemu" "$rootfs/tmp/wheels"
   cp "$work/wheels"/* "$rootfs/tmp/wheels/"
-  cp python/requirements.txt "$rootfs/tmp/requirements.txt"
-  chroot "$rootfs" env -i PATH=/usr/bin:/bin sh -c 'python3.11 -m venv /opt/wotemu/venv &&
+  cp "$work/requirements-base.txt" "$work/requirements-vision.txt" "$rootfs/tmp/"
+  chroot "$rootfs" env -i PATH=/usr/bin:/bin sh -c "python3.11 -m venv /opt/wotemu/venv &&
       /opt/wotemu/venv/bin/pip install -q --disable-pip-version-check --no-index --find-links /tmp/wheels \
-      -r /tmp/requirements.txt'
-  mv "$rootfs/tmp/requirements.txt" "$rootfs/opt/wotemu/requirements.txt"
-  rm -rf "$rootfs/tmp/wheels"
+      -r /tmp/requirements-base.txt &&
+      /opt/wotemu/venv/bin/pip install -q --disable-pip-version-check --no-index --find-links /tmp/wheels \
+      --target $vision_dir -r /tmp/requirements-vision.txt"
+  # The vision layer: OpenCV (with NumPy), and the camera's sample photographs from scikit-image's wheel
+  # (scikit-image and SciPy themselves are not needed: 200 MB).
+  mkdir -p "$work/vision/opt/wotemu"
+  mv "$rootfs$vision_dir" "$work/vision$vision_dir"
+  "$PYO3_PYTHON" docker/photos.py "$work/wheels" "$work/vision$vision_dir/photos"
+  rm -rf "$rootfs/tmp/wheels" "$rootfs/tmp/requirements-base.txt" "$rootfs/tmp/requirements-vision.txt"
+  cp python/requirements.txt "$rootfs/opt/wotemu/requirements.txt"
 fi
 # Stripped: the debug line tables are for local profiling, not for the image.
 install -m 755 -s "target/$profile/wotemu" "$rootfs/usr/local/bin/wotemu"
 
+# The root filesystem without what docker/slim.txt names, imported as one layer.
+excludes=()
+while read -r p; do
+  case "$p" in ''|'#'*) continue ;; esac
+  excludes+=("--exclude=./$p")
+done <docker/slim.txt
 env_line='ENV PYTHONHOME=/usr WOTEMU_VENV=/opt/wotemu/venv PATH=/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
-import_image() {
-  local name=$1; shift
-  log "Importing $name"
-  tar -C "$rootfs" -c . | docker import --change "$env_line" "$@" - "$name" >/dev/null
+log "Importing $prefix/wotemu:$version"
+tar -C "$rootfs" --anchored "${excludes[@]}" -c . |
+  docker import --change "$env_line" --change 'ENTRYPOINT ["/usr/local/bin/wotemu"]' - "$prefix/wotemu:$version" >/dev/null
+
+# The other images: layers on top of it (built offline: the base is local).
+derive() {
+  local name=$1 context=$2 dockerfile=$3
+  log "Building $name"
+  printf '%s\n' "$dockerfile" >"$context/Dockerfile"
+  DOCKER_BUILDKIT=0 docker build -q -t "$name" "$context" >/dev/null
+  rm -f "$context/Dockerfile"
 }
-import_image "$prefix/wotemu:$version" --change 'ENTRYPOINT ["/usr/local/bin/wotemu"]'
-import_image "$prefix/redis:$version" \
-  --change 'ENTRYPOINT ["/usr/local/bin/wotemu", "redis-server"]'
-import_image "$prefix/docker-api-proxy:$version" --change 'ENTRYPOINT ["/usr/local/bin/wotemu", "docker-api-proxy"]'
+mkdir -p "$work/empty"
+derive "$prefix/redis:$version" "$work/empty" "FROM $prefix/wotemu:$version
+ENTRYPOINT [\"/usr/local/bin/wotemu\", \"redis-server\"]"
+derive "$prefix/docker-api-proxy:$version" "$work/empty" "FROM $prefix/wotemu:$version
+ENTRYPOINT [\"/usr/local/bin/wotemu\", \"docker-api-proxy\"]"
+derive "$prefix/wotemu-vision:$version" "$work/vision" "FROM $prefix/wotemu:$version
+COPY opt /opt
+ENV WOTEMU_PYTHONPATH=$vision_dir WOTEMU_SAMPLE_PHOTOS=$vision_dir/photos"
 docker image ls --format '{{.Repository}}:{{.Tag}}  {{.Size}}' | grep "^$prefix/" | grep ":$version " >&2 || true
-log "Done: $prefix/wotemu:$version, $prefix/redis:$version, $prefix/docker-api-proxy:$version"
+log "Done: $prefix/wotemu:$version, $prefix/wotemu-vision:$version, $prefix/redis:$version, $prefix/docker-api-proxy:$version"

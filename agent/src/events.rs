@@ -92,31 +92,46 @@ impl EventRecorder {
 
     /// Writes the final report (its snapshot) after the last events, then waits for the shipper.
     pub fn finish(mut self, error: Option<String>) -> Drained {
-        let snapshot = TaskSnapshot {
-            state: if error.is_some() {
-                "failed"
-            } else {
-                "shutdown"
-            }
-            .into(),
-            exit_error: error,
-            started_at: self.info.started_at.clone(),
-            stopped_at: Some(us_to_rfc3339(now_us())),
-            container_id: self.info.container_id.clone(),
-            ..Default::default()
-        };
-        self.shipper.hset(
-            self.keys.snapshot(),
-            self.info.task.clone(),
-            serde_json::to_string(&snapshot).expect("snapshot serializes"),
-        );
+        final_report(&self.shipper, &self.keys, &self.info, error);
         self.shipper.close();
-        self.flusher
-            .take()
-            .and_then(|f| f.join().ok())
-            .unwrap_or_else(|| Drained {
-                left_in_spool: u64::MAX,
-                spool_path: PathBuf::new(),
-            })
+        drained(self.flusher.take())
     }
+}
+
+/// Writes a recording task's final report (its snapshot: shut down, or failed with `error`) — its last
+/// shipment, which `wotemu stop` waits for.
+pub(crate) fn final_report(
+    shipper: &Shipper,
+    keys: &StackKeys,
+    info: &TaskInfo,
+    error: Option<String>,
+) {
+    let snapshot = TaskSnapshot {
+        state: if error.is_some() {
+            "failed"
+        } else {
+            "shutdown"
+        }
+        .into(),
+        exit_error: error,
+        started_at: info.started_at.clone(),
+        stopped_at: Some(us_to_rfc3339(now_us())),
+        container_id: info.container_id.clone(),
+        ..Default::default()
+    };
+    shipper.hset(
+        keys.snapshot(),
+        info.task.clone(),
+        serde_json::to_string(&snapshot).expect("snapshot serializes"),
+    );
+}
+
+/// What a closed shipper's flusher left behind, once it ended.
+pub(crate) fn drained(flusher: Option<JoinHandle<Drained>>) -> Drained {
+    flusher
+        .and_then(|f| f.join().ok())
+        .unwrap_or_else(|| Drained {
+            left_in_spool: u64::MAX,
+            spool_path: PathBuf::new(),
+        })
 }

@@ -12,7 +12,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use wotemu_contract::keys::StackKeys;
-use wotemu_contract::task::{TaskInfo, TaskName, TaskSnapshot};
+use wotemu_contract::task::{TaskInfo, TaskName};
 use wotemu_contract::time_util::{now_us, us_to_rfc3339};
 use wotemu_gateway::account::{self, Source};
 use wotemu_gateway::userspace::Report;
@@ -139,37 +139,14 @@ impl Recorder {
     pub fn finish(mut self, last: &Report, error: Option<String>) -> Drained {
         self.tick(last);
         self.stop_live.store(true, Ordering::SeqCst);
-        let snapshot = TaskSnapshot {
-            state: if error.is_some() {
-                "failed"
-            } else {
-                "shutdown"
-            }
-            .into(),
-            exit_error: error,
-            started_at: self.info.started_at.clone(),
-            stopped_at: Some(us_to_rfc3339(now_us())),
-            container_id: self.info.container_id.clone(),
-            ..Default::default()
-        };
-        self.shipper.hset(
-            self.keys.snapshot(),
-            self.src.task.clone(),
-            serde_json::to_string(&snapshot).expect("snapshot serializes"),
-        );
+        crate::events::final_report(&self.shipper, &self.keys, &self.info, error);
         self.shipper.close();
         if let Some(t) = self.live_thread.take() {
             if t.join().is_err() {
                 tracing::error!("The thread taking live changes panicked.");
             }
         }
-        self.flusher
-            .take()
-            .and_then(|f| f.join().ok())
-            .unwrap_or_else(|| Drained {
-                left_in_spool: u64::MAX,
-                spool_path: PathBuf::new(),
-            })
+        crate::events::drained(self.flusher.take())
     }
 }
 

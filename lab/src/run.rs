@@ -1136,14 +1136,7 @@ impl Lab {
                     match host::spawn_in_cgroups(
                         self.rec(),
                         &exe,
-                        &[
-                            "-q".to_owned(),
-                            "stress-load".to_owned(),
-                            "--cpu-pct".to_owned(),
-                            cpu_pct.unwrap_or(0.0).to_string(),
-                            "--memory-bytes".to_owned(),
-                            memory_bytes.unwrap_or(0).to_string(),
-                        ],
+                        &wotemu_topology::scenario::stress_args(*cpu_pct, *memory_bytes, None),
                         &cgroups,
                     ) {
                         Ok(c) => {

@@ -82,25 +82,7 @@ pub fn run(
     stop: &AtomicBool,
     record: &mut dyn FnMut(StepDone),
 ) -> Result<(), Error> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Engine {
-            host: "(local)".into(),
-            message: format!("starting the Docker API client: {e}"),
-        })?;
-    let host =
-        std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
-    let docker = Docker::connect_with_defaults()
-        .map_err(|e| Error::Engine {
-            host: host.clone(),
-            message: e.to_string(),
-        })?
-        .with_timeout(Duration::from_secs(30));
-    rt.block_on(docker.ping()).map_err(|e| Error::Engine {
-        host: host.clone(),
-        message: e.to_string(),
-    })?;
+    let (rt, docker, _) = crate::stop::engine()?;
     let keys = StackKeys::new(&cfg.stack);
     let mut ex = Executor {
         cfg,
@@ -546,20 +528,9 @@ impl Executor<'_> {
                 cpu_pct,
                 memory_bytes,
             } => {
-                let mut cmd: Vec<String> = [
-                    "wotemu",
-                    "-q",
-                    "stress-load",
-                    "--cpu-pct",
-                    &cpu_pct.unwrap_or(0.0).to_string(),
-                    "--memory-bytes",
-                    &memory_bytes.unwrap_or(0).to_string(),
-                ]
-                .map(String::from)
-                .into();
-                if let Some(f) = ev.for_ms {
-                    cmd.extend(["--for-ms".into(), (f.round() as u64).to_string()]);
-                }
+                // The load ends by itself after the event's `for` (an exec cannot be killed from here).
+                let mut cmd = vec!["wotemu".to_owned()];
+                cmd.extend(scenario::stress_args(*cpu_pct, *memory_bytes, ev.for_ms));
                 let mut loaded = Vec::new();
                 for r in self.targeted(target)? {
                     self.exec_detached(&r.container, cmd.clone())?;

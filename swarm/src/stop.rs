@@ -201,14 +201,29 @@ pub struct Stopped {
     pub warnings: Vec<String>,
 }
 
-fn docker_client() -> Result<(Docker, String), Error> {
+/// A client of the engine of DOCKER_HOST (or the local socket), answering, with the runtime its calls run on
+/// and the engine's address (for messages).
+pub(crate) fn engine() -> Result<(tokio::runtime::Runtime, Docker, String), Error> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Engine {
+            host: "(local)".into(),
+            message: format!("starting the Docker API client: {e}"),
+        })?;
     let host =
         std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
-    let docker = Docker::connect_with_defaults().map_err(|e| Error::Engine {
+    let docker = Docker::connect_with_defaults()
+        .map_err(|e| Error::Engine {
+            host: host.clone(),
+            message: e.to_string(),
+        })?
+        .with_timeout(Duration::from_secs(30));
+    rt.block_on(docker.ping()).map_err(|e| Error::Engine {
         host: host.clone(),
         message: e.to_string(),
     })?;
-    Ok((docker.with_timeout(Duration::from_secs(30)), host))
+    Ok((rt, docker, host))
 }
 
 /// Ends the stack: snapshot (with logs) into Redis, remove every service but Redis, wait for the agents'
@@ -218,18 +233,7 @@ pub fn stop(opts: &StopOptions, progress: &dyn Progress) -> Result<Stopped, Erro
     wotemu_contract::keys::check_name(stack)
         .map_err(|e| Error::Usage(format!("--stack {stack:?} is not a stack name: {e}")))?;
     let _span = tracing::info_span!("swarm_stop", stack = %stack).entered();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Engine {
-            host: "(local)".into(),
-            message: format!("starting the Docker API client: {e}"),
-        })?;
-    let (docker, host) = docker_client()?;
-    rt.block_on(docker.ping()).map_err(|e| Error::Engine {
-        host: host.clone(),
-        message: e.to_string(),
-    })?;
+    let (rt, docker, host) = engine()?;
 
     // The stack's services.
     let mut filters = HashMap::new();

@@ -28,7 +28,7 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::model::{service_network, Network, Node, Topology};
+use crate::model::{service_network, AppSource, Network, Node, Topology};
 use crate::units;
 
 /// The compose file format version (as 0.6).
@@ -476,7 +476,11 @@ fn node_service(
         deploy["resources"] = Value::Object(res);
     }
     let mut svc = json!({
-        "image": node.image.as_deref().unwrap_or(&t.images.wotemu),
+        "image": node.image.as_deref().unwrap_or(match &node.app.source {
+            // OpenCV and the sample photographs are in an image of their own.
+            AppSource::Builtin(b) if matches!(b.0.name, "camera" | "detector") => &t.images.vision,
+            _ => &t.images.wotemu,
+        }),
         "command": command,
         "cap_add": caps,
         "deploy": deploy,

@@ -201,6 +201,8 @@ pub struct Images {
     pub wotemu: String,
     pub redis: String,
     pub docker_api_proxy: String,
+    /// The image of nodes running the builtin camera or detector (the wotemu image plus OpenCV).
+    pub vision: String,
 }
 
 impl Default for Images {
@@ -210,6 +212,7 @@ impl Default for Images {
             wotemu: format!("wotemu/wotemu:{v}"),
             redis: format!("wotemu/redis:{v}"),
             docker_api_proxy: format!("wotemu/docker-api-proxy:{v}"),
+            vision: format!("wotemu/wotemu-vision:{v}"),
         }
     }
 }

@@ -213,6 +213,9 @@ pub struct RawImages {
     pub redis: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub docker_api_proxy: Option<String>,
+    /// Image of nodes running the builtin camera or detector (OpenCV).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vision: Option<String>,
 }
 
 /// Network conditions: a preset, changed by any of the explicit fields.

@@ -129,6 +129,27 @@ pub fn action_word(e: &ScenarioEvent, undo: bool) -> &'static str {
     }
 }
 
+/// The `wotemu` arguments of a `stress` step's load (`wotemu stress-load`, run inside the node: in its cgroups
+/// on one host, by `docker exec` in its container in Swarm, where it ends by itself after `for_ms`).
+pub fn stress_args(
+    cpu_pct: Option<f64>,
+    memory_bytes: Option<u64>,
+    for_ms: Option<f64>,
+) -> Vec<String> {
+    let mut args: Vec<String> = vec![
+        "-q".into(),
+        "stress-load".into(),
+        "--cpu-pct".into(),
+        cpu_pct.unwrap_or(0.0).to_string(),
+        "--memory-bytes".into(),
+        memory_bytes.unwrap_or(0).to_string(),
+    ];
+    if let Some(f) = for_ms {
+        args.extend(["--for-ms".into(), (f.round() as u64).to_string()]);
+    }
+    args
+}
+
 /// The conditions a `partition` or `conditions` step asks a network's gateway for, given the conditions in
 /// force now (`current`, the gateway's JSON) — the same in both engines. What a step replaces is kept in
 /// `saved` (under the event and network) for its undo, which asks for it back. `None` for other actions.

@@ -1304,6 +1304,7 @@ fn images(raw: Option<&RawImages>) -> Images {
         wotemu: r.wotemu.clone().unwrap_or(d.wotemu),
         redis: r.redis.clone().unwrap_or(d.redis),
         docker_api_proxy: r.docker_api_proxy.clone().unwrap_or(d.docker_api_proxy),
+        vision: r.vision.clone().unwrap_or(d.vision),
     }
 }
 

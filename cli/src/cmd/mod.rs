@@ -91,3 +91,16 @@ fn command_name(c: &Command) -> &'static str {
         Command::Schema(_) => "schema",
     }
 }
+
+/// A flag set when SIGTERM or SIGINT arrives (for commands that end cleanly on their own loop).
+pub(crate) fn stop_on_signal() -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sigs = wotemu_sys::signals::channel();
+    let flag = stop.clone();
+    std::thread::spawn(move || {
+        if sigs.recv().is_ok() {
+            flag.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    });
+    stop
+}

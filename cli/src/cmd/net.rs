@@ -2,8 +2,6 @@
 
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
@@ -66,16 +64,7 @@ pub(crate) fn gateway(args: GatewayArgs) -> anyhow::Result<ExitCode> {
     ports.dedup();
     let net = args.network.clone().unwrap_or_else(|| "network".into());
     tracing::info!(network = %net, ?backend, why = %why, conditions = ?spec.base, "gateway starting");
-    let stop = Arc::new(AtomicBool::new(false));
-    {
-        let sigs = wotemu_sys::signals::channel();
-        let stop = stop.clone();
-        std::thread::spawn(move || {
-            if sigs.recv().is_ok() {
-                stop.store(true, Ordering::SeqCst);
-            }
-        });
-    }
+    let stop = super::stop_on_signal();
     let opts = GatewayOptions {
         backend,
         ports,

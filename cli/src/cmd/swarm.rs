@@ -111,22 +111,11 @@ pub(crate) fn proxy(args: DockerApiProxyArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub(crate) fn scenario(args: ScenarioArgs) -> anyhow::Result<ExitCode> {
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::Arc;
     let events: Vec<wotemu_topology::model::ScenarioEvent> = serde_json::from_str(&args.events)
         .context("--events is not a scenario as `wotemu compose` writes it")?;
     let env: std::collections::BTreeMap<String, String> = std::env::vars().collect();
     let c = wotemu_agent::AgentConfig::from_env(&env, "");
-    let stop = Arc::new(AtomicBool::new(false));
-    {
-        let sigs = wotemu_sys::signals::channel();
-        let stop = stop.clone();
-        std::thread::spawn(move || {
-            if sigs.recv().is_ok() {
-                stop.store(true, Ordering::SeqCst);
-            }
-        });
-    }
+    let stop = super::stop_on_signal();
     let recorder = wotemu_agent::events::EventRecorder::start(
         &c,
         serde_json::json!({"events": events.len(), "engine": "swarm"}),

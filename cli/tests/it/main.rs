@@ -5,6 +5,7 @@ mod apps06;
 mod collect;
 mod doctor;
 mod faults;
+mod images;
 mod net;
 mod proxy;
 mod python_package;

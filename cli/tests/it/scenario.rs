@@ -13,7 +13,7 @@ use crate::util::{stderr, stdout, wotemu};
 
 /// The quickstart's server and two readers on 3G (one host), with `scenario` (YAML list items), written as
 /// `name` in `dir`.
-fn topology_with(dir: &Path, name: &str, scenario: &str) -> std::path::PathBuf {
+pub(crate) fn topology_with(dir: &Path, name: &str, scenario: &str) -> std::path::PathBuf {
     let server = repo().join("examples/apps/quickstart_server.py");
     let text = format!(
         r#"networks:

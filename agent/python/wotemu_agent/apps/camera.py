@@ -1,7 +1,7 @@
 """camera: a mock video camera with pan, tilt and zoom, as WoTemu 0.6's `camera` app exposes it.
 
 The camera looks at a panorama made of the sample photographs that scikit-image ships in its package (nothing
-is downloaded): a 320×240 view of it at `fps` frames per second (0.6's 12). It patrols: it holds still on a
+is downloaded; the folder `WOTEMU_SAMPLE_PHOTOS` names, when set, holds the same files, as in wotemu's vision image): a 320×240 view of it at `fps` frames per second (0.6's 12). It patrols: it holds still on a
 photograph for `hold_secs`, then pans (`pan_speed` pixels/s) to the next one, starting on the astronaut. Naive motion detection as 0.6's: the mean absolute difference between
 consecutive grey frames over the last second; a frame is emitted as the `jpgVideoFrame` event
 (`{time_capture, b64_jpg}`, JPEG quality 60) only while that score is above `motion_threshold`, so a camera
@@ -72,6 +72,10 @@ def description(thing_id=THING_ID):
 
 
 def _sample_dir():
+    # The vision image carries the photographs alone (scikit-image and SciPy weigh 200 MB).
+    folder = os.environ.get("WOTEMU_SAMPLE_PHOTOS")
+    if folder:
+        return folder
     spec = importlib.util.find_spec("skimage")
     if spec is None or spec.origin is None:
         raise RuntimeError("the camera needs scikit-image's sample photographs: pip install scikit-image")

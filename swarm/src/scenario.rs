@@ -16,7 +16,8 @@
 //! Times count from the moment every node's replicas are running (or 5 minutes after the service started,
 //! whichever comes first), kept in Redis (`wotemu:<stack>:scenario`) with every step done: a restarted
 //! service goes on from there. The service acts on containers of its own Docker engine only (it runs on a
-//! manager): in a Swarm of several hosts, a task on another host is a failed step that says so.
+//! manager): in a Swarm of several hosts, a step on a task of another host fails (the engine
+//! answers that it has no such container) and is recorded as failed.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -22,6 +22,7 @@ pub mod shipper;
 pub mod spool;
 pub mod stack;
 pub mod system;
+pub mod zygote;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
@@ -106,6 +107,11 @@ pub fn task_info(
     let addrs = facts::ip_addresses();
     let env: Vec<(String, String)> = std::env::vars().collect();
     let mut extra = BTreeMap::new();
+    // How its Python started: forked from the one-host runner's zygote, or on its own.
+    extra.insert(
+        "python_start".to_owned(),
+        serde_json::json!(if zygote::forked() { "zygote" } else { "own" }),
+    );
     let mut networks = cfg.networks.clone();
     let mut container_id = facts::container_id();
     if let Some(v) = view {

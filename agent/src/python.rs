@@ -280,7 +280,11 @@ pub struct AppFailure {
     pub load_error: bool,
 }
 
-fn prepare<'py>(py: Python<'py>, pkg: &Path, extra: &[PathBuf]) -> PyResult<Bound<'py, PyModule>> {
+pub(crate) fn prepare<'py>(
+    py: Python<'py>,
+    pkg: &Path,
+    extra: &[PathBuf],
+) -> PyResult<Bound<'py, PyModule>> {
     let sys = py.import("sys")?;
     let path = sys.getattr("path")?;
     path.call_method1("insert", (0, pkg.to_string_lossy().as_ref()))?;

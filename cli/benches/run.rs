@@ -2,15 +2,20 @@
 //!
 //! `cargo bench -p wotemu --bench run` (root, the project's venv from scripts/setup.sh):
 //!
-//! 1. start-up: 50 replicas (1 server + 49 readers on an LTE network): time from starting `wotemu run` to the
-//!    first interaction, and to the first interaction of every reader;
-//! 2. scale: 100 replicas (1 server + 99 readers reading every 10 s) for `WOTEMU_BENCH_SECS` (default 60 s):
-//!    memory per replica (cgroup, agent + Python + app), the agents' CPU at steady state, the machine's
-//!    available memory and idle CPU, and whether every reader interacted;
+//! 1. scales: `WOTEMU_BENCH_SCALES` replicas (default 100, 300 and 1,000: 1 server + readers reading every
+//!    10 s on an LTE network), each for `WOTEMU_BENCH_SECS` (default 60 s): time from starting `wotemu run`
+//!    until every reader interacted, PSS per replica (`/proc/PID/smaps_rollup` of the replicas' processes
+//!    and the zygote, mid-run), CPU per replica at steady state, interactions per reader per minute against
+//!    the configured rate, stop + collect + report time and the site's size (`WOTEMU_ZYGOTE=0` to compare
+//!    with agents started one by one);
+//! 2. ingest: the agents' Redis load replayed against one Redis (entries and records per second), and the
+//!    replicas that makes at the rate the last scale's replicas shipped;
 //! 3. stop + collect + report of the quickstart (as `wotemu run` prints it);
 //! 4. salvage: the quickstart's runner is killed (SIGKILL) once it runs, its Redis is filled up to
 //!    `WOTEMU_BENCH_SALVAGE_RECORDS` (default 1,000,000) records, and `wotemu clean` is timed saving them into
 //!    a dataset (and its report).
+//!
+//! `WOTEMU_BENCH_PARTS=scales,ingest` (any of scales, ingest, quickstart, salvage) runs only those parts.
 #![allow(clippy::print_stdout)]
 
 use std::path::{Path, PathBuf};
@@ -18,7 +23,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use arrow::array::{Array, AsArray};
-use arrow::datatypes::{Float64Type, TimestampMicrosecondType, UInt64Type};
+use arrow::datatypes::{Float64Type, TimestampMicrosecondType};
 use wotemu_collector::dataset::read_table;
 use wotemu_contract::Table;
 
@@ -107,71 +112,89 @@ fn cpu_idle() -> (u64, u64) {
     (v[3] + v.get(4).copied().unwrap_or(0), v.iter().sum())
 }
 
-fn main() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        println!("this benchmark needs root (wotemu run)");
-        std::process::exit(1);
-    }
-    let dir = tempfile::tempdir().unwrap();
-
-    // 1. Start-up of 50 replicas.
-    let topo = topology(dir.path(), 49, "lte", 2.0);
-    let out = dir.path().join("run50");
-    let (t0, _) = run(&topo, &out, 25, false);
-    let first = first_interactions(&out);
-    let readers: Vec<i64> = first
-        .iter()
-        .filter(|(t, _)| t.contains("_reader."))
-        .map(|(_, &v)| v)
-        .collect();
-    let any = readers.iter().min().copied().unwrap_or(i64::MAX);
-    let all = readers.iter().max().copied().unwrap_or(i64::MAX);
-    println!(
-        "start-up, 50 replicas (LTE): first interaction {:.2} s after `wotemu run` started; every reader's first interaction within {:.2} s ({} of 49 readers)",
-        (any - t0) as f64 / 1e6,
-        (all - t0) as f64 / 1e6,
-        readers.len()
-    );
-
-    // 2. 100 replicas.
-    let secs: u64 = std::env::var("WOTEMU_BENCH_SECS")
-        .ok()
+/// Proportional set size (kB) of a process: its share of every page it maps (`smaps_rollup`).
+fn pss_kb(pid: &str) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
+    s.lines()
+        .find_map(|l| l.strip_prefix("Pss:"))
+        .and_then(|v| v.split_whitespace().next())
         .and_then(|v| v.parse().ok())
-        .unwrap_or(60);
-    let topo = topology(dir.path(), 99, "lte", 10.0);
-    let out = dir.path().join("run100");
-    let avail0 = meminfo_available();
-    let sampler = std::thread::spawn(move || {
-        // Machine figures over the second half of the run.
-        std::thread::sleep(Duration::from_secs(secs / 2));
-        let (i0, t0) = cpu_idle();
-        let a = meminfo_available();
-        let start = Instant::now();
-        std::thread::sleep(Duration::from_secs(secs / 4));
-        let (i1, t1) = cpu_idle();
-        let idle = (i1 - i0) as f64 / (t1 - t0).max(1) as f64;
-        (a, idle, start.elapsed())
-    });
-    let (t0, _) = run(&topo, &out, secs, false);
-    let (avail_mid, idle, _) = sampler.join().unwrap();
-    let first = first_interactions(&out);
-    let readers = first.keys().filter(|t| t.contains("_reader.")).count();
-    // Memory and CPU per replica from the system table (second half of the run).
-    let half = t0 + (secs as i64 * 1_000_000) / 2;
-    let mut mem: std::collections::BTreeMap<String, u64> = Default::default();
-    let mut cpu: std::collections::BTreeMap<String, (f64, u32)> = Default::default();
-    for b in read_table(&out, Table::System).unwrap() {
+}
+
+/// PSS (bytes) of the run's replicas (processes in a `wotemu/<run>/` cgroup) and of the zygote, and how many
+/// replica processes there were.
+fn run_pss() -> (u64, u64, usize) {
+    let (mut replicas, mut zygote, mut n) = (0u64, 0u64, 0usize);
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let pid = e.file_name().to_string_lossy().into_owned();
+        if !pid.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
+        let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        if cg.contains(":/wotemu/") || cg.contains("::/wotemu/") {
+            replicas += pss_kb(&pid).unwrap_or(0) * 1024;
+            n += 1;
+        } else if cmd.windows(13).any(|w| w == b"zygote\0--run\0") {
+            zygote += pss_kb(&pid).unwrap_or(0) * 1024;
+        }
+    }
+    (replicas, zygote, n)
+}
+
+/// Per task, consumed interactions after `from_us`: how many, their latency sum (ms) and how many distinct
+/// names they read; and the last one's time.
+#[allow(clippy::type_complexity)]
+fn interactions_after(
+    out: &Path,
+    from_us: i64,
+) -> (std::collections::BTreeMap<String, (u64, f64, usize)>, i64) {
+    let mut per: std::collections::BTreeMap<
+        String,
+        (u64, f64, std::collections::BTreeSet<String>),
+    > = Default::default();
+    let mut last = 0;
+    for b in read_table(out, Table::Interactions).unwrap() {
         let task = b.column_by_name("task").unwrap().as_string::<i32>().clone();
+        let side = b.column_by_name("side").unwrap().as_string::<i32>().clone();
+        let name = b.column_by_name("name").unwrap().as_string::<i32>().clone();
+        let lat = b
+            .column_by_name("latency_ms")
+            .unwrap()
+            .as_primitive::<Float64Type>()
+            .clone();
         let time = b
             .column_by_name("time")
             .unwrap()
             .as_primitive::<TimestampMicrosecondType>()
             .clone();
-        let m = b
-            .column_by_name("mem_bytes")
+        for i in 0..b.num_rows() {
+            if side.value(i) == "consumed" && time.value(i) >= from_us {
+                let e = per.entry(task.value(i).to_owned()).or_default();
+                e.0 += 1;
+                e.1 += if lat.is_null(i) { 0.0 } else { lat.value(i) };
+                e.2.insert(name.value(i).to_owned());
+                last = last.max(time.value(i));
+            }
+        }
+    }
+    (
+        per.into_iter()
+            .map(|(t, (n, l, names))| (t, (n, l, names.len())))
+            .collect(),
+        last,
+    )
+}
+
+/// Mean CPU (% of a core) per task over samples after `from_us`.
+fn cpu_after(out: &Path, from_us: i64) -> f64 {
+    let mut cpu: std::collections::BTreeMap<String, (f64, u32)> = Default::default();
+    for b in read_table(out, Table::System).unwrap() {
+        let task = b.column_by_name("task").unwrap().as_string::<i32>().clone();
+        let time = b
+            .column_by_name("time")
             .unwrap()
-            .as_primitive::<UInt64Type>()
+            .as_primitive::<TimestampMicrosecondType>()
             .clone();
         let c = b
             .column_by_name("cpu_percent")
@@ -179,52 +202,286 @@ fn main() {
             .as_primitive::<Float64Type>()
             .clone();
         for i in 0..b.num_rows() {
-            if time.value(i) < half {
-                continue;
-            }
-            if !m.is_null(i) {
-                let e = mem.entry(task.value(i).to_owned()).or_default();
-                *e = (*e).max(m.value(i));
-            }
-            if !c.is_null(i) {
+            if time.value(i) >= from_us && !c.is_null(i) {
                 let e = cpu.entry(task.value(i).to_owned()).or_default();
                 e.0 += c.value(i);
                 e.1 += 1;
             }
         }
     }
-    let n = mem.len().max(1) as f64;
-    let mem_avg = mem.values().sum::<u64>() as f64 / n;
-    let mem_max = mem.values().copied().max().unwrap_or(0);
-    let cpu_avg = cpu
-        .values()
+    cpu.values()
         .map(|(s, k)| s / (*k).max(1) as f64)
         .sum::<f64>()
-        / cpu.len().max(1) as f64;
-    println!(
-        "100 replicas (1 server + 99 readers reading every 10 s, LTE) for {secs} s: {readers} of 99 readers interacted; memory per replica (cgroup: agent + Python + WoTPy app) mean {:.1} MiB, max {:.1} MiB; CPU per replica at steady state {:.2}% of a core; machine: {:.2} GiB in use by the run, {:.0}% CPU idle (2 cores)",
-        mem_avg / 1048576.0,
-        mem_max as f64 / 1048576.0,
-        cpu_avg,
-        (avail0.saturating_sub(avail_mid)) as f64 / 1073741824.0,
-        idle * 100.0
-    );
+        / cpu.len().max(1) as f64
+}
 
-    // 3. Stop + collect + report of the quickstart.
-    let out = dir.path().join("quickstart");
-    let (_, stdout) = run(&repo().join("examples/quickstart.yml"), &out, 15, true);
-    let line = stdout
+/// One scale: `replicas` (the server and readers reading every `READ_SLEEP` s on LTE) for `secs`.
+fn scale(dir: &Path, replicas: u32, secs: u64) -> (f64, f64) {
+    const READ_SLEEP: f64 = 10.0;
+    let topo = topology(dir, replicas - 1, "lte", READ_SLEEP);
+    let out = dir.join(format!("run{replicas}"));
+    let avail0 = meminfo_available();
+    // Memory and CPU of the machine in the second half of the run, PSS in its middle.
+    let sampler = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs(secs / 2));
+        let pss = run_pss();
+        let (i0, t0) = cpu_idle();
+        let a = meminfo_available();
+        std::thread::sleep(Duration::from_secs(secs / 4));
+        let (i1, t1) = cpu_idle();
+        (pss, a, (i1 - i0) as f64 / (t1 - t0).max(1) as f64)
+    });
+    let (t0, stdout) = run(&topo, &out, secs, true);
+    let ((pss_replicas, pss_zygote, procs), avail_mid, idle) = sampler.join().unwrap();
+    let first = first_interactions(&out);
+    let readers: Vec<i64> = first
+        .iter()
+        .filter(|(t, _)| t.contains("_reader."))
+        .map(|(_, &v)| v)
+        .collect();
+    let all = readers.iter().max().copied().unwrap_or(i64::MAX);
+    let t_all = (all - t0) as f64 / 1e6;
+    // A reader reads
+    // each of the thing's properties, then sleeps READ_SLEEP: the rate its own reads' latency allows is
+    // properties × 60 / (READ_SLEEP + properties × mean latency) per minute; a starved replica falls short.
+    // Each reader's own window runs from its first interaction to the run's last.
+    let (per, last) = interactions_after(&out, 0);
+    let mut rates = Vec::new();
+    let mut within = 0;
+    for (task, (n, lat_ms, props)) in &per {
+        let Some(first) = first.get(task).filter(|_| task.contains("_reader.")) else {
+            continue;
+        };
+        let minutes = (last - first) as f64 / 60e6;
+        // A reader that started in the run's last half minute has no rate to speak of.
+        if minutes < 0.5 {
+            continue;
+        }
+        let rate = *n as f64 / minutes;
+        let props = *props as f64;
+        let expected = props * 60.0 / (READ_SLEEP + props * lat_ms / *n as f64 / 1000.0);
+        // One cycle more or less is the window's edge, not starvation.
+        if (rate - expected).abs() <= expected * 0.1 + props / minutes.max(1e-9) {
+            within += 1;
+        }
+        rates.push((rate, expected));
+    }
+    let mean_rate = rates.iter().map(|r| r.0).sum::<f64>() / rates.len().max(1) as f64;
+    let mean_expected = rates.iter().map(|r| r.1).sum::<f64>() / rates.len().max(1) as f64;
+    let min_ratio = rates
+        .iter()
+        .map(|(r, e)| r / e)
+        .fold(f64::INFINITY, f64::min);
+    let cpu = cpu_after(&out, t0 + (secs as i64 * 1_000_000) / 2);
+    let m = wotemu_contract::Manifest::read(&out).expect("the dataset");
+    let t = &m.accounting.totals;
+    let tail = stdout
         .lines()
         .find(|l| l.contains("stop, collect and report"))
-        .unwrap_or("");
-    println!("quickstart: {}", line.trim());
+        .unwrap_or("")
+        .trim()
+        .to_owned();
+    let site_bytes = dir_size(&out.join("site"));
+    // What the network's one gateway forwarded, per second of the run (both directions).
+    let mut forwarded = 0u64;
+    for b in read_table(&out, Table::Network).unwrap() {
+        let f = b
+            .column_by_name("forwarded")
+            .unwrap()
+            .as_primitive::<arrow::datatypes::UInt64Type>()
+            .clone();
+        forwarded += (0..b.num_rows())
+            .filter(|i| !f.is_null(*i))
+            .map(|i| f.value(i))
+            .sum::<u64>();
+    }
+    let gw_pps = forwarded as f64 / secs as f64;
+    println!(
+        "{replicas} replicas (1 server + {} readers, every {READ_SLEEP} s, LTE, {secs} s{}):\n  \
+         every reader interacting {t_all:.2} s after `wotemu run` started ({} of {} readers)\n  \
+         PSS per replica {:.1} MiB (replicas {:.0} MiB + zygote {:.0} MiB over {procs} processes); machine: {:.2} GiB in use, {:.0}% CPU idle\n  \
+         CPU per replica at steady state {cpu:.2}% of a core\n  \
+         interactions per reader per minute: mean {mean_rate:.2} against {mean_expected:.2} its period and its reads' latency allow (lowest ratio {min_ratio:.2}); {within} of {} within 10 %\n  \
+         {tail}; site {:.1} MiB\n  \
+         shipped: {:.1} entries and {:.1} records per replica per second; the gateway forwarded {gw_pps:.0} packets/s ({:.2} per replica)",
+        replicas - 1,
+        if zygote_enabled() { "" } else { ", WOTEMU_ZYGOTE=0" },
+        readers.len(),
+        replicas - 1,
+        (pss_replicas + pss_zygote) as f64 / f64::from(replicas) / 1048576.0,
+        pss_replicas as f64 / 1048576.0,
+        pss_zygote as f64 / 1048576.0,
+        avail0.saturating_sub(avail_mid) as f64 / 1073741824.0,
+        idle * 100.0,
+        rates.len(),
+        site_bytes as f64 / 1048576.0,
+        t.entries_read as f64 / f64::from(replicas) / secs as f64,
+        t.records_written as f64 / f64::from(replicas) / secs as f64,
+        gw_pps / f64::from(replicas),
+    );
+    (
+        t.entries_read as f64 / f64::from(replicas) / secs as f64,
+        t.records_written as f64 / f64::from(replicas) / secs as f64,
+    )
+}
+
+fn zygote_enabled() -> bool {
+    std::env::var("WOTEMU_ZYGOTE").map_or(true, |v| v != "0")
+}
+
+fn dir_size(p: &Path) -> u64 {
+    let Ok(rd) = std::fs::read_dir(p) else {
+        return std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+    };
+    rd.flatten().map(|e| dir_size(&e.path())).sum()
+}
+
+/// The agents' Redis load replayed against one Redis: `threads` clients writing agent-sized entries
+/// (`rows` rows of one table each) as fast as they can; entries and records per second it took.
+fn ingest(dir: &Path, threads: usize, rows: usize) -> (f64, f64) {
+    let sock = dir.join("ingest.sock");
+    let mut redis = Command::new("redis-server")
+        .args([
+            "--port",
+            "0",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--unixsocket",
+        ])
+        .arg(&sock)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = format!("redis+unix://{}", sock.display());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while redis::Client::open(url.as_str())
+        .and_then(|c| c.get_connection())
+        .is_err()
+    {
+        assert!(Instant::now() < deadline, "redis-server did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let t = Instant::now();
+    let handles: Vec<_> = (0..threads)
+        .map(|k| {
+            let url = url.clone();
+            std::thread::spawn(move || {
+                let mut conn = redis::Client::open(url.as_str())
+                    .and_then(|c| c.get_connection())
+                    .unwrap();
+                let mut synth = wotemu_testkit::synth::Synth::new(k as u64 + 1, "ingest");
+                let tasks = synth.tasks(&[(&format!("n{k}"), 25)]);
+                wotemu_testkit::load::load_synthetic(
+                    &mut conn,
+                    &mut synth,
+                    "ingest",
+                    &tasks,
+                    rows * 40,
+                    rows,
+                    false,
+                )
+                .records
+            })
+        })
+        .collect();
+    let records: u64 = handles.into_iter().map(|h| h.join().unwrap()).sum();
+    let secs = t.elapsed().as_secs_f64();
+    let entries = records as f64 / rows as f64;
+    let info: String = redis::cmd("INFO")
+        .arg("memory")
+        .query(
+            &mut redis::Client::open(url.as_str())
+                .and_then(|c| c.get_connection())
+                .unwrap(),
+        )
+        .unwrap();
+    let used: f64 = info
+        .lines()
+        .find_map(|l| l.strip_prefix("used_memory:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0);
+    println!(
+        "  Redis holds {:.0} bytes per record ({:.0} MiB for {records} records)",
+        used / records.max(1) as f64,
+        used / 1048576.0
+    );
+    // SAFETY: kill(2) of our own child.
+    unsafe { libc::kill(redis.id() as i32, libc::SIGKILL) };
+    redis.wait().unwrap();
+    (entries / secs, records as f64 / secs)
+}
+
+fn main() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        println!("this benchmark needs root (wotemu run)");
+        std::process::exit(1);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    println!(
+        "machine: {} cores, {:.1} GiB available",
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        meminfo_available() as f64 / 1073741824.0
+    );
+
+    // WOTEMU_BENCH_PARTS picks parts (default: all of scales,ingest,quickstart,salvage).
+    let parts = std::env::var("WOTEMU_BENCH_PARTS")
+        .unwrap_or_else(|_| "scales,ingest,quickstart,salvage".into());
+    let part = |p: &str| parts.split(',').any(|x| x.trim() == p);
+
+    // 1. Scales: WOTEMU_BENCH_SCALES replicas (default 100,300,1000), each for WOTEMU_BENCH_SECS (60 s).
+    let secs: u64 = std::env::var("WOTEMU_BENCH_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(60);
+    let scales: Vec<u32> = std::env::var("WOTEMU_BENCH_SCALES")
+        .unwrap_or_else(|_| "100,300,1000".into())
+        .split(',')
+        .filter_map(|v| v.trim().parse().ok())
+        .collect();
+    // What a replica ships (entries/s, records/s): the last scale's, else the quickstart-like default the
+    // 100-replica run measured.
+    let mut per_replica = (1.0, 20.0);
+    if part("scales") {
+        for n in scales {
+            per_replica = scale(dir.path(), n, secs);
+        }
+    }
+
+    // 2. The Swarm note's ingest figure: what one Redis takes, against what a replica ships.
+    if part("ingest") {
+        let rows = 8;
+        let (eps, rps) = ingest(dir.path(), 4, rows);
+        println!(
+        "one Redis ingests {eps:.0} entries/s ({rps:.0} records/s, {rows} rows per entry, 4 clients); at the rate a replica ships ({:.2} entries/s) that is {:.0} replicas; 1,000 replicas need {:.0} entries/s, 10,000 need {:.0}",
+        per_replica.0,
+        eps / per_replica.0.max(1e-9),
+        per_replica.0 * 1000.0,
+        per_replica.0 * 10000.0,
+    );
+    }
+
+    // 3. Stop + collect + report of the quickstart.
+    if part("quickstart") {
+        let out = dir.path().join("quickstart");
+        let (_, stdout) = run(&repo().join("examples/quickstart.yml"), &out, 15, true);
+        let line = stdout
+            .lines()
+            .find(|l| l.contains("stop, collect and report"))
+            .unwrap_or("");
+        println!("quickstart: {}", line.trim());
+    }
 
     // 4. Salvage of a crashed run with many records in its Redis.
     let n: usize = std::env::var("WOTEMU_BENCH_SALVAGE_RECORDS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000);
-    salvage(dir.path(), n);
+    if part("salvage") {
+        salvage(dir.path(), n);
+    }
 }
 
 /// The state of the run writing to `out`.

@@ -149,6 +149,10 @@ pub(crate) enum Command {
     /// What a scenario's `stress` runs inside a node's cgroups: busy CPU and touched memory, until killed.
     #[command(hide = true)]
     StressLoad(StressLoadArgs),
+    /// What `wotemu run` starts its replicas' agents from: Python and WoTPy imported once, an agent forked
+    /// per request read on stdin (see ARCHITECTURE.md, "The zygote").
+    #[command(hide = true)]
+    Zygote(ZygoteArgs),
     /// Print this host's CPU speed calibration (what `target_cpu_speed` is emulated with).
     ///
     /// The speed is sysbench's CPU test on one thread (events per second, each event verifying the primes
@@ -180,7 +184,7 @@ pub(crate) enum Command {
     Scenario(ScenarioArgs),
     /// Run the stack's Redis (what the `redis` service of `wotemu compose` runs): `redis-server` with the
     /// stack's password from its secret file (REDIS_PASSWORD_FILE), handed over on redis-server's stdin so that
-    /// it never shows on a command line; no persistence to disk, no eviction.
+    /// it never shows on a command line; no persistence to disk, no eviction, up to 100,000 clients.
     #[command(verbatim_doc_comment)]
     RedisServer(RedisServerArgs),
     /// Run an MQTT broker (Mosquitto) for a topology's MQTT nodes: what each broker service runs.
@@ -886,6 +890,14 @@ pub(crate) struct ConditionFlags {
     pub(crate) corrupt: Option<String>,
     #[arg(long)]
     pub(crate) reorder: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ZygoteArgs {
+    /// The state folder of the run it serves (`/run/wotemu/<run>/`): in its command line, and so in its
+    /// agents', for `ps` and for finding them.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) run: PathBuf,
 }
 
 #[derive(Debug, Args)]

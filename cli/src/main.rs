@@ -21,14 +21,18 @@ mod output;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// An agent runs in every emulated replica: mimalloc's arenas are committed as they are used there, not
+/// An agent runs in every emulated replica (forked from the zygote in one-host runs): mimalloc's arenas are committed as they are used there, not
 /// at once (`MIMALLOC_ARENA_EAGER_COMMIT=0`: ~10 MB less resident per agent, measured with `--bench run`).
 /// mimalloc reads its options before `main`, so the agent re-executes itself once with the option set
 /// (same pid, same arguments); a value the user set is kept.
 fn lean_allocator_for_agents() {
     use std::os::unix::process::CommandExt;
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    let agent = args.iter().skip(1).take(4).any(|a| a == "agent");
+    let agent = args
+        .iter()
+        .skip(1)
+        .take(4)
+        .any(|a| a == "agent" || a == "zygote");
     if !agent || std::env::var_os("MIMALLOC_ARENA_EAGER_COMMIT").is_some() {
         return;
     }
@@ -55,6 +59,25 @@ fn main() -> ExitCode {
     let args = <cli::Cli as clap::FromArgMatches>::from_arg_matches(&command.get_matches())
         .unwrap_or_else(|e| e.exit());
     output::init_logging(&args.global);
+    dispatch(args)
+}
+
+/// Runs a command line in a process whose logging is set up already: an agent forked by the zygote.
+pub(crate) fn run_args(args: Vec<String>) -> ExitCode {
+    let command = <cli::Cli as clap::CommandFactory>::command().term_width(120);
+    let parsed = command
+        .try_get_matches_from(args)
+        .and_then(|m| <cli::Cli as clap::FromArgMatches>::from_arg_matches(&m));
+    match parsed {
+        Ok(args) => dispatch(args),
+        Err(e) => {
+            let _ = e.print();
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn dispatch(args: cli::Cli) -> ExitCode {
     match cmd::run(args) {
         Ok(code) => code,
         Err(err) => {

@@ -9,7 +9,8 @@
 //! - [`task`]: the task registry and stop snapshot documents stored in Redis;
 //! - [`manifest`]: `manifest.json`, the description of a run dataset;
 //! - [`redact`]: the rule that keeps secrets out of Redis, the dataset and the report;
-//! - [`spool`]: the format of the agents' spools of entries waiting for Redis.
+//! - [`spool`]: the format of the agents' spools of entries waiting for Redis;
+//! - [`zygote`]: the one-host runner's requests to the zygote that forks replicas' agents, and its answers.
 //!
 //! Readers of this contract are forward compatible: unknown manifest fields and unknown dataset columns are
 //! kept, missing optional tables read as empty.
@@ -27,6 +28,7 @@ pub mod spool;
 pub mod table;
 pub mod task;
 pub mod time_util;
+pub mod zygote;
 
 pub use entry::{EntryError, StreamEntry};
 pub use manifest::Manifest;

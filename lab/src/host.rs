@@ -3,14 +3,13 @@
 //! first ([`wotemu_sys::cleanup`]).
 
 use std::collections::BTreeMap;
-use std::ffi::CString;
-use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 use wotemu_sys::cleanup::{Item, Record};
 use wotemu_sys::cmd::{ip, run};
+use wotemu_sys::netns::ReplicaEntry;
 
 use crate::Error;
 
@@ -260,10 +259,9 @@ pub(crate) struct Spawn<'a> {
 }
 
 /// Starts a program inside the replica's network namespace, with its own hostname (the task name) and its
-/// own `/etc/hosts` (`/etc/netns/<ns>/hosts`, as `ip netns exec` would show it), in its cgroups, in a
-/// process group of its own. Unlike `ip netns exec`, /sys is left as it is, so the agent reads its cgroup
-/// under /sys/fs/cgroup. The process is recorded before it starts running anything.
-pub(crate) fn spawn_in(rec: &mut Record, s: &Spawn<'_>) -> Result<Child, Error> {
+/// own `/etc/hosts`, in its cgroups, in a process group of its own ([`ReplicaEntry::enter`]). The process is
+/// recorded before it starts running anything.
+pub(crate) fn spawn_in(rec: &mut Record, s: &Spawn<'_>) -> Result<Proc, Error> {
     let out = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -272,18 +270,8 @@ pub(crate) fn spawn_in(rec: &mut Record, s: &Spawn<'_>) -> Result<Child, Error> 
     let err = out
         .try_clone()
         .map_err(io(format!("opening the log {}", s.log.display())))?;
-    let netns = std::fs::File::open(Path::new("/run/netns").join(s.ns))
-        .map_err(io(format!("opening the network namespace {}", s.ns)))?;
-    let cstr = |v: &str| {
-        CString::new(v).map_err(|_| Error::Plan(format!("a path contains a NUL byte: {v:?}")))
-    };
-    let hosts = Path::new("/etc/netns").join(s.ns).join("hosts");
-    let hosts_src = cstr(&hosts.to_string_lossy())?;
-    let hosts_dst = cstr("/etc/hosts")?;
-    let root = cstr("/")?;
-    let host = s.hostname.as_bytes().to_vec();
-    let procs: Vec<PathBuf> = s.cgroups.iter().map(|d| d.join("cgroup.procs")).collect();
-    let fd = netns.as_raw_fd();
+    let entry = ReplicaEntry::prepare(s.ns, s.hostname, s.cgroups)
+        .map_err(io(format!("preparing a process for {}", s.ns)))?;
     let mut cmd = Command::new(s.program);
     cmd.args(s.args)
         .envs(s.env)
@@ -293,44 +281,78 @@ pub(crate) fn spawn_in(rec: &mut Record, s: &Spawn<'_>) -> Result<Child, Error> 
     // SAFETY: between fork and exec only system calls and writes to already-opened paths; every buffer was
     // prepared before the fork.
     unsafe {
-        cmd.pre_exec(move || {
-            for p in &procs {
-                std::fs::write(p, b"0")?;
-            }
-            let check = |r: libc::c_int| {
-                if r == 0 {
-                    Ok(())
-                } else {
-                    Err(std::io::Error::last_os_error())
-                }
-            };
-            check(libc::setns(fd, libc::CLONE_NEWNET))?;
-            check(libc::unshare(libc::CLONE_NEWNS | libc::CLONE_NEWUTS))?;
-            check(libc::mount(
-                std::ptr::null(),
-                root.as_ptr(),
-                std::ptr::null(),
-                libc::MS_REC | libc::MS_SLAVE,
-                std::ptr::null(),
-            ))?;
-            check(libc::mount(
-                hosts_src.as_ptr(),
-                hosts_dst.as_ptr(),
-                std::ptr::null(),
-                libc::MS_BIND,
-                std::ptr::null(),
-            ))?;
-            check(libc::sethostname(host.as_ptr().cast(), host.len()))?;
-            wotemu_sys::signals::unblock_all();
-            Ok(())
-        });
+        cmd.pre_exec(move || entry.enter());
     }
     cmd.process_group(0);
     let child = cmd
         .spawn()
         .map_err(io(format!("starting {} in {}", s.program.display(), s.ns)))?;
     record(rec, Item::process(child.id()))?;
-    Ok(child)
+    Ok(Proc::from(child))
+}
+
+/// A child process of the runner, by pid: started by `std::process::Command`, or forked by the zygote on
+/// the runner's behalf (its parent is the runner all the same, so the runner waits for it).
+#[derive(Debug)]
+pub(crate) struct Proc {
+    pid: u32,
+}
+
+impl From<std::process::Child> for Proc {
+    fn from(c: std::process::Child) -> Self {
+        // Dropping a Child neither kills nor waits for it; its standard streams are not pipes here.
+        Proc { pid: c.id() }
+    }
+}
+
+impl Proc {
+    /// A child of this process known by its pid.
+    pub(crate) fn of_pid(pid: u32) -> Self {
+        Proc { pid }
+    }
+
+    pub(crate) fn id(&self) -> u32 {
+        self.pid
+    }
+
+    fn waitpid(&self, flags: libc::c_int) -> std::io::Result<Option<std::process::ExitStatus>> {
+        use std::os::unix::process::ExitStatusExt;
+        let mut status = 0;
+        loop {
+            // SAFETY: waitpid(2) on our own child, writing into a local.
+            let r = unsafe { libc::waitpid(self.pid as libc::pid_t, &mut status, flags) };
+            if r == 0 {
+                return Ok(None);
+            }
+            if r > 0 {
+                return Ok(Some(std::process::ExitStatus::from_raw(status)));
+            }
+            let e = std::io::Error::last_os_error();
+            if e.kind() != std::io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+        }
+    }
+
+    /// Its exit status, if it has exited (it is then reaped).
+    pub(crate) fn try_wait(&mut self) -> std::io::Result<Option<std::process::ExitStatus>> {
+        self.waitpid(libc::WNOHANG)
+    }
+
+    /// Waits for it to exit.
+    pub(crate) fn wait(&mut self) -> std::io::Result<std::process::ExitStatus> {
+        self.waitpid(0)?
+            .ok_or_else(|| std::io::Error::other("waitpid returned no status"))
+    }
+
+    /// SIGKILL.
+    pub(crate) fn kill(&mut self) -> std::io::Result<()> {
+        if wotemu_sys::process::signal(self.pid, libc::SIGKILL) {
+            Ok(())
+        } else {
+            Err(std::io::Error::last_os_error())
+        }
+    }
 }
 
 /// Starts `program` in the named namespace with `ip netns exec` (a gateway: it needs the namespace's own

@@ -24,6 +24,7 @@ pub mod salvage;
 pub mod scenario;
 pub mod state;
 mod timeline;
+pub mod zygote;
 
 pub use plan::{PlanOptions, RunPlan};
 pub use run::{Ended, Lab, Observer, Status, Teardown};

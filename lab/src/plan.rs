@@ -524,6 +524,13 @@ impl RunPlan {
             for l in &r.links {
                 args.extend(["--capture-iface".into(), l.ifname.clone()]);
             }
+            // Agents ship every second up to 100 replicas, then a second more per 100 (at most 5 s): each
+            // flush wakes the agent and writes to the run's Redis, which all replicas share with two cores.
+            let total: u32 = t.nodes.iter().map(|n| t.max_replicas(&n.name)).sum();
+            if total > 100 {
+                let every = total.div_ceil(100).min(5);
+                args.extend(["--flush-every".into(), every.to_string()]);
+            }
             r.args = args;
             r.env = env;
             r.cpus = node.resources.cpu_limit.as_ref().map(|c| c.value);

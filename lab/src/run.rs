@@ -13,10 +13,11 @@ use wotemu_contract::keys::StackKeys;
 use wotemu_contract::time_util::{now_us, us_to_rfc3339};
 use wotemu_sys::cleanup::{Item, Record};
 
-use crate::host::{self, Spawn};
+use crate::host::{self, Proc, Spawn};
 use crate::plan::{RedisPlan, ReplicaPlan, Role, RunPlan};
 use crate::state::{Phase, RunState};
 use crate::timeline::RunnerLog;
+use crate::zygote::{self, Zygote};
 use crate::Error;
 
 /// What a run tells the person running it. Libraries do not print: the CLI implements this.
@@ -50,7 +51,7 @@ pub struct Status {
 
 /// A replica as it runs.
 struct Running {
-    child: Option<Child>,
+    child: Option<Proc>,
     task: String,
     restarts: u32,
     cgroups: Vec<PathBuf>,
@@ -77,7 +78,7 @@ enum PartId {
 }
 
 /// The exit status of a child that has exited (it is then forgotten).
-fn exited(child: &mut Option<Child>) -> Option<String> {
+fn exited(child: &mut Option<Proc>) -> Option<String> {
     let status = child.as_mut()?.try_wait().ok()??;
     *child = None;
     Some(status.to_string())
@@ -96,7 +97,7 @@ pub enum Ended {
 /// it is down.
 struct Part {
     name: String,
-    child: Option<Child>,
+    child: Option<Proc>,
     down_since: Option<(Instant, u64)>,
     /// Every pid it had (for the clean-up records of dead gateways).
     pids: Vec<u32>,
@@ -124,6 +125,8 @@ pub struct Lab {
     last_heartbeat: Instant,
     /// The load processes of the scenario's `stress` steps under way, by (event, occurrence).
     stressors: BTreeMap<(usize, u32), Vec<Child>>,
+    /// Forks the replicas' agents with Python imported (none when disabled or when it could not start).
+    zygote: Option<Zygote>,
 }
 
 fn redis_err(what: &str) -> impl FnOnce(redis::RedisError) -> Error + '_ {
@@ -212,6 +215,7 @@ impl Lab {
         Ok(Lab {
             log: RunnerLog::new(&plan.stack, &plan.run_id),
             stressors: BTreeMap::new(),
+            zygote: None,
             exe: exe.to_owned(),
             record: Some(record),
             state,
@@ -324,7 +328,7 @@ impl Lab {
         let child = crate::host::spawn_redis(&socket, &dir)?;
         host::record(self.rec(), Item::process(child.id()))?;
         self.redis.pids.push(child.id());
-        self.redis.child = Some(child);
+        self.redis.child = Some(Proc::from(child));
         wait_until("redis-server's socket", Duration::from_secs(10), || {
             Ok(socket.exists())
         })
@@ -427,7 +431,7 @@ impl Lab {
             &n.log,
         )?;
         self.gateways[k].pids.push(child.id());
-        self.gateways[k].child = Some(child);
+        self.gateways[k].child = Some(Proc::from(child));
         Ok(())
     }
 
@@ -526,6 +530,19 @@ impl Lab {
         } else {
             None
         };
+        if zygote::enabled() {
+            if let Some(r) = plan.nodes().next() {
+                let log = plan.logs_dir().join("zygote.log");
+                let env = r.env.clone();
+                let exe = self.exe.clone();
+                match Zygote::start(self.rec(), &exe, &plan.state_dir, &env, &log) {
+                    Ok(z) => self.zygote = Some(z),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "Every agent starts Python on its own.");
+                    }
+                }
+            }
+        }
         for (i, r) in plan.replicas.iter().enumerate() {
             if r.joins_later {
                 continue;
@@ -534,22 +551,7 @@ impl Lab {
                 Role::Broker => mosquitto.clone().expect("found above"),
                 Role::Node => self.exe.clone(),
             };
-            let cgroups = self.running[i].cgroups.clone();
-            let log = plan.log_of(&r.task);
-            let child = host::spawn_in(
-                self.rec(),
-                &Spawn {
-                    ns: &r.ns,
-                    hostname: &r.task,
-                    program: &program,
-                    args: &r.args,
-                    env: &r.env,
-                    cgroups: &cgroups,
-                    log: &log,
-                },
-            )?;
-            self.running[i].child = Some(child);
-            self.running[i].started = Instant::now();
+            self.spawn_task(i, r, r.task.clone(), &program, &r.env)?;
             self.running[i].ever_started = true;
         }
         Ok(())
@@ -800,18 +802,35 @@ impl Lab {
     ) -> Result<(), Error> {
         let log = self.plan.log_of(&task);
         let cgroups = self.running[i].cgroups.clone();
-        let child = host::spawn_in(
-            self.rec(),
-            &Spawn {
-                ns: &r.ns,
-                hostname: &task,
-                program,
-                args: &r.args,
-                env,
-                cgroups: &cgroups,
-                log: &log,
+        let spawn = Spawn {
+            ns: &r.ns,
+            hostname: &task,
+            program,
+            args: &r.args,
+            env,
+            cgroups: &cgroups,
+            log: &log,
+        };
+        let rec = self.record.as_mut().expect("the run is built");
+        let forked = match self.zygote.as_mut() {
+            Some(z) if program == self.exe => match z.spawn(rec, &spawn) {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    // A zygote that failed once is not asked again: a late answer would be taken for the
+                    // next request's.
+                    tracing::warn!(error = %e, task = %task, "The zygote did not fork the agent; this and later agents start on their own.");
+                    if let Some(z) = self.zygote.take() {
+                        z.stop();
+                    }
+                    None
+                }
             },
-        )?;
+            _ => None,
+        };
+        let child = match forked {
+            Some(p) => p,
+            None => host::spawn_in(rec, &spawn)?,
+        };
         let run = &mut self.running[i];
         run.child = Some(child);
         run.task = task;
@@ -1375,6 +1394,9 @@ impl Lab {
             return Vec::new();
         }
         drop(self.conn.take());
+        if let Some(z) = self.zygote.take() {
+            z.stop();
+        }
         let gateway_pids: Vec<u32> = self.gateways.iter().flat_map(|g| g.pids.clone()).collect();
         let state_dir = self.plan.state_dir.clone();
         let mut problems = match how {

@@ -67,6 +67,10 @@ type WindowRows = Vec<(i64, String, f64)>;
 /// The most points of a latency-over-time chart.
 const LATENCY_TIME_POINTS: usize = 1000;
 
+/// Past this many tasks the summary's memory and CPU rankings are per node (a bar per task stops being
+/// readable); the tasks page lists every replica.
+const SUMMARY_TASKS: usize = 30;
+
 fn latency_view(r: &LatencyRow) -> LatencyView<'_> {
     LatencyView {
         thing: &r.thing,
@@ -359,18 +363,39 @@ impl Report {
                 Table::System,
             )?;
             let cpu = collect(aggregate::system_frame(lf, "cpu_percent"), Table::System)?;
-            // Per task: the most memory it held, its mean CPU.
+            // Per task: the most memory it held, its mean CPU; per node past SUMMARY_TASKS tasks (its
+            // replicas' highest peak and mean CPU), each node linking to its replicas on the tasks page.
+            let node_of: BTreeMap<&str, &str> = self
+                .tasks
+                .iter()
+                .map(|t| (t.task.as_str(), t.node.as_str()))
+                .collect();
+            let by_node = self.tasks.len() > SUMMARY_TASKS;
             let mut mem_rows = Vec::new();
+            let mut cpu_rows = Vec::new();
+            // node → (replicas, highest peak MiB, CPU sum)
+            let mut nodes: BTreeMap<String, (usize, f64, f64)> = BTreeMap::new();
             let (task, max) = (strs(&mem, "task"), f64s(&mem, "max"));
             for (t, m) in task.into_iter().zip(max) {
                 if let (Some(t), Some(m)) = (t, m) {
-                    mem_rows.push((t.clone(), m / 1_048_576.0, Some(task_file(&t))));
+                    if by_node {
+                        let node = node_of.get(t.as_str()).copied().unwrap_or(t.as_str());
+                        let e = nodes.entry(node.to_owned()).or_default();
+                        e.0 += 1;
+                        e.1 = e.1.max(m / 1_048_576.0);
+                    } else {
+                        mem_rows.push((t.clone(), m / 1_048_576.0, Some(task_file(&t))));
+                    }
                 }
             }
-            let mut cpu_rows = Vec::new();
             let (task, mean) = (strs(&cpu, "task"), f64s(&cpu, "mean"));
             for (t, c) in task.into_iter().zip(mean) {
                 let (Some(t), Some(c)) = (t, c) else { continue };
+                if by_node {
+                    let node = node_of.get(t.as_str()).copied().unwrap_or(t.as_str());
+                    nodes.entry(node.to_owned()).or_default().2 += c;
+                    continue;
+                }
                 let model = self
                     .tasks
                     .iter()
@@ -382,16 +407,31 @@ impl Report {
                 };
                 cpu_rows.push((label, c, Some(task_file(&t))));
             }
+            for (node, (n, peak, cpu)) in &nodes {
+                let label = format!("{node} ({n} replica{})", if *n == 1 { "" } else { "s" });
+                let href = Some(format!("tasks.html#node-{}", safe_file_name(node)));
+                mem_rows.push((label.clone(), *peak, href.clone()));
+                cpu_rows.push((label, cpu / (*n).max(1) as f64, href));
+            }
+            let per = if by_node { "node" } else { "task" };
             out.push(Chart {
                 id: "c-mem".into(),
                 title: "Memory ranking".into(),
-                note: "peak MiB per task".into(),
+                note: if by_node {
+                    "peak MiB per node: the most any of its replicas held (click a node for its replicas)".into()
+                } else {
+                    "peak MiB per task".into()
+                },
                 spec: charts::ranking("Peak memory", "MiB", &mem_rows),
             });
             out.push(Chart {
                 id: "c-cpu".into(),
-                title: "CPU usage per task".into(),
-                note: "mean % of one CPU, with the CPU model".into(),
+                title: format!("CPU usage per {per}"),
+                note: if by_node {
+                    "mean % of one CPU of a node's replicas (click a node for its replicas)".into()
+                } else {
+                    "mean % of one CPU, with the CPU model".into()
+                },
                 spec: charts::ranking("Mean CPU", "% CPU", &cpu_rows),
             });
         }
@@ -489,11 +529,23 @@ impl Report {
             error: &t.error,
             started_at: t.started_us.map(us_to_rfc3339).unwrap_or_default(),
             stopped_at: t.stopped_us.map(us_to_rfc3339).unwrap_or_default(),
+            anchor: None,
         }
     }
 
+    /// The tasks page's rows; a node's first row is the anchor (`#node-<node>`) the summary links to.
     pub(crate) fn tasks_view(&self) -> Vec<TaskRowView<'_>> {
-        self.tasks.iter().map(|t| self.task_row(t)).collect()
+        let mut seen = std::collections::BTreeSet::new();
+        self.tasks
+            .iter()
+            .map(|t| {
+                let mut v = self.task_row(t);
+                if seen.insert(t.node.as_str()) {
+                    v.anchor = Some(format!("node-{}", safe_file_name(&t.node)));
+                }
+                v
+            })
+            .collect()
     }
 
     pub(crate) fn tasks_charts(&self) -> Vec<Chart> {

@@ -90,6 +90,8 @@ pub struct TaskRowView<'a> {
     pub error: &'a str,
     pub started_at: String,
     pub stopped_at: String,
+    /// `node-<node>` on a node's first row of the tasks page (what the summary's per-node rankings link to).
+    pub anchor: Option<String>,
 }
 
 /// The summary page (`index.html`).

@@ -91,3 +91,85 @@ pub fn pids(name: &str) -> Vec<i32> {
         })
         .unwrap_or_default()
 }
+
+/// What a new process needs to become a replica's, prepared before it is forked: its network namespace
+/// (held open), its cgroups, its `/etc/hosts` (`/etc/netns/<ns>/hosts`, as `ip netns exec` would show it)
+/// and its hostname (the task name). [`ReplicaEntry::enter`] is all system calls on what was prepared, so
+/// that it can run between fork and exec (the runner's spawns) or in a zygote's fork.
+pub struct ReplicaEntry {
+    netns: std::fs::File,
+    procs: Vec<std::path::PathBuf>,
+    hosts_src: std::ffi::CString,
+    hosts_dst: std::ffi::CString,
+    root: std::ffi::CString,
+    hostname: Vec<u8>,
+}
+
+impl ReplicaEntry {
+    /// Opens the namespace `ns` and prepares the rest for a process named `hostname` in `cgroups` (each
+    /// controller's folder).
+    pub fn prepare(ns: &str, hostname: &str, cgroups: &[std::path::PathBuf]) -> io::Result<Self> {
+        let netns = std::fs::File::open(Path::new(NETNS_DIR).join(ns)).map_err(|e| {
+            io::Error::new(e.kind(), format!("opening the network namespace {ns}: {e}"))
+        })?;
+        let cstr = |v: &str| {
+            std::ffi::CString::new(v).map_err(|_| {
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("a path contains a NUL byte: {v:?}"),
+                )
+            })
+        };
+        let hosts = Path::new("/etc/netns").join(ns).join("hosts");
+        Ok(ReplicaEntry {
+            netns,
+            procs: cgroups.iter().map(|d| d.join("cgroup.procs")).collect(),
+            hosts_src: cstr(&hosts.to_string_lossy())?,
+            hosts_dst: cstr("/etc/hosts")?,
+            root: cstr("/")?,
+            hostname: hostname.as_bytes().to_vec(),
+        })
+    }
+
+    /// Moves the calling (single-threaded, just forked) process into the replica: its cgroups, its network
+    /// namespace, a mount and UTS namespace of its own with the replica's hosts file and hostname, and
+    /// every signal unblocked. Unlike `ip netns exec`, /sys is left as it is, so the agent reads its cgroup
+    /// under /sys/fs/cgroup.
+    pub fn enter(&self) -> io::Result<()> {
+        for p in &self.procs {
+            std::fs::write(p, b"0")?;
+        }
+        let check = |r: libc::c_int| {
+            if r == 0 {
+                Ok(())
+            } else {
+                Err(io::Error::last_os_error())
+            }
+        };
+        // SAFETY: system calls on buffers and a file prepared before the fork, all alive for the calls.
+        unsafe {
+            check(libc::setns(self.netns.as_raw_fd(), libc::CLONE_NEWNET))?;
+            check(libc::unshare(libc::CLONE_NEWNS | libc::CLONE_NEWUTS))?;
+            check(libc::mount(
+                std::ptr::null(),
+                self.root.as_ptr(),
+                std::ptr::null(),
+                libc::MS_REC | libc::MS_SLAVE,
+                std::ptr::null(),
+            ))?;
+            check(libc::mount(
+                self.hosts_src.as_ptr(),
+                self.hosts_dst.as_ptr(),
+                std::ptr::null(),
+                libc::MS_BIND,
+                std::ptr::null(),
+            ))?;
+            check(libc::sethostname(
+                self.hostname.as_ptr().cast(),
+                self.hostname.len(),
+            ))?;
+        }
+        crate::signals::unblock_all();
+        Ok(())
+    }
+}

@@ -69,6 +69,31 @@ impl Default for ComposeOptions {
     }
 }
 
+/// The addresses a Swarm overlay network `net` needs at most: a task address per replica of every node and
+/// broker on it (with the most replicas a scenario scales a node to), a virtual IP per such service, the
+/// gateway, the Redis, the proxy and the scenario service, and a load-balancer endpoint per Swarm host (up
+/// to 32 hosts counted).
+pub fn overlay_addresses(t: &Topology, net: &str) -> u32 {
+    let nodes = t
+        .nodes
+        .iter()
+        .filter(|n| n.all_networks().iter().any(|x| x == net))
+        .map(|n| t.max_replicas(&n.name) + 1)
+        .sum::<u32>();
+    let brokers = t
+        .brokers
+        .iter()
+        .filter(|b| b.networks.iter().any(|x| x == net))
+        .count() as u32
+        * 2;
+    nodes + brokers + 4 + 32
+}
+
+/// The subnet of the `k`-th network when it needs more than a /24 holds: `10.(128+k).0.0/16`.
+fn large_subnet(addresses: u32, k: usize) -> Option<String> {
+    (addresses > 250).then(|| format!("10.{}.0.0/16", 128 + k.min(127)))
+}
+
 /// The compose document of a topology, written beside it, with Redis on port 6379.
 pub fn compose(t: &Topology) -> Value {
     compose_with(t, &ComposeOptions::default())
@@ -131,6 +156,16 @@ pub fn compose_with(t: &Topology, opts: &ComposeOptions) -> Value {
             "name": net.name,
             "labels": {format!("{LABEL}.net"): ""},
         });
+        // Docker gives an overlay network a /24 from its default pool: past 250 addresses its tasks could
+        // not start. Such a network gets a /16 of its own (the network's `compose` extras can set another).
+        let k = t
+            .networks
+            .iter()
+            .position(|x| x.name == net.name)
+            .unwrap_or(0);
+        if let Some(subnet) = large_subnet(overlay_addresses(t, &net.name), k) {
+            n["ipam"] = json!({"config": [{"subnet": subnet}]});
+        }
         if let Some(extra) = &net.compose_net {
             merge(&mut n, extra);
         }

@@ -154,3 +154,14 @@ pub(crate) fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
         _ => Ok(ExitCode::SUCCESS),
     }
 }
+
+/// `wotemu zygote`: Python for the replicas' agents, started once (`wotemu_agent::zygote`). Each forked child
+/// runs its command line as `wotemu` would, without setting up logging again.
+pub(crate) fn zygote() -> anyhow::Result<ExitCode> {
+    let mut python_path = Vec::new();
+    if let Some(v) = std::env::var_os("WOTEMU_VENV").or_else(|| std::env::var_os("VIRTUAL_ENV")) {
+        python_path.push(site_packages(Path::new(&v))?);
+    }
+    wotemu_agent::zygote::serve(&python_path, crate::run_args).context("the zygote")?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -48,6 +48,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::StressLoad(args) => {
             wotemu_lab::scenario::load(args.cpu_pct, args.memory_bytes, args.for_ms)
         }
+        Command::Zygote(_) => agent::zygote(),
         Command::CpuSpeed(args) => cpu::run(args),
         Command::Run(args) => run::run(args),
         Command::Clean(args) => run::clean(args),
@@ -82,6 +83,7 @@ fn command_name(c: &Command) -> &'static str {
         Command::Fidelity(_) => "fidelity",
         Command::Net(_) => "net",
         Command::StressLoad(_) => "stress-load",
+        Command::Zygote(_) => "zygote",
         Command::CpuSpeed(_) => "cpu-speed",
         Command::Run(_) => "run",
         Command::Clean(_) => "clean",

@@ -198,6 +198,10 @@ pub(crate) fn redis_server(args: RedisServerArgs) -> anyhow::Result<ExitCode> {
             "no",
             "--maxmemory-policy",
             "noeviction",
+            // Every agent, gateway and the scenario service hold a connection: Redis's default of 10,000
+            // clients is a 10,000-replica stack's ceiling (Redis lowers it to what its open-files limit allows).
+            "--maxclients",
+            "100000",
         ])
         .args(&args.args)
         .stdin(reader)

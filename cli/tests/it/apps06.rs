@@ -246,7 +246,8 @@ fn target_cpu_speed_gives_each_node_its_speed_and_the_calibration_is_reused() {
     )
     .unwrap();
     let out = dir.path().join("run");
-    let child = run_cmd(&topo, &out, "60s")
+    // Ended by Ctrl-C once measured: long enough to outlast every measurement.
+    let child = run_cmd(&topo, &out, "180s")
         .env("WOTEMU_CPU_CALIBRATION", &cal)
         .arg("--no-report")
         .stdin(Stdio::null())
@@ -288,14 +289,32 @@ fn target_cpu_speed_gives_each_node_its_speed_and_the_calibration_is_reused() {
     // The best of two each: a transient load elsewhere on this 2-core host only ever slows a measurement down.
     let measured_fast = sysbench_in(std::slice::from_ref(&fast)).max(sysbench_in(&[fast]));
     let measured_slow = sysbench_in(std::slice::from_ref(&slow)).max(sysbench_in(&[slow]));
-    // This host's speed drifts (±10 % from one minute to the next here, and sysbench's own figure differs a
-    // little from the calibration's benchmark): the target is what the quota gives at today's speed.
+    // This host's speed drifts (±10 % from one minute to the next here), and sysbench's own figure differs
+    // from the calibration's benchmark by CPU model (a few % on an AMD EPYC, 25 % slower on an Intel Xeon):
+    // sysbench in a node's cgroup is checked against the target at sysbench's speed on the host now.
     let drift = before.max(sysbench_in(&[])) / host;
-    // …but not so far that a calibration off by a factor would pass unseen.
     assert!(
-        (drift - 1.0).abs() <= 0.15,
-        "sysbench now gives {:.0} events/s, the calibration {host:.0}",
+        (0.6..1.6).contains(&drift),
+        "sysbench now gives {:.0} events/s, the calibration {host:.0}: not the same order",
         drift * host
+    );
+    // The calibration's own benchmark, measured again now (another file): the agents' start measurement is in
+    // its units, and a calibration off by more than the host's drift would pass unseen otherwise.
+    let again = dir.path().join("cpu-speed-again.json");
+    let o = crate::util::wotemu()
+        .env("WOTEMU_CPU_CALIBRATION", &again)
+        .args(["cpu-speed", "--json"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let own_drift = serde_json::from_slice::<Value>(&o.stdout).unwrap()["host_speed"]
+        .as_f64()
+        .unwrap()
+        / host;
+    // (This host's speed moves by up to 30 % between minutes on some machines: Intel Xeon VMs here.)
+    assert!(
+        (own_drift - 1.0).abs() <= 0.3,
+        "the calibration's benchmark now gives ×{own_drift:.3} of the calibration"
     );
     // SAFETY: kill(2) on our own child: Ctrl-C ends the run early, which still collects.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
@@ -304,7 +323,7 @@ fn target_cpu_speed_gives_each_node_its_speed_and_the_calibration_is_reused() {
     assert!(o.status.success(), "{so}\n{se}");
     for (what, got, target) in [("fast", measured_fast, s), ("slow", measured_slow, s / 2.0)] {
         assert!(
-            within(got, target, drift, 0.10),
+            within(got, target, drift, 0.15),
             "{what}: sysbench measured {got:.1} events/s in the node's cgroup for a target of {target} (host drift ×{drift:.3})"
         );
     }
@@ -321,8 +340,8 @@ fn target_cpu_speed_gives_each_node_its_speed_and_the_calibration_is_reused() {
         assert!(quota > 0.0 && quota < 1.0, "{t}");
         let m = t["cpu_speed_measured"].as_f64().unwrap();
         assert!(
-            within(m, target, drift, 0.15),
-            "measured at start {m:.1} for {target} (host drift ×{drift:.3})"
+            within(m, target, own_drift, 0.15),
+            "measured at start {m:.1} for {target} (host drift ×{own_drift:.3})"
         );
     }
     assert!(so.contains("CPU speed: node fast"), "{so}");

@@ -106,7 +106,7 @@ fn started(out: &Path) -> (Child, Value) {
     (child, state)
 }
 
-/// The pid of the process whose environment says `WOTEMU_TASK=task`, or whose command line contains `text`.
+/// The first process whose command line and cgroups (`/proc/PID/cgroup`) satisfy `pred`.
 fn pid_where(pred: impl Fn(&str, &str) -> bool) -> Option<u32> {
     for e in std::fs::read_dir("/proc").ok()?.flatten() {
         let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
@@ -115,14 +115,22 @@ fn pid_where(pred: impl Fn(&str, &str) -> bool) -> Option<u32> {
         let cmd = std::fs::read(e.path().join("cmdline"))
             .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
             .unwrap_or_default();
-        let env = std::fs::read(e.path().join("environ"))
-            .map(|c| String::from_utf8_lossy(&c).replace('\0', "\n"))
-            .unwrap_or_default();
-        if pred(&cmd, &env) {
+        let cgroups = std::fs::read_to_string(e.path().join("cgroup")).unwrap_or_default();
+        if pred(&cmd, &cgroups) {
             return Some(pid);
         }
     }
     None
+}
+
+/// The agent of a replica's first task: the process in the task's cgroup (`wotemu/<run>/<task>`), forked
+/// by the run's zygote (`wotemu zygote --run /run/wotemu/<run>/`) or started on its own (`wotemu agent`).
+fn agent_of(run: &str, task: &str) -> Option<u32> {
+    let cgroup = format!("/wotemu/{run}/{task}");
+    pid_where(|cmd, cgroups| {
+        (cmd.contains(" zygote ") || cmd.contains(" agent "))
+            && cgroups.lines().any(|l| l.ends_with(&cgroup))
+    })
 }
 
 fn kill9(pid: u32) {
@@ -207,10 +215,7 @@ fn a_killed_agent_is_restarted_and_its_task_reported() {
     let (child, state) = started(&out);
     let id = state["run_id"].as_str().unwrap().to_owned();
     let task = format!("quickstart_reader.2.{id}");
-    let agent = pid_where(|cmd, env| {
-        cmd.contains(" agent ") && env.lines().any(|l| l == format!("WOTEMU_TASK={task}"))
-    })
-    .expect("the reader's agent runs");
+    let agent = agent_of(&id, &task).expect("the reader's agent runs");
     kill9(agent);
     let restarted = format!("quickstart_reader.2.{id}r1");
     wait_for("the restarted reader's first read", 90, || {

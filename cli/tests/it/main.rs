@@ -13,6 +13,7 @@ mod query;
 mod report;
 mod rows;
 mod run;
+mod scale;
 mod scenario;
 mod swarm;
 mod sweep;

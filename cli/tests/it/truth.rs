@@ -63,7 +63,7 @@ fn conditions_events(out: &Path) -> Vec<Value> {
 
 /// The quickstart on 3G with a schedule (GPRS for 20 s from 12 s): the gateway's windows show the applied
 /// delay step within a second of its time, the step is an event, the report marks it, reads during the
-/// GPRS window are slower, and a quiet run has no overload banner.
+/// GPRS window are slower, and the overload banner shows only when the run's own figures say so.
 #[test]
 fn a_schedule_step_is_in_the_gateway_table_the_timeline_and_the_report() {
     let dir = tempfile::tempdir().unwrap();
@@ -164,10 +164,36 @@ fn a_schedule_step_is_in_the_gateway_table_the_timeline_and_the_report() {
         index.contains("3g.html\""),
         "the panel links to the network's page"
     );
-    assert!(
-        !index.contains("The host was overloaded"),
-        "a quiet run has no banner"
-    );
+    // The banner shows exactly when the run's own windows say the host fell behind: this test cannot make
+    // its host quiet (CI runs tests side by side on two cores), so it checks the banner against the data.
+    let net = rows(&out, Table::Network);
+    let late = net.iter().any(|r| {
+        r["lateness_p99_us"].as_f64().unwrap_or(0.0) > 10_000.0
+            && r["forwarded"].as_u64().unwrap() >= 100
+    });
+    let overflow = net
+        .iter()
+        .any(|r| r["dropped_overflow"].as_u64().unwrap() > 0);
+    let banner = index.contains("The host was overloaded");
+    if late || overflow {
+        assert!(banner, "windows released late or overflowed, yet no banner");
+        let at = index.find("The host was overloaded").unwrap();
+        assert!(
+            index[at..].contains(if late {
+                "released packets late"
+            } else {
+                "overflow"
+            }),
+            "the banner names the cause"
+        );
+    } else {
+        // Without late or overflowing windows only the tasks' CPU at the host's capacity can raise it.
+        let at = index.find("The host was overloaded");
+        assert!(
+            at.is_none_or(|at| index[at..].contains("of the host's")),
+            "a banner without late windows, overflow or saturated CPU"
+        );
+    }
     // The latency-over-time chart carries a rule for each change.
     let at = index
         .find("\"c-latency-time\"")

@@ -337,3 +337,37 @@ fn a_scenario_becomes_the_stacks_scenario_service() {
         .get("scenario")
         .is_none());
 }
+
+/// A network with more tasks than Docker's default /24 holds gets a /16 of its own (and Docker accepts it);
+/// a small one keeps Docker's default, and a scenario's scale-up counts.
+#[test]
+fn a_network_of_hundreds_of_replicas_gets_a_subnet_that_holds_them() {
+    let text = |scale: u32, scenario: &str| {
+        format!(
+            "networks:\n  lte: {{conditions: lte}}\n  wifi: {{conditions: wifi}}\nnodes:\n  server:\n    app: {{path: clock, http: true}}\n    networks: [lte, wifi]\n  reader:\n    app: {{path: reader, params: {{servient_host: server.lte}}}}\n    networks: [lte]\n    scale: {scale}\n{scenario}"
+        )
+    };
+    let big = compose_text(&text(300, ""));
+    assert_eq!(
+        big["networks"]["lte"]["ipam"]["config"][0]["subnet"],
+        "10.128.0.0/16"
+    );
+    assert!(big["networks"]["wifi"].get("ipam").is_none());
+    let small = compose_text(&text(200, ""));
+    assert!(small["networks"]["lte"].get("ipam").is_none());
+    let scaled = compose_text(&text(
+        4,
+        "scenario:\n  - {at: 10s, scale: {node: reader, replicas: 400}}\n",
+    ));
+    assert_eq!(
+        scaled["networks"]["lte"]["ipam"]["config"][0]["subnet"],
+        "10.128.0.0/16"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("big.yml");
+    let t = wotemu_topology::from_yaml_str(std::path::Path::new("t.yml"), &text(300, ""))
+        .unwrap()
+        .topology;
+    std::fs::write(&file, wotemu_topology::compose::to_yaml(&t, "topology")).unwrap();
+    docker_accepts(&["docker", "stack", "config", "-c"], &file);
+}

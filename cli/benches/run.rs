@@ -338,31 +338,10 @@ fn dir_size(p: &Path) -> u64 {
 
 /// The agents' Redis load replayed against one Redis: `threads` clients writing agent-sized entries
 /// (`rows` rows of one table each) as fast as they can; entries and records per second it took.
-fn ingest(dir: &Path, threads: usize, rows: usize) -> (f64, f64) {
-    let sock = dir.join("ingest.sock");
-    let mut redis = Command::new("redis-server")
-        .args([
-            "--port",
-            "0",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--unixsocket",
-        ])
-        .arg(&sock)
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let url = format!("redis+unix://{}", sock.display());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while redis::Client::open(url.as_str())
-        .and_then(|c| c.get_connection())
-        .is_err()
-    {
-        assert!(Instant::now() < deadline, "redis-server did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+fn ingest(threads: usize, rows: usize) -> (f64, f64) {
+    // A Redis of its own over TCP, as a Swarm stack's agents reach theirs.
+    let server = wotemu_testkit::RedisServer::start();
+    let url = server.url();
     let t = Instant::now();
     let handles: Vec<_> = (0..threads)
         .map(|k| {
@@ -389,13 +368,10 @@ fn ingest(dir: &Path, threads: usize, rows: usize) -> (f64, f64) {
     let records: u64 = handles.into_iter().map(|h| h.join().unwrap()).sum();
     let secs = t.elapsed().as_secs_f64();
     let entries = records as f64 / rows as f64;
+    let cpu = server.cpu_secs();
     let info: String = redis::cmd("INFO")
         .arg("memory")
-        .query(
-            &mut redis::Client::open(url.as_str())
-                .and_then(|c| c.get_connection())
-                .unwrap(),
-        )
+        .query(&mut server.conn())
         .unwrap();
     let used: f64 = info
         .lines()
@@ -403,13 +379,11 @@ fn ingest(dir: &Path, threads: usize, rows: usize) -> (f64, f64) {
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(0.0);
     println!(
-        "  Redis holds {:.0} bytes per record ({:.0} MiB for {records} records)",
+        "  Redis used {:.0} % of a core; it holds {:.0} bytes per record ({:.0} MiB for {records} records)",
+        cpu / secs * 100.0,
         used / records.max(1) as f64,
         used / 1048576.0
     );
-    // SAFETY: kill(2) of our own child.
-    unsafe { libc::kill(redis.id() as i32, libc::SIGKILL) };
-    redis.wait().unwrap();
     (entries / secs, records as f64 / secs)
 }
 
@@ -453,7 +427,7 @@ fn main() {
     // 2. The Swarm note's ingest figure: what one Redis takes, against what a replica ships.
     if part("ingest") {
         let rows = 8;
-        let (eps, rps) = ingest(dir.path(), 4, rows);
+        let (eps, rps) = ingest(4, rows);
         println!(
         "one Redis ingests {eps:.0} entries/s ({rps:.0} records/s, {rows} rows per entry, 4 clients); at the rate a replica ships ({:.2} entries/s) that is {:.0} replicas; 1,000 replicas need {:.0} entries/s, 10,000 need {:.0}",
         per_replica.0,

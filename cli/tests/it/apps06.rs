@@ -191,6 +191,41 @@ pub(crate) fn sysbench_in(cgroups: &[String]) -> f64 {
         .unwrap()
 }
 
+/// The host's speed now against the calibration's `host`, in two units: sysbench's (taken after `before`, the
+/// better of the two) and the calibration's own benchmark, run again into a file in `dir`.
+///
+/// This host's speed drifts (up to 30 % from one minute to the next on some machines: Intel Xeon VMs here),
+/// and sysbench's figure differs from the calibration's benchmark by CPU model (a few % on an AMD EPYC, 25 %
+/// slower on an Intel Xeon): sysbench in a node's cgroup is checked against the target at sysbench's speed
+/// on the host now, within 25 % (on that Intel host sysbench under a CFS quota read 18 % above what its
+/// full-speed ratio predicts), and the agents' start measurement — in the calibration's units — against the
+/// calibration's benchmark now, within 15 %. Both drifts must be of the calibration's order, so that a
+/// calibration off by a factor does not pass unseen.
+pub(crate) fn drifts(dir: &Path, before: f64, host: f64) -> (f64, f64) {
+    let drift = before.max(sysbench_in(&[])) / host;
+    assert!(
+        (0.6..1.6).contains(&drift),
+        "sysbench now gives {:.0} events/s, the calibration {host:.0}: not the same order",
+        drift * host
+    );
+    let again = dir.join("cpu-speed-again.json");
+    let o = crate::util::wotemu()
+        .env("WOTEMU_CPU_CALIBRATION", &again)
+        .args(["cpu-speed", "--json"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let own_drift = serde_json::from_slice::<Value>(&o.stdout).unwrap()["host_speed"]
+        .as_f64()
+        .unwrap()
+        / host;
+    assert!(
+        (own_drift - 1.0).abs() <= 0.3,
+        "the calibration's benchmark now gives ×{own_drift:.3} of the calibration"
+    );
+    (drift, own_drift)
+}
+
 /// Waits until the processes of the cgroup `cpu_dir` (v1 `cpu` folder; its `cpuacct` twin holds the usage)
 /// use less than 3 % of a CPU over half a second.
 pub(crate) fn wait_idle(cpu_dir: &str, deadline: Instant) {
@@ -289,35 +324,7 @@ fn target_cpu_speed_gives_each_node_its_speed_and_the_calibration_is_reused() {
     // The best of two each: a transient load elsewhere on this 2-core host only ever slows a measurement down.
     let measured_fast = sysbench_in(std::slice::from_ref(&fast)).max(sysbench_in(&[fast]));
     let measured_slow = sysbench_in(std::slice::from_ref(&slow)).max(sysbench_in(&[slow]));
-    // This host's speed drifts (±10 % from one minute to the next here), and sysbench's own figure differs
-    // from the calibration's benchmark by CPU model (a few % on an AMD EPYC, 25 % slower on an Intel Xeon):
-    // sysbench in a node's cgroup is checked against the target at sysbench's speed on the host now, within
-    // 25 %: on that Intel host sysbench under a CFS quota read 18 % above what its full-speed ratio predicts
-    // (the agents' own measurement, in the calibration's units, is held to 15 %).
-    let drift = before.max(sysbench_in(&[])) / host;
-    assert!(
-        (0.6..1.6).contains(&drift),
-        "sysbench now gives {:.0} events/s, the calibration {host:.0}: not the same order",
-        drift * host
-    );
-    // The calibration's own benchmark, measured again now (another file): the agents' start measurement is in
-    // its units, and a calibration off by more than the host's drift would pass unseen otherwise.
-    let again = dir.path().join("cpu-speed-again.json");
-    let o = crate::util::wotemu()
-        .env("WOTEMU_CPU_CALIBRATION", &again)
-        .args(["cpu-speed", "--json"])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", stderr(&o));
-    let own_drift = serde_json::from_slice::<Value>(&o.stdout).unwrap()["host_speed"]
-        .as_f64()
-        .unwrap()
-        / host;
-    // (This host's speed moves by up to 30 % between minutes on some machines: Intel Xeon VMs here.)
-    assert!(
-        (own_drift - 1.0).abs() <= 0.3,
-        "the calibration's benchmark now gives ×{own_drift:.3} of the calibration"
-    );
+    let (drift, own_drift) = drifts(dir.path(), before, host);
     // SAFETY: kill(2) on our own child: Ctrl-C ends the run early, which still collects.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let o = child.wait_with_output().unwrap();

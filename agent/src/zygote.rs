@@ -167,17 +167,19 @@ fn fork(req: &Request, agent: fn(Vec<String>) -> ExitCode) -> Result<u32, String
             0usize,
             0usize,
         );
+        // errno before Python's hooks can change it.
+        let err = (pid < 0).then(std::io::Error::last_os_error);
         if pid == 0 {
             pyo3::ffi::PyOS_AfterFork_Child();
         } else {
             pyo3::ffi::PyOS_AfterFork_Parent();
         }
         pyo3::ffi::PyGILState_Release(gil);
+        if let Some(e) = err {
+            return Err(format!("clone: {e}"));
+        }
         pid
     };
-    if pid < 0 {
-        return Err(format!("clone: {}", std::io::Error::last_os_error()));
-    }
     if pid > 0 {
         return Ok(pid as u32);
     }

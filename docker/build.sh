@@ -13,7 +13,8 @@
 #   docker/build.sh --debug          the same with target/debug/wotemu (what the tests use: no release build)
 #   WOTEMU_IMAGE_PREFIX=registry.example.org/wotemu docker/build.sh && docker push …   (see docker/README.md)
 #
-# The Debian packages are docker/packages.txt and what the image leaves out is docker/slim.txt — the same lists
+# The Debian packages are docker/packages.txt and what the image leaves out is docker/slim.txt (files) and
+# docker/python-slim.txt (Python distributions WoTPy's requirements bring but nothing imports) — the same lists
 # docker/Dockerfile uses (the path for machines with a registry). The root filesystem is debootstrapped once
 # into target/docker/rootfs and reused (rebuilt when docker/packages.txt changes); delete it to rebuild.
 set -euo pipefail
@@ -61,16 +62,23 @@ fi
 
 # The binary, linked against libpython3.11 (Debian's in the image).
 export PYO3_PYTHON="${PYO3_PYTHON:-$(command -v /root/.pyenv/versions/3.11.7/bin/python3.11 || command -v python3.11)}"
-log "Building wotemu ($profile)"
-if [ "$profile" = release ]; then
-  cargo build --release --locked -p wotemu
-else
-  cargo build --locked -p wotemu
-fi
+# The images' binary is built without the report (Polars, most of the binary): nodes, gateways, brokers, Redis
+# and the proxy need none of it. The reporter crate is built beside it (not linked) so that every dependency
+# keeps the features of the full build, whose compiled crates it then reuses: only the CLI crate is compiled
+# again. Then the full binary is put back in target/$profile/wotemu, the one the host uses (cargo keeps both
+# builds: that only copies it).
+log "Building wotemu ($profile; and without the report, the images' binary)"
+flags=(--locked -p wotemu)
+[ "$profile" = release ] && flags+=(--release)
+cargo build "${flags[@]}"
+cargo build "${flags[@]}" -p wotemu-reporter --no-default-features
+install -m 755 -s "target/$profile/wotemu" "$work/wotemu-node"
+cargo build "${flags[@]}"
 
 # WoTPy in the image's venv; OpenCV apart, for the vision layer. Wheels are fetched on the host (whose pip
 # knows this machine's proxy and certificates) and installed in the image without network.
-if ! cmp -s python/requirements.txt "$rootfs/opt/wotemu/requirements.txt"; then
+if ! cmp -s python/requirements.txt "$rootfs/opt/wotemu/requirements.txt" ||
+  ! cmp -s docker/python-slim.txt "$rootfs/opt/wotemu/python-slim.txt"; then
   log "Installing the Python requirements in the image"
   rm -rf "$work/wheels" "$work/vision" && mkdir -p "$work/wheels"
   grep -vE "$vision_pkgs" python/requirements.txt >"$work/requirements-base.txt"
@@ -78,10 +86,11 @@ if ! cmp -s python/requirements.txt "$rootfs/opt/wotemu/requirements.txt"; then
   "$PYO3_PYTHON" -m pip download -q --disable-pip-version-check -r python/requirements.txt -d "$work/wheels"
   rm -rf "$rootfs/opt/wotemu" "$rootfs$vision_dir" && mkdir -p "$rootfs/opt/wotemu" "$rootfs/tmp/wheels"
   cp "$work/wheels"/* "$rootfs/tmp/wheels/"
-  cp "$work/requirements-base.txt" "$work/requirements-vision.txt" "$rootfs/tmp/"
+  cp "$work/requirements-base.txt" "$work/requirements-vision.txt" docker/python-slim.txt "$rootfs/tmp/"
   chroot "$rootfs" env -i PATH=/usr/bin:/bin sh -c "python3.11 -m venv /opt/wotemu/venv &&
       /opt/wotemu/venv/bin/pip install -q --disable-pip-version-check --no-index --find-links /tmp/wheels \
       -r /tmp/requirements-base.txt &&
+      /opt/wotemu/venv/bin/pip uninstall -q -y --disable-pip-version-check -r /tmp/python-slim.txt &&
       /opt/wotemu/venv/bin/pip install -q --disable-pip-version-check --no-index --find-links /tmp/wheels \
       --target $vision_dir -r /tmp/requirements-vision.txt"
   # The vision layer: OpenCV (with NumPy), and the camera's sample photographs from scikit-image's wheel
@@ -89,11 +98,18 @@ if ! cmp -s python/requirements.txt "$rootfs/opt/wotemu/requirements.txt"; then
   mkdir -p "$work/vision/opt/wotemu"
   mv "$rootfs$vision_dir" "$work/vision$vision_dir"
   "$PYO3_PYTHON" docker/photos.py "$work/wheels" "$work/vision$vision_dir/photos"
-  rm -rf "$rootfs/tmp/wheels" "$rootfs/tmp/requirements-base.txt" "$rootfs/tmp/requirements-vision.txt"
+  rm -rf "$rootfs/tmp/wheels" "$rootfs/tmp/requirements-base.txt" "$rootfs/tmp/requirements-vision.txt" \
+    "$rootfs/tmp/python-slim.txt"
   cp python/requirements.txt "$rootfs/opt/wotemu/requirements.txt"
+  cp docker/python-slim.txt "$rootfs/opt/wotemu/python-slim.txt"
 fi
-# Stripped: the debug line tables are for local profiling, not for the image.
-install -m 755 -s "target/$profile/wotemu" "$rootfs/usr/local/bin/wotemu"
+# The venv's extension modules without their symbols (Zenoh's alone is 33 MB with them, 23 without);
+# stripping again changes nothing. Not the libraries auditwheel bundles (`*.libs/`, patched by patchelf:
+# strip breaks them), nor the vision layer's (OpenCV's and NumPy's are bundled so).
+find "$rootfs/opt/wotemu/venv" -name '*.so' -type f -not -path '*.libs/*' -exec strip --strip-unneeded {} + ||
+  log "strip left some extension modules as they were"
+# The binary, stripped (above): the debug line tables are for local profiling, not for the image.
+install -m 755 "$work/wotemu-node" "$rootfs/usr/local/bin/wotemu"
 
 # The root filesystem without what docker/slim.txt names, imported as one layer.
 excludes=()

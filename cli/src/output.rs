@@ -97,6 +97,7 @@ pub(crate) fn print(text: &str) -> anyhow::Result<()> {
 }
 
 /// Bytes on stdout as they are (a query's CSV or Parquet).
+#[cfg(feature = "report")]
 pub(crate) fn print_bytes(bytes: &[u8]) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     out.write_all(bytes)?;
@@ -105,6 +106,7 @@ pub(crate) fn print_bytes(bytes: &[u8]) -> anyhow::Result<()> {
 }
 
 /// Whether stdout is a terminal (results are then formatted for reading).
+#[cfg(feature = "report")]
 pub(crate) fn stdout_is_terminal() -> bool {
     std::io::IsTerminal::is_terminal(&std::io::stdout())
 }

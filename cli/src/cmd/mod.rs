@@ -8,16 +8,20 @@ pub(crate) use topology::load_topology;
 
 mod agent;
 mod collect;
+#[cfg(feature = "report")]
 mod compare;
 mod compose;
 mod cpu;
 mod dataset;
 mod doctor;
 mod net;
+#[cfg(feature = "report")]
 mod query;
+#[cfg(feature = "report")]
 mod report;
 mod run;
 mod swarm;
+#[cfg(feature = "report")]
 mod sweep;
 mod topology;
 mod venv;
@@ -28,11 +32,23 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Agent(args) => agent::run(args),
         Command::Collect(args) => collect::run(args),
         Command::Dataset(cmd) => dataset::run(cmd),
+        #[cfg(feature = "report")]
         Command::Query(args) => query::run(args),
+        #[cfg(not(feature = "report"))]
+        Command::Query(_) => Err(without_report("query")),
         Command::Compose(args) => compose::run(args),
+        #[cfg(feature = "report")]
         Command::Report(args) => report::run(args),
+        #[cfg(not(feature = "report"))]
+        Command::Report(_) => Err(without_report("report")),
+        #[cfg(feature = "report")]
         Command::Compare(args) => compare::run(args),
+        #[cfg(not(feature = "report"))]
+        Command::Compare(_) => Err(without_report("compare")),
+        #[cfg(feature = "report")]
         Command::Sweep(args) => sweep::run(args),
+        #[cfg(not(feature = "report"))]
+        Command::Sweep(_) => Err(without_report("sweep")),
         Command::Doctor(args) => doctor::run(args),
         Command::Completions(args) => doctor::completions(args),
         Command::Man(args) => doctor::man(args),
@@ -92,6 +108,37 @@ fn command_name(c: &Command) -> &'static str {
         Command::Topology(_) => "topology",
         Command::Schema(_) => "schema",
     }
+}
+
+/// The error of a command this binary was built without (the images' binary: `--no-default-features`).
+#[cfg(not(feature = "report"))]
+pub(crate) fn without_report(command: &str) -> anyhow::Error {
+    anyhow::anyhow!(
+        "`wotemu {command}` is not in this wotemu: it was built without the report (the images' binary, for nodes, gateways, brokers and Redis); run it with a full wotemu on the host (`cargo install --path cli`, or `scripts/setup.sh`)"
+    )
+}
+
+/// Renders a run dataset's report into `site`.
+#[cfg(feature = "report")]
+pub(crate) fn render_report(
+    dataset: &std::path::Path,
+    site: &std::path::Path,
+) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let report = wotemu_reporter::Report::load(wotemu_reporter::ReportOptions::new(dataset, site))
+        .context("reading the run dataset")?;
+    report
+        .render()
+        .with_context(|| format!("writing the report into {}", site.display()))?;
+    Ok(())
+}
+
+#[cfg(not(feature = "report"))]
+pub(crate) fn render_report(
+    _dataset: &std::path::Path,
+    _site: &std::path::Path,
+) -> anyhow::Result<()> {
+    Err(without_report("report"))
 }
 
 /// A flag set when SIGTERM or SIGINT arrives (for commands that end cleanly on their own loop).

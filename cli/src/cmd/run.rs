@@ -12,7 +12,6 @@ use wotemu_collector::{CollectOptions, Progress};
 use wotemu_contract::time_util::{now_us, us_to_rfc3339};
 use wotemu_lab::state;
 use wotemu_lab::{Ended, Lab, Observer, PlanOptions, RunPlan, Status, Teardown};
-use wotemu_reporter::{Report, ReportOptions};
 
 use crate::cli::{CleanArgs, PsArgs, RunArgs, StopArgs};
 use crate::output::{self, Bar};
@@ -121,6 +120,9 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             "{} already holds a run dataset; choose another --out or remove it",
             out.display()
         );
+    }
+    if cfg!(not(feature = "report")) && !args.no_report {
+        bail!("this wotemu was built without the report (the images' binary): run with --no-report, or use a full wotemu (`cargo install --path cli`, or `scripts/setup.sh`)");
     }
     if args.detach {
         return detach(&out);
@@ -251,11 +253,7 @@ fn run_lab(
     .context("writing gateways.json")?;
     let site = out.join("site");
     if !args.no_report {
-        let report =
-            Report::load(ReportOptions::new(out, &site)).context("reading the run dataset")?;
-        report
-            .render()
-            .with_context(|| format!("writing the report into {}", site.display()))?;
+        super::render_report(out, &site)?;
     }
     let (outages, restarts) = lab.incidents();
     if outages + restarts > 0 {
@@ -432,7 +430,7 @@ fn salvage(s: wotemu_lab::state::RunState) -> anyhow::Result<wotemu_contract::Ma
     let summary = collected
         .with_context(|| format!("collecting the crashed run into {}", run_dir.display()))?;
     let site = run_dir.join("site");
-    match Report::load(ReportOptions::new(&run_dir, &site)).and_then(|r| r.render()) {
+    match super::render_report(&run_dir, &site) {
         Ok(_) => output::say(&format!(
             "Saved the crashed run into {} ({} records, marked incomplete); report: {}",
             run_dir.display(),
@@ -440,7 +438,7 @@ fn salvage(s: wotemu_lab::state::RunState) -> anyhow::Result<wotemu_contract::Ma
             site.join("index.html").display()
         )),
         Err(e) => output::warn(&format!(
-            "saved the crashed run into {}, but its report failed: {e}; try `wotemu report --dataset {}`",
+            "saved the crashed run into {}, but its report failed: {e:#}; try `wotemu report --dataset {}`",
             run_dir.display(),
             run_dir.display()
         )),

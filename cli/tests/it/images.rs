@@ -1,6 +1,7 @@
 //! The images of `docker/build.sh --debug` (scripts/test.sh builds them), the registry-free path: exactly
-//! the Debian packages of `docker/packages.txt`, nothing `docker/slim.txt` leaves out, OpenCV only in the
-//! vision image (which runs the camera), and one shared layer for the wotemu, Redis and proxy images.
+//! the Debian packages of `docker/packages.txt`, nothing `docker/slim.txt` or `docker/python-slim.txt` leaves
+//! out, the binary without the report, OpenCV only in the vision image (which runs the camera), and one shared
+//! layer for the wotemu, Redis and proxy images.
 //! `docker/Dockerfile` (the path with a registry, which cannot pull here) uses the same lists.
 
 use std::path::{Path, PathBuf};
@@ -76,19 +77,48 @@ fn the_images_hold_the_listed_packages_and_leave_out_the_rest() {
     );
     assert_eq!(code, Some(0), "{err}");
     assert_eq!(out.trim(), "", "left in the image");
-    // WoTPy imports (its Zenoh binding included), OpenCV is not in the base image.
+    // WoTPy imports (its Zenoh binding included) with every protocol's server and client, amqtt's broker
+    // and client too, without the distributions docker/python-slim.txt uninstalls; OpenCV is not in the
+    // base image.
     let (code, _, err) = sh(
         &base,
-        "/opt/wotemu/venv/bin/python -c 'import wotpy.wot.servient, tornado, aiocoap'",
+        "/opt/wotemu/venv/bin/python -c 'import wotpy.wot.servient, zenoh, yaml._yaml, rpds, tornado, aiocoap, amqtt.broker, amqtt.client
+for p in (\"http\", \"ws\", \"coap\", \"mqtt\"):
+    __import__(\"wotpy.protocols.\" + p + \".server\"); __import__(\"wotpy.protocols.\" + p + \".client\")'",
     );
     assert_eq!(code, Some(0), "{err}");
+    let gone = list("docker/python-slim.txt");
+    assert!(gone.len() >= 5);
+    let (code, out, err) = sh(
+        &base,
+        &format!(
+            "/opt/wotemu/venv/bin/python -c 'import importlib.metadata as m, sys
+for d in sys.argv[1:]:
+    try: m.distribution(d); print(d)
+    except m.PackageNotFoundError: pass' {}",
+            gone.join(" ")
+        ),
+    );
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(out.trim(), "", "still installed");
     let (code, _, _) = sh(&base, "/opt/wotemu/venv/bin/python -c 'import cv2'");
     assert_ne!(code, Some(0), "OpenCV is only in the vision image");
-    // The Dockerfile builds from the same lists.
+    // The images' binary is built without the report, and says so.
+    let (code, _, err) = sh(&base, "wotemu report --dataset /tmp --out /tmp/site");
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("`wotemu report` is not in this wotemu: it was built without the report"),
+        "{err}"
+    );
+    // The Dockerfile builds from the same lists, and the same binary.
+    assert!(std::fs::read_to_string(repo().join("docker/Dockerfile"))
+        .unwrap()
+        .contains("-p wotemu --no-default-features"));
     let dockerfile = std::fs::read_to_string(repo().join("docker/Dockerfile")).unwrap();
     for f in [
         "docker/packages.txt",
         "docker/slim.txt",
+        "docker/python-slim.txt",
         "docker/photos.py",
         "python/requirements.txt",
     ] {

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use wotemu_contract::keys::StackKeys;
 use wotemu_contract::table::TimelineEvent;
-use wotemu_contract::task::{TaskInfo, TaskName, TaskSnapshot};
+use wotemu_contract::task::{TaskInfo, TaskSnapshot};
 use wotemu_contract::time_util::{now_us, us_to_rfc3339};
 
 use crate::shipper::{Drained, Shipper, ShipperConfig};
@@ -49,19 +49,8 @@ impl EventRecorder {
             16 << 20,
         )?;
         let keys = StackKeys::new(&cfg.stack);
-        let name = TaskName::parse(&cfg.task);
-        let node = name.node(Some(&cfg.stack)).to_owned();
-        let info = TaskInfo {
-            task: cfg.task.clone(),
-            node: node.clone(),
-            service: name.service.to_owned(),
-            slot: name.slot,
-            hostname: crate::facts::hostname(),
-            container_id: crate::facts::container_id(),
-            started_at: Some(us_to_rfc3339(now_us())),
-            extra: [(node, extra)].into(),
-            ..Default::default()
-        };
+        let mut info = crate::recorder_info(&cfg.stack, &cfg.task, now_us());
+        info.extra = [(info.node.clone(), extra)].into();
         shipper.hset(
             keys.tasks(),
             cfg.task.clone(),

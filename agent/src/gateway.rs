@@ -12,7 +12,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use wotemu_contract::keys::StackKeys;
-use wotemu_contract::task::{TaskInfo, TaskName};
+use wotemu_contract::task::TaskInfo;
 use wotemu_contract::time_util::{now_us, us_to_rfc3339};
 use wotemu_gateway::account::{self, Source};
 use wotemu_gateway::userspace::Report;
@@ -58,8 +58,6 @@ impl Recorder {
             url: wotemu_contract::redact::redact_url(&cfg.redis_url),
             message: e.to_string(),
         })?;
-        let name = TaskName::parse(&cfg.task);
-        let node = name.node(Some(&cfg.stack)).to_owned();
         let (shipper, flusher) = crate::start_shipping(
             ShipperConfig {
                 redis_url: cfg.redis_url.clone(),
@@ -77,25 +75,19 @@ impl Recorder {
         let start_us = now_us();
         let schedule_us = cfg.schedule_from_us.unwrap_or(start_us);
         let info = TaskInfo {
-            task: cfg.task.clone(),
-            node: node.clone(),
-            service: name.service.to_owned(),
-            slot: name.slot,
-            hostname: crate::facts::hostname(),
-            container_id: crate::facts::container_id(),
             networks: vec![cfg.network.clone()],
             ip_addresses: crate::facts::ip_addresses()
                 .into_iter()
                 .map(|(_, a)| a)
                 .collect(),
-            started_at: Some(us_to_rfc3339(start_us)),
             extra: [(
                 "gateway".to_owned(),
                 serde_json::json!({"backend": cfg.backend, "reason": cfg.reason}),
             )]
             .into(),
-            ..Default::default()
+            ..crate::recorder_info(&cfg.stack, &cfg.task, start_us)
         };
+        let node = info.node.clone();
         shipper.hset(
             keys.tasks(),
             cfg.task.clone(),

@@ -98,6 +98,22 @@ fn spawn<F: FnOnce() + Send + 'static>(name: &'static str, f: F) -> Result<JoinH
         .map_err(|source| Error::Thread { what: name, source })
 }
 
+/// The facts of a task that records without an app (a gateway's recorder, the stack's scenario service): who
+/// and where it is, from its task name; each adds its own.
+pub(crate) fn recorder_info(stack: &str, task: &str, started_us: i64) -> TaskInfo {
+    let name = wotemu_contract::task::TaskName::parse(task);
+    TaskInfo {
+        task: task.to_owned(),
+        node: name.node(Some(stack)).to_owned(),
+        service: name.service.to_owned(),
+        slot: name.slot,
+        hostname: facts::hostname(),
+        container_id: facts::container_id(),
+        started_at: Some(us_to_rfc3339(started_us)),
+        ..Default::default()
+    }
+}
+
 /// The task's facts for the registry (completed by the stack's view of the task in Swarm).
 pub fn task_info(
     cfg: &AgentConfig,

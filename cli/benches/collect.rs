@@ -7,7 +7,8 @@
 //! the same way.
 //!
 //! Sizes: `WOTEMU_BENCH_RECORDS` (default 10,000,000; 0 skips the stream layout),
-//! `WOTEMU_BENCH_LEGACY_COPIES` (default `100,1000`; empty skips the import).
+//! `WOTEMU_BENCH_LEGACY_COPIES` (default `100,1000`; empty skips the import). `WOTEMU_BENCH_BIN` times another
+//! `wotemu` binary (a release build while the bench itself is built with `--profile dev`).
 #![allow(clippy::print_stdout)]
 
 use std::process::Command;
@@ -35,7 +36,9 @@ fn main() {
         .split(',')
         .filter_map(|c| c.trim().parse().ok())
         .collect();
-    let bin = env!("CARGO_BIN_EXE_wotemu");
+    let bin = std::env::var("WOTEMU_BENCH_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_wotemu").to_owned());
+    let bin = bin.as_str();
     println!(
         "machine: {} cores, {}",
         std::thread::available_parallelism().map_or(0, |n| n.get()),

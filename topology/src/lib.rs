@@ -335,11 +335,6 @@ pub fn from_python_str(path: &Path, _text: &str) -> Result<Validated, Error> {
     })
 }
 
-#[cfg(not(feature = "python"))]
-fn python_validated(path: &Path, text: &str, _files: AppFiles<'_>) -> Result<Validated, Error> {
-    from_python_str(path, text)
-}
-
 /// The JSON Schema of the YAML form.
 pub fn json_schema() -> serde_json::Value {
     serde_json::to_value(schemars::schema_for!(raw::RawTopology)).expect("a schema is JSON")

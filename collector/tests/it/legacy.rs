@@ -428,3 +428,67 @@ fn the_06_dump_keeps_every_field_and_every_error() {
         Some("task: non-zero exit (1)")
     );
 }
+
+/// A store of many small sets and one larger than several pages (split over pages and round trips): every
+/// member is read once, in order, and counted for its own task.
+#[test]
+fn many_small_sets_and_a_large_one_are_each_read_once() {
+    let redis = RedisServer::start();
+    let mut conn = redis.conn();
+    const SMALL: usize = 600;
+    const LARGE: usize = 93_001;
+    let mut pipe = redis::pipe();
+    for i in 0..SMALL {
+        let key = format!("wotemu:system:exp_reader.{}.t{i:04}", i + 1);
+        for k in 0..3 {
+            let t = T0 + f64::from(k as u32);
+            pipe.cmd("ZADD").arg(&key).arg(t).arg(
+                json!({"time": t, "cpu_percent": i as f64, "cpu_percent_constraint": null, "mem_mb": 1.0, "mem_percent": 1.0})
+                    .to_string(),
+            );
+        }
+    }
+    let large = "wotemu:packet:eth0:exp_server.1.aaa";
+    for n in 0..LARGE {
+        let t = T0 + n as f64 / 1000.0;
+        pipe.cmd("ZADD").arg(large).arg(t).arg(
+            json!({"time": t, "len": n % 1500, "src": "10.0.1.2", "dst": "10.0.1.5", "proto": "tcp", "transport": "tcp", "srcport": 80, "dstport": 40000 + n % 1000, "n": n})
+                .to_string(),
+        );
+    }
+    let _: () = pipe.query(&mut conn).unwrap();
+
+    let out = tempfile::tempdir().unwrap();
+    let opts = LegacyOptions {
+        redis_url: redis.url(),
+        stack: Some("exp".into()),
+        out: out.path().to_owned(),
+        spill_bytes: 4 << 20,
+    };
+    let summary = import(&opts, &NoProgress).unwrap();
+    assert_eq!(summary.entries, (SMALL * 3 + LARGE) as u64);
+    let m = Manifest::read(out.path()).unwrap();
+    assert_accounting(&m, out.path());
+    assert_eq!(m.accounting.totals.records_rejected, 0);
+    assert_eq!(m.accounting.tasks.len(), SMALL + 1);
+    for (task, acc) in &m.accounting.tasks {
+        let want = if task.starts_with("exp_server") {
+            LARGE
+        } else {
+            3
+        };
+        assert_eq!(acc.records_written, want as u64, "{task}");
+    }
+    let packets = table(out.path(), Table::Packets);
+    assert_eq!(packets.num_rows(), LARGE);
+    let times = packets
+        .column_by_name("time")
+        .unwrap()
+        .as_primitive::<TimestampMicrosecondType>();
+    assert!(
+        times.values().windows(2).all(|w| w[0] < w[1]),
+        "every packet once, in order"
+    );
+    let system = table(out.path(), Table::System);
+    assert_eq!(system.num_rows(), SMALL * 3);
+}

@@ -113,9 +113,15 @@ pub struct Plan {
 /// four times); the userspace shaper on a 2-vCPU VM adds about 1.1 ms per round trip.
 pub const RTT_FLOOR_MS: f64 = 1.5;
 
+/// How far the measured mean round trip may be from `mean_ms`, the expected one: 5 %, at least
+/// [`RTT_FLOOR_MS`]. The plan sizes its probes for it and the measurement judges by it.
+fn mean_rtt_tolerance_ms(mean_ms: f64) -> f64 {
+    (0.05 * mean_ms).max(RTT_FLOOR_MS)
+}
+
 pub fn plan(c: &Conditions) -> Plan {
     let e = expected_rtt(c);
-    let tol = (0.05 * e.mean).max(RTT_FLOOR_MS);
+    let tol = mean_rtt_tolerance_ms(e.mean);
     let mut probes = ((4.0 * e.sd / tol).powi(2)).ceil() as u64;
     probes = probes.clamp(100, 3000);
     if c.loss_pct > 0.0 || c.duplicate_pct > 0.0 || c.corrupt_pct > 0.0 {
@@ -257,7 +263,7 @@ pub fn measure(
         "ms",
         e.mean,
         mean,
-        (0.05 * e.mean).max(RTT_FLOOR_MS),
+        mean_rtt_tolerance_ms(e.mean),
     ));
     figs.push(Figure::judged(
         "rtt_stddev",

@@ -85,9 +85,18 @@ pub struct CollectSummary {
     pub already_complete: bool,
 }
 
-/// Collects a stack into a run dataset.
+/// The process stops using transparent huge pages (a collection's buffers are large and short-lived: a huge
+/// page costs its zeroing and saves nothing); this and what it starts from now on.
+pub(crate) fn no_huge_pages() {
+    if !wotemu_sys::process::no_huge_pages() {
+        tracing::debug!("The kernel kept transparent huge pages on (PR_SET_THP_DISABLE refused).");
+    }
+}
+
+/// Collects a stack into a run dataset. The calling process uses no transparent huge pages afterwards.
 pub fn collect(opts: &CollectOptions, progress: &dyn Progress) -> Result<CollectSummary, Error> {
     let started = Instant::now();
+    no_huge_pages();
     check_name(&opts.stack)?;
     let keys = StackKeys::new(&opts.stack);
     let work = opts.out.join(WORK_DIR);

@@ -1,9 +1,10 @@
 //! Importing a WoTemu 0.6 Redis store into a run dataset. The store is only read, never written.
 //!
 //! The 0.6 layout keeps sorted sets (score = UNIX seconds, member = JSON). Keys are found with `SCAN MATCH
-//! wotemu:*`, put in task order, and read with `ZRANGE` in pages (several per round trip) by a reader thread,
-//! without scores (a member without a `time` of its own gets its score with `ZSCORE`); parser threads turn
-//! pages into sorted batches, which the calling thread puts back in order into the sink. Strings are
+//! wotemu:*`, put in task order, and read with `ZRANGE` in pages (several per round trip) by a reader thread
+//! with its own client (`resp.rs`: a page is one buffer, not a vector per member), without scores (a member
+//! without a `time` of its own gets its score with `ZSCORE`); parser threads turn pages into sorted batches,
+//! which the calling thread puts back in order into the sink. Strings are
 //! borrowed from the page while parsing, and JSON values (results, items) kept as 0.6 wrote them. The
 //! mapping:
 //!
@@ -47,6 +48,7 @@ use crate::collect::{CollectSummary, WORK_DIR};
 use crate::error::Error;
 use crate::events::{LegacyRejected, RateLimit};
 use crate::finalize::{finalize, Finish};
+use crate::resp::{Members, RawConn};
 use crate::sink::{PartMeta, PartSink};
 use crate::source::{connect, scan_keys};
 use crate::Progress;
@@ -68,9 +70,10 @@ const PAGES_PER_TRIP: usize = 4;
 /// Rows per batch handed to the sink.
 const BATCH_ROWS: usize = 32_768;
 
-/// Imports a 0.6 store into a run dataset.
+/// Imports a 0.6 store into a run dataset. The calling process uses no transparent huge pages afterwards.
 pub fn import(opts: &LegacyOptions, progress: &dyn Progress) -> Result<CollectSummary, Error> {
     let started = Instant::now();
+    crate::collect::no_huge_pages();
     let mut conn = connect(&opts.redis_url)?;
     let all_keys = scan_keys(&mut conn, "wotemu:*")?;
     let mut data_keys: Vec<String> = Vec::new();
@@ -323,10 +326,13 @@ fn guess_stack(tasks: &BTreeSet<String>, compose: Option<&Value>) -> String {
         .unwrap_or_else(|| "legacy".to_owned())
 }
 
-/// Sorts rows by (task, time), stably (they mostly come sorted: the sort then costs one pass).
+/// Sorts rows by (task, time), stably. They mostly come sorted: then they are only checked (a stable sort
+/// would allocate its scratch space of half the rows even so).
 macro_rules! sort_rows {
     ($v:expr) => {
-        $v.sort_by(|a, b| a.task.cmp(&b.task).then(a.time.cmp(&b.time)))
+        if !$v.is_sorted_by(|a, b| (&a.task, a.time) <= (&b.task, b.time)) {
+            $v.sort_by(|a, b| a.task.cmp(&b.task).then(a.time.cmp(&b.time)))
+        }
     };
 }
 
@@ -575,14 +581,14 @@ struct Page {
     key: usize,
     /// Index of the first member in the sorted set.
     start: usize,
-    members: Vec<Vec<u8>>,
+    members: Members,
 }
 
 /// Reads every sorted set of `keys` in pages (several per round trip, up to the size `cards` says, then one
 /// at a time until a short page) and sends them in order; stops at the first error (sent) or when the
 /// receiver is gone.
 fn read_pages(url: &str, keys: &[&str], cards: &[u64], tx: &SyncSender<Result<Page, Error>>) {
-    let mut conn = match connect(url) {
+    let mut conn = match RawConn::open(url) {
         Ok(c) => c,
         Err(e) => {
             if tx.send(Err(e)).is_err() {
@@ -599,12 +605,17 @@ fn read_pages(url: &str, keys: &[&str], cards: &[u64], tx: &SyncSender<Result<Pa
                 .unwrap_or(usize::MAX)
                 .saturating_sub(start);
             let trips = remaining.div_ceil(PAGE).clamp(1, PAGES_PER_TRIP);
-            let mut pipe = redis::pipe();
             for p in 0..trips {
-                let a = start + p * PAGE;
-                pipe.cmd("ZRANGE").arg(*key).arg(a).arg(a + PAGE - 1);
+                let a = (start + p * PAGE).to_string();
+                let b = (start + (p + 1) * PAGE - 1).to_string();
+                conn.command(&[b"ZRANGE", key.as_bytes(), a.as_bytes(), b.as_bytes()]);
             }
-            let pages: Vec<Vec<Vec<u8>>> = match pipe.query(&mut conn) {
+            let pages = conn.flush().and_then(|()| {
+                (0..trips)
+                    .map(|_| conn.read_members())
+                    .collect::<Result<Vec<_>, _>>()
+            });
+            let pages = match pages {
                 Ok(p) => p,
                 Err(e) => {
                     if tx.send(Err(Error::redis("ZRANGE")(e))).is_err() {
@@ -697,7 +708,7 @@ fn parse_pages(
                     };
                     let score: Option<f64> = redis::cmd("ZSCORE")
                         .arg(&ctx.raw_key)
-                        .arg(member.as_slice())
+                        .arg(member)
                         .query(c)
                         .map_err(Error::redis("ZSCORE"))?;
                     let score = Some(score.unwrap_or(f64::NAN));

@@ -21,6 +21,7 @@ mod failpoint;
 mod finalize;
 mod fsutil;
 pub mod legacy;
+mod resp;
 mod seq;
 pub mod sink;
 mod source;

@@ -59,6 +59,14 @@ pub fn pipe_with(bytes: &[u8]) -> std::io::Result<std::os::fd::OwnedFd> {
     Ok(reader)
 }
 
+/// Stops the calling process from getting transparent huge pages from now on (`PR_SET_THP_DISABLE`; its
+/// children inherit it). For short-lived, large buffers — a collection's — a huge page only costs its
+/// zeroing: 2 MiB cleared at the first touch, a fifth of a 0.6 import's time. False when the kernel refused.
+pub fn no_huge_pages() -> bool {
+    // SAFETY: prctl(2) with PR_SET_THP_DISABLE takes integers only.
+    unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) == 0 }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -492,3 +492,46 @@ fn many_small_sets_and_a_large_one_are_each_read_once() {
     let system = table(out.path(), Table::System);
     assert_eq!(system.num_rows(), SMALL * 3);
 }
+
+/// A store behind a password, in database 2: the URL's password and database reach every connection of the
+/// import (the pages are read by the import's own client, not redis-rs); a wrong password is a clear error.
+#[test]
+fn a_store_behind_a_password_in_another_database() {
+    let redis = RedisServer::start();
+    let mut conn = redis.conn();
+    let _: () = redis::cmd("SELECT").arg(2).query(&mut conn).unwrap();
+    for k in 0..30_000u32 {
+        let t = T0 + f64::from(k) / 100.0;
+        zadd(
+            &mut conn,
+            "wotemu:system:exp_reader.1.abc",
+            t,
+            &json!({"time": t, "cpu_percent": 1.5, "cpu_percent_constraint": null, "mem_mb": 1.0, "mem_percent": 1.0})
+                .to_string(),
+        );
+    }
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("requirepass")
+        .arg("s3cret")
+        .query(&mut conn)
+        .unwrap();
+    let url = |pass: &str| format!("redis://:{pass}@127.0.0.1:{}/2", redis.port());
+    let out = tempfile::tempdir().unwrap();
+    let mut opts = LegacyOptions {
+        redis_url: url("wrong"),
+        stack: Some("exp".into()),
+        out: out.path().join("run"),
+        spill_bytes: 1 << 20,
+    };
+    let err = import(&opts, &NoProgress).unwrap_err().to_string();
+    assert!(err.contains("refused the password"), "{err}");
+    assert!(!err.contains("wrong"), "the password is not shown: {err}");
+    opts.redis_url = url("s3cret");
+    let summary = import(&opts, &NoProgress).unwrap();
+    assert_eq!(summary.entries, 30_000);
+    let m = Manifest::read(&opts.out).unwrap();
+    assert_accounting(&m, &opts.out);
+    assert_eq!(m.accounting.totals.records_written, 30_000);
+    assert_eq!(table(&opts.out, Table::System).num_rows(), 30_000);
+}

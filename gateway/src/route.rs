@@ -180,20 +180,13 @@ pub fn remove(r: &Route) {
     }
 }
 
-/// Installs the routing of `r` in the current namespace: one `iptables-restore` and one `ip -batch` (three
-/// processes in all when nothing was there before, so that a run's many replicas start quickly).
-pub fn install(r: &Route) -> Result<(), Error> {
-    if r.tcp_ports.is_empty() && r.udp_ports.is_empty() {
-        return Err(Error::Spec("no ports to route through the gateway".into()));
-    }
+/// The `mangle` rules of `r` as `iptables-restore` lines (its chain, the jump to it, its marks), without the
+/// table's header and `COMMIT`.
+fn mangle_rules(r: &Route) -> String {
     let chain = r.chain();
     let mark = r.mark();
-    let existing = sys::output("iptables-save", &["-t", "mangle"]).unwrap_or_default();
-    if existing.contains(&format!(":{chain} ")) {
-        remove(r);
-    }
     let mut rules = format!(
-        "*mangle\n:{chain} - [0:0]\n-A OUTPUT -d {subnet} -j {chain}\n-A {chain} -d {gw}/32 -j RETURN\n",
+        ":{chain} - [0:0]\n-A OUTPUT -d {subnet} -j {chain}\n-A {chain} -d {gw}/32 -j RETURN\n",
         subnet = r.subnet,
         gw = r.gateway
     );
@@ -212,13 +205,57 @@ pub fn install(r: &Route) -> Result<(), Error> {
             }
         }
     }
+    rules
+}
+
+fn check_ports(r: &Route) -> Result<(), Error> {
+    if r.tcp_ports.is_empty() && r.udp_ports.is_empty() {
+        return Err(Error::Spec("no ports to route through the gateway".into()));
+    }
+    Ok(())
+}
+
+/// The `ip -batch` lines that send `r`'s marked packets to its gateway, for a namespace without them yet.
+pub fn fresh_ip_lines(r: &Route) -> String {
+    format!(
+        "rule add fwmark {mark} table {table} priority {table}\nroute replace default via {gw} table {table}\n",
+        mark = r.mark(),
+        table = r.table(),
+        gw = r.gateway
+    )
+}
+
+/// Installs the rules of `routes` in the current namespace, which has none of wotemu's yet (a replica being
+/// built): one `iptables-restore` for all of them, and the redirects off. Their `ip` lines
+/// ([`fresh_ip_lines`]) are the caller's to run, in the batch that sets up the namespace's interfaces.
+pub fn install_fresh_rules(routes: &[Route]) -> Result<(), Error> {
+    let mut rules = String::from("*mangle\n");
+    for r in routes {
+        check_ports(r)?;
+        rules.push_str(&mangle_rules(r));
+    }
     rules.push_str("COMMIT\n");
+    sys::cmd_stdin("iptables-restore", &["-w", "--noflush"], &rules)?;
+    redirects_off()
+}
+
+/// Installs the routing of `r` in the current namespace: one `iptables-restore` and one `ip -batch` (three
+/// processes in all when nothing was there before, so that a run's many replicas start quickly).
+pub fn install(r: &Route) -> Result<(), Error> {
+    check_ports(r)?;
+    let chain = r.chain();
+    let mark = r.mark();
+    let existing = sys::output("iptables-save", &["-t", "mangle"]).unwrap_or_default();
+    if existing.contains(&format!(":{chain} ")) {
+        remove(r);
+    }
+    let rules = format!("*mangle\n{}COMMIT\n", mangle_rules(r));
     sys::cmd_stdin("iptables-restore", &["-w", "--noflush"], &rules)?;
     let table = r.table();
     // `-force`: a rule or table that is not there yet is fine to fail to delete.
     let batch = format!(
-        "rule del fwmark {mark} table {table}\nroute flush table {table}\nrule add fwmark {mark} table {table} priority {table}\nroute replace default via {gw} table {table}\n",
-        gw = r.gateway
+        "rule del fwmark {mark} table {table}\nroute flush table {table}\n{}",
+        fresh_ip_lines(r)
     );
     let out = std::process::Command::new("ip")
         .args(["-force", "-batch", "-"])
@@ -244,8 +281,12 @@ pub fn install(r: &Route) -> Result<(), Error> {
             message: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
         }));
     }
-    // The gateway forwards back into the same network; its ICMP redirects must not shortcut it. In a
-    // container /proc/sys is read-only: drop them with a rule instead (it lives as long as the container).
+    redirects_off()
+}
+
+/// The gateway forwards back into the same network; its ICMP redirects must not shortcut it. In a container
+/// /proc/sys is read-only: drop them with a rule instead (it lives as long as the container).
+fn redirects_off() -> Result<(), Error> {
     let a = sys::sysctl("net.ipv4.conf.all.accept_redirects", "0");
     let d = sys::sysctl("net.ipv4.conf.default.accept_redirects", "0");
     if a.is_err() || d.is_err() {

@@ -303,6 +303,7 @@ impl Lab {
     pub fn build(&mut self, topology_text: &str, obs: &dyn Observer) -> Result<(), Error> {
         let _span = tracing::info_span!("build", run = %self.plan.run_id).entered();
         self.start_redis(topology_text)?;
+        self.launch_zygote()?;
         self.build_networks(obs)?;
         self.build_replicas()?;
         self.start_replicas()?;
@@ -459,28 +460,8 @@ impl Lab {
 
     fn build_replicas(&mut self) -> Result<(), Error> {
         let plan = self.plan.clone();
+        host::build_replica_networks(self.rec(), &plan.lab_ns, &plan.replicas)?;
         for r in &plan.replicas {
-            host::add_namespace(self.rec(), &r.ns, true)?;
-            for l in &r.links {
-                host::plug(
-                    &plan.lab_ns,
-                    &l.bridge,
-                    &l.peer,
-                    &r.ns,
-                    &l.ifname,
-                    &format!("{}/{}", l.addr, l.prefix_len),
-                )?;
-            }
-            for route in &r.routes {
-                let route = route.clone();
-                wotemu_sys::netns::run_in(&r.ns, move || {
-                    wotemu_gateway::route::install(&route).map_err(Error::from)
-                })
-                .map_err(|e| Error::Context {
-                    what: format!("routing {} through its gateway", r.task),
-                    source: Box::new(e),
-                })?;
-            }
             host::write_etc(&r.ns, &plan.hosts_files[r.hosts], &r.task)?;
             let cgroups = match r.role {
                 Role::Broker => {
@@ -519,6 +500,32 @@ impl Lab {
         Ok(())
     }
 
+    /// Launches the zygote, which imports Python and WoTPy while the lab is built (the first fork waits
+    /// for it). One that cannot start leaves every agent to start Python on its own.
+    fn launch_zygote(&mut self) -> Result<(), Error> {
+        if !zygote::enabled() {
+            return Ok(());
+        }
+        let plan = self.plan.clone();
+        let Some(r) = plan.nodes().next() else {
+            return Ok(());
+        };
+        let logs = plan.logs_dir();
+        std::fs::create_dir_all(&logs).map_err(|source| Error::Io {
+            what: format!("creating {}", logs.display()),
+            source,
+        })?;
+        let log = logs.join("zygote.log");
+        let exe = self.exe.clone();
+        match Zygote::launch(self.rec(), &exe, &plan.state_dir, &r.env, &log) {
+            Ok(z) => self.zygote = Some(z),
+            Err(e) => {
+                tracing::warn!(error = %e, "Every agent starts Python on its own.");
+            }
+        }
+        Ok(())
+    }
+
     fn start_replicas(&mut self) -> Result<(), Error> {
         let plan = self.plan.clone();
         let mosquitto = if plan.replicas.iter().any(|r| r.role == Role::Broker) {
@@ -530,19 +537,6 @@ impl Lab {
         } else {
             None
         };
-        if zygote::enabled() {
-            if let Some(r) = plan.nodes().next() {
-                let log = plan.logs_dir().join("zygote.log");
-                let env = r.env.clone();
-                let exe = self.exe.clone();
-                match Zygote::start(self.rec(), &exe, &plan.state_dir, &env, &log) {
-                    Ok(z) => self.zygote = Some(z),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "Every agent starts Python on its own.");
-                    }
-                }
-            }
-        }
         for (i, r) in plan.replicas.iter().enumerate() {
             if r.joins_later {
                 continue;

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::CommandExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -30,12 +30,16 @@ pub(crate) struct Zygote {
     child: Child,
     stdin: ChildStdin,
     lines: mpsc::Receiver<String>,
+    /// Whether it said it finished its imports (it is launched before the lab is built, and waited for at
+    /// the first fork).
+    ready: bool,
+    log: PathBuf,
 }
 
 impl Zygote {
-    /// Starts `exe zygote --run <state_dir>/` with `env` (the replicas' common settings: the venv), its log in `log`, and waits
-    /// until its imports are done.
-    pub(crate) fn start(
+    /// Launches `exe zygote --run <state_dir>/` with `env` (the replicas' common settings: the venv), its log
+    /// in `log`. It imports Python and WoTPy while the runner builds the lab; the first fork waits for it.
+    pub(crate) fn launch(
         rec: &mut Record,
         exe: &Path,
         state_dir: &Path,
@@ -75,30 +79,40 @@ impl Zygote {
                 }
             })
             .map_err(io("starting the zygote's reader thread"))?;
-        let z = Zygote {
+        Ok(Zygote {
             child,
             stdin,
             lines,
-        };
-        match z.lines.recv_timeout(START_TIMEOUT) {
-            Ok(l) if l == READY => Ok(z),
-            other => {
-                z.stop();
-                Err(Error::Plan(format!(
-                    "the zygote did not start ({}); see {}",
-                    match other {
-                        Ok(l) => format!("it said {l:?}"),
-                        Err(_) => "no answer".to_owned(),
-                    },
-                    log.display()
-                )))
+            ready: false,
+            log: log.to_owned(),
+        })
+    }
+
+    /// Waits until the zygote's imports are done (once).
+    fn wait_ready(&mut self) -> Result<(), String> {
+        if self.ready {
+            return Ok(());
+        }
+        match self.lines.recv_timeout(START_TIMEOUT) {
+            Ok(l) if l == READY => {
+                self.ready = true;
+                Ok(())
             }
+            other => Err(format!(
+                "the zygote did not start ({}); see {}",
+                match other {
+                    Ok(l) => format!("it said {l:?}"),
+                    Err(_) => "no answer".to_owned(),
+                },
+                self.log.display()
+            )),
         }
     }
 
     /// Forks the agent `s` describes (its program must be the zygote's own); the new process is recorded
     /// before the answer is used.
     pub(crate) fn spawn(&mut self, rec: &mut Record, s: &Spawn<'_>) -> Result<Proc, String> {
+        self.wait_ready()?;
         let req = Request {
             ns: s.ns.to_owned(),
             hostname: s.hostname.to_owned(),

@@ -208,7 +208,8 @@ impl RawConn {
         let n = usize::try_from(n).unwrap_or(0);
         let mut m = Members {
             data: Vec::new(),
-            spans: Vec::with_capacity(n),
+            // The count comes from the server: room for a page at most, more as members arrive.
+            spans: Vec::with_capacity(n.min(1 << 16)),
         };
         for _ in 0..n {
             let (kind, len) = self.header()?;
@@ -227,10 +228,6 @@ impl RawConn {
                 self.fill()?;
             }
             let start = m.data.len();
-            if m.data.capacity() - start < len {
-                // Room for about as many members again of this size, not one at a time.
-                m.data.reserve((len + 16) * (n - m.spans.len()));
-            }
             m.data
                 .extend_from_slice(&self.buf[self.pos..self.pos + len]);
             self.pos += len + 2;

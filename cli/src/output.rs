@@ -63,9 +63,25 @@ pub(crate) fn print_error(err: &anyhow::Error) {
     let mut stderr = std::io::stderr().lock();
     // Writes to the terminal below may fail (a closed stream): there is nowhere left to report that.
     let _ = writeln!(stderr, "{red}error:{reset} {bold}{err}{reset}");
-    for cause in err.chain().skip(1) {
+    for cause in causes(err) {
         let _ = writeln!(stderr, "  caused by: {cause}");
     }
+}
+
+/// The causes of `err` worth printing: one that the message printed before it already quotes (an error
+/// that says "cannot reach Redis at …: Connection refused" and has that refusal as its source) is left out.
+fn causes(err: &anyhow::Error) -> Vec<String> {
+    let mut said = err.to_string();
+    let mut out = Vec::new();
+    for cause in err.chain().skip(1) {
+        let text = cause.to_string();
+        if said.contains(&text) {
+            continue;
+        }
+        said.clone_from(&text);
+        out.push(text);
+    }
+    out
 }
 
 /// A warning for the user (not a log line).
@@ -191,4 +207,23 @@ pub(crate) fn status_end() {
 /// A line on stderr when nothing else can be done (a failed write is not reported: there is nowhere to).
 fn eprintln_quiet(msg: &str) {
     let _ = writeln!(std::io::stderr().lock(), "{msg}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cause_already_quoted_is_not_repeated() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "Connection refused");
+        let err = anyhow::Error::new(io)
+            .context("cannot reach Redis at redis://h:1: Connection refused")
+            .context("importing the store");
+        assert_eq!(
+            causes(&err),
+            ["cannot reach Redis at redis://h:1: Connection refused"]
+        );
+        let err = anyhow::anyhow!("disk full").context("writing the dataset");
+        assert_eq!(causes(&err), ["disk full"]);
+    }
 }

@@ -200,12 +200,12 @@ pub fn measure(
 
 /// The lab: `wtm-fXXXX` (bridge `br0`) and `-gw`, `-a`, `-b` hosts on 10.78.0.0/24.
 fn build(rec: &mut Record, lab_ns: &str) -> Result<fidelity::Lab, Error> {
-    host::add_namespace(rec, lab_ns, false)?;
+    host::add_namespace(rec, lab_ns)?;
     host::add_bridge(lab_ns, "br0")?;
     host::bridge_netfilter_off(lab_ns);
     for (i, name) in ["gw", "a", "b"].iter().enumerate() {
         let ns = format!("{lab_ns}-{name}");
-        host::add_namespace(rec, &ns, false)?;
+        host::add_namespace(rec, &ns)?;
         host::plug(
             lab_ns,
             "br0",

@@ -25,10 +25,9 @@ pub(crate) fn record(rec: &mut Record, item: Item) -> Result<(), Error> {
         .map_err(io("writing the run's clean-up record"))
 }
 
-/// Creates a network namespace. With `ipv6`, its interfaces get IPv6 link-local addresses (apps that bind
-/// `::`, such as CoAP's, need one) but send no router solicitations and skip duplicate address detection,
-/// so that the emulated traffic stays the apps'. Without, IPv6 is off.
-pub(crate) fn add_namespace(rec: &mut Record, name: &str, ipv6: bool) -> Result<(), Error> {
+/// Creates a network namespace without IPv6 (the lab's, a gateway's, the fidelity check's; replicas' are
+/// made by [`build_replica_networks`], with IPv6).
+pub(crate) fn add_namespace(rec: &mut Record, name: &str) -> Result<(), Error> {
     record(
         rec,
         Item::Namespace {
@@ -37,21 +36,16 @@ pub(crate) fn add_namespace(rec: &mut Record, name: &str, ipv6: bool) -> Result<
     )?;
     ip(&["netns", "add", name])?;
     ip(&["-n", name, "link", "set", "lo", "up"])?;
-    let settings: &[&str] = if ipv6 {
-        &[
-            "net.ipv6.conf.default.accept_ra=0",
-            "net.ipv6.conf.default.router_solicitations=0",
-            "net.ipv6.conf.default.dad_transmits=0",
-            "net.ipv6.conf.all.accept_ra=0",
-        ]
-    } else {
-        &[
-            "net.ipv6.conf.all.disable_ipv6=1",
-            "net.ipv6.conf.default.disable_ipv6=1",
-        ]
-    };
-    let mut args = vec!["netns", "exec", name, "sysctl", "-q", "-w"];
-    args.extend_from_slice(settings);
+    let args = [
+        "netns",
+        "exec",
+        name,
+        "sysctl",
+        "-q",
+        "-w",
+        "net.ipv6.conf.all.disable_ipv6=1",
+        "net.ipv6.conf.default.disable_ipv6=1",
+    ];
     if let Err(e) = run("ip", &args) {
         // A kernel without IPv6 has none of these; the namespace works without them.
         tracing::debug!(ns = name, error = %e, "Could not set the IPv6 sysctls.");
@@ -59,7 +53,9 @@ pub(crate) fn add_namespace(rec: &mut Record, name: &str, ipv6: bool) -> Result<
     Ok(())
 }
 
-/// The IPv6 settings of a replica's namespace (see [`add_namespace`]), written by a thread inside it.
+/// The IPv6 settings of a replica's namespace: its interfaces get IPv6 link-local addresses (apps that bind
+/// `::`, such as CoAP's, need one) but send no router solicitations and skip duplicate address detection, so
+/// that the emulated traffic stays the apps'. Written by a thread inside the namespace.
 const REPLICA_IPV6: [&str; 4] = [
     "ipv6/conf/default/accept_ra",
     "ipv6/conf/default/router_solicitations",
@@ -69,7 +65,7 @@ const REPLICA_IPV6: [&str; 4] = [
 
 /// Builds the network side of a run's replicas in a few processes, not a dozen per replica (100 replicas took
 /// 2.7 s that way): every namespace is put in the clean-up record, then created with one `ip -batch`; a
-/// thread in each writes its IPv6 settings (as [`add_namespace`] with `ipv6`); one `ip -batch` in the lab
+/// thread in each writes its IPv6 settings ([`REPLICA_IPV6`]); one `ip -batch` in the lab
 /// namespace makes every veth pair and puts it on its bridge; then in each namespace one `ip -batch` brings up
 /// the loopback and the links with their addresses and adds the routing's rules and tables
 /// ([`wotemu_gateway::route::fresh_ip_lines`]), and one `iptables-restore` its marks

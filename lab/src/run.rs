@@ -375,13 +375,13 @@ impl Lab {
 
     fn build_networks(&mut self, obs: &dyn Observer) -> Result<(), Error> {
         let lab = self.plan.lab_ns.clone();
-        host::add_namespace(self.rec(), &lab, false)?;
+        host::add_namespace(self.rec(), &lab)?;
         for n in self.plan.networks.clone() {
             host::add_bridge(&lab, &n.bridge)?;
         }
         host::bridge_netfilter_off(&lab);
         for n in self.plan.networks.clone() {
-            host::add_namespace(self.rec(), &n.gateway_ns, false)?;
+            host::add_namespace(self.rec(), &n.gateway_ns)?;
             host::plug(
                 &lab,
                 &n.bridge,

@@ -330,8 +330,8 @@ fn guess_stack(tasks: &BTreeSet<String>, compose: Option<&Value>) -> String {
 /// would allocate its scratch space of half the rows even so).
 macro_rules! sort_rows {
     ($v:expr) => {
-        if !$v.is_sorted_by(|a, b| (&a.task, a.time) <= (&b.task, b.time)) {
-            $v.sort_by(|a, b| a.task.cmp(&b.task).then(a.time.cmp(&b.time)))
+        if !$v.is_sorted_by_key(|r| (&r.task, r.time)) {
+            $v.sort_by(|a, b| (&a.task, a.time).cmp(&(&b.task, b.time)))
         }
     };
 }

@@ -88,9 +88,13 @@ impl RawConn {
             }
             conn.flush()
                 .and_then(|()| conn.read_status())
-                .map_err(|_| Error::Auth {
-                    url: redacted(),
-                    what: "refused the password",
+                .map_err(|e| match e.kind() {
+                    // An error reply: the server refused the password (a broken connection is not that).
+                    ErrorKind::Extension => Error::Auth {
+                        url: redacted(),
+                        what: "refused the password",
+                    },
+                    _ => connect(e),
                 })?;
         }
         if settings.db() != 0 {
@@ -132,7 +136,12 @@ impl RawConn {
             let len = self.buf.len();
             self.buf.resize(len * 2, 0);
         }
-        let n = self.stream.read(&mut self.buf[self.end..])?;
+        let n = loop {
+            match self.stream.read(&mut self.buf[self.end..]) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                other => break other?,
+            }
+        };
         if n == 0 {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,

@@ -96,26 +96,18 @@ pub(crate) fn build_replica_networks(
             Ok(())
         })?;
         for l in &r.links {
-            veths.push_str(&format!(
-                "link add {peer} type veth peer name {inside} netns {ns}\nlink set {peer} master {bridge} up\n",
-                peer = l.peer,
-                inside = l.ifname,
-                ns = r.ns,
-                bridge = l.bridge
-            ));
+            veths.push_str(&veth_lines(&l.peer, &l.ifname, &r.ns, &l.bridge));
         }
     }
     if !veths.is_empty() {
-        run_with_input("ip", &["-n", lab, "-batch", "-"], Some(&veths))?;
+        ip_batch_in(lab, &veths)?;
     }
     for r in replicas {
         let mut lines = String::from("link set lo up\n");
         for l in &r.links {
-            lines.push_str(&format!(
-                "addr add {}/{} dev {dev}\nlink set {dev} up\n",
-                l.addr,
-                l.prefix_len,
-                dev = l.ifname
+            lines.push_str(&link_lines(
+                &l.ifname,
+                &format!("{}/{}", l.addr, l.prefix_len),
             ));
         }
         for route in &r.routes {
@@ -166,6 +158,25 @@ pub(crate) fn bridge_netfilter_off(lab: &str) {
     }
 }
 
+/// `ip -batch` lines, for the lab namespace, of a veth pair: `peer` on `bridge` and up, `inside` moved into
+/// `ns`.
+fn veth_lines(peer: &str, inside: &str, ns: &str, bridge: &str) -> String {
+    format!(
+        "link add {peer} type veth peer name {inside} netns {ns}\nlink set {peer} master {bridge} up\n"
+    )
+}
+
+/// `ip -batch` lines, for the namespace holding `dev`, giving it the address `cidr` and bringing it up.
+fn link_lines(dev: &str, cidr: &str) -> String {
+    format!("addr add {cidr} dev {dev}\nlink set {dev} up\n")
+}
+
+/// Runs `ip -n <ns> -batch -` with `lines`.
+fn ip_batch_in(ns: &str, lines: &str) -> Result<(), Error> {
+    run_with_input("ip", &["-n", ns, "-batch", "-"], Some(lines))?;
+    Ok(())
+}
+
 /// Plugs namespace `ns` into `bridge` of the lab namespace `lab`: a veth pair, `peer` on the bridge and
 /// `inside` in `ns` with the address `cidr`, both up.
 pub(crate) fn plug(
@@ -176,13 +187,8 @@ pub(crate) fn plug(
     inside: &str,
     cidr: &str,
 ) -> Result<(), Error> {
-    ip(&[
-        "-n", lab, "link", "add", peer, "type", "veth", "peer", "name", inside, "netns", ns,
-    ])?;
-    ip(&["-n", lab, "link", "set", peer, "master", bridge, "up"])?;
-    ip(&["-n", ns, "addr", "add", cidr, "dev", inside])?;
-    ip(&["-n", ns, "link", "set", inside, "up"])?;
-    Ok(())
+    ip_batch_in(lab, &veth_lines(peer, inside, ns, bridge))?;
+    ip_batch_in(ns, &link_lines(inside, cidr))
 }
 
 /// Writes a namespace's `/etc/netns/<ns>/hosts` and `hostname` (what processes inside see as `/etc/...`).

@@ -303,7 +303,7 @@ impl Lab {
     pub fn build(&mut self, topology_text: &str, obs: &dyn Observer) -> Result<(), Error> {
         let _span = tracing::info_span!("build", run = %self.plan.run_id).entered();
         self.start_redis(topology_text)?;
-        self.launch_zygote()?;
+        self.launch_zygote();
         self.build_networks(obs)?;
         self.build_replicas()?;
         self.start_replicas()?;
@@ -502,20 +502,16 @@ impl Lab {
 
     /// Launches the zygote, which imports Python and WoTPy while the lab is built (the first fork waits
     /// for it). One that cannot start leaves every agent to start Python on its own.
-    fn launch_zygote(&mut self) -> Result<(), Error> {
+    fn launch_zygote(&mut self) {
         if !zygote::enabled() {
-            return Ok(());
+            return;
         }
         let plan = self.plan.clone();
         let Some(r) = plan.nodes().next() else {
-            return Ok(());
+            return;
         };
-        let logs = plan.logs_dir();
-        std::fs::create_dir_all(&logs).map_err(|source| Error::Io {
-            what: format!("creating {}", logs.display()),
-            source,
-        })?;
-        let log = logs.join("zygote.log");
+        // The logs folder was made with the lab (`Lab::new`).
+        let log = plan.logs_dir().join("zygote.log");
         let exe = self.exe.clone();
         match Zygote::launch(self.rec(), &exe, &plan.state_dir, &r.env, &log) {
             Ok(z) => self.zygote = Some(z),
@@ -523,7 +519,6 @@ impl Lab {
                 tracing::warn!(error = %e, "Every agent starts Python on its own.");
             }
         }
-        Ok(())
     }
 
     fn start_replicas(&mut self) -> Result<(), Error> {

@@ -541,6 +541,7 @@ fn describe<'a>(
         out: &opts.out,
         work,
         parts: &ckpt.parts,
+        written: BTreeMap::new(),
         tasks: rows,
         manifest,
     })

@@ -62,6 +62,12 @@ pub enum Error {
     Manifest(#[from] wotemu_contract::manifest::ManifestError),
     #[error("{path} is not a run dataset: {reason}")]
     NotADataset { path: String, reason: String },
+    #[error("rows of task `{task}` reached the {table} table after task `{after}`'s, out of order (a bug: please report it)")]
+    OutOfOrder {
+        table: wotemu_contract::Table,
+        task: String,
+        after: String,
+    },
     #[error(
         "Redis answered XRANGE on {key} with something that is not a list of entries: {reply}"
     )]

@@ -17,7 +17,7 @@ use crate::failpoint;
 use crate::sink::{merge_parts, write_table, PartMeta};
 use crate::Progress;
 
-type TableInfos = BTreeMap<Table, TableInfo>;
+pub(crate) type TableInfos = BTreeMap<Table, TableInfo>;
 
 /// What a collection hands over to be written as a dataset.
 pub(crate) struct Finish<'a> {
@@ -26,6 +26,8 @@ pub(crate) struct Finish<'a> {
     /// The work folder (its `parts/` hold the spilled parts; removed at the end).
     pub(crate) work: &'a Path,
     pub(crate) parts: &'a [PartMeta],
+    /// Tables already written (no part of theirs is merged).
+    pub(crate) written: TableInfos,
     pub(crate) tasks: Vec<TaskRow>,
     /// The manifest without its `tables` (filled here), times filled from the data when missing.
     pub(crate) manifest: Manifest,
@@ -34,7 +36,7 @@ pub(crate) struct Finish<'a> {
 /// Writes the dataset; returns its manifest.
 pub(crate) fn finalize(f: Finish<'_>, progress: &dyn Progress) -> Result<Manifest, Error> {
     progress.start("Writing dataset", Some(Table::ALL.len() as u64));
-    let mut tables = merge_all(f.parts, &f.work.join("parts"), f.out, progress)?;
+    let mut tables = merge_all(f.parts, &f.work.join("parts"), f.out, f.written, progress)?;
     let info = write_table(
         Table::Tasks,
         &[TaskRow::to_batch(&f.tasks)],
@@ -58,18 +60,20 @@ pub(crate) fn finalize(f: Finish<'_>, progress: &dyn Progress) -> Result<Manifes
     Ok(manifest)
 }
 
-/// Merges the parts of every table but `tasks` into its Parquet file, two tables at a time (one per core of
-/// a small machine; each merge holds one batch per part).
+/// Merges the parts of every table but `tasks` and those `written` into its Parquet file, two tables at a
+/// time (one per core of a small machine; each merge holds one batch per part).
 fn merge_all(
     parts: &[PartMeta],
     dir: &Path,
     out: &Path,
+    written: TableInfos,
     progress: &dyn Progress,
 ) -> Result<TableInfos, Error> {
     let todo: Vec<Table> = Table::ALL
         .into_iter()
-        .filter(|t| *t != Table::Tasks)
+        .filter(|t| *t != Table::Tasks && !written.contains_key(t))
         .collect();
+    progress.advance(written.len() as u64);
     let next = std::sync::atomic::AtomicUsize::new(0);
     let results = std::sync::Mutex::new(Vec::new());
     let workers = std::thread::available_parallelism()
@@ -100,7 +104,7 @@ fn merge_all(
             });
         }
     });
-    let mut tables = BTreeMap::new();
+    let mut tables = written;
     for (table, r) in results.into_inner().expect("results") {
         tables.insert(table, r?);
     }

@@ -1,12 +1,13 @@
 //! Importing a WoTemu 0.6 Redis store into a run dataset. The store is only read, never written.
 //!
 //! The 0.6 layout keeps sorted sets (score = UNIX seconds, member = JSON). Keys are found with `SCAN MATCH
-//! wotemu:*`, put in task order, and read with `ZRANGE` in pages (several per round trip) by a reader thread
-//! with its own client (`resp.rs`: a page is one buffer, not a vector per member), without scores (a member
-//! without a `time` of its own gets its score with `ZSCORE`); parser threads turn pages into sorted batches,
-//! which the calling thread puts back in order into the sink. Strings are
-//! borrowed from the page while parsing, and JSON values (results, items) kept as 0.6 wrote them. The
-//! mapping:
+//! wotemu:*`, put in task order, and read with `ZRANGE` in pages by a reader thread with its own client
+//! (`resp.rs`: a page is one buffer, not a vector per member), many small sets' pages in one round trip,
+//! without scores (a member without a `time` of its own gets its score with `ZSCORE`); parser threads turn
+//! each round trip's pages into batches sorted by (task, time), which the calling thread puts back in order
+//! and writes straight to each table's Parquet file ([`TaskStream`]: keys come in task order, so a task's
+//! rows are complete when the next task's start). Strings are borrowed from the page while parsing, and JSON
+//! values (results, items) kept as 0.6 wrote them. The mapping:
 //!
 //! | 0.6 key | table | mapping |
 //! | --- | --- | --- |
@@ -49,7 +50,7 @@ use crate::error::Error;
 use crate::events::{LegacyRejected, RateLimit};
 use crate::finalize::{finalize, Finish};
 use crate::resp::{Members, RawConn};
-use crate::sink::{PartMeta, PartSink};
+use crate::sink::{PartMeta, PartSink, TaskStream};
 use crate::source::{connect, scan_keys};
 use crate::Progress;
 
@@ -65,8 +66,10 @@ pub struct LegacyOptions {
 
 /// Members read per `ZRANGE`.
 const PAGE: usize = 20_000;
-/// `ZRANGE` pages asked for in one round trip.
-const PAGES_PER_TRIP: usize = 4;
+/// Members asked for in one round trip (and so parsed as one piece of work).
+const TRIP_MEMBERS: usize = PAGE;
+/// `ZRANGE` commands in one round trip.
+const TRIP_COMMANDS: usize = 512;
 /// Rows per batch handed to the sink.
 const BATCH_ROWS: usize = 32_768;
 
@@ -117,6 +120,26 @@ pub fn import(opts: &LegacyOptions, progress: &dyn Progress) -> Result<CollectSu
         fs::remove_dir_all(&work).map_err(|e| Error::io(&work, e))?;
     }
     let mut sink = PartSink::new(work.join("parts"), opts.spill_bytes, 0)?;
+    // The streamed tables come task by task (keys in task order), each trip's rows sorted: they are written
+    // straight to Parquet as they come. Logs (from the snapshot, at the end) go through the sink.
+    // The memory budget is shared between them.
+    const STREAMED: [Table; 5] = [
+        Table::Packets,
+        Table::Interactions,
+        Table::Events,
+        Table::System,
+        Table::App,
+    ];
+    let mut streams: BTreeMap<Table, TaskStream> = BTreeMap::new();
+    for table in STREAMED {
+        let stream = TaskStream::create(
+            table,
+            &opts.out.join(table.file_name()),
+            &work.join("parts"),
+            opts.spill_bytes / STREAMED.len(),
+        )?;
+        streams.insert(table, stream);
+    }
     let mut parts: Vec<PartMeta> = Vec::new();
     let mut imp = Importer {
         stack: stack.clone(),
@@ -151,14 +174,14 @@ pub fn import(opts: &LegacyOptions, progress: &dyn Progress) -> Result<CollectSu
     let total: u64 = cards.iter().sum();
     progress.start("Importing", Some(total));
     let mut records = 0u64;
-    // A reader thread pages the sorted sets (several pages per round trip); parsers turn pages into sorted
-    // batches on every core; this thread puts them back in order into the sink.
+    // A reader thread pages the sorted sets (many small sets per round trip); parsers turn trips into sorted
+    // batches on every core; this thread puts them back in order and writes them.
     let parsers = std::thread::available_parallelism()
         .map_or(2, |n| n.get())
         .clamp(1, 8);
     std::thread::scope(|scope| -> Result<(), Error> {
-        let (page_tx, page_rx) = std::sync::mpsc::sync_channel::<Result<Page, Error>>(2 * parsers);
-        let (out_tx, out_rx) = std::sync::mpsc::sync_channel::<Result<PageOut, Error>>(2 * parsers);
+        let (page_tx, page_rx) = std::sync::mpsc::sync_channel::<Result<Trip, Error>>(2 * parsers);
+        let (out_tx, out_rx) = std::sync::mpsc::sync_channel::<Result<TripOut, Error>>(2 * parsers);
         let url = opts.redis_url.as_str();
         let keys = &zsets;
         let cards = &cards;
@@ -171,28 +194,34 @@ pub fn import(opts: &LegacyOptions, progress: &dyn Progress) -> Result<CollectSu
             scope.spawn(move || parse_pages(&page_rx, &out_tx, url, keys, stack));
         }
         drop(out_tx);
-        let mut waiting: BTreeMap<usize, PageOut> = BTreeMap::new();
+        let mut waiting: BTreeMap<usize, TripOut> = BTreeMap::new();
         let mut next = 0usize;
+        let task = |key: usize| task_of(zsets[key]).unwrap_or_default();
         for out in out_rx {
             let out = out?;
             waiting.insert(out.seq, out);
             while let Some(out) = waiting.remove(&next) {
                 next += 1;
-                let task = task_of(zsets[out.key]).unwrap_or_default();
-                let acc = imp.acc(&task);
-                acc.records_read += out.read;
-                acc.records_written += out.read;
-                for (pos, msg) in out.rejects {
-                    imp.reject(zsets[out.key], &format!("member {pos}"), msg, Some(&task));
+                for (key, read) in out.read {
+                    let acc = imp.acc(&task(key));
+                    acc.records_read += read;
+                    acc.records_written += read;
                 }
-                for (at, info) in out.infos {
+                for (key, pos, msg) in out.rejects {
+                    imp.reject(zsets[key], &format!("member {pos}"), msg, Some(&task(key)));
+                }
+                for (key, at, info) in out.infos {
+                    let task = task(key);
                     if imp.infos.get(&task).is_none_or(|(s, _)| at >= *s) {
-                        imp.infos.insert(task.clone(), (at, info));
+                        imp.infos.insert(task, (at, info));
                     }
                 }
                 for (table, batch) in out.batches {
                     records += batch.num_rows() as u64;
-                    sink.push(table, batch);
+                    match streams.get_mut(&table) {
+                        Some(stream) => stream.push(&batch)?,
+                        None => sink.push(table, batch),
+                    }
                 }
                 progress.advance(out.members as u64);
                 if sink.should_spill() {
@@ -220,6 +249,10 @@ pub fn import(opts: &LegacyOptions, progress: &dyn Progress) -> Result<CollectSu
         sink.push(Table::Logs, LogLine::to_batch(&logs));
     }
     parts.extend(sink.spill()?);
+    let mut written = BTreeMap::new();
+    for (table, stream) in streams {
+        written.insert(table, stream.finish()?);
+    }
 
     let mut accounting = Accounting::default();
     for (task, mut acc) in imp.accounting {
@@ -248,6 +281,7 @@ pub fn import(opts: &LegacyOptions, progress: &dyn Progress) -> Result<CollectSu
             out: &opts.out,
             work: &work,
             parts: &parts,
+            written,
             tasks: task_rows,
             manifest,
         },
@@ -344,6 +378,8 @@ struct Rows {
     events: Vec<Event>,
     system: Vec<SystemSample>,
     app: Vec<AppValue>,
+    /// `info` documents with their time (not rows of a streamed table).
+    infos: Vec<(f64, Value)>,
 }
 
 impl Rows {
@@ -390,16 +426,14 @@ struct Importer {
     infos: BTreeMap<String, (f64, Value)>,
 }
 
-/// Parses one member into its row; false when the member has no `time` of its own and `score` is not
+/// Parses one member into its row; `None` when the member has no `time` of its own and `score` is not
 /// given yet (nothing is recorded then: call again with its score).
 fn parse_member(
     ctx: &KeyCtx,
-    pos: usize,
     member: &[u8],
     score: Option<f64>,
     rows: &mut Rows,
-    out: &mut PageOut,
-) -> bool {
+) -> Option<Parsed> {
     enum Failure {
         NeedScore,
         Reject(String),
@@ -416,7 +450,7 @@ fn parse_member(
         }
     };
     let task = &ctx.task;
-    let result: Result<bool, Failure> = (|| {
+    let result: Result<Parsed, Failure> = (|| {
         match &ctx.kind {
             KeyKind::Packet { iface } => {
                 let d: PacketDoc<'_> = serde_json::from_slice(member)
@@ -552,31 +586,23 @@ fn parse_member(
                 let Some(at) = at.or(score) else {
                     return Err(Failure::NeedScore);
                 };
-                out.infos.push((at, v));
+                rows.infos.push((at, v));
                 // Info becomes the tasks row, not a record of a streamed table.
-                return Ok(false);
+                return Ok(Parsed::Nothing);
             }
-            KeyKind::Other => return Ok(false),
+            KeyKind::Other => return Ok(Parsed::Nothing),
         }
-        Ok(true)
+        Ok(Parsed::Row)
     })();
     match result {
-        Ok(counted) => {
-            out.read += u64::from(counted);
-            true
-        }
-        Err(Failure::NeedScore) => false,
-        Err(Failure::Reject(e)) => {
-            out.rejects.push((pos, e));
-            true
-        }
+        Ok(parsed) => Some(parsed),
+        Err(Failure::NeedScore) => None,
+        Err(Failure::Reject(e)) => Some(Parsed::Rejected(e)),
     }
 }
 
-/// A page of members of one sorted set, as the reader thread read them.
+/// A page of members of one sorted set, as the reader thread read it.
 struct Page {
-    /// The page's place in the order pages were read.
-    seq: usize,
     /// Index of the key in the import's key list.
     key: usize,
     /// Index of the first member in the sorted set.
@@ -584,10 +610,18 @@ struct Page {
     members: Members,
 }
 
-/// Reads every sorted set of `keys` in pages (several per round trip, up to the size `cards` says, then one
-/// at a time until a short page) and sends them in order; stops at the first error (sent) or when the
-/// receiver is gone.
-fn read_pages(url: &str, keys: &[&str], cards: &[u64], tx: &SyncSender<Result<Page, Error>>) {
+/// The pages of one round trip: a large key's several pages, or many small keys' whole sets.
+struct Trip {
+    /// The trip's place in the order trips were made.
+    seq: usize,
+    pages: Vec<Page>,
+}
+
+/// Reads every sorted set of `keys` in pages of at most [`PAGE`] members, up to the size `cards` says (a 0.6
+/// store is not written any more), and sends them in order. Each round trip asks for up to [`TRIP_MEMBERS`]
+/// members (and [`TRIP_COMMANDS`] commands), so a store of many small sets (a key per task and interface)
+/// takes a few round trips, not one per key. Stops at the first error (sent) or when the receiver is gone.
+fn read_pages(url: &str, keys: &[&str], cards: &[u64], tx: &SyncSender<Result<Trip, Error>>) {
     let mut conn = match RawConn::open(url) {
         Ok(c) => c,
         Err(e) => {
@@ -597,80 +631,84 @@ fn read_pages(url: &str, keys: &[&str], cards: &[u64], tx: &SyncSender<Result<Pa
             return;
         }
     };
+    let card = |ki: usize| usize::try_from(cards[ki]).unwrap_or(usize::MAX);
+    let (mut ki, mut start) = (0usize, 0usize);
     let mut seq = 0usize;
-    for (ki, (key, &card)) in keys.iter().zip(cards).enumerate() {
-        let mut start = 0usize;
-        loop {
-            let remaining = usize::try_from(card)
-                .unwrap_or(usize::MAX)
-                .saturating_sub(start);
-            let trips = remaining.div_ceil(PAGE).clamp(1, PAGES_PER_TRIP);
-            for p in 0..trips {
-                let a = (start + p * PAGE).to_string();
-                let b = (start + (p + 1) * PAGE - 1).to_string();
-                conn.command(&[b"ZRANGE", key.as_bytes(), a.as_bytes(), b.as_bytes()]);
+    while ki < keys.len() {
+        // Plan the trip: (key, start) of each page asked for.
+        let mut plan: Vec<(usize, usize)> = Vec::new();
+        let mut asked = 0usize;
+        while ki < keys.len() && asked < TRIP_MEMBERS && plan.len() < TRIP_COMMANDS {
+            if start < card(ki) {
+                let a = start.to_string();
+                let b = (start + PAGE - 1).to_string();
+                conn.command(&[b"ZRANGE", keys[ki].as_bytes(), a.as_bytes(), b.as_bytes()]);
+                plan.push((ki, start));
+                asked += (card(ki) - start).min(PAGE);
+                start += PAGE;
             }
-            let pages = conn.flush().and_then(|()| {
-                (0..trips)
-                    .map(|_| conn.read_members())
-                    .collect::<Result<Vec<_>, _>>()
-            });
-            let pages = match pages {
-                Ok(p) => p,
-                Err(e) => {
-                    if tx.send(Err(Error::redis("ZRANGE")(e))).is_err() {
-                        tracing::debug!("The import stopped while a page was read.");
-                    }
-                    return;
-                }
-            };
-            let mut short = false;
-            for members in pages {
-                let len = members.len();
-                if len > 0 {
-                    let page = Page {
-                        seq,
-                        key: ki,
-                        start,
-                        members,
-                    };
-                    seq += 1;
-                    if tx.send(Ok(page)).is_err() {
-                        return;
-                    }
-                }
-                start += len;
-                if len < PAGE {
-                    short = true;
-                    break;
-                }
-            }
-            if short {
-                break;
+            if start >= card(ki) {
+                ki += 1;
+                start = 0;
             }
         }
+        if plan.is_empty() {
+            break;
+        }
+        let replies = conn.flush().and_then(|()| {
+            plan.iter()
+                .map(|&(key, start)| {
+                    conn.read_members().map(|members| Page {
+                        key,
+                        start,
+                        members,
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()
+        });
+        let pages = match replies {
+            Ok(p) => p.into_iter().filter(|p| p.members.len() > 0).collect(),
+            Err(e) => {
+                if tx.send(Err(Error::redis("ZRANGE")(e))).is_err() {
+                    tracing::debug!("The import stopped while a page was read.");
+                }
+                return;
+            }
+        };
+        if tx.send(Ok(Trip { seq, pages })).is_err() {
+            return;
+        }
+        seq += 1;
     }
 }
 
-/// What a parser made of a page.
-struct PageOut {
+/// What a parser made of a trip's pages.
+struct TripOut {
     seq: usize,
-    key: usize,
     members: usize,
-    /// The page's rows, sorted by (task, time).
+    /// The trip's rows, sorted by (task, time).
     batches: Vec<(Table, RecordBatch)>,
-    /// Members turned into rows.
-    read: u64,
-    /// Members left out: position in the sorted set, why.
-    rejects: Vec<(usize, String)>,
-    /// `info` documents with their time.
-    infos: Vec<(f64, Value)>,
+    /// Members turned into rows, by key.
+    read: Vec<(usize, u64)>,
+    /// Members left out: key, position in the sorted set, why.
+    rejects: Vec<(usize, usize, String)>,
+    /// `info` documents: key, time, document.
+    infos: Vec<(usize, f64, Value)>,
 }
 
-/// A parser thread: pages in, sorted batches out, until the pages end or the receiver is gone.
+/// What parsing a member gave.
+enum Parsed {
+    /// A row (or, for `info`, a document kept aside).
+    Row,
+    /// Nothing to import (a key of no known kind).
+    Nothing,
+    Rejected(String),
+}
+
+/// A parser thread: trips in, sorted batches out, until the trips end or the receiver is gone.
 fn parse_pages(
-    pages: &std::sync::Mutex<std::sync::mpsc::Receiver<Result<Page, Error>>>,
-    out: &SyncSender<Result<PageOut, Error>>,
+    trips: &std::sync::Mutex<std::sync::mpsc::Receiver<Result<Trip, Error>>>,
+    out: &SyncSender<Result<TripOut, Error>>,
     url: &str,
     keys: &[&str],
     stack: &str,
@@ -679,41 +717,52 @@ fn parse_pages(
     // Only for members without a `time` of their own (rare: 0.6 wrote `time`).
     let mut conn: Option<Connection> = None;
     loop {
-        let page = match pages.lock() {
+        let trip = match trips.lock() {
             Ok(rx) => rx.recv(),
             Err(_) => return,
         };
-        let Ok(page) = page else { return };
-        let result = page.and_then(|page| {
-            let ctx = match &mut ctx {
-                Some((k, c)) if *k == page.key => c,
-                _ => &mut ctx.insert((page.key, KeyCtx::new(keys[page.key], stack))).1,
-            };
+        let Ok(trip) = trip else { return };
+        let result = trip.and_then(|trip| {
             let mut rows = Rows::default();
-            let mut done = PageOut {
-                seq: page.seq,
-                key: page.key,
-                members: page.members.len(),
+            let mut done = TripOut {
+                seq: trip.seq,
+                members: trip.pages.iter().map(|p| p.members.len()).sum(),
                 batches: Vec::new(),
-                read: 0,
+                read: Vec::new(),
                 rejects: Vec::new(),
                 infos: Vec::new(),
             };
-            for (i, member) in page.members.iter().enumerate() {
-                let pos = page.start + i;
-                if !parse_member(ctx, pos, member, None, &mut rows, &mut done) {
-                    let c = match &mut conn {
-                        Some(c) => c,
-                        None => conn.insert(connect(url)?),
-                    };
-                    let score: Option<f64> = redis::cmd("ZSCORE")
-                        .arg(&ctx.raw_key)
-                        .arg(member)
-                        .query(c)
-                        .map_err(Error::redis("ZSCORE"))?;
-                    let score = Some(score.unwrap_or(f64::NAN));
-                    parse_member(ctx, pos, member, score, &mut rows, &mut done);
+            for page in &trip.pages {
+                let ctx = match &mut ctx {
+                    Some((k, c)) if *k == page.key => c,
+                    _ => &mut ctx.insert((page.key, KeyCtx::new(keys[page.key], stack))).1,
+                };
+                let mut read = 0u64;
+                for (i, member) in page.members.iter().enumerate() {
+                    let pos = page.start + i;
+                    let mut parsed = parse_member(ctx, member, None, &mut rows);
+                    if parsed.is_none() {
+                        let c = match &mut conn {
+                            Some(c) => c,
+                            None => conn.insert(connect(url)?),
+                        };
+                        let score: Option<f64> = redis::cmd("ZSCORE")
+                            .arg(&ctx.raw_key)
+                            .arg(member)
+                            .query(c)
+                            .map_err(Error::redis("ZSCORE"))?;
+                        parsed =
+                            parse_member(ctx, member, Some(score.unwrap_or(f64::NAN)), &mut rows);
+                    }
+                    match parsed {
+                        Some(Parsed::Row) => read += 1,
+                        Some(Parsed::Rejected(why)) => done.rejects.push((page.key, pos, why)),
+                        Some(Parsed::Nothing) | None => {}
+                    }
                 }
+                done.read.push((page.key, read));
+                done.infos
+                    .extend(rows.infos.drain(..).map(|(at, v)| (page.key, at, v)));
             }
             done.batches = rows.flush(true);
             Ok(done)

@@ -14,6 +14,11 @@
 //! a zero-copy slice. The merge is stable: rows with equal keys keep their arrival order (earlier parts first). Parts written in stream order barely overlap, so whole batches flow through.
 //! Memory is one batch per part plus the Parquet row group being built, whatever the data size.
 //!
+//! # Streams
+//! A table whose rows come task by task (the 0.6 import reads its keys in task order) needs no part:
+//! [`TaskStream`] holds one task's rows, writes them in time order when the next task starts, and spills only
+//! a task larger than its budget (then merged from its parts as above).
+//!
 //! Parquet files are zstd-compressed, dictionary-encoded, with row groups of at most [`ROW_GROUP_ROWS`] rows,
 //! and declare their sort order in the footer.
 
@@ -23,7 +28,7 @@ use std::fs::{self, File};
 use std::io::{BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use arrow::array::{Array, ArrayRef, RecordBatch, TimestampMicrosecondArray};
+use arrow::array::{Array, ArrayRef, RecordBatch, StringArray, TimestampMicrosecondArray};
 use arrow::compute::interleave_record_batch;
 use arrow::ipc::reader::FileReader;
 use arrow::ipc::writer::FileWriter;
@@ -86,17 +91,7 @@ impl PartSink {
         if batch.num_rows() == 0 {
             return;
         }
-        // The bytes of the rows themselves: a decoded IPC batch shares one message buffer between its
-        // columns, so `get_array_memory_size` would count that buffer once per column.
-        self.buffered_bytes += batch
-            .columns()
-            .iter()
-            .map(|c| {
-                c.to_data()
-                    .get_slice_memory_size()
-                    .unwrap_or_else(|_| c.get_array_memory_size())
-            })
-            .sum::<usize>();
+        self.buffered_bytes += batch_bytes(&batch);
         self.buffers.entry(table).or_default().push(batch);
     }
 
@@ -136,6 +131,20 @@ impl PartSink {
         }
         Ok(removed)
     }
+}
+
+/// The bytes of a batch's rows themselves: a decoded IPC batch shares one message buffer between its columns,
+/// and a slice its parent's buffers, so `get_array_memory_size` would count them several times.
+fn batch_bytes(batch: &RecordBatch) -> usize {
+    batch
+        .columns()
+        .iter()
+        .map(|c| {
+            c.to_data()
+                .get_slice_memory_size()
+                .unwrap_or_else(|_| c.get_array_memory_size())
+        })
+        .sum()
 }
 
 fn sort_converter(table: Table) -> RowConverter {
@@ -288,12 +297,14 @@ fn writer_props(table: Table) -> WriterProperties {
         .build()
 }
 
-/// A Parquet file of one table being written, with its row count and time span.
+/// A Parquet file of one table being written, with its row count and time span. Written as a temporary file,
+/// renamed by [`TableWriter::finish`]; dropped unfinished (an error), the temporary file is removed.
 struct TableWriter {
     table: Table,
     tmp: PathBuf,
     path: PathBuf,
-    writer: ArrowWriter<File>,
+    /// `None` once finished.
+    writer: Option<ArrowWriter<File>>,
     rows: u64,
     time_min: Option<i64>,
     time_max: Option<i64>,
@@ -309,7 +320,7 @@ impl TableWriter {
             table,
             tmp,
             path: path.to_owned(),
-            writer,
+            writer: Some(writer),
             rows: 0,
             time_min: None,
             time_max: None,
@@ -328,16 +339,28 @@ impl TableWriter {
             }
         }
         self.rows += batch.num_rows() as u64;
-        self.writer.write(batch).map_err(Error::parquet)?;
+        let Some(writer) = self.writer.as_mut() else {
+            return Err(Error::Parquet(format!(
+                "{} is already closed",
+                self.tmp.display()
+            )));
+        };
+        writer.write(batch).map_err(Error::parquet)?;
         // Bound the memory of the row group being built: close it early when its encoded data is large.
-        if self.writer.in_progress_size() >= ROW_GROUP_BYTES {
-            self.writer.flush().map_err(Error::parquet)?;
+        if writer.in_progress_size() >= ROW_GROUP_BYTES {
+            writer.flush().map_err(Error::parquet)?;
         }
         Ok(())
     }
 
-    fn finish(self) -> Result<TableInfo, Error> {
-        let file = self.writer.into_inner().map_err(Error::parquet)?;
+    fn finish(mut self) -> Result<TableInfo, Error> {
+        let Some(writer) = self.writer.take() else {
+            return Err(Error::Parquet(format!(
+                "{} is already closed",
+                self.tmp.display()
+            )));
+        };
+        let file = writer.into_inner().map_err(Error::parquet)?;
         file.sync_all().map_err(|e| Error::io(&self.tmp, e))?;
         fsutil::commit(&self.tmp, &self.path).map_err(|e| Error::io(&self.path, e))?;
         Ok(TableInfo {
@@ -349,10 +372,27 @@ impl TableWriter {
     }
 }
 
+impl Drop for TableWriter {
+    fn drop(&mut self) {
+        if self.writer.take().is_some() {
+            if let Err(e) = fs::remove_file(&self.tmp) {
+                tracing::debug!(file = %self.tmp.display(), error = %e, "Could not remove an unfinished table file.");
+            }
+        }
+    }
+}
+
 /// Merges sorted parts of `table` into `out` (a Parquet file), durably.
 pub(crate) fn merge_parts(table: Table, parts: &[PathBuf], out: &Path) -> Result<TableInfo, Error> {
-    let conv = sort_converter(table);
     let mut w = TableWriter::create(table, out)?;
+    merge_into(&mut w, parts)?;
+    w.finish()
+}
+
+/// Writes the rows of sorted parts into `w`, merged.
+fn merge_into(w: &mut TableWriter, parts: &[PathBuf]) -> Result<(), Error> {
+    let table = w.table;
+    let conv = sort_converter(table);
     let mut cursors = Vec::new();
     for p in parts {
         if let Some(c) = Cursor::open(p, &conv, table)? {
@@ -377,7 +417,150 @@ pub(crate) fn merge_parts(table: Table, parts: &[PathBuf], out: &Path) -> Result
         }
         heap.push(Reverse((c.head(), i)));
     }
-    w.finish()
+    Ok(())
+}
+
+/// A table written straight to its Parquet file while its rows arrive task by task: every row of a task
+/// before any row of a later task (in the sort order), each batch sorted by time. A task's rows are kept
+/// until the next task starts, then written in time order (stably); a task larger than the memory budget
+/// is spilled to sorted parts and merged from them. No other part or merge is needed.
+pub(crate) struct TaskStream {
+    writer: TableWriter,
+    task: Option<String>,
+    pending: Vec<RecordBatch>,
+    pending_bytes: usize,
+    spill_bytes: usize,
+    parts_dir: PathBuf,
+    parts: Vec<PathBuf>,
+    next_part: u64,
+}
+
+impl TaskStream {
+    /// A stream writing `table` into `out`, spilling a large task into `parts_dir` beyond `spill_bytes`.
+    pub(crate) fn create(
+        table: Table,
+        out: &Path,
+        parts_dir: &Path,
+        spill_bytes: usize,
+    ) -> Result<Self, Error> {
+        Ok(TaskStream {
+            writer: TableWriter::create(table, out)?,
+            task: None,
+            pending: Vec::new(),
+            pending_bytes: 0,
+            spill_bytes,
+            parts_dir: parts_dir.to_owned(),
+            parts: Vec::new(),
+            next_part: 0,
+        })
+    }
+
+    /// Takes a batch sorted by (task, time) whose tasks do not sort before the last batch's.
+    pub(crate) fn push(&mut self, batch: &RecordBatch) -> Result<(), Error> {
+        let table = self.writer.table;
+        let tasks = batch
+            .column_by_name("task")
+            .and_then(|c| c.as_any().downcast_ref::<StringArray>())
+            .ok_or_else(|| Error::Arrow(format!("a batch of {table} without its task column")))?;
+        let mut start = 0;
+        while start < tasks.len() {
+            let task = tasks.value(start);
+            let mut end = start + 1;
+            while end < tasks.len() && tasks.value(end) == task {
+                end += 1;
+            }
+            match self.task.as_deref() {
+                Some(current) if current == task => {}
+                Some(current) if current > task => {
+                    return Err(Error::OutOfOrder {
+                        table,
+                        task: task.to_owned(),
+                        after: current.to_owned(),
+                    })
+                }
+                _ => {
+                    self.finish_task()?;
+                    self.task = Some(task.to_owned());
+                }
+            }
+            let run = batch.slice(start, end - start);
+            self.pending_bytes += batch_bytes(&run);
+            self.pending.push(run);
+            if self.pending_bytes >= self.spill_bytes {
+                self.spill()?;
+            }
+            start = end;
+        }
+        Ok(())
+    }
+
+    fn spill(&mut self) -> Result<(), Error> {
+        let table = self.writer.table;
+        let path =
+            self.parts_dir
+                .join(format!("task-{:08}-{}.arrow", self.next_part, table.name()));
+        self.next_part += 1;
+        write_sorted_part(table, &self.pending, &path)?;
+        self.parts.push(path);
+        self.pending.clear();
+        self.pending_bytes = 0;
+        Ok(())
+    }
+
+    /// Writes the current task's rows in time order.
+    fn finish_task(&mut self) -> Result<(), Error> {
+        if !self.parts.is_empty() {
+            if !self.pending.is_empty() {
+                self.spill()?;
+            }
+            merge_into(&mut self.writer, &self.parts)?;
+            for p in self.parts.drain(..) {
+                fs::remove_file(&p).map_err(|e| Error::io(&p, e))?;
+            }
+            return Ok(());
+        }
+        let times: Vec<&TimestampMicrosecondArray> = self
+            .pending
+            .iter()
+            .map(|b| {
+                b.column_by_name("time")
+                    .and_then(|c| c.as_any().downcast_ref::<TimestampMicrosecondArray>())
+            })
+            .collect::<Option<_>>()
+            .ok_or_else(|| {
+                Error::Arrow(format!("a batch of {} without its time", self.writer.table))
+            })?;
+        // Batches follow each other in time (one key's pages): written as they are.
+        let in_order = times
+            .windows(2)
+            .all(|w| w[0].values().last() <= w[1].values().first());
+        if in_order {
+            for b in &self.pending {
+                self.writer.write(b)?;
+            }
+        } else {
+            let mut order: Vec<(usize, usize)> = times
+                .iter()
+                .enumerate()
+                .flat_map(|(b, t)| (0..t.len()).map(move |i| (b, i)))
+                .collect();
+            order.sort_by_key(|&(b, i)| times[b].value(i));
+            let refs: Vec<&RecordBatch> = self.pending.iter().collect();
+            for chunk in order.chunks(PART_BATCH_ROWS) {
+                self.writer
+                    .write(&interleave_record_batch(&refs, chunk).map_err(Error::arrow)?)?;
+            }
+        }
+        self.pending.clear();
+        self.pending_bytes = 0;
+        Ok(())
+    }
+
+    /// Writes the last task and closes the file durably.
+    pub(crate) fn finish(mut self) -> Result<TableInfo, Error> {
+        self.finish_task()?;
+        self.writer.finish()
+    }
 }
 
 /// Writes one table from in-memory batches (sorted here), durably.

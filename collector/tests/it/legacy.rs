@@ -3,7 +3,7 @@ use arrow::datatypes::{Float64Type, TimestampMicrosecondType, UInt16Type, UInt32
 use serde_json::json;
 use wotemu_collector::dataset::read_table;
 use wotemu_collector::legacy::{import, LegacyOptions};
-use wotemu_collector::NoProgress;
+use wotemu_collector::{NoProgress, WORK_DIR};
 use wotemu_contract::{Manifest, Table};
 use wotemu_testkit::compare::concat;
 use wotemu_testkit::RedisServer;
@@ -429,10 +429,18 @@ fn the_06_dump_keeps_every_field_and_every_error() {
     );
 }
 
-/// A store of many small sets and one larger than several pages (split over pages and round trips): every
-/// member is read once, in order, and counted for its own task.
+/// A store of many small sets and one task with two large ones (split over pages and round trips, its two
+/// interfaces' packets interleaved in time): every member is read once, in order, and counted for its own
+/// task — with a memory budget the large task fits in, and with one it does not (its rows are spilled to
+/// parts and merged).
 #[test]
 fn many_small_sets_and_a_large_one_are_each_read_once() {
+    for spill_bytes in [256 << 20, 4 << 20] {
+        small_sets_and_a_large_one(spill_bytes);
+    }
+}
+
+fn small_sets_and_a_large_one(spill_bytes: usize) {
     let redis = RedisServer::start();
     let mut conn = redis.conn();
     const SMALL: usize = 600;
@@ -448,9 +456,9 @@ fn many_small_sets_and_a_large_one_are_each_read_once() {
             );
         }
     }
-    let large = "wotemu:packet:eth0:exp_server.1.aaa";
     for n in 0..LARGE {
         let t = T0 + n as f64 / 1000.0;
+        let large = format!("wotemu:packet:eth{}:exp_server.1.aaa", n % 2);
         pipe.cmd("ZADD").arg(large).arg(t).arg(
             json!({"time": t, "len": n % 1500, "src": "10.0.1.2", "dst": "10.0.1.5", "proto": "tcp", "transport": "tcp", "srcport": 80, "dstport": 40000 + n % 1000, "n": n})
                 .to_string(),
@@ -463,10 +471,14 @@ fn many_small_sets_and_a_large_one_are_each_read_once() {
         redis_url: redis.url(),
         stack: Some("exp".into()),
         out: out.path().to_owned(),
-        spill_bytes: 4 << 20,
+        spill_bytes,
     };
     let summary = import(&opts, &NoProgress).unwrap();
     assert_eq!(summary.entries, (SMALL * 3 + LARGE) as u64);
+    assert!(
+        !out.path().join(WORK_DIR).exists(),
+        "no part is left behind"
+    );
     let m = Manifest::read(out.path()).unwrap();
     assert_accounting(&m, out.path());
     assert_eq!(m.accounting.totals.records_rejected, 0);
@@ -489,6 +501,13 @@ fn many_small_sets_and_a_large_one_are_each_read_once() {
         times.values().windows(2).all(|w| w[0] < w[1]),
         "every packet once, in order"
     );
+    if spill_bytes < 256 << 20 {
+        // The premise: the task's packets exceed the packets table's share (a fifth) of the budget.
+        assert!(packets.get_array_memory_size() > 2 * spill_bytes / 5);
+    }
+    let ifaces = packets.column_by_name("iface").unwrap().as_string::<i32>();
+    let eth1 = ifaces.iter().filter(|i| *i == Some("eth1")).count();
+    assert_eq!(eth1, LARGE / 2, "both interfaces' packets");
     let system = table(out.path(), Table::System);
     assert_eq!(system.num_rows(), SMALL * 3);
 }

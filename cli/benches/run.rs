@@ -9,7 +9,8 @@
 //!    the configured rate, stop + collect + report time and the site's size (`WOTEMU_ZYGOTE=0` to compare
 //!    with agents started one by one);
 //! 2. ingest: the agents' Redis load replayed against one Redis (entries and records per second), and the
-//!    replicas that makes at the rate the last scale's replicas shipped;
+//!    replicas that makes at the rate the last scale's replicas shipped; then against a Redis kept durable
+//!    as `wotemu run` keeps its own (append-only file, fsync every second): the cost of that durability;
 //! 3. stop + collect + report of the quickstart (as `wotemu run` prints it);
 //! 4. salvage: the quickstart's runner is killed (SIGKILL) once it runs, its Redis is filled up to
 //!    `WOTEMU_BENCH_SALVAGE_RECORDS` (default 1,000,000) records, and `wotemu clean` is timed saving them into
@@ -338,9 +339,14 @@ fn dir_size(p: &Path) -> u64 {
 
 /// The agents' Redis load replayed against one Redis: `threads` clients writing agent-sized entries
 /// (`rows` rows of one table each) as fast as they can; entries and records per second it took.
-fn ingest(threads: usize, rows: usize) -> (f64, f64) {
-    // A Redis of its own over TCP, as a Swarm stack's agents reach theirs.
-    let server = wotemu_testkit::RedisServer::start();
+fn ingest(threads: usize, rows: usize, durable: bool) -> (f64, f64) {
+    // A Redis of its own over TCP, as a Swarm stack's agents reach theirs; `durable` as `wotemu run` keeps its
+    // own (append-only file fsynced every second).
+    let server = if durable {
+        wotemu_testkit::RedisServer::start_as_a_run()
+    } else {
+        wotemu_testkit::RedisServer::start()
+    };
     let url = server.url();
     let t = Instant::now();
     let handles: Vec<_> = (0..threads)
@@ -427,7 +433,7 @@ fn main() {
     // 2. The Swarm note's ingest figure: what one Redis takes, against what a replica ships.
     if part("ingest") {
         let rows = 8;
-        let (eps, rps) = ingest(4, rows);
+        let (eps, rps) = ingest(4, rows, false);
         println!(
         "one Redis ingests {eps:.0} entries/s ({rps:.0} records/s, {rows} rows per entry, 4 clients); at the rate a replica ships ({:.2} entries/s) that is {:.0} replicas; 1,000 replicas need {:.0} entries/s, 10,000 need {:.0}",
         per_replica.0,
@@ -435,6 +441,11 @@ fn main() {
         per_replica.0 * 1000.0,
         per_replica.0 * 10000.0,
     );
+        let (durable_eps, _) = ingest(4, rows, true);
+        println!(
+            "the same into a Redis kept durable as `wotemu run`'s (append-only file, fsync every second): {durable_eps:.0} entries/s, {:+.1} %",
+            (durable_eps / eps - 1.0) * 100.0
+        );
     }
 
     // 3. Stop + collect + report of the quickstart.

@@ -4,9 +4,10 @@
 //! wotemu:*`, put in task order, and read with `ZRANGE` in pages by a reader thread with its own client
 //! (`resp.rs`: a page is one buffer, not a vector per member), many small sets' pages in one round trip,
 //! without scores (a member without a `time` of its own gets its score with `ZSCORE`); parser threads turn
-//! each round trip's pages into batches sorted by (task, time), which the calling thread puts back in order
-//! and writes straight to each table's Parquet file ([`TaskStream`]: keys come in task order, so a task's
-//! rows are complete when the next task's start). Strings are borrowed from the page while parsing, and JSON
+//! each round trip's pages into batches (packets appended to Arrow columns straight from the member), which
+//! the calling thread puts back in order and writes straight to each table's Parquet file ([`TaskStream`]:
+//! keys come in task order, so a task's rows are complete when the next task's start, and are then put in
+//! time order). Strings are borrowed from the page while parsing, and JSON
 //! values (results, items) kept as 0.6 wrote them. The mapping:
 //!
 //! | 0.6 key | table | mapping |
@@ -31,7 +32,11 @@ use std::path::PathBuf;
 use std::sync::mpsc::SyncSender;
 use std::time::Instant;
 
-use arrow::array::RecordBatch;
+use std::sync::Arc;
+
+use arrow::array::{
+    ArrayRef, RecordBatch, StringBuilder, TimestampMicrosecondArray, UInt16Builder, UInt32Array,
+};
 use redis::Connection;
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -39,7 +44,7 @@ use serde_json::Value;
 use wotemu_contract::keys::legacy::{self, LegacyKey};
 use wotemu_contract::manifest::{Accounting, HostFacts, Manifest, Problem, Source, TaskAccounting};
 use wotemu_contract::table::{
-    AppValue, Event, Interaction, LogLine, Packet, Records, SystemSample, TaskRow,
+    AppValue, Event, Interaction, LogLine, Records, SystemSample, TaskRow,
 };
 use wotemu_contract::task::TaskName;
 use wotemu_contract::time_util::secs_f64_to_us;
@@ -70,8 +75,6 @@ const PAGE: usize = 20_000;
 const TRIP_MEMBERS: usize = PAGE;
 /// `ZRANGE` commands in one round trip.
 const TRIP_COMMANDS: usize = 512;
-/// Rows per batch handed to the sink.
-const BATCH_ROWS: usize = 32_768;
 
 /// Imports a 0.6 store into a run dataset. The calling process uses no transparent huge pages afterwards.
 pub fn import(opts: &LegacyOptions, progress: &dyn Progress) -> Result<CollectSummary, Error> {
@@ -120,8 +123,8 @@ pub fn import(opts: &LegacyOptions, progress: &dyn Progress) -> Result<CollectSu
         fs::remove_dir_all(&work).map_err(|e| Error::io(&work, e))?;
     }
     let mut sink = PartSink::new(work.join("parts"), opts.spill_bytes, 0)?;
-    // The streamed tables come task by task (keys in task order), each trip's rows sorted: they are written
-    // straight to Parquet as they come. Logs (from the snapshot, at the end) go through the sink.
+    // The streamed tables come task by task (keys in task order): they are written straight to Parquet as
+    // they come, each task's rows in time order. Logs (from the snapshot, at the end) go through the sink.
     // The memory budget is shared between them.
     const STREAMED: [Table; 5] = [
         Table::Packets,
@@ -149,8 +152,8 @@ pub fn import(opts: &LegacyOptions, progress: &dyn Progress) -> Result<CollectSu
         infos: BTreeMap::new(),
     };
 
-    // Keys in task order (then by key), so that each table's rows come task by task, already sorted as the
-    // dataset wants them (the sink then needs no sort). One round trip for every key's type, one for the sizes.
+    // Keys in task order (then by key), so that each table's rows come task by task, as the streams need them.
+    // One round trip for every key's type, one for the sizes.
     data_keys.sort_by(|a, b| (task_of(a), a).cmp(&(task_of(b), b)));
     let mut pipe = redis::pipe();
     for k in &data_keys {
@@ -174,7 +177,7 @@ pub fn import(opts: &LegacyOptions, progress: &dyn Progress) -> Result<CollectSu
     let total: u64 = cards.iter().sum();
     progress.start("Importing", Some(total));
     let mut records = 0u64;
-    // A reader thread pages the sorted sets (many small sets per round trip); parsers turn trips into sorted
+    // A reader thread pages the sorted sets (many small sets per round trip); parsers turn trips into
     // batches on every core; this thread puts them back in order and writes them.
     let parsers = std::thread::available_parallelism()
         .map_or(2, |n| n.get())
@@ -360,60 +363,84 @@ fn guess_stack(tasks: &BTreeSet<String>, compose: Option<&Value>) -> String {
         .unwrap_or_else(|| "legacy".to_owned())
 }
 
-/// Sorts rows by (task, time), stably. They mostly come sorted: then they are only checked (a stable sort
-/// would allocate its scratch space of half the rows even so).
-macro_rules! sort_rows {
-    ($v:expr) => {
-        if !$v.is_sorted_by_key(|r| (&r.task, r.time)) {
-            $v.sort_by(|a, b| (&a.task, a.time).cmp(&(&b.task, b.time)))
-        }
-    };
-}
-
-/// Rows being built for the sink.
+/// Rows being built from a trip's members, in the order they came (task by task, as the keys are read: each
+/// table's [`TaskStream`] puts a task's rows in time order).
 #[derive(Default)]
 struct Rows {
-    packets: Vec<Packet>,
+    packets: PacketColumns,
     interactions: Vec<Interaction>,
     events: Vec<Event>,
     system: Vec<SystemSample>,
     app: Vec<AppValue>,
     /// `info` documents with their time (not rows of a streamed table).
-    infos: Vec<(f64, Value)>,
+    infos: Vec<(f64, String)>,
 }
 
 impl Rows {
-    /// Batches of the rows gathered so far (all of them when `all`, else only full batches).
-    fn flush(&mut self, all: bool) -> Vec<(Table, RecordBatch)> {
-        fn take<T: Records>(v: &mut Vec<T>, all: bool, out: &mut Vec<(Table, RecordBatch)>) {
-            if !v.is_empty() && (all || v.len() >= BATCH_ROWS) {
+    /// Batches of every row gathered.
+    fn flush(&mut self) -> Result<Vec<(Table, RecordBatch)>, Error> {
+        fn take<T: Records>(v: &mut Vec<T>, out: &mut Vec<(Table, RecordBatch)>) {
+            if !v.is_empty() {
                 out.push((T::TABLE, T::to_batch(v)));
                 v.clear();
             }
         }
         let mut out = Vec::new();
-        let ready = |n: usize| n > 0 && (all || n >= BATCH_ROWS);
-        if ready(self.packets.len()) {
-            sort_rows!(self.packets);
+        if let Some(b) = self.packets.finish()? {
+            out.push((Table::Packets, b));
         }
-        if ready(self.interactions.len()) {
-            sort_rows!(self.interactions);
+        take(&mut self.interactions, &mut out);
+        take(&mut self.events, &mut out);
+        take(&mut self.system, &mut out);
+        take(&mut self.app, &mut out);
+        Ok(out)
+    }
+}
+
+/// The `packets` table's columns, appended to straight from the parsed members (packets are most of a 0.6
+/// store: a row struct with eight strings of its own cost more than parsing the member).
+#[derive(Default)]
+struct PacketColumns {
+    task: StringBuilder,
+    node: StringBuilder,
+    iface: StringBuilder,
+    time: Vec<i64>,
+    len: Vec<u32>,
+    src: StringBuilder,
+    dst: StringBuilder,
+    transport: StringBuilder,
+    srcport: UInt16Builder,
+    dstport: UInt16Builder,
+    proto: StringBuilder,
+    layer: StringBuilder,
+}
+
+impl PacketColumns {
+    /// The rows appended so far as a batch of the `packets` schema (`None` when there is none); the columns
+    /// are empty again afterwards.
+    fn finish(&mut self) -> Result<Option<RecordBatch>, Error> {
+        if self.time.is_empty() {
+            return Ok(None);
         }
-        if ready(self.events.len()) {
-            sort_rows!(self.events);
-        }
-        if ready(self.system.len()) {
-            sort_rows!(self.system);
-        }
-        if ready(self.app.len()) {
-            sort_rows!(self.app);
-        }
-        take(&mut self.packets, all, &mut out);
-        take(&mut self.interactions, all, &mut out);
-        take(&mut self.events, all, &mut out);
-        take(&mut self.system, all, &mut out);
-        take(&mut self.app, all, &mut out);
-        out
+        let time =
+            TimestampMicrosecondArray::from(std::mem::take(&mut self.time)).with_timezone("UTC");
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(self.task.finish()),
+            Arc::new(self.node.finish()),
+            Arc::new(self.iface.finish()),
+            Arc::new(time),
+            Arc::new(UInt32Array::from(std::mem::take(&mut self.len))),
+            Arc::new(self.src.finish()),
+            Arc::new(self.dst.finish()),
+            Arc::new(self.transport.finish()),
+            Arc::new(self.srcport.finish()),
+            Arc::new(self.dstport.finish()),
+            Arc::new(self.proto.finish()),
+            Arc::new(self.layer.finish()),
+        ];
+        RecordBatch::try_new(Table::Packets.schema(), columns)
+            .map(Some)
+            .map_err(Error::arrow)
     }
 }
 
@@ -422,8 +449,8 @@ struct Importer {
     accounting: BTreeMap<String, TaskAccounting>,
     problems: Vec<Problem>,
     warn: RateLimit,
-    /// The last `info` document of each task.
-    infos: BTreeMap<String, (f64, Value)>,
+    /// The last `info` document of each task (its JSON text).
+    infos: BTreeMap<String, (f64, String)>,
 }
 
 /// Parses one member into its row; `None` when the member has no `time` of its own and `score` is not
@@ -460,27 +487,23 @@ fn parse_member(
                     .len
                     .and_then(raw_number)
                     .ok_or_else(|| Failure::Reject("`len` is missing or not a number".into()))?;
-                let transport = d
-                    .transport
-                    .as_deref()
-                    .unwrap_or("other")
-                    .to_ascii_lowercase();
+                let transport = lower(d.transport.as_deref().unwrap_or("other"));
                 let srcport = raw_port(d.srcport);
                 let dstport = raw_port(d.dstport);
-                rows.packets.push(Packet {
-                    task: task.clone(),
-                    node: ctx.node.clone(),
-                    iface: iface.clone(),
-                    time,
-                    len: len as u32,
-                    src: d.src.map(Cow::into_owned).unwrap_or_default(),
-                    dst: d.dst.map(Cow::into_owned).unwrap_or_default(),
-                    proto: app_proto(d.proto.as_deref(), &transport, srcport, dstport),
-                    transport,
-                    srcport,
-                    dstport,
-                    layer: d.proto.map(Cow::into_owned),
-                });
+                let p = &mut rows.packets;
+                p.task.append_value(task);
+                p.node.append_value(&ctx.node);
+                p.iface.append_value(iface);
+                p.time.push(time);
+                p.len.push(len as u32);
+                p.src.append_value(d.src.as_deref().unwrap_or_default());
+                p.dst.append_value(d.dst.as_deref().unwrap_or_default());
+                p.proto
+                    .append_value(proto_of(d.proto.as_deref(), &transport, srcport, dstport));
+                p.transport.append_value(&transport);
+                p.srcport.append_option(srcport);
+                p.dstport.append_option(dstport);
+                p.layer.append_option(d.proto.as_deref());
             }
             KeyKind::System => {
                 let d: SystemDoc = serde_json::from_slice(member)
@@ -580,13 +603,17 @@ fn parse_member(
                 });
             }
             KeyKind::Info => {
-                let v: Value = serde_json::from_slice(member)
+                // Kept as its text until the tasks rows are made: thousands of tasks' documents as
+                // `Value`s were tens of megabytes.
+                let raw = serde_json::from_slice::<&RawValue>(member)
                     .map_err(|e| Failure::Reject(format!("not a 0.6 info record: {e}")))?;
-                let at = v.get("time").and_then(Value::as_f64);
+                let at = serde_json::from_str::<TimeDoc>(raw.get())
+                    .ok()
+                    .and_then(|d| d.time);
                 let Some(at) = at.or(score) else {
                     return Err(Failure::NeedScore);
                 };
-                rows.infos.push((at, v));
+                rows.infos.push((at, raw.get().to_owned()));
                 // Info becomes the tasks row, not a record of a streamed table.
                 return Ok(Parsed::Nothing);
             }
@@ -686,14 +713,14 @@ fn read_pages(url: &str, keys: &[&str], cards: &[u64], tx: &SyncSender<Result<Tr
 struct TripOut {
     seq: usize,
     members: usize,
-    /// The trip's rows, sorted by (task, time).
+    /// The trip's rows, task by task.
     batches: Vec<(Table, RecordBatch)>,
     /// Members turned into rows, by key.
     read: Vec<(usize, u64)>,
     /// Members left out: key, position in the sorted set, why.
     rejects: Vec<(usize, usize, String)>,
     /// `info` documents: key, time, document.
-    infos: Vec<(usize, f64, Value)>,
+    infos: Vec<(usize, f64, String)>,
 }
 
 /// What parsing a member gave.
@@ -764,7 +791,7 @@ fn parse_pages(
                 done.infos
                     .extend(rows.infos.drain(..).map(|(at, v)| (page.key, at, v)));
             }
-            done.batches = rows.flush(true);
+            done.batches = rows.flush()?;
             Ok(done)
         });
         if out.send(result).is_err() {
@@ -985,7 +1012,11 @@ impl Importer {
                     .find(|(_, n)| *n == name)
                     .and_then(|(id, _)| by_id.get(id).copied())
             });
-            let info = self.infos.get(name).map(|(_, v)| v);
+            let info: Option<Value> = self
+                .infos
+                .get(name)
+                .and_then(|(_, raw)| serde_json::from_str(raw).ok());
+            let info = info.as_ref();
             let s = |v: Option<&Value>, p: &str| {
                 v.and_then(|v| v.pointer(p))
                     .and_then(Value::as_str)
@@ -1180,8 +1211,18 @@ pub fn app_proto(
     srcport: Option<u16>,
     dstport: Option<u16>,
 ) -> String {
-    let h = highest.unwrap_or("").to_ascii_lowercase();
-    let by_layer = match h.as_str() {
+    proto_of(highest, transport, srcport, dstport).to_owned()
+}
+
+/// [`app_proto`] without allocating.
+fn proto_of<'a>(
+    highest: Option<&str>,
+    transport: &'a str,
+    srcport: Option<u16>,
+    dstport: Option<u16>,
+) -> &'a str {
+    let h = lower(highest.unwrap_or(""));
+    let by_layer = match &*h {
         "http" | "json" | "data-text-lines" | "urlencoded-form" | "media" | "xml" | "http2" => {
             Some("http")
         }
@@ -1191,7 +1232,7 @@ pub fn app_proto(
         _ => None,
     };
     if let Some(p) = by_layer {
-        return p.to_owned();
+        return p;
     }
     let by_port = |p: Option<u16>| match p {
         Some(80) | Some(9090) => Some("http"),
@@ -1202,14 +1243,20 @@ pub fn app_proto(
     };
     by_port(dstport)
         .or_else(|| by_port(srcport))
-        .map(str::to_owned)
-        .unwrap_or_else(|| {
-            if transport.is_empty() {
-                "other".into()
-            } else {
-                transport.to_owned()
-            }
+        .unwrap_or(if transport.is_empty() {
+            "other"
+        } else {
+            transport
         })
+}
+
+/// A text in lower case, borrowed when it is already (as 0.6 wrote its protocols).
+fn lower(s: &str) -> Cow<'_, str> {
+    if s.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(s.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(s)
+    }
 }
 
 #[cfg(test)]
@@ -1223,6 +1270,9 @@ mod tests {
             "http"
         );
         assert_eq!(app_proto(Some("websocket"), "tcp", None, None), "ws");
+        assert_eq!(app_proto(Some("WebSocket"), "tcp", None, None), "ws");
+        assert_eq!(app_proto(Some("MQTT"), "tcp", None, None), "mqtt");
+        assert_eq!(app_proto(None, "", None, None), "other");
         assert_eq!(
             app_proto(Some("tcp"), "tcp", Some(40000), Some(1883)),
             "mqtt"

@@ -421,9 +421,9 @@ fn merge_into(w: &mut TableWriter, parts: &[PathBuf]) -> Result<(), Error> {
 }
 
 /// A table written straight to its Parquet file while its rows arrive task by task: every row of a task
-/// before any row of a later task (in the sort order), each batch sorted by time. A task's rows are kept
-/// until the next task starts, then written in time order (stably); a task larger than the memory budget
-/// is spilled to sorted parts and merged from them. No other part or merge is needed.
+/// before any row of a later task (in the sort order), in any order of time. A task's rows are kept until
+/// the next task starts, then written in time order (stably); a task larger than the memory budget is
+/// spilled to sorted parts and merged from them. No other part or merge is needed.
 pub(crate) struct TaskStream {
     writer: TableWriter,
     task: Option<String>,
@@ -455,7 +455,8 @@ impl TaskStream {
         })
     }
 
-    /// Takes a batch sorted by (task, time) whose tasks do not sort before the last batch's.
+    /// Takes a batch whose rows come task by task (a task's rows together), in the tasks' sort order, none
+    /// before the last batch's task.
     pub(crate) fn push(&mut self, batch: &RecordBatch) -> Result<(), Error> {
         let table = self.writer.table;
         let tasks = batch
@@ -530,10 +531,15 @@ impl TaskStream {
             .ok_or_else(|| {
                 Error::Arrow(format!("a batch of {} without its time", self.writer.table))
             })?;
-        // Batches follow each other in time (one key's pages): written as they are.
-        let in_order = times
-            .windows(2)
-            .all(|w| w[0].values().last() <= w[1].values().first());
+        // Rows already in time order (one key's pages) are written as they are.
+        let mut last = i64::MIN;
+        let in_order = times.iter().all(|t| {
+            t.values().iter().all(|&v| {
+                let ok = last <= v;
+                last = v;
+                ok
+            })
+        });
         if in_order {
             for b in &self.pending {
                 self.writer.write(b)?;

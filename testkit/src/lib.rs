@@ -26,31 +26,48 @@ pub struct RedisServer {
     child: Option<Child>,
     port: u16,
     dir: tempfile::TempDir,
-    persistent: bool,
+    aof: Aof,
+}
+
+/// How a test server keeps its data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Aof {
+    /// In memory only.
+    Off,
+    /// An append-only file fsynced every second, as `wotemu run`'s Redis.
+    EverySec,
+    /// An append-only file fsynced on every write.
+    Always,
 }
 
 impl RedisServer {
     /// Starts a server on a free port. Panics with a clear message when `redis-server` is not installed.
     pub fn start() -> RedisServer {
-        Self::start_with(false)
+        Self::start_with(Aof::Off)
+    }
+
+    /// Starts a server kept durable as `wotemu run` keeps its own (append-only file fsynced every second):
+    /// for the cost of that durability in benchmarks.
+    pub fn start_as_a_run() -> RedisServer {
+        Self::start_with(Aof::EverySec)
     }
 
     /// Starts a server whose data survives [`RedisServer::kill`] and [`RedisServer::restart`] (append-only
     /// file, fsync on every write), as a production Redis would be set up: for outage tests.
     pub fn start_persistent() -> RedisServer {
-        Self::start_with(true)
+        Self::start_with(Aof::Always)
     }
 
-    fn start_with(persistent: bool) -> RedisServer {
+    fn start_with(aof: Aof) -> RedisServer {
         let dir = tempfile::tempdir().expect("temp dir for redis");
         for _ in 0..10 {
             let port = free_port();
-            if let Some(child) = spawn_redis(port, dir.path(), persistent) {
+            if let Some(child) = spawn_redis(port, dir.path(), aof) {
                 return RedisServer {
                     child: Some(child),
                     port,
                     dir,
-                    persistent,
+                    aof,
                 };
             }
         }
@@ -105,7 +122,7 @@ impl RedisServer {
     pub fn restart(&mut self) {
         assert!(self.child.is_none(), "restart() after kill()");
         self.child = Some(
-            spawn_redis(self.port, self.dir.path(), self.persistent)
+            spawn_redis(self.port, self.dir.path(), self.aof)
                 .expect("redis-server restarts on its port"),
         );
     }
@@ -146,11 +163,11 @@ pub fn free_port() -> u16 {
 }
 
 /// Spawns redis-server and waits for its ready line; `None` if it exited first (port taken).
-fn spawn_redis(port: u16, dir: &Path, persistent: bool) -> Option<Child> {
-    let aof: &[&str] = if persistent {
-        &["--appendonly", "yes", "--appendfsync", "always"]
-    } else {
-        &["--appendonly", "no"]
+fn spawn_redis(port: u16, dir: &Path, aof: Aof) -> Option<Child> {
+    let aof: &[&str] = match aof {
+        Aof::Off => &["--appendonly", "no"],
+        Aof::EverySec => &["--appendonly", "yes", "--appendfsync", "everysec"],
+        Aof::Always => &["--appendonly", "yes", "--appendfsync", "always"],
     };
     let mut child = Command::new(redis_server_path())
         .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""])

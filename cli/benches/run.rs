@@ -297,12 +297,20 @@ fn scale(dir: &Path, replicas: u32, secs: u64) -> (f64, f64) {
             .sum::<u64>();
     }
     let gw_pps = forwarded as f64 / secs as f64;
+    let rate_line = if rates.is_empty() {
+        "interactions per reader per minute: not measured (no reader ran half a minute: WOTEMU_BENCH_SECS of 60 or more)".to_owned()
+    } else {
+        format!(
+            "interactions per reader per minute: mean {mean_rate:.2} against {mean_expected:.2} its period and its reads' latency allow (lowest ratio {min_ratio:.2}); {within} of {} within 10 %",
+            rates.len()
+        )
+    };
     println!(
         "{replicas} replicas (1 server + {} readers, every {READ_SLEEP} s, LTE, {secs} s{}):\n  \
          every reader interacting {t_all:.2} s after `wotemu run` started ({} of {} readers)\n  \
          PSS per replica {:.1} MiB (replicas {:.0} MiB + zygote {:.0} MiB over {procs} processes); machine: {:.2} GiB in use, {:.0}% CPU idle\n  \
          CPU per replica at steady state {cpu:.2}% of a core\n  \
-         interactions per reader per minute: mean {mean_rate:.2} against {mean_expected:.2} its period and its reads' latency allow (lowest ratio {min_ratio:.2}); {within} of {} within 10 %\n  \
+         {rate_line}\n  \
          {tail}; site {:.1} MiB\n  \
          shipped: {:.1} entries and {:.1} records per replica per second; the gateway forwarded {gw_pps:.0} packets/s ({:.2} per replica)",
         replicas - 1,
@@ -314,7 +322,6 @@ fn scale(dir: &Path, replicas: u32, secs: u64) -> (f64, f64) {
         pss_zygote as f64 / 1048576.0,
         avail0.saturating_sub(avail_mid) as f64 / 1073741824.0,
         idle * 100.0,
-        rates.len(),
         site_bytes as f64 / 1048576.0,
         t.entries_read as f64 / f64::from(replicas) / secs as f64,
         t.records_written as f64 / f64::from(replicas) / secs as f64,

@@ -584,6 +584,17 @@ impl RunPlan {
     pub fn initial_nodes(&self) -> impl Iterator<Item = &ReplicaPlan> {
         self.nodes().filter(|r| !r.joins_later)
     }
+
+    /// The order replicas start in: the brokers, then the first replica of every node, then the other replicas
+    /// (each group in the plan's order). A scaled-up node's replicas are usually the clients of a node of one
+    /// replica (the quickstart's 99 readers of one server): started first, the server is up while the clients
+    /// start, instead of after them (a second and more at 100 replicas, clients retrying all along).
+    pub fn start_order(&self) -> Vec<usize> {
+        let replicas = &self.replicas;
+        let mut order: Vec<usize> = (0..replicas.len()).collect();
+        order.sort_by_key(|&i| (replicas[i].role != Role::Broker, replicas[i].slot > 1));
+        order
+    }
 }
 
 #[cfg(test)]
@@ -602,6 +613,29 @@ mod tests {
         )
         .unwrap()
         .topology
+    }
+
+    #[test]
+    fn a_node_of_one_replica_starts_before_the_others_replicas() {
+        let t = topology(
+            "networks:\n  net: {}\nbrokers:\n  mq:\n    networks: [net]\nnodes:\n  a_reader:\n    app: {path: reader}\n    networks: [net]\n    scale: 3\n  server:\n    app: {path: clock}\n    networks: [net]\n",
+        );
+        let p = RunPlan::new(&t, &PlanOptions::new("ab12", "s")).unwrap();
+        let started: Vec<(&str, u32)> = p
+            .start_order()
+            .into_iter()
+            .map(|i| (p.replicas[i].node.as_str(), p.replicas[i].slot))
+            .collect();
+        assert_eq!(
+            started,
+            [
+                ("mq", 1),
+                ("a_reader", 1),
+                ("server", 1),
+                ("a_reader", 2),
+                ("a_reader", 3)
+            ]
+        );
     }
 
     #[test]

@@ -521,6 +521,7 @@ impl Lab {
         }
     }
 
+    /// Starts every replica that does not join later, in [`RunPlan::start_order`].
     fn start_replicas(&mut self) -> Result<(), Error> {
         let plan = self.plan.clone();
         let mosquitto = if plan.replicas.iter().any(|r| r.role == Role::Broker) {
@@ -532,7 +533,8 @@ impl Lab {
         } else {
             None
         };
-        for (i, r) in plan.replicas.iter().enumerate() {
+        for i in plan.start_order() {
+            let r = &plan.replicas[i];
             if r.joins_later {
                 continue;
             }

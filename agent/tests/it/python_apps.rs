@@ -1,6 +1,7 @@
 //! The builtin apps' own logic (camera, detector, historian) and 0.6's `wotemu.config`, tested in the
 //! checkout's venv (`scripts/setup.sh` makes it) on real frames: scikit-image's sample photographs, OpenCV's
-//! Haar cascade, SQLite. The tests are `agent/python/tests/test_apps.py`.
+//! Haar cascade, SQLite; and the agent's two speed-ups of WoTPy (same verdicts and documents as its own). The tests
+//! are `agent/python/tests/test_apps.py` and `test_td_validation.py`.
 
 use std::path::Path;
 use std::process::Command;
@@ -30,6 +31,6 @@ fn the_apps_logic_passes_its_python_tests() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     // unittest reports how many ran: all of them, none skipped.
-    assert!(stderr.contains("Ran 11 tests"), "{stderr}");
+    assert!(stderr.contains("Ran 15 tests"), "{stderr}");
     assert!(!stderr.contains("skipped"), "{stderr}");
 }

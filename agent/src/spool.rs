@@ -123,7 +123,8 @@ impl Spool {
     /// new one. (It was a new file renamed over the old one after every shipment: a third of an idle agent's
     /// shipper's CPU, in the file system's inode and journal work.)
     pub fn save_next_seq(&self, next: u64) -> std::io::Result<()> {
-        self.seq_file.write_all_at(format!("{next:020}\n").as_bytes(), 0)
+        self.seq_file
+            .write_all_at(format!("{next:020}\n").as_bytes(), 0)
     }
 
     /// The largest `seq` field among the waiting entries.
@@ -199,7 +200,11 @@ mod tests {
         assert_eq!(s.saved_next_seq(), Some(42));
         s.save_next_seq(1_234_567).unwrap();
         s.save_next_seq(7).unwrap();
-        assert_eq!(s.saved_next_seq(), Some(7), "no digit of a longer number left");
+        assert_eq!(
+            s.saved_next_seq(),
+            Some(7),
+            "no digit of a longer number left"
+        );
         s.save_next_seq(u64::MAX).unwrap();
         drop(s);
         let s = Spool::open(dir.path(), "t", 100).unwrap();

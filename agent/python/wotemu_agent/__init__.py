@@ -279,6 +279,13 @@ def normalise_td(doc):
 _instrumented = [False]
 
 
+def _wotpys_own(func):
+    """WoTPy's own function behind `func`: a speed-up applied twice wraps WoTPy's, never its own copy."""
+    while hasattr(func, "__wrapped__"):
+        func = func.__wrapped__
+    return func
+
+
 def validate_tds_with_one_validator():
     """Makes WoTPy validate Thing Descriptions against its TD schema with one validator built once.
 
@@ -289,9 +296,8 @@ def validate_tds_with_one_validator():
     checks were most of the wait. The validation is the one `jsonschema.validate` makes (same validator
     class, the errors' `best_match`, `InvalidDescription` with the same message), with the schema checked
     once; the zygote builds it before forking, so every agent shares it."""
-    import jsonschema
-
     try:
+        import jsonschema
         from wotpy.wot.td import ThingDescription
         from wotpy.wot.validation import SCHEMA_THING, InvalidDescription
     except ImportError:
@@ -309,7 +315,9 @@ def validate_tds_with_one_validator():
         if error is not None:
             raise InvalidDescription(str(error)) from error
 
-    validate.__doc__ = ThingDescription.validate.__doc__
+    own = _wotpys_own(ThingDescription.validate.__func__)
+    validate.__doc__ = own.__doc__
+    validate.__wrapped__ = own
     ThingDescription.validate = classmethod(validate)
 
 
@@ -361,8 +369,9 @@ def to_dict_with_dir_once():
             ret.update({name_camel: field_val})
         return ret
 
-    to_dict.__doc__ = WotBaseDict.to_dict.__doc__
-    to_dict.__wrapped__ = WotBaseDict.to_dict
+    own = _wotpys_own(WotBaseDict.to_dict)
+    to_dict.__doc__ = own.__doc__
+    to_dict.__wrapped__ = own
     WotBaseDict.to_dict = to_dict
 
 
@@ -383,8 +392,9 @@ def thing_title_and_id_from_the_fragment():
         def get(self):
             return getattr(self._thing_fragment, name)
 
-        get.__doc__ = original.__doc__
-        get.__wrapped__ = original.fget
+        own = _wotpys_own(original.fget)
+        get.__doc__ = own.__doc__
+        get.__wrapped__ = own
         return property(get)
 
     Thing.title = fragment_field("title", Thing.title)

@@ -562,7 +562,7 @@ def run(config_json, rec):
         force=True,
     )
     try:
-        asyncio.run(_main(cfg, rec))
+        _run_bounded(_main(cfg, rec))
     finally:
         out.close_buffer()
         err.close_buffer()
@@ -605,10 +605,75 @@ async def _main(cfg, rec):
         for t in asyncio.all_tasks(loop):
             if t is not asyncio.current_task():
                 t.cancel()
+        # Not asyncio.wait_for: on its timeout it cancels the shutdown and then waits, without a bound, for
+        # the cancellation to end, which a task that swallows it never does (WoTPy's MQTT runner can).
+        shutdown = loop.create_task(servient.shutdown())
+        done, _ = await asyncio.wait({shutdown}, timeout=SHUTDOWN_SECS)
+        log = logging.getLogger("wotemu")
+        if not done:
+            shutdown.cancel()
+            log.warning("the servient had not shut down %s s after the stop; left as it was", SHUTDOWN_SECS)
+        elif not shutdown.cancelled() and shutdown.exception() is not None:
+            exc = shutdown.exception()
+            log.warning("servient shutdown failed:\n%s", format_exception(exc))
+
+
+#: Seconds the servient is given to shut down, and the tasks left after the app to end once cancelled.
+SHUTDOWN_SECS = 5
+LEFT_TASKS_SECS = 2
+
+
+def _run_bounded(main):
+    """`asyncio.run(main)` whose clean-up ends: asyncio.run waits, without a bound, for every task left to
+    end after it is cancelled, and for the default executor's threads; a task that swallows its
+    cancellation (a `while not stopped:` loop around `asyncio.wait_for`, whose Python 3.11 version can return
+    a result instead of raising the cancellation) or a blocked thread would keep the agent from stopping.
+    Here the tasks left are cancelled again until they end, for at most `LEFT_TASKS_SECS`, and then left."""
+    loop = asyncio.new_event_loop()
+    try:
+        asyncio.set_event_loop(loop)
+        return loop.run_until_complete(main)
+    finally:
         try:
-            await asyncio.wait_for(servient.shutdown(), timeout=5)
-        except Exception:
-            logging.getLogger("wotemu").warning("servient shutdown failed:\n%s", traceback.format_exc())
+            _cancel_left_tasks(loop)
+            for job in (loop.shutdown_asyncgens(), loop.shutdown_default_executor()):
+                task = loop.create_task(job)
+                loop.run_until_complete(asyncio.wait({task}, timeout=LEFT_TASKS_SECS))
+                if not task.done():
+                    task.cancel()
+        finally:
+            asyncio.set_event_loop(None)
+            # Closing does not wait for the executor's threads.
+            loop.close()
+
+
+def _cancel_left_tasks(loop):
+    deadline = time.monotonic() + LEFT_TASKS_SECS
+    left = {t for t in asyncio.all_tasks(loop) if not t.done()}
+    while left:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            logging.getLogger("wotemu").warning(
+                "%d tasks did not end when cancelled at the stop (left as they were): %s",
+                len(left),
+                ", ".join(sorted(_task_name(t) for t in left)),
+            )
+            return
+        for t in left:
+            t.cancel()
+        # Short rounds, so that a task that swallowed a cancellation gets another one.
+        loop.run_until_complete(asyncio.wait(left, timeout=min(remaining, 0.1)))
+        for t in left:
+            if t.done() and not t.cancelled() and t.exception() is not None:
+                loop.call_exception_handler(
+                    {"message": "a task failed while the agent stopped", "exception": t.exception(), "task": t}
+                )
+        left = {t for t in left if not t.done()}
+
+
+def _task_name(task):
+    coro = task.get_coro()
+    return getattr(coro, "__qualname__", None) or task.get_name()
 
 
 def format_exception(exc):

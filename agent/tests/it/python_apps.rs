@@ -1,7 +1,8 @@
 //! The builtin apps' own logic (camera, detector, historian) and 0.6's `wotemu.config`, tested in the
 //! checkout's venv (`scripts/setup.sh` makes it) on real frames: scikit-image's sample photographs, OpenCV's
-//! Haar cascade, SQLite; and the agent's two speed-ups of WoTPy (same verdicts and documents as its own). The tests
-//! are `agent/python/tests/test_apps.py` and `test_td_validation.py`.
+//! Haar cascade, SQLite; the agent's speed-ups of WoTPy (same verdicts and documents as its own); and its stop,
+//! which ends even when a task swallows its cancellations. The tests are `agent/python/tests/test_apps.py`,
+//! `test_td_validation.py` and `test_stop.py`.
 
 use std::path::Path;
 use std::process::Command;
@@ -31,6 +32,6 @@ fn the_apps_logic_passes_its_python_tests() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     // unittest reports how many ran: all of them, none skipped.
-    assert!(stderr.contains("Ran 15 tests"), "{stderr}");
+    assert!(stderr.contains("Ran 18 tests"), "{stderr}");
     assert!(!stderr.contains("skipped"), "{stderr}");
 }

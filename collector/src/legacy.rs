@@ -55,6 +55,7 @@ use crate::error::Error;
 use crate::events::{LegacyRejected, RateLimit};
 use crate::finalize::{finalize, Finish};
 use crate::resp::{Members, RawConn};
+use crate::scan::{scan_object, Seen};
 use crate::sink::{PartMeta, PartSink, TaskStream};
 use crate::source::{connect, scan_keys};
 use crate::Progress;
@@ -480,8 +481,12 @@ fn parse_member(
     let result: Result<Parsed, Failure> = (|| {
         match &ctx.kind {
             KeyKind::Packet { iface } => {
-                let d: PacketDoc<'_> = serde_json::from_slice(member)
-                    .map_err(|e| Failure::Reject(format!("not a 0.6 packet record: {e}")))?;
+                let d = match PacketFields::scan(member) {
+                    Some(d) => d,
+                    None => serde_json::from_slice::<PacketDoc<'_>>(member)
+                        .map(PacketFields::from)
+                        .map_err(|e| Failure::Reject(format!("not a 0.6 packet record: {e}")))?,
+                };
                 let time = time_of(d.time)?;
                 let len = d
                     .len
@@ -527,8 +532,12 @@ fn parse_member(
                 });
             }
             KeyKind::Thing => {
-                let d: ThingDoc<'_> = serde_json::from_slice(member)
-                    .map_err(|e| Failure::Reject(format!("not a 0.6 thing record: {e}")))?;
+                let d = match ThingFields::scan(member) {
+                    Some(d) => d,
+                    None => serde_json::from_slice::<ThingDoc<'_>>(member)
+                        .map(ThingFields::from)
+                        .map_err(|e| Failure::Reject(format!("not a 0.6 thing record: {e}")))?,
+                };
                 let time = time_of(d.time)?;
                 let thing = d
                     .thing
@@ -544,7 +553,7 @@ fn parse_member(
                             let (t, m) = error_parts(e);
                             Some(serde_json::json!({"type": t, "message": m}).to_string())
                         }
-                        None => d.item.map(|i| i.get().to_owned()),
+                        None => d.item.map(str::to_owned),
                     };
                     rows.events.push(Event {
                         task: task.clone(),
@@ -579,7 +588,7 @@ fn parse_member(
                         error_type,
                         error_message,
                         host: d.host.map(Cow::into_owned),
-                        result: d.result.map(|r| r.get().to_owned()),
+                        result: d.result.map(str::to_owned),
                     });
                 }
             }
@@ -866,6 +875,205 @@ struct PacketDoc<'a> {
     dstport: Option<&'a RawValue>,
 }
 
+/// A packet member's fields, borrowed from it: `len` and the ports as their JSON text (a number, or a string
+/// with its quotes), as [`raw_number`] reads them.
+#[derive(Debug, PartialEq)]
+struct PacketFields<'a> {
+    time: Option<f64>,
+    len: Option<&'a str>,
+    src: Option<Cow<'a, str>>,
+    dst: Option<Cow<'a, str>>,
+    proto: Option<Cow<'a, str>>,
+    transport: Option<Cow<'a, str>>,
+    srcport: Option<&'a str>,
+    dstport: Option<&'a str>,
+}
+
+impl<'a> From<PacketDoc<'a>> for PacketFields<'a> {
+    fn from(d: PacketDoc<'a>) -> Self {
+        PacketFields {
+            time: d.time,
+            len: d.len.map(RawValue::get),
+            src: d.src,
+            dst: d.dst,
+            proto: d.proto,
+            transport: d.transport,
+            srcport: d.srcport.map(RawValue::get),
+            dstport: d.dstport.map(RawValue::get),
+        }
+    }
+}
+
+impl<'a> PacketFields<'a> {
+    /// The fields of a member that [`scan_object`] reads (every packet 0.6 wrote), `None` for anything else,
+    /// which [`PacketDoc`] then parses, or rejects with serde_json's message. Both give the same fields
+    /// (tested): serde_json's derive took a fifth of an import's CPU.
+    fn scan(member: &'a [u8]) -> Option<Self> {
+        let mut f = PacketFields {
+            time: None,
+            len: None,
+            src: None,
+            dst: None,
+            proto: None,
+            transport: None,
+            srcport: None,
+            dstport: None,
+        };
+        let mut seen = Seen::default();
+        scan_object(member, |key, value| {
+            let n = match key {
+                b"time" => {
+                    f.time = value.number()?;
+                    0
+                }
+                b"len" => {
+                    f.len = value.raw();
+                    1
+                }
+                b"srcport" => {
+                    f.srcport = value.raw();
+                    2
+                }
+                b"dstport" => {
+                    f.dstport = value.raw();
+                    3
+                }
+                b"src" => {
+                    f.src = value.text()?;
+                    4
+                }
+                b"dst" => {
+                    f.dst = value.text()?;
+                    5
+                }
+                b"proto" => {
+                    f.proto = value.text()?;
+                    6
+                }
+                b"transport" => {
+                    f.transport = value.text()?;
+                    7
+                }
+                _ => return Some(()),
+            };
+            seen.first(n)
+        })?;
+        Some(f)
+    }
+}
+
+/// A thing member's fields, borrowed from it: the `Option<&RawValue>`s of [`ThingDoc`] as their JSON text.
+#[derive(Debug, PartialEq)]
+struct ThingFields<'a> {
+    time: Option<f64>,
+    thing: Option<&'a str>,
+    name: Option<Cow<'a, str>>,
+    verb: Option<Cow<'a, str>>,
+    host: Option<Cow<'a, str>>,
+    class: Option<Cow<'a, str>>,
+    latency: Option<f64>,
+    error: Option<&'a str>,
+    subscription: Option<&'a str>,
+    event: Option<Cow<'a, str>>,
+    item: Option<&'a str>,
+    result: Option<&'a str>,
+}
+
+impl<'a> From<ThingDoc<'a>> for ThingFields<'a> {
+    fn from(d: ThingDoc<'a>) -> Self {
+        ThingFields {
+            time: d.time,
+            thing: d.thing.map(RawValue::get),
+            name: d.name,
+            verb: d.verb,
+            host: d.host,
+            class: d.class,
+            latency: d.latency,
+            error: d.error.map(RawValue::get),
+            subscription: d.subscription.map(RawValue::get),
+            event: d.event,
+            item: d.item.map(RawValue::get),
+            result: d.result.map(RawValue::get),
+        }
+    }
+}
+
+impl<'a> ThingFields<'a> {
+    /// As [`PacketFields::scan`], for the members of a `thing` key (interactions and subscriptions).
+    fn scan(member: &'a [u8]) -> Option<Self> {
+        let mut f = ThingFields {
+            time: None,
+            thing: None,
+            name: None,
+            verb: None,
+            host: None,
+            class: None,
+            latency: None,
+            error: None,
+            subscription: None,
+            event: None,
+            item: None,
+            result: None,
+        };
+        let mut seen = Seen::default();
+        scan_object(member, |key, value| {
+            let n = match key {
+                b"time" => {
+                    f.time = value.number()?;
+                    0
+                }
+                b"latency" => {
+                    f.latency = value.number()?;
+                    1
+                }
+                b"thing" => {
+                    f.thing = value.raw();
+                    2
+                }
+                b"error" => {
+                    f.error = value.raw();
+                    3
+                }
+                b"subscription" => {
+                    f.subscription = value.raw();
+                    4
+                }
+                b"item" => {
+                    f.item = value.raw();
+                    5
+                }
+                b"result" => {
+                    f.result = value.raw();
+                    6
+                }
+                b"name" => {
+                    f.name = value.text()?;
+                    7
+                }
+                b"verb" => {
+                    f.verb = value.text()?;
+                    8
+                }
+                b"host" => {
+                    f.host = value.text()?;
+                    9
+                }
+                b"class" => {
+                    f.class = value.text()?;
+                    10
+                }
+                b"event" => {
+                    f.event = value.text()?;
+                    11
+                }
+                _ => return Some(()),
+            };
+            seen.first(n)
+        })?;
+        Some(f)
+    }
+}
+
 #[derive(Deserialize)]
 struct SystemDoc {
     time: Option<f64>,
@@ -907,8 +1115,7 @@ struct TimeDoc {
 }
 
 /// The text of a JSON value: a string's content, anything else as JSON.
-fn raw_text(r: &RawValue) -> String {
-    let t = r.get();
+fn raw_text(t: &str) -> String {
     if t.starts_with('"') {
         serde_json::from_str::<String>(t).unwrap_or_else(|_| t.to_owned())
     } else {
@@ -917,8 +1124,8 @@ fn raw_text(r: &RawValue) -> String {
 }
 
 /// A number, or a string holding one (0.6 wrote some ports as strings).
-fn raw_number(r: &RawValue) -> Option<f64> {
-    let t = r.get().trim();
+fn raw_number(r: &str) -> Option<f64> {
+    let t = r.trim();
     let t = t
         .strip_prefix('"')
         .and_then(|t| t.strip_suffix('"'))
@@ -926,18 +1133,18 @@ fn raw_number(r: &RawValue) -> Option<f64> {
     t.parse::<f64>().ok().filter(|n| n.is_finite())
 }
 
-fn raw_port(r: Option<&RawValue>) -> Option<u16> {
+fn raw_port(r: Option<&str>) -> Option<u16> {
     r.and_then(raw_number)
         .filter(|n| (0.0..=65535.0).contains(n))
         .map(|n| n as u16)
 }
 
 /// `{type, message}` of a 0.6 error value (an object, or anything else as the message of an `Error`).
-fn error_parts(r: &RawValue) -> (Option<String>, Option<String>) {
-    match serde_json::from_str::<Value>(r.get()) {
+fn error_parts(r: &str) -> (Option<String>, Option<String>) {
+    match serde_json::from_str::<Value>(r) {
         Ok(Value::Object(o)) => (o.get("type").map(text), o.get("message").map(text)),
         Ok(v) => (Some("Error".to_owned()), Some(text(&v))),
-        Err(_) => (Some("Error".to_owned()), Some(r.get().to_owned())),
+        Err(_) => (Some("Error".to_owned()), Some(r.to_owned())),
     }
 }
 
@@ -1262,6 +1469,187 @@ fn lower(s: &str) -> Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// What serde_json's derive makes of a member (`None`: it rejects it).
+    fn packet_by_serde(member: &[u8]) -> Option<PacketFields<'_>> {
+        serde_json::from_slice::<PacketDoc<'_>>(member)
+            .ok()
+            .map(PacketFields::from)
+    }
+
+    fn thing_by_serde(member: &[u8]) -> Option<ThingFields<'_>> {
+        serde_json::from_slice::<ThingDoc<'_>>(member)
+            .ok()
+            .map(ThingFields::from)
+    }
+
+    #[test]
+    fn the_members_0_6_wrote_are_scanned_in_one_pass_with_serdes_fields() {
+        for member in [
+            r#"{"len": 1434, "src": "10.0.1.3", "dst": "10.0.1.2", "proto": "http", "transport": "tcp", "time": 1764000000.123456, "srcport": 40000, "dstport": 80}"#,
+            r#"{"len": 98, "src": "10.0.1.3", "dst": "10.0.1.2", "proto": "icmp", "transport": "icmp", "time": 1764000000.5, "srcport": null, "dstport": null}"#,
+            r#"{"len": "60", "srcport": "80", "time": 1764000001, "extra": [1, {"a": [true, "é"]}], "x": {}}"#,
+            r#" { "time" : 1.5e9 , "len":0 } "#,
+            r#"{}"#,
+        ] {
+            let scanned = PacketFields::scan(member.as_bytes());
+            assert!(scanned.is_some(), "{member}");
+            assert_eq!(scanned, packet_by_serde(member.as_bytes()), "{member}");
+        }
+        let p = PacketFields::scan(br#"{"len": 1434, "srcport": "80", "time": 1764000000.123456}"#)
+            .unwrap();
+        assert_eq!(p.len, Some("1434"));
+        assert_eq!(p.srcport, Some("\"80\""));
+        assert_eq!(p.time, Some(1_764_000_000.123_456));
+        for member in [
+            r#"{"thing": "urn:t", "verb": "readProperty", "name": "temperature", "time": 1764000000.25, "host": "h", "class": "ConsumedThing", "latency": 0.61, "error": null, "result": 20.5}"#,
+            r#"{"thing": "urn:t", "verb": "readProperty", "name": "humidity", "time": 1764000040, "host": "h", "class": "ConsumedThing", "latency": 30, "error": {"type": "TimeoutError", "message": "timed out after 30 s"}, "result": null}"#,
+            r#"{"event": "on_next", "item": {"name": "tick", "data": {"n": 3, "time": 1764000001.5}}, "thing": "urn:t", "verb": "subscribeEvent", "name": "tick", "time": 1764000001.5, "host": "h", "class": "ConsumedThing", "subscription": "00ab"}"#,
+            r#"{"thing": {"id": 1}, "result": [1, 2, {"b": false}], "item": true}"#,
+        ] {
+            let scanned = ThingFields::scan(member.as_bytes());
+            assert!(scanned.is_some(), "{member}");
+            assert_eq!(scanned, thing_by_serde(member.as_bytes()), "{member}");
+        }
+        let t = ThingFields::scan(br#"{"error": {"type": "E", "message": "m"}, "result": [1, 2]}"#)
+            .unwrap();
+        assert_eq!(t.error, Some(r#"{"type": "E", "message": "m"}"#));
+        assert_eq!(t.result, Some("[1, 2]"));
+    }
+
+    #[test]
+    fn what_the_scan_leaves_to_serde_json() {
+        for member in [
+            r#"{"src": "a\"b"}"#,        // an escape
+            r#"{"x": {"a": "\n"}}"#,     // an escape, nested
+            r#"{"time": 1, "time": 2}"#, // a duplicate field: serde_json rejects it
+            r#"{"src": 5}"#,             // a number where a string is expected: rejected
+            r#"{"time": "5"}"#,          // a string where a number is expected: rejected
+            r#"{"len": 01}"#,            // not JSON
+            r#"{"len": 1,}"#,            // not JSON
+            r#"{"x": [1,]}"#,            // not JSON
+            r#"{"x": {"a" 1}}"#,         // not JSON
+            r#"{"len": 1} x"#,           // trailing text
+            r#"{"time": 1e400}"#,        // out of range: rejected
+            r#"[1, "a"]"#,               // a struct as a sequence: serde_json's
+            "{\"src\": \"\u{1}\"}",      // a control character
+        ] {
+            assert_eq!(PacketFields::scan(member.as_bytes()), None, "{member}");
+        }
+        assert_eq!(PacketFields::scan(b"{\"src\": \"\xff\"}"), None);
+        let deep = format!("{{\"x\": {}1{}}}", "[".repeat(40), "]".repeat(40));
+        assert_eq!(PacketFields::scan(deep.as_bytes()), None);
+        assert!(packet_by_serde(deep.as_bytes()).is_some());
+    }
+
+    fn json_value() -> impl Strategy<Value = String> {
+        let leaf = prop_oneof![
+            Just("null".to_owned()),
+            Just("true".to_owned()),
+            Just("false".to_owned()),
+            (-1e12f64..1e12).prop_map(|n| format!("{n}")),
+            (0u32..70_000).prop_map(|n| n.to_string()),
+            (0u32..70_000).prop_map(|n| format!("\"{n}\"")),
+            "[a-z0-9. \\\\\"\u{e9}]{0,8}".prop_map(|s| format!("\"{s}\"")),
+            Just("-0.5e-3".to_owned()),
+            // Escapes serde_json reads and the scans leave to it.
+            Just(r#""a\"b""#.to_owned()),
+            Just(r#""\u00e9\n""#.to_owned()),
+            Just("1e400".to_owned()),
+            Just("1.".to_owned()),
+            Just("-".to_owned()),
+            Just("tru".to_owned()),
+        ];
+        leaf.prop_recursive(3, 12, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4)
+                    .prop_map(|v| format!("[{}]", v.join(", "))),
+                proptest::collection::vec(("[a-z\"]{0,3}", inner), 0..4).prop_map(|v| {
+                    let fields: Vec<String> =
+                        v.iter().map(|(k, v)| format!("\"{k}\": {v}")).collect();
+                    format!("{{{}}}", fields.join(","))
+                }),
+            ]
+        })
+    }
+
+    /// Whatever the scans read, serde_json reads the same; whatever serde_json rejects, the scans leave.
+    #[test]
+    fn the_scans_agree_with_serde_json() {
+        let member = (
+            proptest::collection::vec(
+                (
+                    prop_oneof![
+                        Just("time"),
+                        Just("len"),
+                        Just("src"),
+                        Just("proto"),
+                        Just("srcport"),
+                        Just("thing"),
+                        Just("name"),
+                        Just("latency"),
+                        Just("error"),
+                        Just("result"),
+                        Just("other"),
+                        Just("\u{e9}"),
+                    ],
+                    json_value(),
+                    prop_oneof![Just(""), Just(" "), Just("\n\t")],
+                ),
+                0..8,
+            ),
+            prop_oneof![Just(""), Just(" "), Just(","), Just("}"), Just(" x")],
+        )
+            .prop_map(|(fields, tail)| {
+                let body: Vec<String> = fields
+                    .iter()
+                    .map(|(k, v, ws)| format!("{ws}\"{k}\"{ws}:{ws}{v}{ws}"))
+                    .collect();
+                format!("{{{}}}{tail}", body.join(","))
+            });
+        let counts = std::cell::Cell::new([0usize; 4]);
+        let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
+            cases: 4_000,
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        });
+        let result = runner.run(&member, |member| {
+            let m = member.as_bytes();
+            let (packet, thing) = (PacketFields::scan(m), ThingFields::scan(m));
+            let (packet_serde, thing_serde) = (packet_by_serde(m), thing_by_serde(m));
+            let mut c = counts.get();
+            c[0] += usize::from(packet.is_some());
+            c[1] += usize::from(packet_serde.is_some());
+            c[2] += usize::from(thing.is_some());
+            c[3] += usize::from(thing_serde.is_some());
+            counts.set(c);
+            if packet.is_some() {
+                prop_assert_eq!(&packet, &packet_serde, "{}", member);
+            }
+            if packet_serde.is_none() {
+                prop_assert_eq!(&packet, &None, "{}", member);
+            }
+            if thing.is_some() {
+                prop_assert_eq!(&thing, &thing_serde, "{}", member);
+            }
+            if thing_serde.is_none() {
+                prop_assert_eq!(&thing, &None, "{}", member);
+            }
+            Ok(())
+        });
+        result.unwrap();
+        // Every outcome was tried, often: scanned, left to serde_json and read by it, rejected.
+        let [packet, packet_serde, thing, thing_serde] = counts.get();
+        for (scanned, by_serde) in [(packet, packet_serde), (thing, thing_serde)] {
+            assert!(scanned > 150, "{scanned} of 4,000 scanned");
+            assert!(
+                by_serde - scanned > 10,
+                "{by_serde} read by serde_json, {scanned} scanned"
+            );
+            assert!(4_000 - by_serde > 400, "{by_serde} read by serde_json");
+        }
+    }
 
     #[test]
     fn protocols() {

@@ -22,6 +22,7 @@ mod finalize;
 mod fsutil;
 pub mod legacy;
 mod resp;
+mod scan;
 mod seq;
 pub mod sink;
 mod source;

@@ -19,8 +19,9 @@
 //! [`TaskStream`] holds one task's rows, writes them in time order when the next task starts, and spills only
 //! a task larger than its budget (then merged from its parts as above).
 //!
-//! Parquet files are zstd-compressed, dictionary-encoded, with row groups of at most [`ROW_GROUP_ROWS`] rows,
-//! and declare their sort order in the footer.
+//! Parquet files are zstd-compressed, dictionary-encoded but for `time` (delta-encoded: timestamps are
+//! almost all distinct and in order within a task, so a dictionary is only work), with row groups of at most
+//! [`ROW_GROUP_ROWS`] rows, and declare their sort order in the footer.
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BTreeMap, BinaryHeap};
@@ -34,9 +35,10 @@ use arrow::ipc::reader::FileReader;
 use arrow::ipc::writer::FileWriter;
 use arrow::row::{OwnedRow, RowConverter, Rows, SortField};
 use parquet::arrow::ArrowWriter;
-use parquet::basic::{Compression, ZstdLevel};
+use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::metadata::SortingColumn;
 use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
 use serde::{Deserialize, Serialize};
 use wotemu_contract::manifest::TableInfo;
 use wotemu_contract::time_util::us_to_rfc3339;
@@ -286,11 +288,14 @@ fn writer_props(table: Table) -> WriterProperties {
             nulls_first: false,
         })
         .collect();
+    let time = ColumnPath::from("time");
     WriterProperties::builder()
         .set_compression(Compression::ZSTD(
             ZstdLevel::try_new(1).expect("zstd level 1"),
         ))
         .set_dictionary_enabled(true)
+        .set_column_dictionary_enabled(time.clone(), false)
+        .set_column_encoding(time, Encoding::DELTA_BINARY_PACKED)
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .set_sorting_columns(Some(sorting))
         .set_created_by(format!("wotemu {}", env!("CARGO_PKG_VERSION")))

@@ -76,21 +76,7 @@ impl RedisServer {
 
     /// CPU time the server has used so far (user + system), from `/proc`; for benchmarks.
     pub fn cpu_secs(&self) -> f64 {
-        let Some(c) = &self.child else { return 0.0 };
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", c.id())).unwrap_or_default();
-        let fields: Vec<&str> = stat
-            .rsplit_once(')')
-            .map(|(_, r)| r.split_whitespace().collect())
-            .unwrap_or_default();
-        // SAFETY: sysconf has no preconditions.
-        let tick = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-        let t = |i: usize| {
-            fields
-                .get(i)
-                .and_then(|v| v.parse::<f64>().ok())
-                .unwrap_or(0.0)
-        };
-        (t(11) + t(12)) / tick
+        self.child.as_ref().map_or(0.0, |c| cpu_secs_of(c.id()))
     }
 
     /// The server's port.
@@ -277,4 +263,22 @@ pub mod compare {
             .map(|f| f.value(row).to_string())
             .unwrap_or_else(|_| "?".into())
     }
+}
+
+/// CPU time a process has used so far (user + system, all its threads), from `/proc`; for benchmarks.
+pub fn cpu_secs_of(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r.split_whitespace().collect())
+        .unwrap_or_default();
+    // SAFETY: sysconf has no preconditions.
+    let tick = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    let t = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (t(11) + t(12)) / tick
 }

@@ -23,7 +23,7 @@ use arrow::array::AsArray;
 use arrow::datatypes::UInt16Type;
 use wotemu_contract::keys::StackKeys;
 use wotemu_contract::Table;
-use wotemu_testkit::{free_port, RedisServer};
+use wotemu_testkit::{cpu_secs_of, free_port, RedisServer};
 
 fn env_u64(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -38,17 +38,6 @@ fn venv() -> PathBuf {
 
 fn apps() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/apps")
-}
-
-/// CPU seconds (user + system) of a process.
-fn cpu_secs(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let after = &stat[stat.rfind(')').unwrap() + 2..];
-    let f: Vec<&str> = after.split_whitespace().collect();
-    // Fields 14 and 15 of stat (utime, stime) are at 11 and 12 after the command.
-    let ticks: f64 = f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap();
-    // SAFETY: sysconf has no preconditions.
-    ticks / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
 }
 
 fn rss_mib(pid: u32) -> f64 {
@@ -139,7 +128,7 @@ fn main() {
     let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
     sender.connect(("127.0.0.1", port)).unwrap();
     let payload = [0u8; 64];
-    let cpu0 = cpu_secs(a.id());
+    let cpu0 = cpu_secs_of(a.id()).expect("the agent runs");
     let start = Instant::now();
     let mut sent = 0u64;
     let tick = Duration::from_millis(1);
@@ -156,7 +145,7 @@ fn main() {
         }
     }
     let secs = start.elapsed().as_secs_f64();
-    let cpu = cpu_secs(a.id()) - cpu0;
+    let cpu = cpu_secs_of(a.id()).expect("the agent runs") - cpu0;
     let busy_rss = rss_mib(a.id());
     stop(&mut a);
     let run = dir.path().join("run");

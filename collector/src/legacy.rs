@@ -877,7 +877,7 @@ struct PacketDoc<'a> {
 
 /// A packet member's fields, borrowed from it: `len` and the ports as their JSON text (a number, or a string
 /// with its quotes), as [`raw_number`] reads them.
-#[derive(Debug, PartialEq)]
+#[derive(Debug, Default, PartialEq)]
 struct PacketFields<'a> {
     time: Option<f64>,
     len: Option<&'a str>,
@@ -909,16 +909,7 @@ impl<'a> PacketFields<'a> {
     /// which [`PacketDoc`] then parses, or rejects with serde_json's message. Both give the same fields
     /// (tested): serde_json's derive took a fifth of an import's CPU.
     fn scan(member: &'a [u8]) -> Option<Self> {
-        let mut f = PacketFields {
-            time: None,
-            len: None,
-            src: None,
-            dst: None,
-            proto: None,
-            transport: None,
-            srcport: None,
-            dstport: None,
-        };
+        let mut f = PacketFields::default();
         let mut seen = Seen::default();
         scan_object(member, |key, value| {
             let n = match key {
@@ -963,7 +954,7 @@ impl<'a> PacketFields<'a> {
 }
 
 /// A thing member's fields, borrowed from it: the `Option<&RawValue>`s of [`ThingDoc`] as their JSON text.
-#[derive(Debug, PartialEq)]
+#[derive(Debug, Default, PartialEq)]
 struct ThingFields<'a> {
     time: Option<f64>,
     thing: Option<&'a str>,
@@ -1001,20 +992,7 @@ impl<'a> From<ThingDoc<'a>> for ThingFields<'a> {
 impl<'a> ThingFields<'a> {
     /// As [`PacketFields::scan`], for the members of a `thing` key (interactions and subscriptions).
     fn scan(member: &'a [u8]) -> Option<Self> {
-        let mut f = ThingFields {
-            time: None,
-            thing: None,
-            name: None,
-            verb: None,
-            host: None,
-            class: None,
-            latency: None,
-            error: None,
-            subscription: None,
-            event: None,
-            item: None,
-            result: None,
-        };
+        let mut f = ThingFields::default();
         let mut seen = Seen::default();
         scan_object(member, |key, value| {
             let n = match key {

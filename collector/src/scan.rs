@@ -159,12 +159,10 @@ impl<'a> Scanner<'a> {
         };
         match self.peek()? {
             b'"' => {
-                let (bytes, ascii) = self.string_bytes()?;
-                // Without escapes, the text is the content in its quotes.
-                return Some(Plain::Str(
-                    utf8(bytes, ascii)?,
-                    utf8(&self.b[start..self.i], ascii)?,
-                ));
+                let (_, ascii) = self.string_bytes()?;
+                // Without escapes, the text is the content in its quotes: one check serves both.
+                let quoted = utf8(&self.b[start..self.i], ascii)?;
+                return Some(Plain::Str(&quoted[1..quoted.len() - 1], quoted));
             }
             b'n' => return word(self, b"null").map(|()| Plain::Null),
             b'-' | b'0'..=b'9' => {

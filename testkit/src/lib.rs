@@ -76,7 +76,10 @@ impl RedisServer {
 
     /// CPU time the server has used so far (user + system), from `/proc`; for benchmarks.
     pub fn cpu_secs(&self) -> f64 {
-        self.child.as_ref().map_or(0.0, |c| cpu_secs_of(c.id()))
+        self.child
+            .as_ref()
+            .and_then(|c| cpu_secs_of(c.id()))
+            .unwrap_or(0.0)
     }
 
     /// The server's port.
@@ -266,19 +269,13 @@ pub mod compare {
 }
 
 /// CPU time a process has used so far (user + system, all its threads), from `/proc`; for benchmarks.
-pub fn cpu_secs_of(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, r)| r.split_whitespace().collect())
-        .unwrap_or_default();
+/// `None` when the process is gone (or its `stat` cannot be read).
+pub fn cpu_secs_of(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(')')?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // Fields 14 and 15 of stat (utime, stime) are at 11 and 12 after the command name.
+    let ticks = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
     // SAFETY: sysconf has no preconditions.
-    let tick = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-    let t = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (t(11) + t(12)) / tick
+    Some(ticks / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64)
 }

@@ -267,7 +267,7 @@ pub fn run(cfg: AgentConfig) -> Result<Outcome, Error> {
         })?);
     }
     if cfg.capture {
-        match packets::Capture::open(&cfg.capture_ifaces) {
+        match packets::Capture::open(&cfg.capture_ifaces, capture_poll(&cfg)) {
             Ok(mut cap) => {
                 if let Some(v) = &view {
                     cap.name_interfaces(&v.iface_networks(&facts::ip_addresses()));
@@ -379,7 +379,15 @@ fn sample_loop(cfg: &AgentConfig, shipper: &Shipper, stop: &Stop) {
     }
 }
 
+/// How long the capture waits for a packet, and hands what it counted to the shipper: a fifth of the
+/// shipper's period, from 200 ms (shipping every second) to a second (every 5 s, at a thousand replicas),
+/// as an idle agent wakes for it 1 to 5 times a second.
+fn capture_poll(cfg: &AgentConfig) -> Duration {
+    (cfg.flush_every / 5).clamp(packets::POLL, Duration::from_secs(1))
+}
+
 fn capture_loop(mut cap: packets::Capture, cfg: &AgentConfig, shipper: &Shipper, stop: &Stop) {
+    let poll = capture_poll(cfg);
     let mut last_flush = Instant::now();
     let mut pending: Vec<Packet> = Vec::with_capacity(1024);
     // Addresses and names repeat: format each once.
@@ -413,7 +421,7 @@ fn capture_loop(mut cap: packets::Capture, cfg: &AgentConfig, shipper: &Shipper,
             tracing::warn!(error = %e, "packet capture stopped");
             break;
         }
-        if pending.len() >= 1024 || last_flush.elapsed() >= Duration::from_millis(200) {
+        if pending.len() >= 1024 || last_flush.elapsed() >= poll {
             shipper.push_many(&mut pending);
             shipper.count_dropped(Table::Packets, cap.kernel_drops());
             last_flush = Instant::now();
@@ -421,4 +429,28 @@ fn capture_loop(mut cap: packets::Capture, cfg: &AgentConfig, shipper: &Shipper,
     }
     shipper.push_many(&mut pending);
     shipper.count_dropped(Table::Packets, cap.kernel_drops());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_capture_polls_a_fifth_of_the_shippers_period_from_200_ms_to_a_second() {
+        let mut cfg = AgentConfig::from_env(&Default::default(), "clock");
+        for (flush_ms, poll_ms) in [
+            (100, 200),
+            (1000, 200),
+            (3000, 600),
+            (5000, 1000),
+            (60_000, 1000),
+        ] {
+            cfg.flush_every = Duration::from_millis(flush_ms);
+            assert_eq!(
+                capture_poll(&cfg),
+                Duration::from_millis(poll_ms),
+                "{flush_ms} ms"
+            );
+        }
+    }
 }

@@ -156,8 +156,9 @@ fn attach_filter(fd: &OwnedFd) {
 }
 
 impl Capture {
-    /// Opens the socket (needs CAP_NET_RAW); `only` restricts to these interface names (empty: all).
-    pub fn open(only: &[String]) -> std::io::Result<Capture> {
+    /// Opens the socket (needs CAP_NET_RAW); `only` restricts to these interface names (empty: all);
+    /// a receive waits up to `poll` (at least [`POLL`], at most a second) for a packet.
+    pub fn open(only: &[String], poll: Duration) -> std::io::Result<Capture> {
         // SAFETY: plain socket(2) call; the fd is owned right away.
         let fd = unsafe {
             libc::socket(
@@ -171,9 +172,10 @@ impl Capture {
         }
         // SAFETY: fd is a new, valid descriptor nobody else owns.
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let poll = poll.clamp(POLL, Duration::from_secs(1));
         let tv = libc::timeval {
-            tv_sec: 0,
-            tv_usec: 200_000,
+            tv_sec: poll.as_secs() as libc::time_t,
+            tv_usec: poll.subsec_micros() as libc::suseconds_t,
         };
         // SAFETY: setsockopt with a timeval of the right size.
         unsafe {
@@ -237,7 +239,7 @@ impl Capture {
         }
     }
 
-    /// The next packet, `Ok(None)` after the receive timeout (~200 ms) or for a frame that is not counted.
+    /// The next packet, `Ok(None)` after the receive timeout (`poll`) or for a frame that is not counted.
     pub fn recv(&mut self) -> std::io::Result<Option<Seen>> {
         // SAFETY: sockaddr_ll is plain data filled in by recvfrom.
         let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
@@ -267,7 +269,7 @@ impl Capture {
         Ok(self.classify(&sll, &frame, wire_len))
     }
 
-    /// Reads up to 64 frames in one system call (waiting up to [`POLL`] for the first) and calls `f` for each
+    /// Reads up to 64 frames in one system call (waiting up to the receive timeout for the first) and calls `f` for each
     /// counted packet. Returns the number of frames read.
     pub fn recv_batch(&mut self, mut f: impl FnMut(Seen)) -> std::io::Result<usize> {
         let n = self
@@ -351,7 +353,7 @@ impl Capture {
     }
 }
 
-/// How long [`Capture::recv`] blocks at most.
+/// How long [`Capture::recv`] blocks at least before it says there was nothing.
 pub const POLL: Duration = Duration::from_millis(200);
 
 #[cfg(test)]

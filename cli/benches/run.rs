@@ -5,9 +5,11 @@
 //! 1. scales: `WOTEMU_BENCH_SCALES` replicas (default 100, 300 and 1,000: 1 server + readers reading every
 //!    10 s on an LTE network), each for `WOTEMU_BENCH_SECS` (default 60 s): time from starting `wotemu run`
 //!    until every reader interacted, PSS per replica (`/proc/PID/smaps_rollup` of the replicas' processes
-//!    and the zygote, mid-run), CPU per replica at steady state, interactions per reader per minute against
-//!    the configured rate, stop + collect + report time and the site's size (`WOTEMU_ZYGOTE=0` to compare
-//!    with agents started one by one);
+//!    and the zygote, mid-run), the run's Redis's CPU until then (with or without its append-only file: a
+//!    `redis-server` on `PATH` that passes `--appendonly no` makes the A/B), CPU per replica at steady
+//!    state, interactions per reader per minute against the configured rate (and readers that stopped),
+//!    stop + collect + report time and the site's size (`WOTEMU_ZYGOTE=0` to compare with agents started
+//!    one by one);
 //! 2. ingest: the agents' Redis load replayed against one Redis (entries and records per second), and the
 //!    replicas that makes at the rate the last scale's replicas shipped; then against a Redis kept durable
 //!    as `wotemu run` keeps its own (append-only file, fsync every second): the cost of that durability;
@@ -68,28 +70,6 @@ fn run(topology: &Path, out: &Path, secs: u64, report: bool) -> (i64, String) {
     (t0, String::from_utf8_lossy(&o.stdout).into_owned())
 }
 
-/// First interaction time (µs) of each task.
-fn first_interactions(out: &Path) -> std::collections::BTreeMap<String, i64> {
-    let mut first = std::collections::BTreeMap::new();
-    for b in read_table(out, Table::Interactions).unwrap() {
-        let task = b.column_by_name("task").unwrap().as_string::<i32>().clone();
-        let time = b
-            .column_by_name("time")
-            .unwrap()
-            .as_primitive::<TimestampMicrosecondType>()
-            .clone();
-        let side = b.column_by_name("side").unwrap().as_string::<i32>().clone();
-        for i in 0..b.num_rows() {
-            if side.value(i) != "consumed" {
-                continue;
-            }
-            let e = first.entry(task.value(i).to_owned()).or_insert(i64::MAX);
-            *e = (*e).min(time.value(i));
-        }
-    }
-    first
-}
-
 fn meminfo_available() -> u64 {
     let s = std::fs::read_to_string("/proc/meminfo").unwrap();
     s.lines()
@@ -143,17 +123,107 @@ fn run_pss() -> (u64, u64, usize) {
     (replicas, zygote, n)
 }
 
-/// Per task, consumed interactions after `from_us`: how many, their latency sum (ms) and how many distinct
-/// names they read; and the last one's time.
-#[allow(clippy::type_complexity)]
-fn interactions_after(
-    out: &Path,
-    from_us: i64,
-) -> (std::collections::BTreeMap<String, (u64, f64, usize)>, i64) {
-    let mut per: std::collections::BTreeMap<
-        String,
-        (u64, f64, std::collections::BTreeSet<String>),
-    > = Default::default();
+/// The run's own Redis (`redis-server unixsocket:/run/wotemu/…`, as Redis titles itself): its pid and whether
+/// it keeps an append-only file.
+fn run_redis() -> Option<(u32, bool)> {
+    for e in std::fs::read_dir("/proc").ok()?.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Ok(pid) = name.parse::<u32>() else {
+            continue;
+        };
+        if std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default()
+            != "redis-server\n"
+        {
+            continue;
+        }
+        let cmd = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        if let Some((_, sock)) = cmd.split_once(" unixsocket:/run/wotemu/") {
+            let sock = Path::new("/run/wotemu").join(sock.trim_end_matches(['\0', ' ']));
+            let aof = sock.with_file_name("redis").join("appendonlydir");
+            return Some((pid, aof.exists()));
+        }
+    }
+    None
+}
+
+/// The time (s) a process's threads have run (`/proc/PID/task/*/schedstat`, in nanoseconds).
+fn run_secs(pid: u32) -> Option<f64> {
+    let mut ns = 0u64;
+    for t in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .ok()?
+        .flatten()
+    {
+        let s = std::fs::read_to_string(t.path().join("schedstat")).unwrap_or_default();
+        ns += s
+            .split_whitespace()
+            .next()
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0);
+    }
+    Some(ns as f64 / 1e9)
+}
+
+/// (unix µs, the run's Redis's CPU seconds, the machine's busy CPU seconds) samples.
+type RedisCpu = Vec<(i64, f64, f64)>;
+
+/// Every 50 ms until `stop`: the run's Redis's CPU samples, and whether that Redis kept an append-only file.
+fn redis_cpu_series(
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<(RedisCpu, Option<bool>)> {
+    std::thread::spawn(move || {
+        // SAFETY: sysconf has no preconditions.
+        let tck = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+        let mut series = Vec::new();
+        let mut redis = None;
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            if redis.is_none() {
+                redis = run_redis();
+            }
+            if let Some((pid, _)) = redis {
+                if let Some(cpu) = run_secs(pid) {
+                    let (idle, total) = cpu_idle();
+                    series.push((now_us(), cpu, (total - idle) as f64 / tck));
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        (series, redis.map(|r| r.1))
+    })
+}
+
+/// A task's consumed interactions.
+#[derive(Default)]
+struct Reads {
+    n: u64,
+    latency_ms: f64,
+    /// When the first and the last ended (µs; an interaction's time is its end).
+    first: i64,
+    last: i64,
+    /// Per name read: when each read began (µs: time - latency).
+    names: std::collections::BTreeMap<String, Vec<i64>>,
+}
+
+impl Reads {
+    /// Rounds a minute from `from` (µs): a round reads every name once, so the name read most often counts
+    /// them, and the time from its first read's start to its last's holds one round fewer than it read.
+    fn rounds_per_minute(&self, from: i64) -> Option<f64> {
+        let began: Vec<i64> = self
+            .names
+            .values()
+            .max_by_key(|v| v.len())?
+            .iter()
+            .copied()
+            .filter(|&t| t >= from)
+            .collect();
+        let (first, last) = (*began.iter().min()?, *began.iter().max()?);
+        (began.len() >= 2 && last > first)
+            .then(|| (began.len() - 1) as f64 * 60e6 / (last - first) as f64)
+    }
+}
+
+/// Per task, its consumed interactions; and the last one's time of all.
+fn interactions(out: &Path) -> (std::collections::BTreeMap<String, Reads>, i64) {
+    let mut per: std::collections::BTreeMap<String, Reads> = Default::default();
     let mut last = 0;
     for b in read_table(out, Table::Interactions).unwrap() {
         let task = b.column_by_name("task").unwrap().as_string::<i32>().clone();
@@ -170,21 +240,26 @@ fn interactions_after(
             .as_primitive::<TimestampMicrosecondType>()
             .clone();
         for i in 0..b.num_rows() {
-            if side.value(i) == "consumed" && time.value(i) >= from_us {
-                let e = per.entry(task.value(i).to_owned()).or_default();
-                e.0 += 1;
-                e.1 += if lat.is_null(i) { 0.0 } else { lat.value(i) };
-                e.2.insert(name.value(i).to_owned());
-                last = last.max(time.value(i));
+            if side.value(i) == "consumed" {
+                let r = per.entry(task.value(i).to_owned()).or_insert(Reads {
+                    first: i64::MAX,
+                    ..Default::default()
+                });
+                let t = time.value(i);
+                let latency_ms = if lat.is_null(i) { 0.0 } else { lat.value(i) };
+                r.n += 1;
+                r.latency_ms += latency_ms;
+                (r.first, r.last) = (r.first.min(t), r.last.max(t));
+                let began = t - (latency_ms * 1e3) as i64;
+                r.names
+                    .entry(name.value(i).to_owned())
+                    .or_default()
+                    .push(began);
+                last = last.max(t);
             }
         }
     }
-    (
-        per.into_iter()
-            .map(|(t, (n, l, names))| (t, (n, l, names.len())))
-            .collect(),
-        last,
-    )
+    (per, last)
 }
 
 /// Mean CPU (% of a core) per task over samples after `from_us`.
@@ -232,47 +307,88 @@ fn scale(dir: &Path, replicas: u32, secs: u64) -> (f64, f64) {
         let (i1, t1) = cpu_idle();
         (pss, a, (i1 - i0) as f64 / (t1 - t0).max(1) as f64)
     });
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let redis_cpu = redis_cpu_series(stop.clone());
+    // SAFETY: sysconf has no preconditions.
+    let tck = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    let busy0 = {
+        let (idle, total) = cpu_idle();
+        (total - idle) as f64 / tck
+    };
     let (t0, stdout) = run(&topo, &out, secs, true);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (redis_series, durable) = redis_cpu.join().unwrap();
     let ((pss_replicas, pss_zygote, procs), avail_mid, idle) = sampler.join().unwrap();
-    let first = first_interactions(&out);
-    let readers: Vec<i64> = first
+    let (per, last) = interactions(&out);
+    let readers: Vec<i64> = per
         .iter()
         .filter(|(t, _)| t.contains("_reader."))
-        .map(|(_, &v)| v)
+        .map(|(_, r)| r.first)
         .collect();
     let all = readers.iter().max().copied().unwrap_or(i64::MAX);
     let t_all = (all - t0) as f64 / 1e6;
-    // A reader reads
-    // each of the thing's properties, then sleeps READ_SLEEP: the rate its own reads' latency allows is
-    // properties × 60 / (READ_SLEEP + properties × mean latency) per minute; a starved replica falls short.
-    // Each reader's own window runs from its first interaction to the run's last.
-    let (per, last) = interactions_after(&out, 0);
-    let mut rates = Vec::new();
-    let mut within = 0;
-    for (task, (n, lat_ms, props)) in &per {
-        let Some(first) = first.get(task).filter(|_| task.contains("_reader.")) else {
-            continue;
-        };
-        let minutes = (last - first) as f64 / 60e6;
-        // A reader that started in the run's last half minute has no rate to speak of.
-        if minutes < 0.5 {
-            continue;
+    // The durable Redis's share of the start-up: its CPU until every reader interacted, against what the
+    // whole machine spent (on a busy host, CPU it takes is CPU the agents wait for).
+    let redis_line = match redis_series.iter().rev().find(|s| s.0 <= all) {
+        Some(&(_, cpu, busy)) => format!(
+            "its Redis ({}): {:.3} s of CPU until every reader interacted, {:.1} % of the {:.1} CPU-seconds the machine spent",
+            match durable {
+                Some(true) => "append-only file",
+                _ => "no append-only file",
+            },
+            cpu,
+            cpu * 100.0 / (busy - busy0).max(1e-9),
+            busy - busy0
+        ),
+        None => "its Redis: not seen".to_owned(),
+    };
+    // A reader's round reads each of the thing's properties, and a round starts every READ_SLEEP s (the
+    // builtin reader's pace "period"): the configured rate is properties × 60 / READ_SLEEP a minute, whatever
+    // the reads' latency. A starved replica reads less often, or stops reading before the run's end (its
+    // last read more than two periods before the run's last). Measured once every reader runs (from the
+    // moment every reader has interacted: the replicas running together), and over each reader's whole run
+    // (start-up included, when the server answers a thousand readers that start).
+    let rates = |steady: bool| {
+        let (mut rates, mut within, mut stopped) = (Vec::new(), 0, 0);
+        for r in per
+            .iter()
+            .filter(|(t, _)| t.contains("_reader."))
+            .map(|(_, r)| r)
+        {
+            let from = if steady { all } else { r.first };
+            // Less than half a minute of it is no rate to speak of.
+            let Some(rounds) = r
+                .rounds_per_minute(from)
+                .filter(|_| (last - from) as f64 / 60e6 >= 0.5)
+            else {
+                continue;
+            };
+            let props = r.names.len() as f64;
+            let (rate, expected) = (rounds * props, props * 60.0 / READ_SLEEP);
+            if (last - r.last) as f64 / 1e6 > 2.0 * READ_SLEEP {
+                stopped += 1;
+            } else if (rate - expected).abs() <= expected * 0.1 {
+                within += 1;
+            }
+            rates.push((rate, expected));
         }
-        let rate = *n as f64 / minutes;
-        let props = *props as f64;
-        let expected = props * 60.0 / (READ_SLEEP + props * lat_ms / *n as f64 / 1000.0);
-        // One cycle more or less is the window's edge, not starvation.
-        if (rate - expected).abs() <= expected * 0.1 + props / minutes.max(1e-9) {
-            within += 1;
+        if rates.is_empty() {
+            return "not measured (less than half a minute of it: a longer WOTEMU_BENCH_SECS)"
+                .to_owned();
         }
-        rates.push((rate, expected));
-    }
-    let mean_rate = rates.iter().map(|r| r.0).sum::<f64>() / rates.len().max(1) as f64;
-    let mean_expected = rates.iter().map(|r| r.1).sum::<f64>() / rates.len().max(1) as f64;
-    let min_ratio = rates
+        let n = rates.len() as f64;
+        format!(
+            "mean {:.2} against the configured {:.2} (lowest ratio {:.2}); {within} of {} within 10 %, {stopped} stopped reading",
+            rates.iter().map(|r| r.0).sum::<f64>() / n,
+            rates.iter().map(|r| r.1).sum::<f64>() / n,
+            rates.iter().map(|(r, e)| r / e).fold(f64::INFINITY, f64::min),
+            rates.len()
+        )
+    };
+    let (reads, lat_sum) = per
         .iter()
-        .map(|(r, e)| r / e)
-        .fold(f64::INFINITY, f64::min);
+        .filter(|(t, _)| t.contains("_reader."))
+        .fold((0u64, 0.0), |(n, l), (_, r)| (n + r.n, l + r.latency_ms));
     let cpu = cpu_after(&out, t0 + (secs as i64 * 1_000_000) / 2);
     let m = wotemu_contract::Manifest::read(&out).expect("the dataset");
     let t = &m.accounting.totals;
@@ -297,18 +413,18 @@ fn scale(dir: &Path, replicas: u32, secs: u64) -> (f64, f64) {
             .sum::<u64>();
     }
     let gw_pps = forwarded as f64 / secs as f64;
-    let rate_line = if rates.is_empty() {
-        "interactions per reader per minute: not measured (no reader ran half a minute: WOTEMU_BENCH_SECS of 60 or more)".to_owned()
-    } else {
-        format!(
-            "interactions per reader per minute: mean {mean_rate:.2} against {mean_expected:.2} its period and its reads' latency allow (lowest ratio {min_ratio:.2}); {within} of {} within 10 %",
-            rates.len()
-        )
-    };
+    let rate_line = format!(
+        "interactions per reader per minute, all readers running: {}\n  \
+         the same over each reader's whole run: {}; a read's latency {:.0} ms on average",
+        rates(true),
+        rates(false),
+        lat_sum / reads.max(1) as f64
+    );
     println!(
         "{replicas} replicas (1 server + {} readers, every {READ_SLEEP} s, LTE, {secs} s{}):\n  \
          every reader interacting {t_all:.2} s after `wotemu run` started ({} of {} readers)\n  \
          PSS per replica {:.1} MiB (replicas {:.0} MiB + zygote {:.0} MiB over {procs} processes); machine: {:.2} GiB in use, {:.0}% CPU idle\n  \
+         {redis_line}\n  \
          CPU per replica at steady state {cpu:.2}% of a core\n  \
          {rate_line}\n  \
          {tail}; site {:.1} MiB\n  \

@@ -524,12 +524,19 @@ impl RunPlan {
             for l in &r.links {
                 args.extend(["--capture-iface".into(), l.ifname.clone()]);
             }
-            // Agents ship every second up to 100 replicas, then a second more per 100 (at most 5 s): each
-            // flush wakes the agent and writes to the run's Redis, which all replicas share with two cores.
+            // Agents ship and sample their cgroup every second up to 100 replicas, then a second more per
+            // 100 (at most 5 s, WoTemu 0.6's sampling period): each flush and sample wakes the agent (and its
+            // packet capture, a fifth as often as it ships), and a flush writes to the run's Redis, which all
+            // replicas share with the host's cores.
             let total: u32 = t.nodes.iter().map(|n| t.max_replicas(&n.name)).sum();
             if total > 100 {
-                let every = total.div_ceil(100).min(5);
-                args.extend(["--flush-every".into(), every.to_string()]);
+                let every = total.div_ceil(100).min(5).to_string();
+                args.extend([
+                    "--flush-every".into(),
+                    every.clone(),
+                    "--sample-every".into(),
+                    every,
+                ]);
             }
             r.args = args;
             r.env = env;
@@ -636,6 +643,28 @@ mod tests {
                 ("a_reader", 3)
             ]
         );
+    }
+
+    #[test]
+    fn agents_ship_and_sample_less_often_past_100_replicas() {
+        let every = |scale: u32| {
+            let t = topology(&format!(
+                "networks:\n  net: {{}}\nnodes:\n  server:\n    app: {{path: clock}}\n    networks: [net]\n  reader:\n    app: {{path: reader}}\n    networks: [net]\n    scale: {scale}\n"
+            ));
+            let p = RunPlan::new(&t, &PlanOptions::new("ab12", "s")).unwrap();
+            let args = &p.replicas.last().unwrap().args;
+            let flag = |name: &str| {
+                args.iter()
+                    .position(|a| a == name)
+                    .map(|i| args[i + 1].clone())
+            };
+            (flag("--flush-every"), flag("--sample-every"))
+        };
+        assert_eq!(every(99), (None, None));
+        let three = Some("3".to_owned());
+        assert_eq!(every(250), (three.clone(), three));
+        let five = Some("5".to_owned());
+        assert_eq!(every(999), (five.clone(), five));
     }
 
     #[test]

@@ -20,7 +20,7 @@ import wotemu
 wotemu._BUILTINS = [("clock", "CLOCK"), ("camera", "CAMERA")]
 
 from wotemu.config import ConfigVars, EnvConfig, get_env_config  # noqa: E402
-from wotemu_agent.apps import camera, detector, mongo_historian  # noqa: E402
+from wotemu_agent.apps import _common, camera, detector, mongo_historian, reader  # noqa: E402
 
 
 def sample(name):
@@ -167,6 +167,45 @@ class ConfigTest(unittest.TestCase):
         self.assertEqual(conf.mqtt_url, "mqtt://broker.wifi:1883")
         self.assertEqual(conf.other_ports_tcp, [1, 2])
         self.assertEqual(ConfigVars.REDIS_URL.value, "REDIS_URL")
+
+
+class PaceTest(unittest.TestCase):
+    def test_a_period_runs_from_one_start_to_the_next_and_after_waits_it_whole(self):
+        self.assertAlmostEqual(_common.pause("period", 10.0, 10.3, 2.0), 1.7)
+        # A round that outlasts its period is followed at once, not by the rounds it missed.
+        self.assertEqual(_common.pause("period", 10.0, 15.0, 2.0), 0.0)
+        self.assertEqual(_common.pause("after", 10.0, 10.3, 2.0), 2.0)
+
+    def test_an_unknown_pace_is_refused_naming_the_two_there_are(self):
+        self.assertEqual(_common.check_pace("after"), "after")
+        with self.assertRaises(ValueError) as cm:
+            _common.check_pace("fast")
+        for word in ("'fast'", '"period"', '"after"'):
+            self.assertIn(word, str(cm.exception))
+
+    def test_a_readers_rate_is_its_period_whatever_the_latency_and_falls_with_it_after(self):
+        class SlowThing:
+            reads = 0
+
+            async def read_property(self, name):
+                await asyncio.sleep(0.2)
+                self.reads += 1
+
+        async def main():
+            period, after = SlowThing(), SlowThing()
+            tasks = [asyncio.create_task(reader.read_rounds(period, ["p"], 0.25, "period")),
+                     asyncio.create_task(reader.read_rounds(after, ["p"], 0.25, "after"))]
+            await asyncio.sleep(3.0)
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            return period.reads, after.reads
+
+        period, after = asyncio.run(main())
+        # A round every 0.25 s: 12 reads end within 3 s (the first at 0.2 s, then every 0.25 s).
+        self.assertGreaterEqual(period, 10)
+        # 0.25 s after each 0.2 s read: a read ends at 0.2 + 0.45 k s at the earliest, so at most 7 in 3 s.
+        self.assertLessEqual(after, 7)
 
 
 if __name__ == "__main__":

@@ -487,6 +487,13 @@ def check(config_json):
     for k in params:
         if not has_kwargs and k not in sig.parameters:
             raise AppError("the app does not take a parameter `{}` (it takes: {})".format(k, ", ".join(sig.parameters)))
+    # A builtin may check its parameters' values too (`check_params(params)`, raising ValueError).
+    check_params = getattr(sys.modules.get(func.__module__), "check_params", None)
+    if check_params is not None:
+        try:
+            check_params(params)
+        except ValueError as exc:
+            raise AppError("parameter: {}".format(exc)) from None
     import wotpy  # noqa: F401  (the dependency must be importable)
 
     return getattr(sys.modules.get(func.__module__), "__file__", cfg["path"])

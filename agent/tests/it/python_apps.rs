@@ -32,6 +32,6 @@ fn the_apps_logic_passes_its_python_tests() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     // unittest reports how many ran: all of them, none skipped.
-    assert!(stderr.contains("Ran 18 tests"), "{stderr}");
+    assert!(stderr.contains("Ran 21 tests"), "{stderr}");
     assert!(!stderr.contains("skipped"), "{stderr}");
 }

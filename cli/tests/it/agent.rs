@@ -537,6 +537,24 @@ fn dry_run_checks_that_the_app_loads() {
         .unwrap();
     assert!(!o.status.success());
     assert!(stderr(&o).contains("no_such_param"), "{}", stderr(&o));
+    // The reader takes 0.6's `interval` and a pace, whose value is checked before a run.
+    let reader = |pace: &str| {
+        wotemu()
+            .args(["agent", "--path", "reader", "--dry-run", "--func-param"])
+            .args(["interval", "5", "--func-param", "pace", pace, "--venv"])
+            .arg(venv())
+            .output()
+            .unwrap()
+    };
+    let o = reader("after");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = reader("fast");
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("pace 'fast'") && stderr(&o).contains("\"period\""),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]

@@ -44,6 +44,31 @@ async def consume(wot, servient_host, thing_id, port):
     return wot.consume(json.dumps(td))
 
 
+PACES = ("period", "after")
+
+
+def check_pace(pace):
+    """`pace` as given to an app, checked: "period" or "after" (see `pause`)."""
+    if pace not in PACES:
+        raise ValueError("pace {!r}: expected \"period\" (a round every period, from one start to the next) or "
+                         "\"after\" (WoTemu 0.6's: the period's wait after each round)".format(pace))
+    return pace
+
+
+def pause(pace, started, ended, period):
+    """How long to wait before the next round of a periodic app, whose last round ran from `started` to
+    `ended` (loop time, seconds).
+
+    "period": rounds start `period` seconds apart whatever their interactions' latency (an open loop: a slow
+    network does not lower the rate asked of it, and a slow answer is not hidden by fewer questions); a round
+    that outlasts its period is followed at once, never by a burst of the rounds it missed.
+    "after": the wait is the whole period after each round, as WoTemu 0.6's apps did, so the rate falls as
+    the latency grows."""
+    if pace == "after":
+        return period
+    return max(0.0, started + period - ended)
+
+
 def action_input(value):
     """An action's input: WoTPy 0.18 hands the handler the value itself; older WoTPy (0.6's)
     `{"input": value}`."""

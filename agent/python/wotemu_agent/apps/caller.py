@@ -4,6 +4,9 @@ Without `params`, the worker's `work` action every `call_sleep` seconds (`iterat
 `params` (WoTemu 0.6's form: a JSON object, action name → input), every action of the thing in turn, each
 with its input from `params` (none when absent), every `interval` seconds — or, with `lambd`, after waits
 drawn from an exponential distribution of mean `lambd` seconds (a Poisson process of calls).
+
+With `pace` "period" (the default) the period (or the drawn wait) runs from one round's start to the next's;
+with "after", as WoTemu 0.6's caller, it is waited after each round (see `_common.pause`).
 """
 
 import asyncio
@@ -11,31 +14,38 @@ import json
 import logging
 import random
 
-from wotemu_agent.apps._common import consume
+from wotemu_agent.apps._common import check_pace, consume, pause
 from wotemu_agent.apps.worker import THING_ID
 
 _logger = logging.getLogger("wotemu.apps.caller")
 
 
+def check_params(params):
+    """`wotemu agent --dry-run`'s check of the values it can check before a run."""
+    check_pace(params.get("pace", "period"))
+
+
 async def app(wot, conf, loop, servient_host, thing_id=THING_ID, call_sleep=2.0, iterations=None,
-              port_catalogue=None, params=None, timeout=300, interval=None, lambd=None):
+              port_catalogue=None, params=None, timeout=300, interval=None, lambd=None, pace="period"):
+    check_pace(pace)
     port = int(port_catalogue or conf.port_catalogue)
     thing = await consume(wot, servient_host, thing_id, port)
     if isinstance(params, str):
         params = json.loads(params)
     if params is None:
         calls = [("work", {"iterations": int(iterations)} if iterations else {})]
-        pause = float(interval or call_sleep)
+        period = float(interval or call_sleep)
     else:
         calls = [(name, (params or {}).get(name)) for name in thing.actions]
-        pause = float(interval or 5)
+        period = float(interval or 5)
     rng = random.Random()
 
     def wait():
-        return rng.expovariate(1.0 / float(lambd)) if lambd else pause
+        return rng.expovariate(1.0 / float(lambd)) if lambd else period
 
     async def call_loop():
         while True:
+            started = loop.time()
             for name, arg in calls:
                 try:
                     await asyncio.wait_for(thing.invoke_action(name, arg), float(timeout))
@@ -43,6 +53,6 @@ async def app(wot, conf, loop, servient_host, thing_id=THING_ID, call_sleep=2.0,
                     raise
                 except Exception as exc:
                     _logger.warning("calling %s failed: %s", name, exc)
-            await asyncio.sleep(wait())
+            await asyncio.sleep(pause(pace, started, loop.time(), wait()))
 
     loop.create_task(call_loop())

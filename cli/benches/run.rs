@@ -356,13 +356,12 @@ fn scale(dir: &Path, replicas: u32, secs: u64) -> (f64, f64) {
             .map(|(_, r)| r)
         {
             let from = if steady { all } else { r.first };
-            // Less than half a minute of it is no rate to speak of.
-            let Some(rounds) = r
-                .rounds_per_minute(from)
-                .filter(|_| (last - from) as f64 / 60e6 >= 0.5)
-            else {
+            // Less than half a minute of it is no rate to speak of; a reader with less than two rounds in
+            // half a minute or more read at a rate of nothing.
+            if ((last - from) as f64 / 60e6) < 0.5 {
                 continue;
-            };
+            }
+            let rounds = r.rounds_per_minute(from).unwrap_or(0.0);
             let props = r.names.len() as f64;
             let (rate, expected) = (rounds * props, props * 60.0 / READ_SLEEP);
             if (last - r.last) as f64 / 1e6 > 2.0 * READ_SLEEP {

@@ -157,7 +157,7 @@ fn attach_filter(fd: &OwnedFd) {
 
 impl Capture {
     /// Opens the socket (needs CAP_NET_RAW); `only` restricts to these interface names (empty: all);
-    /// a receive waits up to `poll` (at least [`POLL`], at most a second) for a packet.
+    /// a receive waits up to `poll` for a packet (not zero: the socket would wait for ever).
     pub fn open(only: &[String], poll: Duration) -> std::io::Result<Capture> {
         // SAFETY: plain socket(2) call; the fd is owned right away.
         let fd = unsafe {
@@ -172,7 +172,7 @@ impl Capture {
         }
         // SAFETY: fd is a new, valid descriptor nobody else owns.
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        let poll = poll.clamp(POLL, Duration::from_secs(1));
+        debug_assert!(!poll.is_zero(), "a receive timeout of zero waits for ever");
         let tv = libc::timeval {
             tv_sec: poll.as_secs() as libc::time_t,
             tv_usec: poll.subsec_micros() as libc::suseconds_t,

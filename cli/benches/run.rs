@@ -93,6 +93,13 @@ fn cpu_idle() -> (u64, u64) {
     (v[3] + v.get(4).copied().unwrap_or(0), v.iter().sum())
 }
 
+/// CPU seconds the machine has been busy (all cores, from `/proc/stat`).
+fn busy_secs() -> f64 {
+    let (idle, total) = cpu_idle();
+    // SAFETY: sysconf has no preconditions.
+    (total - idle) as f64 / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
+}
+
 /// Proportional set size (kB) of a process: its share of every page it maps (`smaps_rollup`).
 fn pss_kb(pid: &str) -> Option<u64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
@@ -146,7 +153,9 @@ fn run_redis() -> Option<(u32, bool)> {
     None
 }
 
-/// The time (s) a process's threads have run (`/proc/PID/task/*/schedstat`, in nanoseconds).
+/// The time (s) a process's live threads have run (`/proc/PID/task/*/schedstat`, in nanoseconds): finer
+/// than `testkit::cpu_secs_of`'s clock ticks (10 ms), which a start-up's tens of milliseconds of Redis need;
+/// threads that ended are not counted (Redis's run for its life).
 fn run_secs(pid: u32) -> Option<f64> {
     let mut ns = 0u64;
     for t in std::fs::read_dir(format!("/proc/{pid}/task"))
@@ -171,8 +180,6 @@ fn redis_cpu_series(
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
 ) -> std::thread::JoinHandle<(RedisCpu, Option<bool>)> {
     std::thread::spawn(move || {
-        // SAFETY: sysconf has no preconditions.
-        let tck = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
         let mut series = Vec::new();
         let mut redis = None;
         while !stop.load(std::sync::atomic::Ordering::Relaxed) {
@@ -181,8 +188,7 @@ fn redis_cpu_series(
             }
             if let Some((pid, _)) = redis {
                 if let Some(cpu) = run_secs(pid) {
-                    let (idle, total) = cpu_idle();
-                    series.push((now_us(), cpu, (total - idle) as f64 / tck));
+                    series.push((now_us(), cpu, busy_secs()));
                 }
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -309,12 +315,7 @@ fn scale(dir: &Path, replicas: u32, secs: u64) -> (f64, f64) {
     });
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let redis_cpu = redis_cpu_series(stop.clone());
-    // SAFETY: sysconf has no preconditions.
-    let tck = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-    let busy0 = {
-        let (idle, total) = cpu_idle();
-        (total - idle) as f64 / tck
-    };
+    let busy0 = busy_secs();
     let (t0, stdout) = run(&topo, &out, secs, true);
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let (redis_series, durable) = redis_cpu.join().unwrap();

@@ -55,6 +55,11 @@ def check_pace(pace):
     return pace
 
 
+def check_params(params):
+    """`wotemu agent --dry-run`'s check of the values it can check before a run, for the apps with a pace."""
+    check_pace(params.get("pace", "period"))
+
+
 def pause(pace, started, ended, period):
     """How long to wait before the next round of a periodic app, whose last round ran from `started` to
     `ended` (loop time, seconds).

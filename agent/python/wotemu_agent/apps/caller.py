@@ -15,14 +15,10 @@ import logging
 import random
 
 from wotemu_agent.apps._common import check_pace, consume, pause
+from wotemu_agent.apps._common import check_params  # noqa: F401  (the dry run's check of `pace`)
 from wotemu_agent.apps.worker import THING_ID
 
 _logger = logging.getLogger("wotemu.apps.caller")
-
-
-def check_params(params):
-    """`wotemu agent --dry-run`'s check of the values it can check before a run."""
-    check_pace(params.get("pace", "period"))
 
 
 async def app(wot, conf, loop, servient_host, thing_id=THING_ID, call_sleep=2.0, iterations=None,

@@ -8,6 +8,7 @@ import asyncio
 import logging
 
 from wotemu_agent.apps._common import check_pace, consume, pause
+from wotemu_agent.apps._common import check_params  # noqa: F401  (the dry run's check of `pace`)
 
 _logger = logging.getLogger("wotemu.apps.reader")
 
@@ -25,12 +26,7 @@ async def read_rounds(thing, names, read_sleep, pace):
                 raise
             except Exception as exc:  # recorded by the agent; keep reading
                 _logger.warning("read %s failed: %s", name, exc)
-        await asyncio.sleep(pause(pace, started, loop.time(), float(read_sleep)))
-
-
-def check_params(params):
-    """`wotemu agent --dry-run`'s check of the values it can check before a run."""
-    check_pace(params.get("pace", "period"))
+        await asyncio.sleep(pause(pace, started, loop.time(), read_sleep))
 
 
 async def app(wot, conf, loop, servient_host, thing_id=None, read_sleep=2.0, port_catalogue=None, pace="period",

@@ -4,11 +4,14 @@
 //! of its own, runs the real `wotemu collect` binary on them, and prints records/s end to end and the
 //! collector's peak RSS (from `wait4`). Then it builds WoTemu 0.6's store (`testkit::legacy::store_06`, 7,500
 //! records a copy, with every field and error 0.6 records) ×100 and ×1000 and times `wotemu collect --legacy`
-//! the same way.
+//! the same way, then `wotemu report` on the imported dataset (default flags): its time, peak RSS, the site's
+//! size and its largest file, and import + report end to end against WoTemu 0.6's own figures on the same
+//! store (×100: 31 s, 958 MB, a 16 MB site; ×1000: 322 s, 7.4 GB, 142 MB, measured on this machine).
 //!
 //! Sizes: `WOTEMU_BENCH_RECORDS` (default 10,000,000; 0 skips the stream layout),
 //! `WOTEMU_BENCH_LEGACY_COPIES` (default `100,1000`; empty skips the import). `WOTEMU_BENCH_BIN` times another
-//! `wotemu` binary (a release build while the bench itself is built with `--profile dev`).
+//! `wotemu` binary (a release build while the bench itself is built with `--profile dev`). `WOTEMU_BENCH_OUT`
+//! keeps the datasets and sites in that folder instead of a temporary one.
 #![allow(clippy::print_stdout)]
 
 use std::process::Command;
@@ -45,11 +48,15 @@ fn main() {
         mem_total()
     );
 
-    let out = tempfile::tempdir().unwrap();
+    // `WOTEMU_BENCH_OUT` keeps the datasets and sites there (for profiling the report on them).
+    let tmp = tempfile::tempdir().unwrap();
+    let out = std::env::var_os("WOTEMU_BENCH_OUT")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| tmp.path().to_owned());
     if n > 0 {
-        streams(bin, n, out.path());
+        streams(bin, n, &out);
     }
-    legacy(bin, &legacy_copies, out.path());
+    legacy(bin, &legacy_copies, &out);
 }
 
 /// The stream layout: `n` synthetic records collected into `out/run`.
@@ -122,6 +129,35 @@ fn legacy(bin: &str, legacy_copies: &[usize], out: &std::path::Path) {
             "0.6 import ×{copies}: {members} records in {secs:.2} s = {:.0} records/s; peak RSS {rss:.0} MiB; {} written   (targets: >= 1,000,000 records/s, <= 300 MB)",
             members as f64 / secs,
             m.accounting.totals.records_written
+        );
+        let site = out.join(format!("site-{copies}"));
+        let mut cmd = Command::new(bin);
+        cmd.args(["-q", "report", "--dataset"])
+            .arg(&dir)
+            .arg("--out")
+            .arg(&site);
+        let (r_secs, r_rss) = measure(cmd);
+        let (bytes, largest) = wotemu_testkit::site_size(&site);
+        let (t_secs, t_mb, t_site) = if copies >= 1000 {
+            (1.5, 400, 50)
+        } else {
+            (0.45, 150, 25)
+        };
+        let (o_secs, o_site) = if copies >= 1000 {
+            (322.0, 142.0)
+        } else {
+            (31.0, 16.0)
+        };
+        println!(
+            "  report ×{copies}: {r_secs:.2} s, peak RSS {r_rss:.0} MiB, site {:.1} MB (largest file {} {:.1} MB)   (targets: <= {t_secs} s, <= {t_mb} MB, site <= {t_site} MB; 0.6: {o_site} MB)",
+            bytes as f64 / 1e6,
+            largest.0,
+            largest.1 as f64 / 1e6,
+        );
+        println!(
+            "  import + report ×{copies}: {:.2} s = {:.0}× WoTemu 0.6's {o_secs} s   (target ×100: <= 0.9 s)",
+            secs + r_secs,
+            o_secs / (secs + r_secs)
         );
     }
 }

@@ -485,10 +485,33 @@ pub(crate) struct ReportArgs {
     /// Print the result as JSON on stdout.
     #[arg(long)]
     pub(crate) json: bool,
-    /// Which copies of the tables the site offers: `parquet` (every table as Parquet, and as CSV when its
-    /// Parquet file is at most 4 MiB), `csv` (every table in both forms), `none` (pages only).
+    /// Which copies of the tables the site offers: `parquet` (every table as Parquet, and as CSV while the
+    /// CSV copies stay within --downloads-budget), `csv` (every table in both forms), `none` (pages only).
     #[arg(long, value_enum, default_value = "parquet")]
     pub(crate) downloads: DownloadsArg,
+    /// With `--downloads parquet`: how much the site's CSV copies may take in all (estimated before writing,
+    /// smallest tables first), e.g. `10M`, `200M`, `0` for none. Keeps a large run's site publishable.
+    #[arg(long, value_name = "SIZE", default_value = "10MB", value_parser = parse_budget)]
+    pub(crate) downloads_budget: u64,
+}
+
+/// A size in bytes: `10MB` and `10M` are 10,000,000 bytes (decimal, as the budget's default is written),
+/// `1g`, `500k`, or a number of bytes.
+fn parse_budget(s: &str) -> Result<u64, String> {
+    let t = s.trim().to_ascii_lowercase();
+    let t = t.strip_suffix('b').unwrap_or(&t);
+    let (num, mult) = match t.chars().last() {
+        Some('k') => (&t[..t.len() - 1], 1e3),
+        Some('m') => (&t[..t.len() - 1], 1e6),
+        Some('g') => (&t[..t.len() - 1], 1e9),
+        _ => (t, 1.0),
+    };
+    match num.trim().parse::<f64>() {
+        Ok(v) if v >= 0.0 && v.is_finite() => Ok((v * mult).round() as u64),
+        _ => Err(format!(
+            "`{s}` is not a size; write e.g. 10MB, 500k, 1g or a number of bytes"
+        )),
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -12,6 +12,9 @@ use crate::error::Error;
 use crate::format;
 use crate::frames::{collect, i64s, scan, strs};
 
+/// The bytes a site's CSV copies may take by default (10 MB).
+pub const DEFAULT_DOWNLOADS_BUDGET: u64 = 10_000_000;
+
 /// What to render and how.
 #[derive(Debug, Clone)]
 pub struct ReportOptions {
@@ -25,15 +28,16 @@ pub struct ReportOptions {
     pub base_url: Option<String>,
     /// Which copies of the tables the site offers (`data/`).
     pub downloads: Downloads,
-    /// With [`Downloads::Parquet`], the Parquet size (bytes) under which a table's CSV is written too.
-    pub csv_under: u64,
+    /// With [`Downloads::Parquet`], how many bytes the site's CSV copies may take in all (estimated before
+    /// writing; smallest tables first). Default 10 MB.
+    pub downloads_budget: u64,
 }
 
 /// The tables a site offers for download.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Downloads {
-    /// Every table as Parquet; as CSV too when its Parquet file is at most `csv_under` bytes (4 MiB by
-    /// default; CSV is several times larger: a big table's would make the site too big to publish).
+    /// Every table as Parquet; as CSV too while the CSV copies stay within `downloads_budget` (CSV is many
+    /// times larger than Parquet: a big table's would make the site too big to publish).
     #[default]
     Parquet,
     /// Every table as Parquet and as CSV.
@@ -51,7 +55,7 @@ impl ReportOptions {
             log_lines: 500,
             base_url: None,
             downloads: Downloads::default(),
-            csv_under: 4 << 20,
+            downloads_budget: DEFAULT_DOWNLOADS_BUDGET,
         }
     }
 }

@@ -12,7 +12,7 @@ use crate::aggregate::{self, LatencyRow};
 use crate::charts;
 use crate::error::Error;
 use crate::format;
-use crate::frames::{collect, f64s, i64s, scan, strs};
+use crate::frames::{collect, f64s, scan, strs};
 use crate::load::{Report, TaskRow};
 use crate::views::*;
 
@@ -66,6 +66,9 @@ type WindowRows = Vec<(i64, String, f64)>;
 
 /// The most points of a latency-over-time chart.
 const LATENCY_TIME_POINTS: usize = 1000;
+
+/// Past this many tasks the tasks page's timeline has a bar per node (thousands of bars cannot be read).
+const TIMELINE_TASKS: usize = 200;
 
 /// Past this many tasks the summary's memory and CPU rankings are per node (a bar per task stops being
 /// readable); the tasks page lists every replica.
@@ -550,46 +553,50 @@ impl Report {
 
     pub(crate) fn tasks_charts(&self) -> Vec<Chart> {
         let end = self.span.1.unwrap_or(0);
-        let rows: Vec<(String, f64, f64, String, String)> = self
-            .tasks
-            .iter()
-            .filter_map(|t| {
-                let a = t.started_us.or(self.span.0)?;
-                let b = t.stopped_us.unwrap_or(end).max(a);
-                Some((
-                    t.task.clone(),
-                    a as f64 / 1000.0,
-                    b as f64 / 1000.0,
-                    t.state.clone(),
-                    task_file(&t.task),
-                ))
-            })
-            .collect();
+        let by_node = self.tasks.len() > TIMELINE_TASKS;
+        // (label, start ms, end ms, state, href); past TIMELINE_TASKS tasks a bar per node, from its first
+        // replica's start to its last one's end, marked failed when any replica was.
+        let mut rows: Vec<(String, f64, f64, String, String)> = Vec::new();
+        let mut nodes: BTreeMap<&str, (usize, f64, f64, bool)> = BTreeMap::new();
+        for t in &self.tasks {
+            let Some(a) = t.started_us.or(self.span.0) else {
+                continue;
+            };
+            let b = t.stopped_us.unwrap_or(end).max(a);
+            let (a, b) = (a as f64 / 1000.0, b as f64 / 1000.0);
+            if by_node {
+                let e = nodes.entry(&t.node).or_insert((0, a, b, false));
+                *e = (e.0 + 1, e.1.min(a), e.2.max(b), e.3 || t.bad);
+            } else {
+                rows.push((t.task.clone(), a, b, t.state.clone(), task_file(&t.task)));
+            }
+        }
+        for (node, (n, a, b, bad)) in nodes {
+            rows.push((
+                format!("{node} ({n} replica{})", if n == 1 { "" } else { "s" }),
+                a,
+                b,
+                if bad { "some failed" } else { "running" }.into(),
+                format!("tasks.html#node-{}", safe_file_name(node)),
+            ));
+        }
         vec![Chart {
             id: "c-timeline".into(),
             title: "Task timeline".into(),
-            note: "click a task to open it".into(),
+            note: if by_node {
+                "a bar per node, from its first replica's start to its last one's end; click a node for its replicas".into()
+            } else {
+                "click a task to open it".into()
+            },
             spec: charts::timeline("Tasks", &rows),
         }]
     }
 
-    pub(crate) fn task_view<'a>(&self, t: &'a TaskRow) -> Result<TaskView<'a>, Error> {
-        let mut logs = Vec::new();
-        let mut count = 0;
-        if let Some(lf) = scan(&self.opts.dataset, Table::Logs)? {
-            let lf = lf.filter(col("task").eq(lit(t.task.clone())));
-            let n = collect(lf.clone().select([len().alias("n")]), Table::Logs)?;
-            count = i64s(&n, "n")[0].unwrap_or(0);
-            let df = collect(lf.tail(self.opts.log_lines as u32), Table::Logs)?;
-            let (time, stream, line) = (i64s(&df, "time"), strs(&df, "stream"), strs(&df, "line"));
-            for i in 0..df.height() {
-                logs.push(LogView {
-                    time: time[i].map(us_to_rfc3339).unwrap_or_default(),
-                    stream: stream[i].clone().unwrap_or_default(),
-                    line: line[i].clone().unwrap_or_default(),
-                });
-            }
-        }
+    pub(crate) fn task_view<'a>(
+        &self,
+        t: &'a TaskRow,
+        d: &'a crate::task_pages::TaskData,
+    ) -> TaskView<'a> {
         let mut facts = vec![
             Fact {
                 label: "node".into(),
@@ -610,235 +617,13 @@ impl Report {
             label: l.clone(),
             value: v.clone(),
         }));
-        Ok(TaskView {
+        TaskView {
             task: &t.task,
             facts,
-            logs_truncated: (count as usize) > logs.len(),
-            logs,
-            log_count: count,
-        })
-    }
-
-    pub(crate) fn task_charts(&self, t: &TaskRow) -> Result<Vec<Chart>, Error> {
-        let dir = &self.opts.dataset;
-        let mut out = Vec::new();
-        let only = |lf: LazyFrame| lf.filter(col("task").eq(lit(t.task.clone())));
-        let win = self.window_us;
-        let secs = win / 1_000_000;
-        if let Some(lf) = scan(dir, Table::System)? {
-            let rows =
-                aggregate::window_stats(only(lf.clone()), "cpu_percent", win, Table::System)?;
-            // A task without samples (no agent: a gateway, Redis, the Docker API proxy) gets no chart.
-            if !rows.is_empty() {
-                let limit = collect(
-                    only(lf.clone()).select([col("cpu_limit_percent").max().alias("l")]),
-                    Table::System,
-                )?;
-                let limit = f64s(&limit, "l").first().copied().flatten();
-                let rows: Vec<_> = rows
-                    .into_iter()
-                    .map(|(w, a, m, b)| (w as f64 / 1000.0, a, m, b))
-                    .collect();
-                let mut note = "% of one CPU: mean, min–max band; dashed: the limit".to_owned();
-                if let Some(c) = &t.cpu_speed {
-                    note.push_str(&format!("; emulated CPU speed: {c}"));
-                }
-                out.push(Chart {
-                    id: "c-cpu".into(),
-                    title: "CPU".into(),
-                    note,
-                    spec: charts::band("CPU", "% CPU", &rows, limit),
-                });
-                let rows =
-                    aggregate::window_stats(only(lf.clone()), "mem_bytes", win, Table::System)?;
-                let limit = collect(
-                    only(lf).select([col("mem_limit_bytes")
-                        .cast(DataType::Float64)
-                        .max()
-                        .alias("l")]),
-                    Table::System,
-                )?;
-                let mib = 1_048_576.0;
-                let limit = f64s(&limit, "l")
-                    .first()
-                    .copied()
-                    .flatten()
-                    .map(|b| b / mib);
-                let rows: Vec<_> = rows
-                    .into_iter()
-                    .map(|(w, a, m, b)| (w as f64 / 1000.0, a / mib, m / mib, b / mib))
-                    .collect();
-                out.push(Chart {
-                    id: "c-mem".into(),
-                    title: "Memory".into(),
-                    note: "MiB; dashed: the limit".into(),
-                    spec: charts::band("Memory", "MiB", &rows, limit),
-                });
-            }
+            logs_truncated: (d.log_count as usize) > d.logs.len(),
+            logs: &d.logs,
+            log_count: d.log_count,
         }
-        if let Some(lf) = scan(dir, Table::Packets)? {
-            for (series, id, title) in [
-                ("proto", "c-proto", "Bytes by protocol"),
-                ("iface", "c-iface", "Bytes by interface"),
-            ] {
-                let rows = aggregate::window_sums(
-                    only(lf.clone()),
-                    col("len"),
-                    series,
-                    win,
-                    Table::Packets,
-                )?;
-                if rows.is_empty() {
-                    continue;
-                }
-                out.push(Chart {
-                    id: id.into(),
-                    title: title.into(),
-                    note: format!("bytes per {secs} s window"),
-                    spec: charts::time_lines(title, "bytes", &ms_rows(rows)),
-                });
-            }
-        }
-        if let Some(lf) = scan(dir, Table::Interactions)? {
-            let boxes: Vec<(String, String, [f64; 7], i64)> =
-                aggregate::latency_boxes(only(lf.clone()))?
-                    .into_iter()
-                    .map(|(c, s, (q, n))| (c, s, q, n))
-                    .collect();
-            if !boxes.is_empty() {
-                out.push(Chart {
-                    id: "c-latency".into(),
-                    title: "Latency distributions".into(),
-                    note: "by thing · name · verb, consumed (what this task observed as a client) and exposed (its handler's time) apart: min–max, p25–p75 box, median tick, p99 triangle".into(),
-                    spec: charts::boxes("Latency", &boxes),
-                });
-            }
-        }
-        let mut keys: Vec<&str> = self
-            .app_points
-            .iter()
-            .filter(|p| p.task == t.task)
-            .map(|p| p.key.as_str())
-            .collect();
-        keys.sort_unstable();
-        keys.dedup();
-        for (i, key) in keys.into_iter().enumerate() {
-            let pts = self
-                .app_points
-                .iter()
-                .filter(|p| p.task == t.task && p.key == key);
-            let rows = crate::app::windowed(pts, win, |p| p.field.clone());
-            out.push(Chart {
-                id: format!("c-app-{i}"),
-                title: format!("App metric {key}"),
-                note: format!("numeric fields, mean per {secs} s window"),
-                spec: charts::time_lines(key, "value", &rows),
-            });
-        }
-        if let Some(lf) = scan(dir, Table::Interactions)? {
-            let lf = only(lf).with_column(
-                (col("thing")
-                    + lit(" · ")
-                    + col("name")
-                    + lit(" · ")
-                    + col("verb")
-                    + lit(" (")
-                    + col("side")
-                    + lit(")"))
-                .alias("series"),
-            );
-            let (rows, secs) = latency_over_time(lf, win)?;
-            if !rows.is_empty() {
-                // The changes of the networks this task is on.
-                let nets: Vec<&str> = self
-                    .changes
-                    .iter()
-                    .map(|c| c.network.as_str())
-                    .filter(|n| t.networks.iter().any(|x| x == n))
-                    .collect();
-                let mut rules: Vec<(f64, String)> = self
-                    .changes
-                    .iter()
-                    .filter(|c| nets.contains(&c.network.as_str()))
-                    .map(|c| (c.time_us as f64 / 1000.0, c.label.clone()))
-                    .collect();
-                rules.extend(self.scenario_rules(Some((&t.node, &t.networks))));
-                out.push(Chart {
-                    id: "c-latency-time".into(),
-                    title: "Latency over time".into(),
-                    note: format!("p95 per {secs} s window by thing · name · verb and side; dotted rules: changes of its networks' conditions"),
-                    spec: charts::with_rules(
-                        charts::time_lines("Latency p95", "ms", &ms_rows(rows)),
-                        &rules,
-                    ),
-                });
-            }
-        }
-        if let Some(lf) = scan(dir, Table::Events)? {
-            let lf = only(lf).with_column((col("name") + lit(" · ") + col("kind")).alias("series"));
-            let rows = aggregate::window_sums(lf, aggregate::ones(), "series", win, Table::Events)?;
-            if !rows.is_empty() {
-                out.push(Chart {
-                    id: "c-events".into(),
-                    title: "Subscription events".into(),
-                    note: format!("events per {secs} s window by event and kind"),
-                    spec: charts::time_lines("Events", "events per window", &ms_rows(rows)),
-                });
-            }
-        }
-        if let Some(lf) = scan(dir, Table::Interactions)? {
-            let df = collect(
-                only(lf)
-                    .with_column(
-                        when(col("ok"))
-                            .then(lit("ok"))
-                            .otherwise(lit("error"))
-                            .alias("outcome"),
-                    )
-                    .group_by([
-                        col("side"),
-                        col("thing"),
-                        col("name"),
-                        col("verb"),
-                        col("outcome"),
-                    ])
-                    .agg([len().alias("n")])
-                    .sort_by_exprs(
-                        [
-                            col("side"),
-                            col("thing"),
-                            col("name"),
-                            col("verb"),
-                            col("outcome"),
-                        ],
-                        SortMultipleOptions::default(),
-                    ),
-                Table::Interactions,
-            )?;
-            let s = |c| strs(&df, c);
-            let (side, thing, name, verb, outcome) =
-                (s("side"), s("thing"), s("name"), s("verb"), s("outcome"));
-            let n = i64s(&df, "n");
-            let rows: Vec<(String, String, f64)> = (0..df.height())
-                .map(|i| {
-                    let v = |c: &[Option<String>]| c[i].clone().unwrap_or_default();
-                    (
-                        format!("{} · {} · {} ({})", v(&thing), v(&name), v(&verb), v(&side)),
-                        v(&outcome),
-                        n[i].unwrap_or(0) as f64,
-                    )
-                })
-                .collect();
-            if !rows.is_empty() {
-                out.push(Chart {
-                    id: "c-verbs".into(),
-                    title: "Interactions by thing, name and verb".into(),
-                    note: "ok and failed, consumed and exposed apart".into(),
-                    spec: charts::outcome_bars("Interactions", &rows),
-                });
-            }
-        }
-        Ok(out)
     }
 
     pub(crate) fn errors_view(&self) -> Vec<ErrorView<'_>> {

@@ -1,7 +1,10 @@
 //! Writing the site: the assets, every page from its template and view, the downloads (on a second thread,
 //! while the pages render).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 use serde::Serialize;
 
@@ -9,6 +12,7 @@ use crate::error::Error;
 use crate::escape::script_json;
 use crate::load::Report;
 use crate::pages::{task_file, Chart};
+use crate::task_pages::TaskData;
 use crate::views::{ChartView, DownloadView, SiteView};
 
 /// The report's statistics (latency per side × thing × name × verb, error groups) as JSON, beside the pages.
@@ -23,15 +27,18 @@ pub struct Rendered {
     pub bytes: u64,
 }
 
-/// Writes pages with one Tera instance and the site's frame.
+/// The file that holds every chart template of a site (see `compact.rs`).
+pub(crate) const SPECS_FILE: &str = "static/specs.js";
+
+/// Writes pages with one Tera instance and the site's frame; shared by the threads that render pages. Each
+/// chart's template is kept once for the whole site and written by [`Writer::finish`].
 pub(crate) struct Writer<'a> {
-    pub(crate) out: &'a Path,
-    pub(crate) tera: tera::Tera,
-    pub(crate) site: SiteView<'a>,
-    pub(crate) pages: usize,
-    pub(crate) charts: usize,
-    pub(crate) total: usize,
-    pub(crate) on_page: &'a mut dyn FnMut(usize, usize),
+    out: &'a Path,
+    tera: tera::Tera,
+    site: SiteView<'a>,
+    specs: Mutex<BTreeMap<String, String>>,
+    pages: AtomicUsize,
+    charts: AtomicUsize,
 }
 
 pub(crate) fn write_file(p: &Path, bytes: &[u8]) -> Result<(), Error> {
@@ -47,10 +54,21 @@ pub(crate) fn write_file(p: &Path, bytes: &[u8]) -> Result<(), Error> {
     })
 }
 
-impl Writer<'_> {
+impl<'a> Writer<'a> {
+    pub(crate) fn new(out: &'a Path, site: SiteView<'a>) -> Result<Writer<'a>, Error> {
+        Ok(Writer {
+            out,
+            tera: crate::assets::tera()?,
+            site,
+            specs: Mutex::new(BTreeMap::new()),
+            pages: AtomicUsize::new(0),
+            charts: AtomicUsize::new(0),
+        })
+    }
+
     /// Renders `template` into `file` with the page's view under `name`, and its charts.
     pub(crate) fn page<V: Serialize>(
-        &mut self,
+        &self,
         file: &str,
         template: &str,
         name: &str,
@@ -62,17 +80,34 @@ impl Writer<'_> {
         ctx.insert("page_href", file);
         ctx.insert("site", &self.site);
         ctx.insert(name, view);
+        let mut parts = serde_json::Map::new();
         let charts: Vec<ChartView> = charts
             .into_iter()
-            .map(|c| ChartView {
-                json: script_json(&c.spec),
-                id: c.id,
-                title: c.title,
-                note: c.note,
+            .map(|mut c| {
+                // The note travels with the template: a page may leave it out of its HTML (the task
+                // pages, whose charts' notes are the same on every page) and the script shows it.
+                c.spec["description"] = c.note.clone().into();
+                let split = crate::compact::split(c.spec);
+                self.specs
+                    .lock()
+                    .expect("specs lock")
+                    .entry(split.template_id)
+                    .or_insert(split.template);
+                parts.insert(c.id.clone(), split.page);
+                ChartView {
+                    id: c.id,
+                    title: c.title,
+                    note: c.note,
+                }
             })
             .collect();
-        self.charts += charts.len();
+        self.charts.fetch_add(charts.len(), Ordering::Relaxed);
         ctx.insert("charts", &charts);
+        // Every chart's rows in one element (`{id: {"s": template, "d": rows}}`, see `compact.rs`).
+        ctx.insert(
+            "charts_json",
+            &script_json(&serde_json::Value::Object(parts)),
+        );
         let html = self
             .tera
             .render(template, &ctx)
@@ -80,9 +115,23 @@ impl Writer<'_> {
                 page: file.to_owned(),
                 message: error_chain(&e),
             })?;
-        self.pages += 1;
-        (self.on_page)(self.pages, self.total);
+        self.pages.fetch_add(1, Ordering::Relaxed);
         write_file(&self.out.join(file), html.as_bytes())
+    }
+
+    /// Writes the charts' templates; returns (pages, charts) written.
+    pub(crate) fn finish(self) -> Result<(usize, usize), Error> {
+        let specs = self.specs.into_inner().expect("specs lock");
+        let mut js = String::from(
+            "// wotemu report: every chart's Vega-Lite spec without its rows, by id; pages carry the rows.\n\
+             window.WOTEMU_SPECS = {\n",
+        );
+        for (id, spec) in &specs {
+            js.push_str(&format!("\"{id}\": {spec},\n"));
+        }
+        js.push_str("};\n");
+        write_file(&self.out.join(SPECS_FILE), js.as_bytes())?;
+        Ok((self.pages.into_inner(), self.charts.into_inner()))
     }
 }
 
@@ -135,14 +184,12 @@ impl Report {
             "errors": self.errors,
         });
         write_file(&out.join(FIGURES_FILE), format!("{figures:#}\n").as_bytes())?;
-        let mut w = Writer {
-            out,
-            tera: crate::assets::tera()?,
-            site: self.site_view(),
-            pages: 0,
-            charts: 0,
-            total: self.page_count(),
-            on_page,
+        let w = Writer::new(out, self.site_view())?;
+        let total = self.page_count();
+        let mut done = 0;
+        let mut advance = |n: usize| {
+            done += n;
+            on_page(done, total);
         };
         w.page(
             "index.html",
@@ -158,15 +205,9 @@ impl Report {
             &self.tasks_view(),
             self.tasks_charts(),
         )?;
-        for t in &self.tasks {
-            w.page(
-                &task_file(&t.task),
-                "task.html",
-                "task",
-                &self.task_view(t)?,
-                self.task_charts(t)?,
-            )?;
-        }
+        advance(2);
+        let data = self.tasks_data()?;
+        self.task_pages(&w, &data, &mut advance)?;
         w.page(
             "networks.html",
             "networks.html",
@@ -181,6 +222,7 @@ impl Report {
             &self.scenario_view()?,
             Vec::new(),
         )?;
+        advance(2);
         for n in &self.networks {
             w.page(
                 &crate::network::network_file(&n.name),
@@ -189,6 +231,7 @@ impl Report {
                 &self.network_view(n),
                 self.network_charts(n),
             )?;
+            advance(1);
         }
         #[derive(Serialize)]
         struct Errors<'a> {
@@ -222,11 +265,61 @@ impl Report {
             &self.data_view(tables),
             Vec::new(),
         )?;
+        advance(3);
+        let (pages, charts) = w.finish()?;
         Ok(Rendered {
             out: out.clone(),
-            pages: w.pages,
-            charts: w.charts,
+            pages,
+            charts,
             bytes: dir_size(out),
+        })
+    }
+
+    /// Renders every task's page, on as many threads as the machine has cores; `advance(n)` is called on
+    /// this thread as pages are done.
+    fn task_pages(
+        &self,
+        w: &Writer<'_>,
+        data: &std::collections::HashMap<String, TaskData>,
+        advance: &mut dyn FnMut(usize),
+    ) -> Result<(), Error> {
+        let empty = TaskData::default();
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .clamp(1, 8);
+        let chunk = self.tasks.len().div_ceil(threads).max(1);
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = self
+                .tasks
+                .chunks(chunk)
+                .map(|tasks| {
+                    let tx = tx.clone();
+                    let empty = &empty;
+                    scope.spawn(move || -> Result<(), Error> {
+                        for t in tasks {
+                            let d = data.get(&t.task).unwrap_or(empty);
+                            w.page(
+                                &task_file(&t.task),
+                                "task.html",
+                                "task",
+                                &self.task_view(t, d),
+                                self.task_charts(t, d),
+                            )?;
+                            // The receiver lives until every worker is joined.
+                            let _ = tx.send(());
+                        }
+                        Ok(())
+                    })
+                })
+                .collect();
+            drop(tx);
+            for () in rx {
+                advance(1);
+            }
+            workers
+                .into_iter()
+                .try_for_each(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
         })
     }
 }

@@ -32,7 +32,6 @@ pub struct ChartView {
     pub id: String,
     pub title: String,
     pub note: String,
-    pub json: String,
 }
 
 /// A headline figure.
@@ -203,7 +202,7 @@ pub struct LogView {
 pub struct TaskView<'a> {
     pub task: &'a str,
     pub facts: Vec<Fact>,
-    pub logs: Vec<LogView>,
+    pub logs: &'a [LogView],
     pub log_count: i64,
     pub logs_truncated: bool,
 }
@@ -250,6 +249,10 @@ pub struct DownloadView {
     /// Links, when the site holds that copy.
     pub parquet: Option<String>,
     pub csv: Option<String>,
+    /// The CSV copy's size as estimated before writing, for people.
+    pub csv_estimate: String,
+    /// Why the site holds no CSV copy, when it does not.
+    pub why_not: String,
 }
 
 /// The data page.

@@ -108,3 +108,19 @@ pub fn check_url(url: &str, origin: Option<&str>) -> (String, usize) {
     }
     (dom, containers)
 }
+
+/// The charts of a report page: (id, rows inline in the page), from its `<script id="charts">` element.
+pub fn page_charts(page: &Path) -> Vec<(String, usize)> {
+    let html = std::fs::read_to_string(page).unwrap();
+    let Some(start) = html.find("<script type=\"application/json\" id=\"charts\">") else {
+        return Vec::new();
+    };
+    let rest = &html[start..];
+    let json = &rest[rest.find('>').unwrap() + 1..rest.find("</script>").unwrap()];
+    let v: serde_json::Value = serde_json::from_str(json).unwrap();
+    v.as_object()
+        .unwrap()
+        .iter()
+        .map(|(id, part)| (id.clone(), part["d"]["n"].as_u64().unwrap_or(0) as usize))
+        .collect()
+}

@@ -143,6 +143,28 @@ pub fn measure(mut cmd: Command) -> (f64, f64) {
     (secs, usage.ru_maxrss as f64 / 1024.0)
 }
 
+/// A folder's total size in bytes and its largest file (path relative to `dir`, bytes), recursively.
+pub fn site_size(dir: &Path) -> (u64, (String, u64)) {
+    fn walk(root: &Path, d: &Path, total: &mut u64, largest: &mut (String, u64)) {
+        for e in std::fs::read_dir(d).expect("read a site folder").flatten() {
+            let p = e.path();
+            let m = e.metadata().expect("a site file's metadata");
+            if m.is_dir() {
+                walk(root, &p, total, largest);
+            } else {
+                *total += m.len();
+                if m.len() > largest.1 {
+                    let rel = p.strip_prefix(root).unwrap_or(&p);
+                    *largest = (rel.display().to_string(), m.len());
+                }
+            }
+        }
+    }
+    let (mut total, mut largest) = (0, (String::new(), 0));
+    walk(dir, dir, &mut total, &mut largest);
+    (total, largest)
+}
+
 /// A TCP port on loopback that is free now.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")

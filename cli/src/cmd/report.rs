@@ -39,6 +39,7 @@ pub(crate) fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
         crate::cli::DownloadsArg::Csv => wotemu_reporter::Downloads::Csv,
         crate::cli::DownloadsArg::None => wotemu_reporter::Downloads::None,
     };
+    opts.downloads_budget = args.downloads_budget;
     let bar = Bar::new();
     bar.start("aggregating", None);
     let report = Report::load(opts)

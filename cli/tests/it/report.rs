@@ -207,3 +207,118 @@ fn the_github_pages_example_works_from_a_sub_path() {
     assert!(served.contains("GET /owner/repo/index.html"), "{served}");
     assert!(!served.contains(" 404 "), "{served}");
 }
+
+/// The site stays publishable at scale (GitHub Pages: 100 MB per file, 1 GB per site), and below WoTemu
+/// 0.6's: WoTemu 0.6's own store ×1000 (7,000 tasks, 7.5 million records) imported, then reported with the
+/// default flags, gives a site of at most 50 MB with no file above 50 MB (0.6's site of the same store:
+/// 142 MB). Regression guard of issue 41: an 0.9 MB `packets.parquet` once became an 83 MB `packets.csv`,
+/// and every task page carried its charts' whole specs.
+#[test]
+fn the_site_of_06s_store_x1000_stays_within_50_mb() {
+    let redis = RedisServer::start();
+    let mut conn = redis.conn();
+    let members = wotemu_testkit::legacy::store_06(&mut conn, 1000);
+    let dir = tempfile::tempdir().unwrap();
+    let dataset = dir.path().join("dataset");
+    let o = wotemu()
+        .args([
+            "-q",
+            "collect",
+            "--legacy",
+            "--redis-url",
+            &redis.url(),
+            "--out",
+        ])
+        .arg(&dataset)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    drop(redis);
+    let m = wotemu_contract::Manifest::read(&dataset).unwrap();
+    assert_eq!(
+        m.accounting.totals.records_written as usize,
+        members + 7_000
+    );
+    let site = dir.path().join("site");
+    let o = wotemu()
+        .args(["-q", "report", "--dataset"])
+        .arg(&dataset)
+        .arg("--out")
+        .arg(&site)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let pages = std::fs::read_dir(site.join("tasks")).unwrap().count();
+    assert_eq!(pages, 7_000, "a page per task stays");
+    let (bytes, (largest, largest_bytes)) = wotemu_testkit::site_size(&site);
+    assert!(
+        bytes <= 50_000_000,
+        "the site holds {bytes} bytes (at most 50 MB); its largest file is {largest} ({largest_bytes} bytes)"
+    );
+    assert!(
+        largest_bytes <= 50_000_000,
+        "{largest} holds {largest_bytes} bytes (at most 50 MB)"
+    );
+    // The data page says which tables have no CSV copy and why.
+    let data = std::fs::read_to_string(site.join("data.html")).unwrap();
+    assert!(
+        data.contains("not in this site: its CSV would be about"),
+        "{data}"
+    );
+    assert!(!site.join("data/packets.csv").exists());
+}
+
+/// `--downloads-budget`: a size (`0` keeps no CSV copy, a large one keeps every one), a bad size is a usage
+/// error that says how to write one.
+#[test]
+fn the_downloads_budget_is_a_size() {
+    let repo = crate::run::repo();
+    let dir = tempfile::tempdir().unwrap();
+    let csvs = |site: &std::path::Path| {
+        std::fs::read_dir(site.join("data"))
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .path()
+                    .extension()
+                    .is_some_and(|x| x == "csv")
+            })
+            .count()
+    };
+    for (budget, expect_all) in [("0", false), ("1g", true)] {
+        let site = dir.path().join(budget);
+        let o = wotemu()
+            .args(["-q", "report", "--downloads-budget", budget, "--dataset"])
+            .arg(repo.join("examples/github-pages/dataset"))
+            .arg("--out")
+            .arg(&site)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        let parquet = std::fs::read_dir(site.join("data")).unwrap().count() - csvs(&site);
+        assert_eq!(
+            csvs(&site),
+            if expect_all { parquet } else { 0 },
+            "{budget}"
+        );
+    }
+    let o = wotemu()
+        .args([
+            "report",
+            "--downloads-budget",
+            "10Q",
+            "--dataset",
+            "x",
+            "--out",
+            "y",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("`10Q` is not a size; write e.g. 10MB"),
+        "{}",
+        stderr(&o)
+    );
+}

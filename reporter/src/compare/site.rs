@@ -703,11 +703,9 @@ impl Comparison {
                 label: "Sweep",
             });
         }
-        let mut noop = |_: usize, _: usize| {};
-        let mut w = Writer {
-            out: dir,
-            tera: crate::assets::tera()?,
-            site: SiteView {
+        let w = Writer::new(
+            dir,
+            SiteView {
                 title: self.title.clone(),
                 stack: "",
                 base_url: self
@@ -722,11 +720,7 @@ impl Comparison {
                 ),
                 nav,
             },
-            pages: 0,
-            charts: 0,
-            total: self.page_count(),
-            on_page: &mut noop,
-        };
+        )?;
         w.page(
             "index.html",
             "compare.html",
@@ -765,10 +759,11 @@ impl Comparison {
         let json =
             serde_json::to_vec_pretty(&self.json()).map_err(|e| Error::Compare(e.to_string()))?;
         write_file(&dir.join("compare.json"), &json)?;
+        let (pages, charts) = w.finish()?;
         Ok(Rendered {
             out: dir.to_owned(),
-            pages: w.pages,
-            charts: w.charts,
+            pages,
+            charts,
             bytes: dir_size(dir),
         })
     }

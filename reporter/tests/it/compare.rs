@@ -312,12 +312,10 @@ fn the_site_renders_in_headless_chromium() {
     assert!(charts >= 4, "{charts}");
     // Every chart stays within the point budget.
     for f in [site.join("index.html"), group, site.join("sweep.html")] {
-        let html = std::fs::read_to_string(&f).unwrap();
-        for spec in html.split("<script type=\"application/json\"").skip(1) {
-            let json = &spec[spec.find('>').unwrap() + 1..spec.find("</script>").unwrap()];
-            let v: serde_json::Value = serde_json::from_str(json).unwrap();
-            let n = v["data"]["values"].as_array().map_or(0, Vec::len);
-            assert!(n <= 5000, "{}: {n} points", f.display());
+        let charts = wotemu_testkit::browser::page_charts(&f);
+        assert!(!charts.is_empty(), "{}", f.display());
+        for (id, rows) in charts {
+            assert!(rows <= 5000, "{} {id}: {rows} points", f.display());
         }
     }
     let json: serde_json::Value =

@@ -293,17 +293,18 @@ fn the_06_dump_shows_every_error_with_its_type_and_message() {
     );
 }
 
-/// `--downloads`: the default offers every table as Parquet and a CSV only of the small ones; `csv` both of
-/// every table; `none` no copy. The data page lists every table either way and says where the rest is.
+/// `--downloads`: the default offers every table as Parquet and CSV copies only while their estimated sizes
+/// fit the budget (smallest first); `csv` both of every table; `none` no copy. The data page lists every table
+/// either way, says why a CSV copy is missing and where the rest is.
 #[test]
 fn downloads_are_a_choice() {
     let f = fixture();
     let dir = tempfile::tempdir().unwrap();
-    let render = |name: &str, downloads: wotemu_reporter::Downloads, csv_under: u64| {
+    let render = |name: &str, downloads: wotemu_reporter::Downloads, budget: u64| {
         let site = dir.path().join(name);
         let mut opts = wotemu_reporter::ReportOptions::new(&f.dataset, &site);
         opts.downloads = downloads;
-        opts.csv_under = csv_under;
+        opts.downloads_budget = budget;
         wotemu_reporter::Report::load(opts)
             .unwrap()
             .render()
@@ -315,32 +316,59 @@ fn downloads_are_a_choice() {
             .unwrap()
             .filter_map(|e| {
                 let p = e.unwrap().path();
-                (p.extension()? == "parquet").then(|| {
-                    (
-                        p.file_stem().unwrap().to_string_lossy().into_owned(),
-                        p.metadata().unwrap().len(),
-                    )
-                })
+                (p.extension()? == "parquet")
+                    .then(|| p.file_stem().unwrap().to_string_lossy().into_owned())
             })
             .collect::<Vec<_>>()
     };
-    // A limit between the smallest and the largest table.
-    let mut sizes: Vec<u64> = tables().iter().map(|t| t.1).collect();
-    sizes.sort_unstable();
-    let limit = sizes[sizes.len() / 2];
-    let site = render("default", wotemu_reporter::Downloads::Parquet, limit);
-    for (name, size) in tables() {
+    let csv_sizes = |site: &Path| -> Vec<(String, u64)> {
+        tables()
+            .into_iter()
+            .filter_map(|name| {
+                let m = site.join(format!("data/{name}.csv")).metadata().ok()?;
+                Some((name, m.len()))
+            })
+            .collect()
+    };
+    // Every CSV copy, to know their sizes; then a budget of about half of them.
+    let all = render("all", wotemu_reporter::Downloads::Parquet, u64::MAX);
+    let full = csv_sizes(&all);
+    assert_eq!(full.len(), tables().len(), "{full:?}");
+    let total: u64 = full.iter().map(|t| t.1).sum();
+    let budget = total / 2;
+    let site = render("default", wotemu_reporter::Downloads::Parquet, budget);
+    for name in tables() {
         assert!(site.join(format!("data/{name}.parquet")).exists(), "{name}");
-        assert_eq!(
-            site.join(format!("data/{name}.csv")).exists(),
-            size <= limit,
-            "{name} ({size} bytes)"
-        );
+    }
+    let kept = csv_sizes(&site);
+    assert!(
+        !kept.is_empty() && kept.len() < full.len(),
+        "{kept:?} of {full:?}"
+    );
+    // The estimates are close to what is written: the copies fit the budget within 10 %.
+    let used: u64 = kept.iter().map(|t| t.1).sum();
+    assert!(used as f64 <= budget as f64 * 1.1, "{used} > {budget}");
+    // The smallest go first: no table left out is smaller than one kept.
+    let largest_kept = kept.iter().map(|t| t.1).max().unwrap();
+    for (name, size) in &full {
+        if !kept.iter().any(|k| &k.0 == name) {
+            assert!(
+                *size as f64 >= largest_kept as f64 * 0.9,
+                "{name} ({size}) left out"
+            );
+        }
     }
     let page = read(&site.join("data.html"));
-    assert!(page.contains("not in this site") && page.contains("--downloads csv"));
+    assert!(
+        page.contains("not in this site: its CSV would be about")
+            && page.contains("--downloads-budget")
+            && page.contains("--downloads csv"),
+        "{page}"
+    );
+    let none = render("zero", wotemu_reporter::Downloads::Parquet, 0);
+    assert!(csv_sizes(&none).is_empty());
     let site = render("csv", wotemu_reporter::Downloads::Csv, 0);
-    for (name, _) in tables() {
+    for name in tables() {
         assert!(site.join(format!("data/{name}.csv")).exists(), "{name}");
     }
     let site = render("none", wotemu_reporter::Downloads::None, 0);
@@ -352,7 +380,7 @@ fn downloads_are_a_choice() {
         "no copy"
     );
     let page = read(&site.join("data.html"));
-    for (name, _) in tables() {
+    for name in tables() {
         assert!(
             page.contains(&format!("<td>{name}</td>")),
             "{name} is listed"

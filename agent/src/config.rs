@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 use wotemu_contract::task::TaskName;
+use wotemu_ship::ProducerConfig;
 
 pub use wotemu_contract::ports::Ports;
 
@@ -84,18 +85,17 @@ impl AgentConfig {
         let get = |k: &str| env.get(k).filter(|v| !v.is_empty()).cloned();
         let port = |k: &str, d: u16| get(k).and_then(|v| v.parse().ok()).unwrap_or(d);
         let d = Ports::default();
-        let stack = get("WOTEMU_STACK").unwrap_or_else(|| "wotemu".into());
-        let hostname = get("HOSTNAME").or_else(crate::facts::hostname);
-        let task = get("WOTEMU_TASK")
-            .or_else(|| hostname.clone())
-            .unwrap_or_else(|| format!("{stack}_agent.1.{}", std::process::id()));
+        let hostname = get("HOSTNAME").or_else(wotemu_sys::facts::hostname);
+        let ProducerConfig {
+            redis_url,
+            stack,
+            task,
+            spool_dir,
+        } = ProducerConfig::from_env(env);
         let parsed = TaskName::parse(&task);
         let node = get("WOTEMU_NODE").unwrap_or_else(|| parsed.node(Some(&stack)).to_owned());
         let service = get("SERVICE_NAME").unwrap_or_else(|| parsed.service.to_owned());
         let slot = parsed.slot;
-        let spool_dir = get("WOTEMU_SPOOL_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| std::env::temp_dir().join("wotemu-spool"));
         let mut python_path = Vec::new();
         for var in ["WOTEMU_PYTHONPATH"] {
             if let Some(v) = get(var) {
@@ -103,18 +103,7 @@ impl AgentConfig {
             }
         }
         AgentConfig {
-            redis_url: {
-                let url = get("REDIS_URL").unwrap_or_else(|| "redis://127.0.0.1:6379".into());
-                // The stack's password comes from a secret file (Swarm), never from the environment itself.
-                match get("REDIS_PASSWORD_FILE").map(|f| std::fs::read_to_string(&f)) {
-                    Some(Ok(pw)) => wotemu_contract::redact::with_password(&url, pw.trim()),
-                    Some(Err(e)) => {
-                        tracing::warn!(error = %e, "REDIS_PASSWORD_FILE cannot be read; connecting without a password.");
-                        url
-                    }
-                    None => url,
-                }
-            },
+            redis_url,
             app: app.to_owned(),
             params: BTreeMap::new(),
             http: false,
@@ -166,6 +155,27 @@ impl AgentConfig {
         }
     }
 
+    /// Who this agent is as a producer of records, and where they go.
+    pub fn producer(&self) -> ProducerConfig {
+        ProducerConfig {
+            redis_url: self.redis_url.clone(),
+            stack: self.stack.clone(),
+            task: self.task.clone(),
+            spool_dir: self.spool_dir.clone(),
+        }
+    }
+
+    /// `wotemu agent --dry-run` for people: who the agent is, its app, bindings and where it ships.
+    pub fn describe(&self) -> String {
+        format!(
+            "task {} (node {}, stack {})\napp {} with params {:?}\nbindings: http={} ws={} mqtt={} coap={}; ports {:?}\nredis {}\nsamples every {:?}, ships every {:?}; spool {} (max {} MiB); packets: {}",
+            self.task, self.node, self.stack, self.app, self.params, self.http, self.ws, self.mqtt, self.coap,
+            self.ports, wotemu_contract::redact::redact_url(&self.redis_url), self.sample_every,
+            self.flush_every, self.spool_dir.display(), self.spool_max_bytes >> 20,
+            if self.capture { "counted" } else { "not counted" },
+        )
+    }
+
     /// The MQTT broker URL the servient uses.
     pub fn mqtt_url(&self) -> Option<String> {
         self.mqtt_broker_host
@@ -192,6 +202,84 @@ impl AgentConfig {
             "log_level": self.log_level,
         })
         .to_string()
+    }
+}
+
+/// What a command line changes of the environment's configuration (`wotemu agent`'s flags).
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub redis_url: Option<String>,
+    pub stack: Option<String>,
+    /// The task's name: its node, service and slot follow from it.
+    pub task: Option<String>,
+    /// The app's keyword arguments, in order (a later one wins).
+    pub params: Vec<(String, String)>,
+    pub http: bool,
+    pub ws: bool,
+    pub mqtt: bool,
+    pub coap: bool,
+    /// Seconds (positive).
+    pub sample_every: f64,
+    pub flush_every: f64,
+    pub drain_timeout: f64,
+    pub spool_dir: Option<PathBuf>,
+    pub spool_max_mib: u64,
+    pub capture: bool,
+    pub capture_ifaces: Vec<String>,
+    /// The apps' venv's `site-packages`, when there is one.
+    pub site_packages: Option<PathBuf>,
+}
+
+impl AgentConfig {
+    /// This configuration with a command line's changes; refuses values the agent cannot use.
+    pub fn with(mut self, o: Overrides) -> Result<AgentConfig, crate::Error> {
+        let secs = |what: &str, v: f64| {
+            if v.is_finite() && v > 0.0 {
+                Ok(Duration::from_secs_f64(v))
+            } else {
+                Err(crate::Error::Config(format!(
+                    "--{what} must be a positive number of seconds, not {v}"
+                )))
+            }
+        };
+        if let Some(v) = o.redis_url {
+            self.redis_url = v;
+        }
+        if let Some(v) = o.stack {
+            self.stack = v;
+        }
+        if let Some(v) = o.task {
+            let parsed = TaskName::parse(&v);
+            self.node = parsed.node(Some(&self.stack)).to_owned();
+            self.service = parsed.service.to_owned();
+            self.slot = parsed.slot;
+            self.task = v;
+        }
+        self.params.extend(o.params);
+        (self.http, self.ws, self.mqtt, self.coap) = (o.http, o.ws, o.mqtt, o.coap);
+        if self.mqtt && self.mqtt_broker_host.is_none() {
+            return Err(crate::Error::Config("--enable-mqtt needs the broker's host: set MQTT_BROKER_HOST (the topology's broker does it)".into()));
+        }
+        self.sample_every = secs("sample-every", o.sample_every)?;
+        self.flush_every = secs("flush-every", o.flush_every)?;
+        self.drain_timeout = secs("drain-timeout", o.drain_timeout)?;
+        if let Some(d) = o.spool_dir {
+            self.spool_dir = d;
+        }
+        self.spool_max_bytes = o.spool_max_mib << 20;
+        self.capture = o.capture;
+        self.capture_ifaces = o.capture_ifaces;
+        self.python_path.extend(o.site_packages);
+        // A relative app file is relative to where the agent was started.
+        if std::path::Path::new(&self.app)
+            .extension()
+            .is_some_and(|e| e == "py")
+        {
+            if let Ok(abs) = std::path::absolute(&self.app) {
+                self.app = abs.to_string_lossy().into_owned();
+            }
+        }
+        Ok(self)
     }
 }
 

@@ -60,7 +60,7 @@ fn self_limit(cfg: &AgentConfig, target: f64) -> Result<(f64, f64), Error> {
     let host = cfg
         .node_hostname
         .clone()
-        .or_else(crate::facts::hostname)
+        .or_else(wotemu_sys::facts::hostname)
         .unwrap_or_else(|| "host".into());
     let keys = StackKeys::new(&cfg.stack);
     let key = keys.benchmark(&host);
@@ -172,7 +172,7 @@ fn writable(dir: &std::path::Path, v2: bool) -> Result<(), Error> {
 
 fn host_cpu() -> (String, u32) {
     (
-        crate::facts::cpu_model().unwrap_or_else(|| "unknown".into()),
+        wotemu_sys::facts::cpu_model().unwrap_or_else(|| "unknown".into()),
         std::thread::available_parallelism()
             .map(|n| n.get() as u32)
             .unwrap_or(1),

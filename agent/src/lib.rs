@@ -3,7 +3,8 @@
 //! `wotemu agent` runs in every emulated node (a container or a network namespace). It registers the task,
 //! hosts the node's WoTPy app in embedded Python ([`python`]), records every interaction and subscription
 //! event, samples the task's cgroup ([`system`]), counts packets ([`packets`]), and ships everything to the
-//! task's Redis stream in batches ([`shipper`]), spooling to disk while Redis is unreachable ([`spool`]).
+//! task's Redis stream in batches through the producer library ([`wotemu_ship`]), which spools to disk while
+//! Redis is unreachable.
 //! On SIGTERM or SIGINT it stops the app, ships what is left and marks the task stopped.
 //!
 //! This crate must never drop a record without counting it (full buffers and a full spool are reported in
@@ -13,13 +14,8 @@
 pub mod config;
 mod cpu;
 mod error;
-pub mod events;
-pub mod facts;
-pub mod gateway;
 pub mod packets;
 pub mod python;
-pub mod shipper;
-pub mod spool;
 pub mod stack;
 pub mod system;
 pub mod zygote;
@@ -30,18 +26,18 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use wotemu_contract::keys::{check_name, StackKeys};
+use wotemu_contract::keys::StackKeys;
 use wotemu_contract::redact::redact_env;
 use wotemu_contract::table::{Packet, SystemSample, Table};
 use wotemu_contract::task::{TaskInfo, TaskSnapshot};
 use wotemu_contract::time_util::{now_us, us_to_rfc3339};
+use wotemu_sys::facts;
 
 pub use config::{AgentConfig, Ports};
 pub use error::Error;
 
 use crate::python::RecorderState;
-use crate::shipper::{Shipper, ShipperConfig};
-use crate::spool::Spool;
+use wotemu_ship::{Shipper, ShipperConfig};
 
 /// How a run of the agent ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,6 +57,42 @@ pub struct Outcome {
     /// Entries left in the spool because Redis never came back before the drain timeout.
     pub left_in_spool: u64,
     pub spool_path: std::path::PathBuf,
+}
+
+impl Outcome {
+    /// What the person running the agent should know of how it ended (batches left in the spool, records
+    /// dropped).
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.left_in_spool > 0 {
+            out.push(format!(
+                "Redis was unreachable until the end: {} batches wait in {}; they are shipped when an agent of this task runs again with the same spool",
+                self.left_in_spool,
+                self.spool_path.display()
+            ));
+        }
+        if self.dropped_records > 0 {
+            out.push(format!(
+                "{} records were dropped (full buffers or spool); the dataset reports them per task",
+                self.dropped_records
+            ));
+        }
+        out
+    }
+
+    /// Why the app of `task` failed, when it did.
+    pub fn failure(&self, task: &str) -> Option<String> {
+        match (&self.state[..], &self.error) {
+            ("failed", Some(e)) if self.load_error => {
+                Some(format!("the app of task {task} cannot be loaded: {e}"))
+            }
+            ("failed", Some(e)) => Some(format!(
+                "the app of task {task} failed: {e}\n{}",
+                self.traceback.clone().unwrap_or_default()
+            )),
+            _ => None,
+        }
+    }
 }
 
 /// A stop signal threads can wait on.
@@ -91,27 +123,13 @@ impl Stop {
     }
 }
 
+/// Starts a thread of the agent inside the caller's span (the task's), so its logs name the task.
 fn spawn<F: FnOnce() + Send + 'static>(name: &'static str, f: F) -> Result<JoinHandle<()>, Error> {
+    let span = tracing::Span::current();
     std::thread::Builder::new()
         .name(format!("wotemu-{name}"))
-        .spawn(f)
+        .spawn(move || span.in_scope(f))
         .map_err(|source| Error::Thread { what: name, source })
-}
-
-/// The facts of a task that records without an app (a gateway's recorder, the stack's scenario service): who
-/// and where it is, from its task name; each adds its own.
-pub(crate) fn recorder_info(stack: &str, task: &str, started_us: i64) -> TaskInfo {
-    let name = wotemu_contract::task::TaskName::parse(task);
-    TaskInfo {
-        task: task.to_owned(),
-        node: name.node(Some(stack)).to_owned(),
-        service: name.service.to_owned(),
-        slot: name.slot,
-        hostname: facts::hostname(),
-        container_id: facts::container_id(),
-        started_at: Some(us_to_rfc3339(started_us)),
-        ..Default::default()
-    }
 }
 
 /// The task's facts for the registry (completed by the stack's view of the task in Swarm).
@@ -188,39 +206,13 @@ fn stack_view(cfg: &AgentConfig) -> (Option<stack::TaskView>, Option<String>) {
     }
 }
 
-/// A shipper for `cfg.task` with its spool in `spool_dir` (at most `spool_max_bytes`), flushing on a
-/// thread of its own (an agent's, or a recording gateway's).
-pub(crate) fn start_shipping(
-    cfg: ShipperConfig,
-    spool_dir: &std::path::Path,
-    spool_max_bytes: u64,
-) -> Result<(Arc<Shipper>, std::thread::JoinHandle<shipper::Drained>), Error> {
-    let spool =
-        Spool::open(spool_dir, &cfg.task, spool_max_bytes).map_err(|source| Error::Spool {
-            path: spool_dir.to_owned(),
-            source,
-        })?;
-    let shipper = Shipper::new(cfg);
-    let flusher = shipper.spawn(spool).map_err(|source| Error::Thread {
-        what: "shipper",
-        source,
-    })?;
-    Ok((shipper, flusher))
-}
-
 /// Runs the agent until SIGTERM/SIGINT or until the app fails.
 pub fn run(cfg: AgentConfig) -> Result<Outcome, Error> {
     let _span = tracing::info_span!("task", task = %cfg.task).entered();
-    if check_name(&cfg.task).is_err() {
-        return Err(Error::TaskName(cfg.task.clone()));
-    }
-    redis::Client::open(cfg.redis_url.as_str()).map_err(|e| Error::RedisUrl {
-        url: wotemu_contract::redact::redact_url(&cfg.redis_url),
-        message: e.to_string(),
-    })?;
+    cfg.producer().check()?;
     let sigset = wotemu_sys::signals::block_stop_signals();
     let keys = StackKeys::new(&cfg.stack);
-    let (shipper, flusher) = start_shipping(
+    let (shipper, flusher) = wotemu_ship::start_shipping(
         ShipperConfig {
             redis_url: cfg.redis_url.clone(),
             stack: cfg.stack.clone(),
@@ -238,11 +230,7 @@ pub fn run(cfg: AgentConfig) -> Result<Outcome, Error> {
     let (view, view_warning) = stack_view(&cfg);
     let mut info = task_info(&cfg, python::python_version(), view.as_ref());
     info.cpu_speed = cpu_speed;
-    shipper.hset(
-        keys.tasks(),
-        cfg.task.clone(),
-        serde_json::to_string(&info).expect("task info serializes"),
-    );
+    wotemu_ship::register(&shipper, &keys, &info);
     let state = RecorderState::new(Arc::clone(&shipper), &cfg.task, &cfg.node);
     state.log(
         "wotemu",
@@ -334,7 +322,7 @@ pub fn run(cfg: AgentConfig) -> Result<Outcome, Error> {
         serde_json::to_string(&snapshot).expect("snapshot serializes"),
     );
     shipper.close();
-    let drained = flusher.join().unwrap_or_else(|_| shipper::Drained {
+    let drained = flusher.join().unwrap_or_else(|_| wotemu_ship::Drained {
         left_in_spool: u64::MAX,
         spool_path: cfg.spool_dir.clone(),
     });

@@ -11,7 +11,7 @@ use wotemu_contract::time_util::now_us;
 
 use crate::config::AgentConfig;
 use crate::error::Error;
-use crate::shipper::Shipper;
+use wotemu_ship::Shipper;
 
 /// The Python packages, as shipped in the binary: `wotemu_agent` (the recorder, the builtin apps) and
 /// `wotemu` (WoTemu 0.6's API for apps: `wotemu.utils`, `wotemu.monitor.utils`, `wotemu.config`,

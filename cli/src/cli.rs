@@ -15,7 +15,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     name = "wotemu",
     version,
     propagate_version = true,
-    max_term_width = 120
+    max_term_width = 120,
+    after_help = "Commands a stack runs inside its containers (not for people; `wotemu help COMMAND` tells more):\n  agent, gateway, route, broker, redis-server, docker-api-proxy, scenario"
 )]
 pub(crate) struct Cli {
     #[command(flatten)]
@@ -67,19 +68,17 @@ pub(crate) enum Command {
     ///   wotemu collect --legacy --redis-url redis://10.0.0.5:6379 --out runs/old-experiment
     #[command(verbatim_doc_comment)]
     Collect(CollectArgs),
-    /// Run a node's WoTPy app and measure the node (what every emulated node runs).
+    /// [stack] Run a node's WoTPy app and measure the node: what every emulated node runs.
     ///
-    /// Reads the node's environment contract (WoTemu 0.6's variables: PORT_*, REDIS_URL, MQTT_BROKER_HOST,
-    /// plus WOTEMU_STACK and WOTEMU_TASK), registers the task, runs `async def app(wot, conf, loop, **params)`
-    /// in embedded Python with a WoTPy servient, records every interaction, samples CPU and memory, counts
-    /// packets, and streams it all to Redis. Stops on SIGTERM or Ctrl-C. While Redis is unreachable, batches
-    /// wait in a local spool and are replayed later: nothing is lost or doubled.
+    /// Reads the node's environment contract (0.6's PORT_*, REDIS_URL, MQTT_BROKER_HOST, plus WOTEMU_STACK and
+    /// WOTEMU_TASK), runs `async def app(wot, conf, loop, **params)` with a WoTPy servient, records every
+    /// interaction, samples CPU and memory, counts packets and ships it all to Redis (spooled while it is
+    /// unreachable). Stops on SIGTERM or Ctrl-C. `--dry-run` checks that the app loads.
     ///
     /// Examples:
     ///   wotemu agent --path clock --enable-http
-    ///   wotemu agent --path reader --func-param servient_host server.3g --func-param thing_id urn:clock
     ///   wotemu agent --path apps/my_app.py --dry-run
-    #[command(verbatim_doc_comment)]
+    #[command(verbatim_doc_comment, hide = true)]
     Agent(AgentArgs),
     /// Run a topology on this host: network namespaces, emulated networks, an agent per replica.
     ///
@@ -106,30 +105,22 @@ pub(crate) enum Command {
     ///   sudo wotemu clean --discard
     #[command(verbatim_doc_comment)]
     Clean(CleanArgs),
-    /// Shape a network's traffic: what each network's gateway runs.
+    /// [stack] Shape a network's forwarded traffic: what each network's gateway runs.
     ///
-    /// Applies the network's conditions (delay with normal jitter, rate, loss, duplication, corruption,
-    /// reordering, a separate rate for traffic towards services, and their schedule) to the traffic this
-    /// host forwards. The backend is chosen automatically and reported: the kernel's netem + tbf (WoTemu
-    /// 0.6's qdiscs) when the kernel has sch_netem, else a userspace shaper fed by NFQUEUE. Stops on
-    /// SIGTERM or Ctrl-C and removes every rule and qdisc it added (after kill -9: `wotemu clean`).
+    /// Applies the conditions (delay, jitter, rate, loss, duplication, corruption, reordering, rate_up, their
+    /// schedule and trace) with the kernel's netem + tbf when it has sch_netem, else the userspace NFQUEUE
+    /// shaper; removes what it added when it stops (after kill -9: `wotemu clean`).
     ///
-    /// Examples:
+    /// Example:
     ///   wotemu gateway --conditions '{"latency": 300, "jitter": 150, "rate": "1.5mbit"}'
-    ///   wotemu gateway '{"latency": 40, "jitter": 10, "rate": "15mbit"}'     (WoTemu 0.6's form)
-    #[command(verbatim_doc_comment)]
+    #[command(verbatim_doc_comment, hide = true)]
     Gateway(GatewayArgs),
-    /// Send this node's WoT traffic in a network through the network's gateway.
+    /// [stack] Send this node's WoT traffic in a network through the network's gateway (iptables mangle marks
+    /// and policy routing, as 0.6); --remove takes the rules away.
     ///
-    /// Marks packets to and from the WoT ports (PORT_HTTP, PORT_WS, PORT_MQTT, PORT_CATALOGUE over TCP,
-    /// PORT_COAP over UDP, plus OTHER_PORTS_TCP/OTHER_PORTS_UDP) within the network's subnet, and routes
-    /// marked packets via the gateway (iptables mangle + policy routing, as WoTemu 0.6). Other traffic is
-    /// untouched. Running it again replaces the rules; --remove takes them away.
-    ///
-    /// Examples:
+    /// Example:
     ///   wotemu route --gateway gw_3g
-    ///   wotemu route --gateway 10.77.0.1 --subnet 10.77.0.0/24 --index 0 --tcp-ports 80,81,1883,9090
-    #[command(verbatim_doc_comment)]
+    #[command(verbatim_doc_comment, hide = true)]
     Route(RouteArgs),
     /// Measure what a gateway achieves: configured vs measured delay, jitter, rate and loss.
     ///
@@ -166,35 +157,24 @@ pub(crate) enum Command {
     ///   sudo wotemu cpu-speed --recalibrate --json
     #[command(verbatim_doc_comment)]
     CpuSpeed(CpuSpeedArgs),
-    /// Serve a read-only view of the Docker API (what a Swarm stack's agents use to see the stack).
-    ///
-    /// Forwards GET and HEAD requests for the sections the environment enables (CONTAINERS=1, NETWORKS=1,
-    /// NODES=1, SERVICES=1, TASKS=1; _ping, version and info always) to the Docker socket; anything else
-    /// gets 403. The `docker_api_proxy` service of `wotemu compose` runs it.
-    #[command(verbatim_doc_comment)]
+    /// [stack] Serve a read-only view of the Docker API (the stack's `docker_api_proxy` service): GET and HEAD
+    /// of the sections the environment enables (CONTAINERS=1, NETWORKS=1, NODES=1, SERVICES=1, TASKS=1).
+    #[command(verbatim_doc_comment, hide = true)]
     DockerApiProxy(DockerApiProxyArgs),
-    /// Carry out a topology's scenario in a Swarm stack (what the `scenario` service of `wotemu compose` runs).
-    ///
-    /// Takes the events `wotemu compose` validated (--events, JSON), waits for every node's replicas
-    /// (--node), then does each step at its time through the Docker API of the local engine (kill, pause,
-    /// exec, service scale) or the gateways' live changes, and ships each step as a `timeline` event to
-    /// the stack's Redis (the environment of an agent: REDIS_URL, REDIS_PASSWORD_FILE, WOTEMU_STACK,
-    /// WOTEMU_TASK). Ends on SIGTERM, resuming any replica it paused.
-    #[command(verbatim_doc_comment)]
+    /// [stack] Carry out a topology's scenario in a Swarm stack (the stack's `scenario` service): each step at
+    /// its time through the Docker API, each shipped as a `timeline` event to the stack's Redis.
+    #[command(verbatim_doc_comment, hide = true)]
     Scenario(ScenarioArgs),
-    /// Run the stack's Redis (what the `redis` service of `wotemu compose` runs): `redis-server` with the
-    /// stack's password from its secret file (REDIS_PASSWORD_FILE), handed over on redis-server's stdin so that
-    /// it never shows on a command line; no persistence to disk, no eviction, up to 100,000 clients.
-    #[command(verbatim_doc_comment)]
+    /// [stack] Run the stack's Redis (its `redis` service): `redis-server` with the stack's password from
+    /// REDIS_PASSWORD_FILE, handed over on stdin (never on a command line).
+    #[command(verbatim_doc_comment, hide = true)]
     RedisServer(RedisServerArgs),
-    /// Run an MQTT broker (Mosquitto) for a topology's MQTT nodes: what each broker service runs.
+    /// [stack] Run an MQTT broker (Mosquitto) for a topology's MQTT nodes, routed through its networks'
+    /// gateways (--route-via).
     ///
-    /// Routes the broker's WoT traffic through its networks' gateways (--route-via, as the agent does), then
-    /// runs mosquitto on --port with anonymous access, in the foreground (it ends on SIGTERM).
-    ///
-    /// Examples:
-    ///   wotemu broker --port 1883 --route-via gw_cellular --route-via gw_field_wifi
-    #[command(verbatim_doc_comment)]
+    /// Example:
+    ///   wotemu broker --port 1883 --route-via gw_cellular
+    #[command(verbatim_doc_comment, hide = true)]
     Broker(BrokerArgs),
     /// List the runs on this host (`wotemu run`), running or left behind.
     #[command(verbatim_doc_comment)]
@@ -263,20 +243,7 @@ pub(crate) enum Command {
     /// all tests); traffic, errors, and nodes' CPU, memory and restarts side by side. The first run is the
     /// baseline unless --baseline names another.
     ///
-    /// --fail-if makes it a regression gate (exit 4 when a gate is violated):
-    ///
-    ///   GATE     := METRIC(SELECTOR) OP EXPR          OP: >  >=  <  <=  ==  !=
-    ///   SELECTOR := * | TERM[,TERM…]                  TERM: a name (matches a thing, a property/action/event
-    ///                                                 name, a verb or a client node) or KEY=NAME with KEY one
-    ///                                                 of thing, name, verb, node; terms must all match
-    ///   EXPR     := numbers, `baseline` (the same figure in the baseline), + - * / and ( ); 5% is 0.05
-    ///   METRIC   := p50 p95 p99 mean (latency, ms) · count errors · error_rate ok_rate (0–1) ·
-    ///               throughput (interactions/s) · mean_cpu p95_cpu max_cpu (% of one core, of a node) ·
-    ///               mean_mem p95_mem max_mem (MiB, of a node) · restarts (of a node) ·
-    ///               drops (packets a network's gateway dropped: `drops(gw_3g) > baseline * 2`)
-    ///
-    /// A gate is checked on every run but the baseline; a figure with no data violates it (a misspelt
-    /// selector cannot pass). A malformed gate is a usage error (exit 2) that shows where the mistake is.
+    /// --fail-if makes it a regression gate (exit 4 when a gate is violated); its grammar is below.
     ///
     /// Examples:
     ///   wotemu compare runs/3g runs/lte --out compare-site
@@ -284,6 +251,7 @@ pub(crate) enum Command {
     ///   wotemu compare runs/main runs/branch --fail-if 'p95(readproperty) > 1.10 * baseline' \
     ///       --fail-if 'error_rate(*) > 0.01'
     #[command(verbatim_doc_comment)]
+    #[cfg_attr(feature = "report", command(after_long_help = wotemu_reporter::compare::gate::GRAMMAR))]
     Compare(CompareArgs),
     /// Run every combination of a topology's parameters, then compare them.
     ///
@@ -457,15 +425,11 @@ pub(crate) struct SweepArgs {
 #[derive(Debug, Args)]
 pub(crate) struct ReportArgs {
     /// The run dataset to render.
-    #[arg(
-        long,
-        short = 'd',
-        conflicts_with = "stack",
-        required_unless_present = "stack"
-    )]
+    #[arg(long, short = 'd', conflicts_with = "stack")]
     pub(crate) dataset: Option<PathBuf>,
-    /// Collect this stack from Redis first (0.6's `wotemu report --stack`).
-    #[arg(long, env = "WOTEMU_STACK")]
+    /// Collect this stack from Redis first (0.6's `wotemu report --stack`; default: WOTEMU_STACK, unless
+    /// --dataset is given).
+    #[arg(long)]
     pub(crate) stack: Option<String>,
     #[command(flatten)]
     pub(crate) redis: RedisArgs,
@@ -491,27 +455,8 @@ pub(crate) struct ReportArgs {
     pub(crate) downloads: DownloadsArg,
     /// With `--downloads parquet`: how much the site's CSV copies may take in all (estimated before writing,
     /// smallest tables first), e.g. `10M`, `200M`, `0` for none. Keeps a large run's site publishable.
-    #[arg(long, value_name = "SIZE", default_value = "10MB", value_parser = parse_budget)]
+    #[arg(long, value_name = "SIZE", default_value = "10MB", value_parser = wotemu_topology::units::parse_size)]
     pub(crate) downloads_budget: u64,
-}
-
-/// A size in bytes: `10MB` and `10M` are 10,000,000 bytes (decimal, as the budget's default is written),
-/// `1g`, `500k`, or a number of bytes.
-fn parse_budget(s: &str) -> Result<u64, String> {
-    let t = s.trim().to_ascii_lowercase();
-    let t = t.strip_suffix('b').unwrap_or(&t);
-    let (num, mult) = match t.chars().last() {
-        Some('k') => (&t[..t.len() - 1], 1e3),
-        Some('m') => (&t[..t.len() - 1], 1e6),
-        Some('g') => (&t[..t.len() - 1], 1e9),
-        _ => (t, 1.0),
-    };
-    match num.trim().parse::<f64>() {
-        Ok(v) if v >= 0.0 && v.is_finite() => Ok((v * mult).round() as u64),
-        _ => Err(format!(
-            "`{s}` is not a size; write e.g. 10MB, 500k, 1g or a number of bytes"
-        )),
-    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -567,9 +512,7 @@ pub(crate) enum SchemaCommand {
 
 #[derive(Debug, Args)]
 pub(crate) struct AgentArgs {
-    /// The app: a builtin (clock, error, reader, subscriber, worker, caller; `wotemu_` prefix accepted), a
-    /// URL, or a Python file defining `async def app(wot, conf, loop, **params)`.
-    #[arg(long, short = 'p', value_name = "APP")]
+    #[arg(long, short = 'p', value_name = "APP", help = agent_path_help())]
     pub(crate) path: String,
     /// A keyword argument of the app (repeatable); values are strings, as in WoTemu 0.6.
     #[arg(long = "func-param", num_args = 2, value_names = ["NAME", "VALUE"], action = clap::ArgAction::Append)]
@@ -672,9 +615,9 @@ pub(crate) struct StopArgs {
     #[arg(long, value_name = "RUN_DIR")]
     pub(crate) run: Option<PathBuf>,
     /// The Swarm stack's compose file (stored with the data, shown in the report).
-    #[arg(long, value_name = "FILE", requires = "stack", conflicts_with = "run")]
+    #[arg(long, value_name = "FILE", conflicts_with = "run")]
     pub(crate) compose_file: Option<PathBuf>,
-    /// The Swarm stack's name, as given to `docker stack deploy`.
+    /// The Swarm stack's name, as given to `docker stack deploy` (default: WOTEMU_STACK, unless --run is given).
     #[arg(long, conflicts_with = "run")]
     pub(crate) stack: Option<String>,
     /// The stack's Redis (published on this port of the Swarm's hosts by the compose file).
@@ -954,7 +897,7 @@ pub(crate) struct LiveTarget {
     /// The run directory of a running `wotemu run` (see `wotemu ps`; the only one when there is one).
     #[arg(long, value_name = "RUN_DIR", conflicts_with = "stack")]
     pub(crate) run: Option<PathBuf>,
-    /// A running Swarm stack, as given to `docker stack deploy`.
+    /// A running Swarm stack, as given to `docker stack deploy` (default: WOTEMU_STACK, unless --run is given).
     #[arg(long)]
     pub(crate) stack: Option<String>,
     /// The stack's Redis (published on this port of the Swarm's hosts by the compose file).
@@ -1046,4 +989,14 @@ pub(crate) struct DockerApiProxyArgs {
     /// The Docker socket.
     #[arg(long, default_value = "/var/run/docker.sock")]
     pub(crate) socket: PathBuf,
+}
+
+/// `wotemu agent --path`'s help, naming every builtin from the one list (`wotemu_contract::apps`).
+fn agent_path_help() -> String {
+    let names: Vec<&str> = wotemu_contract::apps::available().map(|b| b.name).collect();
+    format!(
+        "The app: a builtin ({}; `wotemu_` prefix accepted), a URL, or a Python file defining \
+         `async def app(wot, conf, loop, **params)`",
+        names.join(", ")
+    )
 }

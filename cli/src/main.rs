@@ -21,31 +21,20 @@ mod output;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// An agent runs in every emulated replica (forked from the zygote in one-host runs): mimalloc's arenas are committed as they are used there, not
-/// at once (`MIMALLOC_ARENA_EAGER_COMMIT=0`: ~10 MB less resident per agent, measured with `--bench run`).
-/// mimalloc reads its options before `main`, so the agent re-executes itself once with the option set
-/// (same pid, same arguments); a value the user set is kept.
+/// An agent runs in every emulated replica (forked from the zygote in one-host runs): mimalloc's arenas are
+/// committed as they are used there, not at once (`MIMALLOC_ARENA_EAGER_COMMIT=0`: ~10 MB less resident per
+/// agent, measured with `--bench run`). mimalloc reads its options before `main`, so the agent re-executes
+/// itself once with the option set (a value the user set is kept).
 fn lean_allocator_for_agents() {
-    use std::os::unix::process::CommandExt;
-    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    let agent = args
-        .iter()
+    let agent = std::env::args_os()
         .skip(1)
         .take(4)
         .any(|a| a == "agent" || a == "zygote");
-    if !agent || std::env::var_os("MIMALLOC_ARENA_EAGER_COMMIT").is_some() {
-        return;
+    if agent {
+        let err = wotemu_sys::process::reexec_with("MIMALLOC_ARENA_EAGER_COMMIT", "0");
+        // Only returns on failure (or when the variable is set): the agent runs with what it has.
+        tracing::debug!(error = ?err, "The agent runs without re-executing for lean allocator options.");
     }
-    let mut cmd = std::process::Command::new("/proc/self/exe");
-    if let Some(arg0) = args.first() {
-        cmd.arg0(arg0);
-    }
-    let err = cmd
-        .args(&args[1..])
-        .env("MIMALLOC_ARENA_EAGER_COMMIT", "0")
-        .exec();
-    // Only returns on failure: the agent then runs with the default option.
-    tracing::debug!(error = %err, "Re-executing the agent with lean allocator options failed.");
 }
 
 fn main() -> ExitCode {
@@ -56,20 +45,22 @@ fn main() -> ExitCode {
     if !std::io::IsTerminal::is_terminal(&std::io::stdout()) {
         command = command.term_width(120);
     }
-    let args = <cli::Cli as clap::FromArgMatches>::from_arg_matches(&command.get_matches())
-        .unwrap_or_else(|e| e.exit());
+    let matches = command.get_matches();
+    let args =
+        <cli::Cli as clap::FromArgMatches>::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     output::init_logging(&args.global);
-    dispatch(args)
+    dispatch(args, matches.subcommand_name().unwrap_or_default())
 }
 
 /// Runs a command line in a process whose logging is set up already: an agent forked by the zygote.
 pub(crate) fn run_args(args: Vec<String>) -> ExitCode {
     let command = <cli::Cli as clap::CommandFactory>::command().term_width(120);
-    let parsed = command
-        .try_get_matches_from(args)
-        .and_then(|m| <cli::Cli as clap::FromArgMatches>::from_arg_matches(&m));
+    let parsed = command.try_get_matches_from(args).and_then(|m| {
+        let name = m.subcommand_name().unwrap_or_default().to_owned();
+        <cli::Cli as clap::FromArgMatches>::from_arg_matches(&m).map(|a| (a, name))
+    });
     match parsed {
-        Ok(args) => dispatch(args),
+        Ok((args, name)) => dispatch(args, &name),
         Err(e) => {
             let _ = e.print();
             ExitCode::from(2)
@@ -77,8 +68,8 @@ pub(crate) fn run_args(args: Vec<String>) -> ExitCode {
     }
 }
 
-fn dispatch(args: cli::Cli) -> ExitCode {
-    match cmd::run(args) {
+fn dispatch(args: cli::Cli, name: &str) -> ExitCode {
+    match cmd::run(args, name) {
         Ok(code) => code,
         Err(err) => {
             if output::is_broken_pipe(&err) {

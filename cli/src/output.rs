@@ -63,25 +63,9 @@ pub(crate) fn print_error(err: &anyhow::Error) {
     let mut stderr = std::io::stderr().lock();
     // Writes to the terminal below may fail (a closed stream): there is nowhere left to report that.
     let _ = writeln!(stderr, "{red}error:{reset} {bold}{err}{reset}");
-    for cause in causes(err) {
+    for cause in wotemu_sys::error_messages(err.as_ref()).iter().skip(1) {
         let _ = writeln!(stderr, "  caused by: {cause}");
     }
-}
-
-/// The causes of `err` worth printing: one that the message printed before it already quotes (an error
-/// that says "cannot reach Redis at …: Connection refused" and has that refusal as its source) is left out.
-fn causes(err: &anyhow::Error) -> Vec<String> {
-    let mut said = err.to_string();
-    let mut out = Vec::new();
-    for cause in err.chain().skip(1) {
-        let text = cause.to_string();
-        if said.contains(&text) {
-            continue;
-        }
-        said.clone_from(&text);
-        out.push(text);
-    }
-    out
 }
 
 /// A warning for the user (not a log line).
@@ -192,38 +176,62 @@ impl wotemu_collector::Progress for Bar {
     }
 }
 
+/// What a run, a clean or a sweep says, through this module; with `tty`, a live status line on stderr.
+#[derive(Default)]
+pub(crate) struct Shown {
+    tty: bool,
+}
+
+impl Shown {
+    /// With the live status line when stderr is a terminal (and not --quiet).
+    pub(crate) fn live() -> Shown {
+        Shown {
+            tty: std::io::stderr().is_terminal() && !quiet(),
+        }
+    }
+}
+
+impl wotemu_lab::Observer for Shown {
+    fn say(&self, msg: &str) {
+        say(msg);
+    }
+    fn warn(&self, msg: &str) {
+        warn(msg);
+    }
+    fn status(&self, s: &wotemu_lab::Status) {
+        if self.tty {
+            status(&s.line());
+        }
+    }
+    fn status_done(&self) {
+        if self.tty {
+            status_end();
+        }
+    }
+}
+
+impl wotemu_sweep::Observer for Shown {
+    fn say(&self, msg: &str) {
+        say(msg);
+    }
+    fn warn(&self, msg: &str) {
+        warn(msg);
+    }
+}
+
 /// Rewrites the status line on stderr (a terminal only; the caller checks).
-pub(crate) fn status(line: &str) {
+fn status(line: &str) {
     let mut e = std::io::stderr().lock();
     let _ = write!(e, "\r\x1b[2K{line}");
     let _ = e.flush();
 }
 
 /// Ends the status line.
-pub(crate) fn status_end() {
+fn status_end() {
     let _ = writeln!(std::io::stderr().lock());
 }
 
 /// A line on stderr when nothing else can be done (a failed write is not reported: there is nowhere to).
 fn eprintln_quiet(msg: &str) {
     let _ = writeln!(std::io::stderr().lock(), "{msg}");
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_cause_already_quoted_is_not_repeated() {
-        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "Connection refused");
-        let err = anyhow::Error::new(io)
-            .context("cannot reach Redis at redis://h:1: Connection refused")
-            .context("importing the store");
-        assert_eq!(
-            causes(&err),
-            ["cannot reach Redis at redis://h:1: Connection refused"]
-        );
-        let err = anyhow::anyhow!("disk full").context("writing the dataset");
-        assert_eq!(causes(&err), ["disk full"]);
-    }
 }

@@ -85,6 +85,70 @@ pub struct CollectSummary {
     pub already_complete: bool,
 }
 
+impl CollectSummary {
+    /// Records per second of this invocation.
+    fn rate(&self) -> f64 {
+        let secs = self.elapsed.as_secs_f64();
+        if secs > 0.0 {
+            self.records as f64 / secs
+        } else {
+            0.0
+        }
+    }
+
+    /// What `wotemu collect --json` prints (`out`: the dataset's folder).
+    pub fn report_json(&self, out: &std::path::Path) -> serde_json::Value {
+        let m = &self.manifest;
+        let tables: std::collections::BTreeMap<Table, u64> =
+            m.tables.iter().map(|(t, i)| (*t, i.rows)).collect();
+        serde_json::json!({
+            "out": out.display().to_string(),
+            "stack": m.stack,
+            "source": m.source.kind,
+            "resumed": self.resumed,
+            "already_complete": self.already_complete,
+            "entries": self.entries,
+            "records": self.records,
+            "seconds": self.elapsed.as_secs_f64(),
+            "records_per_second": self.rate(),
+            "tables": tables,
+            "accounting": m.accounting.totals,
+            "problems": m.problems,
+        })
+    }
+
+    /// What `wotemu collect` says to people.
+    pub fn describe(&self, out: &std::path::Path) -> String {
+        let m = &self.manifest;
+        if self.already_complete {
+            return format!(
+                "{} already holds the complete dataset of stack `{}`; nothing new to collect.",
+                out.display(),
+                m.stack
+            );
+        }
+        let tasks = m
+            .accounting
+            .tasks
+            .len()
+            .max(m.tables.get(&Table::Tasks).map_or(0, |t| t.rows as usize));
+        let rows: Vec<String> = m
+            .tables
+            .iter()
+            .map(|(t, i)| format!("{t} {}", i.rows))
+            .collect();
+        format!(
+            "Collected {} records from {tasks} tasks in {:.2} s ({:.0} records/s) into {}{}\n  rows: {}",
+            self.records,
+            self.elapsed.as_secs_f64(),
+            self.rate(),
+            out.display(),
+            if self.resumed { " (resumed)" } else { "" },
+            rows.join(", ")
+        )
+    }
+}
+
 /// The process stops using transparent huge pages (a collection's buffers are large and short-lived: a huge
 /// page costs its zeroing and saves nothing); this and what it starts from now on.
 pub(crate) fn no_huge_pages() {
@@ -95,6 +159,7 @@ pub(crate) fn no_huge_pages() {
 
 /// Collects a stack into a run dataset. The calling process uses no transparent huge pages afterwards.
 pub fn collect(opts: &CollectOptions, progress: &dyn Progress) -> Result<CollectSummary, Error> {
+    let _span = tracing::info_span!("collect", stack = %opts.stack).entered();
     let started = Instant::now();
     no_huge_pages();
     check_name(&opts.stack)?;
@@ -359,7 +424,8 @@ fn snapshot_log_lines(
         let node = TaskName::parse(task).node(Some(&opts.stack)).to_owned();
         let before = out.len();
         for line in text.lines().filter(|l| !l.is_empty()) {
-            let (time, line) = crate::legacy::docker_timestamp(line).unwrap_or((fallback, line));
+            let (time, line) =
+                wotemu_contract::time_util::timestamped_line(line).unwrap_or((fallback, line));
             out.push(LogLine {
                 task: task.clone(),
                 node: node.clone(),

@@ -59,6 +59,66 @@ pub fn open(dir: &Path) -> Result<Manifest, Error> {
 }
 
 /// Summarises a dataset from its manifest and the Parquet footers (the data itself is not read).
+impl DatasetInfo {
+    /// `wotemu dataset info` for people: the tables, the tasks and both sides of the accounting.
+    pub fn describe(&self) -> String {
+        let mut out = vec![
+            format!(
+                "Dataset {} (stack `{}`, from {})",
+                self.path, self.stack, self.source
+            ),
+            format!(
+                "  span: {} → {}",
+                self.started_at.as_deref().unwrap_or("?"),
+                self.stopped_at.as_deref().unwrap_or("?")
+            ),
+            format!("  {:<14}{:>12}{:>12}  time span", "table", "rows", "bytes"),
+        ];
+        for (t, s) in &self.tables {
+            let span = match (&s.time_min, &s.time_max) {
+                (Some(a), Some(b)) => format!("{a} → {b}"),
+                _ => String::new(),
+            };
+            out.push(format!(
+                "  {:<14}{:>12}{:>12}  {span}",
+                t.name(),
+                s.rows,
+                s.bytes
+            ));
+        }
+        out.push(format!("  tasks ({}):", self.tasks.len()));
+        out.extend(self.tasks.iter().map(|t| format!("    {t}")));
+        let a = &self.accounting;
+        out.push(format!(
+            "  produced: {} records = {} in the dataset + {} dropped by their producers + {} rejected + {} missing{}",
+            a.records_produced,
+            a.records_written,
+            a.records_dropped_by_agent,
+            a.records_rejected,
+            a.records_missing,
+            if a.balanced() { "" } else { "  (DOES NOT BALANCE)" }
+        ));
+        out.push(format!(
+            "  collection: {} records read = {} written + {} duplicates skipped; {} batches missing",
+            a.records_read, a.records_written, a.records_duplicate, a.seq_missing
+        ));
+        if let Some(i) = &self.incomplete {
+            out.push(format!(
+                "  INCOMPLETE: {}{}",
+                i.reason,
+                i.at.as_deref()
+                    .map(|t| format!(" (last recorded {t})"))
+                    .unwrap_or_default()
+            ));
+        }
+        out.extend(self.losses.iter().map(|l| format!("  lost: {l}")));
+        if self.problems > 0 {
+            out.push(format!("  problems: {} (see manifest.json)", self.problems));
+        }
+        out.join("\n")
+    }
+}
+
 pub fn info(dir: &Path) -> Result<DatasetInfo, Error> {
     let m = open(dir)?;
     let mut tables = BTreeMap::new();
@@ -68,7 +128,10 @@ pub fn info(dir: &Path) -> Result<DatasetInfo, Error> {
             Ok(f) => {
                 let bytes = f.metadata().map(|m| m.len()).unwrap_or(0);
                 let builder =
-                    ParquetRecordBatchReaderBuilder::try_new(f).map_err(Error::parquet)?;
+                    ParquetRecordBatchReaderBuilder::try_new(f).map_err(|e| Error::BadFile {
+                        path: path.display().to_string(),
+                        message: e.to_string(),
+                    })?;
                 (builder.metadata().file_metadata().num_rows() as u64, bytes)
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => (0, 0),
@@ -87,12 +150,13 @@ pub fn info(dir: &Path) -> Result<DatasetInfo, Error> {
     }
     let mut tasks: Vec<String> = m.accounting.tasks.keys().cloned().collect();
     for b in read_table(dir, Table::Tasks)? {
-        let col = b.column_by_name("task").expect("tasks.task");
-        let col = col
-            .as_any()
-            .downcast_ref::<arrow::array::StringArray>()
-            .expect("utf8 task");
-        tasks.extend(col.iter().flatten().map(str::to_owned));
+        // `read_table` gives the contract's schema: `task` is there, as UTF-8.
+        if let Some(col) = b
+            .column_by_name("task")
+            .and_then(|c| c.as_any().downcast_ref::<arrow::array::StringArray>())
+        {
+            tasks.extend(col.iter().flatten().map(str::to_owned));
+        }
     }
     tasks.sort();
     tasks.dedup();
@@ -113,7 +177,11 @@ pub fn info(dir: &Path) -> Result<DatasetInfo, Error> {
     })
 }
 
-/// Reads a whole table (an absent file reads as no batches). For tests and small tables.
+/// Reads a whole table (an absent file reads as no batches), in the dataset's schema whoever wrote the file:
+/// what pandas, pyarrow or Polars write back (Snappy, gzip, Brotli or zstd pages; large strings, dictionary
+/// columns, other integer widths or time units) is cast to the contract's types; a missing nullable column
+/// reads as nulls; a missing required column, a type that cannot be cast or a damaged file is an error that
+/// names the file and the column. For tests, tools and small tables.
 pub fn read_table(dir: &Path, table: Table) -> Result<Vec<RecordBatch>, Error> {
     let path = dir.join(table.file_name());
     let f = match File::open(&path) {
@@ -121,9 +189,55 @@ pub fn read_table(dir: &Path, table: Table) -> Result<Vec<RecordBatch>, Error> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(Error::io(&path, e)),
     };
+    let bad = |e: &dyn std::fmt::Display| Error::BadFile {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    };
     let reader = ParquetRecordBatchReaderBuilder::try_new(f)
-        .map_err(Error::parquet)?
+        .map_err(|e| bad(&e))?
         .build()
-        .map_err(Error::parquet)?;
-    reader.map(|b| b.map_err(Error::arrow)).collect()
+        .map_err(|e| bad(&e))?;
+    let schema = table.schema();
+    reader
+        .map(|b| conform(&path, &schema, b.map_err(|e| bad(&e))?))
+        .collect()
+}
+
+/// `batch` in `schema`: each column found by name and cast to the schema's type.
+fn conform(
+    path: &Path,
+    schema: &arrow::datatypes::SchemaRef,
+    batch: RecordBatch,
+) -> Result<RecordBatch, Error> {
+    let problem = |problem: String| Error::Schema {
+        path: path.display().to_string(),
+        problem,
+    };
+    let mut columns = Vec::with_capacity(schema.fields().len());
+    for field in schema.fields() {
+        let column = match batch.column_by_name(field.name()) {
+            Some(c) if c.data_type() == field.data_type() => c.clone(),
+            Some(c) => arrow::compute::cast(c, field.data_type()).map_err(|e| {
+                problem(format!(
+                    "column `{}` is {} where the dataset has {} ({e})",
+                    field.name(),
+                    c.data_type(),
+                    field.data_type()
+                ))
+            })?,
+            None if field.is_nullable() => {
+                arrow::array::new_null_array(field.data_type(), batch.num_rows())
+            }
+            None => return Err(problem(format!("no column `{}`", field.name()))),
+        };
+        if !field.is_nullable() && column.null_count() > 0 {
+            return Err(problem(format!(
+                "column `{}` has {} empty values where the dataset allows none",
+                field.name(),
+                column.null_count()
+            )));
+        }
+        columns.push(column);
+    }
+    RecordBatch::try_new(schema.clone(), columns).map_err(|e| problem(e.to_string()))
 }

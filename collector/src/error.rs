@@ -30,6 +30,11 @@ pub enum Error {
     Arrow(String),
     #[error("Parquet: {0}")]
     Parquet(String),
+    /// A table file another tool wrote (or damaged) that the dataset's schema cannot read.
+    #[error("{path}: {problem}; the dataset's tables are described in ARCHITECTURE.md (\"The run dataset\"): write the file back with that column and type, or restore it")]
+    Schema { path: String, problem: String },
+    #[error("{path}: not a readable Parquet file ({message}); restore it from the run, or collect the run again")]
+    BadFile { path: String, message: String },
     #[error("invalid stack name: {0}")]
     StackName(#[from] wotemu_contract::keys::NameError),
     #[error(

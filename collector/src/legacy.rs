@@ -79,6 +79,7 @@ const TRIP_COMMANDS: usize = 512;
 
 /// Imports a 0.6 store into a run dataset. The calling process uses no transparent huge pages afterwards.
 pub fn import(opts: &LegacyOptions, progress: &dyn Progress) -> Result<CollectSummary, Error> {
+    let _span = tracing::info_span!("import_06", redis = %wotemu_contract::redact::redact_url(&opts.redis_url)).entered();
     let started = Instant::now();
     crate::collect::no_huge_pages();
     let mut conn = connect(&opts.redis_url)?;
@@ -1291,7 +1292,8 @@ impl Importer {
                 let node = self.node(name);
                 let acc = self.acc(name);
                 for line in text_logs.lines().filter(|l| !l.is_empty()) {
-                    let (time, line) = docker_timestamp(line).unwrap_or((t0, line));
+                    let (time, line) =
+                        wotemu_contract::time_util::timestamped_line(line).unwrap_or((t0, line));
                     acc.records_read += 1;
                     acc.records_written += 1;
                     logs.push(LogLine {
@@ -1339,13 +1341,6 @@ fn legacy_facts(info: Option<&Value>, snap: Option<&Value>) -> Option<String> {
         out.insert("docker_task".into(), docker);
     }
     (!out.is_empty()).then(|| Value::Object(out).to_string())
-}
-
-/// A line starting with a Docker RFC 3339 timestamp: its time and the rest.
-pub(crate) fn docker_timestamp(line: &str) -> Option<(i64, &str)> {
-    let (ts, rest) = line.split_once(' ')?;
-    let us = wotemu_contract::time_util::rfc3339_to_us(ts)?;
-    Some((us, rest))
 }
 
 fn text(v: &Value) -> String {

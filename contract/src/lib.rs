@@ -8,6 +8,7 @@
 //! - [`entry`]: the wire format of a Redis stream entry (a batch of records of one table, Arrow IPC);
 //! - [`task`]: the task registry and stop snapshot documents stored in Redis;
 //! - [`manifest`]: `manifest.json`, the description of a run dataset;
+//! - [`net`]: a recording gateway's state now (`wotemu net show` / `set`);
 //! - [`redact`]: the rule that keeps secrets out of Redis, the dataset and the report;
 //! - [`spool`]: the format of the agents' spools of entries waiting for Redis;
 //! - [`zygote`]: the one-host runner's requests to the zygote that forks replicas' agents, and its answers.
@@ -22,6 +23,7 @@ pub mod apps;
 pub mod entry;
 pub mod keys;
 pub mod manifest;
+pub mod net;
 pub mod ports;
 pub mod redact;
 pub mod spool;

@@ -245,6 +245,17 @@ pub enum ManifestError {
 }
 
 impl Manifest {
+    /// The engine that made the run, for people: `0.6 import`, `swarm` or `one host`.
+    pub fn engine(&self) -> &'static str {
+        if self.source.kind.contains("legacy") {
+            "0.6 import"
+        } else if self.compose.is_some() {
+            "swarm"
+        } else {
+            "one host"
+        }
+    }
+
     /// Reads `manifest.json` from a run directory.
     pub fn read(run_dir: &Path) -> Result<Manifest, ManifestError> {
         let path = run_dir.join(MANIFEST_FILE);

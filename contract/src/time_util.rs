@@ -31,6 +31,26 @@ pub fn secs_f64_to_us(secs: f64) -> Option<i64> {
     (us.is_finite() && us.abs() < 9.0e18).then_some(us as i64)
 }
 
+/// A duration in seconds for people: `45 s`, `3 min 20 s`, `2 h 05 min`.
+pub fn human_duration(secs: f64) -> String {
+    let s = secs.round() as i64;
+    if s < 60 {
+        format!("{s} s")
+    } else if s < 3600 {
+        format!("{} min {:02} s", s / 60, s % 60)
+    } else {
+        format!("{} h {:02} min", s / 3600, (s % 3600) / 60)
+    }
+}
+
+/// A line that starts with an RFC 3339 timestamp and a space, as `docker logs --timestamps` writes them:
+/// its time (µs since the epoch) and the rest.
+pub fn timestamped_line(line: &str) -> Option<(i64, &str)> {
+    let (ts, rest) = line.split_once(' ')?;
+    let us = rfc3339_to_us(ts)?;
+    Some((us, rest))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,8 +3,11 @@
 //! - [`gateway`]: what `wotemu gateway` runs in each network's gateway: the network's conditions applied to
 //!   forwarded traffic, by the kernel (`tc` netem + tbf, WoTemu 0.6's qdiscs) when `sch_netem` exists, or by
 //!   the userspace shaper ([`userspace`], NFQUEUE) otherwise. Both follow netem's semantics ([`shaper`]).
+//! - [`service`]: around it, the gateway's status files and its [`recorder`].
 //! - [`route`]: what `wotemu route` installs in each node: WoT traffic through the gateways.
 //! - [`probe`] and [`fidelity`]: measuring what a gateway achieves against what was configured.
+//! - [`recorder`]: what `wotemu gateway --record` ships: its windows and changes as dataset records, its state
+//!   now for `wotemu net show`, live changes from `wotemu net set`.
 //! - [`cleanup`]: the undo commands of a gateway, in a crash clean-up record of [`wotemu_sys::cleanup`].
 //!
 //! This crate must never change a firewall rule, qdisc or route without first recording how to undo it,
@@ -17,7 +20,9 @@ pub mod fidelity;
 pub mod kernel;
 pub mod nfqueue;
 pub mod probe;
+pub mod recorder;
 pub mod route;
+pub mod service;
 pub mod shaper;
 pub mod spec;
 pub mod sys;
@@ -43,6 +48,8 @@ pub enum Error {
     Probe(String),
     #[error("{0}")]
     Route(String),
+    #[error("the gateway's recorder: {0}")]
+    Recorder(#[from] wotemu_ship::Error),
 }
 
 /// Which shaper applies the conditions.
@@ -56,6 +63,25 @@ pub enum Backend {
 }
 
 impl Backend {
+    /// The backend `asked` for (`None`: chosen for `spec` on this machine, [`Backend::choose`]) and why; the
+    /// kernel's needs `sch_netem`.
+    pub fn pick(asked: Option<Backend>, spec: &Spec) -> Result<(Backend, String), Error> {
+        let (b, why) = match asked {
+            None => {
+                let (b, why) = Backend::choose(spec);
+                (b, why.to_owned())
+            }
+            Some(b) => (b, "asked for".to_owned()),
+        };
+        if b == Backend::Kernel && !kernel::has_netem() {
+            return Err(Error::Spec(
+                "--backend kernel: this kernel has no sch_netem; use --backend userspace (or auto)"
+                    .into(),
+            ));
+        }
+        Ok((b, why))
+    }
+
     /// The backend for `spec` on this machine: the kernel's when it has netem and can express every step of
     /// the conditions; the userspace shaper otherwise. Also says why.
     pub fn choose(spec: &Spec) -> (Backend, &'static str) {

@@ -68,6 +68,26 @@ pub fn ports_from_env() -> (Vec<u16>, Vec<u16>) {
     (tcp, udp)
 }
 
+/// What an agent or a broker does first in a Swarm task (`--route-via gw_<net>` for each of its networks):
+/// waits (at most `wait` each) for each gateway's name to resolve, then routes the WoT ports of its network
+/// through it; returns the routes installed. At most 100 gateways.
+pub fn via_all(gateways: &[String], wait: std::time::Duration) -> Result<Vec<Route>, Error> {
+    let mut out = Vec::new();
+    for (i, gw) in gateways.iter().enumerate() {
+        let index = u8::try_from(i).ok().filter(|i| *i < 100).ok_or_else(|| {
+            Error::Route(format!(
+                "a node can route through at most 100 gateways, not {}",
+                gateways.len()
+            ))
+        })?;
+        let r = plan(gw, None, index, (Vec::new(), Vec::new()), wait)?;
+        install(&r)
+            .map_err(|e| Error::Route(format!("routing the WoT traffic via `{gw}`: {e}")))?;
+        out.push(r);
+    }
+    Ok(out)
+}
+
 /// The routing via `gateway` (an address, or a name resolved with retries for `wait`) in the local network it
 /// belongs to (its subnet found from this namespace's addresses unless given), with the ports given or
 /// else those of the environment ([`ports_from_env`]).

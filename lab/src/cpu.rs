@@ -14,7 +14,6 @@ use std::time::Duration;
 use wotemu_sys::cpu_speed::{self, Calibration, MAX_PRIME};
 use wotemu_topology::Topology;
 
-use crate::host::{cgroup_version, CgroupVersion};
 use crate::Error;
 
 /// Seconds the benchmark runs at each quota (5 quotas: about 10 s in all): 20 CFS periods, so that where a
@@ -72,6 +71,52 @@ pub enum Source {
     Measured,
 }
 
+/// `wotemu cpu-speed --json`: the calibration with where it came from and its file.
+pub fn calibration_json(c: &Calibration, source: Source) -> serde_json::Value {
+    let mut v = serde_json::to_value(c).expect("a calibration serializes");
+    v["source"] = serde_json::json!(match source {
+        Source::Cached => "cached",
+        Source::Measured => "measured",
+    });
+    v["file"] = serde_json::json!(cache_path());
+    v
+}
+
+/// `wotemu cpu-speed` for people: the CPU, its speed, the fit and its points, when it was measured.
+pub fn describe(c: &Calibration, source: Source) -> String {
+    let mut lines = vec![
+        format!("CPU:          {} ({} cores)", c.cpu_model, c.cores),
+        format!(
+            "Speed:        {:.1} events/s on one CPU (sysbench cpu, --cpu-max-prime={}, one thread)",
+            c.host_speed, c.max_prime
+        ),
+        format!(
+            "Fit:          speed = {:.1} × quota {} {:.1}",
+            c.slope,
+            if c.intercept < 0.0 { "-" } else { "+" },
+            c.intercept.abs()
+        ),
+    ];
+    lines.extend(c.points.iter().map(|p| {
+        format!(
+            "  quota {:>5.1} % of a CPU: {:>9.1} events/s",
+            p.quota * 100.0,
+            p.speed
+        )
+    }));
+    lines.push(format!(
+        "Measured:     {} in {:.1} s ({})",
+        c.measured_at,
+        c.took_seconds,
+        match source {
+            Source::Cached => "cached, reused",
+            Source::Measured => "measured now",
+        }
+    ));
+    lines.push(format!("File:         {}", cache_path().display()));
+    lines.join("\n")
+}
+
 /// This host's calibration: the cached one when it fits the host (and `fresh` is false), else a new one,
 /// measured with `measure_cmd` (a command that runs `wotemu cpu-speed --measure SECONDS`) and cached.
 pub fn host_calibration(
@@ -108,7 +153,7 @@ struct CalibrationCgroup {
 impl CalibrationCgroup {
     fn new() -> Result<CalibrationCgroup, Error> {
         let name = format!("calibrate-{}", std::process::id());
-        let v2 = cgroup_version() == CgroupVersion::V2;
+        let v2 = crate::cgroups::version() == crate::cgroups::Version::V2;
         let dir = if v2 {
             let top = Path::new("/sys/fs/cgroup/wotemu");
             std::fs::create_dir_all(top).map_err(|source| Error::Io {
@@ -144,7 +189,7 @@ impl Drop for CalibrationCgroup {
             tracing::warn!(cgroup = %self.dir.display(), error = %e, "Could not remove the calibration cgroup.");
         }
         // The shared `wotemu` parents go too, unless a run uses them.
-        crate::host::remove_cgroup_parents();
+        crate::cgroups::remove_parents();
     }
 }
 
@@ -265,28 +310,4 @@ pub fn wanted(t: &Topology) -> bool {
     t.nodes
         .iter()
         .any(|n| n.resources.target_cpu_speed.is_some())
-}
-
-/// Removes calibration cgroups left by a killed runner (no process in them).
-pub fn remove_stale_cgroups() {
-    for base in ["/sys/fs/cgroup/cpu/wotemu", "/sys/fs/cgroup/wotemu"] {
-        let Ok(rd) = std::fs::read_dir(base) else {
-            continue;
-        };
-        for e in rd.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let Some(pid) = name.strip_prefix("calibrate-") else {
-                continue;
-            };
-            let alive = pid
-                .parse::<i32>()
-                .is_ok_and(|p| Path::new(&format!("/proc/{p}")).exists());
-            if !alive {
-                let dir = e.path();
-                if let Err(err) = std::fs::remove_dir(&dir) {
-                    tracing::debug!(cgroup = %dir.display(), error = %err, "Stale calibration cgroup not removed.");
-                }
-            }
-        }
-    }
 }

@@ -235,7 +235,17 @@ pub fn checks(venv: Option<&Path>, version: &str) -> Vec<Check> {
         affects: "how network conditions are applied (`wotemu fidelity` measures either)",
         fix: "nothing to do: either backend emulates the same conditions",
     });
-    let v2 = crate::host::cgroup_version() == crate::host::CgroupVersion::V2;
+    out.extend(cgroup_checks());
+    out.extend(program_checks(venv));
+    out.extend(docker_checks(version));
+    by_area(out)
+}
+
+/// The cgroup controllers runs limit replicas with, and the bridge's netfilter.
+fn cgroup_checks() -> Vec<Check> {
+    use Status::{Missing, Warn};
+    let mut out = Vec::new();
+    let v2 = crate::cgroups::version() == crate::cgroups::Version::V2;
     let controllers: Vec<(&str, bool)> = if v2 {
         let list = std::fs::read_to_string("/sys/fs/cgroup/cgroup.controllers").unwrap_or_default();
         ["cpu", "memory"]
@@ -299,6 +309,13 @@ pub fn checks(venv: Option<&Path>, version: &str) -> Vec<Check> {
         "nothing: either way bridged replica traffic is not filtered by the host's iptables",
         "nothing to do",
     ));
+    out
+}
+
+/// The programs a run starts: Redis, Mosquitto, the apps' Python with WoTPy, sysbench, Chromium.
+fn program_checks(venv: Option<&Path>) -> Vec<Check> {
+    use Status::{Missing, Warn};
+    let mut out = Vec::new();
     let redis = crate::host::which("redis-server");
     out.push(check(
         "one host",
@@ -368,6 +385,13 @@ pub fn checks(venv: Option<&Path>, version: &str) -> Vec<Check> {
         "only the tests that open reports in a headless browser; reports themselves need none",
         "apt-get install chromium",
     ));
+    out
+}
+
+/// Docker, swarm mode and the images a stack runs.
+fn docker_checks(version: &str) -> Vec<Check> {
+    use Status::Warn;
+    let mut out = Vec::new();
     let docker = run("docker", &["version", "--format", "{{.Server.Version}}"]);
     out.push(check(
         "swarm",
@@ -444,7 +468,7 @@ pub fn checks(venv: Option<&Path>, version: &str) -> Vec<Check> {
         "every service of a stack runs them (each Swarm node needs them)",
         "docker/build.sh (see docker/README.md; push them to a registry for several hosts)",
     ));
-    by_area(out)
+    out
 }
 
 /// The checks grouped by area, in the order people read them.
@@ -459,6 +483,37 @@ fn by_area(mut checks: Vec<Check>) -> Vec<Check> {
 }
 
 /// Whether every check that one-host runs need passed.
+/// `wotemu doctor` for people: the checks by area, what each missing piece affects and its fix, and whether
+/// this host can run `wotemu run`.
+pub fn describe(checks: &[Check]) -> String {
+    let mut text = String::new();
+    let mut area = "";
+    for c in checks {
+        if c.area != area {
+            area = c.area;
+            text.push_str(&format!("\n{area}\n"));
+        }
+        let mark = match c.status {
+            Status::Ok => "ok     ",
+            Status::Warn => "warn   ",
+            Status::Missing => "MISSING",
+        };
+        text.push_str(&format!("  {mark} {:<40} {}\n", c.name, c.found));
+        if c.status != Status::Ok {
+            text.push_str(&format!(
+                "          affects: {}\n          fix: {}\n",
+                c.affects, c.fix
+            ));
+        }
+    }
+    text.push_str(if ready_for_runs(checks) {
+        "\nThis host can run `wotemu run`.\n"
+    } else {
+        "\nThis host cannot run `wotemu run` yet: fix what is MISSING above.\n"
+    });
+    text
+}
+
 pub fn ready_for_runs(checks: &[Check]) -> bool {
     !checks
         .iter()

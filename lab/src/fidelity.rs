@@ -3,7 +3,7 @@
 //! veths and clean-up records as a run, so that the same teardown and `wotemu clean` apply.
 
 use std::net::Ipv4Addr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Child;
 use std::sync::mpsc;
 use std::time::Duration;
@@ -15,7 +15,6 @@ use wotemu_sys::cleanup::{Item, Record};
 use wotemu_topology::model::Conditions;
 
 use crate::host;
-use crate::plan::STATE_ROOT;
 use crate::Error;
 
 /// What to measure.
@@ -38,6 +37,115 @@ pub struct FidelityOutcome {
     pub gateway: Option<serde_json::Value>,
 }
 
+/// The fidelity check's result, as `wotemu fidelity` prints it (`--json`: this document).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FidelityReport {
+    pub conditions: Conditions,
+    pub backend: Backend,
+    pub reason: String,
+    /// Every judged figure within its tolerance.
+    pub pass: bool,
+    pub figures: Vec<Figure>,
+    pub gateway: Option<serde_json::Value>,
+}
+
+impl FidelityReport {
+    pub fn new(
+        conditions: Conditions,
+        backend: Backend,
+        reason: String,
+        measured: FidelityOutcome,
+    ) -> FidelityReport {
+        FidelityReport {
+            conditions,
+            backend,
+            reason,
+            pass: measured.figures.iter().all(|f| f.pass != Some(false)),
+            figures: measured.figures,
+            gateway: measured.gateway,
+        }
+    }
+
+    /// The report for people: a table of configured, measured, tolerance and verdict per figure.
+    pub fn describe(&self) -> String {
+        let mut s = format!(
+            "Gateway backend: {} ({})\n\n{:<18} {:>14} {:>14} {:>14}  {}\n",
+            match self.backend {
+                Backend::Kernel => "kernel netem + tbf",
+                Backend::Userspace => "userspace shaper (NFQUEUE)",
+            },
+            self.reason,
+            "figure",
+            "configured",
+            "measured",
+            "tolerance",
+            "result"
+        );
+        for f in &self.figures {
+            s.push_str(&format!(
+                "{:<18} {:>14} {:>14} {:>14}  {}\n",
+                f.name,
+                f.configured
+                    .map(|v| value(v, &f.unit))
+                    .unwrap_or_else(|| "–".into()),
+                value(f.measured, &f.unit),
+                f.tolerance
+                    .map(|t| format!("±{}", value(t, &f.unit)))
+                    .unwrap_or_default(),
+                match f.pass {
+                    Some(true) => "pass",
+                    Some(false) => "FAIL",
+                    None => "",
+                }
+            ));
+        }
+        if let Some(p99) = self
+            .gateway
+            .as_ref()
+            .and_then(|g| g.get("lateness_p99_us"))
+            .and_then(|v| v.as_f64())
+        {
+            s.push_str(&format!(
+                "\nShaper lateness beyond the planned release: p99 {p99:.0} µs\n"
+            ));
+        }
+        s.push_str(if self.pass {
+            "\nAll judged figures are within tolerance.\n"
+        } else {
+            "\nSome figures are out of tolerance.\n"
+        });
+        s
+    }
+}
+
+/// A figure's value for people, in its unit.
+fn value(v: f64, unit: &str) -> String {
+    if !v.is_finite() {
+        return "–".into();
+    }
+    match unit {
+        "bit/s" => wotemu_topology::units::format_rate(v.round() as u64),
+        "ms" => format!("{v:.2} ms"),
+        "%" => format!("{v:.2} %"),
+        _ => format!("{v:.3} {unit}"),
+    }
+}
+
+/// How long a trace replay measures by default: the trace once, its last row lasting as long as the one
+/// before it, at most a minute.
+pub fn trace_secs(t: &wotemu_topology::model::Trace) -> f64 {
+    let n = t.points.len();
+    let Some(last) = t.points.last().map(|p| p.at_ms) else {
+        return 0.0;
+    };
+    let gap = if n > 1 {
+        last - t.points[n - 2].at_ms
+    } else {
+        1000.0
+    };
+    ((last + gap) / 1000.0).min(60.0)
+}
+
 /// The conditions as the gateway reads them: the JSON `wotemu compose` writes.
 pub fn conditions_json(c: &Conditions) -> String {
     serde_json::Value::Object(wotemu_topology::compose::conditions_object(c)).to_string()
@@ -57,7 +165,7 @@ pub fn measure(
     }
     let id = format!("f{:04x}", std::process::id() & 0xffff);
     let lab_ns = format!("wtm-{id}");
-    let dir = Path::new(STATE_ROOT).join(&id);
+    let dir = wotemu_sys::state_root().join(&id);
     let mut rec = Record::create(&format!("fidelity {id}")).map_err(|source| Error::Io {
         what: "creating the clean-up record".into(),
         source,
@@ -187,7 +295,7 @@ pub fn measure(
             tracing::debug!(error = %e, "Gateway already reaped.");
         }
     }
-    for found in wotemu_sys::cleanup::list(Path::new(wotemu_sys::cleanup::DIR)) {
+    for found in wotemu_sys::cleanup::list(&wotemu_sys::cleanup::dir()) {
         if !found.alive && Some(found.header.owner) == gateway_pid {
             problems.extend(wotemu_sys::cleanup::undo(&found));
         }

@@ -202,22 +202,6 @@ pub(crate) fn write_etc(ns: &str, hosts: &str, hostname: &str) -> Result<(), Err
     Ok(())
 }
 
-/// The cgroup hierarchy of the host.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CgroupVersion {
-    V1,
-    V2,
-}
-
-/// Which cgroup version this host mounts at `/sys/fs/cgroup`.
-pub fn cgroup_version() -> CgroupVersion {
-    if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
-        CgroupVersion::V2
-    } else {
-        CgroupVersion::V1
-    }
-}
-
 fn write(path: &Path, value: &str) -> Result<(), Error> {
     std::fs::write(path, value).map_err(io(format!("writing {value} to {}", path.display())))
 }
@@ -233,8 +217,8 @@ pub(crate) fn make_cgroups(
 ) -> Result<Vec<PathBuf>, Error> {
     let mut dirs = Vec::new();
     let quota = cpus.map(|c| ((c * 100_000.0) as u64).max(1000));
-    match cgroup_version() {
-        CgroupVersion::V2 => {
+    match crate::cgroups::version() {
+        crate::cgroups::Version::V2 => {
             let root = Path::new("/sys/fs/cgroup");
             let top = root.join("wotemu");
             let run_dir = top.join(run_id);
@@ -272,7 +256,7 @@ pub(crate) fn make_cgroups(
             }
             dirs.push(dir);
         }
-        CgroupVersion::V1 => {
+        crate::cgroups::Version::V1 => {
             // cpuacct (CPU usage) is its own hierarchy on some hosts, mounted with cpu on others.
             for controller in ["cpu", "cpuacct", "memory"] {
                 let base = Path::new("/sys/fs/cgroup").join(controller);
@@ -314,20 +298,6 @@ pub(crate) fn make_cgroups(
         }
     }
     Ok(dirs)
-}
-
-/// Removes the shared `wotemu` cgroup parents when no run uses them (an `rmdir` fails while one does).
-pub fn remove_cgroup_parents() {
-    crate::cpu::remove_stale_cgroups();
-    for parent in [
-        "/sys/fs/cgroup/cpu/wotemu",
-        "/sys/fs/cgroup/cpuacct/wotemu",
-        "/sys/fs/cgroup/memory/wotemu",
-        "/sys/fs/cgroup/wotemu",
-    ] {
-        // Fails while another run uses it, and when it does not exist: both are fine.
-        let _ = std::fs::remove_dir(parent);
-    }
 }
 
 /// A program to start inside a replica.
@@ -567,14 +537,6 @@ pub fn queued_packets(ns: &str) -> Option<u64> {
     out.lines()
         .find(|l| l.contains("NFQUEUE"))
         .and_then(|l| l.split_whitespace().next()?.parse().ok())
-}
-
-/// This host's name.
-pub fn hostname() -> Option<String> {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|h| h.trim().to_owned())
-        .filter(|h| !h.is_empty())
 }
 
 /// Whether a program is on the PATH (or in /usr/sbin, /sbin); its path.

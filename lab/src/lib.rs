@@ -8,14 +8,19 @@
 //! ([`wotemu_sys::cleanup`]), so that `wotemu clean` removes it after a crash; the run's state file
 //! ([`state`]) says who runs it and where its dataset goes.
 //!
-//! This crate must never collect or report (the CLI calls the collector and the reporter between
-//! [`Lab::stop`] and [`Lab::teardown`]), print (progress goes through [`Observer`]), or leave anything on
-//! the host that is not in a record.
+//! After [`Lab::stop`], [`Lab::collect`] writes the run's dataset; crashed runs are saved and what they left
+//! is removed by [`clean`] (with [`salvage`]).
+//!
+//! This crate must never render a report (its callers do, with the reporter), print (progress goes through
+//! [`Observer`]), or leave anything on the host that is not in a record.
 
+pub mod cgroups;
+pub mod clean;
 pub mod cpu;
 pub mod doctor;
 pub mod fidelity;
 pub mod host;
+pub mod launch;
 pub mod limits;
 pub mod live;
 pub mod plan;
@@ -24,11 +29,12 @@ pub mod salvage;
 pub mod scenario;
 pub mod state;
 mod timeline;
+pub mod venv;
 pub mod zygote;
 
 pub use plan::{PlanOptions, RunPlan};
 pub use run::{Ended, Lab, Observer, Status, Teardown};
-pub use timeline::RUNNER_NODE;
+pub use timeline::{runner_task, RUNNER_NODE};
 
 use std::path::PathBuf;
 
@@ -77,6 +83,22 @@ pub enum Error {
     /// Someone else does it already.
     #[error("{0}")]
     Busy(String),
+    #[error("{what}")]
+    Collect {
+        what: String,
+        #[source]
+        source: wotemu_collector::Error,
+    },
+}
+
+impl Error {
+    /// This error, said to have happened while doing `what`.
+    pub fn context(self, what: String) -> Error {
+        Error::Context {
+            what,
+            source: Box::new(self),
+        }
+    }
 }
 
 impl From<std::io::Error> for Error {

@@ -1,32 +1,86 @@
 //! Live network conditions of a running emulation (one host or Swarm): what `wotemu net show` prints and
 //! how `wotemu net set` reaches a gateway. Each gateway that records (`wotemu gateway --record`) keeps its
-//! state in the stack's hash `wotemu:<stack>:net` (rewritten every second) and pops changes from its list
-//! `wotemu:<stack>:net:<network>:set`; an applied change becomes a `timeline` event, so it is in the
-//! dataset and on the report's charts.
+//! state ([`GatewayState`]) in the stack's hash `wotemu:<stack>:net` (rewritten every second) and pops
+//! changes from its list `wotemu:<stack>:net:<network>:set`; an applied change becomes a `timeline` event,
+//! so it is in the dataset and on the report's charts.
 
-use serde::Serialize;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
 use wotemu_contract::keys::StackKeys;
+use wotemu_contract::net::GatewayState;
 use wotemu_topology::compose::conditions_object;
 use wotemu_topology::model::Conditions;
 
 use crate::Error;
 
-/// A network's state as its gateway last wrote it.
-#[derive(Debug, Clone, Serialize)]
-pub struct NetState {
-    pub network: String,
-    /// The gateway's JSON: `backend`, `reason`, `conditions` (in force), `updated_at`, `window` (the last
-    /// window's rows, one per direction).
-    pub state: serde_json::Value,
+/// The Redis and stack of a running emulation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub redis_url: String,
+    pub stack: String,
 }
 
-impl NetState {
-    /// The conditions in force.
-    pub fn conditions(&self) -> Option<Conditions> {
-        wotemu_gateway::Spec::from_json(&self.state["conditions"].to_string())
-            .ok()
-            .map(|s| s.base)
-    }
+/// The `wotemu run` on this host that writes to `run_dir`, or the only one running when none is named.
+pub fn running_run(run_dir: Option<&Path>) -> Result<Target, Error> {
+    let alive: Vec<crate::state::RunState> = crate::state::runs()
+        .into_iter()
+        .filter(|(_, alive)| *alive)
+        .map(|(s, _)| s)
+        .collect();
+    let run = match run_dir {
+        Some(dir) => {
+            let want = std::path::absolute(dir).unwrap_or(dir.to_owned());
+            alive
+                .into_iter()
+                .find(|s| s.run_dir == want)
+                .ok_or_else(|| {
+                    Error::Plan(format!(
+                        "no running `wotemu run` writes to {} (see `wotemu ps`)",
+                        dir.display()
+                    ))
+                })?
+        }
+        None => match alive.len() {
+            0 => {
+                return Err(Error::Plan(
+                    "no `wotemu run` is running here; name a Swarm stack with --stack NAME".into(),
+                ))
+            }
+            1 => alive.into_iter().next().expect("one"),
+            _ => {
+                return Err(Error::Plan(format!(
+                    "{} runs are running; say which with --run RUN_DIR: {}",
+                    alive.len(),
+                    alive
+                        .iter()
+                        .map(|s| s.run_dir.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )))
+            }
+        },
+    };
+    let redis_url = run
+        .redis_url
+        .ok_or_else(|| Error::Plan(format!("the run {} has no Redis (yet)", run.run_id)))?;
+    Ok(Target {
+        redis_url,
+        stack: run.stack,
+    })
+}
+
+/// Connects to a target's Redis.
+pub fn connect(t: &Target) -> Result<redis::Connection, Error> {
+    redis::Client::open(t.redis_url.as_str())
+        .and_then(|c| c.get_connection_with_timeout(Duration::from_secs(5)))
+        .map_err(|source| Error::Redis {
+            what: format!(
+                "connecting to the stack's Redis at {}",
+                wotemu_contract::redact::redact_url(&t.redis_url)
+            ),
+            source,
+        })
 }
 
 fn redis_err(what: &'static str) -> impl Fn(redis::RedisError) -> Error {
@@ -36,22 +90,32 @@ fn redis_err(what: &'static str) -> impl Fn(redis::RedisError) -> Error {
     }
 }
 
-/// Every network's state, by name.
-pub fn states(conn: &mut redis::Connection, stack: &str) -> Result<Vec<NetState>, Error> {
+/// Every network's state, by name (a state that cannot be read is left out, with a warning).
+pub fn states(conn: &mut redis::Connection, stack: &str) -> Result<Vec<GatewayState>, Error> {
     let keys = StackKeys::new(stack);
     let all: Vec<(String, String)> = redis::cmd("HGETALL")
         .arg(keys.net())
         .query(conn)
         .map_err(redis_err("reading the networks' state"))?;
-    let mut out: Vec<NetState> = all
+    let mut out: Vec<GatewayState> = all
         .into_iter()
-        .map(|(network, json)| NetState {
-            network,
-            state: serde_json::from_str(&json).unwrap_or_default(),
+        .filter_map(|(network, json)| match serde_json::from_str(&json) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::warn!(network = %network, error = %e, "A gateway's state cannot be read; left out.");
+                None
+            }
         })
         .collect();
     out.sort_by(|a, b| a.network.cmp(&b.network));
     Ok(out)
+}
+
+/// The conditions a gateway has in force.
+pub fn conditions(state: &GatewayState) -> Option<Conditions> {
+    wotemu_gateway::Spec::from_json(&state.conditions.to_string())
+        .ok()
+        .map(|s| s.base)
 }
 
 /// Sends `c` to `network`'s gateway. The network must have a recording gateway (its state is known).
@@ -79,4 +143,69 @@ pub fn set(
         .arg(json)
         .query::<()>(conn)
         .map_err(redis_err("sending the change"))
+}
+
+/// Sends `c` to `network`'s gateway and waits (at most `within`) until its state shows it in force; returns
+/// the conditions as the gateway reports them.
+pub fn apply(
+    conn: &mut redis::Connection,
+    stack: &str,
+    network: &str,
+    c: &Conditions,
+    within: Duration,
+) -> Result<serde_json::Value, Error> {
+    set(conn, stack, network, c)?;
+    let want = wotemu_gateway::account::conditions_json(c);
+    let deadline = Instant::now() + within;
+    loop {
+        let now = states(conn, stack)?;
+        if now
+            .iter()
+            .any(|s| s.network == network && s.conditions == want)
+        {
+            return Ok(want);
+        }
+        if Instant::now() > deadline {
+            return Err(Error::Timeout {
+                what: format!(
+                    "the gateway of {network} to apply the change (is it running? `wotemu net show`)"
+                ),
+                secs: within.as_secs(),
+            });
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// `wotemu net show` for people: each network's conditions and last window.
+pub fn describe(states: &[GatewayState]) -> String {
+    let mut out = String::new();
+    for s in states {
+        out.push_str(&format!(
+            "{}  ({} backend; updated {})\n  conditions: {}\n",
+            s.network,
+            s.backend.as_deref().unwrap_or("?"),
+            s.updated_at,
+            s.conditions
+        ));
+        for w in &s.window {
+            let secs = w.window_s.max(1e-3);
+            out.push_str(&format!(
+                "  {:<5} {:>8.0} packets/s  {:>14}  delay {}  loss {}  lateness p99 {}  drops {} (rate) {} (overflow)\n",
+                w.direction,
+                w.received as f64 / secs,
+                wotemu_topology::units::format_rate(w.rate_bps.round() as u64) + "/s",
+                w.delay_mean_ms.map_or("–".into(), |v| format!("{v:.1} ms")),
+                if w.received > 0 {
+                    format!("{:.1} %", 100.0 * w.lost as f64 / w.received as f64)
+                } else {
+                    "–".into()
+                },
+                w.lateness_p99_us.map_or("–".into(), |v| format!("{v:.0} µs")),
+                w.dropped_rate,
+                w.dropped_overflow,
+            ));
+        }
+    }
+    out
 }

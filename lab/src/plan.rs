@@ -24,9 +24,6 @@ use wotemu_topology::model::{AppSource, Topology};
 
 use crate::Error;
 
-/// Where runs keep their state.
-pub const STATE_ROOT: &str = "/run/wotemu";
-
 /// The first network's second octet (`10.64.0.0/16`).
 const FIRST_NET: u8 = 64;
 /// The most networks a run can have (`10.64` … `10.253`).
@@ -182,7 +179,7 @@ pub struct PlanOptions {
     pub topology_dir: PathBuf,
     /// The Python venv apps run in (WoTPy), if known.
     pub venv: Option<PathBuf>,
-    /// Where state lives (default [`STATE_ROOT`]).
+    /// Where state lives (default [`wotemu_sys::state_root`]).
     pub state_root: PathBuf,
     /// Nodes with a `target_cpu_speed`: the quota that gives it (fraction of one CPU) and the host's
     /// calibrated speed (events/s), from [`crate::cpu::plan_speeds`].
@@ -197,7 +194,7 @@ impl PlanOptions {
             redis_url: None,
             topology_dir: PathBuf::new(),
             venv: None,
-            state_root: PathBuf::from(STATE_ROOT),
+            state_root: wotemu_sys::state_root(),
             cpu_speeds: BTreeMap::new(),
         }
     }
@@ -223,29 +220,9 @@ fn address(k: usize, n: usize) -> Ipv4Addr {
     Ipv4Addr::new(10, FIRST_NET + k as u8, (n >> 8) as u8, (n & 0xff) as u8)
 }
 
-/// The stack name of a topology: its `name`, else the file's stem, made Docker-safe.
+/// The stack name of a topology ([`Topology::stack_name`]).
 pub fn stack_name(topology: &Topology, file: &Path) -> String {
-    let raw = topology.name.clone().unwrap_or_else(|| {
-        file.file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "wotemu".into())
-    });
-    let s: String = raw
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' {
-                c.to_ascii_lowercase()
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let s = s.trim_matches('_').to_owned();
-    if s.is_empty() {
-        "wotemu".into()
-    } else {
-        s
-    }
+    topology.stack_name(file)
 }
 
 impl RunPlan {
@@ -511,11 +488,13 @@ impl RunPlan {
                 }
                 AppSource::Image(f) => {
                     return Err(Error::Plan(format!(
-                        "node `{}` runs `{f}`, a file inside its own image `{}`: a one-host run takes apps from \
-                         host files; copy the app beside the topology and give that path, or deploy the stack \
-                         to Docker Swarm (`wotemu compose`)",
+                        "node `{}` runs `{f}`, a file inside {}, not on this host: a one-host run takes apps \
+                         from host files; copy the app beside the topology and give that path, or deploy the \
+                         stack to Docker Swarm (`wotemu compose`)",
                         node.name,
-                        node.image.as_deref().unwrap_or_default()
+                        node.image
+                            .as_deref()
+                            .map_or("the stack's image".to_owned(), |i| format!("its own image `{i}`"))
                     )))
                 }
                 other => other.path(),

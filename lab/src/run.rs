@@ -16,7 +16,6 @@ use wotemu_sys::cleanup::{Item, Record};
 use crate::host::{self, Proc, Spawn};
 use crate::plan::{RedisPlan, ReplicaPlan, Role, RunPlan};
 use crate::state::{Phase, RunState};
-use crate::timeline::RunnerLog;
 use crate::zygote::{self, Zygote};
 use crate::Error;
 
@@ -28,6 +27,8 @@ pub trait Observer {
     fn warn(&self, msg: &str);
     /// The live status (called about twice a second while the run is supervised).
     fn status(&self, _s: &Status) {}
+    /// The run is no longer supervised: no more status.
+    fn status_done(&self) {}
 }
 
 /// The live status of a run.
@@ -49,6 +50,21 @@ pub struct Status {
     pub outages: u32,
 }
 
+impl Status {
+    /// The status line for people.
+    pub fn line(&self) -> String {
+        let down = if self.down.is_empty() {
+            String::new()
+        } else {
+            format!(" · DOWN: {}", self.down.join(", "))
+        };
+        format!(
+            "{:>4.0}s left of {:.0}s · {}/{} replicas running · {} interactions ({:.1}/s) · {} errors · {} restarts · {} outages{down}",
+            self.left_s, self.total_s, self.running, self.nodes, self.interactions, self.rate, self.errors, self.restarts, self.outages
+        )
+    }
+}
+
 /// A replica as it runs.
 struct Running {
     child: Option<Proc>,
@@ -68,6 +84,8 @@ struct Running {
     generation: u32,
     /// Whether its first task has started (a replica that joins later has not).
     ever_started: bool,
+    /// A broker that died: since when (its outage ends once it is restarted).
+    down_since: Option<Instant>,
 }
 
 /// Which supervised part.
@@ -121,7 +139,8 @@ pub struct Lab {
     running: Vec<Running>,
     restarts: u32,
     outages: u32,
-    log: RunnerLog,
+    /// The runner's timeline (started once the run's Redis is up).
+    log: Option<wotemu_ship::EventRecorder>,
     last_heartbeat: Instant,
     /// The load processes of the scenario's `stress` steps under way, by (event, occurrence).
     stressors: BTreeMap<(usize, u32), Vec<Child>>,
@@ -213,7 +232,7 @@ impl Lab {
             .map(|n| part(format!("gateway {}", n.name)))
             .collect();
         Ok(Lab {
-            log: RunnerLog::new(&plan.stack, &plan.run_id),
+            log: None,
             stressors: BTreeMap::new(),
             zygote: None,
             exe: exe.to_owned(),
@@ -235,6 +254,33 @@ impl Lab {
     /// The plan this lab runs.
     pub fn plan(&self) -> &RunPlan {
         &self.plan
+    }
+
+    /// Collects the stopped run ([`Lab::stop`]) into the dataset `out` (its Redis and the run's spools) and
+    /// writes what each gateway did beside it (`gateways.json`: backend, packets forwarded, lost, dropped,
+    /// timing, from `gateway_stats`).
+    pub fn collect(
+        &self,
+        out: &Path,
+        gateway_stats: &BTreeMap<String, serde_json::Value>,
+        progress: &dyn wotemu_collector::Progress,
+    ) -> Result<wotemu_collector::CollectSummary, Error> {
+        let mut opts =
+            wotemu_collector::CollectOptions::new(&self.redis_url(), &self.plan.stack, out);
+        opts.spool_dir = Some(self.plan.state_dir.join("spool"));
+        let summary =
+            wotemu_collector::collect(&opts, progress).map_err(|source| Error::Collect {
+                what: format!("collecting the run into {}", out.display()),
+                source,
+            })?;
+        let json = serde_json::to_vec_pretty(gateway_stats).expect("gateway counters serialize");
+        wotemu_sys::fs::write_atomic(&out.join("gateways.json"), &json).map_err(|source| {
+            Error::Io {
+                what: format!("writing {}", out.join("gateways.json").display()),
+                source,
+            }
+        })?;
+        Ok(summary)
     }
 
     /// The URL of the run's Redis (agents and the collector use it).
@@ -279,18 +325,25 @@ impl Lab {
         }
     }
 
-    /// Ships the runner's timeline events (they wait while Redis is down).
-    fn flush_log(&mut self) {
-        let mut log = std::mem::replace(&mut self.log, RunnerLog::new("_", "_"));
-        let Some(conn) = self.try_conn() else {
-            self.log = log;
-            return;
-        };
-        if let Err(e) = log.flush(conn) {
-            tracing::debug!(error = %e, "Timeline not shipped yet.");
-            self.conn = None;
+    /// Records a timeline event of the runner now (`planned`: when it was due, µs since the epoch).
+    fn record(
+        &self,
+        kind: &str,
+        target: &str,
+        outcome: &str,
+        error: Option<String>,
+        detail: serde_json::Value,
+        planned: Option<i64>,
+    ) {
+        match &self.log {
+            Some(log) => log.record(kind, target, outcome, error, detail, planned),
+            None => tracing::warn!(
+                kind,
+                target,
+                outcome,
+                "A run event before the run's Redis was up; not recorded."
+            ),
         }
-        self.log = log;
     }
 
     /// Moves the run to `phase` in its state file.
@@ -351,7 +404,7 @@ impl Lab {
             },
         )?;
         self.conn = conn;
-        self.flush_log();
+        self.log = Some(crate::timeline::start(&self.plan)?);
         let (keys, stack) = (self.keys.clone(), self.plan.stack.clone());
         redis::pipe()
             .cmd("SET")
@@ -489,6 +542,7 @@ impl Lab {
                 rejoin: None,
                 generation: 0,
                 ever_started: false,
+                down_since: None,
             });
         }
         // Register every replica now: a replica stopped before its agent registers itself still shows in the
@@ -615,7 +669,6 @@ impl Lab {
                 Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(Ended::Time),
             }
             self.keep_alive(obs)?;
-            self.flush_log();
             if self.last_heartbeat.elapsed() > Duration::from_secs(2) {
                 self.state.heartbeat_at = Some(us_to_rfc3339(now_us()));
                 self.state.save()?;
@@ -712,6 +765,9 @@ impl Lab {
             let Some(status) = exited(&mut self.running[i].child) else {
                 continue;
             };
+            if r.role == Role::Broker {
+                self.broker_down(i, r, &status, obs);
+            }
             // Not in a tight loop: Swarm's restart policy waits too.
             if self.running[i].started.elapsed() < Duration::from_secs(1) {
                 self.running[i].child = None;
@@ -751,7 +807,6 @@ impl Lab {
             }
             // A broker keeps its name: it is a part of the run, not a task of the dataset.
             Role::Broker => {
-                self.outages += 1;
                 let program = host::which("mosquitto").ok_or_else(|| Error::Missing {
                     program: "mosquitto".into(),
                     hint: "apt-get install mosquitto".into(),
@@ -766,12 +821,13 @@ impl Lab {
         obs.warn(&format!(
             "{what} exited ({status}); restarting it as {task}"
         ));
-        self.log.record(
+        self.record(
             "restart",
             &what,
             "restarted",
             Some(status.to_owned()),
             serde_json::json!({"previous_task": self.running[i].task, "task": task}),
+            None,
         );
         if r.role == Role::Node {
             // The registry is best effort here: the agent registers itself once it runs.
@@ -779,7 +835,40 @@ impl Lab {
                 tracing::warn!(error = %e, task = %task, "Restarted task not registered yet.");
             }
         }
-        self.spawn_task(i, r, task, &program, &env)
+        self.spawn_task(i, r, task, &program, &env)?;
+        if let Some(since) = self.running[i].down_since.take() {
+            // A broker's outage, like the run's Redis's and gateways': from its death to its restart.
+            let down_s = since.elapsed().as_secs_f64();
+            obs.warn(&format!("{what} is back after {down_s:.1} s"));
+            self.record(
+                "outage",
+                &what,
+                "end",
+                None,
+                serde_json::json!({"down_s": (down_s * 1000.0).round() / 1000.0}),
+                None,
+            );
+        }
+        Ok(())
+    }
+
+    /// A broker died: its outage starts (once, however long its restart waits).
+    fn broker_down(&mut self, i: usize, r: &ReplicaPlan, status: &str, obs: &dyn Observer) {
+        if self.running[i].down_since.is_some() {
+            return;
+        }
+        self.outages += 1;
+        self.running[i].down_since = Some(Instant::now());
+        let what = format!("broker {}", r.node);
+        obs.warn(&format!("{what} died ({status})"));
+        self.record(
+            "outage",
+            &what,
+            "start",
+            Some(status.to_owned()),
+            serde_json::Value::Null,
+            None,
+        );
     }
 
     /// Starts `task` (a new task of replica `i`) in the replica's namespace and cgroups.
@@ -850,12 +939,13 @@ impl Lab {
         if let Err(e) = self.register(r, &task) {
             tracing::warn!(error = %e, task = %task, "Joining task not registered yet.");
         }
-        self.log.record(
+        self.record(
             "join",
             &format!("node {}.{}", r.node, r.slot),
             why,
             None,
             serde_json::json!({"previous_task": self.running[i].ever_started.then(|| self.running[i].task.clone()), "task": task}),
+            None,
         );
         obs.say(&format!("scenario: {task} joins ({why})"));
         let exe = self.exe.clone();
@@ -906,12 +996,13 @@ impl Lab {
         part.down_since = Some((Instant::now(), now_us() as u64));
         let name = part.name.clone();
         obs.warn(&format!("{name} died ({status}); restarting it"));
-        self.log.record(
+        self.record(
             "outage",
             &name,
             "start",
             Some(status.to_owned()),
             serde_json::Value::Null,
+            None,
         );
     }
 
@@ -928,7 +1019,7 @@ impl Lab {
         }
         detail["down_s"] = serde_json::json!((down_s * 1000.0).round() / 1000.0);
         obs.warn(&format!("{name} is back after {down_s:.1} s"));
-        self.log.record("outage", &name, "end", None, detail);
+        self.record("outage", &name, "end", None, detail, None);
     }
 
     /// Restarts the run's own Redis on its data (agents spool meanwhile and replay when it answers).
@@ -1097,10 +1188,16 @@ impl Lab {
             }
         }
         // The runner's own last report, after its last events.
-        let mut log = std::mem::replace(&mut self.log, RunnerLog::new("_", "_"));
-        let finished = log.finish(self.conn());
-        self.log = log;
-        finished.map_err(redis_err("writing the runner's timeline"))?;
+        if let Some(log) = self.log.take() {
+            let drained = log.finish(None);
+            if drained.left_in_spool > 0 {
+                tracing::warn!(
+                    entries = drained.left_in_spool,
+                    spool = %drained.spool_path.display(),
+                    "Redis did not take every event of the runner's timeline; they wait in the spool for the collector."
+                );
+            }
+        }
         self.set_phase(Phase::Collecting)?;
         Ok(stats)
     }
@@ -1114,11 +1211,47 @@ impl Lab {
         saved: &mut BTreeMap<String, serde_json::Value>,
         obs: &dyn Observer,
     ) {
-        use wotemu_topology::model::Action;
+        let _span =
+            tracing::info_span!("scenario_step", event = st.event, undo = st.undo).entered();
         let ev = self.plan.scenario[st.event].clone();
         let planned = start_us + (st.at_ms * 1000.0) as i64;
         let mut touched: Vec<String> = Vec::new();
-        let result: Result<(), String> = match &ev.action {
+        let result = self.scenario_action(&ev, st, saved, &mut touched, obs);
+        let late_ms = (now_us() - planned) as f64 / 1000.0;
+        let what = wotemu_topology::scenario::action_word(&ev, st.undo);
+        if let Err(e) = &result {
+            obs.warn(&format!(
+                "scenario: {what} {} failed: {e}",
+                ev.action.target()
+            ));
+        }
+        self.record(
+            "scenario",
+            &ev.action.target(),
+            wotemu_topology::scenario::outcome(&ev, st.undo),
+            result.err(),
+            serde_json::json!({
+                "action": what,
+                "event": st.event,
+                "occurrence": st.occurrence,
+                "tasks": touched,
+                "late_ms": late_ms,
+            }),
+            Some(planned),
+        );
+    }
+
+    /// Carries out one scenario step's action; the replicas' tasks it touched go to `touched`.
+    fn scenario_action(
+        &mut self,
+        ev: &wotemu_topology::model::ScenarioEvent,
+        st: &wotemu_topology::scenario::Step,
+        saved: &mut BTreeMap<String, serde_json::Value>,
+        touched: &mut Vec<String>,
+        obs: &dyn Observer,
+    ) -> Result<(), String> {
+        use wotemu_topology::model::Action;
+        match &ev.action {
             Action::Stress { .. } if st.undo => {
                 for mut c in self
                     .stressors
@@ -1201,7 +1334,7 @@ impl Lab {
                 let current = self.net_conditions(network);
                 let keys = self.keys.clone();
                 match wotemu_topology::scenario::network_change(
-                    &ev, st.event, st.undo, current, saved,
+                    ev, st.event, st.undo, current, saved,
                 )
                 .expect("a network's event")
                 {
@@ -1322,30 +1455,7 @@ impl Lab {
                     None => Ok(()),
                 }
             }
-        };
-        let late_ms = (now_us() - planned) as f64 / 1000.0;
-        let what = wotemu_topology::scenario::action_word(&ev, st.undo);
-        if let Err(e) = &result {
-            obs.warn(&format!(
-                "scenario: {what} {} failed: {e}",
-                ev.action.target()
-            ));
         }
-        self.log.record_planned(
-            "scenario",
-            &ev.action.target(),
-            wotemu_topology::scenario::outcome(&ev, st.undo),
-            result.err(),
-            serde_json::json!({
-                "action": what,
-                "event": st.event,
-                "occurrence": st.occurrence,
-                "tasks": touched,
-                "late_ms": late_ms,
-            }),
-            Some(planned),
-        );
-        self.flush_log();
     }
 
     /// The replicas (indices in the plan) a scenario target names: the node's replicas, by slot or share.
@@ -1418,12 +1528,12 @@ impl Lab {
             }
         }
         // Gateways killed before they could undo their own rules left records whose namespaces are gone.
-        for found in wotemu_sys::cleanup::list(Path::new(wotemu_sys::cleanup::DIR)) {
+        for found in wotemu_sys::cleanup::list(&wotemu_sys::cleanup::dir()) {
             if !found.alive && gateway_pids.contains(&found.header.owner) {
                 problems.extend(wotemu_sys::cleanup::undo(&found));
             }
         }
-        host::remove_cgroup_parents();
+        crate::cgroups::remove_parents();
         problems
     }
 }

@@ -1,7 +1,8 @@
 //! Salvaging a run that did not end normally — its runner was killed, or its collection failed — so that what
 //! it recorded becomes a dataset: its agents are asked to stop (each ships what it holds and writes its final
-//! report), and its Redis is reached, or started again on the run's append-only file. The caller then
-//! collects (with the agents' spools) into the run's directory, marked incomplete, and removes the run.
+//! report), and its Redis is reached, or started again on the run's append-only file; then it is collected
+//! (with the agents' and the runner's spools) into the run's directory, marked incomplete ([`collect`]), and
+//! the run is removed ([`crate::clean`]).
 
 use std::path::PathBuf;
 use std::process::Child;
@@ -47,7 +48,7 @@ pub fn salvageable() -> Vec<RunState> {
 /// Agents of the run still running (from its clean-up record): their pids.
 fn agents_of(run_id: &str) -> Vec<u32> {
     let label = format!("run {run_id}");
-    wotemu_sys::cleanup::list(std::path::Path::new(wotemu_sys::cleanup::DIR))
+    wotemu_sys::cleanup::list(&wotemu_sys::cleanup::dir())
         .into_iter()
         .filter(|r| r.header.label == label)
         .flat_map(|r| r.items)
@@ -169,6 +170,33 @@ pub fn wait_for_other(state: &RunState) -> bool {
         unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&lock), libc::LOCK_SH) };
     }
     state.run_dir.join("manifest.json").exists()
+}
+
+/// Salvages a crashed run: gets its data ready ([`prepare`]) and collects it into its run directory, a
+/// dataset marked incomplete with why and when.
+pub fn collect(
+    state: RunState,
+    progress: &dyn wotemu_collector::Progress,
+) -> Result<wotemu_collector::CollectSummary, Error> {
+    let run_dir = state.run_dir.clone();
+    let sv = prepare(state).map_err(|e| {
+        e.context(format!(
+            "getting the records of the crashed run ready for {}",
+            run_dir.display()
+        ))
+    })?;
+    let mut opts = wotemu_collector::CollectOptions::new(&sv.redis_url, &sv.state.stack, &run_dir);
+    opts.spool_dir = sv.spool_dir.clone();
+    opts.incomplete = Some(wotemu_contract::manifest::Incomplete {
+        reason: sv.reason.clone(),
+        at: sv.at.clone(),
+    });
+    let collected = wotemu_collector::collect(&opts, progress);
+    sv.finish();
+    collected.map_err(|e| Error::Collect {
+        what: format!("collecting the crashed run into {}", run_dir.display()),
+        source: e,
+    })
 }
 
 impl Salvage {

@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::plan::STATE_ROOT;
 use crate::Error;
 
 /// How far a run got.
@@ -62,7 +61,7 @@ impl RunState {
 
     /// This run's state folder under the default root.
     pub fn dir(&self) -> PathBuf {
-        Self::dir_of(Path::new(STATE_ROOT), &self.run_id)
+        Self::dir_of(&wotemu_sys::state_root(), &self.run_id)
     }
 
     /// Writes the state file.
@@ -93,7 +92,7 @@ impl RunState {
 /// Every run with a state file: (state, whether its process is alive).
 pub fn runs() -> Vec<(RunState, bool)> {
     let mut out = Vec::new();
-    let Ok(rd) = std::fs::read_dir(STATE_ROOT) else {
+    let Ok(rd) = std::fs::read_dir(wotemu_sys::state_root()) else {
         return out;
     };
     for e in rd.flatten() {
@@ -113,12 +112,48 @@ pub fn runs() -> Vec<(RunState, bool)> {
     out
 }
 
+/// `wotemu ps`: every run of this host as a JSON array (`run_id`, `stack`, `pid`, `running`, `phase`,
+/// `run_dir`, `replicas`, `networks`).
+pub fn list_json(runs: &[(RunState, bool)]) -> serde_json::Value {
+    runs.iter()
+        .map(|(s, alive)| {
+            serde_json::json!({"run_id": s.run_id, "stack": s.stack, "pid": s.pid, "running": alive,
+                "phase": s.phase, "run_dir": s.run_dir, "replicas": s.replicas, "networks": s.networks})
+        })
+        .collect()
+}
+
+/// `wotemu ps` for people: a line per run (a run whose process is gone says `wotemu clean` saves it).
+pub fn describe(runs: &[(RunState, bool)]) -> String {
+    if runs.is_empty() {
+        return "No runs.".into();
+    }
+    runs.iter()
+        .map(|(s, alive)| {
+            format!(
+                "{}  {:<20} {:<10} pid {:<8} {} replicas  {}",
+                s.run_id,
+                s.stack,
+                if *alive {
+                    format!("{:?}", s.phase).to_lowercase()
+                } else {
+                    "LEFT (wotemu clean)".to_owned()
+                },
+                s.pid,
+                s.replicas,
+                s.run_dir.display()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// A run id not used by any run or namespace on this host (4 hex digits).
 pub fn new_run_id() -> String {
     let mut seed = wotemu_sys::monotonic_ns() ^ (u64::from(std::process::id()) * 2_654_435_761);
     loop {
         let id = format!("{:04x}", seed & 0xffff);
-        if !Path::new(STATE_ROOT).join(&id).exists()
+        if !wotemu_sys::state_root().join(&id).exists()
             && !wotemu_sys::netns::exists(&format!("wtm-{id}"))
         {
             return id;
@@ -128,7 +163,12 @@ pub fn new_run_id() -> String {
 }
 
 /// Namespaces named like a run's (`wtm-XXXX`, `wtm-XXXX-*`, `wtm-fXXXX…`) that no known run or record owns.
+/// Only with the default state root: the runs of another root (a test's own, `WOTEMU_STATE_DIR`) cannot
+/// see each other's, so none of their namespaces is an orphan to them.
 pub fn orphan_namespaces(known: &[String]) -> Vec<String> {
+    if wotemu_sys::state_root() != Path::new(wotemu_sys::DEFAULT_STATE_ROOT) {
+        return Vec::new();
+    }
     let Ok(rd) = std::fs::read_dir(wotemu_sys::netns::NETNS_DIR) else {
         return Vec::new();
     };

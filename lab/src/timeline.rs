@@ -1,129 +1,30 @@
-//! The runner's own records: the run's timeline (outages of its parts, restarts), shipped to the run's Redis
-//! as a producer like any agent — its own stream `wotemu:<stack>:stream:<stack>_runner.1.<run>`, batches
-//! seq-numbered, each carrying the cumulative `produced` count — so the collector writes them into the
-//! `timeline` table with the same accounting. While Redis is down (the runner restarts it) they wait in
-//! memory.
+//! The runner's own records: the run's timeline (outages of its parts, restarts, the scenario's steps), written
+//! through the producer library like any agent's records ([`wotemu_ship::EventRecorder`]: its own stream
+//! `wotemu:<stack>:stream:<stack>_runner.1.<run>`, batches seq-numbered with their `produced` counts, a
+//! spool in the run's spool folder while Redis is down — so a crashed runner's last events are salvaged with
+//! the agents' spools), its task registered when the run's Redis is up and its final report written last.
 
-use wotemu_contract::keys::StackKeys;
-use wotemu_contract::table::{Records, TimelineEvent};
-use wotemu_contract::task::{TaskInfo, TaskName, TaskSnapshot};
-use wotemu_contract::time_util::{now_us, us_to_rfc3339};
-use wotemu_contract::{StreamEntry, Table};
+use wotemu_ship::{EventRecorder, ProducerConfig};
+
+use crate::plan::RunPlan;
+use crate::Error;
 
 /// The node name of the runner's records.
 pub const RUNNER_NODE: &str = "runner";
 
-/// Timeline events waiting to be shipped.
-pub(crate) struct RunnerLog {
-    task: String,
-    keys: StackKeys,
-    next_seq: u64,
-    produced: u64,
-    pending: Vec<TimelineEvent>,
-    registered: bool,
+/// The runner's task name in a run.
+pub fn runner_task(stack: &str, run_id: &str) -> String {
+    format!("{stack}_{RUNNER_NODE}.1.{run_id}")
 }
 
-impl RunnerLog {
-    pub(crate) fn new(stack: &str, run_id: &str) -> RunnerLog {
-        RunnerLog {
-            task: format!("{stack}_{RUNNER_NODE}.1.{run_id}"),
-            keys: StackKeys::new(stack),
-            next_seq: 1,
-            produced: 0,
-            pending: Vec::new(),
-            registered: false,
-        }
-    }
-
-    /// Records an event now.
-    pub(crate) fn record(
-        &mut self,
-        kind: &str,
-        target: &str,
-        outcome: &str,
-        error: Option<String>,
-        detail: serde_json::Value,
-    ) {
-        self.record_planned(kind, target, outcome, error, detail, None);
-    }
-
-    /// Records an event now that was planned for `planned` (µs since the epoch).
-    pub(crate) fn record_planned(
-        &mut self,
-        kind: &str,
-        target: &str,
-        outcome: &str,
-        error: Option<String>,
-        detail: serde_json::Value,
-        planned: Option<i64>,
-    ) {
-        tracing::info!(kind, target, outcome, error = ?error, %detail, "Run event.");
-        self.produced += 1;
-        self.pending.push(TimelineEvent {
-            task: self.task.clone(),
-            node: RUNNER_NODE.into(),
-            time: now_us(),
-            planned,
-            kind: kind.into(),
-            target: target.into(),
-            outcome: outcome.into(),
-            error,
-            detail: (!detail.is_null()).then(|| detail.to_string()),
-        });
-    }
-
-    /// Ships what waits (and registers the runner's task once); on failure it waits for the next try.
-    pub(crate) fn flush(&mut self, conn: &mut redis::Connection) -> redis::RedisResult<()> {
-        if !self.registered {
-            let name = TaskName::parse(&self.task);
-            let info = TaskInfo {
-                task: self.task.clone(),
-                node: RUNNER_NODE.into(),
-                service: name.service.to_owned(),
-                slot: name.slot,
-                hostname: crate::host::hostname(),
-                started_at: Some(us_to_rfc3339(now_us())),
-                ..Default::default()
-            };
-            redis::cmd("HSET")
-                .arg(self.keys.tasks())
-                .arg(&self.task)
-                .arg(serde_json::to_string(&info).expect("task info serialises"))
-                .query::<()>(conn)?;
-            self.registered = true;
-        }
-        if self.pending.is_empty() {
-            return Ok(());
-        }
-        let mut entry = StreamEntry::new(
-            self.next_seq,
-            TimelineEvent::to_batch(&self.pending),
-            Table::Timeline,
-        );
-        entry.produced = Some(self.produced);
-        let mut cmd = redis::cmd("XADD");
-        cmd.arg(self.keys.stream(&self.task)).arg("*");
-        for (k, v) in entry.encode() {
-            cmd.arg(k).arg(v);
-        }
-        cmd.query::<String>(conn)?;
-        self.next_seq += 1;
-        self.pending.clear();
-        Ok(())
-    }
-
-    /// The runner's final report (its snapshot), written after its last shipment.
-    pub(crate) fn finish(&mut self, conn: &mut redis::Connection) -> redis::RedisResult<()> {
-        self.flush(conn)?;
-        let snap = TaskSnapshot {
-            state: "shutdown".into(),
-            stopped_at: Some(us_to_rfc3339(now_us())),
-            ..Default::default()
-        };
-        redis::cmd("HSET")
-            .arg(self.keys.snapshot())
-            .arg(&self.task)
-            .arg(serde_json::to_string(&snap).expect("snapshot serialises"))
-            .query(conn)
-    }
+/// Registers the runner's task in the run's Redis and starts shipping its events.
+pub(crate) fn start(plan: &RunPlan) -> Result<EventRecorder, Error> {
+    let producer = ProducerConfig {
+        redis_url: plan.redis.url(),
+        stack: plan.stack.clone(),
+        task: runner_task(&plan.stack, &plan.run_id),
+        spool_dir: plan.state_dir.join("spool"),
+    };
+    EventRecorder::start(&producer, serde_json::json!({"engine": "one host"}))
+        .map_err(|e| Error::Plan(format!("the runner's timeline cannot be recorded: {e}")))
 }

@@ -262,9 +262,6 @@ fn compare(py: Python<'_>, runs: Vec<PathBuf>, baseline: usize) -> PyResult<Stri
             )));
         }
     }
-    // Topologies are compared by their YAML model; a 0.6 Python topology is not run here (it would run
-    // inside the caller's interpreter).
-    let normalise = |t: &str| wotemu_reporter::compare::normalise_yaml(t);
     let c = py
         .detach(|| {
             wotemu_reporter::compare::Comparison::load(wotemu_reporter::compare::CompareOptions {
@@ -273,7 +270,6 @@ fn compare(py: Python<'_>, runs: Vec<PathBuf>, baseline: usize) -> PyResult<Stri
                 title: None,
                 base_url: None,
                 gates: Vec::new(),
-                normalise: &normalise,
                 sweep: None,
             })
         })

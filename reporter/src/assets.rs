@@ -62,7 +62,7 @@ pub(crate) fn tera() -> Result<tera::Tera, Error> {
     t.add_raw_templates(TEMPLATES)
         .map_err(|e| Error::Template {
             page: "(templates)".into(),
-            message: crate::site::error_chain(&e),
+            message: wotemu_sys::error_chain(&e),
         })?;
     t.autoescape_on(vec![".html"]);
     Ok(t)

@@ -347,10 +347,13 @@ pub fn with_rules(mut spec: Value, rules: &[(f64, String)]) -> Value {
     if rules.is_empty() {
         return spec;
     }
+    // Labels of nearby rules would overlap on one line: they take four lines in turn (`y`, in pixels), and
+    // each is cut at 180 pixels (its rule's tooltip says it whole).
     let data: Vec<Value> = rules
         .iter()
         .take(MAX_POINTS)
-        .map(|(t, l)| json!({"t": t, "label": l}))
+        .enumerate()
+        .map(|(i, (t, l))| json!({"t": t, "label": l, "y": (i % 4) * 12}))
         .collect();
     let x = json!({"field": "t", "type": "temporal"});
     let rule = json!({
@@ -360,8 +363,8 @@ pub fn with_rules(mut spec: Value, rules: &[(f64, String)]) -> Value {
     });
     let text = json!({
         "data": {"values": data},
-        "mark": {"type": "text", "align": "left", "baseline": "top", "dx": 3, "dy": 2, "fontSize": 10, "color": "#57606a"},
-        "encoding": {"x": x, "y": {"value": 0}, "text": {"field": "label"}}
+        "mark": {"type": "text", "align": "left", "baseline": "top", "dx": 3, "dy": 2, "fontSize": 10, "color": "#57606a", "limit": 180},
+        "encoding": {"x": x, "y": {"field": "y", "type": "quantitative", "scale": null}, "text": {"field": "label"}}
     });
     let obj = spec.as_object_mut().expect("a chart is an object");
     let mut layers = match obj.remove("layer") {
@@ -380,4 +383,30 @@ pub fn with_rules(mut spec: Value, rules: &[(f64, String)]) -> Value {
     layers.push(text);
     obj.insert("layer".into(), Value::Array(layers));
     spec
+}
+
+/// A chart before it is inlined into a page.
+pub(crate) struct Chart {
+    pub(crate) id: String,
+    pub(crate) title: String,
+    pub(crate) note: String,
+    pub(crate) spec: Value,
+}
+
+/// A file name for a task's page (task names are `[A-Za-z0-9_.-]`; anything else becomes `_`).
+pub(crate) fn task_file(task: &str) -> String {
+    format!("tasks/{}.html", safe_file_name(task))
+}
+
+/// A name as a file name: letters, digits, `_`, `-` and `.` kept, anything else `_`.
+pub(crate) fn safe_file_name(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }

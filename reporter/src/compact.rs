@@ -22,6 +22,9 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Map, Value};
 
+/// Where a site keeps its charts' templates.
+pub(crate) const SPECS_FILE: &str = "static/specs.js";
+
 /// A chart split for the page: the template's id (a digest of its text) and the page's part.
 pub(crate) struct Split {
     pub(crate) template_id: String,
@@ -186,54 +189,93 @@ fn round(v: &Value) -> Value {
     }
 }
 
+/// The rows of a columnar value: what `static/app.js` does (tests and tools read charts back with it).
+/// A malformed value gives the rows it could read.
+pub fn decode(c: &Value) -> Vec<Value> {
+    let n = c["n"].as_u64().unwrap_or(0) as usize;
+    let mut rows = vec![Map::new(); n];
+    let empty = Map::new();
+    let cols = c["c"].as_object().unwrap_or(&empty);
+    let int = |v: &Value| v.as_i64().unwrap_or(0);
+    for (k, col) in cols {
+        let col = match col.get("=").and_then(Value::as_str) {
+            Some(other) => cols.get(other).unwrap_or(&Value::Null),
+            None => col,
+        };
+        let indexes = col["i"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+        let vals: Vec<Value> = if let Some(a) = col.as_array() {
+            a.clone()
+        } else if let (Some(d), Some(_)) = (col["d"].as_array(), col.get("m")) {
+            (0..n)
+                .map(|r| d.get(r % d.len().max(1)).cloned().unwrap_or(Value::Null))
+                .collect()
+        } else if let Some(k) = col["k"].as_u64() {
+            let (b, s, k) = (int(&col["b"]), int(&col["s"]), k.max(1) as usize);
+            (0..n).map(|r| json!(b + (r / k) as i64 * s)).collect()
+        } else if let Some(d) = col["d"].as_array() {
+            indexes
+                .iter()
+                .map(|i| {
+                    i.as_u64()
+                        .and_then(|i| d.get(i as usize).cloned())
+                        .unwrap_or(Value::Null)
+                })
+                .collect()
+        } else {
+            let (b, s) = (int(&col["b"]), int(&col["s"]));
+            indexes
+                .iter()
+                .map(|i| i.as_i64().map_or(Value::Null, |i| json!(b + i * s)))
+                .collect()
+        };
+        for (r, v) in rows.iter_mut().zip(vals) {
+            r.insert(k.clone(), v);
+        }
+    }
+    rows.into_iter().map(Value::Object).collect()
+}
+
+/// The charts of a written site's page as Vega-Lite sees them, by id: the page's rows (its `charts`
+/// element) in the templates `static/specs.js` holds. Empty when the page has none or is not there; a
+/// chart whose template is missing is left out.
+pub fn page_charts(site: &std::path::Path, page: &str) -> BTreeMap<String, Value> {
+    let mut out = BTreeMap::new();
+    let Ok(html) = std::fs::read_to_string(site.join(page)) else {
+        return out;
+    };
+    let open = r#"<script type="application/json" id="charts">"#;
+    let Some(from) = html.find(open).map(|at| at + open.len()) else {
+        return out;
+    };
+    let to = html[from..]
+        .find("</script>")
+        .map_or(html.len(), |n| from + n);
+    let Ok(Value::Object(parts)) = serde_json::from_str::<Value>(&html[from..to]) else {
+        return out;
+    };
+    let specs = std::fs::read_to_string(site.join(SPECS_FILE)).unwrap_or_default();
+    let templates: BTreeMap<&str, &str> = specs
+        .lines()
+        .filter_map(|l| l.strip_prefix('"')?.split_once("\": "))
+        .collect();
+    for (id, part) in parts {
+        let Some(template) = part["s"].as_str().and_then(|t| templates.get(t)) else {
+            continue;
+        };
+        let Ok(mut spec) = serde_json::from_str::<Value>(template.trim_end_matches(',')) else {
+            continue;
+        };
+        if let Some(d) = part.get("d") {
+            spec["data"]["values"] = Value::Array(decode(d));
+        }
+        out.insert(id, spec);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// What `static/app.js` does, for the round trip.
-    fn decode(c: &Value) -> Vec<Value> {
-        let n = c["n"].as_u64().unwrap() as usize;
-        let mut rows = vec![Map::new(); n];
-        let cols = c["c"].as_object().unwrap();
-        for (k, col) in cols {
-            let col = match col.get("=") {
-                Some(other) => &cols[other.as_str().unwrap()],
-                None => col,
-            };
-            let vals: Vec<Value> = if let Some(a) = col.as_array() {
-                a.clone()
-            } else if let (Some(d), Some(_)) = (col.get("d"), col.get("m")) {
-                let d = d.as_array().unwrap();
-                (0..n).map(|r| d[r % d.len()].clone()).collect()
-            } else if let Some(k) = col.get("k") {
-                let (b, s, k) = (
-                    col["b"].as_i64().unwrap(),
-                    col["s"].as_i64().unwrap(),
-                    k.as_u64().unwrap() as usize,
-                );
-                (0..n).map(|r| json!(b + (r / k) as i64 * s)).collect()
-            } else if let Some(d) = col.get("d") {
-                col["i"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|i| i.as_u64().map_or(Value::Null, |i| d[i as usize].clone()))
-                    .collect()
-            } else {
-                let (b, s) = (col["b"].as_i64().unwrap(), col["s"].as_i64().unwrap());
-                col["i"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|i| i.as_i64().map_or(Value::Null, |i| json!(b + i * s)))
-                    .collect()
-            };
-            for (r, v) in rows.iter_mut().zip(vals) {
-                r.insert(k.clone(), v);
-            }
-        }
-        rows.into_iter().map(Value::Object).collect()
-    }
 
     #[test]
     fn rows_come_back_as_they_were() {

@@ -45,14 +45,7 @@ pub fn count(n: i64) -> String {
 
 /// A duration in seconds as `45 s`, `3 min 20 s`, `2 h 05 min`.
 pub fn duration(secs: f64) -> String {
-    let s = secs.round() as i64;
-    if s < 60 {
-        format!("{s} s")
-    } else if s < 3600 {
-        format!("{} min {:02} s", s / 60, s % 60)
-    } else {
-        format!("{} h {:02} min", s / 3600, (s % 3600) / 60)
-    }
+    wotemu_contract::time_util::human_duration(secs)
 }
 
 /// A percentage with two decimals (`0.25 %`); `–` when the total is zero.

@@ -11,6 +11,7 @@ use crate::aggregate::{self, ErrorGroup, EventErrorGroup, Flow, LatencyRow, Talk
 use crate::error::Error;
 use crate::format;
 use crate::frames::{collect, i64s, scan, strs};
+use crate::timeline::TimelineRow;
 
 /// The bytes a site's CSV copies may take by default (10 MB).
 pub const DEFAULT_DOWNLOADS_BUDGET: u64 = 10_000_000;
@@ -105,22 +106,11 @@ pub struct Report {
     pub(crate) app_points: Vec<crate::app::AppPoint>,
     pub(crate) app_stats: Vec<crate::app::AppStat>,
     /// What each network's gateway realized, by network name.
-    pub(crate) networks: Vec<crate::network::NetworkTruth>,
+    pub(crate) networks: Vec<crate::truth::NetworkTruth>,
     /// Changes of conditions (schedule steps, live changes), in time order.
-    pub(crate) changes: Vec<crate::network::Change>,
+    pub(crate) changes: Vec<crate::truth::Change>,
     /// When the host could not keep up, if it could not.
-    pub(crate) overload: Option<crate::network::Overload>,
-}
-
-/// One event of the run's timeline.
-#[derive(Debug, Clone, Serialize)]
-pub(crate) struct TimelineRow {
-    pub(crate) time_us: i64,
-    pub(crate) kind: String,
-    pub(crate) target: String,
-    pub(crate) outcome: String,
-    pub(crate) error: String,
-    pub(crate) detail: String,
+    pub(crate) overload: Option<crate::truth::Overload>,
 }
 
 impl Report {
@@ -168,21 +158,22 @@ impl Report {
             None => (Vec::new(), Vec::new()),
         };
         let packet_bytes = talkers.iter().map(|t| t.bytes).sum();
-        let tasks = load_tasks(dir)?;
-        let timeline = load_timeline(dir)?;
+        let mut tasks = load_tasks(dir)?;
+        let timeline = crate::timeline::load(dir)?;
+        ended_by_the_scenario(&mut tasks, &timeline, lo);
         let owners = address_owners(&tasks);
         counts.insert(Table::Tasks, tasks.len() as i64);
         let app_points = crate::app::points(dir)?;
         let app_stats = crate::app::stats(&app_points);
-        let net_windows = crate::network::load_windows(dir)?;
-        let changes = crate::network::changes(&timeline);
+        let net_windows = crate::truth::load_windows(dir)?;
+        let changes = crate::truth::changes(&timeline);
         // Only a one-host run's tasks all share the host the manifest describes.
-        let cores = (crate::compare::engine(&manifest) == "one host")
+        let cores = (manifest.engine() == "one host")
             .then_some(manifest.host.cpu_count)
             .flatten();
-        let cpu = crate::network::cpu_per_window(dir, window_us)?;
-        let overload = crate::network::overload(&net_windows, &cpu, window_us, cores);
-        let networks = crate::network::truths(net_windows);
+        let cpu = crate::truth::cpu_per_window(dir, window_us)?;
+        let overload = crate::truth::overload(&net_windows, &cpu, window_us, cores);
+        let networks = crate::truth::truths(net_windows);
         Ok(Report {
             opts,
             manifest,
@@ -207,30 +198,35 @@ impl Report {
     }
 }
 
-fn load_timeline(dir: &Path) -> Result<Vec<TimelineRow>, Error> {
-    let Some(lf) = scan(dir, Table::Timeline)? else {
-        return Ok(Vec::new());
-    };
-    let df = collect(lf.sort(["time"], Default::default()), Table::Timeline)?;
-    let s = |n: &str| strs(&df, n);
-    let (kind, target, outcome, error, detail) = (
-        s("kind"),
-        s("target"),
-        s("outcome"),
-        s("error"),
-        s("detail"),
-    );
-    let time = i64s(&df, "time");
-    Ok((0..df.height())
-        .map(|i| TimelineRow {
-            time_us: time[i].unwrap_or(0),
-            kind: kind[i].clone().unwrap_or_default(),
-            target: target[i].clone().unwrap_or_default(),
-            outcome: outcome[i].clone().unwrap_or_default(),
-            error: error[i].clone().unwrap_or_default(),
-            detail: detail[i].clone().unwrap_or_default(),
-        })
-        .collect())
+/// A task a scenario event ended on purpose (`kill`, `churn`, a `scale` down) and that never told its
+/// own end: its state says so ("killed by the scenario at 15 s") instead of "unknown".
+fn ended_by_the_scenario(tasks: &mut [TaskRow], timeline: &[TimelineRow], start: Option<i64>) {
+    for e in timeline
+        .iter()
+        .filter(|e| e.kind == "scenario" && e.error.is_empty())
+    {
+        let Ok(d) = serde_json::from_str::<serde_json::Value>(&e.detail) else {
+            continue;
+        };
+        let action = d["action"].as_str().unwrap_or_default();
+        let verb = match action {
+            "kill" => "killed",
+            "churn" => "replaced",
+            "scale" => "stopped",
+            _ => continue,
+        };
+        let Some(touched) = d["tasks"].as_array() else {
+            continue;
+        };
+        let at = start.map_or(String::new(), |s| {
+            format!(" at {:.0} s", (e.time_us - s) as f64 / 1e6)
+        });
+        for t in tasks.iter_mut() {
+            if t.state == "unknown" && touched.iter().any(|x| x.as_str() == Some(t.task.as_str())) {
+                t.state = format!("{verb} by the scenario{at}");
+            }
+        }
+    }
 }
 
 /// Address → node, from the addresses of every task (`10.0.0.2/24` and `10.0.0.2` both give `10.0.0.2`).

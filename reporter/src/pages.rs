@@ -4,43 +4,17 @@
 use std::collections::BTreeMap;
 
 use polars::prelude::*;
-use serde_json::Value;
 use wotemu_contract::table::Table;
 use wotemu_contract::time_util::us_to_rfc3339;
 
 use crate::aggregate::{self, LatencyRow};
 use crate::charts;
+use crate::charts::{safe_file_name, task_file, Chart};
 use crate::error::Error;
 use crate::format;
 use crate::frames::{collect, f64s, scan, strs};
 use crate::load::{Report, TaskRow};
 use crate::views::*;
-
-/// A chart before it is inlined into a page.
-pub(crate) struct Chart {
-    pub(crate) id: String,
-    pub(crate) title: String,
-    pub(crate) note: String,
-    pub(crate) spec: Value,
-}
-
-/// A file name for a task's page (task names are `[A-Za-z0-9_.-]`; anything else becomes `_`).
-pub(crate) fn task_file(task: &str) -> String {
-    format!("tasks/{}.html", safe_file_name(task))
-}
-
-/// A name as a file name: letters, digits, `_`, `-` and `.` kept, anything else `_`.
-pub(crate) fn safe_file_name(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
-}
 
 fn ms_rows(rows: Vec<(i64, String, f64)>) -> Vec<(f64, String, f64)> {
     rows.into_iter()
@@ -271,6 +245,9 @@ impl Report {
                     outcome: &e.outcome,
                     error: &e.error,
                     detail: &e.detail,
+                    sentence: crate::incident::sentence(
+                        &e.kind, &e.target, &e.outcome, &e.error, &e.detail,
+                    ),
                 })
                 .collect(),
             incomplete: self.manifest.incomplete.as_ref().map(|i| i.reason.as_str()),

@@ -349,6 +349,47 @@ fn json_rows(df: &DataFrame) -> Vec<serde_json::Map<String, serde_json::Value>> 
         .collect()
 }
 
+/// The runs (name, directory) and the query of `wotemu query`'s arguments: `RUN_DIR… SQL` (a run is named
+/// after its folder) or `--run NAME=DIR … SQL`.
+pub fn runs_and_sql(
+    mut args: Vec<String>,
+    named: &[String],
+) -> Result<(Vec<(String, PathBuf)>, String), String> {
+    let sql = args.pop().ok_or("the query is missing")?;
+    let mut runs: Vec<(String, PathBuf)> = args
+        .into_iter()
+        .map(|dir| {
+            let path = PathBuf::from(&dir);
+            let name = path
+                .file_name()
+                .map_or(dir.clone(), |n| n.to_string_lossy().into_owned());
+            (name, path)
+        })
+        .collect();
+    for r in named {
+        let Some((name, dir)) = r
+            .split_once('=')
+            .filter(|(n, d)| !n.is_empty() && !d.is_empty())
+        else {
+            return Err(format!(
+                "--run {r}: expected NAME=DIR, e.g. --run baseline=runs/baseline"
+            ));
+        };
+        if runs.iter().any(|(n, _)| n == name) {
+            return Err(format!(
+                "--run {r}: the name `{name}` is given twice; name each run differently"
+            ));
+        }
+        runs.push((name.to_string(), PathBuf::from(dir)));
+    }
+    if runs.is_empty() {
+        return Err(
+            "no run to query: give the run directory before the query, or --run NAME=DIR".into(),
+        );
+    }
+    Ok((runs, sql))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,10 +8,10 @@ use std::sync::Mutex;
 
 use serde::Serialize;
 
+use crate::charts::{task_file, Chart};
 use crate::error::Error;
 use crate::escape::script_json;
 use crate::load::Report;
-use crate::pages::{task_file, Chart};
 use crate::task_pages::TaskData;
 use crate::views::{ChartView, DownloadView, SiteView};
 
@@ -26,9 +26,6 @@ pub struct Rendered {
     pub charts: usize,
     pub bytes: u64,
 }
-
-/// The file that holds every chart template of a site (see `compact.rs`).
-pub(crate) const SPECS_FILE: &str = "static/specs.js";
 
 /// Writes pages with one Tera instance and the site's frame; shared by the threads that render pages. Each
 /// chart's template is kept once for the whole site and written by [`Writer::finish`].
@@ -113,7 +110,7 @@ impl<'a> Writer<'a> {
             .render(template, &ctx)
             .map_err(|e| Error::Template {
                 page: file.to_owned(),
-                message: error_chain(&e),
+                message: wotemu_sys::error_chain(&e),
             })?;
         self.pages.fetch_add(1, Ordering::Relaxed);
         write_file(&self.out.join(file), html.as_bytes())
@@ -130,7 +127,7 @@ impl<'a> Writer<'a> {
             js.push_str(&format!("\"{id}\": {spec},\n"));
         }
         js.push_str("};\n");
-        write_file(&self.out.join(SPECS_FILE), js.as_bytes())?;
+        write_file(&self.out.join(crate::compact::SPECS_FILE), js.as_bytes())?;
         Ok((self.pages.into_inner(), self.charts.into_inner()))
     }
 }
@@ -413,16 +410,4 @@ pub(crate) fn dir_size(p: &Path) -> u64 {
         }
     }
     total
-}
-
-/// An error with its causes, `: `-separated.
-pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
 }

@@ -11,10 +11,10 @@ use wotemu_contract::time_util::us_to_rfc3339;
 
 use crate::aggregate::{self, Quantiles};
 use crate::charts;
+use crate::charts::Chart;
 use crate::error::Error;
 use crate::frames::{collect, f64s, i64s, scan, strs, time_us};
 use crate::load::{Report, TaskRow};
-use crate::pages::Chart;
 use crate::views::LogView;
 
 /// The most windows per series on a task page's time charts.

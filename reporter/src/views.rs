@@ -187,6 +187,8 @@ pub struct IncidentView<'a> {
     pub outcome: &'a str,
     pub error: &'a str,
     pub detail: &'a str,
+    /// The event told as a sentence (`incident::sentence`).
+    pub sentence: String,
 }
 
 /// A log line.

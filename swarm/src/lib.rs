@@ -3,20 +3,31 @@
 //! - [`stop`]: `wotemu stop --compose-file FILE --stack NAME`, the end of a Swarm run as WoTemu 0.6 did it —
 //!   a snapshot of every task (state, error, logs) into the stack's Redis, every service but Redis removed,
 //!   the agents' last data awaited, and the run dataset collected;
+//! - [`compose`]: `wotemu compose`, the stack's compose file and the password file beside it;
+//! - [`broker`]: `wotemu broker`, a stack's MQTT broker (Mosquitto);
 //! - [`proxy`]: `wotemu docker-api-proxy`, the stack's read-only view of the Docker API for its agents;
+//! - [`redis_server`]: `wotemu redis-server`, the stack's Redis with its password;
 //! - [`password`]: the stack's Redis password (a Docker secret from a file beside the compose file);
 //! - [`scenario`]: `wotemu scenario`, the stack's scenario service (the topology's timed events through the
-//!   Docker API).
+//!   Docker API);
+//! - [`stack`]: a stack's deployment and removal (what `wotemu sweep --swarm` does between combinations).
 //!
-//! This crate must never write to the Docker engine beyond removing the services of the stack it is asked to
-//! stop and what a scenario's steps do to the stack's own tasks and services, print (progress goes through
+//! This crate must never write to the Docker engine beyond deploying and removing the stack it is asked to,
+//! removing the services of the stack it is asked to stop and what a scenario's steps do to the stack's own
+//! tasks and services, print (progress goes through
 //! the collector's `Progress`), or trim the stack's Redis.
 
+pub mod broker;
+pub mod compose;
+mod engine;
 pub mod password;
 pub mod proxy;
+pub mod redis_server;
 pub mod scenario;
+pub mod stack;
 pub mod stop;
 
+pub use engine::STACK_LABEL;
 pub use stop::{stop, StopOptions, Stopped};
 
 /// Why the stack could not be stopped.

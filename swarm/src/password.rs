@@ -76,16 +76,8 @@ pub fn file_of_compose(compose_path: &Path, compose_text: &str) -> Option<PathBu
 /// The password of a deployed stack, from the label of its secret (the file it was made from, on this
 /// manager). `None` when the stack has no password secret (composed by an older wotemu).
 pub fn of_stack(stack: &str) -> Result<Option<String>, Error> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(io("starting the Docker API client".into()))?;
-    let docker = bollard::Docker::connect_with_defaults().map_err(|e| Error::Engine {
-        host: std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into()),
-        message: e.to_string(),
-    })?;
-    let mut filters = std::collections::HashMap::new();
-    filters.insert("label", vec![format!("com.docker.stack.namespace={stack}")]);
+    let (rt, docker, _) = crate::engine::engine()?;
+    let filters = crate::engine::label_filter(crate::engine::STACK_LABEL, stack);
     let secrets = rt
         .block_on(
             docker.list_secrets(Some(
@@ -110,6 +102,37 @@ pub fn of_stack(stack: &str) -> Result<Option<String>, Error> {
         Some(f) => read(Path::new(&f)).map(Some),
         None => Ok(None),
     }
+}
+
+/// The URL of a Swarm stack's Redis with its password, when the stack has one and the URL none (a URL that
+/// names a password, or is not `redis://`, is used as it is).
+pub fn stack_redis_url(url: &str, stack: &str) -> String {
+    if !url.starts_with("redis://") || url.contains('@') {
+        return url.to_owned();
+    }
+    match of_stack(stack) {
+        Ok(Some(p)) => wotemu_contract::redact::with_password(url, &p),
+        Ok(None) => url.to_owned(),
+        Err(e) => {
+            tracing::debug!(error = %e, "The stack's password was not looked up.");
+            url.to_owned()
+        }
+    }
+}
+
+/// The stack's Redis URL for `wotemu stop`: with the password of the file its compose file names (the
+/// compose file at `compose_path` with the text `compose_text`), else of its deployed secret, else `url` as
+/// it is.
+pub fn stop_redis_url(
+    url: &str,
+    stack: &str,
+    compose: Option<(&Path, &str)>,
+) -> Result<String, Error> {
+    if let Some(file) = compose.and_then(|(path, text)| file_of_compose(path, text)) {
+        let p = read(&file)?;
+        return Ok(wotemu_contract::redact::with_password(url, &p));
+    }
+    Ok(stack_redis_url(url, stack))
 }
 
 #[cfg(test)]

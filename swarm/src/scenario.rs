@@ -77,13 +77,59 @@ struct Replica {
 
 const WINDOW_MS: f64 = 10_000.0;
 
+/// `wotemu scenario`, the stack's scenario service: records its steps as the producer its environment
+/// names ([`wotemu_ship::ProducerConfig::from_env`]: its task registered at start, its final report last,
+/// which `wotemu stop` waits for) while it carries them out ([`run`]) until `stop` is set.
+pub fn serve(
+    events: Vec<ScenarioEvent>,
+    nodes: Vec<String>,
+    start_timeout: Duration,
+    stop: &AtomicBool,
+) -> Result<(), Error> {
+    let _span = tracing::info_span!("scenario", events = events.len()).entered();
+    let env: std::collections::BTreeMap<String, String> = std::env::vars().collect();
+    let producer = wotemu_ship::ProducerConfig::from_env(&env);
+    let recorder = wotemu_ship::EventRecorder::start(
+        &producer,
+        serde_json::json!({"events": events.len(), "engine": "swarm"}),
+    )
+    .map_err(|e| Error::Usage(format!("starting the scenario's recorder: {e}")))?;
+    let cfg = ScenarioConfig {
+        stack: producer.stack.clone(),
+        redis_url: producer.redis_url.clone(),
+        events,
+        nodes,
+        start_timeout,
+    };
+    tracing::info!(events = cfg.events.len(), stack = %cfg.stack, "The scenario starts.");
+    let result = run(&cfg, stop, &mut |d| {
+        recorder.record(
+            "scenario",
+            &d.target,
+            d.outcome,
+            d.error,
+            d.detail,
+            Some(d.planned_us),
+        )
+    });
+    let drained = recorder.finish(result.as_ref().err().map(|e| e.to_string()));
+    if drained.left_in_spool > 0 {
+        tracing::warn!(
+            left = drained.left_in_spool,
+            spool = %drained.spool_path.display(),
+            "Events left in the spool: Redis could not take them."
+        );
+    }
+    result
+}
+
 /// Carries out the scenario until `stop` is set; each step goes to `record` as it is done.
 pub fn run(
     cfg: &ScenarioConfig,
     stop: &AtomicBool,
     record: &mut dyn FnMut(StepDone),
 ) -> Result<(), Error> {
-    let (rt, docker, _) = crate::stop::engine()?;
+    let (rt, docker, _) = crate::engine::engine()?;
     let keys = StackKeys::new(&cfg.stack);
     let mut ex = Executor {
         cfg,
@@ -455,6 +501,8 @@ impl Executor<'_> {
         st: &Step,
         touched: &mut Vec<String>,
     ) -> Result<(), String> {
+        let _span =
+            tracing::info_span!("scenario_step", event = st.event, undo = st.undo).entered();
         let key = (st.event, st.occurrence);
         match &ev.action {
             Action::Kill { target } | Action::Restart { target } => {

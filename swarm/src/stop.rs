@@ -24,10 +24,9 @@ use wotemu_contract::task::TaskSnapshot;
 use wotemu_contract::time_util::{now_us, us_to_rfc3339};
 use wotemu_contract::LABEL;
 
+use crate::engine::{engine, STACK_LABEL};
 use crate::Error;
 
-/// The label `docker stack deploy` puts on a stack's services.
-const STACK_LABEL: &str = "com.docker.stack.namespace";
 /// The key under `TaskSnapshot.extra` holding what Docker said of the task.
 const DOCKER_KEY: &str = "docker";
 /// Most bytes of a task's logs kept in the snapshot (the newest are kept).
@@ -181,6 +180,39 @@ pub struct StopOptions {
     pub wait: Duration,
 }
 
+impl StopOptions {
+    /// The stop of `stack` from the command line: its compose file read (when given), its Redis URL with the
+    /// stack's password (from the file the compose file names, else from its deployed secret), its dataset
+    /// in `out` (default `runs/<stack>`).
+    pub fn new(
+        stack: &str,
+        compose_file: Option<&std::path::Path>,
+        redis_url: &str,
+        out: Option<PathBuf>,
+        wait: Duration,
+    ) -> Result<StopOptions, Error> {
+        let compose = match compose_file {
+            Some(f) => Some(std::fs::read_to_string(f).map_err(|source| Error::Io {
+                what: format!("reading the compose file {}", f.display()),
+                source,
+            })?),
+            None => None,
+        };
+        let redis_url = crate::password::stop_redis_url(
+            redis_url,
+            stack,
+            compose_file.zip(compose.as_deref()),
+        )?;
+        Ok(StopOptions {
+            out: out.unwrap_or_else(|| PathBuf::from("runs").join(stack)),
+            stack: stack.to_owned(),
+            compose,
+            redis_url,
+            wait,
+        })
+    }
+}
+
 /// What [`stop`] did.
 #[derive(Debug, Serialize)]
 pub struct Stopped {
@@ -201,29 +233,45 @@ pub struct Stopped {
     pub warnings: Vec<String>,
 }
 
-/// A client of the engine of DOCKER_HOST (or the local socket), answering, with the runtime its calls run on
-/// and the engine's address (for messages).
-pub(crate) fn engine() -> Result<(tokio::runtime::Runtime, Docker, String), Error> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Engine {
-            host: "(local)".into(),
-            message: format!("starting the Docker API client: {e}"),
-        })?;
-    let host =
-        std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
-    let docker = Docker::connect_with_defaults()
-        .map_err(|e| Error::Engine {
-            host: host.clone(),
-            message: e.to_string(),
-        })?
-        .with_timeout(Duration::from_secs(30));
-    rt.block_on(docker.ping()).map_err(|e| Error::Engine {
-        host: host.clone(),
-        message: e.to_string(),
-    })?;
-    Ok((rt, docker, host))
+impl Stopped {
+    /// What `wotemu stop --json` prints: the stop's figures and where the dataset went (`out`).
+    pub fn summary(&self, out: &std::path::Path) -> serde_json::Value {
+        let collected = self.collected.as_ref();
+        serde_json::json!({
+            "stack": self.stack,
+            "tasks": self.tasks.len(),
+            "failed_tasks": self.failed_tasks,
+            "removed_services": self.removed_services,
+            "kept_services": self.kept_services,
+            "agents_finished": self.agents_finished,
+            "agents_waited_for": self.agents_waited_for,
+            "dataset": out,
+            "records": collected.map(|c| c.records),
+            "problems": collected.map(|c| c.manifest.problems.len()),
+            "seconds": self.seconds,
+        })
+    }
+
+    /// What `wotemu stop` says to people.
+    pub fn describe(&self, out: &std::path::Path) -> String {
+        let stack = &self.stack;
+        let records = self.collected.as_ref().map_or(0, |c| c.records);
+        format!(
+            "Stopped stack `{stack}`: {} tasks recorded ({} failed), {} services removed, {}/{} agents finished ({:.1} s).\n\
+             Dataset: {} ({records} records). Report: wotemu report --dataset {} --out {}/site\n\
+             Redis ({}) is still up for `wotemu report --stack {stack}`; remove it when done: docker stack rm {stack}",
+            self.tasks.len(),
+            self.failed_tasks.len(),
+            self.removed_services.len(),
+            self.agents_finished,
+            self.agents_waited_for,
+            self.seconds.values().sum::<f64>(),
+            out.display(),
+            out.display(),
+            out.display(),
+            self.kept_services.join(", ")
+        )
+    }
 }
 
 /// Ends the stack: snapshot (with logs) into Redis, remove every service but Redis, wait for the agents'

@@ -34,8 +34,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::{cmd, netns, process};
 
-/// Where records live by default.
-pub const DIR: &str = "/run/wotemu/records";
+/// Where records live: `records/` in the state root ([`crate::state_root`], `/run/wotemu` by default).
+pub fn dir() -> PathBuf {
+    crate::state_root().join("records")
+}
 
 /// The first line of a record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -194,7 +196,7 @@ pub struct Record {
 impl Record {
     /// Creates this process's record `label` under [`DIR`].
     pub fn create(label: &str) -> io::Result<Record> {
-        Record::create_in(Path::new(DIR), label)
+        Record::create_in(&dir(), label)
     }
 
     /// Creates this process's record `label` under `dir`.

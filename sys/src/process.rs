@@ -67,6 +67,22 @@ pub fn no_huge_pages() -> bool {
     unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) == 0 }
 }
 
+/// Executes this same program again (same pid and arguments) with `var=value` in its environment, unless
+/// `var` is set already (then `None`). Returns only when it could not (`Some` with why): for options a
+/// library reads before `main` (mimalloc's).
+pub fn reexec_with(var: &str, value: &str) -> Option<std::io::Error> {
+    use std::os::unix::process::CommandExt;
+    if std::env::var_os(var).is_some() {
+        return None;
+    }
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let mut cmd = std::process::Command::new("/proc/self/exe");
+    if let Some(arg0) = args.first() {
+        cmd.arg0(arg0);
+    }
+    Some(cmd.args(&args[1..]).env(var, value).exec())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

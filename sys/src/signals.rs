@@ -49,6 +49,19 @@ pub fn channel() -> mpsc::Receiver<i32> {
     rx
 }
 
+/// A flag set when SIGINT or SIGTERM arrives (for loops that end cleanly on their own).
+pub fn stop_flag() -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sigs = channel();
+    let flag = stop.clone();
+    std::thread::spawn(move || {
+        if sigs.recv().is_ok() {
+            flag.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    });
+    stop
+}
+
 /// Unblocks every signal in the calling thread. Async-signal-safe: meant for `pre_exec`, so that a child
 /// does not inherit the parent's blocked mask.
 pub fn unblock_all() {

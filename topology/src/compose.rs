@@ -28,7 +28,7 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::model::{service_network, AppSource, Network, Node, Topology};
+use crate::model::{service_network, AppSource, Broker, Network, Node, Service, Topology};
 use crate::units;
 
 /// The compose file format version (as 0.6).
@@ -132,44 +132,8 @@ pub fn compose_with(t: &Topology, opts: &ComposeOptions) -> Value {
     );
 
     for net in &t.networks {
-        let mut gw = json!({
-            "image": t.images.wotemu,
-            "command": ["gateway", "--network", net.name, "--conditions", gateway_conditions(net), "--record"],
-            "cap_add": ["NET_ADMIN", "NET_RAW"],
-            "deploy": {"endpoint_mode": "dnsrr"},
-            "sysctls": {"net.ipv4.ip_forward": 1},
-            "depends_on": [PROXY, REDIS],
-            "environment": common_env(t),
-            "secrets": [PASSWORD_SECRET],
-            "hostname": "{{.Task.Name}}",
-            "labels": {format!("{LABEL}.gw"): ""},
-            "networks": [net.name],
-        });
-        if let Some(extra) = &net.compose_gw {
-            merge(&mut gw, extra);
-        }
-        services.insert(net.gateway(), gw);
-
-        let mut n = json!({
-            "driver": "overlay",
-            "attachable": true,
-            "name": net.name,
-            "labels": {format!("{LABEL}.net"): ""},
-        });
-        // Docker gives an overlay network a /24 from its default pool: past 250 addresses its tasks could
-        // not start. Such a network gets a /16 of its own (the network's `compose` extras can set another).
-        let k = t
-            .networks
-            .iter()
-            .position(|x| x.name == net.name)
-            .unwrap_or(0);
-        if let Some(subnet) = large_subnet(overlay_addresses(t, &net.name), k) {
-            n["ipam"] = json!({"config": [{"subnet": subnet}]});
-        }
-        if let Some(extra) = &net.compose_net {
-            merge(&mut n, extra);
-        }
-        networks.insert(net.name.clone(), n);
+        services.insert(net.gateway(), gateway_service(t, net));
+        networks.insert(net.name.clone(), overlay_network(t, net));
     }
 
     for node in &t.nodes {
@@ -188,99 +152,15 @@ pub fn compose_with(t: &Topology, opts: &ComposeOptions) -> Value {
     }
 
     for b in &t.brokers {
-        let mut deps: Vec<String> = b.networks.iter().map(|n| format!("gw_{n}")).collect();
-        deps.extend([PROXY.to_owned(), REDIS.to_owned()]);
-        deps.sort();
-        let mut nets = b.networks.clone();
-        nets.sort();
-        let mut command = vec![
-            "broker".to_owned(),
-            "--port".into(),
-            t.ports.mqtt.to_string(),
-        ];
-        command.extend(route_args(&nets));
-        let mut svc = json!({
-            "image": t.images.wotemu,
-            "command": command,
-            "cap_add": ["NET_ADMIN", "NET_RAW"],
-            "deploy": {"endpoint_mode": "dnsrr"},
-            "depends_on": deps,
-            "environment": common_env(t),
-            "secrets": [PASSWORD_SECRET],
-            "hostname": "{{.Task.Name}}",
-            "labels": {format!("{LABEL}.broker"): ""},
-            "networks": nets,
-        });
-        if let Some(extra) = &b.compose {
-            merge(&mut svc, extra);
-        }
-        services.insert(b.name.clone(), svc);
+        services.insert(b.name.clone(), broker_service(t, b));
     }
 
     if !t.scenario.is_empty() {
-        // On a manager (service scale needs one), with the Docker socket: it kills, pauses, restarts and
-        // execs in the stack's containers and scales its services. It listens on nothing; it is on the
-        // stack's networks only to reach Redis.
-        let mut command = vec![
-            "scenario".to_owned(),
-            "--events".into(),
-            serde_json::to_string(&t.scenario).expect("events serialise"),
-        ];
-        command.extend(t.nodes.iter().map(|n| format!("--node={}", n.name)));
-        services.insert(
-            SCENARIO.into(),
-            json!({
-                "image": t.images.wotemu,
-                "command": command,
-                "volumes": ["/var/run/docker.sock:/var/run/docker.sock"],
-                "deploy": {
-                    "endpoint_mode": "dnsrr",
-                    "placement": {"constraints": ["node.role == manager"]},
-                    // Started again after a crash, it goes on from the run's start it recorded.
-                    "restart_policy": {"condition": "on-failure"},
-                },
-                "depends_on": [REDIS],
-                "environment": common_env(t),
-                "secrets": [PASSWORD_SECRET],
-                "hostname": "{{.Task.Name}}",
-                "labels": {format!("{LABEL}.scenario"): ""},
-                "networks": all_nets,
-            }),
-        );
+        services.insert(SCENARIO.into(), scenario_service(t, &all_nets));
     }
 
     for s in &t.services {
-        let mut nets: Vec<String> = t
-            .nodes
-            .iter()
-            .filter(|n| n.services.contains(&s.name))
-            .map(|n| service_network(&s.name, &n.name))
-            .collect();
-        nets.sort();
-        let mut svc = json!({
-            "image": s.image,
-            "labels": {format!("{LABEL}.service"): ""},
-            "networks": nets,
-        });
-        let obj = svc.as_object_mut().expect("object");
-        for (k, v) in &s.options {
-            match k.as_str() {
-                // Docker SDK style options of 0.6 that belong under `deploy`.
-                "restart_policy" | "resources" | "placement" | "replicas" | "mode"
-                | "update_config" => {
-                    let deploy = obj.entry("deploy").or_insert_with(|| json!({}));
-                    merge(deploy, &json!({ k: restart_policy_keys(k, v) }));
-                }
-                _ => {
-                    if let Some(existing) = obj.get_mut(k) {
-                        merge(existing, v);
-                    } else {
-                        obj.insert(k.clone(), v.clone());
-                    }
-                }
-            }
-        }
-        services.insert(s.name.clone(), svc);
+        services.insert(s.name.clone(), extra_service(t, s));
     }
 
     let mut doc = json!({
@@ -323,6 +203,147 @@ pub fn compose_with(t: &Topology, opts: &ComposeOptions) -> Value {
     }
     sort_lists_at(&mut doc);
     doc
+}
+
+/// A network's gateway service.
+fn gateway_service(t: &Topology, net: &Network) -> Value {
+    let mut gw = json!({
+        "image": t.images.wotemu,
+        "command": ["gateway", "--network", net.name, "--conditions", gateway_conditions(net), "--record"],
+        "cap_add": ["NET_ADMIN", "NET_RAW"],
+        "deploy": {"endpoint_mode": "dnsrr"},
+        "sysctls": {"net.ipv4.ip_forward": 1},
+        "depends_on": [PROXY, REDIS],
+        "environment": common_env(t),
+        "secrets": [PASSWORD_SECRET],
+        "hostname": "{{.Task.Name}}",
+        "labels": {format!("{LABEL}.gw"): ""},
+        "networks": [net.name],
+    });
+    if let Some(extra) = &net.compose_gw {
+        merge(&mut gw, extra);
+    }
+    gw
+}
+
+/// A network's overlay network.
+fn overlay_network(t: &Topology, net: &Network) -> Value {
+    let mut n = json!({
+        "driver": "overlay",
+        "attachable": true,
+        "name": net.name,
+        "labels": {format!("{LABEL}.net"): ""},
+    });
+    // Docker gives an overlay network a /24 from its default pool: past 250 addresses its tasks could
+    // not start. Such a network gets a /16 of its own (the network's `compose` extras can set another).
+    let k = t
+        .networks
+        .iter()
+        .position(|x| x.name == net.name)
+        .unwrap_or(0);
+    if let Some(subnet) = large_subnet(overlay_addresses(t, &net.name), k) {
+        n["ipam"] = json!({"config": [{"subnet": subnet}]});
+    }
+    if let Some(extra) = &net.compose_net {
+        merge(&mut n, extra);
+    }
+    n
+}
+
+/// A broker's service (Mosquitto behind `wotemu broker`, routed via its networks' gateways).
+fn broker_service(t: &Topology, b: &Broker) -> Value {
+    let mut deps: Vec<String> = b.networks.iter().map(|n| format!("gw_{n}")).collect();
+    deps.extend([PROXY.to_owned(), REDIS.to_owned()]);
+    deps.sort();
+    let mut nets = b.networks.clone();
+    nets.sort();
+    let mut command = vec![
+        "broker".to_owned(),
+        "--port".into(),
+        t.ports.mqtt.to_string(),
+    ];
+    command.extend(route_args(&nets));
+    let mut svc = json!({
+        "image": t.images.wotemu,
+        "command": command,
+        "cap_add": ["NET_ADMIN", "NET_RAW"],
+        "deploy": {"endpoint_mode": "dnsrr"},
+        "depends_on": deps,
+        "environment": common_env(t),
+        "secrets": [PASSWORD_SECRET],
+        "hostname": "{{.Task.Name}}",
+        "labels": {format!("{LABEL}.broker"): ""},
+        "networks": nets,
+    });
+    if let Some(extra) = &b.compose {
+        merge(&mut svc, extra);
+    }
+    svc
+}
+
+/// The scenario's service.
+fn scenario_service(t: &Topology, all_nets: &[String]) -> Value {
+    // On a manager (service scale needs one), with the Docker socket: it kills, pauses, restarts and
+    // execs in the stack's containers and scales its services. It listens on nothing; it is on the
+    // stack's networks only to reach Redis.
+    let mut command = vec![
+        "scenario".to_owned(),
+        "--events".into(),
+        serde_json::to_string(&t.scenario).expect("events serialise"),
+    ];
+    command.extend(t.nodes.iter().map(|n| format!("--node={}", n.name)));
+    json!({
+        "image": t.images.wotemu,
+        "command": command,
+        "volumes": ["/var/run/docker.sock:/var/run/docker.sock"],
+        "deploy": {
+            "endpoint_mode": "dnsrr",
+            "placement": {"constraints": ["node.role == manager"]},
+            // Started again after a crash, it goes on from the run's start it recorded.
+            "restart_policy": {"condition": "on-failure"},
+        },
+        "depends_on": [REDIS],
+        "environment": common_env(t),
+        "secrets": [PASSWORD_SECRET],
+        "hostname": "{{.Task.Name}}",
+        "labels": {format!("{LABEL}.scenario"): ""},
+        "networks": all_nets,
+    })
+}
+
+/// An extra container of the topology (0.6's `services`), on the private networks of the nodes it links.
+fn extra_service(t: &Topology, s: &Service) -> Value {
+    let mut nets: Vec<String> = t
+        .nodes
+        .iter()
+        .filter(|n| n.services.contains(&s.name))
+        .map(|n| service_network(&s.name, &n.name))
+        .collect();
+    nets.sort();
+    let mut svc = json!({
+        "image": s.image,
+        "labels": {format!("{LABEL}.service"): ""},
+        "networks": nets,
+    });
+    let obj = svc.as_object_mut().expect("object");
+    for (k, v) in &s.options {
+        match k.as_str() {
+            // Docker SDK style options of 0.6 that belong under `deploy`.
+            "restart_policy" | "resources" | "placement" | "replicas" | "mode"
+            | "update_config" => {
+                let deploy = obj.entry("deploy").or_insert_with(|| json!({}));
+                merge(deploy, &json!({ k: restart_policy_keys(k, v) }));
+            }
+            _ => {
+                if let Some(existing) = obj.get_mut(k) {
+                    merge(existing, v);
+                } else {
+                    obj.insert(k.clone(), v.clone());
+                }
+            }
+        }
+    }
+    svc
 }
 
 fn services_mut(doc: &mut Value) -> impl Iterator<Item = &mut Map<String, Value>> {

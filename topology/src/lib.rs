@@ -228,7 +228,7 @@ enum AppFiles<'a> {
     /// Not checked (text given without a folder): every path is a host file.
     Unchecked,
     /// Checked against this folder: a host file that exists is shipped, an absolute path that does not is
-    /// a file inside the node's own image when the node has one, and an error otherwise.
+    /// a file inside the node's image (a warning when that is the stack's image), a relative one an error.
     In(&'a Path),
 }
 
@@ -266,7 +266,7 @@ fn validate_document(
         Some(raw) => validate::validate(raw, locator).and_then(|mut v| match files {
             AppFiles::Unchecked => Ok(v),
             AppFiles::In(dir) => {
-                let mut problems = validate::app_files(&mut v.topology, dir, locator);
+                let mut problems = validate::app_files(&mut v, dir, locator);
                 problems.extend(validate::trace_files(&mut v.topology, dir, locator));
                 if problems.is_empty() {
                     Ok(v)
@@ -294,6 +294,45 @@ fn validate_document(
             Err(invalid(earlier))
         }
     }
+}
+
+/// `wotemu topology validate --json`: whether the file is valid, every error (located) and warning.
+pub fn validation_report(path: &Path) -> (bool, serde_json::Value) {
+    let (valid, errors, warnings) = match load(path) {
+        Ok(l) => (true, Vec::new(), l.warnings),
+        Err(e) => {
+            let errors = if e.diagnostics().is_empty() {
+                vec![serde_json::json!({"message": e.to_string()})]
+            } else {
+                e.diagnostics()
+                    .iter()
+                    .map(|d| serde_json::to_value(d).expect("a diagnostic serializes"))
+                    .collect()
+            };
+            (false, errors, Vec::new())
+        }
+    };
+    let report = serde_json::json!({
+        "file": path,
+        "valid": valid,
+        "errors": errors,
+        "warnings": warnings,
+    });
+    (valid, report)
+}
+
+/// A topology's text as normalised JSON (the validated model: every default written out, names normalised),
+/// for comparing designs: YAML, or a WoTemu 0.6 Python file (`def topology()`, run in embedded Python; only
+/// with the `python` feature). App files are not looked for. `None` when it is neither or does not validate.
+pub fn normalise(text: &str) -> Option<serde_json::Value> {
+    let v = match from_yaml_str(Path::new("topology.yml"), text) {
+        Ok(v) => v,
+        Err(_) if text.contains("def topology") => {
+            from_python_str(Path::new("topology.py"), text).ok()?
+        }
+        Err(_) => return None,
+    };
+    serde_json::to_value(&v.topology).ok()
 }
 
 /// Runs a WoTemu 0.6 topology file's text and validates what `topology()` returns.

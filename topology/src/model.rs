@@ -165,6 +165,45 @@ impl Action {
 }
 
 impl Topology {
+    /// What it holds, for people: `3 nodes (8 replicas), 2 networks, 1 broker, 0 services`.
+    pub fn summary(&self) -> String {
+        let n = |k: usize, what: &str| format!("{k} {what}{}", if k == 1 { "" } else { "s" });
+        format!(
+            "{} ({} replicas), {}, {}, {}",
+            n(self.nodes.len(), "node"),
+            self.replicas(),
+            n(self.networks.len(), "network"),
+            n(self.brokers.len(), "broker"),
+            n(self.services.len(), "service")
+        )
+    }
+
+    /// The stack name of this topology read from `file`: its `name`, else the file's stem, made
+    /// Docker-safe (lower case, `a-z 0-9 - _`; `wotemu` when nothing is left).
+    pub fn stack_name(&self, file: &std::path::Path) -> String {
+        let raw = self.name.clone().unwrap_or_else(|| {
+            file.file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "wotemu".into())
+        });
+        let s: String = raw
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c.to_ascii_lowercase()
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let s = s.trim_matches('_').to_owned();
+        if s.is_empty() {
+            "wotemu".into()
+        } else {
+            s
+        }
+    }
+
     pub fn network(&self, name: &str) -> Option<&Network> {
         self.networks.iter().find(|n| n.name == name)
     }
@@ -320,6 +359,72 @@ impl Conditions {
             ("corrupt", self.corrupt_pct),
             ("reorder", self.reorder_pct),
         ]
+    }
+}
+
+/// Conditions as a person changes them on a command line (`wotemu net set`, `wotemu fidelity`): a preset,
+/// then each figure given, in the topology's units (`300ms`, `1.5mbit`, `1%`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ConditionsEdit {
+    pub preset: Option<String>,
+    pub delay: Option<String>,
+    pub jitter: Option<String>,
+    pub rate: Option<String>,
+    pub rate_up: Option<String>,
+    pub loss: Option<String>,
+    pub duplicate: Option<String>,
+    pub corrupt: Option<String>,
+    pub reorder: Option<String>,
+}
+
+/// A value of a [`ConditionsEdit`] that cannot be used: the flag (`delay`, `conditions`, …) and why.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("--{flag}: {message}")]
+pub struct EditError {
+    pub flag: &'static str,
+    pub message: String,
+}
+
+impl ConditionsEdit {
+    /// `base` (or the preset's conditions, when one is given) with each figure given.
+    pub fn apply(&self, base: Conditions) -> Result<Conditions, EditError> {
+        use crate::units;
+        let mut c = match &self.preset {
+            Some(p) => Preset::parse(p)
+                .ok_or_else(|| EditError {
+                    flag: "conditions",
+                    message: format!(
+                        "unknown preset `{p}`; presets: {}",
+                        Preset::ALL.map(|p| p.name()).join(", ")
+                    ),
+                })?
+                .conditions(),
+            None => base,
+        };
+        let err = |flag: &'static str| move |message: String| EditError { flag, message };
+        if let Some(v) = &self.delay {
+            c.latency_ms = units::parse_duration_ms(v).map_err(err("delay"))?;
+        }
+        if let Some(v) = &self.jitter {
+            c.jitter_ms = units::parse_duration_ms(v).map_err(err("jitter"))?;
+        }
+        if let Some(v) = &self.rate {
+            c.rate_bps = Some(units::parse_rate_bps(v).map_err(err("rate"))?);
+        }
+        if let Some(v) = &self.rate_up {
+            c.rate_up_bps = Some(units::parse_rate_bps(v).map_err(err("rate-up"))?);
+        }
+        for (flag, v, dst) in [
+            ("loss", &self.loss, &mut c.loss_pct),
+            ("duplicate", &self.duplicate, &mut c.duplicate_pct),
+            ("corrupt", &self.corrupt, &mut c.corrupt_pct),
+            ("reorder", &self.reorder, &mut c.reorder_pct),
+        ] {
+            if let Some(v) = v {
+                *dst = units::parse_percent(v).map_err(err(flag))?;
+            }
+        }
+        Ok(c)
     }
 }
 
@@ -584,4 +689,37 @@ impl Node {
 /// The private network between a linked service and a node, `srvnet_<service>_<node>`.
 pub fn service_network(service: &str, node: &str) -> String {
     format!("srvnet_{service}_{node}")
+}
+
+#[cfg(test)]
+mod edit_tests {
+    use super::*;
+
+    #[test]
+    fn an_edit_takes_a_preset_then_each_figure() {
+        let e = ConditionsEdit {
+            preset: Some("gprs".into()),
+            delay: Some("700ms".into()),
+            loss: Some("2%".into()),
+            ..Default::default()
+        };
+        let c = e.apply(Conditions::default()).unwrap();
+        assert_eq!(c.latency_ms, 700.0);
+        assert_eq!(c.loss_pct, 2.0);
+        assert_eq!(c.rate_bps, Preset::Gprs.conditions().rate_bps);
+        let bad = ConditionsEdit {
+            rate: Some("fast".into()),
+            ..Default::default()
+        };
+        assert_eq!(bad.apply(c).unwrap_err().flag, "rate");
+        let unknown = ConditionsEdit {
+            preset: Some("5g".into()),
+            ..Default::default()
+        };
+        assert!(unknown
+            .apply(c)
+            .unwrap_err()
+            .to_string()
+            .contains("presets: gprs"));
+    }
 }

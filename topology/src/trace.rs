@@ -5,7 +5,9 @@
 //! Errors name the line (1-based) and say what is wrong; the caller locates them at the topology's
 //! `trace` key.
 
-use crate::model::TracePoint;
+use std::path::Path;
+
+use crate::model::{Trace, TraceFormat, TracePoint};
 use crate::units;
 
 /// The most rows a trace may have: the rows travel with the gateway's command line (a few tens of bytes
@@ -23,6 +25,50 @@ pub const MIN_RATE_BPS: u64 = 8;
 pub struct TraceError {
     pub line: usize,
     pub message: String,
+}
+
+/// The format of a trace file its topology does not name: CSV for a `.csv` file (any case), else mahimahi.
+pub fn format_of(file: &str) -> TraceFormat {
+    if file.to_ascii_lowercase().ends_with(".csv") {
+        TraceFormat::Csv
+    } else {
+        TraceFormat::Mahimahi
+    }
+}
+
+/// The rows of a trace file's text in its format (`bin_ms`: mahimahi's bin).
+pub fn parse(text: &str, format: TraceFormat, bin_ms: f64) -> Result<Vec<TracePoint>, TraceError> {
+    match format {
+        TraceFormat::Csv => parse_csv(text),
+        TraceFormat::Mahimahi => parse_mahimahi(text, bin_ms),
+    }
+}
+
+/// What a trace of `format` looks like, for an error's hint.
+pub fn format_hint(format: TraceFormat) -> &'static str {
+    match format {
+        TraceFormat::Csv => "a CSV trace has a header (`time,delay,jitter,rate,rate_up,loss`, any subset with `time`) and one row per change",
+        TraceFormat::Mahimahi => "a mahimahi trace has one millisecond timestamp per line (set `format: csv` for a CSV file)",
+    }
+}
+
+/// A trace file read whole (its format from its name, mahimahi bins of a second, not looped): `wotemu
+/// fidelity --trace`. The error says the file, the line and what is wrong.
+pub fn read_file(path: &Path, linear: bool) -> Result<Trace, String> {
+    let file = path.display().to_string();
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("cannot read the trace {file}: {e}"))?;
+    let format = format_of(&file);
+    let points = parse(&text, format, 1000.0)
+        .map_err(|e| format!("{file}:{}: {}; {}", e.line, e.message, format_hint(format)))?;
+    Ok(Trace {
+        file,
+        format,
+        linear,
+        looped: false,
+        bin_ms: 1000.0,
+        points,
+    })
 }
 
 fn err(line: usize, message: impl Into<String>) -> TraceError {

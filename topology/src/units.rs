@@ -17,6 +17,40 @@ pub fn parse_duration_ms(s: &str) -> Result<f64, String> {
 }
 
 /// Formats milliseconds the way [`parse_duration_ms`] reads them back.
+/// A duration given on a command line (`--duration`): `60s`, `2m`, `1.5s`, or seconds as a plain number.
+pub fn parse_flag_duration(s: &str) -> Result<std::time::Duration, String> {
+    let ms = parse_duration_ms(s)
+        .or_else(|_| {
+            s.trim()
+                .parse::<f64>()
+                .map(|v| v * 1000.0)
+                .map_err(|e| e.to_string())
+        })
+        .map_err(|e| format!("{s:?} is not a duration ({e}); write e.g. 60s, 2m or 90"))?;
+    if !(ms.is_finite() && ms >= 0.0) {
+        return Err(format!("{s:?} is not a duration; write e.g. 60s, 2m or 90"));
+    }
+    Ok(std::time::Duration::from_millis(ms as u64))
+}
+
+/// A size in bytes, decimal: `10MB` and `10M` are 10,000,000 bytes, `500k`, `1g`, or a number of bytes.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim().to_ascii_lowercase();
+    let t = t.strip_suffix('b').unwrap_or(&t);
+    let (num, mult) = match t.chars().last() {
+        Some('k') => (&t[..t.len() - 1], 1e3),
+        Some('m') => (&t[..t.len() - 1], 1e6),
+        Some('g') => (&t[..t.len() - 1], 1e9),
+        _ => (t, 1.0),
+    };
+    match num.trim().parse::<f64>() {
+        Ok(v) if v >= 0.0 && v.is_finite() => Ok((v * mult).round() as u64),
+        _ => Err(format!(
+            "`{s}` is not a size; write e.g. 10MB, 500k, 1g or a number of bytes"
+        )),
+    }
+}
+
 pub fn format_ms(ms: f64) -> String {
     if ms != 0.0 && ms % 1000.0 == 0.0 {
         format!("{}s", ms / 1000.0)

@@ -120,54 +120,12 @@ pub fn validate(raw: &RawTopology, locate: &dyn Locate) -> Result<Validated, Vec
     };
     let root = DocPath::default();
 
-    // Names: normalised and checked. Nodes, brokers and services are all services of the stack (one
-    // namespace: compose's services, the one-host runner's host names); networks have a namespace of their
-    // own (compose's networks, the runner's bridges), so a node may be named after its network, as in 0.6's
-    // `surveillance_cloud` (node `cloud` on network `cloud`).
-    let mut net_taken: BTreeMap<String, DocPath> = BTreeMap::new();
-    let net_names = names_of(
-        &mut p,
-        &root.key("networks"),
-        raw.networks.keys(),
-        &mut net_taken,
-        "network",
-    );
-    let mut taken: BTreeMap<String, DocPath> = BTreeMap::new();
-    let broker_names = names_of(
-        &mut p,
-        &root.key("brokers"),
-        raw.brokers.keys(),
-        &mut taken,
-        "broker",
-    );
-    let service_names = names_of(
-        &mut p,
-        &root.key("services"),
-        raw.services.keys(),
-        &mut taken,
-        "service",
-    );
-    let node_names = names_of(
-        &mut p,
-        &root.key("nodes"),
-        raw.nodes.keys(),
-        &mut taken,
-        "node",
-    );
-    // A scenario is carried out in a Swarm stack by a service of that name.
-    if !raw.scenario.is_empty() {
-        if let Some(at) = taken.get(crate::compose::SCENARIO) {
-            p.error(
-                Kind::ReservedName,
-                at,
-                format!(
-                    "`{}` is reserved for wotemu's own service when the topology has a scenario",
-                    crate::compose::SCENARIO
-                ),
-                Some(format!("rename it, e.g. `my_{}`", crate::compose::SCENARIO)),
-            );
-        }
-    }
+    let Names {
+        networks: net_names,
+        brokers: broker_names,
+        services: service_names,
+        nodes: node_names,
+    } = names(&mut p, raw);
 
     if raw.nodes.is_empty() {
         p.error(
@@ -191,6 +149,169 @@ pub fn validate(raw: &RawTopology, locate: &dyn Locate) -> Result<Validated, Vec
 
     let ports = ports(&mut p, raw.ports.as_ref());
     let images = images(raw.images.as_ref());
+    let (redis_host, external_redis, external_docker_proxy) = redis_settings(&mut p, raw);
+
+    // Networks.
+    let mut networks = Vec::new();
+    for (raw_name, net) in &raw.networks {
+        let at = root.key("networks").key(raw_name);
+        networks.push(network(&mut p, &at, net, net_names[raw_name].clone()));
+    }
+
+    let resolve_net = |p: &mut Problems<'_>, at: &DocPath, n: &str| -> Option<String> {
+        let norm = names::underscore(n);
+        if net_names.values().any(|v| *v == norm) {
+            return Some(norm);
+        }
+        let known: Vec<&str> = net_names.values().map(String::as_str).collect();
+        p.error(
+            Kind::UnknownNetwork,
+            at,
+            format!("unknown network `{n}`"),
+            Some(hint_known("networks", &known, n)),
+        );
+        None
+    };
+
+    // Brokers.
+    let mut brokers = Vec::new();
+    for (raw_name, b) in &raw.brokers {
+        let at = root.key("brokers").key(raw_name);
+        let mut nets = Vec::new();
+        for (i, n) in b.networks.iter().enumerate() {
+            nets.extend(resolve_net(&mut p, &at.key("networks").index(i), n));
+        }
+        if b.networks.is_empty() {
+            p.error(
+                Kind::NoNetworks,
+                &at.key("networks"),
+                format!("broker `{raw_name}` is on no network"),
+                Some("list at least one network, e.g. `networks: [wifi]`".into()),
+            );
+        }
+        dedup_keep_order(&mut nets);
+        brokers.push(Broker {
+            name: broker_names[raw_name].clone(),
+            networks: nets,
+            compose: compose_map(&mut p, &at.key("compose"), &b.compose),
+        });
+    }
+
+    // Services.
+    let mut services = Vec::new();
+    for (raw_name, s) in &raw.services {
+        let at = root.key("services").key(raw_name);
+        if s.image.trim().is_empty() {
+            p.error(
+                Kind::BadValue,
+                &at.key("image"),
+                "the service has no image",
+                Some("write e.g. `image: mongo:4`".into()),
+            );
+        }
+        services.push(Service {
+            name: service_names[raw_name].clone(),
+            image: s.image.trim().to_owned(),
+            options: s.options.clone(),
+        });
+    }
+
+    // Nodes.
+    let mut nodes = Vec::new();
+    let mut linked: BTreeSet<String> = BTreeSet::new();
+    for (raw_name, n) in &raw.nodes {
+        let at = root.key("nodes").key(raw_name);
+        let name = node_names[raw_name].clone();
+        let mut nets = Vec::new();
+        for (i, net) in n.networks.iter().enumerate() {
+            nets.extend(resolve_net(&mut p, &at.key("networks").index(i), net));
+        }
+        if n.networks.is_empty() {
+            p.error(
+                Kind::NoNetworks,
+                &at.key("networks"),
+                format!("node `{raw_name}` is on no network"),
+                Some("list at least one network, e.g. `networks: [wifi]`".into()),
+            );
+        }
+        dedup_keep_order(&mut nets);
+        let app = app(&mut p, &at.key("app"), &n.app);
+
+        let (broker, broker_network) = node_broker(&mut p, &at, raw_name, n, &brokers);
+
+        let resources = resources(&mut p, &at.key("resources"), n.resources.as_ref());
+        let scale = n.scale.unwrap_or(1);
+        if scale == 0 {
+            p.error(
+                Kind::BadValue,
+                &at.key("scale"),
+                "`scale` must be at least 1",
+                None,
+            );
+        }
+
+        let svcs = node_services(&mut p, &at, n, &services, &mut linked);
+
+        if let Some(img) = &n.image {
+            if img.trim().is_empty() {
+                p.error(Kind::BadValue, &at.key("image"), "`image` is empty", None);
+            }
+        }
+        nodes.push(Node {
+            name,
+            app,
+            networks: nets,
+            broker,
+            broker_network,
+            image: n.image.as_ref().map(|s| s.trim().to_owned()),
+            resources,
+            scale,
+            compose: compose_map(&mut p, &at.key("compose"), &n.compose),
+            services: svcs,
+        });
+    }
+    unlinked_and_unused(
+        &mut p,
+        raw,
+        &net_names,
+        &service_names,
+        &linked,
+        (&networks, &brokers, &services, &nodes),
+    );
+
+    let scenario = scenario(&mut p, raw, &nodes, &networks);
+
+    if !p.errors.is_empty() {
+        return Err(p.errors);
+    }
+    networks.sort_by(|a, b| a.name.cmp(&b.name));
+    brokers.sort_by(|a, b| a.name.cmp(&b.name));
+    services.sort_by(|a, b| a.name.cmp(&b.name));
+    nodes.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(Validated {
+        topology: Topology {
+            name: raw.name.clone(),
+            ports,
+            images,
+            external_redis,
+            redis_host,
+            external_docker_proxy,
+            networks,
+            brokers,
+            services,
+            nodes,
+            scenario,
+        },
+        warnings: p.warnings,
+    })
+}
+
+/// The stack's Redis (its own, by host name, or an external one by URL) and an external Docker API proxy.
+fn redis_settings(
+    p: &mut Problems<'_>,
+    raw: &RawTopology,
+) -> (Option<String>, Option<String>, Option<String>) {
+    let root = DocPath::default();
     let redis_host = raw
         .redis
         .as_ref()
@@ -279,345 +400,327 @@ pub fn validate(raw: &RawTopology, locate: &dyn Locate) -> Result<Validated, Vec
         url.to_owned()
     });
 
-    // Networks.
-    let mut networks = Vec::new();
-    for (raw_name, net) in &raw.networks {
-        let at = root.key("networks").key(raw_name);
-        let name = net_names[raw_name].clone();
-        let (preset, mut base) = conditions(&mut p, &at, &net.raw_conditions(), None);
-        if let Some(netem) = &net.netem {
-            base = netem_conditions(&mut p, &at.key("netem"), netem, base);
-        }
-        let mut schedule = Vec::new();
-        let mut last_end = -1.0_f64;
-        for (i, step) in net.schedule.iter().enumerate() {
-            let sat = at.key("schedule").index(i);
-            let at_ms = duration(&mut p, &sat.key("at"), &step.at);
-            let for_ms = step
-                .duration
-                .as_ref()
-                .map(|d| duration(&mut p, &sat.key("for"), d));
-            if let Some(0.0) = for_ms {
-                p.error(
-                    Kind::BadValue,
-                    &sat.key("for"),
-                    "`for` must be more than 0",
-                    None,
-                );
-            }
-            if at_ms < last_end {
-                p.error(
-                    Kind::ScheduleOrder,
-                    &sat.key("at"),
-                    format!(
-                        "schedule step {i} starts at {} but the previous one lasts until {}",
-                        units::format_ms(at_ms),
-                        units::format_ms(last_end)
-                    ),
-                    Some("list steps in time order without overlaps".into()),
-                );
-            }
-            last_end = at_ms + for_ms.unwrap_or(0.0);
-            let (step_preset, step_conditions) =
-                conditions(&mut p, &sat, &step.raw_conditions(), Some(base));
-            schedule.push(ScheduleStep {
-                at_ms,
-                for_ms,
-                preset: step_preset,
-                conditions: step_conditions,
-            });
-        }
-        let trace = net.trace.as_ref().map(|t| {
-            let tat = at.key("trace");
-            let spec = match t {
-                crate::raw::RawTrace::File(f) => crate::raw::RawTraceSpec {
-                    file: f.clone(),
-                    ..Default::default()
-                },
-                crate::raw::RawTrace::Spec(s) => s.clone(),
-            };
-            if !schedule.is_empty() {
-                p.error(
-                    Kind::BadValue,
-                    &tat,
-                    "a network has a schedule or a trace, not both",
-                    Some("put the schedule's changes into the trace file, or drop one".into()),
-                );
-            }
-            let linear = match spec.interpolate.as_deref() {
-                None | Some("step") => false,
-                Some("linear") => true,
-                Some(other) => {
-                    p.error(
-                        Kind::BadValue,
-                        &tat.key("interpolate"),
-                        format!("`{other}` is not a way to interpolate"),
-                        Some("write `step` (each row holds until the next) or `linear`".into()),
-                    );
-                    false
-                }
-            };
-            let format = match spec.format.as_deref() {
-                None if spec.file.to_ascii_lowercase().ends_with(".csv") => TraceFormat::Csv,
-                None | Some("mahimahi") => TraceFormat::Mahimahi,
-                Some("csv") => TraceFormat::Csv,
-                Some(other) => {
-                    p.error(
-                        Kind::BadValue,
-                        &tat.key("format"),
-                        format!("`{other}` is not a trace format"),
-                        Some("write `csv` or `mahimahi`".into()),
-                    );
-                    TraceFormat::Csv
-                }
-            };
-            let bin_ms = spec
-                .bin
-                .as_ref()
-                .map(|b| duration(&mut p, &tat.key("bin"), b))
-                .unwrap_or(1000.0);
-            Trace {
-                file: spec.file,
-                format,
-                linear,
-                looped: spec.looped.unwrap_or(false),
-                bin_ms,
-                points: Vec::new(),
-            }
-        });
-        networks.push(Network {
-            name,
-            preset,
-            conditions: base,
-            schedule,
-            trace,
-            compose_net: compose_map(&mut p, &at.key("compose_net"), &net.compose_net),
-            compose_gw: compose_map(&mut p, &at.key("compose_gw"), &net.compose_gw),
-        });
+    (redis_host, external_redis, external_docker_proxy)
+}
+
+/// One network: its conditions, schedule and trace.
+fn network(p: &mut Problems<'_>, at: &DocPath, net: &RawNetwork, name: String) -> Network {
+    let (preset, mut base) = conditions(p, at, &net.raw_conditions(), None);
+    if let Some(netem) = &net.netem {
+        base = netem_conditions(p, &at.key("netem"), netem, base);
     }
-
-    let resolve_net = |p: &mut Problems<'_>, at: &DocPath, n: &str| -> Option<String> {
-        let norm = names::underscore(n);
-        if net_names.values().any(|v| *v == norm) {
-            return Some(norm);
-        }
-        let known: Vec<&str> = net_names.values().map(String::as_str).collect();
-        p.error(
-            Kind::UnknownNetwork,
-            at,
-            format!("unknown network `{n}`"),
-            Some(hint_known("networks", &known, n)),
-        );
-        None
-    };
-
-    // Brokers.
-    let mut brokers = Vec::new();
-    for (raw_name, b) in &raw.brokers {
-        let at = root.key("brokers").key(raw_name);
-        let mut nets = Vec::new();
-        for (i, n) in b.networks.iter().enumerate() {
-            nets.extend(resolve_net(&mut p, &at.key("networks").index(i), n));
-        }
-        if b.networks.is_empty() {
-            p.error(
-                Kind::NoNetworks,
-                &at.key("networks"),
-                format!("broker `{raw_name}` is on no network"),
-                Some("list at least one network, e.g. `networks: [wifi]`".into()),
-            );
-        }
-        dedup_keep_order(&mut nets);
-        brokers.push(Broker {
-            name: broker_names[raw_name].clone(),
-            networks: nets,
-            compose: compose_map(&mut p, &at.key("compose"), &b.compose),
-        });
-    }
-
-    // Services.
-    let mut services = Vec::new();
-    for (raw_name, s) in &raw.services {
-        let at = root.key("services").key(raw_name);
-        if s.image.trim().is_empty() {
+    let mut schedule = Vec::new();
+    let mut last_end = -1.0_f64;
+    for (i, step) in net.schedule.iter().enumerate() {
+        let sat = at.key("schedule").index(i);
+        let at_ms = duration(p, &sat.key("at"), &step.at);
+        let for_ms = step
+            .duration
+            .as_ref()
+            .map(|d| duration(p, &sat.key("for"), d));
+        if let Some(0.0) = for_ms {
             p.error(
                 Kind::BadValue,
-                &at.key("image"),
-                "the service has no image",
-                Some("write e.g. `image: mongo:4`".into()),
-            );
-        }
-        services.push(Service {
-            name: service_names[raw_name].clone(),
-            image: s.image.trim().to_owned(),
-            options: s.options.clone(),
-        });
-    }
-
-    // Nodes.
-    let mut nodes = Vec::new();
-    let mut linked: BTreeSet<String> = BTreeSet::new();
-    for (raw_name, n) in &raw.nodes {
-        let at = root.key("nodes").key(raw_name);
-        let name = node_names[raw_name].clone();
-        let mut nets = Vec::new();
-        for (i, net) in n.networks.iter().enumerate() {
-            nets.extend(resolve_net(&mut p, &at.key("networks").index(i), net));
-        }
-        if n.networks.is_empty() {
-            p.error(
-                Kind::NoNetworks,
-                &at.key("networks"),
-                format!("node `{raw_name}` is on no network"),
-                Some("list at least one network, e.g. `networks: [wifi]`".into()),
-            );
-        }
-        dedup_keep_order(&mut nets);
-        let app = app(&mut p, &at.key("app"), &n.app);
-
-        // Broker and its network (0.6 rules).
-        let mut broker = None;
-        let mut broker_network = None;
-        if let Some(b) = &n.broker {
-            let norm = names::underscore(b);
-            match brokers.iter().find(|x| x.name == norm) {
-                None => {
-                    let known: Vec<&str> = brokers.iter().map(|x| x.name.as_str()).collect();
-                    p.error(
-                        Kind::UnknownBroker,
-                        &at.key("broker"),
-                        format!("unknown broker `{b}`"),
-                        Some(hint_known("brokers", &known, b)),
-                    );
-                }
-                Some(br) => {
-                    broker = Some(br.name.clone());
-                    match &n.broker_network {
-                        Some(bn) => {
-                            let norm = names::underscore(bn);
-                            if br.networks.contains(&norm) {
-                                broker_network = Some(norm);
-                            } else {
-                                p.error(
-                                    Kind::BrokerNetworkNotOfBroker,
-                                    &at.key("broker_network"),
-                                    format!("broker `{}` is not on network `{bn}`", br.name),
-                                    Some(format!(
-                                        "use one of the broker's networks: {}",
-                                        br.networks.join(", ")
-                                    )),
-                                );
-                            }
-                        }
-                        None => {
-                            if br.networks.len() > 1 {
-                                p.warn(
-                                    Kind::BrokerNetworkChosen,
-                                    &at.key("broker"),
-                                    format!(
-                                        "broker `{}` is on several networks and none was chosen; using `{}`",
-                                        br.name, br.networks[0]
-                                    ),
-                                    Some("set `broker_network` to choose".into()),
-                                );
-                            }
-                            broker_network = br.networks.first().cloned();
-                        }
-                    }
-                }
-            }
-            if !n.app.mqtt {
-                p.warn(
-                    Kind::BrokerWithoutMqtt,
-                    &at.key("broker"),
-                    format!("node `{raw_name}` has a broker but its app does not enable MQTT"),
-                    Some("set `app.mqtt: true`, or remove `broker`".into()),
-                );
-            }
-        } else if n.broker_network.is_some() {
-            p.error(
-                Kind::UnknownBroker,
-                &at.key("broker_network"),
-                "`broker_network` is set but the node has no `broker`",
-                Some("set `broker` too, or remove `broker_network`".into()),
-            );
-        }
-        if n.app.mqtt && n.broker.is_none() {
-            p.error(
-                Kind::MqttWithoutBroker,
-                &at.key("app").key("mqtt"),
-                format!("the app of node `{raw_name}` enables MQTT but the node has no broker"),
-                Some(if brokers.is_empty() {
-                    "add a broker under `brokers:` and set the node's `broker`".into()
-                } else {
-                    format!(
-                        "set the node's `broker` to one of: {}",
-                        brokers
-                            .iter()
-                            .map(|b| b.name.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    )
-                }),
-            );
-        }
-
-        let resources = resources(&mut p, &at.key("resources"), n.resources.as_ref());
-        let scale = n.scale.unwrap_or(1);
-        if scale == 0 {
-            p.error(
-                Kind::BadValue,
-                &at.key("scale"),
-                "`scale` must be at least 1",
+                &sat.key("for"),
+                "`for` must be more than 0",
                 None,
             );
         }
-
-        let mut svcs = Vec::new();
-        for (i, s) in n.services.iter().enumerate() {
-            let norm = names::underscore(s);
-            if services.iter().any(|x| x.name == norm) {
-                if svcs.contains(&norm) {
-                    p.error(
-                        Kind::DuplicateName,
-                        &at.key("services").index(i),
-                        format!("service `{s}` is linked twice"),
-                        None,
-                    );
-                }
-                linked.insert(norm.clone());
-                svcs.push(norm);
-            } else {
-                let known: Vec<&str> = services.iter().map(|x| x.name.as_str()).collect();
-                p.error(
-                    Kind::UnknownService,
-                    &at.key("services").index(i),
-                    format!("unknown service `{s}`"),
-                    Some(hint_known("services", &known, s)),
-                );
-            }
+        if at_ms < last_end {
+            p.error(
+                Kind::ScheduleOrder,
+                &sat.key("at"),
+                format!(
+                    "schedule step {i} starts at {} but the previous one lasts until {}",
+                    units::format_ms(at_ms),
+                    units::format_ms(last_end)
+                ),
+                Some("list steps in time order without overlaps".into()),
+            );
         }
-        svcs.sort();
-
-        if let Some(img) = &n.image {
-            if img.trim().is_empty() {
-                p.error(Kind::BadValue, &at.key("image"), "`image` is empty", None);
-            }
-        }
-        nodes.push(Node {
-            name,
-            app,
-            networks: nets,
-            broker,
-            broker_network,
-            image: n.image.as_ref().map(|s| s.trim().to_owned()),
-            resources,
-            scale,
-            compose: compose_map(&mut p, &at.key("compose"), &n.compose),
-            services: svcs,
+        last_end = at_ms + for_ms.unwrap_or(0.0);
+        let (step_preset, step_conditions) =
+            conditions(p, &sat, &step.raw_conditions(), Some(base));
+        schedule.push(ScheduleStep {
+            at_ms,
+            for_ms,
+            preset: step_preset,
+            conditions: step_conditions,
         });
     }
-    for s in &services {
+    let trace = net.trace.as_ref().map(|t| {
+        let tat = at.key("trace");
+        let spec = match t {
+            crate::raw::RawTrace::File(f) => crate::raw::RawTraceSpec {
+                file: f.clone(),
+                ..Default::default()
+            },
+            crate::raw::RawTrace::Spec(s) => s.clone(),
+        };
+        if !schedule.is_empty() {
+            p.error(
+                Kind::BadValue,
+                &tat,
+                "a network has a schedule or a trace, not both",
+                Some("put the schedule's changes into the trace file, or drop one".into()),
+            );
+        }
+        let linear = match spec.interpolate.as_deref() {
+            None | Some("step") => false,
+            Some("linear") => true,
+            Some(other) => {
+                p.error(
+                    Kind::BadValue,
+                    &tat.key("interpolate"),
+                    format!("`{other}` is not a way to interpolate"),
+                    Some("write `step` (each row holds until the next) or `linear`".into()),
+                );
+                false
+            }
+        };
+        let format = match spec.format.as_deref() {
+            None => crate::trace::format_of(&spec.file),
+            Some("mahimahi") => TraceFormat::Mahimahi,
+            Some("csv") => TraceFormat::Csv,
+            Some(other) => {
+                p.error(
+                    Kind::BadValue,
+                    &tat.key("format"),
+                    format!("`{other}` is not a trace format"),
+                    Some("write `csv` or `mahimahi`".into()),
+                );
+                TraceFormat::Csv
+            }
+        };
+        let bin_ms = spec
+            .bin
+            .as_ref()
+            .map(|b| duration(p, &tat.key("bin"), b))
+            .unwrap_or(1000.0);
+        Trace {
+            file: spec.file,
+            format,
+            linear,
+            looped: spec.looped.unwrap_or(false),
+            bin_ms,
+            points: Vec::new(),
+        }
+    });
+    Network {
+        name,
+        preset,
+        conditions: base,
+        schedule,
+        trace,
+        compose_net: compose_map(p, &at.key("compose_net"), &net.compose_net),
+        compose_gw: compose_map(p, &at.key("compose_gw"), &net.compose_gw),
+    }
+}
+
+/// A node's broker and the broker's network it uses (0.6's rules).
+fn node_broker(
+    p: &mut Problems<'_>,
+    at: &DocPath,
+    raw_name: &str,
+    n: &RawNode,
+    brokers: &[Broker],
+) -> (Option<String>, Option<String>) {
+    let mut broker = None;
+    let mut broker_network = None;
+    if let Some(b) = &n.broker {
+        let norm = names::underscore(b);
+        match brokers.iter().find(|x| x.name == norm) {
+            None => {
+                let known: Vec<&str> = brokers.iter().map(|x| x.name.as_str()).collect();
+                p.error(
+                    Kind::UnknownBroker,
+                    &at.key("broker"),
+                    format!("unknown broker `{b}`"),
+                    Some(hint_known("brokers", &known, b)),
+                );
+            }
+            Some(br) => {
+                broker = Some(br.name.clone());
+                match &n.broker_network {
+                    Some(bn) => {
+                        let norm = names::underscore(bn);
+                        if br.networks.contains(&norm) {
+                            broker_network = Some(norm);
+                        } else {
+                            p.error(
+                                Kind::BrokerNetworkNotOfBroker,
+                                &at.key("broker_network"),
+                                format!("broker `{}` is not on network `{bn}`", br.name),
+                                Some(format!(
+                                    "use one of the broker's networks: {}",
+                                    br.networks.join(", ")
+                                )),
+                            );
+                        }
+                    }
+                    None => {
+                        if br.networks.len() > 1 {
+                            p.warn(
+                                Kind::BrokerNetworkChosen,
+                                &at.key("broker"),
+                                format!(
+                                    "broker `{}` is on several networks and none was chosen; using `{}`",
+                                    br.name, br.networks[0]
+                                ),
+                                Some("set `broker_network` to choose".into()),
+                            );
+                        }
+                        broker_network = br.networks.first().cloned();
+                    }
+                }
+            }
+        }
+        if !n.app.mqtt {
+            p.warn(
+                Kind::BrokerWithoutMqtt,
+                &at.key("broker"),
+                format!("node `{raw_name}` has a broker but its app does not enable MQTT"),
+                Some("set `app.mqtt: true`, or remove `broker`".into()),
+            );
+        }
+    } else if n.broker_network.is_some() {
+        p.error(
+            Kind::UnknownBroker,
+            &at.key("broker_network"),
+            "`broker_network` is set but the node has no `broker`",
+            Some("set `broker` too, or remove `broker_network`".into()),
+        );
+    }
+    if n.app.mqtt && n.broker.is_none() {
+        p.error(
+            Kind::MqttWithoutBroker,
+            &at.key("app").key("mqtt"),
+            format!("the app of node `{raw_name}` enables MQTT but the node has no broker"),
+            Some(if brokers.is_empty() {
+                "add a broker under `brokers:` and set the node's `broker`".into()
+            } else {
+                format!(
+                    "set the node's `broker` to one of: {}",
+                    brokers
+                        .iter()
+                        .map(|b| b.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            }),
+        );
+    }
+    (broker, broker_network)
+}
+
+/// The services a node links (each known, once); every one linked goes into `linked`.
+fn node_services(
+    p: &mut Problems<'_>,
+    at: &DocPath,
+    n: &RawNode,
+    services: &[Service],
+    linked: &mut BTreeSet<String>,
+) -> Vec<String> {
+    let mut svcs = Vec::new();
+    for (i, s) in n.services.iter().enumerate() {
+        let norm = names::underscore(s);
+        if services.iter().any(|x| x.name == norm) {
+            if svcs.contains(&norm) {
+                p.error(
+                    Kind::DuplicateName,
+                    &at.key("services").index(i),
+                    format!("service `{s}` is linked twice"),
+                    None,
+                );
+            }
+            linked.insert(norm.clone());
+            svcs.push(norm);
+        } else {
+            let known: Vec<&str> = services.iter().map(|x| x.name.as_str()).collect();
+            p.error(
+                Kind::UnknownService,
+                &at.key("services").index(i),
+                format!("unknown service `{s}`"),
+                Some(hint_known("services", &known, s)),
+            );
+        }
+    }
+    svcs.sort();
+    svcs
+}
+
+/// The normalised names of a topology's parts, by the name written.
+struct Names {
+    networks: BTreeMap<String, String>,
+    brokers: BTreeMap<String, String>,
+    services: BTreeMap<String, String>,
+    nodes: BTreeMap<String, String>,
+}
+
+/// Every name normalised and checked, at once.
+fn names(p: &mut Problems<'_>, raw: &RawTopology) -> Names {
+    let root = DocPath::default();
+    // Names: normalised and checked. Nodes, brokers and services are all services of the stack (one
+    // namespace: compose's services, the one-host runner's host names); networks have a namespace of their
+    // own (compose's networks, the runner's bridges), so a node may be named after its network, as in 0.6's
+    // `surveillance_cloud` (node `cloud` on network `cloud`).
+    let mut net_taken: BTreeMap<String, DocPath> = BTreeMap::new();
+    let net_names = names_of(
+        p,
+        &root.key("networks"),
+        raw.networks.keys(),
+        &mut net_taken,
+        "network",
+    );
+    let mut taken: BTreeMap<String, DocPath> = BTreeMap::new();
+    let broker_names = names_of(
+        p,
+        &root.key("brokers"),
+        raw.brokers.keys(),
+        &mut taken,
+        "broker",
+    );
+    let service_names = names_of(
+        p,
+        &root.key("services"),
+        raw.services.keys(),
+        &mut taken,
+        "service",
+    );
+    let node_names = names_of(p, &root.key("nodes"), raw.nodes.keys(), &mut taken, "node");
+    // A scenario is carried out in a Swarm stack by a service of that name.
+    if !raw.scenario.is_empty() {
+        if let Some(at) = taken.get(crate::compose::SCENARIO) {
+            p.error(
+                Kind::ReservedName,
+                at,
+                format!(
+                    "`{}` is reserved for wotemu's own service when the topology has a scenario",
+                    crate::compose::SCENARIO
+                ),
+                Some(format!("rename it, e.g. `my_{}`", crate::compose::SCENARIO)),
+            );
+        }
+    }
+    Names {
+        networks: net_names,
+        brokers: broker_names,
+        services: service_names,
+        nodes: node_names,
+    }
+}
+
+/// Services no node links (an error) and networks nothing is on (a warning).
+fn unlinked_and_unused(
+    p: &mut Problems<'_>,
+    raw: &RawTopology,
+    net_names: &BTreeMap<String, String>,
+    service_names: &BTreeMap<String, String>,
+    linked: &BTreeSet<String>,
+    (networks, brokers, services, nodes): (&[Network], &[Broker], &[Service], &[Node]),
+) {
+    let root = DocPath::default();
+    for s in services {
         if !linked.contains(&s.name) {
             let raw_name = raw
                 .services
@@ -633,7 +736,7 @@ pub fn validate(raw: &RawTopology, locate: &dyn Locate) -> Result<Validated, Vec
             );
         }
     }
-    for net in &networks {
+    for net in networks {
         let used = nodes.iter().any(|n| n.all_networks().contains(&net.name))
             || brokers.iter().any(|b| b.networks.contains(&net.name));
         if !used {
@@ -651,46 +754,21 @@ pub fn validate(raw: &RawTopology, locate: &dyn Locate) -> Result<Validated, Vec
             );
         }
     }
-
-    let scenario = scenario(&mut p, raw, &nodes, &networks);
-
-    if !p.errors.is_empty() {
-        return Err(p.errors);
-    }
-    networks.sort_by(|a, b| a.name.cmp(&b.name));
-    brokers.sort_by(|a, b| a.name.cmp(&b.name));
-    services.sort_by(|a, b| a.name.cmp(&b.name));
-    nodes.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(Validated {
-        topology: Topology {
-            name: raw.name.clone(),
-            ports,
-            images,
-            external_redis,
-            redis_host,
-            external_docker_proxy,
-            networks,
-            brokers,
-            services,
-            nodes,
-            scenario,
-        },
-        warnings: p.warnings,
-    })
 }
 
 /// Checks the nodes' app files against the topology's folder `dir` (the only look at the host this crate
 /// takes: whether a file exists). A host file that exists stays [`AppSource::File`]; an absolute path that
-/// is not on the host becomes [`AppSource::Image`] when the node has its own image (0.6's way of shipping
-/// apps); any other missing file is an error located at the node's `app.path`.
-pub fn app_files(t: &mut Topology, dir: &std::path::Path, locate: &dyn Locate) -> Vec<Diagnostic> {
+/// is not on the host becomes [`AppSource::Image`], a file inside the node's image (0.6's way of shipping
+/// apps), with a warning when the node runs the stack's image (the file must be in it); a relative path
+/// that does not exist is an error located at the node's `app.path`. Warnings go to `v.warnings`.
+pub fn app_files(v: &mut Validated, dir: &std::path::Path, locate: &dyn Locate) -> Vec<Diagnostic> {
     let mut p = Problems {
         locate,
         errors: Vec::new(),
         warnings: Vec::new(),
     };
     let root = DocPath::default();
-    for node in &mut t.nodes {
+    for node in &mut v.topology.nodes {
         let AppSource::File(f) = &node.app.source else {
             continue;
         };
@@ -704,15 +782,19 @@ pub fn app_files(t: &mut Topology, dir: &std::path::Path, locate: &dyn Locate) -
             continue;
         }
         let at = root.key("nodes").key(&node.name).key("app").key("path");
-        if path.is_absolute() && node.image.is_some() {
+        if path.is_absolute() {
+            if node.image.is_none() {
+                p.warn(
+                    Kind::MissingAppFile,
+                    &at,
+                    format!(
+                        "the app file `{f}` is not on this host: it is used as a file inside the stack's image, \
+                         as WoTemu 0.6 did, so it must exist there"
+                    ),
+                    Some("give the node an `image` that holds the file, or the path of a file on this host (which `wotemu compose` ships and `wotemu run` can use)".into()),
+                );
+            }
             node.app.source = AppSource::Image(f.clone());
-        } else if path.is_absolute() {
-            p.error(
-                Kind::MissingAppFile,
-                &at,
-                format!("the app file `{f}` does not exist on this host"),
-                Some("give the path of an existing file; a path inside an image needs the node's own `image`".into()),
-            );
         } else {
             p.error(
                 Kind::MissingAppFile,
@@ -725,6 +807,7 @@ pub fn app_files(t: &mut Topology, dir: &std::path::Path, locate: &dyn Locate) -
             );
         }
     }
+    v.warnings.append(&mut p.warnings);
     p.errors
 }
 
@@ -1146,20 +1229,13 @@ pub fn trace_files(
                 continue;
             }
         };
-        let parsed = match trace.format {
-            TraceFormat::Csv => crate::trace::parse_csv(&text),
-            TraceFormat::Mahimahi => crate::trace::parse_mahimahi(&text, trace.bin_ms),
-        };
-        match parsed {
+        match crate::trace::parse(&text, trace.format, trace.bin_ms) {
             Ok(points) => trace.points = points,
             Err(e) => p.error(
                 Kind::BadTrace,
                 &at,
                 format!("{}:{}: {}", path.display(), e.line, e.message),
-                Some(match trace.format {
-                    TraceFormat::Csv => "a CSV trace has a header (`time,delay,jitter,rate,rate_up,loss`, any subset with `time`) and one row per change".into(),
-                    TraceFormat::Mahimahi => "a mahimahi trace has one millisecond timestamp per line (set `format: csv` for a CSV file)".into(),
-                }),
+                Some(crate::trace::format_hint(trace.format).into()),
             ),
         }
     }

@@ -2,4 +2,3 @@
 //! The `wotemu agent` binary with real Python and WoTPy is tested in `cli/tests/it/agent.rs`.
 
 mod python_apps;
-mod shipper;

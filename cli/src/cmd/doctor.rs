@@ -5,47 +5,19 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::CommandFactory;
-use wotemu_lab::doctor::{self, Status};
+use wotemu_lab::doctor;
 
 use crate::cli::{Cli, CompletionsArgs, DoctorArgs, ManArgs};
 use crate::output;
 
 pub(crate) fn run(args: DoctorArgs) -> anyhow::Result<ExitCode> {
-    let venv = super::run::venv();
+    let venv = wotemu_lab::venv::find();
     let checks = doctor::checks(venv.as_deref(), env!("CARGO_PKG_VERSION"));
     let ready = doctor::ready_for_runs(&checks);
     if args.json {
         output::json(&serde_json::json!({"ready_for_runs": ready, "checks": checks}))?;
     } else {
-        let mut text = String::new();
-        let mut area = "";
-        for c in &checks {
-            if c.area != area {
-                area = c.area;
-                text.push_str(&format!("\n{area}\n"));
-            }
-            let mark = match c.status {
-                Status::Ok => "ok     ",
-                Status::Warn => "warn   ",
-                Status::Missing => "MISSING",
-            };
-            text.push_str(&format!("  {mark} {:<40} {}\n", c.name, c.found));
-            if c.status != Status::Ok {
-                text.push_str(&format!(
-                    "          affects: {}\n          fix: {}\n",
-                    c.affects, c.fix
-                ));
-            }
-        }
-        text.push_str(&format!(
-            "\n{}\n",
-            if ready {
-                "This host can run `wotemu run`."
-            } else {
-                "This host cannot run `wotemu run` yet: fix what is MISSING above."
-            }
-        ));
-        output::print(&text)?;
+        output::print(&doctor::describe(&checks))?;
     }
     Ok(if ready {
         ExitCode::SUCCESS

@@ -26,8 +26,9 @@ mod sweep;
 mod topology;
 mod venv;
 
-pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let _span = tracing::info_span!("command", command = %command_name(&cli.command)).entered();
+/// Runs the command `name` (the subcommand's name, for the log span every event of a command carries).
+pub(crate) fn run(cli: Cli, name: &str) -> anyhow::Result<ExitCode> {
+    let _span = tracing::info_span!("command", command = %name).entered();
     match cli.command {
         Command::Agent(args) => agent::run(args),
         Command::Collect(args) => collect::run(args),
@@ -75,39 +76,13 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// The command's name, for the log span that every event of a command carries.
-fn command_name(c: &Command) -> &'static str {
-    match c {
-        Command::Agent(_) => "agent",
-        Command::Collect(_) => "collect",
-        Command::Dataset(_) => "dataset",
-        Command::Query(_) => "query",
-        Command::Compose(_) => "compose",
-        Command::Report(_) => "report",
-        Command::Compare(_) => "compare",
-        Command::Sweep(_) => "sweep",
-        Command::Doctor(_) => "doctor",
-        Command::Completions(_) => "completions",
-        Command::Man(_) => "man",
-        Command::Venv(_) => "venv",
-        Command::Gateway(_) => "gateway",
-        Command::DockerApiProxy(_) => "docker-api-proxy",
-        Command::Scenario(_) => "scenario",
-        Command::RedisServer(_) => "redis-server",
-        Command::Broker(_) => "broker",
-        Command::Route(_) => "route",
-        Command::Fidelity(_) => "fidelity",
-        Command::Net(_) => "net",
-        Command::StressLoad(_) => "stress-load",
-        Command::Zygote(_) => "zygote",
-        Command::CpuSpeed(_) => "cpu-speed",
-        Command::Run(_) => "run",
-        Command::Clean(_) => "clean",
-        Command::Ps(_) => "ps",
-        Command::Stop(_) => "stop",
-        Command::Topology(_) => "topology",
-        Command::Schema(_) => "schema",
-    }
+/// `--stack` as given, else `WOTEMU_STACK` (when set and not empty). Commands call it only when no other
+/// choice of what to act on (`--run`, `--dataset`) was given on the command line, which wins over the
+/// environment: clap's own `env` would count the variable as a conflicting flag.
+pub(crate) fn stack_or_env(stack: &Option<String>) -> Option<String> {
+    stack
+        .clone()
+        .or_else(|| std::env::var("WOTEMU_STACK").ok().filter(|s| !s.is_empty()))
 }
 
 /// The error of a command this binary was built without (the images' binary: `--no-default-features`).
@@ -139,17 +114,4 @@ pub(crate) fn render_report(
     _site: &std::path::Path,
 ) -> anyhow::Result<()> {
     Err(without_report("report"))
-}
-
-/// A flag set when SIGTERM or SIGINT arrives (for commands that end cleanly on their own loop).
-pub(crate) fn stop_on_signal() -> std::sync::Arc<std::sync::atomic::AtomicBool> {
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let sigs = wotemu_sys::signals::channel();
-    let flag = stop.clone();
-    std::thread::spawn(move || {
-        if sigs.recv().is_ok() {
-            flag.store(true, std::sync::atomic::Ordering::SeqCst);
-        }
-    });
-    stop
 }

@@ -1,6 +1,5 @@
 //! `wotemu query`
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
@@ -13,7 +12,7 @@ use crate::output;
 const EXIT_BAD_QUERY: u8 = 2;
 
 pub(crate) fn run(args: QueryArgs) -> anyhow::Result<ExitCode> {
-    let (runs, sql) = runs_and_sql(args.args, &args.runs)?;
+    let (runs, sql) = query::runs_and_sql(args.args, &args.runs).map_err(anyhow::Error::msg)?;
     let format = match args.format {
         Some(QueryFormat::Table) => Format::Table,
         Some(QueryFormat::Csv) => Format::Csv,
@@ -50,38 +49,4 @@ pub(crate) fn run(args: QueryArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// The runs (name, directory) and the query, from `RUN_DIR SQL` or `--run NAME=DIR … SQL`.
-fn runs_and_sql(
-    mut args: Vec<String>,
-    named: &[String],
-) -> anyhow::Result<(Vec<(String, PathBuf)>, String)> {
-    let sql = args.pop().context("the query is missing")?;
-    let mut runs: Vec<(String, PathBuf)> = args
-        .into_iter()
-        .map(|dir| {
-            let path = PathBuf::from(&dir);
-            let name = path
-                .file_name()
-                .map_or(dir.clone(), |n| n.to_string_lossy().into_owned());
-            (name, path)
-        })
-        .collect();
-    for r in named {
-        let Some((name, dir)) = r
-            .split_once('=')
-            .filter(|(n, d)| !n.is_empty() && !d.is_empty())
-        else {
-            bail!("--run {r}: expected NAME=DIR, e.g. --run baseline=runs/baseline");
-        };
-        if runs.iter().any(|(n, _)| n == name) {
-            bail!("--run {r}: the name `{name}` is given twice; name each run differently");
-        }
-        runs.push((name.to_string(), PathBuf::from(dir)));
-    }
-    if runs.is_empty() {
-        bail!("no run to query: give the run directory before the query, or --run NAME=DIR");
-    }
-    Ok((runs, sql))
 }

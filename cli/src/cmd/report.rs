@@ -15,12 +15,13 @@ pub(crate) fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
     let started = std::time::Instant::now();
     // Losses of a collection made here (`--stack`) decide the exit code, as for `wotemu collect`.
     let mut collected = None;
-    let dataset = match (&args.dataset, &args.stack) {
+    let stack = super::stack_or_env(&args.stack);
+    let dataset = match (&args.dataset, &stack) {
         (Some(d), _) => d.clone(),
         (None, Some(stack)) => {
             // 0.6 style: collect first, into a dataset kept beside the site; Redis is left as it is.
             let dir = args.out.join("dataset");
-            let url = super::swarm::stack_redis_url(&args.redis.redis_url, stack);
+            let url = wotemu_swarm::password::stack_redis_url(&args.redis.redis_url, stack);
             let mut opts = CollectOptions::new(&url, stack, &dir);
             opts.trim = false;
             let bar = Bar::new();
@@ -29,7 +30,9 @@ pub(crate) fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
             collected = Some(summary.manifest);
             dir
         }
-        (None, None) => unreachable!("clap requires --dataset or --stack"),
+        (None, None) => anyhow::bail!(
+            "say what to report: --dataset DIR (a run dataset), or --stack NAME (or WOTEMU_STACK) to collect a Swarm stack first"
+        ),
     };
     let mut opts = ReportOptions::new(&dataset, &args.out);
     opts.title = args.title.clone();

@@ -22,41 +22,11 @@ pub(crate) fn run(cmd: TopologyCommand) -> anyhow::Result<ExitCode> {
         TopologyCommand::Validate { file, json } => {
             if !json {
                 let t = load_topology(&file)?.topology;
-                output::say(&format!(
-                    "{} is valid: {} node{} ({} replicas), {} network{}, {} broker{}, {} service{}",
-                    file.display(),
-                    t.nodes.len(),
-                    plural(t.nodes.len()),
-                    t.replicas(),
-                    t.networks.len(),
-                    plural(t.networks.len()),
-                    t.brokers.len(),
-                    plural(t.brokers.len()),
-                    t.services.len(),
-                    plural(t.services.len()),
-                ));
+                output::say(&format!("{} is valid: {}", file.display(), t.summary()));
                 return Ok(ExitCode::SUCCESS);
             }
-            let (valid, errors, warnings) = match wotemu_topology::load(&file) {
-                Ok(l) => (true, Vec::new(), l.warnings),
-                Err(e) => {
-                    let errors = if e.diagnostics().is_empty() {
-                        vec![serde_json::json!({"message": e.to_string()})]
-                    } else {
-                        e.diagnostics()
-                            .iter()
-                            .map(|d| serde_json::to_value(d).expect("json"))
-                            .collect()
-                    };
-                    (false, errors, Vec::new())
-                }
-            };
-            output::json(&serde_json::json!({
-                "file": file,
-                "valid": valid,
-                "errors": errors,
-                "warnings": warnings,
-            }))?;
+            let (valid, report) = wotemu_topology::validation_report(&file);
+            output::json(&report)?;
             Ok(if valid {
                 ExitCode::SUCCESS
             } else {
@@ -80,12 +50,4 @@ pub(crate) fn schema(cmd: SchemaCommand) -> anyhow::Result<ExitCode> {
         SchemaCommand::Topology => output::json(&wotemu_topology::json_schema())?,
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn plural(n: usize) -> &'static str {
-    if n == 1 {
-        ""
-    } else {
-        "s"
-    }
 }

@@ -663,3 +663,101 @@ fn worker_and_caller_builtins_invoke_an_action() {
         .iter()
         .any(|c| c["verb"] == "invokeaction" && c["side"] == "exposed"));
 }
+
+/// `wotemu agent --help` names every builtin app of the one list (nine), so none is missing from the help.
+#[test]
+fn the_path_help_names_every_builtin() {
+    let o = wotemu().args(["agent", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&o.stdout).replace('\n', " ");
+    let help = help.split_whitespace().collect::<Vec<_>>().join(" ");
+    let names: Vec<&str> = wotemu_contract::apps::available().map(|b| b.name).collect();
+    assert_eq!(names.len(), 9);
+    assert!(
+        help.contains(&format!("a builtin ({};", names.join(", "))),
+        "not every builtin is in the help: {help}"
+    );
+}
+
+/// A reader whose server stops answering, stopped while it waits: the read under way is in the dataset as
+/// failed (`PendingAtStop`) with the time it waited, not lost (`wotemu_agent.record_pending`).
+#[test]
+fn a_read_still_waiting_at_stop_is_recorded_with_its_wait() {
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let spool = dir.path().join("spool");
+    let server = ports();
+    let clock = agent(
+        &redis,
+        "pend",
+        "pend_clock.1.a",
+        &server,
+        &spool,
+        &["--path", "clock", "--enable-http"],
+    );
+    let catalogue = server.catalogue.to_string();
+    let reader = agent(
+        &redis,
+        "pend",
+        "pend_reader.1.b",
+        &ports(),
+        &spool,
+        &[
+            "--path",
+            "reader",
+            "--func-param",
+            "servient_host",
+            "127.0.0.1",
+            "--func-param",
+            "thing_id",
+            "urn:org:fundacionctic:thing:clock",
+            "--func-param",
+            "interval",
+            "0.2",
+            "--func-param",
+            "port_catalogue",
+            &catalogue,
+            "--no-capture",
+        ],
+    );
+    wait_until("3 reads", 60, || {
+        stream_rows(&redis, "pend", &reader.task, Table::Interactions) >= 3
+    });
+    // The server stops answering (it is stopped, its socket stays open): the reader's next read waits.
+    let clock_pid = clock.child.id() as i32;
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(clock_pid, libc::SIGSTOP) };
+    let stopped_at = Instant::now();
+    // How long the pending read waits before the reader is stopped: the premise is checked below.
+    std::thread::sleep(Duration::from_millis(1500));
+    let o = reader.stop();
+    let waited_at_most = stopped_at.elapsed().as_secs_f64() * 1e3;
+    // SAFETY: as above.
+    unsafe { libc::kill(clock_pid, libc::SIGCONT) };
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = clock.stop();
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    let run = dir.path().join("run");
+    collect(&redis, "pend", &run);
+    let inter = rows(&run, Table::Interactions);
+    let reads = of_task(&inter, "pend_reader.1.b");
+    let pending: Vec<&&Value> = reads
+        .iter()
+        .filter(|r| r["error_type"] == "PendingAtStop")
+        .collect();
+    assert_eq!(pending.len(), 1, "one read was under way: {reads:?}");
+    let p = pending[0];
+    assert_eq!(p["ok"], false, "{p}");
+    assert_eq!(p["verb"], "readproperty", "{p}");
+    let waited = p["latency_ms"].as_f64().unwrap_or_default();
+    assert!(
+        (1000.0..=waited_at_most).contains(&waited),
+        "the pending read waited {waited:.0} ms (the server was stopped {waited_at_most:.0} ms before): {p}"
+    );
+    assert!(
+        p["error_message"]
+            .as_str()
+            .is_some_and(|e| e.contains("no answer after")),
+        "{p}"
+    );
+}

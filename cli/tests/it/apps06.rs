@@ -83,8 +83,9 @@ fn surveillance_detects_faces_and_is_slower_on_the_constrained_edge() {
                 "{name}: no frame of {cam}"
             );
         }
-        // A detection moved a camera (controlPTZ with time_capture records ptz_latency in the camera).
-        if with_faces > 0 {
+        // A detection moved a camera (controlPTZ with time_capture records ptz_latency in the camera): always
+        // in the cloud (a face was found above), at the edge when one of its fewer frames showed a face.
+        if name == "surveillance_cloud" || with_faces > 0 {
             let ptz = metrics(&out, &format!("{name}_camera_"), "ptz_latency");
             assert!(!ptz.is_empty(), "{name}: no camera was moved");
             let inter = rows(&out, Table::Interactions);
@@ -252,8 +253,9 @@ pub(crate) fn wait_idle(cpu_dir: &str, deadline: Instant) {
 }
 
 /// Two nodes with `target_cpu_speed` S and S/2 (S half this host's speed): `sysbench cpu` run in each node's
-/// cgroup measures its target within ±10 % (corrected by how far the host's own speed moved since the
-/// calibration), the agent's own measurement at start within ±15 % (the dataset records it); a second run
+/// cgroup measures its target within ±25 % (corrected by how far the host's own speed moved since the
+/// calibration; `drifts` says why not closer on these VMs), the agent's own measurement at start within ±15 %
+/// (the dataset records it); a second run
 /// reuses the calibration; a target above the host's speed is refused before anything starts.
 #[test]
 fn target_cpu_speed_gives_each_node_its_speed_and_the_calibration_is_reused() {

@@ -272,3 +272,60 @@ fn the_release_tarball_holds_what_it_says() {
         .unwrap();
     assert!(stdout(&o).starts_with("wotemu "), "{}", stdout(&o));
 }
+
+/// `WOTEMU_STACK` and `WOTEMU_REDIS_URL` are the defaults of `--stack` and `--redis-url` of every command
+/// that reaches a stack (README, "Commands"), and `--run`/`--dataset` on the command line win over them.
+#[test]
+fn the_environment_names_the_stack_and_its_redis_of_every_command() {
+    let redis = wotemu_testkit::RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let env = |c: &mut std::process::Command| {
+        c.env("WOTEMU_STACK", "wtmenvstack")
+            .env("WOTEMU_REDIS_URL", redis.url())
+            .env("WOTEMU_STATE_DIR", dir.path().join("state"));
+    };
+    // `net show` reaches the stack's Redis: a stack without gateways has no networks to show.
+    let mut c = wotemu();
+    c.args(["net", "show", "--json"]);
+    env(&mut c);
+    let o = c.output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o).trim(), "[]", "{}", stdout(&o));
+    // Without the environment it looks for a run of this host instead.
+    let o = wotemu()
+        .args(["net", "show"])
+        .env_remove("WOTEMU_STACK")
+        .env("WOTEMU_STATE_DIR", dir.path().join("state"))
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(!stderr(&o).contains("wtmenvstack"), "{}", stderr(&o));
+    // `collect` and `report` collect that stack from that Redis (nothing registered there).
+    for args in [
+        vec!["collect", "--out", "ds"],
+        vec!["report", "--out", "site"],
+    ] {
+        let mut c = wotemu();
+        c.args(&args).current_dir(dir.path());
+        env(&mut c);
+        let o = c.output().unwrap();
+        let err = stderr(&o);
+        assert!(err.contains("wtmenvstack"), "{args:?}: {err}");
+        assert!(!err.contains("say what"), "{args:?}: {err}");
+    }
+    // `--dataset` on the command line wins over WOTEMU_STACK (clap's `env` would call them conflicting).
+    let mut c = wotemu();
+    c.args(["report", "--dataset", "nosuchdataset", "--out", "site2"])
+        .current_dir(dir.path());
+    env(&mut c);
+    let o = c.output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("nosuchdataset"), "{}", stderr(&o));
+    // `stop` without --run stops the stack WOTEMU_STACK names (a Swarm stack: this engine says why not).
+    let mut c = wotemu();
+    c.arg("stop");
+    env(&mut c);
+    let o = c.output().unwrap();
+    assert!(!o.status.success());
+    assert!(!stderr(&o).contains("say what to stop"), "{}", stderr(&o));
+}

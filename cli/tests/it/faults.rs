@@ -1,5 +1,5 @@
 //! The fault suite: during the quickstart, a part of the run is killed with SIGKILL in turn — the runner, an
-//! agent, the run's Redis, a gateway — or the disk under the run directory fills up. After each, the
+//! agent, the run's Redis, a gateway, a broker — or the disk under the run directory fills up. After each, the
 //! accounting balances, what was recorded is in a dataset (marked incomplete when the run could not end
 //! normally), the outage is in the timeline, and nothing is left behind. Real processes, namespaces and
 //! packets; root.
@@ -39,10 +39,10 @@ fn wait_for(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
     }
 }
 
-/// The state of the run writing to `out` (from `/run/wotemu/*/state.json`).
-fn state_of(out: &Path) -> Option<Value> {
+/// The state of the run writing to `out`, in the state root `root`.
+fn state_in(root: &Path, out: &Path) -> Option<Value> {
     let want = std::path::absolute(out).ok()?;
-    for e in std::fs::read_dir("/run/wotemu").ok()?.flatten() {
+    for e in std::fs::read_dir(root).ok()?.flatten() {
         let Ok(b) = std::fs::read(e.path().join("state.json")) else {
             continue;
         };
@@ -81,14 +81,21 @@ fn reads_in_redis(state: &Value) -> usize {
 
 /// Starts the quickstart and waits until every reader has read at least once.
 fn started(out: &Path) -> (Child, Value) {
+    started_in(Path::new("/run/wotemu"), out)
+}
+
+/// The same with the state root `root` (`WOTEMU_STATE_DIR`): a run no other test's `wotemu run` or `wotemu
+/// clean` sees, so that what happens to it is this test's doing.
+fn started_in(root: &Path, out: &Path) -> (Child, Value) {
     let child = quickstart(out, "10m")
+        .env("WOTEMU_STATE_DIR", root)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let mut state = Value::Null;
     wait_for("the run's start", 90, || {
-        state = state_of(out).unwrap_or(Value::Null);
+        state = state_in(root, out).unwrap_or(Value::Null);
         state["phase"] == "running"
     });
     let id = state["run_id"].as_str().unwrap().to_owned();
@@ -175,11 +182,14 @@ fn nothing_left(id: &str) {
     assert_eq!(crate::run::leftovers(id), Vec::<String>::new());
 }
 
+/// The run has a state root of its own, so no other test's `wotemu run` (which saves crashed runs first)
+/// can save it: the salvage checked here is `wotemu clean`'s, which says so and exits 3.
 #[test]
 fn a_killed_runner_is_salvaged_by_wotemu_clean() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
-    let (child, state) = started(&out);
+    let root = dir.path().join("state");
+    let (child, state) = started_in(&root, &out);
     let id = state["run_id"].as_str().unwrap().to_owned();
     let before = reads_in_redis(&state);
     assert!(before > 0);
@@ -188,10 +198,23 @@ fn a_killed_runner_is_salvaged_by_wotemu_clean() {
     let mut child = child;
     child.wait().unwrap();
     assert!(!alive(pid), "the runner is dead");
-    // Its Redis and agents still hold what it recorded; `wotemu clean` saves it.
-    let o = wotemu().arg("clean").output().unwrap();
-    assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
-    // (Another test's `wotemu run` may have saved it first: either way the dataset is there.)
+    assert!(
+        !out.join("manifest.json").exists(),
+        "no dataset before the clean"
+    );
+    // Its Redis and agents still hold what it recorded; `wotemu clean` saves it (exit 3: a dataset marked
+    // incomplete was written).
+    let o = wotemu()
+        .arg("clean")
+        .env("WOTEMU_STATE_DIR", &root)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3), "{}\n{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).contains(&format!("Run {id} (quickstart) crashed earlier; saving")),
+        "{}",
+        stdout(&o)
+    );
     let m = Manifest::read(&out).unwrap_or_else(|e| panic!("{e}\n{}", stdout(&o)));
     let why = m.incomplete.as_ref().expect("marked incomplete");
     assert!(
@@ -206,6 +229,7 @@ fn a_killed_runner_is_salvaged_by_wotemu_clean() {
     );
     balanced(&m);
     nothing_left(&id);
+    assert_eq!(crate::run::leftovers_in(&root, &id), Vec::<String>::new());
 }
 
 #[test]
@@ -325,7 +349,11 @@ fn a_killed_gateway_is_restarted_and_its_outage_recorded() {
     assert_eq!(ends.len(), 1, "{tl:?}");
     let detail: Value = serde_json::from_str(ends[0]["detail"].as_str().unwrap()).unwrap();
     assert!(detail["down_s"].as_f64().is_some(), "{detail}");
-    assert!(detail.get("packets_dropped").is_some(), "{detail}");
+    // The count of what the dead gateway's queue dropped was measured (null when it could not be).
+    assert!(
+        detail["packets_dropped"].as_u64().is_some(),
+        "no count of the packets the outage dropped: {detail}"
+    );
     let inter = rows(&out, Table::Interactions);
     let ok_after = inter.iter().any(|r| {
         r["ok"] == true && r["side"] == "consumed" && r["time"].as_i64().is_some_and(|t| t > at)
@@ -383,7 +411,8 @@ fn a_full_disk_during_collection_keeps_the_records_for_a_second_try() {
     // More room, and the records are saved.
     disk.resize("64m");
     let c = wotemu().arg("clean").output().unwrap();
-    assert!(c.status.success(), "{}\n{}", stdout(&c), stderr(&c));
+    // 3: a crashed run's data was saved (a dataset marked incomplete).
+    assert_eq!(c.status.code(), Some(3), "{}\n{}", stdout(&c), stderr(&c));
     let m = Manifest::read(&out).unwrap_or_else(|e| panic!("{e}\n{}{}", stdout(&c), stderr(&c)));
     assert!(
         m.incomplete.as_ref().unwrap().reason.contains("collection"),
@@ -442,4 +471,102 @@ fn a_full_disk_during_a_report_leaves_the_previous_site_whole() {
     assert!(std::fs::read_to_string(site.join("index.html"))
         .unwrap()
         .contains("wotemu report"));
+}
+
+/// The mosquitto process of the run `id` (in one of its namespaces), if any.
+fn broker_of(id: &str) -> Option<u32> {
+    let list = Command::new("ip").args(["netns", "list"]).output().ok()?;
+    let prefix = format!("wtm-{id}-");
+    for ns in String::from_utf8_lossy(&list.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|n| n.starts_with(&prefix))
+    {
+        let o = Command::new("ip")
+            .args(["netns", "pids", ns])
+            .output()
+            .ok()?;
+        let found = String::from_utf8_lossy(&o.stdout)
+            .split_whitespace()
+            .filter_map(|p| p.parse::<u32>().ok())
+            .find(|p| {
+                std::fs::read(format!("/proc/{p}/cmdline")).is_ok_and(|c| {
+                    let program = c.split(|b| *b == 0).next().unwrap_or_default();
+                    String::from_utf8_lossy(program).ends_with("mosquitto")
+                })
+            });
+        if found.is_some() {
+            return found;
+        }
+    }
+    None
+}
+
+/// A dead broker is restarted, and its outage is in the timeline as the run's Redis's and gateways' are:
+/// a start with why, an end with how long it was down.
+#[test]
+fn a_killed_broker_is_restarted_and_its_outage_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("state");
+    let topo = dir.path().join("mqtt.yml");
+    std::fs::write(
+        &topo,
+        "networks:\n  lan: {conditions: cable}\nbrokers:\n  broker: {networks: [lan]}\nnodes:\n  worker:\n    app: {path: worker, mqtt: true}\n    networks: [lan]\n    broker: broker\n  caller:\n    app:\n      path: caller\n      mqtt: true\n      params: {servient_host: worker.lan, thing_id: \"urn:org:fundacionctic:thing:worker\"}\n    networks: [lan]\n    broker: broker\n",
+    )
+    .unwrap();
+    let out = dir.path().join("run");
+    let child = wotemu()
+        .arg("run")
+        .arg(&topo)
+        .args(["--duration", "10m", "--no-report", "--out"])
+        .arg(&out)
+        .env("WOTEMU_VENV", repo().join(".venv"))
+        .env("WOTEMU_STATE_DIR", &root)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut state = Value::Null;
+    wait_for("the run's start", 90, || {
+        state = state_in(&root, &out).unwrap_or(Value::Null);
+        state["phase"] == "running"
+    });
+    let id = state["run_id"].as_str().unwrap().to_owned();
+    let broker = broker_of(&id).expect("the run's broker");
+    kill9(broker);
+    wait_for("the broker's restart", 60, || {
+        broker_of(&id).is_some_and(|p| p != broker)
+    });
+    let o = interrupt(child);
+    // 3 when the caller, whose MQTT client was cut by the outage, had to be killed at its grace's end: its
+    // last flush is then counted as unknown (the manifest says so).
+    assert!(
+        matches!(o.status.code(), Some(0 | 3)),
+        "{}\n{}",
+        stdout(&o),
+        stderr(&o)
+    );
+    let m = Manifest::read(&out).unwrap();
+    balanced(&m);
+    let tl = timeline(&out);
+    let of_broker: Vec<&Value> = tl
+        .iter()
+        .filter(|e| e["kind"] == "outage" && e["target"] == "broker broker")
+        .collect();
+    let outcomes: Vec<&str> = of_broker
+        .iter()
+        .filter_map(|e| e["outcome"].as_str())
+        .collect();
+    assert_eq!(outcomes, ["start", "end"], "{tl:?}");
+    let detail: Value = serde_json::from_str(of_broker[1]["detail"].as_str().unwrap()).unwrap();
+    assert!(
+        detail["down_s"].as_f64().is_some_and(|d| d >= 0.0),
+        "{detail}"
+    );
+    assert!(
+        tl.iter()
+            .any(|e| e["kind"] == "restart" && e["target"] == "broker broker"),
+        "{tl:?}"
+    );
+    nothing_left(&id);
 }

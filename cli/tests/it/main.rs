@@ -10,6 +10,7 @@ mod net;
 mod proxy;
 mod python_package;
 mod query;
+mod readme;
 mod report;
 mod rows;
 mod run;

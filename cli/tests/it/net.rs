@@ -345,6 +345,8 @@ fn a_killed_gateway_is_cleaned_up_by_wotemu_clean() {
     let ns = Ns::new("gwkill");
     let dir = tempfile::tempdir().unwrap();
     let ready = dir.path().join("ready");
+    // A state root of its own: its record is the only one this `wotemu clean` sees.
+    let root = dir.path().join("state");
     let mut gw = Command::new("ip")
         .args([
             "netns",
@@ -362,6 +364,7 @@ fn a_killed_gateway_is_cleaned_up_by_wotemu_clean() {
             "--ready-file",
         ])
         .arg(&ready)
+        .env("WOTEMU_STATE_DIR", &root)
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
@@ -371,7 +374,7 @@ fn a_killed_gateway_is_cleaned_up_by_wotemu_clean() {
     assert!(rules.contains("NFQUEUE"), "{rules}");
     // The record `wotemu clean` will use.
     let records = || {
-        std::fs::read_dir("/run/wotemu/records")
+        std::fs::read_dir(root.join("records"))
             .map(|rd| {
                 rd.flatten()
                     .filter(|e| {
@@ -388,8 +391,12 @@ fn a_killed_gateway_is_cleaned_up_by_wotemu_clean() {
     gw.wait().unwrap();
     // The process inside `ip netns exec` is the gateway itself (exec), so it is gone now.
     assert!(ns_exec(&ns.0, &["iptables", "-w", "-t", "mangle", "-S"]).contains("WOTEMU_GW"));
-    let out = wotemu().arg("clean").output().unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    let out = wotemu()
+        .arg("clean")
+        .env("WOTEMU_STATE_DIR", &root)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(
         stdout(&out).contains("removed what gateway left"),
         "{}",
@@ -402,8 +409,12 @@ fn a_killed_gateway_is_cleaned_up_by_wotemu_clean() {
 
 #[test]
 fn a_killed_fidelity_lab_is_cleaned_up_by_wotemu_clean() {
+    // A state root of its own: its lab is the only one this `wotemu clean` sees.
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("state");
     let mut child = wotemu()
         .args(["fidelity", "--conditions", "gprs", "--json"])
+        .env("WOTEMU_STATE_DIR", &root)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -417,8 +428,12 @@ fn a_killed_fidelity_lab_is_cleaned_up_by_wotemu_clean() {
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(Path::new("/run/netns").join(&gw_ns).exists());
-    let out = wotemu().arg("clean").output().unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    let out = wotemu()
+        .arg("clean")
+        .env("WOTEMU_STATE_DIR", &root)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let left: Vec<String> = std::fs::read_dir("/run/netns")
         .unwrap()
         .flatten()
@@ -427,7 +442,7 @@ fn a_killed_fidelity_lab_is_cleaned_up_by_wotemu_clean() {
         .collect();
     assert!(left.is_empty(), "{left:?}");
     // Its gateway process (whose files are under the lab's state directory) is gone too.
-    let state_dir = format!("/run/wotemu/{}/", &prefix["wtm-".len()..]);
+    let state_dir = format!("{}/{}/", root.display(), &prefix["wtm-".len()..]);
     let procs = Command::new("pgrep")
         .args(["-f", &state_dir])
         .output()

@@ -322,3 +322,25 @@ fn the_downloads_budget_is_a_size() {
         stderr(&o)
     );
 }
+
+/// The committed GitHub Pages example is a dataset of this version: its manifest's schema version is the
+/// current one and it holds every table (the `network` table too, so its report has network pages).
+#[test]
+fn the_published_example_dataset_is_of_the_current_schema() {
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/github-pages/dataset");
+    let m = wotemu_contract::Manifest::read(&dir).unwrap();
+    assert_eq!(
+        m.schema_version,
+        wotemu_contract::DATASET_SCHEMA_VERSION,
+        "regenerate it: wotemu run examples/quickstart.yml --duration 20s --no-report --out {}",
+        dir.display()
+    );
+    for t in wotemu_contract::Table::ALL {
+        assert!(
+            m.tables.contains_key(&t) && dir.join(t.file_name()).exists(),
+            "no {} table: regenerate it (wotemu run examples/quickstart.yml --duration 20s --no-report)",
+            t.name()
+        );
+    }
+}

@@ -33,6 +33,11 @@ pub(crate) fn run_id(stdout: &str) -> String {
 
 /// Everything a run could leave behind, by its id.
 pub(crate) fn leftovers(id: &str) -> Vec<String> {
+    leftovers_in(Path::new("/run/wotemu"), id)
+}
+
+/// What a run left, with the state root `root` (its state folder and records are there).
+pub(crate) fn leftovers_in(root: &Path, id: &str) -> Vec<String> {
     let mut found = Vec::new();
     if let Ok(rd) = std::fs::read_dir("/run/netns") {
         for e in rd.flatten() {
@@ -43,7 +48,7 @@ pub(crate) fn leftovers(id: &str) -> Vec<String> {
         }
     }
     for p in [
-        format!("/run/wotemu/{id}"),
+        root.join(id).display().to_string(),
         format!("/sys/fs/cgroup/cpu/wotemu/{id}"),
         format!("/sys/fs/cgroup/cpuacct/wotemu/{id}"),
         format!("/sys/fs/cgroup/memory/wotemu/{id}"),
@@ -62,7 +67,7 @@ pub(crate) fn leftovers(id: &str) -> Vec<String> {
         }
     }
     // Clean-up records: the run's own and its gateways' (removed when they stop).
-    if let Ok(rd) = std::fs::read_dir("/run/wotemu/records") {
+    if let Ok(rd) = std::fs::read_dir(root.join("records")) {
         for e in rd.flatten() {
             let text = std::fs::read_to_string(e.path()).unwrap_or_default();
             if text.contains(&format!("wtm-{id}")) || text.contains(&format!("\"run {id}\"")) {

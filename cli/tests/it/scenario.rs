@@ -203,14 +203,34 @@ fn kills_partitions_and_pauses_happen_on_time_and_are_in_the_dataset_and_the_rep
     ] {
         assert!(page.contains(s), "{s} is not on the scenario page");
     }
+    // The summary tells what happened in sentences, and the killed replica as killed, not "unknown".
     let index = std::fs::read_to_string(out.join("site/index.html")).unwrap();
     assert!(
-        index.contains("partition network 3g"),
+        index.contains("killed by the scenario at"),
+        "the killed replica's state on the summary"
+    );
+    assert!(
+        index.contains("kill reader.1") && index.contains("ms late"),
+        "the kill told as a sentence on the summary"
+    );
+    // Events done without an error are not marked as failures (a ✗ with nothing after it).
+    assert!(
+        !page.contains("<td class=\"state-bad\"></td>"),
+        "an event without an error is marked as failed"
+    );
+    let charts_of = |page: &str| {
+        serde_json::to_string(&wotemu_reporter::compact::page_charts(
+            &out.join("site"),
+            page,
+        ))
+        .unwrap()
+    };
+    assert!(
+        charts_of("index.html").contains("partition network 3g"),
         "the summary's charts mark the partition"
     );
-    let task_page = std::fs::read_to_string(out.join(format!("site/tasks/{r2}.html"))).unwrap();
     assert!(
-        task_page.contains("pause node reader.2"),
+        charts_of(&format!("tasks/{r2}.html")).contains("pause node reader.2"),
         "the paused reader's page marks the pause"
     );
     assert_eq!(leftovers(&id), Vec::<String>::new());

@@ -2,5 +2,6 @@
 
 mod common;
 mod corrupt;
+mod foreign;
 mod legacy;
 mod roundtrip;

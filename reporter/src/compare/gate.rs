@@ -13,6 +13,21 @@
 //! baseline run. A gate is checked on every run but the baseline; a figure with no data (nothing matched the
 //! selector) violates it, so that a misspelt selector cannot pass silently.
 
+/// The grammar of a gate, as `wotemu compare --help` shows it (one text, beside its parser).
+pub const GRAMMAR: &str = r#"  GATE     := METRIC(SELECTOR) OP EXPR          OP: >  >=  <  <=  ==  !=
+  SELECTOR := * | TERM[,TERM…]                  TERM: a name (matches a thing, a property/action/event
+                                                name, a verb or a client node) or KEY=NAME with KEY one
+                                                of thing, name, verb, node; terms must all match
+  EXPR     := numbers, `baseline` (the same figure in the baseline), + - * / and ( ); 5% is 0.05
+  METRIC   := p50 p95 p99 mean (latency, ms) · count errors · error_rate ok_rate (0–1) ·
+              throughput (interactions/s) · mean_cpu p95_cpu max_cpu (% of one core, of a node) ·
+              mean_mem p95_mem max_mem (MiB, of a node) · restarts (of a node) ·
+              drops (packets a network's gateway dropped: `drops(gw_3g) > baseline * 2`)
+
+A gate is checked on every run but the baseline; a figure with no data violates it (a misspelt
+selector cannot pass). A malformed gate is a usage error (exit 2) that shows where the mistake is.
+"#;
+
 use std::fmt;
 
 /// The metrics a gate can name, with their unit.
@@ -368,6 +383,27 @@ pub struct Verdict {
     pub violated: bool,
     /// Why, when it could not be computed.
     pub reason: Option<String>,
+}
+
+impl Verdict {
+    /// A violated gate for people: the gate, the run, the value, the baseline's and the threshold.
+    pub fn describe(&self) -> String {
+        let fmt = |x: Option<f64>| x.map_or("no data".to_owned(), |x| format!("{x:.4}"));
+        format!(
+            "gate violated: `{}` in run {}: value {}{}, threshold {}{}",
+            self.gate,
+            self.run,
+            fmt(self.value),
+            self.baseline
+                .map(|b| format!(" (baseline {b:.4})"))
+                .unwrap_or_default(),
+            fmt(self.threshold),
+            self.reason
+                .as_ref()
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default()
+        )
+    }
 }
 
 impl Gate {

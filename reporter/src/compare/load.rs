@@ -81,12 +81,8 @@ pub struct RunData {
 }
 
 impl RunData {
-    /// Reads the run at `dir`. `normalise` turns the manifest's topology text into its normalised JSON.
-    pub fn load(
-        dir: &Path,
-        label: String,
-        normalise: &dyn Fn(&str) -> Option<serde_json::Value>,
-    ) -> Result<RunData, Error> {
+    /// Reads the run at `dir`; its topology is normalised by [`wotemu_topology::normalise`].
+    pub fn load(dir: &Path, label: String) -> Result<RunData, Error> {
         let manifest = Manifest::read(dir).map_err(|e| Error::NotADataset {
             path: dir.to_owned(),
             reason: e.to_string(),
@@ -119,7 +115,7 @@ impl RunData {
         let topology = manifest
             .topology
             .as_deref()
-            .and_then(normalise)
+            .and_then(wotemu_topology::normalise)
             .or_else(|| {
                 // A Swarm or 0.6 dataset may hold only the compose file.
                 let text = manifest.compose.as_deref()?;

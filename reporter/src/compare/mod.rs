@@ -28,20 +28,56 @@ pub const JSON_SCHEMA: u32 = 1;
 /// How many latency points an ECDF line carries (a chart of N runs stays under the 5,000-point budget).
 const ECDF_POINTS: usize = 400;
 
-/// Turns a manifest's topology text into its normalised JSON (YAML here; the CLI adds 0.6 Python files).
-pub type Normalise = dyn Fn(&str) -> Option<serde_json::Value> + Sync;
-
 /// What to compare.
-pub struct CompareOptions<'a> {
+pub struct CompareOptions {
     pub runs: Vec<PathBuf>,
     /// Index into `runs` of the baseline.
     pub baseline: usize,
     pub title: Option<String>,
     pub base_url: Option<String>,
     pub gates: Vec<Gate>,
-    pub normalise: &'a Normalise,
     /// Set by `wotemu sweep`: the swept parameters and each run's values.
     pub sweep: Option<SweepInfo>,
+}
+
+/// The runs of `wotemu compare RUN…`, and which is the baseline: the first, or `baseline` (one of them, or
+/// another run put first). At least two, each a dataset.
+pub fn with_baseline(
+    mut runs: Vec<PathBuf>,
+    baseline: Option<&std::path::Path>,
+) -> Result<(Vec<PathBuf>, usize), Error> {
+    let same = |a: &std::path::Path, b: &std::path::Path| match (
+        std::fs::canonicalize(a),
+        std::fs::canonicalize(b),
+    ) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    };
+    let i = match baseline {
+        None => 0,
+        Some(b) => match runs.iter().position(|r| same(r, b)) {
+            Some(i) => i,
+            None => {
+                runs.insert(0, b.to_owned());
+                0
+            }
+        },
+    };
+    if runs.len() < 2 {
+        return Err(Error::Compare(format!(
+            "give at least two run datasets to compare (got {})",
+            runs.len()
+        )));
+    }
+    for r in &runs {
+        if !r.join("manifest.json").exists() {
+            return Err(Error::Compare(format!(
+                "{} is not a run dataset (no manifest.json); give the folder `wotemu run --out` or `wotemu collect --out` wrote",
+                r.display()
+            )));
+        }
+    }
+    Ok((runs, i))
 }
 
 /// The parameters of a sweep and where each run sits in it.
@@ -51,12 +87,6 @@ pub struct SweepInfo {
     pub params: Vec<String>,
     /// Per run (same order as the runs): the value of each parameter, and the repeat (1-based).
     pub points: Vec<(Vec<String>, u32)>,
-}
-
-/// The YAML topologies' normaliser: the validated model as JSON (app files are not looked for).
-pub fn normalise_yaml(text: &str) -> Option<serde_json::Value> {
-    let v = wotemu_topology::from_yaml_str(std::path::Path::new("topology.yml"), text).ok()?;
-    serde_json::to_value(&v.topology).ok()
 }
 
 /// One group's figures in one run.
@@ -153,7 +183,7 @@ fn labels(runs: &[PathBuf]) -> Vec<String> {
 
 impl Comparison {
     /// Reads every dataset and computes the comparison.
-    pub fn load(opts: CompareOptions<'_>) -> Result<Comparison, Error> {
+    pub fn load(opts: CompareOptions) -> Result<Comparison, Error> {
         let _span = tracing::info_span!("compare_load", runs = opts.runs.len()).entered();
         if opts.runs.len() < 2 {
             return Err(Error::Compare(format!(
@@ -166,13 +196,12 @@ impl Comparison {
         }
         let labels = labels(&opts.runs);
         // The datasets are read in parallel (two at a time per core is enough: Polars parallelises each).
-        let normalise = opts.normalise;
         let loaded: Vec<Result<RunData, Error>> = std::thread::scope(|s| {
             let handles: Vec<_> = opts
                 .runs
                 .iter()
                 .zip(labels)
-                .map(|(p, l)| s.spawn(move || RunData::load(p, l, normalise)))
+                .map(|(p, l)| s.spawn(move || RunData::load(p, l)))
                 .collect();
             handles
                 .into_iter()
@@ -425,6 +454,47 @@ impl Comparison {
     }
 
     /// The gates' verdicts.
+    /// The significant changes for people, a line each (at most `limit` lines of percentiles; every change
+    /// of a success rate), and how many there are.
+    pub fn describe_changes(&self, limit: usize) -> (Vec<String>, usize) {
+        let labels = self.labels();
+        let mut lines = Vec::new();
+        let mut significant = 0;
+        for g in self.groups() {
+            for (f, label) in g.runs.iter().zip(&labels) {
+                let Some(ch) = f.as_ref().and_then(|f| f.change.as_ref()) else {
+                    continue;
+                };
+                for (name, x) in [("p50", ch.p50), ("p95", ch.p95), ("p99", ch.p99)] {
+                    if let Some(x) = x.filter(|x| x.significant) {
+                        significant += 1;
+                        if significant <= limit {
+                            lines.push(format!(
+                                "  {label}: {} · {} · {} {name} {:+.1} % ({:+.1} ms)",
+                                g.thing,
+                                g.name,
+                                g.verb,
+                                x.relative.unwrap_or(0.0) * 100.0,
+                                x.delta
+                            ));
+                        }
+                    }
+                }
+                if let Some(x) = ch.ok_rate.filter(|x| x.significant) {
+                    significant += 1;
+                    lines.push(format!(
+                        "  {label}: {} · {} · {} success rate {:+.2} pp",
+                        g.thing,
+                        g.name,
+                        g.verb,
+                        x.delta * 100.0
+                    ));
+                }
+            }
+        }
+        (lines, significant)
+    }
+
     pub fn verdicts(&self) -> &[Verdict] {
         &self.verdicts
     }
@@ -481,7 +551,7 @@ impl Comparison {
                     path: r.path.display().to_string(),
                     stack: &r.manifest.stack,
                     source: &r.manifest.source.kind,
-                    engine: engine(&r.manifest),
+                    engine: r.manifest.engine(),
                     schema_version: r.manifest.schema_version,
                     started_at: &r.manifest.started_at,
                     stopped_at: &r.manifest.stopped_at,
@@ -534,17 +604,6 @@ impl Comparison {
             "family_alpha": stats::ALPHA,
             "tests": self.tests,
         })
-    }
-}
-
-/// Which engine made a run: `0.6 import`, `swarm` (the dataset holds a compose file) or `one host`.
-pub fn engine(m: &wotemu_contract::manifest::Manifest) -> &'static str {
-    if m.source.kind.contains("legacy") {
-        "0.6 import"
-    } else if m.compose.is_some() {
-        "swarm"
-    } else {
-        "one host"
     }
 }
 

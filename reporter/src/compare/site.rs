@@ -9,9 +9,9 @@ use serde::Serialize;
 use super::stats::{Change, Estimate};
 use super::{pooled, totals, Comparison, GroupRow};
 use crate::charts;
+use crate::charts::Chart;
 use crate::error::Error;
 use crate::format;
-use crate::pages::Chart;
 use crate::site::{dir_size, publish, write_file, Rendered, Writer};
 use crate::views::{NavItem, SiteView};
 
@@ -289,7 +289,7 @@ impl Comparison {
                     baseline: i == self.baseline,
                     report: report.exists().then(|| relative(out, &report)).flatten(),
                     stack: r.manifest.stack.clone(),
-                    source: super::engine(&r.manifest).to_owned(),
+                    source: r.manifest.engine().to_owned(),
                     started: r.manifest.started_at.clone().unwrap_or_default(),
                     span: format::duration(r.span_s),
                     interactions: format::count(n as i64),

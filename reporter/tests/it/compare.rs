@@ -158,7 +158,6 @@ fn try_load(
             .iter()
             .map(|g| compare::gate::parse(g).unwrap())
             .collect(),
-        normalise: &compare::normalise_yaml,
         sweep,
     })
 }

@@ -116,6 +116,40 @@ fn warnings_of_06_are_kept() {
     );
 }
 
+/// An absolute app path that is not on this host is a file inside the image, as 0.6 composed it: the stack's
+/// image with a warning (the file must be in it), a node's own image without one.
+#[test]
+fn an_absolute_app_path_not_on_the_host_is_a_file_in_the_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("t.yml");
+    std::fs::write(
+        &file,
+        "networks:\n  wifi: {conditions: wifi}\nnodes:\n  gauge:\n    app: {path: /apps/gauge.py}\n    networks: [wifi]\n  own:\n    image: me/own:1\n    app: {path: /srv/own.py}\n    networks: [wifi]\n",
+    )
+    .unwrap();
+    let v = wotemu_topology::load(&file).unwrap();
+    let warned: Vec<&str> = v
+        .warnings
+        .iter()
+        .filter(|w| w.kind == Kind::MissingAppFile)
+        .map(|w| w.message.as_str())
+        .collect();
+    assert_eq!(warned.len(), 1, "{warned:?}");
+    assert!(
+        warned[0].contains("`/apps/gauge.py` is not on this host")
+            && warned[0].contains("must exist there"),
+        "{warned:?}"
+    );
+    for (node, path) in [("gauge", "/apps/gauge.py"), ("own", "/srv/own.py")] {
+        assert_eq!(
+            v.topology.node(node).unwrap().app.source,
+            wotemu_topology::model::AppSource::Image(path.into())
+        );
+    }
+    let compose = wotemu_topology::compose::to_yaml(&v.topology, "t.yml");
+    assert!(compose.contains("/apps/gauge.py"), "{compose}");
+}
+
 #[test]
 fn errors_are_all_reported_at_once() {
     let text = "networks:\n  a: {conditions: wiifi}\nnodes:\n  x:\n    app: {path: clock, mqtt: true}\n    networks: [b]\n    resources: {mem_limit: 1Q}\n    scale: 0\n";

@@ -1,36 +1,33 @@
 //! A gateway's recorder: `wotemu gateway --record` ships what it applied like an agent ships what its node
 //! did — its windows (the `network` table) and its changes of conditions (`timeline` events of kind
-//! `conditions`) through a [`Shipper`] (seq-numbered entries, the spool while Redis is down, `produced`
-//! counts) — registers its task, keeps `wotemu:<stack>:net` current for `wotemu net show`, and takes live
-//! changes from `wotemu:<stack>:net:<network>:set` (`wotemu net set`).
+//! `conditions`) through the producer library ([`wotemu_ship`]: seq-numbered entries, the spool while Redis
+//! is down, `produced` counts) — registers its task, keeps `wotemu:<stack>:net` current for `wotemu net show`
+//! ([`GatewayState`]), and takes live changes from `wotemu:<stack>:net:<network>:set` (`wotemu net set`).
 
 use std::collections::VecDeque;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use wotemu_contract::keys::StackKeys;
+use wotemu_contract::net::GatewayState;
 use wotemu_contract::task::TaskInfo;
 use wotemu_contract::time_util::{now_us, us_to_rfc3339};
-use wotemu_gateway::account::{self, Source};
-use wotemu_gateway::userspace::Report;
-use wotemu_gateway::{Change, Hooks, Spec};
+use wotemu_ship::{Drained, ProducerConfig, Shipper};
 use wotemu_topology::model::Conditions;
 
-use crate::shipper::{Drained, Shipper, ShipperConfig};
-use crate::Error;
+use crate::account::{self, Source};
+use crate::userspace::Report;
+use crate::{Change, Hooks, Spec};
 
 /// Where a gateway's records go.
 #[derive(Debug, Clone)]
 pub struct RecorderConfig {
-    pub redis_url: String,
-    pub stack: String,
-    pub task: String,
+    /// Its task, Redis and spool (from the node's environment contract).
+    pub producer: ProducerConfig,
     pub network: String,
-    pub spool_dir: PathBuf,
-    pub backend: wotemu_gateway::Backend,
+    pub backend: crate::Backend,
     pub reason: String,
     /// When the schedule counts from, if not now (a restarted gateway).
     pub schedule_from_us: Option<i64>,
@@ -53,30 +50,20 @@ pub struct Recorder {
 
 impl Recorder {
     /// Registers the gateway's task and starts shipping; the schedule's times count from now.
-    pub fn start(cfg: RecorderConfig) -> Result<Recorder, Error> {
-        redis::Client::open(cfg.redis_url.as_str()).map_err(|e| Error::RedisUrl {
-            url: wotemu_contract::redact::redact_url(&cfg.redis_url),
-            message: e.to_string(),
-        })?;
-        let (shipper, flusher) = crate::start_shipping(
-            ShipperConfig {
-                redis_url: cfg.redis_url.clone(),
-                stack: cfg.stack.clone(),
-                task: cfg.task.clone(),
-                flush_every: Duration::from_secs(1),
-                batch_rows: 4096,
-                max_buffered_rows: 100_000,
-                drain_timeout: Duration::from_secs(10),
-            },
-            &cfg.spool_dir,
+    pub fn start(cfg: RecorderConfig) -> Result<Recorder, wotemu_ship::Error> {
+        let p = &cfg.producer;
+        p.check()?;
+        let (shipper, flusher) = wotemu_ship::start_shipping(
+            p.shipper(Duration::from_secs(1), 4096),
+            &p.spool_dir,
             64 << 20,
         )?;
-        let keys = StackKeys::new(&cfg.stack);
+        let keys = StackKeys::new(&p.stack);
         let start_us = now_us();
         let schedule_us = cfg.schedule_from_us.unwrap_or(start_us);
         let info = TaskInfo {
             networks: vec![cfg.network.clone()],
-            ip_addresses: crate::facts::ip_addresses()
+            ip_addresses: wotemu_sys::facts::ip_addresses()
                 .into_iter()
                 .map(|(_, a)| a)
                 .collect(),
@@ -85,30 +72,26 @@ impl Recorder {
                 serde_json::json!({"backend": cfg.backend, "reason": cfg.reason}),
             )]
             .into(),
-            ..crate::recorder_info(&cfg.stack, &cfg.task, start_us)
+            ..wotemu_ship::recorder_info(&p.stack, &p.task, start_us)
         };
         let node = info.node.clone();
-        shipper.hset(
-            keys.tasks(),
-            cfg.task.clone(),
-            serde_json::to_string(&info).expect("task info serializes"),
-        );
+        wotemu_ship::register(&shipper, &keys, &info);
         let live = Arc::new(Mutex::new(VecDeque::new()));
         let stop_live = Arc::new(AtomicBool::new(false));
         let live_thread = {
-            let (url, key) = (cfg.redis_url.clone(), keys.net_set(&cfg.network));
+            let (url, key) = (p.redis_url.clone(), keys.net_set(&cfg.network));
             let (live, stop) = (Arc::clone(&live), Arc::clone(&stop_live));
             std::thread::Builder::new()
                 .name("live-changes".into())
                 .spawn(move || live_changes(&url, &key, &live, &stop))
-                .map_err(|source| Error::Thread {
+                .map_err(|source| wotemu_ship::Error::Thread {
                     what: "live changes",
                     source,
                 })?
         };
         Ok(Recorder {
             src: Source {
-                task: cfg.task,
+                task: cfg.producer.task,
                 node,
                 network: cfg.network,
                 backend: cfg.backend,
@@ -131,14 +114,14 @@ impl Recorder {
     pub fn finish(mut self, last: &Report, error: Option<String>) -> Drained {
         self.tick(last);
         self.stop_live.store(true, Ordering::SeqCst);
-        crate::events::final_report(&self.shipper, &self.keys, &self.info, error);
+        wotemu_ship::final_report(&self.shipper, &self.keys, &self.info, error);
         self.shipper.close();
         if let Some(t) = self.live_thread.take() {
             if t.join().is_err() {
                 tracing::error!("The thread taking live changes panicked.");
             }
         }
-        crate::events::drained(self.flusher.take())
+        wotemu_ship::drained(self.flusher.take())
     }
 }
 
@@ -147,18 +130,20 @@ impl Hooks for Recorder {
         let now = now_us();
         let window_s = (now - self.last_tick_us).max(0) as f64 / 1e6;
         let mut rows = account::window_rows(&self.src, &self.prev, r, now, window_s);
-        let state = serde_json::json!({
-            "network": self.src.network,
-            "task": self.src.task,
-            "backend": rows.first().map(|x| x.backend.clone()),
-            "reason": self.src.reason,
-            "conditions": account::conditions_json(&r.conditions),
-            "updated_at": us_to_rfc3339(now),
-            "window": rows,
-        });
+        let state = GatewayState::new(
+            &self.src.network,
+            &self.src.task,
+            &self.src.reason,
+            account::conditions_json(&r.conditions),
+            us_to_rfc3339(now),
+            rows.clone(),
+        );
         self.shipper.push_many(&mut rows);
-        self.shipper
-            .hset(self.keys.net(), self.src.network.clone(), state.to_string());
+        self.shipper.hset(
+            self.keys.net(),
+            self.src.network.clone(),
+            serde_json::to_string(&state).expect("a gateway's state serializes"),
+        );
         self.prev = r.clone();
         self.last_tick_us = now;
     }

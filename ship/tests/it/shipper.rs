@@ -4,11 +4,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use wotemu_agent::shipper::{Shipper, ShipperConfig};
-use wotemu_agent::spool::Spool;
 use wotemu_collector::CollectOptions;
 use wotemu_contract::table::LogLine;
 use wotemu_contract::{Manifest, Table};
+use wotemu_ship::shipper::{Shipper, ShipperConfig};
+use wotemu_ship::spool::Spool;
 use wotemu_testkit::RedisServer;
 
 fn line(task: &str, i: i64) -> LogLine {

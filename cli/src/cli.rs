@@ -559,13 +559,8 @@ pub(crate) struct AgentArgs {
     /// A Python virtualenv whose packages (WoTPy) the app uses (default: WOTEMU_VENV, else VIRTUAL_ENV).
     #[arg(long, value_name = "DIR")]
     pub(crate) venv: Option<PathBuf>,
-    /// Before starting, route this node's WoT traffic through a network's gateway (repeatable, one per
-    /// network, as `wotemu route --gateway`); the compose file gives `--route-via gw_<net>` for each network.
-    #[arg(long = "route-via", value_name = "GATEWAY")]
-    pub(crate) route_via: Vec<String>,
-    /// Seconds to wait for each --route-via gateway's name to resolve (its task may start later).
-    #[arg(long, default_value_t = 120.0, value_name = "SECONDS")]
-    pub(crate) route_wait: f64,
+    #[command(flatten)]
+    pub(crate) route: RouteVia,
     /// Seconds to keep trying to ship the last batches on stop before leaving them in the spool.
     #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
     pub(crate) drain_timeout: f64,
@@ -620,13 +615,8 @@ pub(crate) struct StopArgs {
     /// The Swarm stack's name, as given to `docker stack deploy` (default: WOTEMU_STACK, unless --run is given).
     #[arg(long, conflicts_with = "run")]
     pub(crate) stack: Option<String>,
-    /// The stack's Redis (published on this port of the Swarm's hosts by the compose file).
-    #[arg(
-        long,
-        env = "WOTEMU_REDIS_URL",
-        default_value = "redis://127.0.0.1:6379"
-    )]
-    pub(crate) redis_url: String,
+    #[command(flatten)]
+    pub(crate) redis: RedisArgs,
     /// Where to write the run dataset of a Swarm stack (default: runs/<stack>).
     #[arg(long, value_name = "RUN_DIR")]
     pub(crate) out: Option<PathBuf>,
@@ -651,7 +641,7 @@ pub(crate) struct CleanArgs {
 /// Where Redis is.
 #[derive(Debug, Args)]
 pub(crate) struct RedisArgs {
-    /// The Redis server holding the stack's data.
+    /// The stack's Redis (the compose file publishes it on port 6379 of the Swarm's hosts).
     #[arg(
         long,
         env = "WOTEMU_REDIS_URL",
@@ -891,6 +881,18 @@ pub(crate) struct StressLoadArgs {
     pub(crate) for_ms: Option<u64>,
 }
 
+/// A stack's container routes its WoT traffic through its networks' gateways before it starts.
+#[derive(Debug, Args)]
+pub(crate) struct RouteVia {
+    /// Before starting, route this node's WoT traffic through a network's gateway (repeatable, one per
+    /// network, as `wotemu route --gateway`); the compose file gives `--route-via gw_<net>` for each network.
+    #[arg(long = "route-via", value_name = "GATEWAY")]
+    pub(crate) via: Vec<String>,
+    /// Seconds to wait for each --route-via gateway's name to resolve (its task may start later).
+    #[arg(long, default_value_t = 120.0, value_name = "SECONDS")]
+    pub(crate) wait: f64,
+}
+
 /// Which running emulation: a `wotemu run` or a Swarm stack.
 #[derive(Debug, Args)]
 pub(crate) struct LiveTarget {
@@ -900,13 +902,8 @@ pub(crate) struct LiveTarget {
     /// A running Swarm stack, as given to `docker stack deploy` (default: WOTEMU_STACK, unless --run is given).
     #[arg(long)]
     pub(crate) stack: Option<String>,
-    /// The stack's Redis (published on this port of the Swarm's hosts by the compose file).
-    #[arg(
-        long,
-        env = "WOTEMU_REDIS_URL",
-        default_value = "redis://127.0.0.1:6379"
-    )]
-    pub(crate) redis_url: String,
+    #[command(flatten)]
+    pub(crate) redis: RedisArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -944,12 +941,8 @@ pub(crate) struct BrokerArgs {
     /// The MQTT port to listen on (all addresses).
     #[arg(long, default_value_t = 1883)]
     pub(crate) port: u16,
-    /// Route the WoT traffic of a network through its gateway first (repeatable, one per network).
-    #[arg(long = "route-via", value_name = "GATEWAY")]
-    pub(crate) route_via: Vec<String>,
-    /// Seconds to wait for each --route-via gateway's name to resolve.
-    #[arg(long, default_value_t = 120.0, value_name = "SECONDS")]
-    pub(crate) route_wait: f64,
+    #[command(flatten)]
+    pub(crate) route: RouteVia,
     /// The mosquitto program.
     #[arg(long, default_value = "mosquitto", value_name = "PROGRAM")]
     pub(crate) mosquitto: PathBuf,

@@ -21,24 +21,8 @@ mod output;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// An agent runs in every emulated replica (forked from the zygote in one-host runs): mimalloc's arenas are
-/// committed as they are used there, not at once (`MIMALLOC_ARENA_EAGER_COMMIT=0`: ~10 MB less resident per
-/// agent, measured with `--bench run`). mimalloc reads its options before `main`, so the agent re-executes
-/// itself once with the option set (a value the user set is kept).
-fn lean_allocator_for_agents() {
-    let agent = std::env::args_os()
-        .skip(1)
-        .take(4)
-        .any(|a| a == "agent" || a == "zygote");
-    if agent {
-        let err = wotemu_sys::process::reexec_with("MIMALLOC_ARENA_EAGER_COMMIT", "0");
-        // Only returns on failure (or when the variable is set): the agent runs with what it has.
-        tracing::debug!(error = ?err, "The agent runs without re-executing for lean allocator options.");
-    }
-}
-
 fn main() -> ExitCode {
-    lean_allocator_for_agents();
+    wotemu_agent::lean_allocator_for_agents();
     // Help is written wrapped at 120 columns where it is not a terminal's (a pager, a file, a man page
     // generator), so that the hand-wrapped texts and examples keep their lines.
     let mut command = <cli::Cli as clap::CommandFactory>::command();

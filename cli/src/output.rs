@@ -7,7 +7,6 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use tracing_subscriber::EnvFilter;
 
 use crate::cli::{Color, Global, LogFormat};
 
@@ -21,24 +20,12 @@ pub(crate) fn init_logging(g: &Global) {
         Color::Auto => std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
     };
     *STYLE.lock().expect("style") = (colour, g.quiet);
-    let level = if g.quiet {
-        "error"
-    } else {
-        match g.verbose {
-            0 => "warn,wotemu=info",
-            1 => "info,wotemu=debug,wotemu_collector=debug",
-            _ => "debug,wotemu=trace,wotemu_collector=trace",
-        }
-    };
-    let filter = EnvFilter::try_from_env("WOTEMU_LOG").unwrap_or_else(|_| EnvFilter::new(level));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false);
-    let installed = match g.log_format {
-        LogFormat::Json => builder.json().try_init(),
-        LogFormat::Text => builder.with_ansi(colour).without_time().try_init(),
-    };
+    let installed = wotemu_sys::logging::init(&wotemu_sys::logging::LogSetup {
+        verbose: g.verbose,
+        quiet: g.quiet,
+        json: g.log_format == LogFormat::Json,
+        colour,
+    });
     if let Err(e) = installed {
         // Only possible when a logger is already installed (tests that call main twice): keep that one.
         eprintln_quiet(&format!("logging not set up again: {e}"));
@@ -88,19 +75,10 @@ pub(crate) fn note(msg: &str) {
     let _ = writeln!(std::io::stderr().lock(), "{msg}");
 }
 
-/// Text on stdout as it is.
-pub(crate) fn print(text: &str) -> anyhow::Result<()> {
+/// Text (or bytes: a query's CSV or Parquet) on stdout as it is.
+pub(crate) fn print(text: impl AsRef<[u8]>) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes())?;
-    out.flush()?;
-    Ok(())
-}
-
-/// Bytes on stdout as they are (a query's CSV or Parquet).
-#[cfg(feature = "report")]
-pub(crate) fn print_bytes(bytes: &[u8]) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
-    out.write_all(bytes)?;
+    out.write_all(text.as_ref())?;
     out.flush()?;
     Ok(())
 }

@@ -173,23 +173,7 @@ pub fn collect(opts: &CollectOptions, progress: &dyn Progress) -> Result<Collect
         None
     };
     if resumed_ckpt.is_none() && opts.out.join(MANIFEST_FILE).exists() {
-        let pending = pending_total(&mut conn, &keys)?;
-        if pending > 0 {
-            return Err(Error::DatasetExists {
-                dir: opts.out.display().to_string(),
-                stack: opts.stack.clone(),
-                pending,
-            });
-        }
-        let manifest = Manifest::read(&opts.out)?;
-        return Ok(CollectSummary {
-            manifest,
-            entries: 0,
-            records: 0,
-            elapsed: started.elapsed(),
-            resumed: false,
-            already_complete: true,
-        });
+        return already_collected(&mut conn, &keys, opts, started);
     }
     let resumed = resumed_ckpt.is_some();
     let mut ckpt = match resumed_ckpt {
@@ -273,26 +257,9 @@ pub fn collect(opts: &CollectOptions, progress: &dyn Progress) -> Result<Collect
     }
     reader.join().expect("reader thread");
     if !ckpt.spools_read {
-        // Entries agents spooled and never replayed (one was killed while Redis was down): once, in the same
-        // commit as the rest; those also in Redis are duplicates by their seq.
-        if let Some(dir) = &opts.spool_dir {
-            for (task, path, fields) in crate::spools::read(dir)? {
-                let result = wotemu_contract::StreamEntry::decode(
-                    fields.iter().map(|(k, v)| (k.as_str(), v.as_slice())),
-                );
-                let key = path.display().to_string();
-                records += consume(
-                    &mut ckpt,
-                    &mut sink,
-                    &task,
-                    &key,
-                    "spool",
-                    result,
-                    &mut warned,
-                );
-                entries += 1;
-            }
-        }
+        let (r, e) = read_spools(opts, &mut ckpt, &mut sink, &mut warned)?;
+        records += r;
+        entries += e;
         ckpt.spools_read = true;
     }
     if !ckpt.snapshot_logs {
@@ -327,6 +294,54 @@ pub fn collect(opts: &CollectOptions, progress: &dyn Progress) -> Result<Collect
         resumed,
         already_complete: false,
     })
+}
+
+/// `out` holds a complete dataset: nothing to do unless Redis has entries since (then an error).
+fn already_collected(
+    conn: &mut redis::Connection,
+    keys: &StackKeys,
+    opts: &CollectOptions,
+    started: Instant,
+) -> Result<CollectSummary, Error> {
+    let pending = pending_total(conn, keys)?;
+    if pending > 0 {
+        return Err(Error::DatasetExists {
+            dir: opts.out.display().to_string(),
+            stack: opts.stack.clone(),
+            pending,
+        });
+    }
+    let manifest = Manifest::read(&opts.out)?;
+    Ok(CollectSummary {
+        manifest,
+        entries: 0,
+        records: 0,
+        elapsed: started.elapsed(),
+        resumed: false,
+        already_complete: true,
+    })
+}
+
+/// Entries agents spooled and never replayed (one was killed while Redis was down): once, in the same
+/// commit as the rest; those also in Redis are duplicates by their seq. Returns (records, entries).
+fn read_spools(
+    opts: &CollectOptions,
+    ckpt: &mut Checkpoint,
+    sink: &mut PartSink,
+    warned: &mut events::RateLimit,
+) -> Result<(u64, u64), Error> {
+    let (mut records, mut entries) = (0, 0);
+    if let Some(dir) = &opts.spool_dir {
+        for (task, path, fields) in crate::spools::read(dir)? {
+            let result = wotemu_contract::StreamEntry::decode(
+                fields.iter().map(|(k, v)| (k.as_str(), v.as_slice())),
+            );
+            let key = path.display().to_string();
+            records += consume(ckpt, sink, &task, &key, "spool", result, warned);
+            entries += 1;
+        }
+    }
+    Ok((records, entries))
 }
 
 /// Takes one entry into the dataset (or counts it as a duplicate or rejected); returns the records written.

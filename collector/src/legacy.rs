@@ -28,7 +28,7 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::net::IpAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc::SyncSender;
 use std::time::Instant;
 
@@ -83,30 +83,7 @@ pub fn import(opts: &LegacyOptions, progress: &dyn Progress) -> Result<CollectSu
     let started = Instant::now();
     crate::collect::no_huge_pages();
     let mut conn = connect(&opts.redis_url)?;
-    let all_keys = scan_keys(&mut conn, "wotemu:*")?;
-    let mut data_keys: Vec<String> = Vec::new();
-    let (mut snapshot_key, mut compose_key) = (false, false);
-    for k in &all_keys {
-        match legacy::parse(k) {
-            Some(LegacyKey::Snapshot) => snapshot_key = true,
-            Some(LegacyKey::Compose) => compose_key = true,
-            Some(_) => data_keys.push(k.clone()),
-            None => {}
-        }
-    }
-    if data_keys.is_empty() && !snapshot_key {
-        return Err(Error::NoLegacyData {
-            url: wotemu_contract::redact::redact_url(&opts.redis_url),
-        });
-    }
-    let ignored =
-        all_keys.len() - data_keys.len() - usize::from(snapshot_key) - usize::from(compose_key);
-    if ignored > 0 {
-        tracing::info!(
-            keys = ignored,
-            "Keys under `wotemu:` that are not of the 0.6 layout were left alone."
-        );
-    }
+    let (mut data_keys, snapshot_key, compose_key) = store_keys(&mut conn, &opts.redis_url)?;
 
     let compose = if compose_key {
         read_single_document(&mut conn, legacy::COMPOSE)?
@@ -125,26 +102,7 @@ pub fn import(opts: &LegacyOptions, progress: &dyn Progress) -> Result<CollectSu
         fs::remove_dir_all(&work).map_err(|e| Error::io(&work, e))?;
     }
     let mut sink = PartSink::new(work.join("parts"), opts.spill_bytes, 0)?;
-    // The streamed tables come task by task (keys in task order): they are written straight to Parquet as
-    // they come, each task's rows in time order. Logs (from the snapshot, at the end) go through the sink.
-    // The memory budget is shared between them.
-    const STREAMED: [Table; 5] = [
-        Table::Packets,
-        Table::Interactions,
-        Table::Events,
-        Table::System,
-        Table::App,
-    ];
-    let mut streams: BTreeMap<Table, TaskStream> = BTreeMap::new();
-    for table in STREAMED {
-        let stream = TaskStream::create(
-            table,
-            &opts.out.join(table.file_name()),
-            &work.join("parts"),
-            opts.spill_bytes / STREAMED.len(),
-        )?;
-        streams.insert(table, stream);
-    }
+    let mut streams = task_streams(opts, &work)?;
     let mut parts: Vec<PartMeta> = Vec::new();
     let mut imp = Importer {
         stack: stack.clone(),
@@ -157,25 +115,7 @@ pub fn import(opts: &LegacyOptions, progress: &dyn Progress) -> Result<CollectSu
     // Keys in task order (then by key), so that each table's rows come task by task, as the streams need them.
     // One round trip for every key's type, one for the sizes.
     data_keys.sort_by(|a, b| (task_of(a), a).cmp(&(task_of(b), b)));
-    let mut pipe = redis::pipe();
-    for k in &data_keys {
-        pipe.cmd("TYPE").arg(k);
-    }
-    let kinds: Vec<String> = pipe.query(&mut conn).map_err(Error::redis("TYPE"))?;
-    let mut zsets: Vec<&str> = Vec::new();
-    for (k, kind) in data_keys.iter().zip(&kinds) {
-        if kind == "zset" {
-            zsets.push(k);
-        } else {
-            let msg = format!("a {kind}, not a sorted set as in the 0.6 layout; key left out");
-            imp.reject(k, "-", msg, None);
-        }
-    }
-    let mut pipe = redis::pipe();
-    for k in &zsets {
-        pipe.cmd("ZCARD").arg(*k);
-    }
-    let cards: Vec<u64> = pipe.query(&mut conn).map_err(Error::redis("ZCARD"))?;
+    let (zsets, cards) = sorted_sets(&mut conn, &data_keys, &mut imp)?;
     let total: u64 = cards.iter().sum();
     progress.start("Importing", Some(total));
     let mut records = 0u64;
@@ -259,28 +199,7 @@ pub fn import(opts: &LegacyOptions, progress: &dyn Progress) -> Result<CollectSu
         written.insert(table, stream.finish()?);
     }
 
-    let mut accounting = Accounting::default();
-    for (task, mut acc) in imp.accounting {
-        // 0.6 agents did not count what they produced: what was read is what is known.
-        acc.records_produced = acc.records_written + acc.records_rejected;
-        accounting.totals.add(&acc);
-        accounting.tasks.insert(task, acc);
-    }
-    imp.warn.summary("0.6 records rejected");
-    let manifest = Manifest {
-        schema_version: DATASET_SCHEMA_VERSION,
-        stack,
-        wotemu_version: env!("CARGO_PKG_VERSION").to_owned(),
-        source: Source {
-            kind: "legacy-0.6".into(),
-            redis_url: Some(wotemu_contract::redact::redact_url(&opts.redis_url)),
-        },
-        compose: compose.map(|c| serde_json::to_string_pretty(&c).unwrap_or_default()),
-        host: HostFacts::probe(),
-        accounting,
-        problems: imp.problems,
-        ..Default::default()
-    };
+    let manifest = legacy_manifest(stack, opts, compose, imp);
     let manifest = finalize(
         Finish {
             out: &opts.out,
@@ -301,6 +220,120 @@ pub fn import(opts: &LegacyOptions, progress: &dyn Progress) -> Result<CollectSu
         resumed: false,
         already_complete: false,
     })
+}
+
+/// The streamed tables come task by task (keys in task order): they are written straight to Parquet as
+/// they come, each task's rows in time order. Logs (from the snapshot, at the end) go through the sink.
+/// The memory budget is shared between them.
+fn task_streams(opts: &LegacyOptions, work: &Path) -> Result<BTreeMap<Table, TaskStream>, Error> {
+    const STREAMED: [Table; 5] = [
+        Table::Packets,
+        Table::Interactions,
+        Table::Events,
+        Table::System,
+        Table::App,
+    ];
+    let mut streams: BTreeMap<Table, TaskStream> = BTreeMap::new();
+    for table in STREAMED {
+        let stream = TaskStream::create(
+            table,
+            &opts.out.join(table.file_name()),
+            &work.join("parts"),
+            opts.spill_bytes / STREAMED.len(),
+        )?;
+        streams.insert(table, stream);
+    }
+    Ok(streams)
+}
+
+/// The store's keys of the 0.6 layout: its data keys (sorted sets of a task each), and whether it has the
+/// snapshot and the compose document. A store without any is an error.
+fn store_keys(conn: &mut redis::Connection, url: &str) -> Result<(Vec<String>, bool, bool), Error> {
+    let all_keys = scan_keys(conn, "wotemu:*")?;
+    let mut data_keys: Vec<String> = Vec::new();
+    let (mut snapshot_key, mut compose_key) = (false, false);
+    for k in &all_keys {
+        match legacy::parse(k) {
+            Some(LegacyKey::Snapshot) => snapshot_key = true,
+            Some(LegacyKey::Compose) => compose_key = true,
+            Some(_) => data_keys.push(k.clone()),
+            None => {}
+        }
+    }
+    if data_keys.is_empty() && !snapshot_key {
+        return Err(Error::NoLegacyData {
+            url: wotemu_contract::redact::redact_url(url),
+        });
+    }
+    let ignored =
+        all_keys.len() - data_keys.len() - usize::from(snapshot_key) - usize::from(compose_key);
+    if ignored > 0 {
+        tracing::info!(
+            keys = ignored,
+            "Keys under `wotemu:` that are not of the 0.6 layout were left alone."
+        );
+    }
+
+    Ok((data_keys, snapshot_key, compose_key))
+}
+
+/// The data keys that are sorted sets (the others are rejected) and their sizes: two round trips.
+fn sorted_sets<'k>(
+    conn: &mut redis::Connection,
+    data_keys: &'k [String],
+    imp: &mut Importer,
+) -> Result<(Vec<&'k str>, Vec<u64>), Error> {
+    let mut pipe = redis::pipe();
+    for k in data_keys {
+        pipe.cmd("TYPE").arg(k);
+    }
+    let kinds: Vec<String> = pipe.query(conn).map_err(Error::redis("TYPE"))?;
+    let mut zsets: Vec<&str> = Vec::new();
+    for (k, kind) in data_keys.iter().zip(&kinds) {
+        if kind == "zset" {
+            zsets.push(k);
+        } else {
+            let msg = format!("a {kind}, not a sorted set as in the 0.6 layout; key left out");
+            imp.reject(k, "-", msg, None);
+        }
+    }
+    let mut pipe = redis::pipe();
+    for k in &zsets {
+        pipe.cmd("ZCARD").arg(*k);
+    }
+    let cards: Vec<u64> = pipe.query(conn).map_err(Error::redis("ZCARD"))?;
+    Ok((zsets, cards))
+}
+
+/// The manifest of an import: its accounting (0.6 agents did not count what they produced) and problems.
+fn legacy_manifest(
+    stack: String,
+    opts: &LegacyOptions,
+    compose: Option<serde_json::Value>,
+    imp: Importer,
+) -> Manifest {
+    let mut accounting = Accounting::default();
+    for (task, mut acc) in imp.accounting {
+        // 0.6 agents did not count what they produced: what was read is what is known.
+        acc.records_produced = acc.records_written + acc.records_rejected;
+        accounting.totals.add(&acc);
+        accounting.tasks.insert(task, acc);
+    }
+    imp.warn.summary("0.6 records rejected");
+    Manifest {
+        schema_version: DATASET_SCHEMA_VERSION,
+        stack,
+        wotemu_version: env!("CARGO_PKG_VERSION").to_owned(),
+        source: Source {
+            kind: "legacy-0.6".into(),
+            redis_url: Some(wotemu_contract::redact::redact_url(&opts.redis_url)),
+        },
+        compose: compose.map(|c| serde_json::to_string_pretty(&c).unwrap_or_default()),
+        host: HostFacts::probe(),
+        accounting,
+        problems: imp.problems,
+        ..Default::default()
+    }
 }
 
 fn task_of(key: &str) -> Option<String> {
@@ -455,6 +488,63 @@ struct Importer {
     infos: BTreeMap<String, (f64, String)>,
 }
 
+/// A 0.6 thing record's row: an event of a subscription, else an interaction.
+fn thing_rows(ctx: &KeyCtx, d: ThingFields<'_>, time: i64, rows: &mut Rows) -> Result<(), String> {
+    let thing = d
+        .thing
+        .map(raw_text)
+        .ok_or_else(|| "`thing` is missing".to_owned())?;
+    let name = d.name.map(Cow::into_owned).unwrap_or_default();
+    if let Some(sub) = d.subscription {
+        let kind = d.event.as_deref().unwrap_or("next");
+        // 0.6 recorded a subscription's error beside the event (`error: {type, message}`),
+        // not as its item: it becomes the item, as wotemu's agent records it.
+        let item = match d.error {
+            Some(e) => {
+                let (t, m) = error_parts(e);
+                Some(serde_json::json!({"type": t, "message": m}).to_string())
+            }
+            None => d.item.map(str::to_owned),
+        };
+        rows.events.push(Event {
+            task: ctx.task.clone(),
+            node: ctx.node.clone(),
+            time,
+            thing,
+            name,
+            subscription: raw_text(sub),
+            kind: kind.strip_prefix("on_").unwrap_or(kind).to_owned(),
+            item,
+        });
+    } else {
+        let (error_type, error_message) = match d.error {
+            None => (None, None),
+            Some(e) => error_parts(e),
+        };
+        rows.interactions.push(Interaction {
+            task: ctx.task.clone(),
+            node: ctx.node.clone(),
+            time,
+            thing,
+            name,
+            verb: d.verb.as_deref().unwrap_or("unknown").to_ascii_lowercase(),
+            side: match d.class.as_deref() {
+                Some("ExposedThing") => "exposed".into(),
+                Some("ConsumedThing") => "consumed".into(),
+                Some(other) => other.to_ascii_lowercase(),
+                None => "unknown".into(),
+            },
+            latency_ms: d.latency.map(|s| s * 1000.0),
+            ok: error_type.is_none() && error_message.is_none(),
+            error_type,
+            error_message,
+            host: d.host.map(Cow::into_owned),
+            result: d.result.map(str::to_owned),
+        });
+    }
+    Ok(())
+}
+
 /// Parses one member into its row; `None` when the member has no `time` of its own and `score` is not
 /// given yet (nothing is recorded then: call again with its score).
 fn parse_member(
@@ -540,58 +630,7 @@ fn parse_member(
                         .map_err(|e| Failure::Reject(format!("not a 0.6 thing record: {e}")))?,
                 };
                 let time = time_of(d.time)?;
-                let thing = d
-                    .thing
-                    .map(raw_text)
-                    .ok_or_else(|| Failure::Reject("`thing` is missing".into()))?;
-                let name = d.name.map(Cow::into_owned).unwrap_or_default();
-                if let Some(sub) = d.subscription {
-                    let kind = d.event.as_deref().unwrap_or("next");
-                    // 0.6 recorded a subscription's error beside the event (`error: {type, message}`),
-                    // not as its item: it becomes the item, as wotemu's agent records it.
-                    let item = match d.error {
-                        Some(e) => {
-                            let (t, m) = error_parts(e);
-                            Some(serde_json::json!({"type": t, "message": m}).to_string())
-                        }
-                        None => d.item.map(str::to_owned),
-                    };
-                    rows.events.push(Event {
-                        task: task.clone(),
-                        node: ctx.node.clone(),
-                        time,
-                        thing,
-                        name,
-                        subscription: raw_text(sub),
-                        kind: kind.strip_prefix("on_").unwrap_or(kind).to_owned(),
-                        item,
-                    });
-                } else {
-                    let (error_type, error_message) = match d.error {
-                        None => (None, None),
-                        Some(e) => error_parts(e),
-                    };
-                    rows.interactions.push(Interaction {
-                        task: task.clone(),
-                        node: ctx.node.clone(),
-                        time,
-                        thing,
-                        name,
-                        verb: d.verb.as_deref().unwrap_or("unknown").to_ascii_lowercase(),
-                        side: match d.class.as_deref() {
-                            Some("ExposedThing") => "exposed".into(),
-                            Some("ConsumedThing") => "consumed".into(),
-                            Some(other) => other.to_ascii_lowercase(),
-                            None => "unknown".into(),
-                        },
-                        latency_ms: d.latency.map(|s| s * 1000.0),
-                        ok: error_type.is_none() && error_message.is_none(),
-                        error_type,
-                        error_message,
-                        host: d.host.map(Cow::into_owned),
-                        result: d.result.map(str::to_owned),
-                    });
-                }
+                thing_rows(ctx, d, time, rows).map_err(Failure::Reject)?;
             }
             KeyKind::App { key } => {
                 let doc_time = serde_json::from_slice::<TimeDoc>(member)
@@ -1283,30 +1322,38 @@ impl Importer {
                 cpu_speed_measured: None,
                 facts: legacy_facts(info, snap),
             });
-            if let Some(text_logs) = snap.and_then(|v| v.get("logs")).and_then(Value::as_str) {
-                let t0 = snap
-                    .and_then(|v| v.get("time"))
-                    .and_then(Value::as_f64)
-                    .and_then(secs_f64_to_us)
-                    .unwrap_or(0);
-                let node = self.node(name);
-                let acc = self.acc(name);
-                for line in text_logs.lines().filter(|l| !l.is_empty()) {
-                    let (time, line) =
-                        wotemu_contract::time_util::timestamped_line(line).unwrap_or((t0, line));
-                    acc.records_read += 1;
-                    acc.records_written += 1;
-                    logs.push(LogLine {
-                        task: name.clone(),
-                        node: node.clone(),
-                        time,
-                        stream: "stdout".into(),
-                        line: line.to_owned(),
-                    });
-                }
-            }
+            logs.extend(self.snapshot_logs(name, snap));
         }
         (rows, logs)
+    }
+
+    /// A task's output kept in 0.6's snapshot, a line each (timestamped by Docker, else at the snapshot's time).
+    fn snapshot_logs(&mut self, name: &str, snap: Option<&Value>) -> Vec<LogLine> {
+        let mut logs = Vec::new();
+        let Some(text_logs) = snap.and_then(|v| v.get("logs")).and_then(Value::as_str) else {
+            return logs;
+        };
+        let t0 = snap
+            .and_then(|v| v.get("time"))
+            .and_then(Value::as_f64)
+            .and_then(secs_f64_to_us)
+            .unwrap_or(0);
+        let node = self.node(name);
+        let acc = self.acc(name);
+        for line in text_logs.lines().filter(|l| !l.is_empty()) {
+            let (time, line) =
+                wotemu_contract::time_util::timestamped_line(line).unwrap_or((t0, line));
+            acc.records_read += 1;
+            acc.records_written += 1;
+            logs.push(LogLine {
+                task: name.to_owned(),
+                node: node.clone(),
+                time,
+                stream: "stdout".into(),
+                line: line.to_owned(),
+            });
+        }
+        logs
     }
 }
 

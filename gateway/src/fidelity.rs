@@ -460,159 +460,178 @@ pub fn measure_trace(
     secs: f64,
     mut progress: impl FnMut(&str),
 ) -> Result<Vec<Figure>, Error> {
-    let mut figs = Vec::new();
     match pass {
-        TracePass::Throughput => {
-            progress(&format!(
-                "trace throughput, {secs:.0} s flood from the service port"
-            ));
-            let max_rate = (0..(secs * 100.0) as usize)
-                .filter_map(|i| spec.at(i as f64 * 10.0).rate_bps)
-                .max()
-                .unwrap_or(1_000_000) as f64;
-            let stop = Arc::new(AtomicBool::new(false));
-            let ready = Arc::new(AtomicBool::new(false));
-            let dst = SocketAddr::from((lab.a_addr, 40_000));
-            let sink = {
-                let (stop, ready) = (stop.clone(), ready.clone());
-                in_netns(&lab.a_ns, move || probe::sink(40_000, stop, ready))
-            };
-            wait_ready(&ready, &sink)?;
-            let left = secs - (sys::monotonic_ns().saturating_sub(start_ns)) as f64 / 1e9;
-            let (src_ns, port) = (lab.b_ns.clone(), lab.wot_port);
-            let sent = in_netns(&src_ns, move || {
-                probe::flood(port, dst, Some(max_rate * 1.5), left.max(1.0), 1200)
-            })
-            .join()
-            .map_err(|_| Error::Probe("the flood thread panicked".into()));
-            stop.store(true, Ordering::SeqCst);
-            let arrivals = sink
-                .join()
-                .map_err(|_| Error::Probe("the sink thread panicked".into()))??;
-            sent??;
-            let mut worst: Option<(f64, f64, f64, u64)> = None;
-            let (mut within, mut total) = (0, 0);
-            let mean_rate = |from_ms: f64| {
-                (0..100)
-                    .map(|i| spec.at(from_ms + i as f64 * 10.0).rate_bps.unwrap_or(0) as f64)
-                    .sum::<f64>()
-                    / 100.0
-            };
-            for k in 1..(secs.floor() as u64) {
-                let from = start_ns + k * 1_000_000_000;
-                let measured = probe::window_rate(&arrivals, from, from + 1_000_000_000);
-                let expected = mean_rate(k as f64 * 1000.0);
-                let before = mean_rate((k - 1) as f64 * 1000.0);
-                let held = if before > expected {
-                    crate::shaper::BURST_BYTES * 8.0 + before * 0.020
-                } else {
-                    0.0
-                };
-                let tol = 0.10 * expected + held;
-                total += 1;
-                if (measured - expected).abs() <= tol {
-                    within += 1;
-                }
-                let err = (measured - expected).abs() - tol;
-                if worst.is_none_or(|w| err > w.2) {
-                    worst = Some((expected, measured, err, k));
-                }
-            }
-            if let Some((expected, measured, _, k)) = worst {
-                let mut f = Figure::judged(
-                    "trace_rate_worst_second",
-                    "bit/s",
-                    expected,
-                    measured,
-                    0.10 * expected,
-                );
-                f.pass = Some(within == total);
-                f.name = format!("trace_rate_worst_second (s {k})");
-                figs.push(f);
-                figs.push(Figure::info(
-                    "trace_rate_seconds_within",
-                    "%",
-                    Some(100.0),
-                    100.0 * within as f64 / total.max(1) as f64,
-                ));
-            }
+        TracePass::Throughput => trace_throughput(lab, spec, start_ns, secs, &mut progress),
+        TracePass::Delay => trace_delay(lab, spec, start_ns, secs, &mut progress),
+    }
+}
+
+/// The throughput pass of [`measure_trace`].
+fn trace_throughput(
+    lab: &Lab,
+    spec: &crate::Spec,
+    start_ns: u64,
+    secs: f64,
+    progress: &mut impl FnMut(&str),
+) -> Result<Vec<Figure>, Error> {
+    let mut figs = Vec::new();
+    progress(&format!(
+        "trace throughput, {secs:.0} s flood from the service port"
+    ));
+    let max_rate = (0..(secs * 100.0) as usize)
+        .filter_map(|i| spec.at(i as f64 * 10.0).rate_bps)
+        .max()
+        .unwrap_or(1_000_000) as f64;
+    let stop = Arc::new(AtomicBool::new(false));
+    let ready = Arc::new(AtomicBool::new(false));
+    let dst = SocketAddr::from((lab.a_addr, 40_000));
+    let sink = {
+        let (stop, ready) = (stop.clone(), ready.clone());
+        in_netns(&lab.a_ns, move || probe::sink(40_000, stop, ready))
+    };
+    wait_ready(&ready, &sink)?;
+    let left = secs - (sys::monotonic_ns().saturating_sub(start_ns)) as f64 / 1e9;
+    let (src_ns, port) = (lab.b_ns.clone(), lab.wot_port);
+    let sent = in_netns(&src_ns, move || {
+        probe::flood(port, dst, Some(max_rate * 1.5), left.max(1.0), 1200)
+    })
+    .join()
+    .map_err(|_| Error::Probe("the flood thread panicked".into()));
+    stop.store(true, Ordering::SeqCst);
+    let arrivals = sink
+        .join()
+        .map_err(|_| Error::Probe("the sink thread panicked".into()))??;
+    sent??;
+    let mut worst: Option<(f64, f64, f64, u64)> = None;
+    let (mut within, mut total) = (0, 0);
+    let mean_rate = |from_ms: f64| {
+        (0..100)
+            .map(|i| spec.at(from_ms + i as f64 * 10.0).rate_bps.unwrap_or(0) as f64)
+            .sum::<f64>()
+            / 100.0
+    };
+    for k in 1..(secs.floor() as u64) {
+        let from = start_ns + k * 1_000_000_000;
+        let measured = probe::window_rate(&arrivals, from, from + 1_000_000_000);
+        let expected = mean_rate(k as f64 * 1000.0);
+        let before = mean_rate((k - 1) as f64 * 1000.0);
+        let held = if before > expected {
+            crate::shaper::BURST_BYTES * 8.0 + before * 0.020
+        } else {
+            0.0
+        };
+        let tol = 0.10 * expected + held;
+        total += 1;
+        if (measured - expected).abs() <= tol {
+            within += 1;
         }
-        TracePass::Delay => {
-            progress(&format!(
-                "trace delay steps, {secs:.0} s of probes at 100/s"
-            ));
-            let stop = Arc::new(AtomicBool::new(false));
-            let ready = Arc::new(AtomicBool::new(false));
-            let port = lab.wot_port;
-            let server = {
-                let (stop, ready) = (stop.clone(), ready.clone());
-                in_netns(&lab.b_ns, move || probe::echo_server(port, stop, ready))
-            };
-            wait_ready(&ready, &server)?;
-            let left = secs - (sys::monotonic_ns().saturating_sub(start_ns)) as f64 / 1e9;
-            let n = (left.max(1.0) * 100.0) as u64;
-            let to = SocketAddr::from((lab.b_addr, port));
-            let r = in_netns(&lab.a_ns, move || {
-                probe::prober(to, n, 100.0, Duration::from_secs(2))
-            })
-            .join()
-            .map_err(|_| Error::Probe("the prober thread panicked".into()));
-            stop.store(true, Ordering::SeqCst);
-            server
-                .join()
-                .map_err(|_| Error::Probe("the echo thread panicked".into()))??;
-            let mut samples = r??.samples;
-            samples.sort_by_key(|s| s.0);
-            let steps = delay_steps(spec, secs * 1000.0);
-            let mut landed = Vec::new();
-            for (t_ms, d0, d1) in steps {
-                let at_ns = start_ns + (t_ms * 1e6) as u64;
-                let threshold = 0.5 * d0 + 1.5 * d1;
-                let up = d1 > d0;
-                let from = at_ns.saturating_sub(((d0 + 100.0) * 1e6) as u64);
-                let idx: Vec<usize> = (0..samples.len())
-                    .filter(|&i| samples[i].0 >= from)
-                    .collect();
-                let found = idx.iter().find(|&&i| {
-                    let mut w: Vec<f64> = samples[i..(i + 5).min(samples.len())]
-                        .iter()
-                        .map(|s| s.1)
-                        .collect();
-                    w.sort_by(f64::total_cmp);
-                    let med = w[w.len() / 2];
-                    if up {
-                        med >= threshold
-                    } else {
-                        med <= threshold
-                    }
-                });
-                if let Some(&i) = found {
-                    landed.push(((samples[i].0 as f64 - at_ns as f64) / 1e6, t_ms));
-                }
-            }
-            if let Some(&(err, t_ms)) = landed.iter().max_by(|a, b| a.0.abs().total_cmp(&b.0.abs()))
-            {
-                let mut f = Figure::judged("trace_delay_step_landing", "ms", 0.0, err, 50.0);
-                f.name = format!(
-                    "trace_delay_step_landing (worst, step at {:.1} s)",
-                    t_ms / 1000.0
-                );
-                figs.push(f);
-                figs.push(Figure::info(
-                    "trace_delay_steps_measured",
-                    "steps",
-                    None,
-                    landed.len() as f64,
-                ));
+        let err = (measured - expected).abs() - tol;
+        if worst.is_none_or(|w| err > w.2) {
+            worst = Some((expected, measured, err, k));
+        }
+    }
+    if let Some((expected, measured, _, k)) = worst {
+        let mut f = Figure::judged(
+            "trace_rate_worst_second",
+            "bit/s",
+            expected,
+            measured,
+            0.10 * expected,
+        );
+        f.pass = Some(within == total);
+        f.name = format!("trace_rate_worst_second (s {k})");
+        figs.push(f);
+        figs.push(Figure::info(
+            "trace_rate_seconds_within",
+            "%",
+            Some(100.0),
+            100.0 * within as f64 / total.max(1) as f64,
+        ));
+    }
+    Ok(figs)
+}
+
+/// The delay pass of [`measure_trace`].
+fn trace_delay(
+    lab: &Lab,
+    spec: &crate::Spec,
+    start_ns: u64,
+    secs: f64,
+    progress: &mut impl FnMut(&str),
+) -> Result<Vec<Figure>, Error> {
+    let mut figs = Vec::new();
+    progress(&format!(
+        "trace delay steps, {secs:.0} s of probes at 100/s"
+    ));
+    let stop = Arc::new(AtomicBool::new(false));
+    let ready = Arc::new(AtomicBool::new(false));
+    let port = lab.wot_port;
+    let server = {
+        let (stop, ready) = (stop.clone(), ready.clone());
+        in_netns(&lab.b_ns, move || probe::echo_server(port, stop, ready))
+    };
+    wait_ready(&ready, &server)?;
+    let left = secs - (sys::monotonic_ns().saturating_sub(start_ns)) as f64 / 1e9;
+    let n = (left.max(1.0) * 100.0) as u64;
+    let to = SocketAddr::from((lab.b_addr, port));
+    let r = in_netns(&lab.a_ns, move || {
+        probe::prober(to, n, 100.0, Duration::from_secs(2))
+    })
+    .join()
+    .map_err(|_| Error::Probe("the prober thread panicked".into()));
+    stop.store(true, Ordering::SeqCst);
+    server
+        .join()
+        .map_err(|_| Error::Probe("the echo thread panicked".into()))??;
+    let mut samples = r??.samples;
+    samples.sort_by_key(|s| s.0);
+    let steps = delay_steps(spec, secs * 1000.0);
+    let mut landed = Vec::new();
+    for (t_ms, d0, d1) in steps {
+        let at_ns = start_ns + (t_ms * 1e6) as u64;
+        let threshold = 0.5 * d0 + 1.5 * d1;
+        let up = d1 > d0;
+        let from = at_ns.saturating_sub(((d0 + 100.0) * 1e6) as u64);
+        let idx: Vec<usize> = (0..samples.len())
+            .filter(|&i| samples[i].0 >= from)
+            .collect();
+        let found = idx.iter().find(|&&i| {
+            let mut w: Vec<f64> = samples[i..(i + 5).min(samples.len())]
+                .iter()
+                .map(|s| s.1)
+                .collect();
+            w.sort_by(f64::total_cmp);
+            let med = w[w.len() / 2];
+            if up {
+                med >= threshold
             } else {
-                figs.push(Figure::info(
-                    "trace_delay_steps_measured",
-                    "steps",
-                    None,
-                    0.0,
-                ));
+                med <= threshold
             }
+        });
+        if let Some(&i) = found {
+            landed.push(((samples[i].0 as f64 - at_ns as f64) / 1e6, t_ms));
         }
+    }
+    if let Some(&(err, t_ms)) = landed.iter().max_by(|a, b| a.0.abs().total_cmp(&b.0.abs())) {
+        let mut f = Figure::judged("trace_delay_step_landing", "ms", 0.0, err, 50.0);
+        f.name = format!(
+            "trace_delay_step_landing (worst, step at {:.1} s)",
+            t_ms / 1000.0
+        );
+        figs.push(f);
+        figs.push(Figure::info(
+            "trace_delay_steps_measured",
+            "steps",
+            None,
+            landed.len() as f64,
+        ));
+    } else {
+        figs.push(Figure::info(
+            "trace_delay_steps_measured",
+            "steps",
+            None,
+            0.0,
+        ));
     }
     Ok(figs)
 }

@@ -22,6 +22,22 @@ pub struct Route {
     pub udp_ports: Vec<u16>,
 }
 
+/// What the routing does, for people: `WoT traffic to 10.64.0.0/16 goes via 10.64.0.2 (tcp [80], …)`.
+impl std::fmt::Display for Route {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "WoT traffic to {} goes via {} (tcp {:?}, udp {:?}; mark {}, table {})",
+            self.subnet,
+            self.gateway,
+            self.tcp_ports,
+            self.udp_ports,
+            self.mark(),
+            self.table()
+        )
+    }
+}
+
 impl Route {
     pub fn mark(&self) -> String {
         format!("0x{:x}", 0x7700 + self.index as u32)

@@ -101,6 +101,68 @@ impl Hooks for ServiceHooks<'_> {
     }
 }
 
+/// What `wotemu gateway` is asked for, as its flags say it: turned into the shaper's and the service's
+/// options by [`Request::serve`].
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    /// The conditions as JSON, as `wotemu compose` writes them.
+    pub conditions: String,
+    /// The network's name (`network` when absent).
+    pub network: Option<String>,
+    /// The backend asked for (`None`: chosen for the conditions on this machine).
+    pub backend: Option<Backend>,
+    pub queue_num: u16,
+    pub devices: Vec<String>,
+    /// Service ports beyond the environment's WoT ports.
+    pub extra_ports: Vec<u16>,
+    /// The random decisions' seed (default: the clock).
+    pub seed: Option<u64>,
+    pub ready_file: Option<PathBuf>,
+    pub stats_file: Option<PathBuf>,
+    /// Record in the stack's Redis, with the producer read from `env` (the node's environment contract).
+    pub record: bool,
+    pub schedule_from_us: Option<i64>,
+}
+
+impl Request {
+    /// Checks the conditions, picks the backend and runs the service until `stop`.
+    pub fn serve(
+        &self,
+        env: &std::collections::BTreeMap<String, String>,
+        stop: &AtomicBool,
+    ) -> Result<Summary, crate::Error> {
+        let spec = Spec::from_json(&self.conditions)?;
+        let (backend, reason) = Backend::pick(self.backend, &spec)?;
+        let network = self.network.clone().unwrap_or_else(|| "network".into());
+        let opts = GatewayOptions {
+            backend,
+            ports: ports(&self.extra_ports),
+            queue_num: self.queue_num,
+            devices: self.devices.clone(),
+            seed: self.seed.unwrap_or_else(crate::sys::monotonic_ns),
+            windows: true,
+            elapsed_ms: self
+                .schedule_from_us
+                .map(|t| ((wotemu_contract::time_util::now_us() - t) as f64 / 1000.0).max(0.0))
+                .unwrap_or(0.0),
+        };
+        let svc = ServiceOptions {
+            network: network.clone(),
+            reason: reason.clone(),
+            ready_file: self.ready_file.clone(),
+            stats_file: self.stats_file.clone(),
+            record: self.record.then(|| RecorderConfig {
+                producer: wotemu_ship::ProducerConfig::from_env(env),
+                network,
+                backend,
+                reason,
+                schedule_from_us: self.schedule_from_us,
+            }),
+        };
+        serve(&spec, &opts, &svc, stop)
+    }
+}
+
 /// Runs the gateway's service until `stop`: shapes, writes its status files, records; returns its summary
 /// (also written to the stats file).
 pub fn serve(

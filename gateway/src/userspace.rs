@@ -298,41 +298,8 @@ pub fn run(
             hooks.changed(crate::Change::Live, &old, &c);
         }
         // Take in what has arrived (a few batches at most, so releases stay on time).
-        for _ in 0..8 {
-            let mut admitted_drop = Vec::new();
-            let got = queue.recv_batch(|p| {
-                let dir = classify(p.payload, &opts.ports);
-                let data =
-                    (needs_data && p.payload.len() as u32 == p.len).then(|| p.payload.into());
-                let pk = Pkt {
-                    id: Some(p.id),
-                    len: p.len,
-                    dir,
-                    data,
-                    corrupted: false,
-                    arrived_ns: 0,
-                    due_ns: 0,
-                    left_ns: 0,
-                };
-                if !shaper.admit(now, pk) {
-                    admitted_drop.push(p.id);
-                }
-            });
-            let got = match got {
-                Ok(g) => g,
-                Err(e) => {
-                    err = Some(Error::Queue(format!("receiving from NFQUEUE: {e}")));
-                    break;
-                }
-            };
-            for id in admitted_drop {
-                queue.verdict(id, Verdict::Drop, None).map_err(queue_err)?;
-            }
-            if got == 0 {
-                break;
-            }
-        }
-        if err.is_some() {
+        if let Err(e) = take_in(&mut queue, &mut shaper, now, &opts.ports, needs_data) {
+            err = Some(e);
             break;
         }
         let now = sys::monotonic_ns();
@@ -364,23 +331,7 @@ pub fn run(
                 }
             }
         });
-        // Everything taken in so far leaves now, unchanged: one batch verdict covers it (the usual case of an
-        // unshaped or idle network). Otherwise one verdict per packet.
-        let all_plain_accepts = verdicts
-            .iter()
-            .all(|(_, v, d)| *v == Verdict::Accept && d.is_none());
-        match verdicts.iter().map(|v| v.0).max() {
-            Some(max_id) if all_plain_accepts && shaper.backlog() == 0 && verdicts.len() > 1 => {
-                queue
-                    .verdict_batch(max_id, Verdict::Accept)
-                    .map_err(queue_err)?;
-            }
-            _ => {
-                for (id, v, data) in verdicts {
-                    queue.verdict(id, v, data.as_deref()).map_err(queue_err)?;
-                }
-            }
-        }
+        send_verdicts(&mut queue, verdicts, shaper.backlog())?;
         queue.flush().map_err(queue_err)?;
         if now >= next_tick {
             hooks.tick(&report(&shaper, &hist, &mut win));
@@ -395,21 +346,7 @@ pub fn run(
             wake = wake.min(start + (c.max(0.0) * 1e6) as u64);
         }
         wake = wake.min(sys::monotonic_ns() + 200_000_000);
-        let now = sys::monotonic_ns();
-        if wake > now {
-            let d = wake - now;
-            let ts = libc::timespec {
-                tv_sec: (d / 1_000_000_000) as i64,
-                tv_nsec: (d % 1_000_000_000) as i64,
-            };
-            let mut pfd = libc::pollfd {
-                fd: queue.raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            };
-            // SAFETY: ppoll(2) on one live descriptor with a local timeout.
-            unsafe { libc::ppoll(&mut pfd, 1, &ts, std::ptr::null()) };
-        }
+        wait_until(queue.raw_fd(), wake);
     }
     // Packets still held are dropped by the kernel when the queue closes (the network goes away).
     let r = report(&shaper, &hist, &mut win);
@@ -417,6 +354,89 @@ pub fn run(
     match err {
         Some(e) => Err(e),
         None => Ok(r),
+    }
+}
+
+/// Takes in what the queue holds, a few batches at most (so releases stay on time); packets the shaper
+/// drops on arrival get their verdict at once.
+fn take_in(
+    queue: &mut Queue,
+    shaper: &mut Shaper,
+    now: u64,
+    ports: &[u16],
+    needs_data: bool,
+) -> Result<(), Error> {
+    for _ in 0..8 {
+        let mut admitted_drop = Vec::new();
+        let got = queue.recv_batch(|p| {
+            let dir = classify(p.payload, ports);
+            let data = (needs_data && p.payload.len() as u32 == p.len).then(|| p.payload.into());
+            let pk = Pkt {
+                id: Some(p.id),
+                len: p.len,
+                dir,
+                data,
+                corrupted: false,
+                arrived_ns: 0,
+                due_ns: 0,
+                left_ns: 0,
+            };
+            if !shaper.admit(now, pk) {
+                admitted_drop.push(p.id);
+            }
+        });
+        let got = got.map_err(|e| Error::Queue(format!("receiving from NFQUEUE: {e}")))?;
+        for id in admitted_drop {
+            queue.verdict(id, Verdict::Drop, None).map_err(queue_err)?;
+        }
+        if got == 0 {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Sends the verdicts of a round. Everything taken in so far leaves now, unchanged: one batch verdict
+/// covers it (the usual case of an unshaped or idle network). Otherwise one verdict per packet.
+fn send_verdicts(
+    queue: &mut Queue,
+    verdicts: Vec<PendingVerdict>,
+    backlog: usize,
+) -> Result<(), Error> {
+    let all_plain_accepts = verdicts
+        .iter()
+        .all(|(_, v, d)| *v == Verdict::Accept && d.is_none());
+    match verdicts.iter().map(|v| v.0).max() {
+        Some(max_id) if all_plain_accepts && backlog == 0 && verdicts.len() > 1 => {
+            queue
+                .verdict_batch(max_id, Verdict::Accept)
+                .map_err(queue_err)?;
+        }
+        _ => {
+            for (id, v, data) in verdicts {
+                queue.verdict(id, v, data.as_deref()).map_err(queue_err)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Sleeps until `wake` (`CLOCK_MONOTONIC` ns) or until the queue has packets.
+fn wait_until(fd: i32, wake: u64) {
+    let now = sys::monotonic_ns();
+    if wake > now {
+        let d = wake - now;
+        let ts = libc::timespec {
+            tv_sec: (d / 1_000_000_000) as i64,
+            tv_nsec: (d % 1_000_000_000) as i64,
+        };
+        let mut pfd = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: ppoll(2) on one live descriptor with a local timeout.
+        unsafe { libc::ppoll(&mut pfd, 1, &ts, std::ptr::null()) };
     }
 }
 

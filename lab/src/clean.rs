@@ -52,6 +52,20 @@ pub struct Cleaned {
     pub problems: Vec<String>,
 }
 
+impl Cleaned {
+    /// `wotemu clean`'s exit code: 1 when something could not be saved or undone, 3 when a crashed run was
+    /// saved (a dataset marked incomplete), else 0.
+    pub fn exit_code(&self) -> u8 {
+        if !self.problems.is_empty() || !self.salvaged.failed.is_empty() {
+            1
+        } else if !self.salvaged.saved.is_empty() {
+            3
+        } else {
+            0
+        }
+    }
+}
+
 /// Whether `e` (or a cause of it) says another process is doing it already.
 fn is_busy(e: &Error) -> bool {
     match e {

@@ -146,6 +146,26 @@ pub fn trace_secs(t: &wotemu_topology::model::Trace) -> f64 {
     ((last + gap) / 1000.0).min(60.0)
 }
 
+/// The trace file to replay, if any (`wotemu fidelity --trace`), as the gateway reads it, and how long to
+/// measure it: `duration` seconds (at least 2), else [`trace_secs`]; `(None, 0)` without a file.
+pub fn read_trace(
+    file: Option<&std::path::Path>,
+    linear: bool,
+    duration: Option<f64>,
+) -> Result<(Option<serde_json::Value>, f64), Error> {
+    let Some(file) = file else {
+        return Ok((None, 0.0));
+    };
+    let t = wotemu_topology::trace::read_file(file, linear).map_err(Error::Plan)?;
+    let secs = duration.unwrap_or_else(|| trace_secs(&t));
+    if !(secs.is_finite() && secs >= 2.0) {
+        return Err(Error::Plan(format!(
+            "--duration must be at least 2 seconds, not {secs}"
+        )));
+    }
+    Ok((Some(wotemu_topology::compose::trace_json(&t)), secs))
+}
+
 /// The conditions as the gateway reads them: the JSON `wotemu compose` writes.
 pub fn conditions_json(c: &Conditions) -> String {
     serde_json::Value::Object(wotemu_topology::compose::conditions_object(c)).to_string()
@@ -231,26 +251,7 @@ pub fn measure(
                 &dir.join("gateway.log"),
             )?;
             let child = gateway.insert(child);
-            let deadline = std::time::Instant::now() + Duration::from_secs(15);
-            while !ready.exists() {
-                if let Some(st) = child.try_wait().map_err(|source| Error::Io {
-                    what: "waiting for the gateway".into(),
-                    source,
-                })? {
-                    let log = std::fs::read_to_string(dir.join("gateway.log")).unwrap_or_default();
-                    return Err(Error::Plan(format!(
-                        "the gateway exited before it was ready ({st}): {}",
-                        log.trim()
-                    )));
-                }
-                if std::time::Instant::now() > deadline {
-                    return Err(Error::Timeout {
-                        what: "the fidelity gateway".into(),
-                        secs: 15,
-                    });
-                }
-                std::thread::sleep(Duration::from_millis(10));
-            }
+            wait_ready(child, &ready, &dir.join("gateway.log"))?;
             // `ready <start>`: the time the trace counts from.
             let start_ns: u64 = std::fs::read_to_string(&ready)
                 .ok()
@@ -304,6 +305,36 @@ pub fn measure(
         tracing::warn!(problem = %p, "The fidelity lab left something behind; run `wotemu clean`.");
     }
     result
+}
+
+/// Waits until the gateway wrote its ready file (15 s at most); a gateway that exits first is an error with
+/// its log.
+fn wait_ready(
+    child: &mut Child,
+    ready: &std::path::Path,
+    log: &std::path::Path,
+) -> Result<(), Error> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while !ready.exists() {
+        if let Some(st) = child.try_wait().map_err(|source| Error::Io {
+            what: "waiting for the gateway".into(),
+            source,
+        })? {
+            let log = std::fs::read_to_string(log).unwrap_or_default();
+            return Err(Error::Plan(format!(
+                "the gateway exited before it was ready ({st}): {}",
+                log.trim()
+            )));
+        }
+        if std::time::Instant::now() > deadline {
+            return Err(Error::Timeout {
+                what: "the fidelity gateway".into(),
+                secs: 15,
+            });
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Ok(())
 }
 
 /// The lab: `wtm-fXXXX` (bridge `br0`) and `-gw`, `-a`, `-b` hosts on 10.78.0.0/24.

@@ -53,6 +53,20 @@ pub struct Finished {
     pub stop_seconds: f64,
 }
 
+impl Finished {
+    /// What `wotemu run` says at the end: how long, where the dataset is, and the report's page (`None`:
+    /// `--no-report`).
+    pub fn describe(&self, out: &Path, report: Option<&Path>) -> String {
+        format!(
+            "Done in {:.1} s (stop, collect and report: {:.1} s).\n  dataset: {}\n  report:  {}",
+            self.seconds,
+            self.stop_seconds,
+            out.display(),
+            report.map_or("(--no-report)".to_owned(), |r| r.display().to_string())
+        )
+    }
+}
+
 /// The command that measures one point of this host's CPU calibration: `exe cpu-speed --measure SECONDS`.
 pub fn measure_cmd(exe: &Path, seconds: f64) -> Command {
     let mut c = Command::new(exe);

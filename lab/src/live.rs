@@ -177,8 +177,40 @@ pub fn apply(
     }
 }
 
-/// `wotemu net show` for people: each network's conditions and last window.
-pub fn describe(states: &[GatewayState]) -> String {
+/// `wotemu net set`: `edit` applied to the conditions `network`'s gateway has in force (the defaults when it
+/// has reported none), checked as a topology's are, sent, and waited for as [`apply`] does.
+pub fn edit(
+    conn: &mut redis::Connection,
+    stack: &str,
+    network: &str,
+    edit: &wotemu_topology::model::ConditionsEdit,
+    within: Duration,
+) -> Result<serde_json::Value, Error> {
+    let base = states(conn, stack)?
+        .iter()
+        .find(|s| s.network == network)
+        .and_then(conditions)
+        .unwrap_or_default();
+    let c = edit.apply(base).map_err(|e| Error::Plan(e.to_string()))?;
+    // The same checks as the topology's (percentages, rates above 0).
+    wotemu_gateway::Spec::from_json(&crate::fidelity::conditions_json(&c))
+        .map_err(|e| Error::Plan(format!("checking the conditions: {e}")))?;
+    apply(conn, stack, network, &c, within)
+}
+
+/// `wotemu net show --json`: `[{"network": …, "state": …}]`, the shape it has always printed.
+pub fn states_json(states: &[GatewayState]) -> serde_json::Value {
+    states
+        .iter()
+        .map(|s| serde_json::json!({"network": s.network, "state": s}))
+        .collect()
+}
+
+/// `wotemu net show` for people: each network's conditions and last window (of `stack`'s gateways).
+pub fn describe(states: &[GatewayState], stack: &str) -> String {
+    if states.is_empty() {
+        return format!("No gateway of `{stack}` has recorded its state yet (gateways write it every second).\n");
+    }
     let mut out = String::new();
     for s in states {
         out.push_str(&format!(

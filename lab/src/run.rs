@@ -1269,35 +1269,7 @@ impl Lab {
                 target,
                 cpu_pct,
                 memory_bytes,
-            } => {
-                let mut started = Vec::new();
-                let mut err = None;
-                for i in self.targeted(target) {
-                    let cgroups = self.running[i].cgroups.clone();
-                    let task = self.running[i].task.clone();
-                    let exe = self.exe.clone();
-                    match host::spawn_in_cgroups(
-                        self.rec(),
-                        &exe,
-                        &wotemu_topology::scenario::stress_args(*cpu_pct, *memory_bytes, None),
-                        &cgroups,
-                    ) {
-                        Ok(c) => {
-                            started.push(c);
-                            touched.push(task);
-                        }
-                        Err(e) => err = Some(e.to_string()),
-                    }
-                }
-                self.stressors.insert((st.event, st.occurrence), started);
-                match err {
-                    Some(e) => Err(e),
-                    None if touched.is_empty() => {
-                        Err(format!("no running replica of {}", target.label()))
-                    }
-                    None => Ok(()),
-                }
-            }
+            } => self.stress_step(target, *cpu_pct, *memory_bytes, st, touched),
             Action::Kill { target }
             | Action::Pause { target }
             | Action::Resume { target }
@@ -1352,58 +1324,7 @@ impl Lab {
                 }
             }
             Action::Scale { node, replicas } => {
-                let key = format!("{}:{}:scale", st.event, st.occurrence);
-                let active = self.active(node);
-                let want = if st.undo {
-                    saved
-                        .remove(&key)
-                        .and_then(|v| v.as_u64())
-                        .map(|v| v as usize)
-                } else {
-                    saved.insert(key, serde_json::json!(active.len()));
-                    Some(*replicas as usize)
-                };
-                match want {
-                    None => Err("the count to go back to was not recorded".to_owned()),
-                    Some(want) if want > active.len() => {
-                        // The free slots with the lowest numbers join.
-                        let free: Vec<usize> = (0..self.plan.replicas.len())
-                            .filter(|&i| {
-                                let r = &self.plan.replicas[i];
-                                r.role == Role::Node
-                                    && r.node == *node
-                                    && self.running[i].left
-                                    && self.running[i].rejoin.is_none()
-                            })
-                            .take(want - active.len())
-                            .collect();
-                        let mut err = None;
-                        for i in free {
-                            let r = self.plan.replicas[i].clone();
-                            if self.running[i].child.is_some() {
-                                // Its previous task is still ending: the new one starts after it.
-                                self.running[i].rejoin = Some("scale");
-                                touched
-                                    .push(format!("{}.{} (once its task ended)", r.node, r.slot));
-                                continue;
-                            }
-                            match self.join(i, &r, "scale", obs) {
-                                Ok(()) => touched.push(self.running[i].task.clone()),
-                                Err(e) => err = Some(e.to_string()),
-                            }
-                        }
-                        err.map_or(Ok(()), Err)
-                    }
-                    Some(want) => {
-                        // The highest slots leave.
-                        for &i in active.iter().rev().take(active.len() - want) {
-                            if self.leave(i) {
-                                touched.push(self.running[i].task.clone());
-                            }
-                        }
-                        Ok(())
-                    }
-                }
+                self.scale_step(node, *replicas, st, saved, touched, obs)
             }
             Action::Churn { node, share_pct } => {
                 let active = self.active(node);
@@ -1425,36 +1346,144 @@ impl Lab {
                 }
             }
             Action::Disconnect { node, network } => {
-                let op = if st.undo { "-D" } else { "-I" };
-                let mut err = None;
-                for (i, r) in self.plan.replicas.iter().enumerate() {
-                    if r.node != *node {
-                        continue;
-                    }
-                    let Some(l) = r.links.iter().find(|l| l.network == *network) else {
-                        continue;
-                    };
-                    for (chain, dir) in [("INPUT", "-i"), ("OUTPUT", "-o")] {
-                        if let Err(e) = wotemu_sys::cmd::run(
-                            "ip",
-                            &[
-                                "netns", "exec", &r.ns, "iptables", "-w", op, chain, dir,
-                                &l.ifname, "-j", "DROP",
-                            ],
-                        ) {
-                            err = Some(e.to_string());
-                        }
-                    }
-                    touched.push(self.running[i].task.clone());
+                self.disconnect_step(node, network, st.undo, touched)
+            }
+        }
+    }
+
+    /// A `stress` step: a load in each targeted replica's cgroups, kept until the step is undone.
+    fn stress_step(
+        &mut self,
+        target: &wotemu_topology::model::Target,
+        cpu_pct: Option<f64>,
+        memory_bytes: Option<u64>,
+        st: &wotemu_topology::scenario::Step,
+        touched: &mut Vec<String>,
+    ) -> Result<(), String> {
+        let mut started = Vec::new();
+        let mut err = None;
+        for i in self.targeted(target) {
+            let cgroups = self.running[i].cgroups.clone();
+            let task = self.running[i].task.clone();
+            let exe = self.exe.clone();
+            match host::spawn_in_cgroups(
+                self.rec(),
+                &exe,
+                &wotemu_topology::scenario::stress_args(cpu_pct, memory_bytes, None),
+                &cgroups,
+            ) {
+                Ok(c) => {
+                    started.push(c);
+                    touched.push(task);
                 }
-                match err {
-                    Some(e) => Err(e),
-                    None if touched.is_empty() => {
-                        Err(format!("no replica of {node} is on {network}"))
+                Err(e) => err = Some(e.to_string()),
+            }
+        }
+        self.stressors.insert((st.event, st.occurrence), started);
+        match err {
+            Some(e) => Err(e),
+            None if touched.is_empty() => Err(format!("no running replica of {}", target.label())),
+            None => Ok(()),
+        }
+    }
+
+    /// A `scale` step (or its undo): free slots join, or the highest slots leave.
+    fn scale_step(
+        &mut self,
+        node: &str,
+        replicas: u32,
+        st: &wotemu_topology::scenario::Step,
+        saved: &mut BTreeMap<String, serde_json::Value>,
+        touched: &mut Vec<String>,
+        obs: &dyn Observer,
+    ) -> Result<(), String> {
+        let key = format!("{}:{}:scale", st.event, st.occurrence);
+        let active = self.active(node);
+        let want = if st.undo {
+            saved
+                .remove(&key)
+                .and_then(|v| v.as_u64())
+                .map(|v| v as usize)
+        } else {
+            saved.insert(key, serde_json::json!(active.len()));
+            Some(replicas as usize)
+        };
+        match want {
+            None => Err("the count to go back to was not recorded".to_owned()),
+            Some(want) if want > active.len() => {
+                // The free slots with the lowest numbers join.
+                let free: Vec<usize> = (0..self.plan.replicas.len())
+                    .filter(|&i| {
+                        let r = &self.plan.replicas[i];
+                        r.role == Role::Node
+                            && r.node == *node
+                            && self.running[i].left
+                            && self.running[i].rejoin.is_none()
+                    })
+                    .take(want - active.len())
+                    .collect();
+                let mut err = None;
+                for i in free {
+                    let r = self.plan.replicas[i].clone();
+                    if self.running[i].child.is_some() {
+                        // Its previous task is still ending: the new one starts after it.
+                        self.running[i].rejoin = Some("scale");
+                        touched.push(format!("{}.{} (once its task ended)", r.node, r.slot));
+                        continue;
                     }
-                    None => Ok(()),
+                    match self.join(i, &r, "scale", obs) {
+                        Ok(()) => touched.push(self.running[i].task.clone()),
+                        Err(e) => err = Some(e.to_string()),
+                    }
+                }
+                err.map_or(Ok(()), Err)
+            }
+            Some(want) => {
+                // The highest slots leave.
+                for &i in active.iter().rev().take(active.len() - want) {
+                    if self.leave(i) {
+                        touched.push(self.running[i].task.clone());
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// A `disconnect` step (or its undo): the node's link on the network drops everything, both ways.
+    fn disconnect_step(
+        &self,
+        node: &str,
+        network: &str,
+        undo: bool,
+        touched: &mut Vec<String>,
+    ) -> Result<(), String> {
+        let op = if undo { "-D" } else { "-I" };
+        let mut err = None;
+        for (i, r) in self.plan.replicas.iter().enumerate() {
+            if r.node != *node {
+                continue;
+            }
+            let Some(l) = r.links.iter().find(|l| l.network == *network) else {
+                continue;
+            };
+            for (chain, dir) in [("INPUT", "-i"), ("OUTPUT", "-o")] {
+                if let Err(e) = wotemu_sys::cmd::run(
+                    "ip",
+                    &[
+                        "netns", "exec", &r.ns, "iptables", "-w", op, chain, dir, &l.ifname, "-j",
+                        "DROP",
+                    ],
+                ) {
+                    err = Some(e.to_string());
                 }
             }
+            touched.push(self.running[i].task.clone());
+        }
+        match err {
+            Some(e) => Err(e),
+            None if touched.is_empty() => Err(format!("no replica of {node} is on {network}")),
+            None => Ok(()),
         }
     }
 

@@ -338,82 +338,7 @@ impl Report {
             });
         }
         if let Some(lf) = scan(dir, Table::System)? {
-            let mem = collect(
-                aggregate::system_frame(lf.clone(), "mem_bytes"),
-                Table::System,
-            )?;
-            let cpu = collect(aggregate::system_frame(lf, "cpu_percent"), Table::System)?;
-            // Per task: the most memory it held, its mean CPU; per node past SUMMARY_TASKS tasks (its
-            // replicas' highest peak and mean CPU), each node linking to its replicas on the tasks page.
-            let node_of: BTreeMap<&str, &str> = self
-                .tasks
-                .iter()
-                .map(|t| (t.task.as_str(), t.node.as_str()))
-                .collect();
-            let by_node = self.tasks.len() > SUMMARY_TASKS;
-            let mut mem_rows = Vec::new();
-            let mut cpu_rows = Vec::new();
-            // node → (replicas, highest peak MiB, CPU sum)
-            let mut nodes: BTreeMap<String, (usize, f64, f64)> = BTreeMap::new();
-            let (task, max) = (strs(&mem, "task"), f64s(&mem, "max"));
-            for (t, m) in task.into_iter().zip(max) {
-                if let (Some(t), Some(m)) = (t, m) {
-                    if by_node {
-                        let node = node_of.get(t.as_str()).copied().unwrap_or(t.as_str());
-                        let e = nodes.entry(node.to_owned()).or_default();
-                        e.0 += 1;
-                        e.1 = e.1.max(m / 1_048_576.0);
-                    } else {
-                        mem_rows.push((t.clone(), m / 1_048_576.0, Some(task_file(&t))));
-                    }
-                }
-            }
-            let (task, mean) = (strs(&cpu, "task"), f64s(&cpu, "mean"));
-            for (t, c) in task.into_iter().zip(mean) {
-                let (Some(t), Some(c)) = (t, c) else { continue };
-                if by_node {
-                    let node = node_of.get(t.as_str()).copied().unwrap_or(t.as_str());
-                    nodes.entry(node.to_owned()).or_default().2 += c;
-                    continue;
-                }
-                let model = self
-                    .tasks
-                    .iter()
-                    .find(|x| x.task == t)
-                    .and_then(|x| x.cpu_model.clone());
-                let label = match &model {
-                    Some(m) => format!("{t} ({m})"),
-                    None => t.clone(),
-                };
-                cpu_rows.push((label, c, Some(task_file(&t))));
-            }
-            for (node, (n, peak, cpu)) in &nodes {
-                let label = format!("{node} ({n} replica{})", if *n == 1 { "" } else { "s" });
-                let href = Some(format!("tasks.html#node-{}", safe_file_name(node)));
-                mem_rows.push((label.clone(), *peak, href.clone()));
-                cpu_rows.push((label, cpu / (*n).max(1) as f64, href));
-            }
-            let per = if by_node { "node" } else { "task" };
-            out.push(Chart {
-                id: "c-mem".into(),
-                title: "Memory ranking".into(),
-                note: if by_node {
-                    "peak MiB per node: the most any of its replicas held (click a node for its replicas)".into()
-                } else {
-                    "peak MiB per task".into()
-                },
-                spec: charts::ranking("Peak memory", "MiB", &mem_rows),
-            });
-            out.push(Chart {
-                id: "c-cpu".into(),
-                title: format!("CPU usage per {per}"),
-                note: if by_node {
-                    "mean % of one CPU of a node's replicas (click a node for its replicas)".into()
-                } else {
-                    "mean % of one CPU, with the CPU model".into()
-                },
-                spec: charts::ranking("Mean CPU", "% CPU", &cpu_rows),
-            });
+            out.extend(self.resource_charts(lf)?);
         }
         // The apps' own metrics: one chart per key · field, a line per node.
         let mut series: Vec<(&str, &str)> = self
@@ -437,6 +362,88 @@ impl Report {
             });
         }
         Ok(out)
+    }
+
+    /// The memory and CPU rankings (per task, or per node past `SUMMARY_TASKS` tasks).
+    fn resource_charts(&self, lf: LazyFrame) -> Result<Vec<Chart>, Error> {
+        let mut charts_out = Vec::new();
+        let mem = collect(
+            aggregate::system_frame(lf.clone(), "mem_bytes"),
+            Table::System,
+        )?;
+        let cpu = collect(aggregate::system_frame(lf, "cpu_percent"), Table::System)?;
+        // Per task: the most memory it held, its mean CPU; per node past SUMMARY_TASKS tasks (its
+        // replicas' highest peak and mean CPU), each node linking to its replicas on the tasks page.
+        let node_of: BTreeMap<&str, &str> = self
+            .tasks
+            .iter()
+            .map(|t| (t.task.as_str(), t.node.as_str()))
+            .collect();
+        let by_node = self.tasks.len() > SUMMARY_TASKS;
+        let mut mem_rows = Vec::new();
+        let mut cpu_rows = Vec::new();
+        // node → (replicas, highest peak MiB, CPU sum)
+        let mut nodes: BTreeMap<String, (usize, f64, f64)> = BTreeMap::new();
+        let (task, max) = (strs(&mem, "task"), f64s(&mem, "max"));
+        for (t, m) in task.into_iter().zip(max) {
+            if let (Some(t), Some(m)) = (t, m) {
+                if by_node {
+                    let node = node_of.get(t.as_str()).copied().unwrap_or(t.as_str());
+                    let e = nodes.entry(node.to_owned()).or_default();
+                    e.0 += 1;
+                    e.1 = e.1.max(m / 1_048_576.0);
+                } else {
+                    mem_rows.push((t.clone(), m / 1_048_576.0, Some(task_file(&t))));
+                }
+            }
+        }
+        let (task, mean) = (strs(&cpu, "task"), f64s(&cpu, "mean"));
+        for (t, c) in task.into_iter().zip(mean) {
+            let (Some(t), Some(c)) = (t, c) else { continue };
+            if by_node {
+                let node = node_of.get(t.as_str()).copied().unwrap_or(t.as_str());
+                nodes.entry(node.to_owned()).or_default().2 += c;
+                continue;
+            }
+            let model = self
+                .tasks
+                .iter()
+                .find(|x| x.task == t)
+                .and_then(|x| x.cpu_model.clone());
+            let label = match &model {
+                Some(m) => format!("{t} ({m})"),
+                None => t.clone(),
+            };
+            cpu_rows.push((label, c, Some(task_file(&t))));
+        }
+        for (node, (n, peak, cpu)) in &nodes {
+            let label = format!("{node} ({n} replica{})", if *n == 1 { "" } else { "s" });
+            let href = Some(format!("tasks.html#node-{}", safe_file_name(node)));
+            mem_rows.push((label.clone(), *peak, href.clone()));
+            cpu_rows.push((label, cpu / (*n).max(1) as f64, href));
+        }
+        let per = if by_node { "node" } else { "task" };
+        charts_out.push(Chart {
+        id: "c-mem".into(),
+        title: "Memory ranking".into(),
+        note: if by_node {
+            "peak MiB per node: the most any of its replicas held (click a node for its replicas)".into()
+        } else {
+            "peak MiB per task".into()
+        },
+        spec: charts::ranking("Peak memory", "MiB", &mem_rows),
+    });
+        charts_out.push(Chart {
+            id: "c-cpu".into(),
+            title: format!("CPU usage per {per}"),
+            note: if by_node {
+                "mean % of one CPU of a node's replicas (click a node for its replicas)".into()
+            } else {
+                "mean % of one CPU, with the CPU model".into()
+            },
+            spec: charts::ranking("Mean CPU", "% CPU", &cpu_rows),
+        });
+        Ok(charts_out)
     }
 
     /// Rules for every change of conditions and scenario event.

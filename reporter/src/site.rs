@@ -27,6 +27,19 @@ pub struct Rendered {
     pub bytes: u64,
 }
 
+impl Rendered {
+    /// What `wotemu report` says: pages, charts and size, how long it took, and what to open.
+    pub fn describe(&self, seconds: f64) -> String {
+        format!(
+            "Wrote the report: {} pages, {} charts, {:.1} MiB in {seconds:.2} s.\nOpen {}",
+            self.pages,
+            self.charts,
+            self.bytes as f64 / 1_048_576.0,
+            self.out.join("index.html").display()
+        )
+    }
+}
+
 /// Writes pages with one Tera instance and the site's frame; shared by the threads that render pages. Each
 /// chart's template is kept once for the whole site and written by [`Writer::finish`].
 pub(crate) struct Writer<'a> {

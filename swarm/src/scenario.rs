@@ -544,29 +544,7 @@ impl Executor<'_> {
                 self.paused.insert(key, done);
                 result
             }
-            Action::Resume { target } => {
-                // Paused replicas do not run: look among the containers of the service's tasks.
-                let service = format!("{}_{}", self.cfg.stack, target.node);
-                let running = self.running(&service).map_err(|e| e.to_string())?;
-                let slots = target.slots(running.len() as u32);
-                for r in running.into_iter().filter(|r| slots.contains(&r.slot)) {
-                    if self
-                        .rt
-                        .block_on(self.docker.unpause_container(&r.container))
-                        .is_ok()
-                    {
-                        touched.push(r.task);
-                    }
-                }
-                self.paused.retain(|_, v| {
-                    v.retain(|(t, _)| !touched.contains(t));
-                    !v.is_empty()
-                });
-                if touched.is_empty() {
-                    return Err(format!("no paused replica of {}", target.label()));
-                }
-                Ok(())
-            }
+            Action::Resume { target } => self.resume(target, touched),
             Action::Stress { .. } if st.undo => {
                 // The loads end by themselves after the event's `for`.
                 touched.extend(self.stressed.remove(&key).unwrap_or_default());
@@ -606,25 +584,7 @@ impl Executor<'_> {
                 )
             }
             Action::Disconnect { node, network } => {
-                let op = if st.undo { "-D" } else { "-I" };
-                let service = format!("{}_{node}", self.cfg.stack);
-                let running = self.running(&service).map_err(|e| e.to_string())?;
-                if running.is_empty() {
-                    return Err(format!("no running replica of {node}"));
-                }
-                for r in running {
-                    let addr = self.address_on(&r.container, network)?;
-                    for (chain, dir) in [("INPUT", "-d"), ("OUTPUT", "-s")] {
-                        self.exec_wait(
-                            &r.container,
-                            ["iptables", "-w", op, chain, dir, &addr, "-j", "DROP"]
-                                .map(String::from)
-                                .into(),
-                        )?;
-                    }
-                    touched.push(r.task);
-                }
-                Ok(())
+                self.disconnect(node, network, st.undo, touched)
             }
             Action::Scale { node, replicas } => {
                 let service = format!("{}_{node}", self.cfg.stack);
@@ -645,24 +605,87 @@ impl Executor<'_> {
                 touched.push(format!("{service} → {want} replicas"));
                 Ok(())
             }
-            Action::Churn { node, share_pct } => {
-                let service = format!("{}_{node}", self.cfg.stack);
-                let running = self.running(&service).map_err(|e| e.to_string())?;
-                if running.is_empty() {
-                    return Err(format!("no running replica of {node}"));
-                }
-                let n = ((running.len() as f64 * share_pct / 100.0).round() as usize)
-                    .clamp(1, running.len());
-                // A different set each time: the window moves along the slots.
-                let first = (st.occurrence as usize - 1) * n % running.len();
-                for k in 0..n {
-                    let r = &running[(first + k) % running.len()];
-                    self.signal(&r.container, "SIGTERM")?;
-                    touched.push(r.task.clone());
-                }
-                Ok(())
+            Action::Churn { node, share_pct } => self.churn(node, *share_pct, st, touched),
+        }
+    }
+
+    /// An explicit `resume`: paused replicas do not run, so they are looked for among the service's tasks.
+    fn resume(&mut self, target: &Target, touched: &mut Vec<String>) -> Result<(), String> {
+        // Paused replicas do not run: look among the containers of the service's tasks.
+        let service = format!("{}_{}", self.cfg.stack, target.node);
+        let running = self.running(&service).map_err(|e| e.to_string())?;
+        let slots = target.slots(running.len() as u32);
+        for r in running.into_iter().filter(|r| slots.contains(&r.slot)) {
+            if self
+                .rt
+                .block_on(self.docker.unpause_container(&r.container))
+                .is_ok()
+            {
+                touched.push(r.task);
             }
         }
+        self.paused.retain(|_, v| {
+            v.retain(|(t, _)| !touched.contains(t));
+            !v.is_empty()
+        });
+        if touched.is_empty() {
+            return Err(format!("no paused replica of {}", target.label()));
+        }
+        Ok(())
+    }
+
+    /// A `disconnect` (or its undo): drops in each of the node's containers for its address on the network.
+    fn disconnect(
+        &mut self,
+        node: &str,
+        network: &str,
+        undo: bool,
+        touched: &mut Vec<String>,
+    ) -> Result<(), String> {
+        let op = if undo { "-D" } else { "-I" };
+        let service = format!("{}_{node}", self.cfg.stack);
+        let running = self.running(&service).map_err(|e| e.to_string())?;
+        if running.is_empty() {
+            return Err(format!("no running replica of {node}"));
+        }
+        for r in running {
+            let addr = self.address_on(&r.container, network)?;
+            for (chain, dir) in [("INPUT", "-d"), ("OUTPUT", "-s")] {
+                self.exec_wait(
+                    &r.container,
+                    ["iptables", "-w", op, chain, dir, &addr, "-j", "DROP"]
+                        .map(String::from)
+                        .into(),
+                )?;
+            }
+            touched.push(r.task);
+        }
+        Ok(())
+    }
+
+    /// A `churn` step: that share of the node's replicas stops (Swarm replaces them).
+    fn churn(
+        &mut self,
+        node: &str,
+        share_pct: f64,
+        st: &Step,
+        touched: &mut Vec<String>,
+    ) -> Result<(), String> {
+        let service = format!("{}_{node}", self.cfg.stack);
+        let running = self.running(&service).map_err(|e| e.to_string())?;
+        if running.is_empty() {
+            return Err(format!("no running replica of {node}"));
+        }
+        let n =
+            ((running.len() as f64 * share_pct / 100.0).round() as usize).clamp(1, running.len());
+        // A different set each time: the window moves along the slots.
+        let first = (st.occurrence as usize - 1) * n % running.len();
+        for k in 0..n {
+            let r = &running[(first + k) % running.len()];
+            self.signal(&r.container, "SIGTERM")?;
+            touched.push(r.task.clone());
+        }
+        Ok(())
     }
 
     /// Does one step and says how it went.

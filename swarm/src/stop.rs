@@ -7,7 +7,7 @@
 //! ([`keep_tail`]) — are plain functions tested without an engine.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use bollard::models::{Service, Task};
@@ -274,6 +274,19 @@ impl Stopped {
     }
 }
 
+/// Collects `stack` from the Redis at `redis_url` into `out`, leaving Redis as it is: `wotemu report --stack` and the end of `wotemu stop` (0.6's workflow reads
+/// the store again).
+pub fn collect_kept(
+    redis_url: &str,
+    stack: &str,
+    out: &Path,
+    progress: &dyn Progress,
+) -> Result<CollectSummary, Error> {
+    let mut copts = CollectOptions::new(redis_url, stack, out);
+    copts.trim = false;
+    Ok(wotemu_collector::collect(&copts, progress)?)
+}
+
 /// Ends the stack: snapshot (with logs) into Redis, remove every service but Redis, wait for the agents'
 /// last data, then collect the dataset without trimming Redis (0.6's `wotemu report --stack` reads it again).
 pub fn stop(opts: &StopOptions, progress: &dyn Progress) -> Result<Stopped, Error> {
@@ -441,9 +454,7 @@ pub fn stop(opts: &StopOptions, progress: &dyn Progress) -> Result<Stopped, Erro
 
     lap("wait");
     // 4. Collect, keeping the store as it is: `wotemu report --stack` reads it again (0.6's workflow).
-    let mut copts = CollectOptions::new(&opts.redis_url, stack, &opts.out);
-    copts.trim = false;
-    let summary = wotemu_collector::collect(&copts, progress)?;
+    let summary = collect_kept(&opts.redis_url, stack, &opts.out, progress)?;
     lap("collect");
     let failed_tasks: Vec<String> = snap
         .iter()

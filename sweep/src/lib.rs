@@ -104,6 +104,14 @@ pub struct Sweep {
     pub replicas: usize,
 }
 
+/// The complete combinations of a sweep, as its comparison reads them ([`Sweep::compared`]).
+#[derive(Debug, Clone, Default)]
+pub struct Compared {
+    pub params: Vec<String>,
+    pub points: Vec<(Vec<String>, u32)>,
+    pub runs: Vec<PathBuf>,
+}
+
 impl Sweep {
     /// Parses the parameters, builds every combination and validates each (before anything runs); refuses
     /// an output folder that holds runs of other values.
@@ -232,6 +240,23 @@ impl Sweep {
     /// The combinations whose run is complete, in order.
     pub fn complete(&self) -> Vec<&Point> {
         self.points.iter().filter(|p| self.done(p)).collect()
+    }
+
+    /// What the comparison of the complete combinations needs: the `--set` paths in order, then per complete
+    /// combination its values and repeat (1-based), and its run directory.
+    pub fn compared(&self) -> Compared {
+        let complete = self.complete();
+        Compared {
+            params: self.params.iter().map(|p| p.path.clone()).collect(),
+            points: complete
+                .iter()
+                .map(|p| {
+                    let values = self.set_of(p).into_iter().map(|(_, v)| v).collect();
+                    (values, p.repeat)
+                })
+                .collect(),
+            runs: complete.iter().map(|p| self.dir(p)).collect(),
+        }
     }
 
     /// `wotemu sweep --dry-run`: each combination's folder and whether it is done, then how many there are

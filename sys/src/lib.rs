@@ -20,6 +20,7 @@ pub mod cmd;
 pub mod cpu_speed;
 pub mod facts;
 pub mod fs;
+pub mod logging;
 pub mod net;
 pub mod netns;
 pub mod process;

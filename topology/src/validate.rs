@@ -127,25 +127,7 @@ pub fn validate(raw: &RawTopology, locate: &dyn Locate) -> Result<Validated, Vec
         nodes: node_names,
     } = names(&mut p, raw);
 
-    if raw.nodes.is_empty() {
-        p.error(
-            Kind::NoNodes,
-            &root,
-            "the topology has no nodes",
-            Some("add at least one node under `nodes:` (see `wotemu schema topology`)".into()),
-        );
-    }
-    if raw.networks.is_empty() && !raw.nodes.is_empty() {
-        p.error(
-            Kind::NoNetworks,
-            &root,
-            "the topology has no networks",
-            Some(
-                "add a network under `networks:`, e.g. `networks: {wifi: {conditions: wifi}}`"
-                    .into(),
-            ),
-        );
-    }
+    nodes_and_networks_present(&mut p, raw);
 
     let ports = ports(&mut p, raw.ports.as_ref());
     let images = images(raw.images.as_ref());
@@ -158,63 +140,8 @@ pub fn validate(raw: &RawTopology, locate: &dyn Locate) -> Result<Validated, Vec
         networks.push(network(&mut p, &at, net, net_names[raw_name].clone()));
     }
 
-    let resolve_net = |p: &mut Problems<'_>, at: &DocPath, n: &str| -> Option<String> {
-        let norm = names::underscore(n);
-        if net_names.values().any(|v| *v == norm) {
-            return Some(norm);
-        }
-        let known: Vec<&str> = net_names.values().map(String::as_str).collect();
-        p.error(
-            Kind::UnknownNetwork,
-            at,
-            format!("unknown network `{n}`"),
-            Some(hint_known("networks", &known, n)),
-        );
-        None
-    };
-
-    // Brokers.
-    let mut brokers = Vec::new();
-    for (raw_name, b) in &raw.brokers {
-        let at = root.key("brokers").key(raw_name);
-        let mut nets = Vec::new();
-        for (i, n) in b.networks.iter().enumerate() {
-            nets.extend(resolve_net(&mut p, &at.key("networks").index(i), n));
-        }
-        if b.networks.is_empty() {
-            p.error(
-                Kind::NoNetworks,
-                &at.key("networks"),
-                format!("broker `{raw_name}` is on no network"),
-                Some("list at least one network, e.g. `networks: [wifi]`".into()),
-            );
-        }
-        dedup_keep_order(&mut nets);
-        brokers.push(Broker {
-            name: broker_names[raw_name].clone(),
-            networks: nets,
-            compose: compose_map(&mut p, &at.key("compose"), &b.compose),
-        });
-    }
-
-    // Services.
-    let mut services = Vec::new();
-    for (raw_name, s) in &raw.services {
-        let at = root.key("services").key(raw_name);
-        if s.image.trim().is_empty() {
-            p.error(
-                Kind::BadValue,
-                &at.key("image"),
-                "the service has no image",
-                Some("write e.g. `image: mongo:4`".into()),
-            );
-        }
-        services.push(Service {
-            name: service_names[raw_name].clone(),
-            image: s.image.trim().to_owned(),
-            options: s.options.clone(),
-        });
-    }
+    let mut brokers = brokers(&mut p, raw, &broker_names, &net_names);
+    let mut services = services(&mut p, raw, &service_names);
 
     // Nodes.
     let mut nodes = Vec::new();
@@ -224,7 +151,12 @@ pub fn validate(raw: &RawTopology, locate: &dyn Locate) -> Result<Validated, Vec
         let name = node_names[raw_name].clone();
         let mut nets = Vec::new();
         for (i, net) in n.networks.iter().enumerate() {
-            nets.extend(resolve_net(&mut p, &at.key("networks").index(i), net));
+            nets.extend(network_named(
+                &mut p,
+                &at.key("networks").index(i),
+                net,
+                &net_names,
+            ));
         }
         if n.networks.is_empty() {
             p.error(
@@ -304,6 +236,111 @@ pub fn validate(raw: &RawTopology, locate: &dyn Locate) -> Result<Validated, Vec
         },
         warnings: p.warnings,
     })
+}
+
+/// A topology needs nodes, and networks for them.
+fn nodes_and_networks_present(p: &mut Problems<'_>, raw: &RawTopology) {
+    let root = DocPath::default();
+    if raw.nodes.is_empty() {
+        p.error(
+            Kind::NoNodes,
+            &root,
+            "the topology has no nodes",
+            Some("add at least one node under `nodes:` (see `wotemu schema topology`)".into()),
+        );
+    }
+    if raw.networks.is_empty() && !raw.nodes.is_empty() {
+        p.error(
+            Kind::NoNetworks,
+            &root,
+            "the topology has no networks",
+            Some(
+                "add a network under `networks:`, e.g. `networks: {wifi: {conditions: wifi}}`"
+                    .into(),
+            ),
+        );
+    }
+}
+
+/// The extra containers (0.6's `services`), each with an image.
+fn services(
+    p: &mut Problems<'_>,
+    raw: &RawTopology,
+    service_names: &BTreeMap<String, String>,
+) -> Vec<Service> {
+    let root = DocPath::default();
+    let mut services = Vec::new();
+    for (raw_name, s) in &raw.services {
+        let at = root.key("services").key(raw_name);
+        if s.image.trim().is_empty() {
+            p.error(
+                Kind::BadValue,
+                &at.key("image"),
+                "the service has no image",
+                Some("write e.g. `image: mongo:4`".into()),
+            );
+        }
+        services.push(Service {
+            name: service_names[raw_name].clone(),
+            image: s.image.trim().to_owned(),
+            options: s.options.clone(),
+        });
+    }
+    services
+}
+
+/// The network `n` names (normalised), or an error at `at` naming the known ones.
+fn network_named(
+    p: &mut Problems<'_>,
+    at: &DocPath,
+    n: &str,
+    net_names: &BTreeMap<String, String>,
+) -> Option<String> {
+    let norm = names::underscore(n);
+    if net_names.values().any(|v| *v == norm) {
+        return Some(norm);
+    }
+    let known: Vec<&str> = net_names.values().map(String::as_str).collect();
+    p.error(
+        Kind::UnknownNetwork,
+        at,
+        format!("unknown network `{n}`"),
+        Some(hint_known("networks", &known, n)),
+    );
+    None
+}
+
+/// The brokers, each on at least one known network.
+fn brokers(
+    p: &mut Problems<'_>,
+    raw: &RawTopology,
+    broker_names: &BTreeMap<String, String>,
+    net_names: &BTreeMap<String, String>,
+) -> Vec<Broker> {
+    let root = DocPath::default();
+    let mut brokers = Vec::new();
+    for (raw_name, b) in &raw.brokers {
+        let at = root.key("brokers").key(raw_name);
+        let mut nets = Vec::new();
+        for (i, n) in b.networks.iter().enumerate() {
+            nets.extend(network_named(p, &at.key("networks").index(i), n, net_names));
+        }
+        if b.networks.is_empty() {
+            p.error(
+                Kind::NoNetworks,
+                &at.key("networks"),
+                format!("broker `{raw_name}` is on no network"),
+                Some("list at least one network, e.g. `networks: [wifi]`".into()),
+            );
+        }
+        dedup_keep_order(&mut nets);
+        brokers.push(Broker {
+            name: broker_names[raw_name].clone(),
+            networks: nets,
+            compose: compose_map(p, &at.key("compose"), &b.compose),
+        });
+    }
+    brokers
 }
 
 /// The stack's Redis (its own, by host name, or an external one by URL) and an external Docker API proxy.

@@ -7,6 +7,7 @@ the app ``async def app(wot, conf, loop, **params)`` exactly as WoTemu 0.6 did.
 """
 
 import asyncio
+import faulthandler
 import importlib
 import importlib.util
 import io
@@ -579,7 +580,13 @@ def run(config_json, rec):
 async def _main(cfg, rec):
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
-    rec.set_stopper(lambda: loop.call_soon_threadsafe(stop.set))
+
+    def request_stop():
+        # Should the stop not end in time (a call that blocks the loop), the log tells where each thread is.
+        faulthandler.dump_traceback_later(STOP_DIAGNOSIS_SECS, file=sys.__stderr__)
+        loop.call_soon_threadsafe(stop.set)
+
+    rec.set_stopper(request_stop)
     failure = []
 
     def on_exception(loop_, context):
@@ -628,6 +635,9 @@ async def _main(cfg, rec):
 #: Seconds the servient is given to shut down, and the tasks left after the app to end once cancelled.
 SHUTDOWN_SECS = 5
 LEFT_TASKS_SECS = 2
+#: After a stop request, when every thread's Python stack is written to stderr (the replica's log) if the
+#: agent has not stopped yet: later than the bounded stop below can take.
+STOP_DIAGNOSIS_SECS = SHUTDOWN_SECS + 3 * LEFT_TASKS_SECS + 1
 
 
 def _run_bounded(main):
@@ -649,6 +659,7 @@ def _run_bounded(main):
                 if not task.done():
                     task.cancel()
         finally:
+            faulthandler.cancel_dump_traceback_later()
             asyncio.set_event_loop(None)
             # Closing does not wait for the executor's threads.
             loop.close()

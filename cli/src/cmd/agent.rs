@@ -53,19 +53,16 @@ pub(crate) fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
             }))?;
         } else {
             output::say(&cfg.describe());
-        }
-        return match checked {
-            Ok(file) => {
-                if !args.json {
-                    output::say(&format!("The app loads: {file}"));
-                }
-                Ok(ExitCode::SUCCESS)
+            if let Ok(file) = &checked {
+                output::say(&format!("The app loads: {file}"));
             }
-            Err(f) => bail!("the app does not load: {}\n{}", f.summary, f.traceback),
-        };
+        }
+        return checked
+            .map(|_| ExitCode::SUCCESS)
+            .map_err(|f| anyhow::anyhow!("the app does not load: {}\n{}", f.summary, f.traceback));
     }
-    if !args.route_via.is_empty() {
-        super::net::route_via_all(&args.route_via, args.route_wait)?;
+    if !args.route.via.is_empty() {
+        super::net::route_via_all(&args.route)?;
     }
     let task = cfg.task.clone();
     let out =

@@ -32,11 +32,11 @@ pub(crate) fn compare(
     for w in c.warnings() {
         output::warn(w);
     }
-    let out = match (&args.out, args.json) {
-        (Some(o), _) => Some(o.clone()),
-        (None, false) => Some(PathBuf::from("compare-site")),
-        (None, true) => None,
-    };
+    // Written where asked, else into compare-site unless the result is JSON on stdout.
+    let out = args
+        .out
+        .clone()
+        .or_else(|| (!args.json).then(|| PathBuf::from("compare-site")));
     if let Some(out) = &out {
         c.render(out)
             .with_context(|| format!("writing the comparison into {}", out.display()))?;
@@ -44,19 +44,7 @@ pub(crate) fn compare(
     if args.json {
         output::json(&c.json())?;
     } else {
-        let (lines, significant) = c.describe_changes(20);
-        for l in lines {
-            output::say(&l);
-        }
-        output::say(&format!(
-            "Compared {} runs in {:.1} s (baseline {}): {significant} significant changes{}",
-            c.labels().len(),
-            started.elapsed().as_secs_f64(),
-            c.labels()[baseline],
-            out.as_ref()
-                .map(|o| format!("; site: {}", o.join("index.html").display()))
-                .unwrap_or_default()
-        ));
+        output::say(&c.describe(20, started.elapsed().as_secs_f64(), out.as_deref()));
     }
     let violated: Vec<_> = c.verdicts().iter().filter(|v| v.violated).collect();
     for v in &violated {

@@ -17,7 +17,7 @@ pub(crate) fn run(args: DoctorArgs) -> anyhow::Result<ExitCode> {
     if args.json {
         output::json(&serde_json::json!({"ready_for_runs": ready, "checks": checks}))?;
     } else {
-        output::print(&doctor::describe(&checks))?;
+        output::print(doctor::describe(&checks))?;
     }
     Ok(if ready {
         ExitCode::SUCCESS
@@ -30,7 +30,7 @@ pub(crate) fn completions(args: CompletionsArgs) -> anyhow::Result<ExitCode> {
     let mut cmd = Cli::command();
     let mut buf = Vec::new();
     clap_complete::generate(args.shell, &mut cmd, "wotemu", &mut buf);
-    output::print(&String::from_utf8_lossy(&buf))?;
+    output::print(&buf)?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -45,7 +45,7 @@ pub(crate) fn run(args: QueryArgs) -> anyhow::Result<ExitCode> {
         None => {
             let mut buf = Vec::new();
             query::write(&mut df, format, &mut buf).context("formatting the result")?;
-            output::print_bytes(&buf)?;
+            output::print(&buf)?;
         }
     }
     Ok(ExitCode::SUCCESS)

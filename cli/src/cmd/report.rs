@@ -3,12 +3,10 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
-use wotemu_collector::CollectOptions;
+use wotemu_collector::Progress;
 use wotemu_reporter::{Report, ReportOptions};
 
 use crate::cli::ReportArgs;
-use wotemu_collector::Progress;
-
 use crate::output::{self, Bar};
 
 pub(crate) fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
@@ -22,10 +20,7 @@ pub(crate) fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
             // 0.6 style: collect first, into a dataset kept beside the site; Redis is left as it is.
             let dir = args.out.join("dataset");
             let url = wotemu_swarm::password::stack_redis_url(&args.redis.redis_url, stack);
-            let mut opts = CollectOptions::new(&url, stack, &dir);
-            opts.trim = false;
-            let bar = Bar::new();
-            let summary = wotemu_collector::collect(&opts, &bar)
+            let summary = wotemu_swarm::stop::collect_kept(&url, stack, &dir, &Bar::new())
                 .with_context(|| format!("collecting stack `{stack}` into {}", dir.display()))?;
             collected = Some(summary.manifest);
             dir
@@ -65,14 +60,7 @@ pub(crate) fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
             "seconds": started.elapsed().as_secs_f64(),
         }))?;
     } else {
-        output::say(&format!(
-            "Wrote the report: {} pages, {} charts, {:.1} MiB in {:.2} s.\nOpen {}",
-            rendered.pages,
-            rendered.charts,
-            rendered.bytes as f64 / 1_048_576.0,
-            started.elapsed().as_secs_f64(),
-            index.display()
-        ));
+        output::say(&rendered.describe(started.elapsed().as_secs_f64()));
     }
     if args.open {
         let status = std::process::Command::new("xdg-open").arg(&index).status();

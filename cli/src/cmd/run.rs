@@ -58,17 +58,8 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     );
     bar.finish();
     let done = done?;
-    output::say(&format!(
-        "Done in {:.1} s (stop, collect and report: {:.1} s).\n  dataset: {}\n  report:  {}",
-        done.seconds,
-        done.stop_seconds,
-        out.display(),
-        if args.no_report {
-            "(--no-report)".to_owned()
-        } else {
-            site.join("index.html").display().to_string()
-        }
-    ));
+    let index = site.join("index.html");
+    output::say(&done.describe(&out, (!args.no_report).then_some(index.as_path())));
     Ok(crate::outcome::of_dataset(&done.manifest, &out))
 }
 
@@ -108,21 +99,22 @@ pub(crate) fn stop(mut args: StopArgs) -> anyhow::Result<ExitCode> {
     let bar = Bar::new();
     let stopped = wotemu_lab::clean::stop_run(&run, &bar, &Shown::default());
     bar.finish();
-    let (manifest, dir) = match stopped? {
+    let manifest = match stopped? {
         wotemu_lab::clean::Stopped::Saved(m) => {
             report_saved(&run);
-            (m, run)
+            m
         }
         wotemu_lab::clean::Stopped::Ended(m) => {
+            let site = run.join("site/index.html");
             output::say(&format!(
                 "Stopped. Dataset: {}; report: {}",
                 run.display(),
-                run.join("site/index.html").display()
+                site.display()
             ));
-            (m, run)
+            m
         }
     };
-    Ok(crate::outcome::of_dataset(&manifest, &dir))
+    Ok(crate::outcome::of_dataset(&manifest, &run))
 }
 
 /// Renders the report of a crashed run just saved into `run_dir` (a failure is a warning: its dataset is
@@ -163,14 +155,5 @@ pub(crate) fn clean(args: CleanArgs) -> anyhow::Result<ExitCode> {
     if done.removed == 0 && done.salvaged.saved.is_empty() {
         output::say("Nothing to clean.");
     }
-    // 1: something could not be saved or undone; 3: a crashed run was saved (a dataset marked incomplete).
-    Ok(
-        if !done.problems.is_empty() || !done.salvaged.failed.is_empty() {
-            ExitCode::from(1)
-        } else if !done.salvaged.saved.is_empty() {
-            ExitCode::from(3)
-        } else {
-            ExitCode::SUCCESS
-        },
-    )
+    Ok(ExitCode::from(done.exit_code()))
 }

@@ -14,7 +14,7 @@ pub(crate) fn stop(args: StopArgs) -> anyhow::Result<ExitCode> {
     let opts = wotemu_swarm::StopOptions::new(
         &stack,
         args.compose_file.as_deref(),
-        &args.redis_url,
+        &args.redis.redis_url,
         args.out.clone(),
         Duration::from_secs_f64(args.wait.max(0.0)),
     )?;

@@ -1,6 +1,5 @@
 //! `wotemu sweep`: glue over `wotemu-sweep` (plan, dry run, run) and the comparison of its complete runs.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
@@ -37,24 +36,16 @@ pub(crate) fn run(args: SweepArgs) -> anyhow::Result<ExitCode> {
     if outcome.interrupted {
         return Ok(ExitCode::from(130));
     }
-    let complete = sweep.complete();
-    if complete.len() >= 2 {
+    let compared = sweep.compared();
+    if compared.runs.len() >= 2 {
         if let Some((mean, max)) = outcome.gaps {
             output::say(&format!(
                 "Between combinations (one run's stop to the next one's first interaction): mean {mean:.1} s, max {max:.1} s"
             ));
         }
         let info = SweepInfo {
-            params: sweep.params.iter().map(|p| p.path.clone()).collect(),
-            points: complete
-                .iter()
-                .map(|p| {
-                    (
-                        sweep.set_of(p).into_iter().map(|(_, v)| v).collect(),
-                        p.repeat,
-                    )
-                })
-                .collect(),
+            params: compared.params,
+            points: compared.points,
         };
         let cargs = CompareArgs {
             runs: Vec::new(),
@@ -65,8 +56,7 @@ pub(crate) fn run(args: SweepArgs) -> anyhow::Result<ExitCode> {
             title: Some(format!("wotemu sweep · {}", args.topology.display())),
             base_url: None,
         };
-        let runs: Vec<PathBuf> = complete.iter().map(|p| sweep.dir(p)).collect();
-        super::compare::compare(runs, 0, &cargs, Some(info))?;
+        super::compare::compare(compared.runs, 0, &cargs, Some(info))?;
         output::say(&format!(
             "Sweep page: {}",
             args.out.join("compare/sweep.html").display()

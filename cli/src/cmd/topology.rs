@@ -38,7 +38,7 @@ pub(crate) fn run(cmd: TopologyCommand) -> anyhow::Result<ExitCode> {
             if json {
                 output::json(&t)?;
             } else {
-                output::print(&wotemu_topology::to_yaml(&t))?;
+                output::print(wotemu_topology::to_yaml(&t))?;
             }
             Ok(ExitCode::SUCCESS)
         }

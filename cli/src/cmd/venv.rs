@@ -13,7 +13,7 @@ pub(crate) fn run(args: VenvArgs) -> anyhow::Result<ExitCode> {
     if !args.create {
         return Ok(match venv::find() {
             Some(v) if v.join("bin/python").exists() => {
-                output::print(&format!("{}\n", v.display()))?;
+                output::print(format!("{}\n", v.display()))?;
                 ExitCode::SUCCESS
             }
             _ => {

@@ -453,7 +453,6 @@ impl Comparison {
         }
     }
 
-    /// The gates' verdicts.
     /// The significant changes for people, a line each (at most `limit` lines of percentiles; every change
     /// of a success rate), and how many there are.
     pub fn describe_changes(&self, limit: usize) -> (Vec<String>, usize) {
@@ -495,6 +494,22 @@ impl Comparison {
         (lines, significant)
     }
 
+    /// `wotemu compare` for people: the significant changes (at most `limit` lines of percentiles), then a
+    /// line with how many runs, how long it took (`seconds`), the baseline and the site written, if any.
+    pub fn describe(&self, limit: usize, seconds: f64, site: Option<&std::path::Path>) -> String {
+        let (mut lines, significant) = self.describe_changes(limit);
+        let labels = self.labels();
+        lines.push(format!(
+            "Compared {} runs in {seconds:.1} s (baseline {}): {significant} significant changes{}",
+            labels.len(),
+            labels[self.baseline],
+            site.map(|o| format!("; site: {}", o.join("index.html").display()))
+                .unwrap_or_default()
+        ));
+        lines.join("\n")
+    }
+
+    /// The gates' verdicts.
     pub fn verdicts(&self) -> &[Verdict] {
         &self.verdicts
     }

@@ -388,6 +388,27 @@ impl Comparison {
                     .collect(),
             ));
         }
+        let nodes = self.node_views();
+        IndexView {
+            warnings: &self.warnings,
+            runs,
+            labels,
+            differences,
+            gates,
+            groups,
+            protos,
+            traffic,
+            errors,
+            nodes,
+            tests: self.tests,
+            alpha: super::stats::ALPHA,
+            baseline: &self.runs[self.baseline].label,
+            sweep: self.sweep.is_some(),
+        }
+    }
+
+    /// Each node's figures in each run (a row per node and run).
+    fn node_views(&self) -> Vec<NodeView> {
         let names: BTreeSet<&String> = self.runs.iter().flat_map(|r| r.nodes.keys()).collect();
         let mut nodes = Vec::new();
         for n in names {
@@ -422,22 +443,7 @@ impl Comparison {
                 });
             }
         }
-        IndexView {
-            warnings: &self.warnings,
-            runs,
-            labels,
-            differences,
-            gates,
-            groups,
-            protos,
-            traffic,
-            errors,
-            nodes,
-            tests: self.tests,
-            alpha: super::stats::ALPHA,
-            baseline: &self.runs[self.baseline].label,
-            sweep: self.sweep.is_some(),
-        }
+        nodes
     }
 
     fn index_charts(&self) -> Vec<Chart> {

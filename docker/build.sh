@@ -7,6 +7,7 @@
 #   wotemu/redis:VERSION             Redis for the stack's data (`wotemu redis-server`: the stack's password from
 #                                    its secret, no persistence to disk, no eviction)
 #   wotemu/docker-api-proxy:VERSION  read-only Docker API for the agents (`wotemu docker-api-proxy`)
+#   wotemu/host:VERSION              a worker host of `wotemu swarm up` (Debian's docker.io) and its registry
 # wotemu/redis and wotemu/docker-api-proxy are wotemu/wotemu with another entry point: they share its layer.
 #
 #   docker/build.sh                  build them (root; needs debootstrap, installs it if missing)
@@ -122,6 +123,27 @@ log "Importing $prefix/wotemu:$version"
 tar -C "$rootfs" --anchored "${excludes[@]}" -c . |
   docker import --change "$env_line" --change 'ENTRYPOINT ["/usr/local/bin/wotemu"]' - "$prefix/wotemu:$version" >/dev/null
 
+# wotemu/host: a worker host of `wotemu swarm up` (its own dockerd, on fuse-overlayfs) and the local Swarm's
+# registry, from Debian's docker.io and docker-registry on the same Debian base (without wotemu's files). Made
+# once into target/docker/host-rootfs (again when docker/host-packages.txt changes).
+host_rootfs="$work/host-rootfs"
+host_packages=$(grep -v '^\s*#' docker/host-packages.txt | xargs)
+if [ ! -x "$host_rootfs/usr/sbin/dockerd" ] || ! cmp -s docker/host-packages.txt "$host_rootfs/opt/wotemu-host-packages.txt"; then
+  log "Installing the worker host's Debian packages: $host_packages"
+  rm -rf "$host_rootfs"
+  tar -C "$rootfs" --exclude=./opt/wotemu --exclude=./usr/local/bin/wotemu -c . | (mkdir -p "$host_rootfs" && tar -C "$host_rootfs" -x)
+  cp /etc/resolv.conf "$host_rootfs/etc/resolv.conf"
+  chroot "$host_rootfs" sh -c "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+      --no-install-recommends $host_packages >/dev/null && apt-get clean && rm -rf /var/lib/apt/lists/*"
+  rm -f "$host_rootfs/etc/resolv.conf"
+  # The registry without authentication: it listens in the engine's bridge network, published on 127.0.0.1 only.
+  printf 'version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: /var/lib/docker-registry\n  delete:\n    enabled: true\nhttp:\n  addr: :5000\n' \
+    >"$host_rootfs/etc/docker/registry/config.yml"
+  cp docker/host-packages.txt "$host_rootfs/opt/wotemu-host-packages.txt"
+fi
+log "Importing $prefix/host:$version"
+tar -C "$host_rootfs" -c . | docker import --change 'ENTRYPOINT ["/usr/sbin/dockerd"]' - "$prefix/host:$version" >/dev/null
+
 # The other images: layers on top of it (built offline: the base is local).
 derive() {
   local name=$1 context=$2 dockerfile=$3
@@ -139,4 +161,13 @@ derive "$prefix/wotemu-vision:$version" "$work/vision" "FROM $prefix/wotemu:$ver
 COPY opt /opt
 ENV WOTEMU_PYTHONPATH=$vision_dir WOTEMU_SAMPLE_PHOTOS=$vision_dir/photos"
 docker image ls --format '{{.Repository}}:{{.Tag}}  {{.Size}}' | grep "^$prefix/" | grep ":$version " >&2 || true
-log "Done: $prefix/wotemu:$version, $prefix/wotemu-vision:$version, $prefix/redis:$version, $prefix/docker-api-proxy:$version"
+log "Done: $prefix/wotemu:$version, $prefix/wotemu-vision:$version, $prefix/redis:$version, $prefix/docker-api-proxy:$version, $prefix/host:$version"
+# A prefix that names a registry (its first part a host with a port or a dot, as `wotemu swarm up`'s
+# 127.0.0.1:5000/wotemu) gets the stack's images pushed there, for every host of the Swarm to pull.
+case "${prefix%%/*}" in
+  *:*|*.*)
+    for image in wotemu wotemu-vision redis docker-api-proxy; do
+      log "Pushing $prefix/$image:$version"
+      docker push -q "$prefix/$image:$version" >/dev/null
+    done ;;
+esac

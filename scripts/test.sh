@@ -3,22 +3,30 @@
 #   scripts/test.sh [nextest filter args...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Each step says when it starts and how long the one before took (CI must stay within 60 minutes).
+step() {
+  [ -n "${step_name:-}" ] && printf '    (%s: %d s)\n' "$step_name" $((SECONDS - step_start)) >&2
+  step_name=$1 step_start=$SECONDS
+  printf '==> %s (at %d s)\n' "$1" "$SECONDS" >&2
+}
+trap 'step end' EXIT
+step "scripts/setup.sh"
 scripts/setup.sh
 export PYO3_PYTHON="${PYO3_PYTHON:-$(command -v /root/.pyenv/versions/3.11.7/bin/python3.11 || command -v python3)}"
 
-echo "==> docker/build.sh --debug (the images the Swarm tests deploy)" >&2
+step "docker/build.sh --debug (the images the Swarm tests deploy)"
 docker/build.sh --debug
-echo "==> cargo fmt --check" >&2
+step "cargo fmt --check"
 cargo fmt --all -- --check
-echo "==> cargo clippy" >&2
+step "cargo clippy"
 cargo clippy --locked --workspace --all-targets -- -D warnings
-echo "==> the topology fuzz target replays its corpus" >&2
+step "the topology fuzz target replays its corpus"
 # Built by setup.sh with the workspace (a member): `cargo build -p` would build its dependencies again with
 # the features of that one package (2.5 minutes).
 target/debug/yaml -runs=0 topology/fuzz/corpus/yaml
-echo "==> scripts/python-package.sh (the Python package's wheel, installed into .venv for its tests)" >&2
+step "scripts/python-package.sh (the Python package's wheel, installed into .venv for its tests)"
 scripts/python-package.sh
-echo "==> cargo nextest run" >&2
+step "cargo nextest run"
 cargo nextest run --locked --workspace --no-fail-fast "$@"
-echo "==> cargo test --doc" >&2
+step "cargo test --doc"
 cargo test --locked --workspace --doc

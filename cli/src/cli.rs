@@ -73,11 +73,8 @@ pub(crate) enum Command {
     /// Reads the node's environment contract (0.6's PORT_*, REDIS_URL, MQTT_BROKER_HOST, plus WOTEMU_STACK and
     /// WOTEMU_TASK), runs `async def app(wot, conf, loop, **params)` with a WoTPy servient, records every
     /// interaction, samples CPU and memory, counts packets and ships it all to Redis (spooled while it is
-    /// unreachable). Stops on SIGTERM or Ctrl-C. `--dry-run` checks that the app loads.
-    ///
-    /// Examples:
-    ///   wotemu agent --path clock --enable-http
-    ///   wotemu agent --path apps/my_app.py --dry-run
+    /// unreachable). Stops on SIGTERM or Ctrl-C. `--dry-run` checks that the app loads
+    /// (`wotemu agent --path apps/my_app.py --dry-run`).
     #[command(verbatim_doc_comment, hide = true)]
     Agent(AgentArgs),
     /// Run a topology on this host: network namespaces, emulated networks, an agent per replica.
@@ -110,16 +107,10 @@ pub(crate) enum Command {
     /// Applies the conditions (delay, jitter, rate, loss, duplication, corruption, reordering, rate_up, their
     /// schedule and trace) with the kernel's netem + tbf when it has sch_netem, else the userspace NFQUEUE
     /// shaper; removes what it added when it stops (after kill -9: `wotemu clean`).
-    ///
-    /// Example:
-    ///   wotemu gateway --conditions '{"latency": 300, "jitter": 150, "rate": "1.5mbit"}'
     #[command(verbatim_doc_comment, hide = true)]
     Gateway(GatewayArgs),
     /// [stack] Send this node's WoT traffic in a network through the network's gateway (iptables mangle marks
     /// and policy routing, as 0.6); --remove takes the rules away.
-    ///
-    /// Example:
-    ///   wotemu route --gateway gw_3g
     #[command(verbatim_doc_comment, hide = true)]
     Route(RouteArgs),
     /// Measure what a gateway achieves: configured vs measured delay, jitter, rate and loss.
@@ -171,9 +162,6 @@ pub(crate) enum Command {
     RedisServer(RedisServerArgs),
     /// [stack] Run an MQTT broker (Mosquitto) for a topology's MQTT nodes, routed through its networks'
     /// gateways (--route-via).
-    ///
-    /// Example:
-    ///   wotemu broker --port 1883 --route-via gw_cellular
     #[command(verbatim_doc_comment, hide = true)]
     Broker(BrokerArgs),
     /// List the runs on this host (`wotemu run`), running or left behind.
@@ -312,6 +300,9 @@ pub(crate) enum Command {
     ///   wotemu man --out /usr/local/share/man/man1 && mandb
     #[command(verbatim_doc_comment)]
     Man(ManArgs),
+    /// Make, show or remove a Swarm of several Docker hosts on this machine: `swarm up`, `status`, `down`.
+    #[command(subcommand)]
+    Swarm(SwarmCommand),
     /// Check a topology, or show it normalised.
     #[command(subcommand, verbatim_doc_comment)]
     Topology(TopologyCommand),
@@ -321,6 +312,44 @@ pub(crate) enum Command {
     /// put `# yaml-language-server: $schema=topology.schema.json` at the top of the topology file.
     #[command(subcommand, verbatim_doc_comment)]
     Schema(SchemaCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum SwarmCommand {
+    /// Make a local Swarm: this engine as the manager, and worker hosts that are containers running a dockerd
+    /// each, with their own CPU and memory limits and the node label wotemu.host=worker-N. Images reach them
+    /// through a registry on 127.0.0.1:PORT (`WOTEMU_IMAGE_PREFIX=127.0.0.1:5000/wotemu docker/build.sh`
+    /// pushes there). Needs root and the wotemu/host image (docker/build.sh).
+    ///
+    /// Examples:
+    ///   sudo wotemu swarm up --hosts 3
+    ///   sudo wotemu swarm up --hosts 3 --cpus 1,0.5 --memory 4g,2g
+    #[command(verbatim_doc_comment)]
+    Up {
+        /// Hosts in all, this engine (the manager) included.
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(2..=20))]
+        hosts: u16,
+        /// CPUs of each worker, comma-separated in order (the last one holds for the rest).
+        #[arg(long, value_delimiter = ',', default_value = "1")]
+        cpus: Vec<f64>,
+        /// Memory of each worker (decimal: 4g, 512m), comma-separated as --cpus.
+        #[arg(long, value_delimiter = ',', default_value = "4g", value_parser = wotemu_topology::units::parse_size)]
+        memory: Vec<u64>,
+        /// The local registry's port on 127.0.0.1 (of every host).
+        #[arg(long, default_value_t = 5000)]
+        registry_port: u16,
+    },
+    /// Show the Swarm's hosts: role, state, CPUs, memory, running tasks, labels.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove the local Swarm, leaving the engine as `up` found it.
+    Down {
+        /// Also remove the images named for the local registry (127.0.0.1:PORT/…).
+        #[arg(long)]
+        prune: bool,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -10,16 +10,19 @@
 //! - [`password`]: the stack's Redis password (a Docker secret from a file beside the compose file);
 //! - [`scenario`]: `wotemu scenario`, the stack's scenario service (the topology's timed events through the
 //!   Docker API);
-//! - [`stack`]: a stack's deployment and removal (what `wotemu sweep --swarm` does between combinations).
+//! - [`stack`]: a stack's deployment and removal (what `wotemu sweep --swarm` does between combinations);
+//! - [`hosts`]: `wotemu swarm up | status | down`, a Swarm of several Docker hosts on this one machine.
 //!
 //! This crate must never write to the Docker engine beyond deploying and removing the stack it is asked to,
 //! removing the services of the stack it is asked to stop and what a scenario's steps do to the stack's own
-//! tasks and services, print (progress goes through
+//! tasks and services, and what `wotemu swarm up` makes and `down` removes (its own containers, volumes and
+//! node labels; swarm mode only when `up` turned it on), print (progress goes through
 //! the collector's `Progress`), or trim the stack's Redis.
 
 pub mod broker;
 pub mod compose;
 mod engine;
+pub mod hosts;
 pub mod password;
 pub mod proxy;
 pub mod redis_server;

@@ -62,6 +62,7 @@ pub(crate) fn run(cli: Cli, name: &str) -> anyhow::Result<ExitCode> {
         Command::Route(args) => net::route(args),
         Command::Fidelity(args) => net::fidelity(args),
         Command::Net(cmd) => net::live(cmd),
+        Command::Swarm(cmd) => swarm::hosts(cmd),
         Command::StressLoad(args) => {
             wotemu_lab::scenario::load(args.cpu_pct, args.memory_bytes, args.for_ms)
         }

@@ -146,6 +146,14 @@ pub(crate) fn clean(args: CleanArgs) -> anyhow::Result<ExitCode> {
         force: args.force,
         discard: args.discard,
     };
+    // A `wotemu swarm up` that died midway: its containers, volumes and swarm mode go too.
+    if let Some(down) = wotemu_swarm::hosts::clean_crashed()? {
+        output::say(&format!(
+            "Removed a crashed `wotemu swarm up`: {}.",
+            down.removed.join(", ")
+        ));
+        down.problems.iter().for_each(|p| output::warn(p));
+    }
     let done = wotemu_lab::clean::clean(opts, &bar, &mut |d| report_saved(d), &Shown::default());
     bar.finish();
     let done = done?;

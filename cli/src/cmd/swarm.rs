@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use crate::cli::{DockerApiProxyArgs, RedisServerArgs, ScenarioArgs, StopArgs};
+use crate::cli::{DockerApiProxyArgs, RedisServerArgs, ScenarioArgs, StopArgs, SwarmCommand};
 use crate::output::{self, Bar};
 
 pub(crate) fn stop(args: StopArgs) -> anyhow::Result<ExitCode> {
@@ -61,4 +61,43 @@ pub(crate) fn redis_server(args: RedisServerArgs) -> anyhow::Result<ExitCode> {
         wotemu_swarm::redis_server::exec(&args.program, args.password_file.as_deref(), &args.args)
             .into(),
     )
+}
+
+/// `wotemu swarm up | status | down`.
+pub(crate) fn hosts(cmd: SwarmCommand) -> anyhow::Result<ExitCode> {
+    use wotemu_swarm::hosts;
+    match cmd {
+        SwarmCommand::Up {
+            hosts: n,
+            cpus,
+            memory,
+            registry_port,
+        } => {
+            let mut opts = hosts::UpOptions::new(n.into());
+            (opts.cpus, opts.memory, opts.registry_port) = (cpus, memory, registry_port);
+            let made = hosts::up(&opts, &|s| output::note(&format!("  {s}")))
+                .context("making the local Swarm")?;
+            output::say(&made.describe());
+        }
+        SwarmCommand::Status { json } => {
+            let all = hosts::status()?;
+            if json {
+                output::json(&all)?;
+            } else {
+                output::print(hosts::describe(&all))?;
+            }
+        }
+        SwarmCommand::Down { prune } => {
+            let done = hosts::down(prune)?;
+            for p in &done.problems {
+                output::warn(p);
+            }
+            output::say(&format!(
+                "Removed {} things of the local Swarm.",
+                done.removed.len()
+            ));
+            return Ok(ExitCode::from(u8::from(!done.problems.is_empty())));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -1005,3 +1005,143 @@ fn a_scenario_is_carried_out_by_the_stacks_scenario_service() {
     drop(conn);
     assert_eq!(stack.remove(), Vec::<String>::new());
 }
+
+/// What a local Swarm could leave on the engine: swarm mode, the workers' and registry's containers and
+/// volumes, `docker_gwbridge`, the images named for the local registry.
+fn engine_state(registry: &str) -> Vec<String> {
+    let mut s = vec![format!(
+        "swarm {}",
+        docker_ok(&["info", "--format", "{{.Swarm.LocalNodeState}}"]).trim()
+    )];
+    for (what, args) in [
+        ("container", vec!["ps", "-a", "--format", "{{.Names}}"]),
+        ("volume", vec!["volume", "ls", "--format", "{{.Name}}"]),
+        ("network", vec!["network", "ls", "--format", "{{.Name}}"]),
+        (
+            "image",
+            vec!["image", "ls", "--format", "{{.Repository}}:{{.Tag}}"],
+        ),
+    ] {
+        s.extend(
+            docker_ok(&args)
+                .lines()
+                .filter(|l| what != "image" || l.starts_with(registry))
+                .map(|l| format!("{what} {l}")),
+        );
+    }
+    s.sort();
+    s
+}
+
+/// `wotemu swarm down --prune` at the end of the test, whatever happens in it (its state in that folder).
+struct LocalSwarm<'a>(&'a Path);
+
+impl Drop for LocalSwarm<'_> {
+    fn drop(&mut self) {
+        let _ = wotemu()
+            .args(["swarm", "down", "--prune"])
+            .env("WOTEMU_STATE_DIR", self.0)
+            .output();
+    }
+}
+
+#[test]
+fn a_local_swarm_of_two_hosts_carries_a_stack_across_them_and_goes_without_a_trace() {
+    let version = env!("CARGO_PKG_VERSION");
+    let registry = "127.0.0.1:5055";
+    let state_dir = tempfile::tempdir().unwrap();
+    let before = engine_state(registry);
+    let o = wotemu()
+        .args([
+            "swarm", "up", "--hosts", "2", "--cpus", "0.5", "--memory", "2g",
+        ])
+        .args(["--registry-port", "5055"])
+        .env("WOTEMU_STATE_DIR", state_dir.path())
+        .output()
+        .unwrap();
+    let _down = LocalSwarm(state_dir.path());
+    assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).contains("127.0.0.1:5055/wotemu"),
+        "{}",
+        stdout(&o)
+    );
+
+    // Both hosts are in the Swarm, ready and labelled; the worker has the limits it was given.
+    let status = wotemu()
+        .args(["swarm", "status", "--json"])
+        .env("WOTEMU_STATE_DIR", state_dir.path())
+        .output()
+        .unwrap();
+    assert!(status.status.success(), "{}", stderr(&status));
+    let hosts: Value = serde_json::from_slice(&status.stdout).unwrap();
+    let hosts = hosts.as_array().unwrap();
+    assert_eq!(hosts.len(), 2, "{hosts:?}");
+    let worker = hosts.iter().find(|h| h["name"] == "worker-1").unwrap();
+    assert_eq!(worker["state"], "ready", "{worker}");
+    assert_eq!(worker["labels"]["wotemu.host"], "worker-1", "{worker}");
+    assert_eq!(worker["cpus"], 0.5, "{worker}");
+    assert_eq!(worker["memory_bytes"], 2_000_000_000u64, "{worker}");
+    let manager = hosts.iter().find(|h| h["role"] == "manager").unwrap();
+    assert_eq!(manager["labels"]["wotemu.host"], "manager", "{manager}");
+
+    // The image travels through the local registry; a server pinned to the worker answers a client on the
+    // manager across the overlay network (VXLAN between the two engines).
+    let image = format!("{registry}/wotemu/wotemu:{version}");
+    docker_ok(&["tag", &format!("wotemu/wotemu:{version}"), &image]);
+    docker_ok(&["push", "-q", &image]);
+    let dir = tempfile::tempdir().unwrap();
+    let compose = dir.path().join("hosts.yml");
+    let client = "import time, urllib.request\nwhile True:\n  try:\n    urllib.request.urlopen('http://srv:8080/', timeout=3).read(); print('answered', flush=True)\n  except Exception as e: print('failed', e, flush=True)\n  time.sleep(0.5)";
+    let doc = serde_json::json!({
+        "version": "3.8",
+        "services": {
+            "srv": {
+                "image": image,
+                "entrypoint": ["python3.11", "-m", "http.server", "8080"],
+                "deploy": {"endpoint_mode": "dnsrr", "placement": {"constraints": ["node.labels.wotemu.host == worker-1"]}},
+                "networks": ["hostsnet"],
+            },
+            "cli": {
+                "image": image,
+                "entrypoint": ["python3.11", "-c", client],
+                "deploy": {"endpoint_mode": "dnsrr", "placement": {"constraints": ["node.labels.wotemu.host == manager"]}},
+                "networks": ["hostsnet"],
+            },
+        },
+        "networks": {"hostsnet": {"driver": "overlay"}},
+    });
+    std::fs::write(&compose, serde_json::to_string(&doc).unwrap()).unwrap();
+    let stack = Stack::deploy("hosts", &compose, &["hosts_hostsnet"]);
+    let mut logs = String::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !logs.contains("answered") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(500));
+        logs = stdout(&docker(&["service", "logs", "--raw", "hosts_cli"]));
+    }
+    let placed = docker_ok(&[
+        "service",
+        "ps",
+        "hosts_srv",
+        "--filter",
+        "desired-state=running",
+        "--format",
+        "{{.Node}}",
+    ]);
+    assert_eq!(placed.trim(), "worker-1", "the server runs on the worker");
+    assert!(
+        logs.contains("answered"),
+        "no answer across the hosts: {logs}"
+    );
+    assert_eq!(stack.remove(), Vec::<String>::new());
+    drop(stack);
+
+    // Down leaves the engine as it was found.
+    let o = wotemu()
+        .args(["swarm", "down", "--prune"])
+        .env("WOTEMU_STATE_DIR", state_dir.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
+    assert_eq!(engine_state(registry), before);
+}

@@ -205,34 +205,65 @@ impl AgentConfig {
     }
 }
 
-/// What a command line changes of the environment's configuration (`wotemu agent`'s flags).
-#[derive(Debug, Clone, Default)]
+/// What `wotemu agent`'s command line changes of the environment's configuration: the flags are defined
+/// here, once, with their defaults, beside what they change (the binary flattens them into its command).
+#[derive(Debug, Clone, clap::Args)]
 pub struct Overrides {
+    /// A keyword argument of the app (repeatable); values are strings, as in WoTemu 0.6.
+    #[arg(long = "func-param", num_args = 2, value_names = ["NAME", "VALUE"], action = clap::ArgAction::Append)]
+    pub func_param: Vec<String>,
+    /// Serve things over HTTP (PORT_HTTP).
+    #[arg(long)]
+    pub enable_http: bool,
+    /// Serve things over WebSockets (PORT_WS).
+    #[arg(long)]
+    pub enable_ws: bool,
+    /// Serve things over MQTT through the broker MQTT_BROKER_HOST.
+    #[arg(long)]
+    pub enable_mqtt: bool,
+    /// Serve things over CoAP (PORT_COAP).
+    #[arg(long)]
+    pub enable_coap: bool,
+    /// Redis URL (default: REDIS_URL of the environment contract, else redis://127.0.0.1:6379).
+    #[arg(long)]
     pub redis_url: Option<String>,
+    /// Stack name (default: WOTEMU_STACK, else `wotemu`).
+    #[arg(long)]
     pub stack: Option<String>,
-    /// The task's name: its node, service and slot follow from it.
+    /// Task name (default: WOTEMU_TASK, else the hostname); its node, service and slot follow from it.
+    #[arg(long)]
     pub task: Option<String>,
-    /// The app's keyword arguments, in order (a later one wins).
-    pub params: Vec<(String, String)>,
-    pub http: bool,
-    pub ws: bool,
-    pub mqtt: bool,
-    pub coap: bool,
-    /// Seconds (positive).
+    /// Seconds between CPU/memory samples.
+    #[arg(long, default_value_t = 1.0, value_name = "SECONDS")]
     pub sample_every: f64,
+    /// Seconds between shipments to Redis (at most).
+    #[arg(long, default_value_t = 1.0, value_name = "SECONDS")]
     pub flush_every: f64,
+    /// Seconds to keep trying to ship the last batches on stop before leaving them in the spool.
+    #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
     pub drain_timeout: f64,
+    /// Where batches wait while Redis is unreachable (default: WOTEMU_SPOOL_DIR, else $TMPDIR/wotemu-spool).
+    #[arg(long, value_name = "DIR")]
     pub spool_dir: Option<PathBuf>,
+    /// Most MiB the spool may hold; beyond, batches are dropped and counted.
+    #[arg(long, default_value_t = 256, value_name = "MIB")]
     pub spool_max_mib: u64,
-    pub capture: bool,
-    pub capture_ifaces: Vec<String>,
-    /// The apps' venv's `site-packages`, when there is one.
-    pub site_packages: Option<PathBuf>,
+    /// Do not count packets (no AF_PACKET socket, no CAP_NET_RAW needed).
+    #[arg(long)]
+    pub no_capture: bool,
+    /// Count packets on this interface only (repeatable; default: all).
+    #[arg(long = "capture-iface", value_name = "IFACE")]
+    pub capture_iface: Vec<String>,
 }
 
 impl AgentConfig {
-    /// This configuration with a command line's changes; refuses values the agent cannot use.
-    pub fn with(mut self, o: Overrides) -> Result<AgentConfig, crate::Error> {
+    /// This configuration with a command line's changes (and the apps' venv's `site-packages`, when there is
+    /// one); refuses values the agent cannot use.
+    pub fn with(
+        mut self,
+        o: Overrides,
+        site_packages: Option<PathBuf>,
+    ) -> Result<AgentConfig, crate::Error> {
         let secs = |what: &str, v: f64| {
             if v.is_finite() && v > 0.0 {
                 Ok(Duration::from_secs_f64(v))
@@ -255,8 +286,11 @@ impl AgentConfig {
             self.slot = parsed.slot;
             self.task = v;
         }
-        self.params.extend(o.params);
-        (self.http, self.ws, self.mqtt, self.coap) = (o.http, o.ws, o.mqtt, o.coap);
+        let params = o.func_param.chunks_exact(2);
+        self.params
+            .extend(params.map(|kv| (kv[0].clone(), kv[1].clone())));
+        (self.http, self.ws, self.mqtt, self.coap) =
+            (o.enable_http, o.enable_ws, o.enable_mqtt, o.enable_coap);
         if self.mqtt && self.mqtt_broker_host.is_none() {
             return Err(crate::Error::Config("--enable-mqtt needs the broker's host: set MQTT_BROKER_HOST (the topology's broker does it)".into()));
         }
@@ -267,9 +301,9 @@ impl AgentConfig {
             self.spool_dir = d;
         }
         self.spool_max_bytes = o.spool_max_mib << 20;
-        self.capture = o.capture;
-        self.capture_ifaces = o.capture_ifaces;
-        self.python_path.extend(o.site_packages);
+        self.capture = !o.no_capture;
+        self.capture_ifaces = o.capture_iface;
+        self.python_path.extend(site_packages);
         // A relative app file is relative to where the agent was started.
         if std::path::Path::new(&self.app)
             .extension()

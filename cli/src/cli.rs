@@ -29,8 +29,8 @@ pub(crate) struct Cli {
 #[derive(Debug, Args)]
 pub(crate) struct Global {
     /// When to use colour: auto (only on a terminal), always, never.
-    #[arg(long, global = true, value_enum, default_value_t = Color::Auto, env = "WOTEMU_COLOR")]
-    pub(crate) color: Color,
+    #[arg(long, global = true, value_enum, default_value_t = clap::ColorChoice::Auto, env = "WOTEMU_COLOR")]
+    pub(crate) color: clap::ColorChoice,
     /// More log output (-v: debug, -vv: trace). WOTEMU_LOG (e.g. `wotemu_collector=debug`) overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub(crate) verbose: u8,
@@ -40,13 +40,6 @@ pub(crate) struct Global {
     /// Log format on stderr.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "WOTEMU_LOG_FORMAT")]
     pub(crate) log_format: LogFormat,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub(crate) enum Color {
-    Auto,
-    Always,
-    Never,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -543,56 +536,13 @@ pub(crate) enum SchemaCommand {
 pub(crate) struct AgentArgs {
     #[arg(long, short = 'p', value_name = "APP", help = agent_path_help())]
     pub(crate) path: String,
-    /// A keyword argument of the app (repeatable); values are strings, as in WoTemu 0.6.
-    #[arg(long = "func-param", num_args = 2, value_names = ["NAME", "VALUE"], action = clap::ArgAction::Append)]
-    pub(crate) func_param: Vec<String>,
-    /// Serve things over HTTP (PORT_HTTP).
-    #[arg(long)]
-    pub(crate) enable_http: bool,
-    /// Serve things over WebSockets (PORT_WS).
-    #[arg(long)]
-    pub(crate) enable_ws: bool,
-    /// Serve things over MQTT through the broker MQTT_BROKER_HOST.
-    #[arg(long)]
-    pub(crate) enable_mqtt: bool,
-    /// Serve things over CoAP (PORT_COAP).
-    #[arg(long)]
-    pub(crate) enable_coap: bool,
-    /// Redis URL (default: REDIS_URL of the environment contract, else redis://127.0.0.1:6379).
-    #[arg(long)]
-    pub(crate) redis_url: Option<String>,
-    /// Stack name (default: WOTEMU_STACK, else `wotemu`).
-    #[arg(long)]
-    pub(crate) stack: Option<String>,
-    /// Task name (default: WOTEMU_TASK, else the hostname).
-    #[arg(long)]
-    pub(crate) task: Option<String>,
-    /// Seconds between CPU/memory samples.
-    #[arg(long, default_value_t = 1.0, value_name = "SECONDS")]
-    pub(crate) sample_every: f64,
-    /// Seconds between shipments to Redis (at most).
-    #[arg(long, default_value_t = 1.0, value_name = "SECONDS")]
-    pub(crate) flush_every: f64,
-    /// Where batches wait while Redis is unreachable (default: WOTEMU_SPOOL_DIR, else $TMPDIR/wotemu-spool).
-    #[arg(long, value_name = "DIR")]
-    pub(crate) spool_dir: Option<PathBuf>,
-    /// Most MiB the spool may hold; beyond, batches are dropped and counted.
-    #[arg(long, default_value_t = 256, value_name = "MIB")]
-    pub(crate) spool_max_mib: u64,
-    /// Do not count packets (no AF_PACKET socket, no CAP_NET_RAW needed).
-    #[arg(long)]
-    pub(crate) no_capture: bool,
-    /// Count packets on this interface only (repeatable; default: all).
-    #[arg(long = "capture-iface", value_name = "IFACE")]
-    pub(crate) capture_iface: Vec<String>,
+    #[command(flatten)]
+    pub(crate) config: wotemu_agent::config::Overrides,
     /// A Python virtualenv whose packages (WoTPy) the app uses (default: WOTEMU_VENV, else VIRTUAL_ENV).
     #[arg(long, value_name = "DIR")]
     pub(crate) venv: Option<PathBuf>,
     #[command(flatten)]
     pub(crate) route: RouteVia,
-    /// Seconds to keep trying to ship the last batches on stop before leaving them in the spool.
-    #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
-    pub(crate) drain_timeout: f64,
     /// Print the configuration, check that the app loads (with its parameters), and exit.
     #[arg(long)]
     pub(crate) dry_run: bool,

@@ -8,16 +8,18 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::cli::{Color, Global, LogFormat};
+use crate::cli::{Global, LogFormat};
 
 static STYLE: Mutex<(bool, bool)> = Mutex::new((false, false)); // (colour, quiet)
 
 /// Sets up logging from the global flags and `WOTEMU_LOG`.
 pub(crate) fn init_logging(g: &Global) {
     let colour = match g.color {
-        Color::Always => true,
-        Color::Never => false,
-        Color::Auto => std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+        clap::ColorChoice::Always => true,
+        clap::ColorChoice::Never => false,
+        clap::ColorChoice::Auto => {
+            std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+        }
     };
     *STYLE.lock().expect("style") = (colour, g.quiet);
     let installed = wotemu_sys::logging::init(&wotemu_sys::logging::LogSetup {

@@ -48,6 +48,8 @@ pub enum Error {
     Probe(String),
     #[error("{0}")]
     Route(String),
+    #[error("{0} needs root (or CAP_NET_ADMIN): it changes firewall rules, routes and qdiscs")]
+    NotRoot(&'static str),
     #[error("the gateway's recorder: {0}")]
     Recorder(#[from] wotemu_ship::Error),
 }

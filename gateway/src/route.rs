@@ -115,6 +115,9 @@ pub fn plan(
     wait: std::time::Duration,
 ) -> Result<Route, Error> {
     use std::net::{Ipv4Addr, ToSocketAddrs};
+    if !wotemu_sys::is_root() {
+        return Err(Error::NotRoot("changing the routing (wotemu route)"));
+    }
     let deadline = std::time::Instant::now() + wait;
     let gw: Ipv4Addr = loop {
         if let Ok(a) = gateway.parse() {

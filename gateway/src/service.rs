@@ -131,6 +131,9 @@ impl Request {
         env: &std::collections::BTreeMap<String, String>,
         stop: &AtomicBool,
     ) -> Result<Summary, crate::Error> {
+        if !wotemu_sys::is_root() {
+            return Err(crate::Error::NotRoot("wotemu gateway"));
+        }
         let spec = Spec::from_json(&self.conditions)?;
         let (backend, reason) = Backend::pick(self.backend, &spec)?;
         let network = self.network.clone().unwrap_or_else(|| "network".into());

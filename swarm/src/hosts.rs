@@ -298,11 +298,16 @@ async fn make(
 }
 
 /// `wotemu clean`: removes the local Swarm of a `wotemu swarm up` that died before it finished, if there is
-/// one (a running or finished `up`'s is left alone).
-pub fn clean_crashed() -> Result<Option<Down>, Error> {
+/// one (a running or finished `up`'s is left alone); what could not be removed is in its `problems`.
+pub fn clean_crashed() -> Option<Down> {
     match current() {
-        Some(s) if !s.complete && !wotemu_sys::process::alive(s.up_pid) => down(false).map(Some),
-        _ => Ok(None),
+        Some(s) if !s.complete && !wotemu_sys::process::alive(s.up_pid) => {
+            Some(down(false).unwrap_or_else(|e| Down {
+                problems: vec![format!("a crashed `wotemu swarm up`: {e}")],
+                ..Down::default()
+            }))
+        }
+        _ => None,
     }
 }
 
@@ -753,6 +758,16 @@ pub fn describe(hosts: &[HostStatus]) -> String {
 pub struct Down {
     pub removed: Vec<String>,
     pub problems: Vec<String>,
+}
+
+impl Down {
+    /// What was removed, for people.
+    pub fn describe(&self) -> String {
+        match self.removed.len() {
+            0 => "Nothing of a local Swarm to remove.".into(),
+            _ => format!("Removed {}.", self.removed.join(", ")),
+        }
+    }
 }
 
 /// `wotemu swarm down` (and `wotemu clean` after a crashed `up`): removes what `up` made — the workers

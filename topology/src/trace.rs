@@ -14,6 +14,11 @@ use crate::units;
 /// each, under Linux's 128 KiB limit of one argument). Resample longer traces.
 pub const MAX_POINTS: usize = 2500;
 
+/// The most bytes a trace's rows may take in the gateway's conditions (one command-line argument, which
+/// Linux limits to 128 KiB; the rest of the conditions are a few hundred bytes): rows of wide figures reach
+/// it before [`MAX_POINTS`].
+pub const MAX_JSON_BYTES: usize = 120 * 1024;
+
 /// The bytes of one mahimahi delivery opportunity.
 pub const MAHIMAHI_PACKET_BYTES: u64 = 1500;
 
@@ -88,6 +93,26 @@ fn check_len(points: &[TracePoint], line: usize) -> Result<(), TraceError> {
             format!(
                 "the trace has {} rows; at most {MAX_POINTS} travel with a gateway (resample it, e.g. one row per second)",
                 points.len()
+            ),
+        ));
+    }
+    let rows = crate::compose::trace_json(&crate::model::Trace {
+        file: String::new(),
+        format: TraceFormat::Csv,
+        linear: false,
+        looped: false,
+        bin_ms: 0.0,
+        points: points.to_vec(),
+    });
+    let bytes = rows.to_string().len();
+    if bytes > MAX_JSON_BYTES {
+        return Err(err(
+            line,
+            format!(
+                "the trace's {} rows take {} KiB in the gateway's command, at most {} KiB travel (resample it, or round its figures)",
+                points.len(),
+                bytes / 1024,
+                MAX_JSON_BYTES / 1024
             ),
         ));
     }
@@ -305,6 +330,36 @@ mod tests {
             assert_eq!(e.line, line, "{text:?}: {e:?}");
             assert!(e.message.contains(says), "{text:?}: {e:?}");
         }
+    }
+
+    /// The gateway's conditions are one command-line argument (Linux: at most 128 KiB): a trace of 2,500
+    /// rows of ordinary figures travels; a longer one, or one whose figures are so wide that its rows would
+    /// not fit, is refused at its last line.
+    #[test]
+    fn the_rows_that_travel_fit_one_argument_and_more_are_refused() {
+        let csv = |rows: usize, row: &dyn Fn(usize) -> String| {
+            let mut t = "time,delay,jitter,rate,rate_up,loss\n".to_owned();
+            (0..rows).for_each(|i| t.push_str(&row(i)));
+            t
+        };
+        let ordinary = |i: usize| format!("{i},300,150,1500000,,1\n");
+        let points = parse_csv(&csv(MAX_POINTS, &ordinary)).unwrap();
+        let trace = crate::model::Trace {
+            file: "t.csv".into(),
+            format: TraceFormat::Csv,
+            linear: false,
+            looped: false,
+            bin_ms: 1000.0,
+            points,
+        };
+        let arg = crate::compose::trace_json(&trace).to_string();
+        assert!(arg.len() < 128 * 1024, "{} bytes", arg.len());
+        let e = parse_csv(&csv(MAX_POINTS + 1, &ordinary)).unwrap_err();
+        assert_eq!(e.line, MAX_POINTS + 2, "{e:?}");
+        assert!(e.message.contains("at most 2500"), "{e:?}");
+        let wide = |i: usize| format!("{i}.123,12345.678,1234.567,123456789,123456789,99.999\n");
+        let e = parse_csv(&csv(MAX_POINTS, &wide)).unwrap_err();
+        assert!(e.message.contains("KiB in the gateway's command"), "{e:?}");
     }
 
     #[test]

@@ -4,7 +4,6 @@ use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
-use wotemu_agent::config::Overrides;
 use wotemu_agent::AgentConfig;
 
 use crate::cli::AgentArgs;
@@ -16,29 +15,7 @@ pub(crate) fn config(args: &AgentArgs) -> anyhow::Result<AgentConfig> {
         Some(v) => Some(wotemu_lab::venv::site_packages(&v)?),
         None => None,
     };
-    let overrides = Overrides {
-        redis_url: args.redis_url.clone(),
-        stack: args.stack.clone(),
-        task: args.task.clone(),
-        params: args
-            .func_param
-            .chunks_exact(2)
-            .map(|kv| (kv[0].clone(), kv[1].clone()))
-            .collect(),
-        http: args.enable_http,
-        ws: args.enable_ws,
-        mqtt: args.enable_mqtt,
-        coap: args.enable_coap,
-        sample_every: args.sample_every,
-        flush_every: args.flush_every,
-        drain_timeout: args.drain_timeout,
-        spool_dir: args.spool_dir.clone(),
-        spool_max_mib: args.spool_max_mib,
-        capture: !args.no_capture,
-        capture_ifaces: args.capture_iface.clone(),
-        site_packages,
-    };
-    Ok(AgentConfig::from_env(&env, &args.path).with(overrides)?)
+    Ok(AgentConfig::from_env(&env, &args.path).with(args.config.clone(), site_packages)?)
 }
 
 pub(crate) fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {

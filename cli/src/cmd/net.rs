@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use wotemu_gateway::{route as rt, Backend, Spec};
 use wotemu_topology::model::{Conditions, ConditionsEdit};
 
@@ -12,13 +12,6 @@ use crate::cli::{
     RouteArgs, RouteVia,
 };
 use crate::output;
-
-fn need_root(what: &str) -> anyhow::Result<()> {
-    if !wotemu_sys::is_root() {
-        bail!("{what} needs root (or CAP_NET_ADMIN): it changes firewall rules, routes and qdiscs");
-    }
-    Ok(())
-}
 
 fn backend_asked(arg: BackendArg) -> Option<Backend> {
     match arg {
@@ -29,7 +22,6 @@ fn backend_asked(arg: BackendArg) -> Option<Backend> {
 }
 
 pub(crate) fn gateway(args: GatewayArgs) -> anyhow::Result<ExitCode> {
-    need_root("wotemu gateway")?;
     let req = wotemu_gateway::service::Request {
         conditions: args.conditions.or(args.legacy).context(
             "give the conditions: --conditions '{\"latency\": 300, \"jitter\": 150, \"rate\": \"1.5mbit\"}'",
@@ -57,7 +49,6 @@ pub(crate) fn gateway(args: GatewayArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub(crate) fn route(args: RouteArgs) -> anyhow::Result<ExitCode> {
-    need_root("wotemu route")?;
     let r = rt::plan(
         &args.gateway,
         args.subnet,

@@ -147,12 +147,10 @@ pub(crate) fn clean(args: CleanArgs) -> anyhow::Result<ExitCode> {
         discard: args.discard,
     };
     // A `wotemu swarm up` that died midway: its containers, volumes and swarm mode go too.
-    if let Some(down) = wotemu_swarm::hosts::clean_crashed()? {
-        output::say(&format!(
-            "Removed a crashed `wotemu swarm up`: {}.",
-            down.removed.join(", ")
-        ));
+    let swarm = wotemu_swarm::hosts::clean_crashed();
+    if let Some(down) = &swarm {
         down.problems.iter().for_each(|p| output::warn(p));
+        output::say(&format!("A crashed `wotemu swarm up`: {}", down.describe()));
     }
     let done = wotemu_lab::clean::clean(opts, &bar, &mut |d| report_saved(d), &Shown::default());
     bar.finish();
@@ -160,8 +158,11 @@ pub(crate) fn clean(args: CleanArgs) -> anyhow::Result<ExitCode> {
     for p in &done.problems {
         output::warn(p);
     }
-    if done.removed == 0 && done.salvaged.saved.is_empty() {
+    if done.removed == 0 && done.salvaged.saved.is_empty() && swarm.is_none() {
         output::say("Nothing to clean.");
+    }
+    if swarm.is_some_and(|d| !d.problems.is_empty()) {
+        return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::from(done.exit_code()))
 }

@@ -92,10 +92,7 @@ pub(crate) fn hosts(cmd: SwarmCommand) -> anyhow::Result<ExitCode> {
             for p in &done.problems {
                 output::warn(p);
             }
-            output::say(&format!(
-                "Removed {} things of the local Swarm.",
-                done.removed.len()
-            ));
+            output::say(&done.describe());
             return Ok(ExitCode::from(u8::from(!done.problems.is_empty())));
         }
     }

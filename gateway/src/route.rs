@@ -106,7 +106,8 @@ pub fn via_all(gateways: &[String], wait: std::time::Duration) -> Result<Vec<Rou
 
 /// The routing via `gateway` (an address, or a name resolved with retries for `wait`) in the local network it
 /// belongs to (its subnet found from this namespace's addresses unless given), with the ports given or
-/// else those of the environment ([`ports_from_env`]).
+/// else those of the environment ([`ports_from_env`]). Refuses without root: what it plans is installed or
+/// removed as root only.
 pub fn plan(
     gateway: &str,
     subnet: Option<String>,

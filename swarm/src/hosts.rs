@@ -365,7 +365,6 @@ async fn prepare(docker: &Docker, opts: &UpOptions) -> Result<LocalSwarm, Error>
         .inspect_network("docker_gwbridge", None)
         .await
         .is_ok();
-    let pick = |v: &[f64], i: usize| v.get(i).or(v.last()).copied();
     let workers = (1..opts.hosts)
         .map(|n| {
             let i = n - 1;
@@ -373,13 +372,8 @@ async fn prepare(docker: &Docker, opts: &UpOptions) -> Result<LocalSwarm, Error>
                 name: format!("worker-{n}"),
                 container: format!("wotemu-worker-{n}"),
                 volume: format!("wotemu-worker-{n}"),
-                cpus: pick(&opts.cpus, i).unwrap_or(1.0),
-                memory_bytes: opts
-                    .memory
-                    .get(i)
-                    .or(opts.memory.last())
-                    .copied()
-                    .unwrap_or(4 << 30),
+                cpus: nth_or_last(&opts.cpus, i).unwrap_or(1.0),
+                memory_bytes: nth_or_last(&opts.memory, i).unwrap_or(4 << 30),
                 addr: None,
             }
         })
@@ -394,6 +388,11 @@ async fn prepare(docker: &Docker, opts: &UpOptions) -> Result<LocalSwarm, Error>
         registry: Some(("wotemu-registry".into(), "wotemu-registry".into())),
         workers,
     })
+}
+
+/// The `i`-th of a per-worker list (`--cpus 1,0.5`), the last one given holding for the rest.
+fn nth_or_last<T: Copy>(v: &[T], i: usize) -> Option<T> {
+    v.get(i).or(v.last()).copied()
 }
 
 fn owner_labels() -> HashMap<String, String> {

@@ -642,8 +642,18 @@ pub fn conditions_json(net: &Network) -> Value {
 /// A trace as the gateway reads it: compact rows `[ms, latency, jitter, rate, rate_up, loss]` (null: the
 /// network's own value), so that a long trace fits the gateway's command line.
 pub fn trace_json(t: &crate::model::Trace) -> Value {
-    let rows: Vec<Value> = t
-        .points
+    json!({
+        "file": t.file,
+        "interpolate": if t.linear { "linear" } else { "step" },
+        "loop": t.looped,
+        "points": trace_points_json(&t.points),
+    })
+}
+
+/// A trace's rows as the gateway reads them: `[at_ms, latency_ms, jitter_ms, rate_bps, rate_up_bps,
+/// loss_pct]` each, `null` where the row keeps the network's own figure.
+pub fn trace_points_json(points: &[crate::model::TracePoint]) -> Value {
+    points
         .iter()
         .map(|p| {
             json!([
@@ -655,13 +665,7 @@ pub fn trace_json(t: &crate::model::Trace) -> Value {
                 p.loss_pct
             ])
         })
-        .collect();
-    json!({
-        "file": t.file,
-        "interpolate": if t.linear { "linear" } else { "step" },
-        "loop": t.looped,
-        "points": rows,
-    })
+        .collect()
 }
 
 /// Docker SDK `RestartPolicy` keys (`Condition`, `MaxAttempts`, nanosecond `Delay`) → compose keys.

@@ -96,15 +96,7 @@ fn check_len(points: &[TracePoint], line: usize) -> Result<(), TraceError> {
             ),
         ));
     }
-    let rows = crate::compose::trace_json(&crate::model::Trace {
-        file: String::new(),
-        format: TraceFormat::Csv,
-        linear: false,
-        looped: false,
-        bin_ms: 0.0,
-        points: points.to_vec(),
-    });
-    let bytes = rows.to_string().len();
+    let bytes = crate::compose::trace_points_json(points).to_string().len();
     if bytes > MAX_JSON_BYTES {
         return Err(err(
             line,

@@ -1144,4 +1144,33 @@ fn a_local_swarm_of_two_hosts_carries_a_stack_across_them_and_goes_without_a_tra
         .unwrap();
     assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
     assert_eq!(engine_state(registry), before);
+
+    // An `up` that died before it finished (its record unfinished, its process gone) is removed by
+    // `wotemu clean`, and the engine is as it was found again.
+    let o = wotemu()
+        .args(["swarm", "up", "--hosts", "2", "--registry-port", "5055"])
+        .env("WOTEMU_STATE_DIR", state_dir.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
+    let record = state_dir.path().join("swarm-hosts.json");
+    let mut state: Value = serde_json::from_slice(&std::fs::read(&record).unwrap()).unwrap();
+    let mut gone = Command::new("true").spawn().unwrap();
+    gone.wait().unwrap();
+    state["complete"] = Value::Bool(false);
+    state["up_pid"] = Value::from(gone.id());
+    std::fs::write(&record, serde_json::to_vec(&state).unwrap()).unwrap();
+    let o = wotemu()
+        .arg("clean")
+        .env("WOTEMU_STATE_DIR", state_dir.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).contains("A crashed `wotemu swarm up`: Removed container wotemu-worker-1"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(!record.exists(), "the record of the removed Swarm is gone");
+    assert_eq!(engine_state(registry), before);
 }

@@ -331,6 +331,7 @@ pub fn run(cfg: AgentConfig) -> Result<Outcome, Error> {
         container_id: info.container_id.clone(),
         restarts: None,
         logs: None,
+        host: None,
         extra: Default::default(),
     };
     shipper.hset(

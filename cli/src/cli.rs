@@ -149,6 +149,10 @@ pub(crate) enum Command {
     /// its time through the Docker API, each shipped as a `timeline` event to the stack's Redis.
     #[command(verbatim_doc_comment, hide = true)]
     Scenario(ScenarioArgs),
+    /// [stack] Do the scenario's steps on this host's containers (the stack's `scenario_exec` service, global on
+    /// the workers): requests of the scenario service from the stack's Redis, through this engine.
+    #[command(verbatim_doc_comment, hide = true)]
+    ScenarioExec,
     /// [stack] Run the stack's Redis (its `redis` service): `redis-server` with the stack's password from
     /// REDIS_PASSWORD_FILE, handed over on stdin (never on a command line).
     #[command(verbatim_doc_comment, hide = true)]
@@ -501,6 +505,11 @@ pub(crate) struct ComposeArgs {
     /// there).
     #[arg(long, default_value_t = 6379, value_name = "PORT")]
     pub(crate) redis_port: u16,
+    /// Name this project's images (`wotemu/…`) under PREFIX, where `docker/build.sh` pushed them with the same
+    /// variable (`127.0.0.1:5000/wotemu`, the registry of `wotemu swarm up`); images the topology names in
+    /// `images:` otherwise are kept.
+    #[arg(long, env = "WOTEMU_IMAGE_PREFIX", value_name = "PREFIX")]
+    pub(crate) image_prefix: Option<String>,
     /// Print what was written as JSON on stdout (path, services, networks, replicas).
     #[arg(long)]
     pub(crate) json: bool,

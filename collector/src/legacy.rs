@@ -1272,6 +1272,11 @@ impl Importer {
                         .and_then(Value::as_u64)
                         .map(|n| n as u32)
                 }),
+                // 0.6 knew no host names: the Swarm node's id (short) tells its tasks' hosts apart.
+                host: snap
+                    .and_then(|v| v.pointer("/task/NodeID"))
+                    .and_then(Value::as_str)
+                    .map(|id| id.chars().take(12).collect()),
                 hostname: s(info, "/hostname"),
                 container_id: s(snap, "/task/Status/ContainerStatus/ContainerID")
                     .or_else(|| s(info, "/container_id")),

@@ -90,6 +90,18 @@ impl StackKeys {
         format!("{}scenario", self.prefix)
     }
 
+    /// `wotemu:<stack>:exec:<node id>`: a list of requests of the Swarm scenario service to the executor of
+    /// one host (`wotemu scenario-exec`): what to do to one of its containers (JSON).
+    pub fn exec(&self, node: &str) -> String {
+        format!("{}exec:{node}", self.prefix)
+    }
+
+    /// `wotemu:<stack>:exec:reply:<request id>`: a host executor's answer to one request (expires after a
+    /// minute).
+    pub fn exec_reply(&self, id: &str) -> String {
+        format!("{}exec:reply:{id}", self.prefix)
+    }
+
     /// `wotemu:<stack>:stream:<task>`
     pub fn stream(&self, task: &str) -> String {
         format!("{}stream:{task}", self.prefix)

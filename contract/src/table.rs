@@ -292,6 +292,9 @@ tables! {
         node: str,
         service: str,
         slot: opt_u32,
+        /// The host the task ran on (Swarm: its node's `wotemu.host` label, else the node's host name; empty
+        /// in one-host runs).
+        host: opt_str,
         hostname: opt_str,
         container_id: opt_str,
         /// Comma-separated network names.

@@ -67,6 +67,9 @@ pub struct TaskSnapshot {
     pub restarts: Option<u32>,
     /// The task's output, when the engine kept it (Swarm logs); agents ship their own lines as `logs` rows.
     pub logs: Option<String>,
+    /// The host the task ran on (Swarm: its node's `wotemu.host` label, else the node's host name).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
     #[serde(flatten)]
     pub extra: BTreeMap<String, serde_json::Value>,
 }
@@ -82,6 +85,7 @@ impl TaskInfo {
             node: self.node.clone(),
             service: self.service.clone(),
             slot: self.slot,
+            host: snapshot.and_then(|s| s.host.clone()),
             hostname: self.hostname.clone(),
             container_id: snapshot
                 .and_then(|s| s.container_id.clone())

@@ -128,6 +128,13 @@ pub fn plan(req: &RunRequest, obs: &dyn Observer) -> Result<Planned, Error> {
             names.join(", ")
         ));
     }
+    let placed = t.placed();
+    if !placed.is_empty() {
+        obs.warn(&format!(
+            "placement ({}) applies to Swarm stacks (`wotemu compose`); `wotemu run` runs everything on this host",
+            placed.join(", ")
+        ));
+    }
     let late = wotemu_topology::scenario::check(&t.scenario, req.duration.as_secs_f64() * 1000.0);
     if !late.is_empty() {
         return Err(Error::Plan(late.join("\n")));

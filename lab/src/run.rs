@@ -1216,8 +1216,11 @@ impl Lab {
         let ev = self.plan.scenario[st.event].clone();
         let planned = start_us + (st.at_ms * 1000.0) as i64;
         let mut touched: Vec<String> = Vec::new();
+        let began = now_us();
         let result = self.scenario_action(&ev, st, saved, &mut touched, obs);
-        let late_ms = (now_us() - planned) as f64 / 1000.0;
+        // How late it began, and how long it took.
+        let late_ms = (began - planned) as f64 / 1000.0;
+        let took_ms = (now_us() - began) as f64 / 1000.0;
         let what = wotemu_topology::scenario::action_word(&ev, st.undo);
         if let Err(e) = &result {
             obs.warn(&format!(
@@ -1236,6 +1239,7 @@ impl Lab {
                 "occurrence": st.occurrence,
                 "tasks": touched,
                 "late_ms": late_ms,
+                "took_ms": took_ms,
             }),
             Some(planned),
         );

@@ -39,7 +39,7 @@ pub(crate) const FILES: [(&str, &[u8]); 10] = [
     ("vendor/README.md", sb!("README.md")),
 ];
 
-const TEMPLATES: [(&str, &str); 14] = [
+const TEMPLATES: [(&str, &str); 15] = [
     ("base.html", st!("templates/base.html")),
     ("macros.html", st!("templates/macros.html")),
     ("index.html", st!("templates/index.html")),
@@ -47,6 +47,7 @@ const TEMPLATES: [(&str, &str); 14] = [
     ("task.html", st!("templates/task.html")),
     ("errors.html", st!("templates/errors.html")),
     ("networks.html", st!("templates/networks.html")),
+    ("hosts.html", st!("templates/hosts.html")),
     ("network.html", st!("templates/network.html")),
     ("scenario.html", st!("templates/scenario.html")),
     ("compose.html", st!("templates/compose.html")),

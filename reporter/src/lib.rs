@@ -22,6 +22,7 @@ pub mod error;
 pub mod escape;
 pub mod format;
 mod frames;
+mod hosts;
 pub mod incident;
 mod load;
 mod network;

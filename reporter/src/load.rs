@@ -78,6 +78,8 @@ pub(crate) struct TaskRow {
     /// The networks it is on.
     pub(crate) networks: Vec<String>,
     pub(crate) cpu_model: Option<String>,
+    /// The host it ran on (Swarm), if known.
+    pub(crate) host: Option<String>,
     /// Failed, restarted or in an unexpected state.
     pub(crate) bad: bool,
     /// Emulated CPU speed, for people: target, host, quota, measured.
@@ -258,6 +260,7 @@ fn load_tasks(dir: &Path) -> Result<Vec<TaskRow>, Error> {
         f("cpu_speed_measured"),
     );
     let text_facts = [
+        ("host", "host"),
         ("service", "service"),
         ("hostname", "hostname"),
         ("container id", "container_id"),
@@ -353,6 +356,7 @@ fn load_tasks(dir: &Path) -> Result<Vec<TaskRow>, Error> {
             bad: !ok_state || !error.is_empty() || restarts > 0,
             cpu_speed,
             cpu_model: value("cpu model"),
+            host: value("host"),
             state,
             restarts,
             started_us: started[i],

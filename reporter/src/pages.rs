@@ -107,6 +107,10 @@ impl Report {
                     label: "Networks",
                 },
                 NavItem {
+                    href: "hosts.html",
+                    label: "Hosts",
+                },
+                NavItem {
                     href: "scenario.html",
                     label: "Scenario",
                 },

@@ -153,7 +153,7 @@ impl Report {
 
     /// The number of pages [`Report::render`] writes.
     pub fn page_count(&self) -> usize {
-        7 + self.tasks.len() + self.networks.len()
+        8 + self.tasks.len() + self.networks.len()
     }
 
     /// Writes the site, calling `on_page(done, total)` after every page.
@@ -232,7 +232,14 @@ impl Report {
             &self.scenario_view()?,
             Vec::new(),
         )?;
-        advance(2);
+        w.page(
+            "hosts.html",
+            "hosts.html",
+            "hosts",
+            &self.hosts_view()?,
+            self.hosts_charts()?,
+        )?;
+        advance(3);
         for n in &self.networks {
             w.page(
                 &crate::network::network_file(&n.name),

@@ -26,6 +26,37 @@ pub struct Composed {
     pub text: String,
 }
 
+impl Composed {
+    /// What `wotemu compose --json` prints: the topology, the file, its services, networks and replicas.
+    pub fn summary(&self, t: &Topology, topology: &Path) -> serde_json::Value {
+        serde_json::json!({
+            "topology": topology,
+            "output": self.out,
+            "services": services(t),
+            "networks": t.networks.iter().map(|n| &n.name).collect::<Vec<_>>(),
+            "replicas": t.replicas(),
+        })
+    }
+
+    /// What `wotemu compose` says it wrote, and how to deploy it.
+    pub fn describe(&self, t: &Topology) -> String {
+        format!(
+            "Wrote {} ({} services, {} networks, {} node replicas).\nDeploy it with: docker stack deploy -c {} <stack>",
+            self.out.display(),
+            services(t),
+            t.networks.len(),
+            t.replicas(),
+            self.out.display()
+        )
+    }
+}
+
+/// The stack's services of the topology's own (Redis and the Docker API proxy, the gateways, nodes, brokers
+/// and linked services).
+fn services(t: &Topology) -> usize {
+    2 + t.networks.len() + t.nodes.len() + t.brokers.len() + t.services.len()
+}
+
 /// The default output of 0.6 (FILE with `.yml`), except for YAML topologies, which it would overwrite.
 pub fn default_output(path: &Path) -> PathBuf {
     match wotemu_topology::Format::of(path) {

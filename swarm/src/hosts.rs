@@ -36,7 +36,7 @@ use serde::{Deserialize, Serialize};
 use crate::Error;
 
 /// The Swarm node label naming a host (`placement: {host: worker-1}` is the constraint on it).
-pub const HOST_LABEL: &str = "wotemu.host";
+pub use wotemu_topology::placement::HOST_LABEL;
 /// The label on every container and volume `up` creates.
 const OWNER_LABEL: &str = "wotemu.swarm-hosts";
 /// The port each worker's engine API listens on, in the workers' bridge network only.
@@ -636,6 +636,29 @@ async fn join_and_label(docker: &Docker, state: &LocalSwarm) -> Result<(), Error
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+}
+
+/// Each Swarm node's host name, by node id: its `wotemu.host` label (`wotemu swarm up`'s hosts, or real hosts
+/// labelled so), else the host name it reports. Empty when the engine is in no Swarm or cannot say.
+pub async fn host_names(docker: &Docker) -> std::collections::HashMap<String, String> {
+    let nodes = docker
+        .list_nodes(None::<ListNodesOptions>)
+        .await
+        .unwrap_or_default();
+    nodes
+        .iter()
+        .filter_map(|n| {
+            let label = n
+                .spec
+                .as_ref()
+                .and_then(|s| s.labels.as_ref())
+                .and_then(|l| l.get(HOST_LABEL))
+                .filter(|l| !l.is_empty())
+                .cloned();
+            Some((n.id.clone()?, label.unwrap_or_else(|| hostname(n))))
+        })
+        .filter(|(_, h)| !h.is_empty())
+        .collect()
 }
 
 fn hostname(n: &bollard::models::Node) -> String {

@@ -9,7 +9,7 @@
 //! - [`redis_server`]: `wotemu redis-server`, the stack's Redis with its password;
 //! - [`password`]: the stack's Redis password (a Docker secret from a file beside the compose file);
 //! - [`scenario`]: `wotemu scenario`, the stack's scenario service (the topology's timed events through the
-//!   Docker API);
+//!   Docker API), and [`host_exec`], `wotemu scenario-exec`, its executor on each other host;
 //! - [`stack`]: a stack's deployment and removal (what `wotemu sweep --swarm` does between combinations);
 //! - [`hosts`]: `wotemu swarm up | status | down`, a Swarm of several Docker hosts on this one machine.
 //!
@@ -22,6 +22,7 @@
 pub mod broker;
 pub mod compose;
 mod engine;
+pub mod host_exec;
 pub mod hosts;
 pub mod password;
 pub mod proxy;

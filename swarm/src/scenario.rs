@@ -15,28 +15,26 @@
 //!
 //! Times count from the moment every node's replicas are running (or 5 minutes after the service started,
 //! whichever comes first), kept in Redis (`wotemu:<stack>:scenario`) with every step done: a restarted
-//! service goes on from there. The service acts on containers of its own Docker engine only (it runs on a
-//! manager): in a Swarm of several hosts, a step on a task of another host fails (the engine
-//! answers that it has no such container) and is recorded as failed.
+//! service goes on from there. The service runs on a manager and acts on the containers of its own engine
+//! directly; a container on another host is acted on by that host's executor ([`crate::host_exec`], the
+//! stack's `scenario_exec` service), asked through the stack's Redis.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use bollard::exec::{StartExecOptions, StartExecResults};
-use bollard::models::{ExecConfig, TaskState};
+use bollard::models::TaskState;
 use bollard::query_parameters::{
-    InspectServiceOptions, KillContainerOptionsBuilder, ListTasksOptionsBuilder,
-    UpdateServiceOptionsBuilder,
+    InspectServiceOptions, ListTasksOptionsBuilder, UpdateServiceOptionsBuilder,
 };
 use bollard::Docker;
-use futures_util::StreamExt;
 use serde_json::Value;
 use wotemu_contract::keys::StackKeys;
 use wotemu_contract::time_util::now_us;
 use wotemu_topology::model::{Action, ScenarioEvent, Target};
 use wotemu_topology::scenario::{self, Step};
 
+use crate::host_exec::{self, Op};
 use crate::Error;
 
 /// What the service is asked to do.
@@ -73,6 +71,8 @@ struct Replica {
     /// `<service>.<slot>.<task id>`.
     task: String,
     container: String,
+    /// The Swarm node (host) it runs on.
+    node: Option<String>,
 }
 
 const WINDOW_MS: f64 = 10_000.0;
@@ -139,6 +139,9 @@ pub fn run(
         redis: None,
         saved: BTreeMap::new(),
         paused: BTreeMap::new(),
+        own_node: std::env::var("NODE_ID")
+            .ok()
+            .filter(|n| !n.is_empty() && !n.contains("{{")),
         stressed: BTreeMap::new(),
     };
     let start_us = ex.start(stop)?;
@@ -175,10 +178,10 @@ pub fn run(
         }
     }
     // Paused replicas are resumed, so that their agents can end and ship.
-    for (_, containers) in std::mem::take(&mut ex.paused) {
-        for (task, c) in containers {
-            if let Err(e) = ex.rt.block_on(ex.docker.unpause_container(&c)) {
-                tracing::debug!(task, error = %e, "A paused replica could not be resumed at stop.");
+    for (_, replicas) in std::mem::take(&mut ex.paused) {
+        for r in replicas {
+            if let Err(e) = ex.on(&r, Op::Unpause) {
+                tracing::debug!(task = %r.task, error = %e, "A paused replica could not be resumed at stop.");
             }
         }
     }
@@ -215,13 +218,37 @@ struct Executor<'a> {
     redis: Option<redis::Connection>,
     /// What `partition`/`conditions`/`scale` steps replaced, for their undo.
     saved: BTreeMap<String, Value>,
-    /// (event, occurrence) → the (task, container) it paused.
-    paused: BTreeMap<(usize, u32), Vec<(String, String)>>,
+    /// (event, occurrence) → the replicas it paused.
+    paused: BTreeMap<(usize, u32), Vec<Replica>>,
+    /// The Swarm node this service runs on (`NODE_ID`): containers of other nodes are acted on by their
+    /// host's executor.
+    own_node: Option<String>,
     /// (event, occurrence) → the tasks it loaded.
     stressed: BTreeMap<(usize, u32), Vec<String>>,
 }
 
 impl Executor<'_> {
+    /// Does `op` to a replica's container: through this engine, or through the executor of the replica's host
+    /// when it runs on another.
+    fn on(&mut self, r: &Replica, op: Op) -> Result<Option<String>, String> {
+        match &r.node {
+            Some(node) if self.own_node.as_deref().is_some_and(|own| own != node) => {
+                let node = node.clone();
+                // Connected (or reconnected) by a cheap command first.
+                self.redis::<String>(&redis::cmd("PING"))?;
+                let conn = self.redis.as_mut().expect("connected");
+                let result = host_exec::call(conn, &self.keys, &node, &r.container, op);
+                if result.as_ref().is_err_and(|e| e.starts_with("Redis:")) {
+                    self.redis = None;
+                }
+                result
+            }
+            _ => self
+                .rt
+                .block_on(host_exec::perform(&self.docker, &r.container, &op)),
+        }
+    }
+
     /// A Redis command, reconnecting once when the connection broke.
     fn redis<T: redis::FromRedisValue>(&mut self, cmd: &redis::Cmd) -> Result<T, String> {
         for _ in 0..2 {
@@ -345,6 +372,7 @@ impl Executor<'_> {
                 slot: slot as u32,
                 task: format!("{service}.{slot}.{id}"),
                 container,
+                node: t.node_id.clone(),
             };
             match by_slot.get(&(slot as u32)) {
                 Some((c, _)) if *c >= created => {}
@@ -369,80 +397,6 @@ impl Executor<'_> {
             return Err(format!("no running replica of {}", target.label()));
         }
         Ok(out)
-    }
-
-    /// Runs a command in a container and waits for it; its output on failure.
-    fn exec_wait(&self, container: &str, cmd: Vec<String>) -> Result<(), String> {
-        let created = self
-            .rt
-            .block_on(self.docker.create_exec(
-                container,
-                ExecConfig {
-                    cmd: Some(cmd.clone()),
-                    attach_stdout: Some(true),
-                    attach_stderr: Some(true),
-                    ..Default::default()
-                },
-            ))
-            .map_err(|e| e.to_string())?;
-        let mut text = String::new();
-        let started = self
-            .rt
-            .block_on(
-                self.docker
-                    .start_exec(&created.id, None::<StartExecOptions>),
-            )
-            .map_err(|e| e.to_string())?;
-        if let StartExecResults::Attached { mut output, .. } = started {
-            while let Some(Ok(chunk)) = self.rt.block_on(output.next()) {
-                text.push_str(&chunk.to_string());
-            }
-        }
-        let inspected = self
-            .rt
-            .block_on(self.docker.inspect_exec(&created.id))
-            .map_err(|e| e.to_string())?;
-        match inspected.exit_code {
-            Some(0) => Ok(()),
-            code => Err(format!(
-                "`{}` exited with {code:?}: {}",
-                cmd.join(" "),
-                text.trim()
-            )),
-        }
-    }
-
-    /// Starts a command in a container without waiting for it.
-    fn exec_detached(&self, container: &str, cmd: Vec<String>) -> Result<(), String> {
-        let created = self
-            .rt
-            .block_on(self.docker.create_exec(
-                container,
-                ExecConfig {
-                    cmd: Some(cmd),
-                    ..Default::default()
-                },
-            ))
-            .map_err(|e| e.to_string())?;
-        self.rt
-            .block_on(self.docker.start_exec(
-                &created.id,
-                Some(StartExecOptions {
-                    detach: true,
-                    ..Default::default()
-                }),
-            ))
-            .map(drop)
-            .map_err(|e| e.to_string())
-    }
-
-    fn signal(&self, container: &str, signal: &str) -> Result<(), String> {
-        self.rt
-            .block_on(self.docker.kill_container(
-                container,
-                Some(KillContainerOptionsBuilder::new().signal(signal).build()),
-            ))
-            .map_err(|e| e.to_string())
     }
 
     /// Sets a service's replica count.
@@ -480,20 +434,6 @@ impl Executor<'_> {
             .map_err(|e| e.to_string())
     }
 
-    /// The address of a container on a network.
-    fn address_on(&self, container: &str, network: &str) -> Result<String, String> {
-        let c = self
-            .rt
-            .block_on(self.docker.inspect_container(container, None))
-            .map_err(|e| e.to_string())?;
-        c.network_settings
-            .and_then(|n| n.networks)
-            .and_then(|n| n.get(network).cloned())
-            .and_then(|e| e.ip_address)
-            .filter(|a| !a.is_empty())
-            .ok_or_else(|| format!("the container is not on {network}"))
-    }
-
     /// Does one step: what it touched, or why it failed.
     fn act(
         &mut self,
@@ -512,17 +452,20 @@ impl Executor<'_> {
                     "SIGTERM"
                 };
                 for r in self.targeted(target)? {
-                    self.signal(&r.container, signal)?;
+                    self.on(
+                        &r,
+                        Op::Signal {
+                            signal: signal.into(),
+                        },
+                    )?;
                     touched.push(r.task);
                 }
                 Ok(())
             }
             Action::Pause { target } if st.undo => {
-                for (task, c) in self.paused.remove(&key).unwrap_or_default() {
-                    self.rt
-                        .block_on(self.docker.unpause_container(&c))
-                        .map_err(|e| e.to_string())?;
-                    touched.push(task);
+                for r in self.paused.remove(&key).unwrap_or_default() {
+                    self.on(&r, Op::Unpause)?;
+                    touched.push(r.task);
                 }
                 if touched.is_empty() {
                     return Err(format!("no paused replica of {}", target.label()));
@@ -533,12 +476,12 @@ impl Executor<'_> {
                 let mut done = Vec::new();
                 let mut result = Ok(());
                 for r in self.targeted(target)? {
-                    match self.rt.block_on(self.docker.pause_container(&r.container)) {
-                        Ok(()) => {
+                    match self.on(&r, Op::Pause) {
+                        Ok(_) => {
                             touched.push(r.task.clone());
-                            done.push((r.task, r.container));
+                            done.push(r);
                         }
-                        Err(e) => result = Err(e.to_string()),
+                        Err(e) => result = Err(e),
                     }
                 }
                 self.paused.insert(key, done);
@@ -560,7 +503,13 @@ impl Executor<'_> {
                 cmd.extend(scenario::stress_args(*cpu_pct, *memory_bytes, ev.for_ms));
                 let mut loaded = Vec::new();
                 for r in self.targeted(target)? {
-                    self.exec_detached(&r.container, cmd.clone())?;
+                    self.on(
+                        &r,
+                        Op::Exec {
+                            cmd: cmd.clone(),
+                            wait: false,
+                        },
+                    )?;
                     touched.push(r.task.clone());
                     loaded.push(r.task);
                 }
@@ -616,16 +565,12 @@ impl Executor<'_> {
         let running = self.running(&service).map_err(|e| e.to_string())?;
         let slots = target.slots(running.len() as u32);
         for r in running.into_iter().filter(|r| slots.contains(&r.slot)) {
-            if self
-                .rt
-                .block_on(self.docker.unpause_container(&r.container))
-                .is_ok()
-            {
+            if self.on(&r, Op::Unpause).is_ok() {
                 touched.push(r.task);
             }
         }
         self.paused.retain(|_, v| {
-            v.retain(|(t, _)| !touched.contains(t));
+            v.retain(|r| !touched.contains(&r.task));
             !v.is_empty()
         });
         if touched.is_empty() {
@@ -649,13 +594,23 @@ impl Executor<'_> {
             return Err(format!("no running replica of {node}"));
         }
         for r in running {
-            let addr = self.address_on(&r.container, network)?;
+            let addr = self
+                .on(
+                    &r,
+                    Op::Address {
+                        network: network.to_owned(),
+                    },
+                )?
+                .unwrap_or_default();
             for (chain, dir) in [("INPUT", "-d"), ("OUTPUT", "-s")] {
-                self.exec_wait(
-                    &r.container,
-                    ["iptables", "-w", op, chain, dir, &addr, "-j", "DROP"]
-                        .map(String::from)
-                        .into(),
+                self.on(
+                    &r,
+                    Op::Exec {
+                        cmd: ["iptables", "-w", op, chain, dir, &addr, "-j", "DROP"]
+                            .map(String::from)
+                            .into(),
+                        wait: true,
+                    },
                 )?;
             }
             touched.push(r.task);
@@ -682,7 +637,12 @@ impl Executor<'_> {
         let first = (st.occurrence as usize - 1) * n % running.len();
         for k in 0..n {
             let r = &running[(first + k) % running.len()];
-            self.signal(&r.container, "SIGTERM")?;
+            self.on(
+                r,
+                Op::Signal {
+                    signal: "SIGTERM".into(),
+                },
+            )?;
             touched.push(r.task.clone());
         }
         Ok(())
@@ -692,8 +652,11 @@ impl Executor<'_> {
     fn step(&mut self, st: &Step, planned_us: i64) -> StepDone {
         let ev = self.cfg.events[st.event].clone();
         let mut touched = Vec::new();
+        let began = now_us();
         let result = self.act(&ev, st, &mut touched);
-        let late_ms = (now_us() - planned_us) as f64 / 1000.0;
+        // How late it began, and how long it took (a step on another host includes the trip to its executor).
+        let late_ms = (began - planned_us) as f64 / 1000.0;
+        let took_ms = (now_us() - began) as f64 / 1000.0;
         let what = scenario::action_word(&ev, st.undo);
         if let Err(e) = &result {
             tracing::warn!(action = what, target = %ev.action.target(), error = %e, "A scenario step failed.");
@@ -709,6 +672,7 @@ impl Executor<'_> {
                 "occurrence": st.occurrence,
                 "tasks": touched,
                 "late_ms": late_ms,
+                "took_ms": took_ms,
                 "engine": "swarm",
             }),
         }

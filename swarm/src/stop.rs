@@ -49,6 +49,8 @@ pub struct DockerTask {
     pub exit_code: Option<i64>,
     pub container_id: Option<String>,
     pub node_id: Option<String>,
+    /// The Swarm host the task was placed on: its node's `wotemu.host` label, else the node's host name.
+    pub host: Option<String>,
     pub created_at: Option<String>,
     pub timestamp: Option<String>,
     #[serde(skip)]
@@ -106,6 +108,7 @@ impl DockerTask {
             exit_code: container.exit_code,
             container_id: container.container_id.filter(|c| !c.is_empty()),
             node_id: t.node_id.clone(),
+            host: None,
             created_at: t.created_at.clone(),
             timestamp: status.timestamp,
             logs: None,
@@ -145,8 +148,12 @@ impl DockerTask {
             container_id: None,
             restarts: None,
             logs: None,
+            host: None,
             extra: BTreeMap::new(),
         });
+        if s.host.is_none() {
+            s.host = self.host.clone();
+        }
         if s.exit_error.is_none() {
             s.exit_error = docker_error;
         }
@@ -370,10 +377,14 @@ pub fn stop(opts: &StopOptions, progress: &dyn Progress) -> Result<Stopped, Erro
             what: format!("listing the tasks of stack `{stack}`"),
             message: e.to_string(),
         })?;
+    let hosts = rt.block_on(crate::hosts::host_names(&docker));
     let mut snap: Vec<DockerTask> = tasks
         .iter()
         .filter_map(|t| DockerTask::of(t, &by_id))
         .collect();
+    for t in &mut snap {
+        t.host = t.node_id.as_ref().and_then(|id| hosts.get(id).cloned());
+    }
     snap.sort_by(|a, b| a.name.cmp(&b.name));
     progress.start("Reading task logs", Some(snap.len() as u64));
     for t in &mut snap {
@@ -666,6 +677,7 @@ mod tests {
             exit_code: Some(1),
             container_id: Some("c0ffee".into()),
             node_id: Some("n1".into()),
+            host: Some("worker-1".into()),
             created_at: Some("2026-11-29T10:00:00Z".into()),
             timestamp: Some("2026-11-29T10:01:00Z".into()),
             logs: Some("line\n".into()),
@@ -683,6 +695,11 @@ mod tests {
         assert_eq!(s.exit_error.as_deref(), Some("ValueError: boom"));
         assert_eq!(s.container_id.as_deref(), Some("c0ffee"));
         assert_eq!(s.logs.as_deref(), Some("line\n"));
+        assert_eq!(
+            s.host.as_deref(),
+            Some("worker-1"),
+            "the host Docker placed it on"
+        );
         assert_eq!(s.extra[DOCKER_KEY]["agent_snapshot"], true);
         // Without an agent's snapshot, Docker's error (with the exit code) and start time are used.
         let s = task("failed", false).merge(None, false);

@@ -281,7 +281,7 @@ pub fn store_06(conn: &mut Connection, copies: usize) -> usize {
                 serde_json::json!({
                     "task": {
                         "ID": t.id, "Slot": t.slot, "ServiceID": format!("svc{}", t.service),
-                        "NodeID": "node0abc", "Version": {"Index": 100 + k},
+                        "NodeID": format!("node{}abc", k % 2), "Version": {"Index": 100 + k},
                         "Spec": {"ContainerSpec": {"Image": "agmangas/wotemu:latest"}},
                         "Status": {
                             "Timestamp": "2025-11-24T16:03:20.5Z",

@@ -28,7 +28,9 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::model::{service_network, AppSource, Broker, Network, Node, Service, Topology};
+use crate::model::{
+    service_network, AppSource, Broker, Network, Node, Placement, Service, Topology,
+};
 use crate::units;
 
 /// The compose file format version (as 0.6).
@@ -39,6 +41,8 @@ const PROXY: &str = "docker_api_proxy";
 const REDIS: &str = "redis";
 /// The service that carries out a topology's scenario in a Swarm stack.
 pub const SCENARIO: &str = "scenario";
+/// Its executor on the other hosts (global on the workers).
+pub const SCENARIO_EXEC: &str = "scenario_exec";
 pub use wotemu_contract::keys::{PASSWORD_FILE_LABEL, PASSWORD_IN_CONTAINER, PASSWORD_SECRET};
 
 /// Where app files are in the container (each node's in a directory of its own).
@@ -157,6 +161,7 @@ pub fn compose_with(t: &Topology, opts: &ComposeOptions) -> Value {
 
     if !t.scenario.is_empty() {
         services.insert(SCENARIO.into(), scenario_service(t, &all_nets));
+        services.insert(SCENARIO_EXEC.into(), scenario_exec_service(t, &all_nets));
     }
 
     for s in &t.services {
@@ -220,6 +225,7 @@ fn gateway_service(t: &Topology, net: &Network) -> Value {
         "labels": {format!("{LABEL}.gw"): ""},
         "networks": [net.name],
     });
+    place(&mut gw, &net.placement_gw);
     if let Some(extra) = &net.compose_gw {
         merge(&mut gw, extra);
     }
@@ -275,10 +281,35 @@ fn broker_service(t: &Topology, b: &Broker) -> Value {
         "labels": {format!("{LABEL}.broker"): ""},
         "networks": nets,
     });
+    place(&mut svc, &b.placement);
     if let Some(extra) = &b.compose {
         merge(&mut svc, extra);
     }
     svc
+}
+
+/// The scenario's executor on every worker host: the scenario service (on a manager) reaches the containers
+/// of its own engine only, and asks the executor of another host, through the stack's Redis, to kill, pause,
+/// resume or exec in that host's containers.
+fn scenario_exec_service(t: &Topology, all_nets: &[String]) -> Value {
+    json!({
+        "image": t.images.wotemu,
+        "command": ["scenario-exec"],
+        "volumes": ["/var/run/docker.sock:/var/run/docker.sock"],
+        "deploy": {
+            "mode": "global",
+            "endpoint_mode": "dnsrr",
+            "placement": {"constraints": ["node.role == worker"]},
+            "restart_policy": {"condition": "on-failure"},
+        },
+        "depends_on": [REDIS],
+        "environment": common_env(t),
+        "secrets": [PASSWORD_SECRET],
+        // No `{{.Task.Name}}` host name: a global task's name (`<service>.<node id>.<task id>`) is longer
+        // than a host name may be.
+        "labels": {format!("{LABEL}.scenario_exec"): ""},
+        "networks": all_nets,
+    })
 }
 
 /// The scenario's service.
@@ -554,6 +585,7 @@ fn node_service(
         // Docker turns IPv6 off in containers; WoTPy's CoAP server binds `::`.
         svc["sysctls"] = json!({"net.ipv6.conf.all.disable_ipv6": 0});
     }
+    place(&mut svc, &node.placement);
     if let Some(extra) = &node.compose {
         merge(&mut svc, extra);
     }
@@ -670,6 +702,9 @@ pub fn trace_points_json(points: &[crate::model::TracePoint]) -> Value {
 
 /// Docker SDK `RestartPolicy` keys (`Condition`, `MaxAttempts`, nanosecond `Delay`) → compose keys.
 fn restart_policy_keys(k: &str, v: &Value) -> Value {
+    if k == "placement" {
+        return placement_keys(v);
+    }
     if k != "restart_policy" {
         return v.clone();
     }
@@ -695,6 +730,45 @@ fn restart_policy_keys(k: &str, v: &Value) -> Value {
         out.insert(name.to_owned(), val);
     }
     Value::Object(out)
+}
+
+/// A Docker SDK `Placement` (`{Constraints, Preferences: [{Spread: {SpreadDescriptor}}]}`, as
+/// 0.6 files pass to a service) as compose writes it; compose's own keys are kept.
+fn placement_keys(v: &Value) -> Value {
+    let Some(obj) = v.as_object() else {
+        return v.clone();
+    };
+    let mut out = Map::new();
+    for (key, val) in obj {
+        match key.as_str() {
+            "Constraints" => {
+                out.insert("constraints".into(), val.clone());
+            }
+            "Preferences" => {
+                let prefs = val
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|p| match p.pointer("/Spread/SpreadDescriptor") {
+                        Some(d) => json!({ "spread": d }),
+                        None => p.clone(),
+                    })
+                    .collect();
+                out.insert("preferences".into(), Value::Array(prefs));
+            }
+            other => {
+                out.insert(other.to_owned(), val.clone());
+            }
+        }
+    }
+    Value::Object(out)
+}
+
+/// Writes a topology's `placement:` into a service's `deploy` (compose arguments merge over it).
+fn place(svc: &mut Value, p: &Placement) {
+    if !p.is_empty() {
+        merge(svc, &json!({"deploy": {"placement": p.to_compose()}}));
+    }
 }
 
 /// Deep merge of compose arguments (0.6 merges `args_compose*` the same way): mappings merge key by key,

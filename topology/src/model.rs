@@ -6,6 +6,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::placement::Placement;
+
 /// A validated topology. Lists are sorted by name.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Topology {
@@ -165,6 +167,30 @@ impl Action {
 }
 
 impl Topology {
+    /// The services that have a `placement` (nodes, brokers, and gateways as `gw_<network>`), sorted.
+    pub fn placed(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .nodes
+            .iter()
+            .filter(|n| !n.placement.is_empty())
+            .map(|n| n.name.clone())
+            .chain(
+                self.brokers
+                    .iter()
+                    .filter(|b| !b.placement.is_empty())
+                    .map(|b| b.name.clone()),
+            )
+            .chain(
+                self.networks
+                    .iter()
+                    .filter(|n| !n.placement_gw.is_empty())
+                    .map(Network::gateway),
+            )
+            .collect();
+        out.sort();
+        out
+    }
+
     /// What it holds, for people: `3 nodes (8 replicas), 2 networks, 1 broker, 0 services`.
     pub fn summary(&self) -> String {
         let n = |k: usize, what: &str| format!("{k} {what}{}", if k == 1 { "" } else { "s" });
@@ -252,6 +278,25 @@ impl Default for Images {
             redis: format!("wotemu/redis:{v}"),
             docker_api_proxy: format!("wotemu/docker-api-proxy:{v}"),
             vision: format!("wotemu/wotemu-vision:{v}"),
+        }
+    }
+}
+
+impl Images {
+    /// Names this project's images (`wotemu/…`) under another prefix, as `docker/build.sh` pushed them with
+    /// `WOTEMU_IMAGE_PREFIX` (`127.0.0.1:5000/wotemu` gives `127.0.0.1:5000/wotemu/wotemu:0.1.0`); images the
+    /// topology named otherwise are kept.
+    pub fn with_prefix(&mut self, prefix: &str) {
+        let prefix = prefix.trim().trim_end_matches('/');
+        for image in [
+            &mut self.wotemu,
+            &mut self.redis,
+            &mut self.docker_api_proxy,
+            &mut self.vision,
+        ] {
+            if let Some(rest) = image.strip_prefix("wotemu/") {
+                *image = format!("{prefix}/{rest}");
+            }
         }
     }
 }
@@ -498,6 +543,9 @@ pub struct Network {
     pub compose_net: Option<serde_json::Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub compose_gw: Option<serde_json::Value>,
+    /// Where the gateway runs (Swarm).
+    #[serde(skip_serializing_if = "Placement::is_empty")]
+    pub placement_gw: Placement,
 }
 
 impl Network {
@@ -514,6 +562,9 @@ pub struct Broker {
     pub networks: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub compose: Option<serde_json::Value>,
+    /// Where the broker runs (Swarm).
+    #[serde(skip_serializing_if = "Placement::is_empty")]
+    pub placement: Placement,
 }
 
 /// An extra container linked to nodes.
@@ -663,6 +714,9 @@ pub struct Node {
     pub scale: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub compose: Option<serde_json::Value>,
+    /// Where the replicas run (Swarm).
+    #[serde(skip_serializing_if = "Placement::is_empty")]
+    pub placement: Placement,
     pub services: Vec<String>,
 }
 

@@ -43,12 +43,24 @@ const SHIM: [(&str, &str, bool); 5] = [
     ),
 ];
 
-/// `docker.types.RestartPolicy` for files that use it when the Docker SDK is not installed.
+/// `docker.types.RestartPolicy` and `Placement` for files that use them when the Docker SDK is not installed.
 const DOCKER_TYPES: &str = r#"
 class RestartPolicy(dict):
     """Minimal stand-in for docker.types.RestartPolicy (the Docker SDK is not installed)."""
     def __init__(self, condition="none", delay=0, max_attempts=0, window=0):
         super().__init__(Condition=condition, Delay=delay, MaxAttempts=max_attempts, Window=window)
+
+class Placement(dict):
+    """Minimal stand-in for docker.types.Placement (the Docker SDK is not installed)."""
+    def __init__(self, constraints=None, preferences=None):
+        super().__init__()
+        if constraints is not None:
+            self["Constraints"] = list(constraints)
+        if preferences is not None:
+            self["Preferences"] = [
+                {"Spread": {"SpreadDescriptor": p[1]}} if isinstance(p, (tuple, list)) else p
+                for p in preferences
+            ]
 "#;
 
 /// What running a 0.6 file gave.

@@ -309,6 +309,9 @@ with_conditions! {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         #[schemars(with = "Option<BTreeMap<String, serde_json::Value>>")]
         pub compose_gw: Option<serde_json::Value>,
+        /// Where the network's gateway runs in a Swarm stack.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub placement_gw: Option<RawPlacement>,
     }
 }
 
@@ -367,6 +370,32 @@ pub struct RawBroker {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Option<BTreeMap<String, serde_json::Value>>")]
     pub compose: Option<serde_json::Value>,
+    /// Where the broker runs in a Swarm stack.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placement: Option<RawPlacement>,
+}
+
+/// Where a service's tasks may run in a Swarm stack (`wotemu run` runs everything on its one host).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawPlacement {
+    /// The host, as `wotemu swarm up` labels them (`manager`, `worker-1`, …): sugar for the constraint
+    /// `node.labels.wotemu.host == worker-1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// Docker's placement constraints (`node.role == worker`, `node.labels.zone != edge`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub constraints: Vec<String>,
+    /// Docker's placement preferences (`{spread: node.labels.zone}`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub preferences: Vec<RawPreference>,
+}
+
+/// A placement preference: spread the tasks evenly over a label's values.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawPreference {
+    pub spread: String,
 }
 
 /// An extra container.
@@ -404,6 +433,9 @@ pub struct RawNode {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Option<BTreeMap<String, serde_json::Value>>")]
     pub compose: Option<serde_json::Value>,
+    /// Where the node's replicas run in a Swarm stack.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placement: Option<RawPlacement>,
     /// Extra containers (from `services`) linked to this node on a private network.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub services: Vec<String>,

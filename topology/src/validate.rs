@@ -199,6 +199,7 @@ pub fn validate(raw: &RawTopology, locate: &dyn Locate) -> Result<Validated, Vec
             resources,
             scale,
             compose: compose_map(&mut p, &at.key("compose"), &n.compose),
+            placement: placement(&mut p, &at.key("placement"), n.placement.as_ref()),
             services: svcs,
         });
     }
@@ -338,6 +339,7 @@ fn brokers(
             name: broker_names[raw_name].clone(),
             networks: nets,
             compose: compose_map(p, &at.key("compose"), &b.compose),
+            placement: placement(p, &at.key("placement"), b.placement.as_ref()),
         });
     }
     brokers
@@ -551,6 +553,7 @@ fn network(p: &mut Problems<'_>, at: &DocPath, net: &RawNetwork, name: String) -
         trace,
         compose_net: compose_map(p, &at.key("compose_net"), &net.compose_net),
         compose_gw: compose_map(p, &at.key("compose_gw"), &net.compose_gw),
+        placement_gw: placement(p, &at.key("placement_gw"), net.placement_gw.as_ref()),
     }
 }
 
@@ -1538,6 +1541,71 @@ fn netem_conditions(
     c
 }
 
+/// A service's `placement:`, each constraint and preference checked where it is written.
+fn placement(p: &mut Problems<'_>, at: &DocPath, raw: Option<&RawPlacement>) -> Placement {
+    let mut out = Placement::default();
+    let Some(raw) = raw else { return out };
+    if let Some(h) = &raw.host {
+        match crate::placement::host_constraint(h) {
+            Ok(c) => out.constraints.push(c),
+            Err(b) => p.error(Kind::BadValue, &at.key("host"), b.message, Some(b.hint)),
+        }
+    }
+    for (i, c) in raw.constraints.iter().enumerate() {
+        match crate::placement::constraint(c) {
+            Ok(c) if !out.constraints.contains(&c) => out.constraints.push(c),
+            Ok(_) => {}
+            Err(b) => p.error(
+                Kind::BadValue,
+                &at.key("constraints").index(i),
+                b.message,
+                Some(b.hint),
+            ),
+        }
+    }
+    for (i, pref) in raw.preferences.iter().enumerate() {
+        match crate::placement::spread(&pref.spread) {
+            Ok(s) => out.spread.push(s),
+            Err(b) => p.error(
+                Kind::BadValue,
+                &at.key("preferences").index(i).key("spread"),
+                b.message,
+                Some(b.hint),
+            ),
+        }
+    }
+    out
+}
+
+/// The constraints written in compose arguments (`deploy: {placement: {constraints: [...]}}`), checked.
+fn compose_constraints(p: &mut Problems<'_>, at: &DocPath, m: &serde_json::Value) {
+    let at = at.key("deploy").key("placement").key("constraints");
+    let Some(list) = m.pointer("/deploy/placement/constraints") else {
+        return;
+    };
+    let Some(list) = list.as_array() else {
+        p.error(
+            Kind::BadValue,
+            &at,
+            "placement constraints must be a list",
+            Some("e.g. `constraints: [node.role == worker]`".into()),
+        );
+        return;
+    };
+    for (i, c) in list.iter().enumerate() {
+        let checked = match c.as_str() {
+            Some(text) => crate::placement::constraint(text).map(|_| ()),
+            None => Err(crate::placement::Bad {
+                message: format!("{c} is not a constraint"),
+                hint: "write each constraint as a string, e.g. `node.role == worker`".into(),
+            }),
+        };
+        if let Err(b) = checked {
+            p.error(Kind::BadValue, &at.index(i), b.message, Some(b.hint));
+        }
+    }
+}
+
 fn compose_map(
     p: &mut Problems<'_>,
     at: &DocPath,
@@ -1545,7 +1613,10 @@ fn compose_map(
 ) -> Option<serde_json::Value> {
     match v {
         None | Some(serde_json::Value::Null) => None,
-        Some(m @ serde_json::Value::Object(_)) => Some(m.clone()),
+        Some(m @ serde_json::Value::Object(_)) => {
+            compose_constraints(p, at, m);
+            Some(m.clone())
+        }
         Some(_) => {
             p.error(
                 Kind::BadValue,

@@ -8,7 +8,10 @@ use crate::cmd::load_topology;
 use crate::output;
 
 pub(crate) fn run(args: ComposeArgs) -> anyhow::Result<ExitCode> {
-    let loaded = load_topology(&args.path)?;
+    let mut loaded = load_topology(&args.path)?;
+    if let Some(prefix) = &args.image_prefix {
+        loaded.topology.images.with_prefix(prefix);
+    }
     let t = &loaded.topology;
     let done = wotemu_swarm::compose::compose(
         t,
@@ -22,23 +25,10 @@ pub(crate) fn run(args: ComposeArgs) -> anyhow::Result<ExitCode> {
         output::print(&done.text)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let services = 2 + t.networks.len() + t.nodes.len() + t.brokers.len() + t.services.len();
     if args.json {
-        output::json(&serde_json::json!({
-            "topology": args.path,
-            "output": done.out,
-            "services": services,
-            "networks": t.networks.iter().map(|n| &n.name).collect::<Vec<_>>(),
-            "replicas": t.replicas(),
-        }))?;
+        output::json(&done.summary(t, &args.path))?;
     } else {
-        output::say(&format!(
-            "Wrote {} ({services} services, {} networks, {} node replicas).\nDeploy it with: docker stack deploy -c {} <stack>",
-            done.out.display(),
-            t.networks.len(),
-            t.replicas(),
-            done.out.display()
-        ));
+        output::say(&done.describe(t));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -57,6 +57,7 @@ pub(crate) fn run(cli: Cli, name: &str) -> anyhow::Result<ExitCode> {
         Command::Gateway(args) => net::gateway(args),
         Command::DockerApiProxy(args) => swarm::proxy(args),
         Command::Scenario(args) => swarm::scenario(args),
+        Command::ScenarioExec => swarm::scenario_exec(),
         Command::RedisServer(args) => swarm::redis_server(args),
         Command::Broker(args) => net::broker(args),
         Command::Route(args) => net::route(args),

@@ -56,6 +56,11 @@ pub(crate) fn scenario(args: ScenarioArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+pub(crate) fn scenario_exec() -> anyhow::Result<ExitCode> {
+    wotemu_swarm::host_exec::serve(&wotemu_sys::signals::stop_flag())?;
+    Ok(ExitCode::SUCCESS)
+}
+
 pub(crate) fn redis_server(args: RedisServerArgs) -> anyhow::Result<ExitCode> {
     Err(
         wotemu_swarm::redis_server::exec(&args.program, args.password_file.as_deref(), &args.args)

@@ -344,3 +344,62 @@ fn the_published_example_dataset_is_of_the_current_schema() {
         );
     }
 }
+
+/// `--open` hands the site's index to the desktop's opener (`xdg-open`, here a stand-in on PATH that records
+/// what it was given); without one, the report is still written and a warning says where it is.
+#[test]
+fn report_open_hands_the_index_to_the_desktop_opener() {
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dataset = repo.join("examples/github-pages/dataset");
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let opened = dir.path().join("opened");
+    let opener = bin.join("xdg-open");
+    std::fs::write(
+        &opener,
+        format!("#!/bin/sh\nprintf '%s' \"$1\" > {}\n", opened.display()),
+    )
+    .unwrap();
+    let mut perms = std::fs::metadata(&opener).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+    std::fs::set_permissions(&opener, perms).unwrap();
+    let site = dir.path().join("site");
+    let path = format!("{}:/usr/bin:/bin", bin.display());
+    let o = wotemu()
+        .args(["report", "--open", "--dataset"])
+        .arg(&dataset)
+        .arg("--out")
+        .arg(&site)
+        .env("PATH", &path)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read_to_string(&opened).unwrap(),
+        site.join("index.html").to_str().unwrap()
+    );
+    assert!(!stderr(&o).contains("could not open"), "{}", stderr(&o));
+
+    // No opener: the site is there, and the warning names its index.
+    std::fs::remove_file(&opener).unwrap();
+    let site2 = dir.path().join("site2");
+    let o = wotemu()
+        .args(["report", "--open", "--dataset"])
+        .arg(&dataset)
+        .arg("--out")
+        .arg(&site2)
+        .env("PATH", bin.to_str().unwrap())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(site2.join("index.html").exists());
+    assert!(
+        stderr(&o).contains(&format!(
+            "could not open a browser; open {} yourself",
+            site2.join("index.html").display()
+        )),
+        "{}",
+        stderr(&o)
+    );
+}

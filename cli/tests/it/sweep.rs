@@ -170,6 +170,26 @@ fn a_sweep_of_the_quickstart_compares_3g_and_lte_and_resumes() {
         .unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(dir.path().join("gate-site/index.html").exists());
+    // `--baseline` names the baseline whatever the order: the LTE run, listed second, against which the 3G
+    // run listed first is slower.
+    let o = wotemu()
+        .arg("compare")
+        .arg(out.join(NAMES[0]))
+        .arg(out.join(NAMES[2]))
+        .arg("--baseline")
+        .arg(out.join(NAMES[2]))
+        .args(["--fail-if", gate, "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    let j: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert!(
+        j["baseline"]
+            .as_str()
+            .is_some_and(|b| b.ends_with(NAMES[2])),
+        "{j:#}"
+    );
+    assert!(stderr(&o).contains(NAMES[0]), "{}", stderr(&o));
 }
 
 #[test]

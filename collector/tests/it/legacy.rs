@@ -392,6 +392,13 @@ fn the_06_dump_keeps_every_field_and_every_error() {
 
     // Every fact of info and of the Docker task; secrets redacted.
     let t = table(dir, Table::Tasks);
+    let hosts: std::collections::BTreeSet<&str> =
+        (0..t.num_rows()).filter_map(|i| s(&t, "host", i)).collect();
+    assert_eq!(
+        hosts.into_iter().collect::<Vec<_>>(),
+        ["node0abc", "node1abc"],
+        "each task's host is its Swarm node's id"
+    );
     for i in 0..t.num_rows() {
         let facts: serde_json::Value = serde_json::from_str(s(&t, "facts", i).unwrap()).unwrap();
         for key in [

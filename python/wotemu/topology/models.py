@@ -52,6 +52,27 @@ def _underscore(word):
     return word.replace("-", "_").lower()
 
 
+def _placement(p):
+    """A `placement=` argument as the topology's `placement`: a dict in wotemu's YAML form (`{"host": "worker-1"}`,
+    `{"constraints": [...], "preferences": [{"spread": ...}]}`), or the Docker SDK's
+    `docker.types.Placement(constraints=..., preferences=...)`."""
+    if p is None:
+        return None
+    p = dict(p)
+    out = {}
+    for k, v in p.items():
+        if k == "Constraints":
+            out["constraints"] = list(v)
+        elif k == "Preferences":
+            out["preferences"] = [
+                {"spread": x["Spread"]["SpreadDescriptor"]} if isinstance(x, dict) and "Spread" in x else x
+                for x in v
+            ]
+        else:
+            out[k] = v
+    return out
+
+
 class _Named:
     """An object with a name that 0.6 normalises (`name` is the normalised name, as 0.6 gives it); the name
     as written is kept for wotemu's messages (`Factory-LAN` (normalised to `factory_lan`) …)."""
@@ -198,11 +219,11 @@ def _netem_from_args(args):
 
 class Network(_Named):
     def __init__(self, name, netem=None, conditions=None, args_compose_net=None, args_compose_gw=None,
-                 **kwargs):
+                 placement_gw=None, **kwargs):
         unknown = [k for k in kwargs if k not in _NEW_CONDITION_FIELDS]
         if unknown:
             raise TypeError("Network() got unexpected arguments: {} (known: netem, conditions, "
-                            "args_compose_net, args_compose_gw, {})".format(
+                            "args_compose_net, args_compose_gw, placement_gw, {})".format(
                                 ", ".join(sorted(unknown)), ", ".join(_NEW_CONDITION_FIELDS)))
         self.name = name
         self.netem = netem
@@ -211,6 +232,7 @@ class Network(_Named):
         self.conditions = conditions
         self.args_compose_net = args_compose_net
         self.args_compose_gw = args_compose_gw
+        self.placement_gw = _placement(placement_gw)
         self.extra = kwargs
         self._line = _origin()
 
@@ -241,14 +263,17 @@ class Network(_Named):
             out["compose_net"] = self.args_compose_net
         if self.args_compose_gw:
             out["compose_gw"] = self.args_compose_gw
+        if self.placement_gw is not None:
+            out["placement_gw"] = self.placement_gw
         return out
 
 
 class Broker(_Named):
-    def __init__(self, name, networks, args_compose=None):
+    def __init__(self, name, networks, args_compose=None, placement=None):
         self.name = name
         self.networks = list(networks)
         self.args_compose = args_compose
+        self.placement = _placement(placement)
         self._line = _origin()
 
     def to_compose_dict(self, topology):
@@ -259,6 +284,8 @@ class Broker(_Named):
         out = {"networks": [_name(n) for n in self.networks]}
         if self.args_compose:
             out["compose"] = self.args_compose
+        if self.placement is not None:
+            out["placement"] = self.placement
         return out
 
 
@@ -287,7 +314,7 @@ def _plain(v):
 
 class Node(_Named):
     def __init__(self, name, app, networks, broker=None, broker_network=None, image=None, resources=None,
-                 scale=None, args_compose=None, services=None):
+                 scale=None, args_compose=None, services=None, placement=None):
         self.name = name
         self.app = app
         self.networks = list(networks)
@@ -298,6 +325,7 @@ class Node(_Named):
         self.scale = scale
         self.args_compose = args_compose
         self.services = list(services or [])
+        self.placement = _placement(placement)
         self._line = _origin()
 
     @property
@@ -333,6 +361,8 @@ class Node(_Named):
             out["compose"] = self.args_compose
         if self.services:
             out["services"] = [_name(s) for s in self.services]
+        if self.placement is not None:
+            out["placement"] = self.placement
         return out
 
 

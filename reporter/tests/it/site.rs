@@ -28,8 +28,8 @@ fn every_page_exists_and_links_resolve() {
     let pages = pages(&f.site);
     assert_eq!(
         pages.len(),
-        7 + 4,
-        "7 site pages (networks.html and scenario.html too; the fixture has no network windows) and one per task: {pages:?}"
+        8 + 4,
+        "8 site pages (networks.html, hosts.html and scenario.html too; the fixture has no network windows) and one per task: {pages:?}"
     );
     assert_eq!(f.rendered.pages, pages.len());
     assert!(f.site.join(".nojekyll").exists());
@@ -283,6 +283,18 @@ fn the_06_dump_shows_every_error_with_its_type_and_message() {
             .sum()
     };
     assert_eq!(count("TimeoutError", "timed out after 30 s"), 8, "{html}");
+    // 0.6 named no hosts: its tasks' Swarm nodes (two here) tell them apart on the hosts page, with what
+    // each carried over time and the failed subscriber on its host.
+    let hosts = read(&site.join("hosts.html"));
+    for s in [
+        "<a href=\"#host-node0abc\">node0abc</a>",
+        "<a href=\"#host-node1abc\">node1abc</a>",
+        "c-host-cpu",
+        "c-host-mem",
+        "state-bad",
+    ] {
+        assert!(hosts.contains(s), "{s} is not on the hosts page: {hosts}");
+    }
     assert_eq!(
         count(
             "ConnectionClosed",

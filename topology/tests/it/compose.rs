@@ -371,3 +371,83 @@ fn a_network_of_hundreds_of_replicas_gets_a_subnet_that_holds_them() {
     std::fs::write(&file, wotemu_topology::compose::to_yaml(&t, "topology")).unwrap();
     docker_accepts(&["docker", "stack", "config", "-c"], &file);
 }
+
+#[test]
+fn placement_puts_nodes_brokers_and_gateways_on_hosts_in_both_forms() {
+    let ex = examples();
+    let yaml = wotemu_topology::load(&ex.join("many_hosts.yml"))
+        .unwrap()
+        .topology;
+    let py = wotemu_topology::load(&ex.join("many_hosts.py"))
+        .unwrap()
+        .topology;
+    let (y, p) = (
+        wotemu_topology::compose::compose(&yaml),
+        wotemu_topology::compose::compose(&py),
+    );
+    for svc in ["server", "reader", "gw_3g"] {
+        assert_eq!(
+            y["services"][svc]["deploy"]["placement"], p["services"][svc]["deploy"]["placement"],
+            "{svc}"
+        );
+    }
+    assert_eq!(
+        y["services"]["server"]["deploy"]["placement"],
+        serde_json::json!({"constraints": ["node.labels.wotemu.host == manager"]})
+    );
+    assert_eq!(
+        y["services"]["gw_3g"]["deploy"]["placement"],
+        serde_json::json!({"constraints": ["node.labels.wotemu.host == worker-2"]})
+    );
+    assert_eq!(
+        y["services"]["reader"]["deploy"]["placement"],
+        serde_json::json!({
+            "constraints": ["node.role == worker"],
+            "preferences": [{"spread": "node.labels.wotemu.host"}],
+        })
+    );
+    assert_eq!(yaml.placed(), ["gw_3g", "reader", "server"]);
+
+    // A broker's placement, and compose arguments that add a constraint of their own (both are kept).
+    let doc = compose_text(
+        r#"
+networks: {wifi: {conditions: wifi}}
+brokers:
+  mqtt:
+    networks: [wifi]
+    placement: {host: worker-1, constraints: ["node.platform.os==linux"]}
+    compose: {deploy: {placement: {constraints: ["node.labels.zone == edge"]}}}
+nodes:
+  clock: {app: {path: clock}, networks: [wifi]}
+"#,
+    );
+    assert_eq!(
+        doc["services"]["mqtt"]["deploy"]["placement"]["constraints"],
+        serde_json::json!([
+            "node.labels.wotemu.host == worker-1",
+            "node.platform.os == linux",
+            "node.labels.zone == edge"
+        ])
+    );
+    assert!(doc["services"]["clock"]["deploy"]
+        .get("placement")
+        .is_none());
+}
+
+#[test]
+fn images_take_the_registry_prefix_they_were_pushed_under() {
+    let mut t = wotemu_topology::from_yaml_str(
+        std::path::Path::new("t.yml"),
+        "images: {redis: example.org/redis:7}\nnetworks: {wifi: {conditions: wifi}}\nnodes: {a: {app: {path: clock}, networks: [wifi]}}\n",
+    )
+    .unwrap()
+    .topology;
+    t.images.with_prefix("127.0.0.1:5000/wotemu/");
+    let v = env!("CARGO_PKG_VERSION");
+    assert_eq!(t.images.wotemu, format!("127.0.0.1:5000/wotemu/wotemu:{v}"));
+    assert_eq!(
+        t.images.docker_api_proxy,
+        format!("127.0.0.1:5000/wotemu/docker-api-proxy:{v}")
+    );
+    assert_eq!(t.images.redis, "example.org/redis:7");
+}

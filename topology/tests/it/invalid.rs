@@ -206,6 +206,50 @@ fn a_type_error_does_not_hide_the_files_other_problems() {
 }
 
 #[test]
+fn every_malformed_placement_is_refused_where_it_is_written() {
+    let e = error_of("bad_placement.yml");
+    let found: Vec<(String, String)> = e
+        .diagnostics()
+        .iter()
+        .map(|d| {
+            assert_eq!(d.kind, Kind::BadValue, "{d:?}");
+            assert!(d.hint.is_some(), "{d:?}");
+            (d.path.clone(), d.location.as_ref().unwrap().to_string())
+        })
+        .collect();
+    let f = "tests/invalid/bad_placement.yml";
+    assert_eq!(
+        found,
+        [
+            (
+                "networks.wifi.placement_gw.host".into(),
+                format!("{f}:4:20")
+            ),
+            (
+                "nodes.reader.compose.deploy.placement.constraints[0]".into(),
+                format!("{f}:13:42")
+            ),
+            (
+                "nodes.reader.placement.constraints[0]".into(),
+                format!("{f}:10:21")
+            ),
+            (
+                "nodes.reader.placement.constraints[1]".into(),
+                format!("{f}:10:40")
+            ),
+            (
+                "nodes.reader.placement.constraints[2]".into(),
+                format!("{f}:10:60")
+            ),
+            (
+                "nodes.reader.placement.preferences[0].spread".into(),
+                format!("{f}:11:22")
+            ),
+        ] as [(String, String); 6]
+    );
+}
+
+#[test]
 fn python_errors_name_the_line() {
     let e = error_of("python_invalid.py");
     let lines: Vec<usize> = e

@@ -93,9 +93,15 @@ fn self_limit(cfg: &AgentConfig, target: f64) -> Result<(f64, f64), Error> {
                 MAX_PRIME,
                 MEASURE_SECS,
                 |q| {
-                    cpu_speed::set_quota(&dir, v2, Some(q)).map_err(|e| {
-                        err(format!("setting the CPU quota of {}: {e}", dir.display()))
-                    })
+                    match cpu_speed::set_quota(&dir, v2, Some(q)) {
+                        // Above the limit of a parent cgroup (a host of less than one CPU): unlimited here, the
+                        // parent bounds it, and the fit stops at that limit.
+                        Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
+                            cpu_speed::set_quota(&dir, v2, None)
+                        }
+                        r => r,
+                    }
+                    .map_err(|e| err(format!("setting the CPU quota of {}: {e}", dir.display())))
                 },
                 || {
                     Ok(cpu_speed::measure(

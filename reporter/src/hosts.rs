@@ -38,6 +38,8 @@ pub(crate) struct HostView<'a> {
     pub(crate) memory: String,
     /// Its tasks that failed, restarted or ended in an unexpected state.
     pub(crate) bad: Vec<TaskRowView<'a>>,
+    /// Its outages, for people: `down at 12:00:03 (the Swarm node is down): 2 tasks lost (…)`.
+    pub(crate) outages: Vec<String>,
 }
 
 /// The name a task without a known host is listed under.
@@ -48,6 +50,40 @@ impl Report {
         self.tasks
             .iter()
             .map(|t| (t.task.as_str(), t.host.as_deref().unwrap_or(UNKNOWN)))
+            .collect()
+    }
+
+    /// A host's outages (the timeline's `outage` events of target `host <name>`), for people.
+    fn outages_of(&self, host: &str) -> Vec<String> {
+        let target = format!("host {host}");
+        self.timeline
+            .iter()
+            .filter(|e| e.kind == "outage" && e.target == target)
+            .map(|e| {
+                let detail: serde_json::Value = serde_json::from_str(&e.detail).unwrap_or_default();
+                let lost: Vec<&str> = detail["tasks"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|t| t.as_str())
+                    .collect();
+                format!(
+                    "{} {} ({}): {} tasks lost{}",
+                    if e.outcome == "end" {
+                        "back at"
+                    } else {
+                        "down at"
+                    },
+                    wotemu_contract::time_util::us_to_rfc3339(e.time_us),
+                    e.error,
+                    lost.len(),
+                    if lost.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", lost.join(", "))
+                    }
+                )
+            })
             .collect()
     }
 
@@ -115,6 +151,7 @@ impl Report {
                         .filter(|t| t.bad)
                         .map(|t| self.task_row(t))
                         .collect(),
+                    outages: self.outages_of(name),
                 }
             })
             .collect();

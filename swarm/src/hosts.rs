@@ -512,9 +512,15 @@ async fn start_worker(
         Some((name, _)) => container_addr(docker, name).await?,
         None => state.manager_addr.clone(),
     };
+    // The worker's engine makes its containers' cgroups under the worker's own (the cgroup hierarchy it sees
+    // is the machine's): so the worker's CPU and memory limits bound everything that runs on it.
     let script = format!(
-        "socat TCP-LISTEN:{port},bind=127.0.0.1,fork,reuseaddr TCP:{registry}:5000 & \
-         exec dockerd --storage-driver fuse-overlayfs -H unix:///var/run/docker.sock -H tcp://0.0.0.0:{WORKER_API_PORT}",
+        "parent=$(grep -E '^[0-9]+:([^:]*,)?cpu(,[^:]*)?:' /proc/self/cgroup | head -1 | cut -d: -f3); \
+         [ -n \"$parent\" ] || parent=$(grep '^0::' /proc/self/cgroup | cut -d: -f3); \
+         [ \"$parent\" = / ] && parent=; \
+         socat TCP-LISTEN:{port},bind=127.0.0.1,fork,reuseaddr TCP:{registry}:5000 & \
+         exec dockerd ${{parent:+--cgroup-parent \"$parent\"}} --storage-driver fuse-overlayfs \
+         -H unix:///var/run/docker.sock -H tcp://0.0.0.0:{WORKER_API_PORT}",
         port = opts.registry_port
     );
     let body = ContainerCreateBody {
@@ -647,17 +653,49 @@ pub async fn host_names(docker: &Docker) -> std::collections::HashMap<String, St
         .unwrap_or_default();
     nodes
         .iter()
-        .filter_map(|n| {
-            let label = n
-                .spec
-                .as_ref()
-                .and_then(|s| s.labels.as_ref())
-                .and_then(|l| l.get(HOST_LABEL))
-                .filter(|l| !l.is_empty())
-                .cloned();
-            Some((n.id.clone()?, label.unwrap_or_else(|| hostname(n))))
-        })
+        .filter_map(|n| Some((n.id.clone()?, host_name(n))))
         .filter(|(_, h)| !h.is_empty())
+        .collect()
+}
+
+/// A node's host name: its `wotemu.host` label, else the host name it reports.
+fn host_name(n: &bollard::models::Node) -> String {
+    n.spec
+        .as_ref()
+        .and_then(|s| s.labels.as_ref())
+        .and_then(|l| l.get(HOST_LABEL))
+        .filter(|l| !l.is_empty())
+        .cloned()
+        .unwrap_or_else(|| hostname(n))
+}
+
+/// A Swarm host that is not ready (`down`, `unknown`, `disconnected`): its tasks are lost to the stack.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DownHost {
+    pub node_id: String,
+    pub name: String,
+    pub state: String,
+    /// When the manager last changed the node (the state change that took it down), RFC 3339.
+    pub since: Option<String>,
+}
+
+/// The Swarm's hosts that are not ready now (none when the engine is in no Swarm).
+pub async fn down_hosts(docker: &Docker) -> Vec<DownHost> {
+    let nodes = docker
+        .list_nodes(None::<ListNodesOptions>)
+        .await
+        .unwrap_or_default();
+    nodes
+        .iter()
+        .filter_map(|n| {
+            let state = n.status.as_ref()?.state?;
+            (state != bollard::models::NodeState::READY).then(|| DownHost {
+                node_id: n.id.clone().unwrap_or_default(),
+                name: host_name(n),
+                state: state.to_string(),
+                since: n.updated_at.clone(),
+            })
+        })
         .collect()
 }
 

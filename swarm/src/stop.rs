@@ -378,6 +378,11 @@ pub fn stop(opts: &StopOptions, progress: &dyn Progress) -> Result<Stopped, Erro
             message: e.to_string(),
         })?;
     let hosts = rt.block_on(crate::hosts::host_names(&docker));
+    let down = rt.block_on(crate::hosts::down_hosts(&docker));
+    let on_down_host = |t: &DockerTask| {
+        down.iter()
+            .any(|d| t.node_id.as_deref() == Some(d.node_id.as_str()))
+    };
     let mut snap: Vec<DockerTask> = tasks
         .iter()
         .filter_map(|t| DockerTask::of(t, &by_id))
@@ -388,10 +393,14 @@ pub fn stop(opts: &StopOptions, progress: &dyn Progress) -> Result<Stopped, Erro
     snap.sort_by(|a, b| a.name.cmp(&b.name));
     progress.start("Reading task logs", Some(snap.len() as u64));
     for t in &mut snap {
-        t.logs = Some(rt.block_on(task_logs(&docker, &t.task_id)));
+        // A host that is down has no logs to give (the manager would wait for it).
+        if !on_down_host(t) {
+            t.logs = Some(rt.block_on(task_logs(&docker, &t.task_id)));
+        }
         progress.advance(1);
     }
     progress.finish();
+    let mut warnings = record_host_outages(opts, &down, &snap);
     let started_at = snap.iter().filter_map(|t| t.created_at.clone()).min();
     write_snapshots(
         &mut conn,
@@ -420,10 +429,11 @@ pub fn stop(opts: &StopOptions, progress: &dyn Progress) -> Result<Stopped, Erro
     }
 
     lap("remove");
-    // 3. Wait for the agents to ship their last data: each running agent writes its own snapshot last.
+    // 3. Wait for the agents to ship their last data: each running agent writes its own snapshot last (but
+    // those of a host that is down never will).
     let waited: Vec<&DockerTask> = snap
         .iter()
-        .filter(|t| t.agent && t.state == "running")
+        .filter(|t| t.agent && t.state == "running" && !on_down_host(t))
         .collect();
     let deadline = Instant::now() + opts.wait;
     progress.start(
@@ -442,7 +452,6 @@ pub fn stop(opts: &StopOptions, progress: &dyn Progress) -> Result<Stopped, Erro
         std::thread::sleep(Duration::from_millis(250));
     }
     progress.finish();
-    let mut warnings = Vec::new();
     if finished < waited.len() {
         warnings.push(format!(
             "{} of {} agents had not finished after {:.0} s; their last data may be missing (a longer --wait helps)",
@@ -484,6 +493,73 @@ pub fn stop(opts: &StopOptions, progress: &dyn Progress) -> Result<Stopped, Erro
         collected: Some(summary),
         warnings,
     })
+}
+
+/// Records each host that is down as an `outage` of the run (`target` `host <name>`, from when the manager
+/// last changed its node, with the stack's tasks it held that had not ended: lost, their unshipped data
+/// missing from the dataset), as a producer of its own (`<stack>_stop.1.<µs>`); a warning per host.
+fn record_host_outages(
+    opts: &StopOptions,
+    down: &[crate::hosts::DownHost],
+    snap: &[DockerTask],
+) -> Vec<String> {
+    if down.is_empty() {
+        return Vec::new();
+    }
+    let producer = wotemu_ship::ProducerConfig {
+        redis_url: opts.redis_url.clone(),
+        stack: opts.stack.clone(),
+        task: format!("{}_stop.1.{}", opts.stack, now_us()),
+        spool_dir: std::env::temp_dir().join("wotemu-spool"),
+    };
+    let recorder = match wotemu_ship::EventRecorder::start(
+        &producer,
+        serde_json::json!({"hosts_down": down.len()}),
+    ) {
+        Ok(r) => r,
+        Err(e) => return vec![format!("the hosts' outages could not be recorded: {e}")],
+    };
+    let mut warnings = Vec::new();
+    for d in down {
+        let lost: Vec<&str> = snap
+            .iter()
+            .filter(|t| t.node_id.as_deref() == Some(d.node_id.as_str()) && !t.terminal())
+            .map(|t| t.name.as_str())
+            .collect();
+        warnings.push(format!(
+            "host {} is {}: {} tasks of the stack were lost with it ({}); what they had not shipped is missing",
+            d.name,
+            d.state,
+            lost.len(),
+            lost.join(", ")
+        ));
+        recorder.push(wotemu_contract::table::TimelineEvent {
+            task: recorder.task().to_owned(),
+            node: recorder.node().to_owned(),
+            time: d
+                .since
+                .as_deref()
+                .and_then(wotemu_contract::time_util::rfc3339_to_us)
+                .unwrap_or_else(now_us),
+            planned: None,
+            kind: "outage".into(),
+            target: format!("host {}", d.name),
+            outcome: "start".into(),
+            error: Some(format!("the Swarm node is {}", d.state)),
+            detail: Some(
+                serde_json::json!({"node_id": d.node_id, "state": d.state, "tasks": lost})
+                    .to_string(),
+            ),
+        });
+    }
+    let drained = recorder.finish(None);
+    if drained.left_in_spool > 0 {
+        warnings.push(format!(
+            "the hosts' outages wait in {}: Redis did not take them",
+            drained.spool_path.display()
+        ));
+    }
+    warnings
 }
 
 /// Whether the service or its containers carry `label` (the compose file's `labels:` are the containers').

@@ -94,6 +94,26 @@ pub struct TooFast {
     pub max_prime: u64,
 }
 
+/// The points (sorted by quota) up to where the speed stops following the quota: a host (or a container whose
+/// parent cgroup is) limited below one CPU gives no more beyond its limit, and those points would flatten the
+/// line. A top point is left out while it is less than halfway from its neighbour's speed to the speed
+/// proportional scaling would give; at least two points stay.
+fn linear_part(points: &[Point]) -> &[Point] {
+    let mut n = points.len();
+    while n > 2 {
+        let (lo, hi) = (points[n - 2], points[n - 1]);
+        if lo.quota <= 0.0 || lo.speed <= 0.0 {
+            break;
+        }
+        let proportional = lo.speed * hi.quota / lo.quota;
+        if hi.speed - lo.speed >= 0.5 * (proportional - lo.speed) {
+            break;
+        }
+        n -= 1;
+    }
+    &points[..n]
+}
+
 /// Least-squares line through the points: (slope, intercept).
 pub fn fit(points: &[Point]) -> (f64, f64) {
     let n = points.len() as f64;
@@ -122,9 +142,15 @@ impl Calibration {
         measured_at: String,
         took_seconds: f64,
     ) -> Calibration {
-        let (slope, intercept) = fit(&points);
-        // The line at one full CPU: steadier than the one point measured there.
-        let host_speed = slope + intercept;
+        let linear = linear_part(&points);
+        let (slope, intercept) = fit(linear);
+        // The line at one full CPU: steadier than the one point measured there; on a host with less than one
+        // CPU (a Swarm worker limited to half a CPU) the line stops at the cap, and the cap is what a task gets.
+        let host_speed = if linear.len() < points.len() {
+            points.iter().map(|p| p.speed).fold(0.0, f64::max)
+        } else {
+            slope + intercept
+        };
         Calibration {
             method_version: METHOD_VERSION,
             cpu_model: cpu_model.to_owned(),
@@ -274,6 +300,33 @@ mod tests {
     fn measuring_gives_a_positive_rate() {
         let s = measure(Duration::from_millis(200), MAX_PRIME);
         assert!(s > 10.0, "{s}");
+    }
+
+    #[test]
+    fn a_host_below_one_cpu_is_fitted_up_to_its_cap() {
+        // Half a CPU: the speed follows the quota up to 0.5, then stays.
+        let points: Vec<Point> = QUOTAS
+            .iter()
+            .map(|&q| Point {
+                quota: q,
+                speed: 1000.0 * q.min(0.5),
+            })
+            .collect();
+        let c = Calibration::from_points("cpu", 2, MAX_PRIME, 1.0, points, String::new(), 5.0);
+        assert!((c.slope - 1000.0).abs() < 1e-6, "{c:?}");
+        assert!((c.host_speed - 500.0).abs() < 1e-6, "{c:?}");
+        assert!((c.quota_for(300.0).unwrap() - 0.3).abs() < 1e-9);
+        assert!(c.quota_for(600.0).is_err(), "above the cap");
+        // Noise on an uncapped host keeps every point.
+        let noisy = [
+            (0.1, 98.0),
+            (0.25, 255.0),
+            (0.5, 490.0),
+            (0.75, 760.0),
+            (1.0, 985.0),
+        ]
+        .map(|(quota, speed)| Point { quota, speed });
+        assert_eq!(linear_part(&noisy).len(), 5);
     }
 
     #[test]

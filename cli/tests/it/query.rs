@@ -248,3 +248,57 @@ fn a_wrong_query_exits_2_and_says_where() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("expected NAME=DIR"), "{}", stderr(&o));
 }
+
+/// In CSV a duration (`time - time`) is an integer whose column name says its unit (`span_us`), and equals the
+/// span read from the Parquet file independently.
+#[test]
+fn a_duration_in_csv_is_an_integer_named_with_its_unit() {
+    let dir = tempfile::tempdir().unwrap();
+    let (dataset, _) = testkit_dataset(dir.path(), "qd", 3);
+    let o = wotemu()
+        .args(["query", "--format", "csv"])
+        .arg(&dataset)
+        .arg("SELECT task, max(time) - min(time) AS span FROM interactions GROUP BY task ORDER BY task")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("task,span_us"), "{text}");
+    let got: BTreeMap<String, i64> = lines
+        .map(|l| {
+            let (task, span) = l.split_once(',').unwrap();
+            (
+                task.to_owned(),
+                span.parse().unwrap_or_else(|e| panic!("{l}: {e}")),
+            )
+        })
+        .collect();
+    // The same spans from the Parquet file (microsecond timestamps).
+    let file = std::fs::File::open(dataset.join("interactions.parquet")).unwrap();
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap();
+    let mut spans: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+    for batch in reader {
+        let b = batch.unwrap();
+        let task = b.column_by_name("task").unwrap();
+        let task = task.as_any().downcast_ref::<StringArray>().unwrap();
+        let time = b.column_by_name("time").unwrap();
+        let time = time
+            .as_any()
+            .downcast_ref::<arrow::array::TimestampMicrosecondArray>()
+            .unwrap();
+        for i in 0..b.num_rows() {
+            let e = spans
+                .entry(task.value(i).to_owned())
+                .or_insert((i64::MAX, i64::MIN));
+            e.0 = e.0.min(time.value(i));
+            e.1 = e.1.max(time.value(i));
+        }
+    }
+    let want: BTreeMap<String, i64> = spans.into_iter().map(|(t, (a, b))| (t, b - a)).collect();
+    assert!(want.values().any(|s| *s > 0), "{want:?}");
+    assert_eq!(got, want);
+}

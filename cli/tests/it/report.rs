@@ -33,8 +33,8 @@ fn report_from_a_stack_collects_beside_the_site_and_keeps_redis() {
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(
         v["pages"],
-        7 + 3,
-        "7 site pages (networks.html and scenario.html too) and one per task"
+        8 + 3,
+        "8 site pages (networks.html, hosts.html and scenario.html too) and one per task"
     );
     let index = std::fs::read_to_string(out.join("index.html")).unwrap();
     assert!(index.contains(r#"<link rel="canonical" href="https:&#x2F;&#x2F;example.org&#x2F;runs&#x2F;legacy&#x2F;index.html">"#), "{index}");

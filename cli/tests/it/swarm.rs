@@ -1283,23 +1283,56 @@ scenario:
         assert!(h["running_tasks"].as_u64().unwrap() >= 2, "{h}");
     }
 
+    // Worker 1 dies (its engine's container killed): Swarm takes its node down and starts its readers on
+    // worker 2, where they read again.
+    let readers_before: BTreeSet<String> = registered(&mut conn, name, &format!("{name}_reader."))
+        .into_iter()
+        .collect();
+    docker_ok(&["kill", "wotemu-worker-1"]);
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let state = docker_ok(&[
+            "node",
+            "inspect",
+            "worker-1",
+            "--format",
+            "{{.Status.State}}",
+        ]);
+        let moved = registered(&mut conn, name, &format!("{name}_reader."))
+            .into_iter()
+            .filter(|t| !readers_before.contains(t))
+            .filter(|t| crate::agent::stream_rows_in(&mut conn, name, t, Table::Interactions) > 0)
+            .count();
+        if state.trim() == "down" && moved >= 1 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "worker-1 is {state}, {moved} new readers reading; tasks: {}",
+            docker_ok(&["stack", "ps", name, "--no-trunc"])
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+
     let run = dir.path().join("run");
     let (summary, code, err) = stop_output(&file, name, port, &run);
+    // The agents of the host that is down are not waited for: they cannot finish.
     assert_eq!(
         summary["agents_finished"], summary["agents_waited_for"],
         "{summary:#}"
     );
-    // The one loss is the killed reader's last records (exit 3 says so).
+    // The losses are the killed reader's last records and what the dead host's readers held (exit 3).
     assert_eq!(code, Some(3), "{summary:#}\n{err}");
     let failed = summary["failed_tasks"].as_array().unwrap();
-    assert_eq!(failed.len(), 1, "{summary:#}");
     assert!(
-        failed[0]
+        failed.iter().any(|t| t
             .as_str()
             .unwrap()
-            .starts_with(&format!("{name}_reader.1.")),
+            .starts_with(&format!("{name}_reader.1."))),
         "{failed:?}"
     );
+    assert!(err.contains("host worker-1 is down"), "{err}");
+    assert!(err.contains("without their final report"), "{err}");
 
     // Every task's host is in the dataset, as the topology placed it.
     let tasks = rows(&run, Table::Tasks);
@@ -1316,6 +1349,29 @@ scenario:
     readers.sort();
     readers.dedup();
     assert_eq!(readers, ["worker-1", "worker-2"], "spread over the workers");
+
+    // The host's outage is in the timeline, from when its node went down, with the readers it held.
+    let outages: Vec<Value> = rows(&run, Table::Timeline)
+        .into_iter()
+        .filter(|e| e["kind"] == "outage" && e["target"] == "host worker-1")
+        .collect();
+    assert_eq!(outages.len(), 1, "{outages:#?}");
+    let d: Value = serde_json::from_str(outages[0]["detail"].as_str().unwrap()).unwrap();
+    let lost: Vec<&str> = d["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    assert!(
+        lost.iter()
+            .any(|t| t.starts_with(&format!("{name}_reader."))),
+        "{lost:?}"
+    );
+    for t in &lost {
+        let row = tasks.iter().find(|r| r["task"] == *t).unwrap();
+        assert_eq!(row["host"], "worker-1", "{row:#}");
+    }
 
     // Every step was done on the workers' replicas (through their hosts' executors) and on the gateway of
     // worker-2, without error, each begun within 100 ms of its time.
@@ -1418,12 +1474,121 @@ scenario:
             "reader ×",
             "server ×1",
             "c-host-cpu",
+            "Outage: down at",
         ],
     );
     drop(conn);
     assert_eq!(stack.remove(), Vec::<String>::new());
     drop(stack);
 
+    let o = wotemu()
+        .args(["swarm", "down", "--prune"])
+        .env("WOTEMU_STATE_DIR", state_dir.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
+    assert_eq!(engine_state(registry), before);
+}
+
+/// Emulated CPU speed on two workers with different CPU limits: each host is calibrated once, for itself
+/// (the worker of half a CPU is fitted up to its limit), and a node on either reaches its target.
+#[test]
+fn each_worker_host_is_calibrated_for_its_own_cpu_limit() {
+    let registry = "127.0.0.1:5055";
+    let state_dir = tempfile::tempdir().unwrap();
+    let before = engine_state(registry);
+    let o = wotemu()
+        .args(["swarm", "up", "--hosts", "3", "--cpus", "1,0.5"])
+        .args(["--memory", "2g", "--registry-port", "5055"])
+        .env("WOTEMU_STATE_DIR", state_dir.path())
+        .output()
+        .unwrap();
+    let _down = LocalSwarm(state_dir.path());
+    assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
+    let prefix = push_images(registry);
+    // The machine's speed, for a target the worker of half a CPU can give too.
+    let dir = tempfile::tempdir().unwrap();
+    let o = wotemu()
+        .args(["cpu-speed", "--json"])
+        .env("WOTEMU_CPU_CALIBRATION", dir.path().join("cal.json"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let host: f64 = serde_json::from_slice::<Value>(&o.stdout).unwrap()["host_speed"]
+        .as_f64()
+        .unwrap();
+    let target = (host * 0.3).round();
+    let topo = dir.path().join("speed.yml");
+    let node = |name: &str, host: &str| {
+        format!("  {name}:\n    app: {{path: clock}}\n    networks: [lan]\n    resources: {{target_cpu_speed: {target}}}\n    placement: {{host: {host}}}\n")
+    };
+    std::fs::write(
+        &topo,
+        format!(
+            "networks: {{lan: {{conditions: cable}}}}\nnodes:\n{}{}",
+            node("on_w1", "worker-1"),
+            node("on_w2", "worker-2")
+        ),
+    )
+    .unwrap();
+    let file = dir.path().join("speed.compose.yml");
+    let port = wotemu_testkit::free_port();
+    let o = wotemu()
+        .args(["compose", "--path"])
+        .arg(&topo)
+        .arg("--output")
+        .arg(&file)
+        .args(["--redis-port", &port.to_string(), "--image-prefix", &prefix])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let name = "wtmcpuhosts";
+    let stack = Stack::deploy(name, &file, &["lan"]);
+    let mut conn = redis_conn(port, &file, 120);
+    // Each agent registers once its limit is set and its speed measured.
+    let deadline = Instant::now() + Duration::from_secs(240);
+    while registered(&mut conn, name, &format!("{name}_on_w")).len() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the nodes did not register; tasks: {}",
+            docker_ok(&["stack", "ps", name, "--no-trunc"])
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("wotemu:{name}:benchmark:*"))
+        .query(&mut conn)
+        .unwrap();
+    assert_eq!(keys.len(), 2, "one calibration per host: {keys:?}");
+    let run = dir.path().join("run");
+    stop(&file, name, port, &run);
+    let tasks = rows(&run, Table::Tasks);
+    let row = |node: &str| *of_task(&tasks, &format!("{name}_{node}.")).first().unwrap();
+    let (w1, w2) = (row("on_w1"), row("on_w2"));
+    assert_eq!(
+        (&w1["host"], &w2["host"]),
+        (&Value::from("worker-1"), &Value::from("worker-2"))
+    );
+    for t in [w1, w2] {
+        assert_eq!(t["cpu_speed_target"].as_f64(), Some(target), "{t}");
+        let m = t["cpu_speed_measured"].as_f64().unwrap();
+        assert!(
+            (m / target - 1.0).abs() <= 0.2,
+            "measured at start {m:.1} for a target of {target}: {t:#}"
+        );
+    }
+    // The fits differ: the worker of half a CPU gives about half the speed.
+    let (h1, h2) = (
+        w1["cpu_speed_host"].as_f64().unwrap(),
+        w2["cpu_speed_host"].as_f64().unwrap(),
+    );
+    assert!(
+        (0.3..0.75).contains(&(h2 / h1)),
+        "host speeds: worker-1 {h1:.0}, worker-2 {h2:.0} events/s"
+    );
+    drop(conn);
+    assert_eq!(stack.remove(), Vec::<String>::new());
+    drop(stack);
     let o = wotemu()
         .args(["swarm", "down", "--prune"])
         .env("WOTEMU_STATE_DIR", state_dir.path())

@@ -647,15 +647,20 @@ async fn join_and_label(docker: &Docker, state: &LocalSwarm) -> Result<(), Error
 /// Each Swarm node's host name, by node id: its `wotemu.host` label (`wotemu swarm up`'s hosts, or real hosts
 /// labelled so), else the host name it reports. Empty when the engine is in no Swarm or cannot say.
 pub async fn host_names(docker: &Docker) -> std::collections::HashMap<String, String> {
-    let nodes = docker
-        .list_nodes(None::<ListNodesOptions>)
+    swarm_nodes(docker)
         .await
-        .unwrap_or_default();
-    nodes
         .iter()
         .filter_map(|n| Some((n.id.clone()?, host_name(n))))
         .filter(|(_, h)| !h.is_empty())
         .collect()
+}
+
+/// The Swarm's nodes (none when the engine is in no Swarm or cannot say).
+async fn swarm_nodes(docker: &Docker) -> Vec<bollard::models::Node> {
+    docker
+        .list_nodes(None::<ListNodesOptions>)
+        .await
+        .unwrap_or_default()
 }
 
 /// A node's host name: its `wotemu.host` label, else the host name it reports.
@@ -681,11 +686,8 @@ pub struct DownHost {
 
 /// The Swarm's hosts that are not ready now (none when the engine is in no Swarm).
 pub async fn down_hosts(docker: &Docker) -> Vec<DownHost> {
-    let nodes = docker
-        .list_nodes(None::<ListNodesOptions>)
+    swarm_nodes(docker)
         .await
-        .unwrap_or_default();
-    nodes
         .iter()
         .filter_map(|n| {
             let state = n.status.as_ref()?.state?;

@@ -644,11 +644,10 @@ async fn join_and_label(docker: &Docker, state: &LocalSwarm) -> Result<(), Error
     }
 }
 
-/// Each Swarm node's host name, by node id: its `wotemu.host` label (`wotemu swarm up`'s hosts, or real hosts
-/// labelled so), else the host name it reports. Empty when the engine is in no Swarm or cannot say.
-pub async fn host_names(docker: &Docker) -> std::collections::HashMap<String, String> {
-    swarm_nodes(docker)
-        .await
+/// Each of the Swarm's `nodes`' host name, by node id: its `wotemu.host` label (`wotemu swarm up`'s hosts, or
+/// real hosts labelled so), else the host name it reports.
+pub fn host_names(nodes: &[bollard::models::Node]) -> std::collections::HashMap<String, String> {
+    nodes
         .iter()
         .filter_map(|n| Some((n.id.clone()?, host_name(n))))
         .filter(|(_, h)| !h.is_empty())
@@ -656,7 +655,7 @@ pub async fn host_names(docker: &Docker) -> std::collections::HashMap<String, St
 }
 
 /// The Swarm's nodes (none when the engine is in no Swarm or cannot say).
-async fn swarm_nodes(docker: &Docker) -> Vec<bollard::models::Node> {
+pub async fn swarm_nodes(docker: &Docker) -> Vec<bollard::models::Node> {
     docker
         .list_nodes(None::<ListNodesOptions>)
         .await
@@ -684,10 +683,9 @@ pub struct DownHost {
     pub since: Option<String>,
 }
 
-/// The Swarm's hosts that are not ready now (none when the engine is in no Swarm).
-pub async fn down_hosts(docker: &Docker) -> Vec<DownHost> {
-    swarm_nodes(docker)
-        .await
+/// The hosts among `nodes` that are not ready.
+pub fn down_hosts(nodes: &[bollard::models::Node]) -> Vec<DownHost> {
+    nodes
         .iter()
         .filter_map(|n| {
             let state = n.status.as_ref()?.state?;

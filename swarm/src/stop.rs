@@ -377,8 +377,11 @@ pub fn stop(opts: &StopOptions, progress: &dyn Progress) -> Result<Stopped, Erro
             what: format!("listing the tasks of stack `{stack}`"),
             message: e.to_string(),
         })?;
-    let hosts = rt.block_on(crate::hosts::host_names(&docker));
-    let down = rt.block_on(crate::hosts::down_hosts(&docker));
+    let nodes = rt.block_on(crate::hosts::swarm_nodes(&docker));
+    let (hosts, down) = (
+        crate::hosts::host_names(&nodes),
+        crate::hosts::down_hosts(&nodes),
+    );
     let on_down_host = |t: &DockerTask| {
         down.iter()
             .any(|d| t.node_id.as_deref() == Some(d.node_id.as_str()))

@@ -1309,9 +1309,12 @@ scenario:
             .arg(&progress)
             .query(&mut conn)
             .unwrap_or(0);
-        let fifth = registered(&mut conn, name, &format!("{name}_reader.5."))
-            .iter()
-            .any(|t| crate::agent::stream_rows_in(&mut conn, name, t, Table::Interactions) > 0);
+        let fifth = any_rows(
+            &mut conn,
+            name,
+            &format!("{name}_reader.5."),
+            Table::Interactions,
+        );
         if fields == 1 + 14 && fifth {
             break;
         }

@@ -24,6 +24,8 @@ step "the topology fuzz target replays its corpus"
 # Built by setup.sh with the workspace (a member): `cargo build -p` would build its dependencies again with
 # the features of that one package (2.5 minutes).
 target/debug/yaml -runs=0 topology/fuzz/corpus/yaml
+step "the dataset fuzz target replays its corpus"
+target/debug/dataset -runs=0 reporter/fuzz/corpus/dataset
 step "scripts/python-package.sh (the Python package's wheel, installed into .venv for its tests)"
 scripts/python-package.sh
 step "cargo nextest run"

@@ -210,25 +210,53 @@ pub fn stop_run(
     })
 }
 
-/// Removes what a dead run left (its clean-up records), once its data is saved; returns the problems.
+/// Removes what a dead run left (its clean-up records, and those of its gateways, which name its
+/// namespaces), once its data is saved; returns the problems.
 pub fn undo_run_records(run_id: &str) -> Vec<String> {
     let label = format!("run {run_id}");
-    wotemu_sys::cleanup::list(&wotemu_sys::cleanup::dir())
-        .into_iter()
-        .filter(|found| !found.alive && found.header.label == label)
-        .flat_map(|found| wotemu_sys::cleanup::undo(&found))
-        .collect()
+    let ns = format!("wtm-{run_id}");
+    let in_run = |n: &str| {
+        n == ns
+            || n.strip_prefix(ns.as_str())
+                .is_some_and(|r| r.starts_with('-'))
+    };
+    undo_settled(|found| {
+        !found.alive
+            && (found.header.label == label
+                || found.items.iter().any(|i| {
+                    matches!(i, wotemu_sys::cleanup::Item::Undo { netns: Some(n), .. } if in_run(n))
+                }))
+    })
+    .1
+}
+
+/// Undoes the records `pick` chooses, pass after pass until a pass finds nothing new: undoing a run's
+/// record kills the processes it started (its gateways), whose own records, skipped while they lived, are
+/// then a dead owner's. Returns (how many, problems).
+fn undo_settled(mut pick: impl FnMut(&wotemu_sys::cleanup::Found) -> bool) -> (usize, Vec<String>) {
+    let mut problems = Vec::new();
+    let mut done = std::collections::HashSet::new();
+    loop {
+        let before = done.len();
+        for found in wotemu_sys::cleanup::list(&wotemu_sys::cleanup::dir()) {
+            if !done.contains(&found.path) && pick(&found) {
+                problems.extend(wotemu_sys::cleanup::undo(&found));
+                done.insert(found.path);
+            }
+        }
+        if done.len() == before {
+            return (done.len(), problems);
+        }
+    }
 }
 
 /// Undoes the clean-up records of dead owners (of live ones too with `force`: they are killed first) but
 /// those of the runs in `keep` (data still to be saved); returns (how many, problems).
 fn clean_records(force: bool, keep: &[String], obs: &dyn Observer) -> (usize, Vec<String>) {
     let keep: Vec<String> = keep.iter().map(|id| format!("run {id}")).collect();
-    let mut problems = Vec::new();
-    let mut n = 0;
-    for found in wotemu_sys::cleanup::list(&wotemu_sys::cleanup::dir()) {
+    undo_settled(|found| {
         if (found.alive && !force) || keep.contains(&found.header.label) {
-            continue;
+            return false;
         }
         if found.alive {
             // Forced: stop the owner first so it does not make more.
@@ -239,10 +267,8 @@ fn clean_records(force: bool, keep: &[String], obs: &dyn Observer) -> (usize, Ve
             found.header.label,
             found.items.len()
         ));
-        problems.extend(wotemu_sys::cleanup::undo(&found));
-        n += 1;
-    }
-    (n, problems)
+        true
+    })
 }
 
 /// `wotemu clean`: saves the crashed runs' data (unless `discard`), then removes what dead processes left.

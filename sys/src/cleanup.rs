@@ -112,6 +112,12 @@ impl Item {
                     // The group first (children it started), then the process itself.
                     process::signal_group(*pid, libc::SIGKILL);
                     process::signal(*pid, libc::SIGKILL);
+                    // Gone before this returns: its own record (a gateway's) is then a dead owner's, which
+                    // the same clean-up removes.
+                    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+                    while process::is(*pid, *start) && std::time::Instant::now() < deadline {
+                        std::thread::sleep(std::time::Duration::from_millis(5));
+                    }
                 }
                 Ok(())
             }

@@ -291,6 +291,28 @@ fn rejected_entries_exit_3_and_errors_are_clear() {
             ("data", b"\x00garbage"),
         ],
     );
+    // `wotemu report --stack` collects the same way beside its site (leaving Redis as it is): the site is
+    // rendered, and the entry it could not read makes it exit 3 too.
+    let site = tempfile::tempdir().unwrap();
+    let o = wotemu()
+        .args([
+            "report",
+            "--stack",
+            "bad",
+            "--redis-url",
+            &redis.url(),
+            "--out",
+        ])
+        .arg(site.path().join("site"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("1 entries could not be read and were left out"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(site.path().join("site/index.html").exists());
     let out = tempfile::tempdir().unwrap();
     let o = wotemu()
         .args([

@@ -40,7 +40,7 @@ fn wait_for(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
 }
 
 /// The state of the run writing to `out`, in the state root `root`.
-fn state_in(root: &Path, out: &Path) -> Option<Value> {
+pub(crate) fn state_in(root: &Path, out: &Path) -> Option<Value> {
     let want = std::path::absolute(out).ok()?;
     for e in std::fs::read_dir(root).ok()?.flatten() {
         let Ok(b) = std::fs::read(e.path().join("state.json")) else {
@@ -230,6 +230,152 @@ fn a_killed_runner_is_salvaged_by_wotemu_clean() {
     balanced(&m);
     nothing_left(&id);
     assert_eq!(crate::run::leftovers_in(&root, &id), Vec::<String>::new());
+}
+
+/// A runner killed with SIGKILL in `root`, once every reader has read: its run's id, its reads so far.
+fn crashed_in(root: &Path, out: &Path) -> (String, usize) {
+    let (mut child, state) = started_in(root, out);
+    let before = reads_in_redis(&state);
+    kill9(child.id());
+    child.wait().unwrap();
+    assert!(!out.join("manifest.json").exists(), "no dataset yet");
+    (state["run_id"].as_str().unwrap().to_owned(), before)
+}
+
+/// `wotemu clean --discard` drops a crashed run's data (no dataset, nothing left, exit 0); `wotemu clean`
+/// leaves a live run alone, and `--force` ends it and removes what it made. An own state root, as above.
+#[test]
+fn clean_discard_drops_a_crashed_run_and_only_force_ends_a_live_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("state");
+    let clean = |args: &[&str]| {
+        let o = wotemu()
+            .arg("clean")
+            .args(args)
+            .env("WOTEMU_STATE_DIR", &root)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(0), "{}\n{}", stdout(&o), stderr(&o));
+        stdout(&o)
+    };
+    let crashed = dir.path().join("crashed");
+    let (id, _) = crashed_in(&root, &crashed);
+    let said = clean(&["--discard"]);
+    assert!(
+        said.contains(&format!(
+            "dropping what run {id} (quickstart) recorded (--discard)"
+        )),
+        "{said}"
+    );
+    assert!(
+        !crashed.join("manifest.json").exists(),
+        "a dataset of discarded data"
+    );
+    assert_eq!(crate::run::leftovers_in(&root, &id), Vec::<String>::new());
+
+    let live = dir.path().join("live");
+    let (mut child, state) = started_in(&root, &live);
+    let id = state["run_id"].as_str().unwrap().to_owned();
+    let said = clean(&[]);
+    assert!(
+        said.contains(&format!(
+            "run {id} (quickstart) is still running (pid {})",
+            child.id()
+        )),
+        "{said}"
+    );
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "a plain clean ended a live run"
+    );
+    assert!(
+        !crate::run::leftovers_in(&root, &id).is_empty(),
+        "a plain clean removed a live run's lab"
+    );
+    let said = clean(&["--force"]);
+    assert!(
+        said.contains(&format!("removed what run {id} left")),
+        "{said}"
+    );
+    let status = child.wait().unwrap();
+    assert!(
+        !status.success(),
+        "the forced run ended by itself: {status}"
+    );
+    assert_eq!(crate::run::leftovers_in(&root, &id), Vec::<String>::new());
+}
+
+/// A crashed run is saved by `wotemu stop --run` (exit 3, marked incomplete, every read Redis held), and
+/// another by the next `wotemu run` before it starts; that run, with `--keep`, leaves its lab for inspection
+/// until `wotemu clean` removes it (without saving it again: its dataset is written).
+#[test]
+fn crashed_runs_are_saved_by_stop_run_and_by_the_next_run_and_keep_leaves_the_lab() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("state");
+    let first = dir.path().join("first");
+    let (id, before) = crashed_in(&root, &first);
+    let o = wotemu()
+        .args(["stop", "--run"])
+        .arg(&first)
+        .env("WOTEMU_STATE_DIR", &root)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3), "{}\n{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).contains(&format!(
+            "The run {id} (quickstart) ended without writing its dataset"
+        )),
+        "{}",
+        stdout(&o)
+    );
+    let m = Manifest::read(&first).unwrap();
+    assert!(m.incomplete.is_some(), "the saved run is marked incomplete");
+    balanced(&m);
+    assert!(rows(&first, Table::Interactions).len() >= before);
+    assert_eq!(crate::run::leftovers_in(&root, &id), Vec::<String>::new());
+
+    let second = dir.path().join("second");
+    let (id, before) = crashed_in(&root, &second);
+    let third = dir.path().join("third");
+    let o = quickstart(&third, "3s")
+        .arg("--keep")
+        .env("WOTEMU_STATE_DIR", &root)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}\n{}", stdout(&o), stderr(&o));
+    let said = stdout(&o);
+    assert!(
+        said.contains(&format!(
+            "Run {id} (quickstart) crashed before this run; saving"
+        )),
+        "{said}"
+    );
+    let m = Manifest::read(&second).unwrap();
+    assert!(m.incomplete.is_some(), "the saved run is marked incomplete");
+    balanced(&m);
+    assert!(rows(&second, Table::Interactions).len() >= before);
+    assert_eq!(crate::run::leftovers_in(&root, &id), Vec::<String>::new());
+    // The kept lab: its namespaces, cgroups and state are there after the run, its dataset too.
+    let kept = said
+        .split("Kept the lab of run ")
+        .nth(1)
+        .and_then(|r| r.get(..4))
+        .unwrap_or_else(|| panic!("the lab is not said to be kept: {said}"))
+        .to_owned();
+    let left = crate::run::leftovers_in(&root, &kept);
+    assert!(
+        left.iter().any(|l| l.starts_with("namespace wtm-")),
+        "{left:?}"
+    );
+    assert!(Manifest::read(&third).unwrap().incomplete.is_none());
+    let o = wotemu()
+        .arg("clean")
+        .env("WOTEMU_STATE_DIR", &root)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}\n{}", stdout(&o), stderr(&o));
+    assert!(!stdout(&o).contains("crashed"), "{}", stdout(&o));
+    assert_eq!(crate::run::leftovers_in(&root, &kept), Vec::<String>::new());
 }
 
 #[test]

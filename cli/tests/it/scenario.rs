@@ -417,3 +417,238 @@ fn replicas_join_leave_and_are_replaced_on_time() {
     );
     assert_eq!(leftovers(&id), Vec::<String>::new());
 }
+
+/// The kinds of events the first test does not do, on one host: a node disconnected from its network while
+/// another node on it goes on, a pause ended by an explicit `resume`, a change of conditions repeated
+/// (`every`, `count`) and undone after each `for`, a memory stress in a node's cgroup.
+#[test]
+fn disconnections_repeated_conditions_resumes_and_memory_stress_happen_on_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = repo().join("examples/apps/quickstart_server.py");
+    let topo = dir.path().join("kinds.yml");
+    let reader = r#"{path: reader, params: {servient_host: server.3g, thing_id: "urn:wotemu:quickstart:thing", read_sleep: "0.5"}}"#;
+    std::fs::write(
+        &topo,
+        format!(
+            r#"networks:
+  3g: {{conditions: fast_3g}}
+nodes:
+  server:
+    app: {{path: {}, http: true}}
+    networks: [3g]
+  reader:
+    app: {reader}
+    networks: [3g]
+    scale: 2
+  other:
+    app: {reader}
+    networks: [3g]
+scenario:
+  - {{at: 3s, for: 3s, disconnect: {{node: reader, network: 3g}}}}
+  - {{at: 12s, every: 6s, count: 2, for: 3s, conditions: {{network: 3g, conditions: gprs}}}}
+  - {{at: 13s, pause: reader.2}}
+  - {{at: 16s, resume: reader.2}}
+  - {{at: 24s, for: 5s, stress: {{node: server, memory: 100M}}}}
+"#,
+            server.display()
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("run");
+    let o = run_cmd(&topo, &out, "32s").output().unwrap();
+    assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
+    let id = run_id(&stdout(&o));
+
+    let ev: Vec<Value> = rows(&out, Table::Timeline)
+        .into_iter()
+        .filter(|e| e["kind"] == "scenario")
+        .collect();
+    let what: Vec<(String, String)> = ev
+        .iter()
+        .map(|e| {
+            let d: Value = serde_json::from_str(e["detail"].as_str().unwrap()).unwrap();
+            (
+                d["action"].as_str().unwrap().to_owned(),
+                e["target"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let step = |a: &str, t: &str| (a.to_owned(), t.to_owned());
+    assert_eq!(
+        what,
+        [
+            step("disconnect", "node reader on network 3g"),
+            step("reconnect", "node reader on network 3g"),
+            step("conditions", "network 3g"),
+            step("pause", "node reader.2"),
+            step("restore", "network 3g"),
+            step("resume", "node reader.2"),
+            step("conditions", "network 3g"),
+            step("restore", "network 3g"),
+            step("stress", "node server"),
+            step("unstress", "node server"),
+        ]
+    );
+    let at: Vec<i64> = ev.iter().map(|e| e["planned"].as_i64().unwrap()).collect();
+    for e in &ev {
+        assert!(e["error"].is_null(), "{e}");
+        let late = e["time"].as_i64().unwrap() - e["planned"].as_i64().unwrap();
+        assert!((0..100_000).contains(&late), "{late} µs late: {e}");
+    }
+    assert_eq!(
+        at[6] - at[2],
+        6_000_000,
+        "the repeat is 6 s after the first"
+    );
+    assert_eq!(at[4] - at[2], 3_000_000, "each change lasts 3 s");
+
+    let inter = rows(&out, Table::Interactions);
+    let reads = |prefix: &str, a: i64, b: i64| -> Vec<f64> {
+        inter
+            .iter()
+            .filter(|r| r["side"] == "consumed" && r["ok"] == true)
+            .filter(|r| r["task"].as_str().unwrap().starts_with(prefix))
+            .filter(|r| (a..b).contains(&r["time"].as_i64().unwrap()))
+            .map(|r| r["latency_ms"].as_f64().unwrap())
+            .collect()
+    };
+    let s = 1_000_000;
+    // The disconnected readers read nothing while cut off (from 1 s in); the other node goes on; all read after.
+    assert!(
+        reads("kinds_reader.", at[0] + s, at[1]).is_empty(),
+        "a disconnected reader read"
+    );
+    assert!(
+        !reads("kinds_other.", at[0] + s, at[1]).is_empty(),
+        "the other node stopped reading"
+    );
+    assert!(
+        !reads("kinds_reader.", at[1] + s, at[2]).is_empty(),
+        "no read after the reconnection"
+    );
+    // The paused reader reads nothing until the explicit resume, then reads again.
+    let r2 = format!("kinds_reader.2.{id}");
+    assert!(
+        reads(&r2, at[3] + s / 2, at[5]).is_empty(),
+        "a paused reader read"
+    );
+    assert!(
+        !reads(&r2, at[5], at[5] + 4 * s).is_empty(),
+        "the resumed reader does not read"
+    );
+    // Both repeats slow the reads to GPRS's (700 ms a way against 3G's 150): each window's reads take
+    // more than twice the reads' after the last change.
+    let median = |mut v: Vec<f64>| {
+        assert!(!v.is_empty());
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let after = median(reads("kinds_", at[7] + s, i64::MAX));
+    for (a, b) in [(at[2], at[4]), (at[6], at[7])] {
+        let during = median(reads("kinds_", a + s, b));
+        assert!(
+            during > 2.0 * after,
+            "reads under GPRS took {during:.0} ms, after it {after:.0} ms"
+        );
+    }
+    // The memory stress: the server's cgroup holds ~100 MB more while it lasts.
+    let system = rows(&out, Table::System);
+    let mem = |a: i64, b: i64| {
+        let v: Vec<f64> = system
+            .iter()
+            .filter(|r| r["node"] == "server")
+            .filter(|r| (a..b).contains(&r["time"].as_i64().unwrap()))
+            .filter_map(|r| r["mem_bytes"].as_f64())
+            .collect();
+        assert!(!v.is_empty(), "no server samples in {a}..{b}");
+        v.iter().sum::<f64>() / v.len() as f64
+    };
+    let (under, before) = (mem(at[8] + 2 * s, at[9]), mem(at[7], at[8]));
+    assert!(
+        under - before > 80e6,
+        "the server held {:.0} MB more under a 100 MB stress",
+        (under - before) / 1e6
+    );
+    assert!(
+        mem(at[9] + 2 * s, i64::MAX) - before < 30e6,
+        "the stress's memory was not given back"
+    );
+    assert_eq!(leftovers(&id), Vec::<String>::new());
+}
+
+/// `examples/scenario.yml` as the README tells a user to run it, and its report as a person reads it: each
+/// event done without error and told in words on the summary, the killed reader shown as killed, the
+/// scenario page without a failure mark on events that did not fail, and the network page judging the 3G
+/// and GPRS stretches each against its own rate.
+#[test]
+fn the_scenario_example_runs_and_its_report_reads_right() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let o = run_cmd(&repo().join("examples/scenario.yml"), &out, "80s")
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success() || o.status.code() == Some(3),
+        "{}\n{}",
+        stdout(&o),
+        stderr(&o)
+    );
+    let id = run_id(&stdout(&o));
+    let ev: Vec<Value> = rows(&out, Table::Timeline)
+        .into_iter()
+        .filter(|e| e["kind"] == "scenario")
+        .collect();
+    let actions: Vec<String> = ev
+        .iter()
+        .map(|e| {
+            let d: Value = serde_json::from_str(e["detail"].as_str().unwrap()).unwrap();
+            d["action"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "kill",
+            "partition",
+            "reconnect",
+            "pause",
+            "resume",
+            "conditions",
+            "restore"
+        ]
+    );
+    for e in &ev {
+        assert!(e["error"].is_null(), "{e}");
+    }
+    let site = out.join("site");
+    let index = std::fs::read_to_string(site.join("index.html")).unwrap();
+    for said in [
+        "killed by the scenario at 15",
+        "kill reader.1",
+        "partition network 3g",
+        "pause 50% of reader",
+    ] {
+        assert!(index.contains(said), "the summary does not say {said:?}");
+    }
+    // (The raw detail is each sentence's tooltip, its `title`, not the text.)
+    assert!(
+        !index.contains(">{&quot;"),
+        "the summary prints an event's raw JSON"
+    );
+    let page = std::fs::read_to_string(site.join("scenario.html")).unwrap();
+    assert!(
+        !page.contains("<td class=\"state-bad\"></td>"),
+        "an event without an error is marked as failed"
+    );
+    let net = std::fs::read_to_string(site.join("networks/3g.html")).unwrap();
+    let stretches = net.matches("<td>rate down, ").count();
+    assert!(
+        stretches >= 3,
+        "the network page judges {stretches} stretches of the rate down (3G, GPRS, 3G again)"
+    );
+    assert!(
+        net.contains("not judged: the traffic never came near the limit"),
+        "a rate the readers never approached is judged"
+    );
+    assert_eq!(leftovers(&id), Vec::<String>::new());
+}

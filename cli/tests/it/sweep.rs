@@ -257,3 +257,77 @@ fn a_malformed_gate_is_a_usage_error_with_its_position() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("not a run dataset"), "{}", stderr(&o));
 }
+
+/// `--repeat 2` runs the combination twice (`run-r1`, `run-r2`); Ctrl-C during the second run stops the
+/// sweep (exit 130) with that run collected but marked interrupted, and the same command again moves it
+/// aside, runs it again, and compares both repeats. An own state root: the runs are this test's.
+#[test]
+fn a_repeated_sweep_stopped_by_ctrl_c_goes_on_when_run_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("sweep");
+    let root = dir.path().join("state");
+    let start = || {
+        let mut c = wotemu();
+        c.arg("sweep")
+            .arg(repo().join("examples/quickstart.yml"))
+            .args(["--set", "nodes.reader.scale=1", "--repeat", "2"])
+            .args(["--duration", "8s", "--out"])
+            .arg(&out)
+            .env("WOTEMU_STATE_DIR", &root)
+            .env("WOTEMU_VENV", repo().join(".venv"))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        c
+    };
+    let child = start().spawn().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while crate::faults::state_in(&root, &out.join("run-r2"))
+        .is_none_or(|s| s["phase"] != "running")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the second repeat did not start running"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // SAFETY: kill(2) of our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130), "{}\n{}", stdout(&o), stderr(&o));
+    let said = format!("{}{}", stdout(&o), stderr(&o));
+    assert!(
+        said.contains("Stopped. 1 of 2 combinations are done"),
+        "{said}"
+    );
+    let marker = |name: &str| -> Value {
+        serde_json::from_slice(&std::fs::read(out.join(name).join("sweep.json")).unwrap()).unwrap()
+    };
+    assert_eq!(marker("run-r1")["status"], "complete");
+    assert_eq!(marker("run-r2")["status"], "interrupted");
+    assert!(
+        out.join("run-r2/manifest.json").exists(),
+        "the interrupted run is collected"
+    );
+
+    let o = start().output().unwrap();
+    assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
+    let said = format!("{}{}", stdout(&o), stderr(&o));
+    assert!(
+        said.contains("[2/2]") && !said.contains("[1/2]"),
+        "only the interrupted repeat runs again: {said}"
+    );
+    for (name, repeat) in [("run-r1", 1), ("run-r2", 2)] {
+        assert_eq!(marker(name)["status"], "complete", "{name}");
+        assert_eq!(marker(name)["repeat"], repeat, "{name}");
+    }
+    let aside: Vec<_> = std::fs::read_dir(out.join(".interrupted"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        aside.len() == 1 && aside[0].starts_with("run-r2-"),
+        "the interrupted run is kept aside: {aside:?}"
+    );
+    assert!(out.join("compare/index.html").exists());
+}

@@ -585,3 +585,144 @@ fn a_restarted_gateway_continues_its_schedule() {
     assert!(after.len() >= 10, "{after:?}");
     assert!(after.iter().all(|l| *l == 700.0), "{after:?}");
 }
+
+/// `examples/traces/make_traces.py` writes the example traces as they are committed: run from a copy in
+/// an empty folder, it writes both files byte for byte (a fixed seed, nothing from elsewhere).
+#[test]
+fn the_example_traces_are_what_make_traces_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("make_traces.py");
+    std::fs::copy(repo().join("examples/traces/make_traces.py"), &script).unwrap();
+    let o = std::process::Command::new("python3")
+        .arg(&script)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    for name in ["cellular.csv", "commute.mahi"] {
+        let made = std::fs::read(dir.path().join(name)).unwrap();
+        let committed = std::fs::read(repo().join("examples/traces").join(name)).unwrap();
+        assert!(
+            made == committed,
+            "{name}: make_traces.py wrote {} bytes, the committed file has {}",
+            made.len(),
+            committed.len()
+        );
+    }
+}
+
+/// `wotemu fidelity --trace --linear`: the rate ramps between the trace's rows (every 100 ms) instead of
+/// holding the first row, and the measured rate follows the ramp second by second.
+#[test]
+fn fidelity_measures_a_linear_trace_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("ramp.csv");
+    std::fs::write(&trace, "time,rate\n0,500kbit\n6,2500kbit\n").unwrap();
+    let o = wotemu()
+        .args([
+            "fidelity",
+            "--json",
+            "--duration",
+            "6",
+            "--linear",
+            "--trace",
+        ])
+        .arg(&trace)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let find = |p: &str| {
+        v["figures"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["name"].as_str().unwrap().starts_with(p))
+            .unwrap_or_else(|| panic!("no {p} in {v:#}"))
+            .clone()
+    };
+    let worst = find("trace_rate_worst_second");
+    assert_eq!(worst["pass"], true, "{v:#}");
+    assert_eq!(
+        find("trace_rate_seconds_within")["measured"],
+        100.0,
+        "{v:#}"
+    );
+    // Held, every second of [1 s, 5 s) would expect the first row's 500 kbit/s.
+    let expected = worst["configured"].as_f64().unwrap();
+    assert!(
+        expected > 600_000.0 && expected < 2_400_000.0,
+        "the worst second expected {expected} bit/s: not on the ramp"
+    );
+}
+
+/// `examples/conditions.yml` (its first 25 s: LTE with loss, duplication, corruption, reordering and an
+/// uplink rate; an explicit lab network): the readers on both networks read; the rural gateway's windows
+/// carry its configuration each way (15 mbit/s down, 2 mbit/s up, 1 % loss, 0.2 % duplication) and it
+/// lost, duplicated and reordered packets; the lab gateway delays by its 2 ms.
+#[test]
+fn the_conditions_example_runs_with_what_it_configures() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let o = run_cmd(&repo().join("examples/conditions.yml"), &out, "25s")
+        .arg("--no-report")
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success() || o.status.code() == Some(3),
+        "{}\n{}",
+        stdout(&o),
+        stderr(&o)
+    );
+    let id = run_id(&stdout(&o));
+    let inter = rows(&out, Table::Interactions);
+    for node in ["reader", "lab_reader"] {
+        assert!(
+            inter
+                .iter()
+                .any(|r| r["node"] == node && r["side"] == "consumed" && r["ok"] == true),
+            "{node} did not read"
+        );
+    }
+    let net = rows(&out, Table::Network);
+    let of = |network: &str, dir: &str| -> Vec<&Value> {
+        net.iter()
+            .filter(|w| w["network"] == network && w["direction"] == dir)
+            .collect()
+    };
+    for (dir, rate) in [("down", 15_000_000), ("up", 2_000_000)] {
+        let w = of("rural", dir);
+        assert!(!w.is_empty(), "no rural {dir} windows");
+        assert!(w.iter().all(|w| w["cfg_rate_bps"] == rate), "{dir}: {w:?}");
+        assert!(w.iter().all(|w| w["cfg_loss_pct"] == 1.0), "{dir}: {w:?}");
+        assert!(
+            w.iter().all(|w| w["cfg_duplicate_pct"] == 0.2),
+            "{dir}: {w:?}"
+        );
+    }
+    let sum = |network: &str, col: &str| -> u64 {
+        net.iter()
+            .filter(|w| w["network"] == network)
+            .map(|w| w[col].as_u64().unwrap())
+            .sum()
+    };
+    let received = sum("rural", "received");
+    assert!(received > 500, "the rural gateway saw {received} packets");
+    assert!(
+        sum("rural", "lost") > 0,
+        "1 % of {received} packets, none lost"
+    );
+    assert!(
+        sum("rural", "reordered") > 0,
+        "5 % of {received} packets, none reordered"
+    );
+    let lab: Vec<f64> = of("lab", "down")
+        .iter()
+        .filter_map(|w| w["delay_p50_ms"].as_f64())
+        .collect();
+    assert!(!lab.is_empty(), "no lab delays");
+    assert!(
+        lab.iter().all(|d| (1.0..4.0).contains(d)),
+        "the lab network's 2 ± 0.5 ms: {lab:?}"
+    );
+    assert_eq!(leftovers(&id), Vec::<String>::new());
+}

@@ -102,16 +102,12 @@ impl Report {
         // task → (mean CPU %, peak memory bytes)
         let mut cpu: BTreeMap<String, f64> = BTreeMap::new();
         let mut mem: BTreeMap<String, f64> = BTreeMap::new();
-        if let Some(lf) = scan(&self.opts.dataset, Table::System)? {
-            for (column, into, stat) in [
-                ("cpu_percent", &mut cpu, "mean"),
-                ("mem_bytes", &mut mem, "max"),
+        if let Some(stats) = self.system_stats()? {
+            for (df, into, stat) in [
+                (&stats.cpu, &mut cpu, "mean"),
+                (&stats.mem, &mut mem, "max"),
             ] {
-                let df = collect(
-                    crate::aggregate::system_frame(lf.clone(), column),
-                    Table::System,
-                )?;
-                for (t, v) in strs(&df, "task").into_iter().zip(f64s(&df, stat)) {
+                for (t, v) in strs(df, "task").into_iter().zip(f64s(df, stat)) {
                     if let (Some(t), Some(v)) = (t, v) {
                         into.insert(t, v);
                     }

@@ -88,6 +88,9 @@ pub(crate) struct TaskRow {
 
 /// The aggregates of a dataset, ready to render.
 pub struct Report {
+    /// Per task, CPU and memory ([`crate::aggregate::system_frame`] of `cpu_percent` and `mem_bytes`):
+    /// computed once, for the summary's rankings and the hosts page.
+    pub(crate) system_stats: std::sync::OnceLock<SystemStats>,
     pub(crate) opts: ReportOptions,
     pub(crate) manifest: Manifest,
     pub(crate) tasks: Vec<TaskRow>,
@@ -196,8 +199,38 @@ impl Report {
             networks,
             changes,
             overload,
+            system_stats: std::sync::OnceLock::new(),
         })
     }
+
+    /// Per task, CPU and memory; `None` without a system table.
+    pub(crate) fn system_stats(&self) -> Result<Option<&SystemStats>, Error> {
+        if let Some(s) = self.system_stats.get() {
+            return Ok(Some(s));
+        }
+        let Some(lf) = scan(&self.opts.dataset, Table::System)? else {
+            return Ok(None);
+        };
+        let frame = |column| {
+            crate::frames::collect(
+                crate::aggregate::system_frame(lf.clone(), column),
+                Table::System,
+            )
+        };
+        let stats = SystemStats {
+            cpu: frame("cpu_percent")?,
+            mem: frame("mem_bytes")?,
+        };
+        // Two pages asking at once may both compute it; the first one kept is the one used.
+        Ok(Some(self.system_stats.get_or_init(|| stats)))
+    }
+}
+
+/// Per task, `samples`, `mean`, `max` and `limit` of CPU and of memory (see
+/// [`crate::aggregate::system_frame`]).
+pub(crate) struct SystemStats {
+    pub(crate) cpu: polars::prelude::DataFrame,
+    pub(crate) mem: polars::prelude::DataFrame,
 }
 
 /// A task a scenario event ended on purpose (`kill`, `churn`, a `scale` down) and that never told its

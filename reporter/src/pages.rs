@@ -12,7 +12,7 @@ use crate::charts;
 use crate::charts::{safe_file_name, task_file, Chart};
 use crate::error::Error;
 use crate::format;
-use crate::frames::{collect, f64s, scan, strs};
+use crate::frames::{f64s, scan, strs};
 use crate::load::{Report, TaskRow};
 use crate::views::*;
 
@@ -341,8 +341,8 @@ impl Report {
                 spec: charts::heatmap("Inbound", "to", "from", &inbound),
             });
         }
-        if let Some(lf) = scan(dir, Table::System)? {
-            out.extend(self.resource_charts(lf)?);
+        if let Some(stats) = self.system_stats()? {
+            out.extend(self.resource_charts(stats));
         }
         // The apps' own metrics: one chart per key · field, a line per node.
         let mut series: Vec<(&str, &str)> = self
@@ -369,13 +369,9 @@ impl Report {
     }
 
     /// The memory and CPU rankings (per task, or per node past `SUMMARY_TASKS` tasks).
-    fn resource_charts(&self, lf: LazyFrame) -> Result<Vec<Chart>, Error> {
+    fn resource_charts(&self, stats: &crate::load::SystemStats) -> Vec<Chart> {
         let mut charts_out = Vec::new();
-        let mem = collect(
-            aggregate::system_frame(lf.clone(), "mem_bytes"),
-            Table::System,
-        )?;
-        let cpu = collect(aggregate::system_frame(lf, "cpu_percent"), Table::System)?;
+        let (mem, cpu) = (&stats.mem, &stats.cpu);
         // Per task: the most memory it held, its mean CPU; per node past SUMMARY_TASKS tasks (its
         // replicas' highest peak and mean CPU), each node linking to its replicas on the tasks page.
         let node_of: BTreeMap<&str, &str> = self
@@ -388,7 +384,7 @@ impl Report {
         let mut cpu_rows = Vec::new();
         // node → (replicas, highest peak MiB, CPU sum)
         let mut nodes: BTreeMap<String, (usize, f64, f64)> = BTreeMap::new();
-        let (task, max) = (strs(&mem, "task"), f64s(&mem, "max"));
+        let (task, max) = (strs(mem, "task"), f64s(mem, "max"));
         for (t, m) in task.into_iter().zip(max) {
             if let (Some(t), Some(m)) = (t, m) {
                 if by_node {
@@ -401,7 +397,7 @@ impl Report {
                 }
             }
         }
-        let (task, mean) = (strs(&cpu, "task"), f64s(&cpu, "mean"));
+        let (task, mean) = (strs(cpu, "task"), f64s(cpu, "mean"));
         for (t, c) in task.into_iter().zip(mean) {
             let (Some(t), Some(c)) = (t, c) else { continue };
             if by_node {
@@ -447,7 +443,7 @@ impl Report {
             },
             spec: charts::ranking("Mean CPU", "% CPU", &cpu_rows),
         });
-        Ok(charts_out)
+        charts_out
     }
 
     /// Rules for every change of conditions and scenario event.

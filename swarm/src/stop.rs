@@ -363,20 +363,6 @@ pub fn stop(opts: &StopOptions, progress: &dyn Progress) -> Result<Stopped, Erro
     };
     // 1. The snapshot of every task, with its logs.
     let names: Vec<String> = services.iter().map(name_of).collect();
-    let mut task_filters = HashMap::new();
-    task_filters.insert("service", names.clone());
-    let tasks = rt
-        .block_on(
-            docker.list_tasks(Some(
-                ListTasksOptionsBuilder::new()
-                    .filters(&task_filters)
-                    .build(),
-            )),
-        )
-        .map_err(|e| Error::Docker {
-            what: format!("listing the tasks of stack `{stack}`"),
-            message: e.to_string(),
-        })?;
     let nodes = rt.block_on(crate::hosts::swarm_nodes(&docker));
     let (hosts, down) = (
         crate::hosts::host_names(&nodes),
@@ -386,23 +372,27 @@ pub fn stop(opts: &StopOptions, progress: &dyn Progress) -> Result<Stopped, Erro
         down.iter()
             .any(|d| t.node_id.as_deref() == Some(d.node_id.as_str()))
     };
-    let mut snap: Vec<DockerTask> = tasks
-        .iter()
-        .filter_map(|t| DockerTask::of(t, &by_id))
-        .collect();
-    for t in &mut snap {
-        t.host = t.node_id.as_ref().and_then(|id| hosts.get(id).cloned());
-    }
-    snap.sort_by(|a, b| a.name.cmp(&b.name));
+    let listed = || list_snap(&rt, &docker, stack, &names, &by_id, &hosts);
+    let mut snap = listed()?;
     progress.start("Reading task logs", Some(snap.len() as u64));
-    for t in &mut snap {
-        // A host that is down has no logs to give (the manager would wait for it).
-        if !on_down_host(t) {
-            t.logs = Some(rt.block_on(task_logs(&docker, &t.task_id)));
+    read_logs(&rt, &docker, &mut snap, &on_down_host, progress);
+    // A task Docker started while the logs were read (a replacement) gets its entry and logs too, and every
+    // entry Docker's newer state.
+    let again = listed()?;
+    let mut fresh: Vec<DockerTask> = Vec::new();
+    for mut t in again {
+        match snap.iter_mut().find(|s| s.task_id == t.task_id) {
+            Some(s) => {
+                t.logs = s.logs.take();
+                *s = t;
+            }
+            None => fresh.push(t),
         }
-        progress.advance(1);
     }
+    read_logs(&rt, &docker, &mut fresh, &on_down_host, progress);
     progress.finish();
+    snap.extend(fresh);
+    snap.sort_by(|a, b| a.name.cmp(&b.name));
     let mut warnings = record_host_outages(opts, &down, &snap);
     let started_at = snap.iter().filter_map(|t| t.created_at.clone()).min();
     write_snapshots(
@@ -579,6 +569,56 @@ pub fn has_label(s: &Service, label: &str) -> bool {
         .into_iter()
         .flatten()
         .any(|l| l.contains_key(label))
+}
+
+/// Docker's tasks of the stack's services (`names`), as snapshot entries with their hosts, by name.
+fn list_snap(
+    rt: &tokio::runtime::Runtime,
+    docker: &Docker,
+    stack: &str,
+    names: &[String],
+    by_id: &HashMap<String, &Service>,
+    hosts: &HashMap<String, String>,
+) -> Result<Vec<DockerTask>, Error> {
+    let mut task_filters = HashMap::new();
+    task_filters.insert("service", names.to_vec());
+    let tasks = rt
+        .block_on(
+            docker.list_tasks(Some(
+                ListTasksOptionsBuilder::new()
+                    .filters(&task_filters)
+                    .build(),
+            )),
+        )
+        .map_err(|e| Error::Docker {
+            what: format!("listing the tasks of stack `{stack}`"),
+            message: e.to_string(),
+        })?;
+    let mut snap: Vec<DockerTask> = tasks
+        .iter()
+        .filter_map(|t| DockerTask::of(t, by_id))
+        .collect();
+    for t in &mut snap {
+        t.host = t.node_id.as_ref().and_then(|id| hosts.get(id).cloned());
+    }
+    snap.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(snap)
+}
+
+/// Reads each task's logs but those on a host that is down (the manager would wait for it).
+fn read_logs(
+    rt: &tokio::runtime::Runtime,
+    docker: &Docker,
+    snap: &mut [DockerTask],
+    on_down_host: &dyn Fn(&DockerTask) -> bool,
+    progress: &dyn Progress,
+) {
+    for t in snap {
+        if !on_down_host(t) {
+            t.logs = Some(rt.block_on(task_logs(docker, &t.task_id)));
+        }
+        progress.advance(1);
+    }
 }
 
 /// A task's output with Docker's timestamps (`2026-11-25T17:00:00.123456789Z line`), the newest

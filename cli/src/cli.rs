@@ -510,6 +510,9 @@ pub(crate) struct ComposeArgs {
     /// `images:` otherwise are kept.
     #[arg(long, env = "WOTEMU_IMAGE_PREFIX", value_name = "PREFIX")]
     pub(crate) image_prefix: Option<String>,
+    /// Seed of the gateways' random decisions (default: the topology's `seed:`, else drawn).
+    #[arg(long)]
+    pub(crate) seed: Option<u64>,
     /// Print what was written as JSON on stdout (path, services, networks, replicas).
     #[arg(long)]
     pub(crate) json: bool,
@@ -580,6 +583,10 @@ pub(crate) struct RunArgs {
     /// Leave the lab (namespaces, cgroups, Redis) in place at the end, for inspection; `wotemu clean` removes it.
     #[arg(long)]
     pub(crate) keep: bool,
+    /// Seed of the gateways' random decisions, to repeat a run's (default: the topology's `seed:`, else
+    /// drawn; printed, and in the manifest).
+    #[arg(long)]
+    pub(crate) seed: Option<u64>,
     /// Run in the background; `wotemu stop --run RUN_DIR` ends it (its output goes to RUN_DIR.log).
     #[arg(long, short = 'D')]
     pub(crate) detach: bool,
@@ -812,6 +819,9 @@ pub(crate) struct FidelityArgs {
     /// With --trace: seconds to measure (default: the trace's length, at most 60 s).
     #[arg(long, requires = "trace", value_name = "SECONDS")]
     pub(crate) duration: Option<f64>,
+    /// Seed of the gateway's random decisions (default: drawn, and printed).
+    #[arg(long)]
+    pub(crate) seed: Option<u64>,
     #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
     pub(crate) backend: BackendArg,
     /// Print the result as JSON on stdout.

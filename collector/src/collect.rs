@@ -611,6 +611,7 @@ fn describe<'a>(
         },
         topology,
         compose,
+        seed: meta.get("seed").and_then(|s| s.parse().ok()),
         host: HostFacts::probe(),
         tables: BTreeMap::new(),
         accounting,

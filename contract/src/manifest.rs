@@ -48,6 +48,11 @@ pub struct Manifest {
     /// The compose text that produced the run (Swarm engine).
     #[serde(default)]
     pub compose: Option<String>,
+    /// The seed of the gateways' random decisions (loss, jitter, duplication, corruption, reordering): each
+    /// network's generator is derived from it and the network's name (`wotemu run --seed N` reproduces them).
+    /// `None` for runs from before seeds and for 0.6 imports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
     #[serde(default)]
     pub host: HostFacts,
     #[serde(default)]

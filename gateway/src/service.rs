@@ -142,7 +142,10 @@ impl Request {
             ports: ports(&self.extra_ports),
             queue_num: self.queue_num,
             devices: self.devices.clone(),
-            seed: self.seed.unwrap_or_else(crate::sys::monotonic_ns),
+            seed: self
+                .seed
+                .or(spec.seed)
+                .unwrap_or_else(crate::sys::monotonic_ns),
             windows: true,
             elapsed_ms: self
                 .schedule_from_us
@@ -175,7 +178,7 @@ pub fn serve(
     stop: &AtomicBool,
 ) -> Result<Summary, crate::Error> {
     let _span = tracing::info_span!("gateway", network = %svc.network).entered();
-    tracing::info!(backend = ?opts.backend, why = %svc.reason, conditions = ?spec.base, "Gateway starting.");
+    tracing::info!(backend = ?opts.backend, why = %svc.reason, conditions = ?spec.base, seed = opts.seed, "Gateway starting.");
     let recorder = match &svc.record {
         Some(cfg) => Some(Recorder::start(cfg.clone())?),
         None => None,

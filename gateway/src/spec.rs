@@ -104,6 +104,8 @@ pub struct Spec {
     pub base: Conditions,
     pub schedule: Vec<Step>,
     pub trace: Option<Trace>,
+    /// The seed of the random decisions (`seed`: the network's, derived from the run's by compose).
+    pub seed: Option<u64>,
 }
 
 impl Spec {
@@ -113,6 +115,7 @@ impl Spec {
             base: c,
             schedule: Vec::new(),
             trace: None,
+            seed: None,
         }
     }
 
@@ -142,10 +145,19 @@ impl Spec {
             None | Some(Value::Null) => None,
             Some(t) => Some(trace(t)?),
         };
+        let seed = match v.get("seed") {
+            None | Some(Value::Null) => None,
+            Some(x) => Some(x.as_u64().ok_or_else(|| {
+                Error::Spec(format!(
+                    "`seed` must be a whole number from 0 to 2^64 − 1, not {x}"
+                ))
+            })?),
+        };
         Ok(Spec {
             base,
             schedule,
             trace,
+            seed,
         })
     }
 

@@ -25,8 +25,37 @@ pub struct FidelityOptions {
     pub trace: Option<serde_json::Value>,
     pub trace_secs: f64,
     pub backend: Backend,
+    /// Why that backend (`wotemu_gateway::Backend::pick`'s reason).
+    pub reason: String,
+    /// The seed of the gateway's random decisions.
+    pub seed: u64,
     /// The `wotemu` binary (it runs the gateway).
     pub exe: PathBuf,
+}
+
+impl FidelityOptions {
+    /// What `wotemu fidelity` measures: the conditions, on the backend asked for (`None`: the one this
+    /// machine picks for them), with the trace file if any (see [`read_trace`]), the seed (`None`: drawn).
+    pub fn new(
+        conditions: Conditions,
+        backend: Option<Backend>,
+        trace: (Option<&std::path::Path>, bool, Option<f64>),
+        seed: Option<u64>,
+        exe: PathBuf,
+    ) -> Result<FidelityOptions, Error> {
+        let spec = wotemu_gateway::Spec::from_json(&conditions_json(&conditions))?;
+        let (backend, reason) = Backend::pick(backend, &spec)?;
+        let (trace, trace_secs) = read_trace(trace.0, trace.1, trace.2)?;
+        Ok(FidelityOptions {
+            conditions,
+            trace,
+            trace_secs,
+            backend,
+            reason,
+            seed: seed.unwrap_or_else(wotemu_topology::compose::draw_seed),
+            exe,
+        })
+    }
 }
 
 /// What was measured.
@@ -43,6 +72,8 @@ pub struct FidelityReport {
     pub conditions: Conditions,
     pub backend: Backend,
     pub reason: String,
+    /// The gateway's seed (`--seed` repeats its random decisions).
+    pub seed: u64,
     /// Every judged figure within its tolerance.
     pub pass: bool,
     pub figures: Vec<Figure>,
@@ -50,16 +81,12 @@ pub struct FidelityReport {
 }
 
 impl FidelityReport {
-    pub fn new(
-        conditions: Conditions,
-        backend: Backend,
-        reason: String,
-        measured: FidelityOutcome,
-    ) -> FidelityReport {
+    pub fn new(opts: &FidelityOptions, measured: FidelityOutcome) -> FidelityReport {
         FidelityReport {
-            conditions,
-            backend,
-            reason,
+            conditions: opts.conditions,
+            backend: opts.backend,
+            reason: opts.reason.clone(),
+            seed: opts.seed,
             pass: measured.figures.iter().all(|f| f.pass != Some(false)),
             figures: measured.figures,
             gateway: measured.gateway,
@@ -69,12 +96,13 @@ impl FidelityReport {
     /// The report for people: a table of configured, measured, tolerance and verdict per figure.
     pub fn describe(&self) -> String {
         let mut s = format!(
-            "Gateway backend: {} ({})\n\n{:<18} {:>14} {:>14} {:>14}  {}\n",
+            "Gateway backend: {} ({}); seed {}\n\n{:<18} {:>14} {:>14} {:>14}  {}\n",
             match self.backend {
                 Backend::Kernel => "kernel netem + tbf",
                 Backend::Userspace => "userspace shaper (NFQUEUE)",
             },
             self.reason,
+            self.seed,
             "figure",
             "configured",
             "measured",
@@ -200,16 +228,14 @@ pub fn measure(
         let lab = build(&mut rec, &lab_ns)?;
         let ready = dir.join("gateway.ready");
         let stats = dir.join("gateway.json");
-        let json = match &opts.trace {
-            None => conditions_json(&opts.conditions),
-            Some(t) => {
-                let mut v = serde_json::Value::Object(wotemu_topology::compose::conditions_object(
-                    &opts.conditions,
-                ));
-                v["trace"] = t.clone();
-                v.to_string()
-            }
-        };
+        let mut v = serde_json::Value::Object(wotemu_topology::compose::conditions_object(
+            &opts.conditions,
+        ));
+        if let Some(t) = &opts.trace {
+            v["trace"] = t.clone();
+        }
+        v["seed"] = opts.seed.into();
+        let json = v.to_string();
         let spec = wotemu_gateway::Spec::from_json(&json)?;
         // One gateway per pass: a trace starts again at its first row for each.
         let passes: Vec<Option<fidelity::TracePass>> = if opts.trace.is_some() {

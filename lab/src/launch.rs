@@ -163,6 +163,12 @@ pub fn plan(req: &RunRequest, obs: &dyn Observer) -> Result<Planned, Error> {
     popts.redis_url = req.redis_url.clone().or_else(|| t.external_redis.clone());
     popts.topology_dir = req.file.parent().map(Path::to_path_buf).unwrap_or_default();
     popts.venv = venv;
+    // The gateways' random decisions repeat with the same seed: the topology's or `--seed`, else drawn.
+    let seed = t.seed.unwrap_or_else(wotemu_topology::compose::draw_seed);
+    popts.seed = Some(seed);
+    obs.say(&format!(
+        "Seed {seed}: the gateways' random decisions (loss, jitter, …) repeat with `--seed {seed}`"
+    ));
     if crate::cpu::wanted(t) {
         // Before anything is built: a target the host cannot give stops the run here.
         if crate::cpu::cached(&crate::cpu::cache_path()).is_none() {

@@ -166,6 +166,8 @@ pub struct RunPlan {
     pub hosts_files: Vec<String>,
     /// The topology's scenario (timed events the runner does).
     pub scenario: Vec<wotemu_topology::model::ScenarioEvent>,
+    /// The run's seed (see [`PlanOptions::seed`]).
+    pub seed: Option<u64>,
 }
 
 /// What a plan is made from besides the topology.
@@ -184,6 +186,9 @@ pub struct PlanOptions {
     /// Nodes with a `target_cpu_speed`: the quota that gives it (fraction of one CPU) and the host's
     /// calibrated speed (events/s), from [`crate::cpu::plan_speeds`].
     pub cpu_speeds: BTreeMap<String, crate::cpu::NodeSpeed>,
+    /// The run's seed: each gateway's random decisions come from a generator derived from it and the
+    /// network's name (`None`: the gateways seed from the clock).
+    pub seed: Option<u64>,
 }
 
 impl PlanOptions {
@@ -196,6 +201,7 @@ impl PlanOptions {
             venv: None,
             state_root: wotemu_sys::state_root(),
             cpu_speeds: BTreeMap::new(),
+            seed: None,
         }
     }
 }
@@ -259,7 +265,7 @@ impl RunPlan {
                 let gateway_addr = address(k, 1);
                 let ready_file = state_dir.join(format!("gw-{k}.ready"));
                 let stats_file = state_dir.join(format!("gw-{k}.json"));
-                let conditions = wotemu_topology::compose::gateway_conditions(n);
+                let conditions = wotemu_topology::compose::gateway_conditions(n, opts.seed);
                 let gateway_args = vec![
                     "-q".into(),
                     "gateway".into(),
@@ -548,6 +554,7 @@ impl RunPlan {
             replicas,
             hosts_files,
             scenario: t.scenario.clone(),
+            seed: opts.seed,
         })
     }
 
@@ -644,6 +651,23 @@ mod tests {
         assert_eq!(every(250), (three.clone(), three));
         let five = Some("5".to_owned());
         assert_eq!(every(999), (five.clone(), five));
+    }
+
+    /// The run's seed reaches each gateway as its network's own (none: the gateway seeds from the clock).
+    #[test]
+    fn each_gateway_gets_its_networks_seed() {
+        let conditions_of = |p: &RunPlan| -> serde_json::Value {
+            let a = &p.networks[0].gateway_args;
+            let i = a.iter().position(|x| x == "--conditions").unwrap();
+            serde_json::from_str(&a[i + 1]).unwrap()
+        };
+        let mut o = PlanOptions::new("ab12", "quickstart");
+        assert!(conditions_of(&RunPlan::new(&quickstart(), &o).unwrap())["seed"].is_null());
+        o.seed = Some(42);
+        let p = RunPlan::new(&quickstart(), &o).unwrap();
+        let want = wotemu_topology::compose::network_seed(42, &p.networks[0].name);
+        assert_eq!(conditions_of(&p)["seed"], want);
+        assert_ne!(want, wotemu_topology::compose::network_seed(42, "another"));
     }
 
     #[test]

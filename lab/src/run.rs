@@ -422,6 +422,11 @@ impl Lab {
             .arg("engine")
             .arg("netns")
             .ignore()
+            .cmd("HSET")
+            .arg(keys.meta())
+            .arg("seed")
+            .arg(self.plan.seed.map(|s| s.to_string()).unwrap_or_default())
+            .ignore()
             .query::<()>(self.conn())
             .map_err(redis_err("writing the run's metadata"))
     }

@@ -304,7 +304,9 @@ fn validate(shim_json: &str, file: Option<PathBuf>) -> PyResult<(Vec<String>, Ve
 /// The compose document of a topology (the shim's `_to_raw` JSON): `(json, yaml)`, as `wotemu compose`
 /// writes it with the same options.
 #[pyfunction]
-#[pyo3(signature = (shim_json, file = None, source = "topology.py".to_owned(), redis_port = 6379, topology_dir = ".".to_owned(), password_file = "./redis-password".to_owned(), password_file_abs = None))]
+#[pyo3(signature = (shim_json, file = None, source = "topology.py".to_owned(), redis_port = 6379, topology_dir = ".".to_owned(), password_file = "./redis-password".to_owned(), password_file_abs = None, seed = None))]
+// Python's keyword arguments, one per `wotemu compose` option.
+#[allow(clippy::too_many_arguments)]
 fn compose(
     shim_json: &str,
     file: Option<PathBuf>,
@@ -313,10 +315,13 @@ fn compose(
     topology_dir: String,
     password_file: String,
     password_file_abs: Option<String>,
+    seed: Option<u64>,
 ) -> PyResult<(String, String)> {
     let file = origin_file(file);
-    let v = wotemu_topology::from_shim_json(&file, shim_json)
+    let mut v = wotemu_topology::from_shim_json(&file, shim_json)
         .map_err(|e| TopologyError::new_err(chain(&e)))?;
+    // As `wotemu compose`: the seed asked for, else drawn.
+    v.topology.seed = Some(seed.unwrap_or_else(wotemu_topology::compose::draw_seed));
     let opts = wotemu_topology::compose::ComposeOptions {
         redis_port,
         topology_dir,

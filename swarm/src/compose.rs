@@ -24,6 +24,8 @@ pub struct Composed {
     /// Where it was written (`-`: not written, the caller prints `text`).
     pub out: PathBuf,
     pub text: String,
+    /// The seed of the gateways' random decisions: the topology's, else drawn.
+    pub seed: u64,
 }
 
 impl Composed {
@@ -35,17 +37,19 @@ impl Composed {
             "services": services(t),
             "networks": t.networks.iter().map(|n| &n.name).collect::<Vec<_>>(),
             "replicas": t.replicas(),
+            "seed": self.seed,
         })
     }
 
     /// What `wotemu compose` says it wrote, and how to deploy it.
     pub fn describe(&self, t: &Topology) -> String {
         format!(
-            "Wrote {} ({} services, {} networks, {} node replicas).\nDeploy it with: docker stack deploy -c {} <stack>",
+            "Wrote {} ({} services, {} networks, {} node replicas; seed {}).\nDeploy it with: docker stack deploy -c {} <stack>",
             self.out.display(),
             services(t),
             t.networks.len(),
             t.replicas(),
+            self.seed,
             self.out.display()
         )
     }
@@ -141,7 +145,14 @@ pub fn compose(t: &Topology, f: &ComposeFile) -> Result<Composed, Error> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let text = wotemu_topology::compose::to_yaml_with(t, &source, &opts);
+    // A seed for the gateways' random decisions: the topology's (or `--seed`), else drawn; in the compose
+    // file, so that the stack repeats it wherever it is deployed.
+    let seed = t.seed.unwrap_or_else(wotemu_topology::compose::draw_seed);
+    let seeded = Topology {
+        seed: Some(seed),
+        ..t.clone()
+    };
+    let text = wotemu_topology::compose::to_yaml_with(&seeded, &source, &opts);
     if !stdout {
         if std::fs::canonicalize(&out).ok() == std::fs::canonicalize(&f.topology).ok() {
             return Err(Error::Usage(format!(
@@ -151,5 +162,5 @@ pub fn compose(t: &Topology, f: &ComposeFile) -> Result<Composed, Error> {
         }
         std::fs::write(&out, &text).map_err(io(format!("writing {}", out.display())))?;
     }
-    Ok(Composed { out, text })
+    Ok(Composed { out, text, seed })
 }

@@ -404,6 +404,19 @@ pub fn stop(opts: &StopOptions, progress: &dyn Progress) -> Result<Stopped, Erro
         started_at,
     )?;
 
+    // The run's seed, which compose put on the stack's Redis, for the manifest.
+    let seed = services.iter().find(|s| is_redis(s));
+    if let Some(seed) = seed.and_then(|s| label_value(s, wotemu_topology::compose::SEED_LABEL)) {
+        redis::cmd("HSET")
+            .arg(keys.meta())
+            .arg("seed")
+            .arg(seed)
+            .query::<()>(&mut conn)
+            .map_err(|source| Error::Redis {
+                what: "writing the run's seed".into(),
+                source,
+            })?;
+    }
     lap("snapshot");
     // 2. Remove every service but Redis.
     let (keep, remove): (Vec<&Service>, Vec<&Service>) = services.iter().partition(|s| is_redis(s));
@@ -557,9 +570,12 @@ fn record_host_outages(
 
 /// Whether the service or its containers carry `label` (the compose file's `labels:` are the containers').
 pub fn has_label(s: &Service, label: &str) -> bool {
-    let Some(spec) = s.spec.as_ref() else {
-        return false;
-    };
+    label_value(s, label).is_some()
+}
+
+/// The value of a service's label (on the service or its containers).
+pub fn label_value<'a>(s: &'a Service, label: &str) -> Option<&'a str> {
+    let spec = s.spec.as_ref()?;
     let container = spec
         .task_template
         .as_ref()
@@ -568,7 +584,8 @@ pub fn has_label(s: &Service, label: &str) -> bool {
     [spec.labels.as_ref(), container]
         .into_iter()
         .flatten()
-        .any(|l| l.contains_key(label))
+        .find_map(|l| l.get(label))
+        .map(String::as_str)
 }
 
 /// Docker's tasks of the stack's services (`names`), as snapshot entries with their hosts, by name.

@@ -131,7 +131,7 @@ pub fn compose_with(t: &Topology, opts: &ComposeOptions) -> Value {
             "environment": {"REDIS_PASSWORD_FILE": PASSWORD_IN_CONTAINER},
             "secrets": [PASSWORD_SECRET],
             "networks": all_nets,
-            "labels": {format!("{LABEL}.redis"): ""},
+            "labels": redis_labels(t),
         }),
     );
 
@@ -210,11 +210,24 @@ pub fn compose_with(t: &Topology, opts: &ComposeOptions) -> Value {
     doc
 }
 
+/// The stack's Redis's labels: its role, and the run's seed (which `wotemu stop` puts in the manifest).
+fn redis_labels(t: &Topology) -> Value {
+    let mut m = Map::new();
+    m.insert(format!("{LABEL}.redis"), json!(""));
+    if let Some(seed) = t.seed {
+        m.insert(SEED_LABEL.into(), json!(seed.to_string()));
+    }
+    Value::Object(m)
+}
+
+/// The label of the stack's Redis service that holds the run's seed.
+pub const SEED_LABEL: &str = "wotemu.seed";
+
 /// A network's gateway service.
 fn gateway_service(t: &Topology, net: &Network) -> Value {
     let mut gw = json!({
         "image": t.images.wotemu,
-        "command": ["gateway", "--network", net.name, "--conditions", gateway_conditions(net), "--record"],
+        "command": ["gateway", "--network", net.name, "--conditions", gateway_conditions(net, t.seed), "--record"],
         "cap_add": ["NET_ADMIN", "NET_RAW"],
         "deploy": {"endpoint_mode": "dnsrr"},
         "sysctls": {"net.ipv4.ip_forward": 1},
@@ -622,8 +635,36 @@ fn common_env(t: &Topology) -> Map<String, Value> {
 
 /// The gateway's conditions as compact JSON: 0.6's `latency`, `jitter`, `rate` plus the new fields and the
 /// schedule; `wotemu gateway --conditions` reads it.
-pub fn gateway_conditions(net: &Network) -> String {
-    serde_json::to_string(&conditions_json(net)).expect("serialisable")
+///
+/// With a run's `seed`, the JSON carries the network's own (see [`network_seed`]).
+pub fn gateway_conditions(net: &Network, seed: Option<u64>) -> String {
+    let mut v = conditions_json(net);
+    if let (Some(s), Some(m)) = (seed, v.as_object_mut()) {
+        m.insert("seed".into(), json!(network_seed(s, &net.name)));
+    }
+    serde_json::to_string(&v).expect("serialisable")
+}
+
+/// The seed of one network's gateway, derived from the run's: the same run seed gives each network the same
+/// generator every time, and different networks different ones (FNV-1a of the name, mixed by SplitMix64).
+pub fn network_seed(run_seed: u64, network: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in network.bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    let mut z = (run_seed ^ h).wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// A seed for a run that names none: from the clock and the process.
+pub fn draw_seed() -> u64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    network_seed(now ^ u64::from(std::process::id()), "draw") >> 11
 }
 
 /// One set of conditions as the gateway's JSON object: 0.6's `latency`, `jitter`, `rate`, then `rate_up` and the

@@ -12,6 +12,9 @@ pub use crate::placement::Placement;
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Topology {
     pub name: Option<String>,
+    /// The seed of the gateways' random decisions (`seed:`), if the file sets one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
     pub ports: Ports,
     pub images: Images,
     /// An external Redis (`redis://…`) every part of the run uses instead of a Redis of its own.

@@ -21,6 +21,11 @@ pub struct RawTopology {
     /// A default stack name for `wotemu run` (the file name otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// The seed of the gateways' random decisions (loss, jitter, duplication, corruption, reordering), so a
+    /// run can be reproduced; `wotemu run --seed` / `wotemu compose --seed` override it, and without either a
+    /// seed is drawn (and kept in the run's manifest).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
     /// The ports WoT servers listen on in every node.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ports: Option<RawPorts>,

@@ -224,6 +224,7 @@ pub fn validate(raw: &RawTopology, locate: &dyn Locate) -> Result<Validated, Vec
     Ok(Validated {
         topology: Topology {
             name: raw.name.clone(),
+            seed: raw.seed,
             ports,
             images,
             external_redis,

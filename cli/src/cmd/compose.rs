@@ -12,6 +12,7 @@ pub(crate) fn run(args: ComposeArgs) -> anyhow::Result<ExitCode> {
     if let Some(prefix) = &args.image_prefix {
         loaded.topology.images.with_prefix(prefix);
     }
+    loaded.topology.seed = args.seed.or(loaded.topology.seed);
     let t = &loaded.topology;
     let done = wotemu_swarm::compose::compose(
         t,

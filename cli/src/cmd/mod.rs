@@ -35,21 +35,13 @@ pub(crate) fn run(cli: Cli, name: &str) -> anyhow::Result<ExitCode> {
         Command::Dataset(cmd) => dataset::run(cmd),
         #[cfg(feature = "report")]
         Command::Query(args) => query::run(args),
-        #[cfg(not(feature = "report"))]
-        Command::Query(_) => Err(without_report("query")),
         Command::Compose(args) => compose::run(args),
         #[cfg(feature = "report")]
         Command::Report(args) => report::run(args),
-        #[cfg(not(feature = "report"))]
-        Command::Report(_) => Err(without_report("report")),
         #[cfg(feature = "report")]
         Command::Compare(args) => compare::run(args),
-        #[cfg(not(feature = "report"))]
-        Command::Compare(_) => Err(without_report("compare")),
         #[cfg(feature = "report")]
         Command::Sweep(args) => sweep::run(args),
-        #[cfg(not(feature = "report"))]
-        Command::Sweep(_) => Err(without_report("sweep")),
         Command::Doctor(args) => doctor::run(args),
         Command::Completions(args) => doctor::completions(args),
         Command::Man(args) => doctor::man(args),
@@ -75,6 +67,10 @@ pub(crate) fn run(cli: Cli, name: &str) -> anyhow::Result<ExitCode> {
         Command::Stop(args) => run::stop(args),
         Command::Topology(cmd) => topology::run(cmd),
         Command::Schema(cmd) => topology::schema(cmd),
+        #[cfg(not(feature = "report"))]
+        Command::Query(_) | Command::Report(_) | Command::Compare(_) | Command::Sweep(_) => {
+            Err(without_report(name))
+        }
     }
 }
 

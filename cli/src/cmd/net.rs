@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use wotemu_gateway::{route as rt, Backend, Spec};
+use wotemu_gateway::{route as rt, Backend};
 use wotemu_topology::model::{Conditions, ConditionsEdit};
 
 use crate::cli::{
@@ -94,26 +94,18 @@ fn edit_of(a: &ConditionFlags) -> ConditionsEdit {
 
 pub(crate) fn fidelity(args: FidelityArgs) -> anyhow::Result<ExitCode> {
     let c = edit_of(&args.set).apply(Conditions::default())?;
-    let spec = Spec::from_json(&wotemu_lab::fidelity::conditions_json(&c))
-        .context("checking the conditions")?;
-    let (backend, why) = Backend::pick(backend_asked(args.backend), &spec)?;
-    let sigs = wotemu_sys::signals::channel();
+    let trace = (args.trace.as_deref(), args.linear, args.duration);
+    let exe = std::env::current_exe().context("finding the wotemu binary")?;
+    let asked = backend_asked(args.backend);
+    let opts = wotemu_lab::fidelity::FidelityOptions::new(c, asked, trace, args.seed, exe)?;
     let quiet = output::quiet() || args.json;
-    let (trace, trace_secs) =
-        wotemu_lab::fidelity::read_trace(args.trace.as_deref(), args.linear, args.duration)?;
-    let opts = wotemu_lab::fidelity::FidelityOptions {
-        conditions: c,
-        trace,
-        trace_secs,
-        backend,
-        exe: std::env::current_exe().context("finding the wotemu binary")?,
-    };
+    let sigs = wotemu_sys::signals::channel();
     let measured = wotemu_lab::fidelity::measure(&opts, &sigs, &|phase| {
         if !quiet {
             output::note(&format!("  measuring {phase}…"));
         }
     })?;
-    let report = wotemu_lab::fidelity::FidelityReport::new(c, backend, why, measured);
+    let report = wotemu_lab::fidelity::FidelityReport::new(&opts, measured);
     if args.json {
         output::json(&report)?;
     } else {

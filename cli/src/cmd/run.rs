@@ -18,7 +18,8 @@ pub(crate) fn parse_duration(flag: &str, s: &str) -> anyhow::Result<Duration> {
 }
 
 pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let loaded = super::load_topology(&args.topology)?;
+    let mut loaded = super::load_topology(&args.topology)?;
+    loaded.topology.seed = args.seed.or(loaded.topology.seed);
     if cfg!(not(feature = "report")) && !args.no_report {
         bail!("this wotemu was built without the report (the images' binary): run with --no-report, or use a full wotemu (`cargo install --path cli`, or `scripts/setup.sh`)");
     }

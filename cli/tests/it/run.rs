@@ -188,6 +188,13 @@ fn mixed_protocols_and_networks_work_through_the_gateways() {
         .unwrap();
     assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
     let id = run_id(&stdout(&o));
+    // Without --seed or `seed:`, a seed is drawn, said, and kept in the manifest.
+    let seed = Manifest::read(&out).unwrap().seed.expect("a drawn seed");
+    assert!(
+        stdout(&o).contains(&format!("Seed {seed}: ")),
+        "{}",
+        stdout(&o)
+    );
     let inter = rows(&out, Table::Interactions);
     let ok = |prefix: &str, verb: &str| {
         of_task(&inter, prefix)
@@ -232,11 +239,14 @@ fn quickstart_runs_end_to_end_and_leaves_nothing_behind() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
     let o = run_cmd(&repo().join("examples/quickstart.yml"), &out, "20s")
+        .args(["--seed", "42"])
         .output()
         .unwrap();
     assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
     let id = run_id(&stdout(&o));
     assert!(stdout(&o).contains("report:"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("Seed 42: "), "{}", stdout(&o));
+    assert_eq!(Manifest::read(&out).unwrap().seed, Some(42));
     check_quickstart_dataset(&out);
     assert_eq!(leftovers(&id), Vec::<String>::new());
     // The Python package reads the real run and gives the report's figures.

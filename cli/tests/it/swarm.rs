@@ -172,9 +172,10 @@ impl Drop for Stack {
     }
 }
 
+/// Composes `topology` into `out` with the seed 11 (which `wotemu stop` puts in the manifest).
 fn compose(topology: &Path, out: &Path, redis_port: u16) {
     let o = wotemu()
-        .args(["compose", "--path"])
+        .args(["compose", "--seed", "11", "--path"])
         .arg(topology)
         .arg("--output")
         .arg(out)
@@ -451,6 +452,10 @@ fn quickstart_deploys_stops_collects_and_reports() {
         .as_str()
         .unwrap()
         .contains("docker stack deploy"));
+    assert_eq!(
+        manifest["seed"], 11,
+        "the stack's seed, from its Redis's label"
+    );
 
     let site = dir.path().join("site");
     report(&run, &site);

@@ -33,24 +33,33 @@ fn compose_writes_beside_the_topology_as_06_did() {
     );
     std::fs::remove_file(dir.path().join("quickstart.yml")).unwrap();
     let o = wotemu()
-        .args(["compose", "--path"])
+        .args(["compose", "--seed", "7", "--path"])
         .arg(dir.path().join("quickstart.py"))
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
-        stdout(&o).contains("docker stack deploy -c"),
+        stdout(&o).contains("seed 7).\nDeploy it with: docker stack deploy -c"),
         "{}",
         stdout(&o)
     );
     let from_py = std::fs::read_to_string(dir.path().join("quickstart.yml")).unwrap();
     assert!(from_py.contains("gw_3g:"));
+    // The seed is on the stack's Redis (for the manifest) and each gateway has its network's own.
+    let net_seed = wotemu_topology::compose::network_seed(7, "3g");
+    assert!(from_py.contains("wotemu.seed: '7'"), "{from_py}");
+    assert!(
+        from_py.contains(&format!("\"seed\":{net_seed}}}")),
+        "{from_py}"
+    );
     // Its own output is overwritten on the next run, also when both are named as bare file names in the
     // current directory (whose parent is the empty path).
     let o = wotemu()
         .current_dir(dir.path())
         .args([
             "compose",
+            "--seed",
+            "7",
             "--path",
             "quickstart.py",
             "--output",
@@ -70,7 +79,7 @@ fn compose_writes_beside_the_topology_as_06_did() {
     )
     .unwrap();
     let o = wotemu()
-        .args(["compose", "--json", "-p"])
+        .args(["compose", "--seed", "7", "--json", "-p"])
         .arg(dir.path().join("quickstart.yml"))
         .output()
         .unwrap();
@@ -78,6 +87,7 @@ fn compose_writes_beside_the_topology_as_06_did() {
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(v["replicas"], 5);
     assert_eq!(v["services"], 5);
+    assert_eq!(v["seed"], 7);
     let from_yaml = std::fs::read_to_string(dir.path().join("quickstart.compose.yml")).unwrap();
     assert_eq!(
         from_py.lines().skip(1).collect::<Vec<_>>(),

@@ -623,6 +623,8 @@ fn fidelity_measures_a_linear_trace_replay() {
             "--json",
             "--duration",
             "6",
+            "--seed",
+            "5",
             "--linear",
             "--trace",
         ])
@@ -640,6 +642,7 @@ fn fidelity_measures_a_linear_trace_replay() {
             .unwrap_or_else(|| panic!("no {p} in {v:#}"))
             .clone()
     };
+    assert_eq!(v["seed"], 5, "the gateway's seed");
     let worst = find("trace_rate_worst_second");
     assert_eq!(worst["pass"], true, "{v:#}");
     assert_eq!(

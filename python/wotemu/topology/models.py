@@ -534,14 +534,15 @@ def _shim_json(topology):
 
 
 def _compose(topology, source=None, redis_port=6379, topology_dir=".", password_file="./redis-password",
-             password_file_abs=None):
-    """(JSON text, YAML text) of the compose document; the options are `wotemu compose`'s."""
+             password_file_abs=None, seed=None):
+    """(JSON text, YAML text) of the compose document; the options are `wotemu compose`'s (`seed`: the
+    gateways' seed, drawn when None)."""
     native = _native()
     file = _caller_file()
     if source is None:
         source = os.path.basename(file) if file else "topology.py"
     return native.compose(_shim_json(topology), file, source, int(redis_port), str(topology_dir),
-                          str(password_file), password_file_abs)
+                          str(password_file), password_file_abs, None if seed is None else int(seed))
 
 
 def _validate(topology):

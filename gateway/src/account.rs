@@ -79,10 +79,10 @@ pub fn window_rows(
                 queue_packets: Some(win.queue_packets),
                 lateness_p50_us: win.lateness_p50_us,
                 lateness_p99_us: win.lateness_p99_us,
-                cfg_latency_ms: c.latency_ms,
-                cfg_jitter_ms: c.jitter_ms,
+                cfg_latency_ms: c.one_way(direction == "up").0,
+                cfg_jitter_ms: c.one_way(direction == "up").1,
                 cfg_rate_bps: rate,
-                cfg_loss_pct: c.loss_pct,
+                cfg_loss_pct: c.one_way(direction == "up").2,
                 cfg_duplicate_pct: c.duplicate_pct,
             }
         };

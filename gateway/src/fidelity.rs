@@ -77,18 +77,21 @@ pub struct Expected {
 
 pub fn expected_rtt(c: &Conditions) -> Expected {
     let mut rng = SmallRng::seed_from_u64(42);
-    let one = |rng: &mut SmallRng| -> f64 {
-        if c.latency_ms > 0.0 && c.reorder_pct > 0.0 && rng.random::<f64>() * 100.0 < c.reorder_pct
-        {
+    // A round trip: the probe goes up (to the WoT port), its echo comes down.
+    let one = |rng: &mut SmallRng, up: bool| -> f64 {
+        let (latency, jitter, _) = c.one_way(up);
+        if latency > 0.0 && c.reorder_pct > 0.0 && rng.random::<f64>() * 100.0 < c.reorder_pct {
             return 0.0;
         }
         let u1: f64 = rng.random::<f64>().max(f64::MIN_POSITIVE);
         let u2: f64 = rng.random();
         let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
-        (c.latency_ms + c.jitter_ms * z).max(0.0)
+        (latency + jitter * z).max(0.0)
     };
     let n = 200_000;
-    let mut v: Vec<f64> = (0..n).map(|_| one(&mut rng) + one(&mut rng)).collect();
+    let mut v: Vec<f64> = (0..n)
+        .map(|_| one(&mut rng, true) + one(&mut rng, false))
+        .collect();
     let mean = v.iter().sum::<f64>() / n as f64;
     let sd = (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n as f64).sqrt();
     v.sort_by(f64::total_cmp);
@@ -124,7 +127,7 @@ pub fn plan(c: &Conditions) -> Plan {
     let tol = mean_rtt_tolerance_ms(e.mean);
     let mut probes = ((4.0 * e.sd / tol).powi(2)).ceil() as u64;
     probes = probes.clamp(100, 3000);
-    if c.loss_pct > 0.0 || c.duplicate_pct > 0.0 || c.corrupt_pct > 0.0 {
+    if c.one_way(true).2 > 0.0 || c.duplicate_pct > 0.0 || c.corrupt_pct > 0.0 {
         probes = probes.max(2000);
     }
     // Probes and their echoes may share one bucket: together at most a fifth of the slowest rate, so
@@ -276,7 +279,9 @@ pub fn measure(
     figs.push(Figure::info("rtt_p99", "ms", Some(e.p99), p99));
     let sent = r.sent;
     let lost_pct = 100.0 * (1.0 - r.far.unique as f64 / sent.max(1) as f64);
-    let exp_loss = 100.0 * (1.0 - (1.0 - c.loss_pct / 100.0) * (1.0 - c.corrupt_pct / 100.0));
+    // The far end counts the probes, which go up (to the WoT port): their direction's loss.
+    let exp_loss =
+        100.0 * (1.0 - (1.0 - c.one_way(true).2 / 100.0) * (1.0 - c.corrupt_pct / 100.0));
     figs.push(Figure::judged(
         "loss",
         "%",
@@ -312,7 +317,7 @@ pub fn measure(
     let (dmean, _, _, _) = stats(&mut d.rtts_ms);
     figs.push(Figure::judged("direct_rtt_mean", "ms", 0.0, dmean, 1.0));
 
-    let loss_factor = (1.0 - c.loss_pct / 100.0).max(0.05);
+    let loss_factor = |up: bool| (1.0 - c.one_way(up).2 / 100.0).max(0.05);
     // Up: from an ephemeral port to the service port; down: from the service port to a port of no service.
     let ways = [
         (
@@ -349,7 +354,7 @@ pub fn measure(
             dst,
             c,
             rate,
-            rate * 3.0 / loss_factor,
+            rate * 3.0 / loss_factor(name == "rate_up"),
             p.flood_size,
         )?;
         figs.push(Figure::judged(name, "bit/s", rate, measured, 0.05 * rate));
@@ -360,6 +365,18 @@ pub fn measure(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A round trip crosses each direction once: an asymmetric link's is the sum of its two delays.
+    #[test]
+    fn expected_rtt_of_an_asymmetric_link_is_up_plus_down() {
+        let c = Conditions {
+            latency_ms: 20.0,
+            latency_up_ms: Some(80.0),
+            ..Default::default()
+        };
+        let e = expected_rtt(&c);
+        assert!((e.mean - 100.0).abs() < 0.01, "{e:?}");
+    }
 
     #[test]
     fn expected_rtt_of_plain_delay() {

@@ -25,9 +25,11 @@ pub fn has_netem() -> bool {
     .unwrap_or(false)
 }
 
-/// Whether the kernel backend can express these conditions (`rate_up` needs classification it lacks).
+/// Whether the kernel backend can express these conditions: one netem + tbf on the gateway's interfaces
+/// treats both directions alike, so `rate_up`, `latency_up`, `jitter_up` and `loss_up` need the userspace
+/// shaper (which tells the directions apart by the WoT ports).
 pub fn can_express(c: &Conditions) -> bool {
-    c.rate_up_bps.is_none()
+    c.rate_up_bps.is_none() && !c.asymmetric()
 }
 
 fn netem_args(c: &Conditions) -> Vec<String> {
@@ -179,5 +181,25 @@ mod tests {
             }
         );
         assert_eq!(parse_stats(""), QdiscStats::default());
+    }
+
+    /// One netem treats both directions alike: a figure per direction goes to the userspace shaper, and
+    /// asking for the kernel's is refused with what to use instead (before netem is even looked for).
+    #[test]
+    fn a_figure_per_direction_needs_the_userspace_shaper() {
+        let asym = Conditions {
+            latency_ms: 20.0,
+            loss_up_pct: Some(5.0),
+            ..Conditions::default()
+        };
+        assert!(!can_express(&asym));
+        assert!(can_express(&Conditions {
+            latency_ms: 20.0,
+            ..Conditions::default()
+        }));
+        let spec = crate::Spec::constant(asym);
+        assert_eq!(crate::Backend::choose(&spec).0, crate::Backend::Userspace);
+        let e = crate::Backend::pick(Some(crate::Backend::Kernel), &spec).unwrap_err();
+        assert!(e.to_string().contains("--backend userspace"), "{e}");
     }
 }

@@ -75,6 +75,13 @@ impl Backend {
             }
             Some(b) => (b, "asked for".to_owned()),
         };
+        if b == Backend::Kernel && !spec.all_conditions().iter().all(kernel::can_express) {
+            return Err(Error::Spec(
+                "--backend kernel: the kernel's netem shapes both directions alike, so it cannot apply rate_up, \
+                 latency_up, jitter_up or loss_up; use --backend userspace (or auto)"
+                    .into(),
+            ));
+        }
         if b == Backend::Kernel && !kernel::has_netem() {
             return Err(Error::Spec(
                 "--backend kernel: this kernel has no sch_netem; use --backend userspace (or auto)"
@@ -89,7 +96,10 @@ impl Backend {
     pub fn choose(spec: &Spec) -> (Backend, &'static str) {
         let expressible = spec.all_conditions().iter().all(kernel::can_express);
         if !expressible {
-            (Backend::Userspace, "rate_up needs the userspace shaper")
+            (
+                Backend::Userspace,
+                "a figure per direction (rate_up, latency_up, jitter_up, loss_up) needs the userspace shaper",
+            )
         } else if kernel::has_netem() {
             (Backend::Kernel, "the kernel has sch_netem")
         } else {

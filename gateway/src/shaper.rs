@@ -191,15 +191,16 @@ impl Shaper {
     }
 
     fn delay_ns(&mut self, dir: Dir) -> u64 {
-        if self.chance(self.c.reorder_pct) && self.c.latency_ms > 0.0 {
+        let (latency, jitter, _) = self.c.one_way(dir == Dir::Up);
+        if self.chance(self.c.reorder_pct) && latency > 0.0 {
             // netem's reorder: this packet goes at once, ahead of those delayed.
             self.stats.reordered += 1;
             self.stats.by_dir[dir as usize].reordered += 1;
             return 0;
         }
-        let mut d = self.c.latency_ms;
-        if self.c.jitter_ms > 0.0 {
-            d += self.c.jitter_ms * self.normal();
+        let mut d = latency;
+        if jitter > 0.0 {
+            d += jitter * self.normal();
         }
         (d.max(0.0) * 1e6) as u64
     }
@@ -211,7 +212,7 @@ impl Shaper {
         p.arrived_ns = now;
         self.stats.received += 1;
         self.stats.by_dir[d].received += 1;
-        if self.chance(self.c.loss_pct) {
+        if self.chance(self.c.one_way(p.dir == Dir::Up).2) {
             self.stats.lost += 1;
             self.stats.by_dir[d].lost += 1;
             return false;
@@ -555,6 +556,53 @@ mod props {
     /// Random traffic: (gap before the packet in µs, length, up?) and poll gaps.
     fn traffic() -> impl Strategy<Value = Vec<(u64, u32, bool)>> {
         prop::collection::vec((0u64..5_000, 40u32..3000, any::<bool>()), 1..400)
+    }
+
+    /// `latency_up`, `jitter_up` and `loss_up` shape what the nodes send (up); the other direction keeps
+    /// the network's own figures.
+    #[test]
+    fn each_direction_gets_its_own_delay_and_loss() {
+        let c = Conditions {
+            latency_ms: 10.0,
+            latency_up_ms: Some(100.0),
+            loss_up_pct: Some(50.0),
+            ..Conditions::default()
+        };
+        let mut s = Shaper::new(c, 1);
+        let now = 1_000_000_000u64;
+        for i in 0..2_000u32 {
+            let p = Pkt {
+                id: Some(i),
+                len: 100,
+                dir: if i % 2 == 0 { Dir::Up } else { Dir::Down },
+                data: None,
+                corrupted: false,
+                arrived_ns: 0,
+                due_ns: 0,
+                left_ns: 0,
+            };
+            s.admit(now, p);
+        }
+        let mut delays = [Vec::new(), Vec::new()];
+        s.poll(now + 10_000_000_000, |p, _| {
+            delays[p.dir as usize].push(p.due_ns - p.arrived_ns)
+        });
+        let (up, down) = (&delays[Dir::Up as usize], &delays[Dir::Down as usize]);
+        assert!(up.iter().all(|&d| d == 100_000_000), "up delays: {up:?}");
+        assert!(
+            down.iter().all(|&d| d == 10_000_000),
+            "down delays: {down:?}"
+        );
+        assert_eq!(down.len(), 1_000, "the down direction lost packets");
+        assert!(
+            (400..600).contains(&up.len()),
+            "{} of 1000 up packets passed a 50 % loss",
+            up.len()
+        );
+        assert_eq!(
+            s.stats.by_dir[Dir::Up as usize].lost as usize,
+            1_000 - up.len()
+        );
     }
 
     /// The same seed and the same packets give the same decisions (loss, delay with jitter, reordering,

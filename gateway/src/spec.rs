@@ -326,7 +326,24 @@ fn conditions(v: &Value) -> Result<Conditions, Error> {
         duplicate_pct: percent(v, "duplicate")?,
         corrupt_pct: percent(v, "corrupt")?,
         reorder_pct: percent(v, "reorder")?,
+        latency_up_ms: number(v, "latency_up")?,
+        jitter_up_ms: number(v, "jitter_up")?,
+        loss_up_pct: match v.get("loss_up") {
+            None | Some(Value::Null) => None,
+            Some(_) => Some(percent(v, "loss_up")?),
+        },
     };
+    let (up_latency, up_jitter, up_loss) = c.one_way(true);
+    if !(0.0..=100.0).contains(&up_loss) {
+        return Err(Error::Spec(format!(
+            "`loss_up` must be within 0–100 %, not {up_loss}"
+        )));
+    }
+    if up_latency < 0.0 || up_jitter < 0.0 || !up_latency.is_finite() || !up_jitter.is_finite() {
+        return Err(Error::Spec(
+            "`latency_up` and `jitter_up` must be ≥ 0 ms".into(),
+        ));
+    }
     for (k, p) in c.percentages() {
         if !(0.0..=100.0).contains(&p) {
             return Err(Error::Spec(format!(
@@ -448,6 +465,9 @@ mod props {
             duplicate in 0u32..10_000,
             corrupt in 0u32..10_000,
             reorder in 0u32..10_000,
+            latency_up in proptest::option::of(0u32..100_000),
+            jitter_up in proptest::option::of(0u32..10_000),
+            loss_up in proptest::option::of(0u32..10_000),
         ) {
             let c = Conditions {
                 latency_ms: f64::from(latency) / 4.0,
@@ -458,6 +478,9 @@ mod props {
                 duplicate_pct: f64::from(duplicate) / 100.0,
                 corrupt_pct: f64::from(corrupt) / 100.0,
                 reorder_pct: f64::from(reorder) / 100.0,
+                latency_up_ms: latency_up.map(|v| f64::from(v) / 4.0),
+                jitter_up_ms: jitter_up.map(|v| f64::from(v) / 4.0),
+                loss_up_pct: loss_up.map(|v| f64::from(v) / 100.0),
             };
             let json = serde_json::Value::Object(wotemu_topology::compose::conditions_object(&c)).to_string();
             let back = Spec::from_json(&json).unwrap();

@@ -684,6 +684,15 @@ pub fn conditions_object(c: &crate::model::Conditions) -> Map<String, Value> {
             m.insert(k.into(), json!(v));
         }
     }
+    for (k, v) in [
+        ("latency_up", c.latency_up_ms),
+        ("jitter_up", c.jitter_up_ms),
+        ("loss_up", c.loss_up_pct),
+    ] {
+        if let Some(v) = v {
+            m.insert(k.into(), json!(v));
+        }
+    }
     m
 }
 

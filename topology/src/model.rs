@@ -396,9 +396,38 @@ pub struct Conditions {
     pub duplicate_pct: f64,
     pub corrupt_pct: f64,
     pub reorder_pct: f64,
+    /// Delay of what the network's nodes send (towards WoT servers' ports, as `rate_up`), when it differs
+    /// from `latency_ms`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_up_ms: Option<f64>,
+    /// Jitter of what the nodes send, when it differs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jitter_up_ms: Option<f64>,
+    /// Loss of what the nodes send, when it differs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss_up_pct: Option<f64>,
 }
 
 impl Conditions {
+    /// One direction's (delay ms, jitter ms, loss %): `up` (what the nodes send) takes the `_up` figures
+    /// that are set, the other direction the network's own.
+    pub fn one_way(&self, up: bool) -> (f64, f64, f64) {
+        if up {
+            (
+                self.latency_up_ms.unwrap_or(self.latency_ms),
+                self.jitter_up_ms.unwrap_or(self.jitter_ms),
+                self.loss_up_pct.unwrap_or(self.loss_pct),
+            )
+        } else {
+            (self.latency_ms, self.jitter_ms, self.loss_pct)
+        }
+    }
+
+    /// Whether a figure differs per direction beyond `rate_up` (`latency_up`, `jitter_up`, `loss_up`).
+    pub fn asymmetric(&self) -> bool {
+        self.latency_up_ms.is_some() || self.jitter_up_ms.is_some() || self.loss_up_pct.is_some()
+    }
+
     /// The percentages beyond 0.6's dict, with their names in topology files, gateway JSON and netem.
     pub fn percentages(&self) -> [(&'static str, f64); 4] {
         [

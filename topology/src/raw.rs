@@ -235,6 +235,9 @@ pub struct RawConditions {
     pub duplicate: Option<Scalar>,
     pub corrupt: Option<Scalar>,
     pub reorder: Option<Scalar>,
+    pub latency_up: Option<Scalar>,
+    pub jitter_up: Option<Scalar>,
+    pub loss_up: Option<Scalar>,
 }
 
 /// Defines a struct with the condition fields (serde's `flatten` cannot be combined with
@@ -273,6 +276,15 @@ macro_rules! with_conditions {
             /// Packets sent at once instead of delayed (reordering), percent; needs a latency.
             #[serde(default, skip_serializing_if = "Option::is_none")]
             pub reorder: Option<Scalar>,
+            /// One-way delay of what the nodes send, when it differs from `latency` (asymmetric links).
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub latency_up: Option<Scalar>,
+            /// Jitter of what the nodes send, when it differs from `jitter`.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub jitter_up: Option<Scalar>,
+            /// Loss of what the nodes send, when it differs from `loss`.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub loss_up: Option<Scalar>,
         }
 
         impl $name {
@@ -288,6 +300,9 @@ macro_rules! with_conditions {
                     duplicate: self.duplicate.clone(),
                     corrupt: self.corrupt.clone(),
                     reorder: self.reorder.clone(),
+                    latency_up: self.latency_up.clone(),
+                    jitter_up: self.jitter_up.clone(),
+                    loss_up: self.loss_up.clone(),
                 }
             }
         }

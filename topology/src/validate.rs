@@ -1506,6 +1506,15 @@ fn conditions(
     if let Some(v) = &raw.reorder {
         c.reorder_pct = percent(p, &at.key("reorder"), v);
     }
+    if let Some(v) = &raw.latency_up {
+        c.latency_up_ms = Some(duration(p, &at.key("latency_up"), v));
+    }
+    if let Some(v) = &raw.jitter_up {
+        c.jitter_up_ms = Some(duration(p, &at.key("jitter_up"), v));
+    }
+    if let Some(v) = &raw.loss_up {
+        c.loss_up_pct = Some(percent(p, &at.key("loss_up"), v));
+    }
     if c.reorder_pct > 0.0 && c.latency_ms == 0.0 {
         p.error(
             Kind::ReorderWithoutLatency,

@@ -729,3 +729,77 @@ fn the_conditions_example_runs_with_what_it_configures() {
     );
     assert_eq!(leftovers(&id), Vec::<String>::new());
 }
+
+/// An asymmetric link on one host: what the readers send (up, to the server's WoT port) waits
+/// `latency_up` (120 ms) and loses `loss_up`, what comes back (down) waits `latency` (20 ms) and loses
+/// nothing; each direction's windows carry its own configuration and the delay the gateway applied.
+#[test]
+fn an_asymmetric_link_delays_and_loses_each_way_as_configured() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = repo().join("examples/apps/quickstart_server.py");
+    let topo = dir.path().join("asym.yml");
+    std::fs::write(
+        &topo,
+        format!(
+            r#"networks:
+  radio: {{latency: 20ms, latency_up: 120ms, loss_up: 2%}}
+nodes:
+  server:
+    app: {{path: {}, http: true}}
+    networks: [radio]
+  reader:
+    app:
+      path: reader
+      params: {{servient_host: server.radio, thing_id: "urn:wotemu:quickstart:thing", read_sleep: "0.2"}}
+    networks: [radio]
+    scale: 2
+"#,
+            server.display()
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("run");
+    let o = run_cmd(&topo, &out, "15s")
+        .arg("--no-report")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
+    let id = run_id(&stdout(&o));
+    let net = rows(&out, Table::Network);
+    let of = |d: &str| -> Vec<&Value> {
+        net.iter()
+            .filter(|w| w["direction"] == d && w["forwarded"].as_u64().unwrap() > 0)
+            .collect()
+    };
+    for (d, latency, loss) in [("up", 120.0, 2.0), ("down", 20.0, 0.0)] {
+        let w = of(d);
+        assert!(w.len() >= 5, "{} {d} windows with traffic", w.len());
+        for x in &w {
+            assert_eq!(x["cfg_latency_ms"], latency, "{d}: {x}");
+            assert_eq!(x["cfg_loss_pct"], loss, "{d}: {x}");
+            assert_eq!(x["backend"], "userspace", "{d}: {x}");
+            let p50 = x["delay_p50_ms"].as_f64().unwrap();
+            assert!(
+                (p50 - latency).abs() < 5.0,
+                "{d}: the gateway delayed by {p50} ms, not {latency}"
+            );
+        }
+    }
+    let lost = |d: &str| -> u64 { of(d).iter().map(|w| w["lost"].as_u64().unwrap()).sum() };
+    assert!(lost("up") > 0, "2 % of what the readers sent, none lost");
+    assert_eq!(lost("down"), 0, "the down direction has no loss");
+    // A round trip crosses both: the reads' median is above 140 ms.
+    let reads: Vec<f64> = rows(&out, Table::Interactions)
+        .iter()
+        .filter(|r| r["side"] == "consumed" && r["ok"] == true)
+        .filter_map(|r| r["latency_ms"].as_f64())
+        .collect();
+    let mut sorted = reads.clone();
+    sorted.sort_by(f64::total_cmp);
+    assert!(
+        sorted[sorted.len() / 2] > 140.0,
+        "reads' median {}",
+        sorted[sorted.len() / 2]
+    );
+    assert_eq!(leftovers(&id), Vec::<String>::new());
+}

@@ -282,13 +282,32 @@ pub fn measure(
     // The far end counts the probes, which go up (to the WoT port): their direction's loss.
     let exp_loss =
         100.0 * (1.0 - (1.0 - c.one_way(true).2 / 100.0) * (1.0 - c.corrupt_pct / 100.0));
+    // Losses in bursts vary more than independent ones: the chain's correlation λ = 1 − p − r makes the
+    // count's variance (1 + λ) / (1 − λ) times larger, as if fewer probes had been sent.
+    let n_eff = match c.loss_gilbert {
+        Some(g) => {
+            let l = (1.0 - (g.p_pct + g.r_pct) / 100.0).clamp(-0.99, 0.99);
+            (sent as f64 * (1.0 - l) / (1.0 + l)).max(1.0) as u64
+        }
+        None => sent,
+    };
     figs.push(Figure::judged(
         "loss",
         "%",
         exp_loss,
         lost_pct,
-        pct_tol(exp_loss, sent),
+        pct_tol(exp_loss, n_eff),
     ));
+    if let Some(g) = c.loss_gilbert {
+        // Bursts: the mean run of consecutive probes lost, judged (±50 %) where the model makes every
+        // packet of the bad state a loss and none of the good one.
+        let runs = r.far.loss_runs.max(1) as f64;
+        let burst = r.far.lost_in_runs as f64 / runs;
+        figs.push(match g.mean_burst() {
+            Some(want) => Figure::judged("loss_burst_mean", "probes", want, burst, 0.5 * want),
+            None => Figure::info("loss_burst_mean", "probes", None, burst),
+        });
+    }
     let dup_pct = 100.0 * r.far.duplicates as f64 / r.far.unique.max(1) as f64;
     figs.push(Figure::judged(
         "duplicate",

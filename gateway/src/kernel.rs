@@ -47,6 +47,12 @@ fn netem_args(c: &Conditions) -> Vec<String> {
             a.extend([k.to_owned(), format!("{v}%")]);
         }
     }
+    if let Some(g) = c.loss_gilbert {
+        // netem's figures are p, r, 1-h and 1-k, where h and k are the chances of *no* loss: ours (the
+        // losses) are those two as they are.
+        a.extend(["loss".into(), "gemodel".into()]);
+        a.extend([g.p_pct, g.r_pct, g.h_pct, g.k_pct].map(|v| format!("{v}%")));
+    }
     a.extend(["limit".into(), "100000".into()]);
     a
 }
@@ -181,6 +187,27 @@ mod tests {
             }
         );
         assert_eq!(parse_stats(""), QdiscStats::default());
+    }
+
+    /// Gilbert–Elliott loss maps onto netem's `loss gemodel p r 1-h 1-k`.
+    #[test]
+    fn bursty_loss_is_netems_gemodel() {
+        let c = Conditions {
+            latency_ms: 10.0,
+            loss_gilbert: Some(wotemu_topology::model::Gilbert {
+                p_pct: 1.0,
+                r_pct: 25.0,
+                h_pct: 100.0,
+                k_pct: 0.0,
+            }),
+            ..Conditions::default()
+        };
+        assert!(can_express(&c));
+        let args = netem_args(&c).join(" ");
+        assert!(
+            args.contains("loss gemodel 1% 25% 100% 0%") && !args.contains("loss 0%"),
+            "{args}"
+        );
     }
 
     /// One netem treats both directions alike: a figure per direction goes to the userspace shaper, and

@@ -60,6 +60,10 @@ pub struct FarEnd {
     pub out_of_order: u64,
     /// Probes whose bytes were changed on the way (and still delivered).
     pub damaged: u64,
+    /// Runs of consecutive probes that never arrived (before the last that did): bursts of loss.
+    pub loss_runs: u64,
+    /// Probes missing within those runs.
+    pub lost_in_runs: u64,
 }
 
 /// Round-trip results.
@@ -113,6 +117,15 @@ pub fn echo_server(
         if let Err(e) = s.send_to(p, from) {
             tracing::debug!(error = %e, "An echo was not sent.");
         }
+    }
+    let mut missing = false;
+    for seq in 0..=max_seq.unwrap_or(0) {
+        let gone = !seen.contains(&seq);
+        if gone {
+            far.lost_in_runs += 1;
+            far.loss_runs += u64::from(!missing);
+        }
+        missing = gone;
     }
     Ok(far)
 }

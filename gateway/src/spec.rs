@@ -332,6 +332,7 @@ fn conditions(v: &Value) -> Result<Conditions, Error> {
             None | Some(Value::Null) => None,
             Some(_) => Some(percent(v, "loss_up")?),
         },
+        loss_gilbert: gilbert(v)?,
     };
     let (up_latency, up_jitter, up_loss) = c.one_way(true);
     if !(0.0..=100.0).contains(&up_loss) {
@@ -364,6 +365,34 @@ fn conditions(v: &Value) -> Result<Conditions, Error> {
         ));
     }
     Ok(c)
+}
+
+/// `loss_gilbert`: `[p, r, h, k]`, percentages (see [`wotemu_topology::model::Gilbert`]).
+fn gilbert(v: &Value) -> Result<Option<wotemu_topology::model::Gilbert>, Error> {
+    let Some(g) = v.get("loss_gilbert").filter(|g| !g.is_null()) else {
+        return Ok(None);
+    };
+    let bad = || {
+        Error::Spec(format!(
+            "`loss_gilbert` must be [p, r, h, k], four percentages, not {g}"
+        ))
+    };
+    let nums: Vec<f64> = g
+        .as_array()
+        .ok_or_else(bad)?
+        .iter()
+        .map(|x| x.as_f64().filter(|p| (0.0..=100.0).contains(p)))
+        .collect::<Option<_>>()
+        .ok_or_else(bad)?;
+    let [p_pct, r_pct, h_pct, k_pct] = nums[..] else {
+        return Err(bad());
+    };
+    Ok(Some(wotemu_topology::model::Gilbert {
+        p_pct,
+        r_pct,
+        h_pct,
+        k_pct,
+    }))
 }
 
 #[cfg(test)]
@@ -468,6 +497,7 @@ mod props {
             latency_up in proptest::option::of(0u32..100_000),
             jitter_up in proptest::option::of(0u32..10_000),
             loss_up in proptest::option::of(0u32..10_000),
+            gilbert in proptest::option::of([0u32..10_000, 0u32..10_000, 0u32..10_000, 0u32..10_000]),
         ) {
             let c = Conditions {
                 latency_ms: f64::from(latency) / 4.0,
@@ -481,6 +511,12 @@ mod props {
                 latency_up_ms: latency_up.map(|v| f64::from(v) / 4.0),
                 jitter_up_ms: jitter_up.map(|v| f64::from(v) / 4.0),
                 loss_up_pct: loss_up.map(|v| f64::from(v) / 100.0),
+                loss_gilbert: gilbert.map(|[p, r, h, k]| wotemu_topology::model::Gilbert {
+                    p_pct: f64::from(p) / 100.0,
+                    r_pct: f64::from(r) / 100.0,
+                    h_pct: f64::from(h) / 100.0,
+                    k_pct: f64::from(k) / 100.0,
+                }),
             };
             let json = serde_json::Value::Object(wotemu_topology::compose::conditions_object(&c)).to_string();
             let back = Spec::from_json(&json).unwrap();

@@ -693,6 +693,12 @@ pub fn conditions_object(c: &crate::model::Conditions) -> Map<String, Value> {
             m.insert(k.into(), json!(v));
         }
     }
+    if let Some(g) = c.loss_gilbert {
+        m.insert(
+            "loss_gilbert".into(),
+            json!([g.p_pct, g.r_pct, g.h_pct, g.k_pct]),
+        );
+    }
     m
 }
 

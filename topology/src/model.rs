@@ -406,20 +406,76 @@ pub struct Conditions {
     /// Loss of what the nodes send, when it differs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub loss_up_pct: Option<f64>,
+    /// Loss in bursts (netem's `gemodel`) instead of `loss_pct`'s independent losses, in each direction.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss_gilbert: Option<Gilbert>,
+}
+
+/// Gilbert–Elliott loss, as netem's `loss gemodel p r 1-h 1-k`: a good and a bad state; each packet moves
+/// the chain good → bad with `p_pct` and bad → good with `r_pct`, then is lost with `h_pct` in the bad state
+/// and `k_pct` in the good one (netem's third and fourth figures). `p: 1%, r: 25%, h: 100%, k: 0%` loses
+/// 3.8 % of packets in bursts of 4 on average.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct Gilbert {
+    pub p_pct: f64,
+    pub r_pct: f64,
+    pub h_pct: f64,
+    pub k_pct: f64,
+}
+
+impl Gilbert {
+    /// `P,R[,H[,K]]` (percentages; H 100 % and K 0 % by default), as `--loss gilbert:1%,25%` gives it.
+    pub fn parse(s: &str) -> Result<Gilbert, String> {
+        let v: Vec<f64> = s
+            .split(',')
+            .map(|x| crate::units::parse_percent(x.trim()))
+            .collect::<Result<_, _>>()?;
+        match v[..] {
+            [p_pct, r_pct] => Ok(Gilbert { p_pct, r_pct, h_pct: 100.0, k_pct: 0.0 }),
+            [p_pct, r_pct, h_pct] => Ok(Gilbert { p_pct, r_pct, h_pct, k_pct: 0.0 }),
+            [p_pct, r_pct, h_pct, k_pct] => Ok(Gilbert { p_pct, r_pct, h_pct, k_pct }),
+            _ => Err(format!(
+                "`gilbert:{s}`: give P,R[,H[,K]] — from good to bad, back, loss when bad, loss when good (e.g. gilbert:1%,25%)"
+            )),
+        }
+    }
+
+    /// The long-run share of packets lost, %.
+    pub fn mean_loss_pct(&self) -> f64 {
+        let (p, r) = (self.p_pct, self.r_pct);
+        if p + r <= 0.0 {
+            return self.k_pct;
+        }
+        (p * self.h_pct + r * self.k_pct) / (p + r)
+    }
+
+    /// The mean length of a burst of losses, when every packet of the bad state and none of the good one
+    /// is lost (`h` 100 %, `k` 0 %): the bad state's mean stay, 1 / r.
+    pub fn mean_burst(&self) -> Option<f64> {
+        (self.h_pct >= 100.0 && self.k_pct <= 0.0 && self.r_pct > 0.0).then(|| 100.0 / self.r_pct)
+    }
 }
 
 impl Conditions {
     /// One direction's (delay ms, jitter ms, loss %): `up` (what the nodes send) takes the `_up` figures
-    /// that are set, the other direction the network's own.
+    /// that are set, the other direction the network's own; with Gilbert–Elliott loss, its long-run mean.
     pub fn one_way(&self, up: bool) -> (f64, f64, f64) {
         if up {
             (
                 self.latency_up_ms.unwrap_or(self.latency_ms),
                 self.jitter_up_ms.unwrap_or(self.jitter_ms),
-                self.loss_up_pct.unwrap_or(self.loss_pct),
+                self.loss_gilbert
+                    .map(|g| g.mean_loss_pct())
+                    .or(self.loss_up_pct)
+                    .unwrap_or(self.loss_pct),
             )
         } else {
-            (self.latency_ms, self.jitter_ms, self.loss_pct)
+            let loss = self.loss_gilbert.map(|g| g.mean_loss_pct());
+            (
+                self.latency_ms,
+                self.jitter_ms,
+                loss.unwrap_or(self.loss_pct),
+            )
         }
     }
 
@@ -491,8 +547,20 @@ impl ConditionsEdit {
         if let Some(v) = &self.rate_up {
             c.rate_up_bps = Some(units::parse_rate_bps(v).map_err(err("rate-up"))?);
         }
+        // `--loss gilbert:P,R[,H[,K]]`: losses in bursts (see [`Gilbert`]).
+        let gilbert = self
+            .loss
+            .as_deref()
+            .and_then(|v| v.strip_prefix("gilbert:"));
+        if let Some(g) = gilbert {
+            c.loss_gilbert = Some(Gilbert::parse(g).map_err(err("loss"))?);
+            c.loss_pct = 0.0;
+        } else if self.loss.is_some() {
+            c.loss_gilbert = None;
+        }
+        let loss = if gilbert.is_some() { &None } else { &self.loss };
         for (flag, v, dst) in [
-            ("loss", &self.loss, &mut c.loss_pct),
+            ("loss", loss, &mut c.loss_pct),
             ("duplicate", &self.duplicate, &mut c.duplicate_pct),
             ("corrupt", &self.corrupt, &mut c.corrupt_pct),
             ("reorder", &self.reorder, &mut c.reorder_pct),

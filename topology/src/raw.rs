@@ -231,7 +231,7 @@ pub struct RawConditions {
     pub jitter: Option<Scalar>,
     pub rate: Option<Scalar>,
     pub rate_up: Option<Scalar>,
-    pub loss: Option<Scalar>,
+    pub loss: Option<RawLoss>,
     pub duplicate: Option<Scalar>,
     pub corrupt: Option<Scalar>,
     pub reorder: Option<Scalar>,
@@ -264,9 +264,10 @@ macro_rules! with_conditions {
             /// Rate of traffic sent by the nodes of the network, when it differs (asymmetric links).
             #[serde(default, skip_serializing_if = "Option::is_none")]
             pub rate_up: Option<Scalar>,
-            /// Packet loss, percent (`1%`).
+            /// Packet loss: a percentage (`1%`, each packet alike), or losses in bursts
+            /// (`{gilbert: {p: 1%, r: 25%, h: 100%, k: 0%}}`, netem's Gilbert–Elliott model).
             #[serde(default, skip_serializing_if = "Option::is_none")]
-            pub loss: Option<Scalar>,
+            pub loss: Option<RawLoss>,
             /// Packet duplication, percent.
             #[serde(default, skip_serializing_if = "Option::is_none")]
             pub duplicate: Option<Scalar>,
@@ -578,6 +579,80 @@ impl<'de> Deserialize<'de> for Scalar {
             }
         }
         d.deserialize_any(V)
+    }
+}
+
+/// A network's loss: a percentage, or a model of bursts of losses.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum RawLoss {
+    /// Each packet lost with this chance (`1%`).
+    Percent(Scalar),
+    /// Losses in bursts.
+    Model(RawLossModel),
+}
+
+/// A loss model (one key).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawLossModel {
+    /// Gilbert–Elliott (netem's `gemodel`): a good and a bad state.
+    pub gilbert: RawGilbert,
+}
+
+/// Gilbert–Elliott loss: each packet moves the chain good → bad with `p` and bad → good with `r`, then is
+/// lost with `h` in the bad state and `k` in the good one (netem's `loss gemodel p r 1-h 1-k`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawGilbert {
+    /// Chance of going from the good state to the bad one, per packet (`1%`).
+    pub p: Scalar,
+    /// Chance of going back from the bad state to the good one, per packet (`25%`).
+    pub r: Scalar,
+    /// Loss in the bad state (default 100 %).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub h: Option<Scalar>,
+    /// Loss in the good state (default 0 %).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub k: Option<Scalar>,
+}
+
+impl<'de> Deserialize<'de> for RawLoss {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::IntoDeserializer;
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawLoss;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a percentage (`1%`) or `{gilbert: {p: 1%, r: 25%}}`")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<RawLoss, E> {
+                Scalar::deserialize(v.into_deserializer()).map(RawLoss::Percent)
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<RawLoss, E> {
+                Scalar::deserialize(v.into_deserializer()).map(RawLoss::Percent)
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<RawLoss, E> {
+                Scalar::deserialize(v.into_deserializer()).map(RawLoss::Percent)
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<RawLoss, E> {
+                Scalar::deserialize(v.into_deserializer()).map(RawLoss::Percent)
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<RawLoss, E> {
+                Scalar::deserialize(v.into_deserializer()).map(RawLoss::Percent)
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<RawLoss, A::Error> {
+                RawLossModel::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(RawLoss::Model)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl From<&str> for RawLoss {
+    fn from(s: &str) -> Self {
+        RawLoss::Percent(Scalar::from(s))
     }
 }
 

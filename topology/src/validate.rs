@@ -1494,8 +1494,26 @@ fn conditions(
     if let Some(v) = &raw.rate_up {
         c.rate_up_bps = rate(p, &at.key("rate_up"), v);
     }
-    if let Some(v) = &raw.loss {
-        c.loss_pct = percent(p, &at.key("loss"), v);
+    match &raw.loss {
+        Some(crate::raw::RawLoss::Percent(v)) => {
+            c.loss_pct = percent(p, &at.key("loss"), v);
+            c.loss_gilbert = None;
+        }
+        Some(crate::raw::RawLoss::Model(m)) => {
+            let here = at.key("loss").key("gilbert");
+            let g = &m.gilbert;
+            let or = |p: &mut Problems<'_>, k: &str, v: &Option<Scalar>, default: f64| {
+                v.as_ref().map_or(default, |v| percent(p, &here.key(k), v))
+            };
+            c.loss_gilbert = Some(crate::model::Gilbert {
+                p_pct: percent(p, &here.key("p"), &g.p),
+                r_pct: percent(p, &here.key("r"), &g.r),
+                h_pct: or(p, "h", &g.h, 100.0),
+                k_pct: or(p, "k", &g.k, 0.0),
+            });
+            c.loss_pct = 0.0;
+        }
+        None => {}
     }
     if let Some(v) = &raw.duplicate {
         c.duplicate_pct = percent(p, &at.key("duplicate"), v);
@@ -1514,6 +1532,14 @@ fn conditions(
     }
     if let Some(v) = &raw.loss_up {
         c.loss_up_pct = Some(percent(p, &at.key("loss_up"), v));
+        if c.loss_gilbert.is_some() {
+            p.error(
+                Kind::BadValue,
+                &at.key("loss_up"),
+                "`loss_up` with a `gilbert` loss: the bursts apply to both directions, each with its own state",
+                Some("leave out `loss_up`, or give `loss` as a percentage".into()),
+            );
+        }
     }
     if c.reorder_pct > 0.0 && c.latency_ms == 0.0 {
         p.error(

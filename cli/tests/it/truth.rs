@@ -803,3 +803,34 @@ nodes:
     );
     assert_eq!(leftovers(&id), Vec::<String>::new());
 }
+
+/// `wotemu fidelity --loss gilbert:2%,25%`: the gateway loses the probes in bursts of about 1 / r = 4 (the
+/// `loss_burst_mean` figure, judged ±50 %) at the model's mean share (7.4 %, its tolerance widened for
+/// correlated losses); the burst figure is what tells it from independent losses of the same share (the
+/// shaper's own test shows those come in runs of ~1).
+#[test]
+fn fidelity_measures_bursts_of_loss() {
+    let o = wotemu()
+        .args(["fidelity", "--json", "--delay", "5ms", "--seed", "9"])
+        .args(["--loss", "gilbert:2%,25%"])
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_str(&stdout(&o))
+        .unwrap_or_else(|e| panic!("{e}: {}\n{}", stdout(&o), stderr(&o)));
+    let find = |p: &str| {
+        v["figures"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["name"] == p)
+            .unwrap_or_else(|| panic!("no {p} in {v:#}"))
+            .clone()
+    };
+    let burst = find("loss_burst_mean");
+    assert_eq!(burst["configured"], 4.0, "{v:#}");
+    assert_eq!(burst["pass"], true, "{v:#}");
+    assert!(burst["measured"].as_f64().unwrap() > 2.0, "{v:#}");
+    assert_eq!(find("loss")["pass"], true, "{v:#}");
+    // (The round trips' figures depend on the machine's load: other tests run beside this one.)
+    assert!(matches!(o.status.code(), Some(0 | 1)), "{}", stderr(&o));
+}

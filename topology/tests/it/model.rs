@@ -336,3 +336,53 @@ fn the_stacks_redis_can_be_named_as_06_allowed() {
         assert!(e.contains(expect) && e.contains("t.yml:1"), "{redis}: {e}");
     }
 }
+
+/// Bursty loss in YAML: `loss: {gilbert: {p, r[, h, k]}}` (h 100 % and k 0 % by default), per direction
+/// figures beside it, and what is refused: a missing figure, a percentage out of range (at its line), an
+/// unknown model, and `loss_up` with bursts.
+#[test]
+fn bursty_loss_and_asymmetric_figures_resolve_and_are_checked() {
+    let doc = |net: &str| {
+        format!("networks:\n  radio: {net}\nnodes:\n  x:\n    app: {{path: clock}}\n    networks: [radio]\n")
+    };
+    let t = from_yaml_str(
+        Path::new("t.yml"),
+        &doc("{latency: 20ms, latency_up: 80ms, jitter_up: 4ms, loss: {gilbert: {p: 1%, r: 25%}}}"),
+    )
+    .unwrap()
+    .topology;
+    let c = t.network("radio").unwrap().conditions;
+    let g = c.loss_gilbert.expect("a Gilbert–Elliott loss");
+    assert_eq!(
+        (g.p_pct, g.r_pct, g.h_pct, g.k_pct),
+        (1.0, 25.0, 100.0, 0.0)
+    );
+    assert!((g.mean_loss_pct() - 100.0 / 26.0).abs() < 1e-9);
+    assert_eq!(g.mean_burst(), Some(4.0));
+    assert_eq!(
+        (c.latency_up_ms, c.jitter_up_ms, c.loss_pct),
+        (Some(80.0), Some(4.0), 0.0)
+    );
+    assert_eq!(c.one_way(true).0, 80.0);
+    assert_eq!(c.one_way(false).0, 20.0);
+    let refused = |net: &str| {
+        let e = from_yaml_str(Path::new("t.yml"), &doc(net)).unwrap_err();
+        let d = e.diagnostics().first().cloned();
+        (e.to_string(), d)
+    };
+    let (text, _) = refused("{loss: {gilbert: {p: 1%}}}");
+    assert!(text.contains("missing field `r`"), "{text}");
+    let (text, _) = refused("{loss: {bursts: {p: 1%}}}");
+    assert!(text.contains("unknown field `bursts`"), "{text}");
+    let (text, d) = refused("{loss: {gilbert: {p: 1%, r: 250%}}}");
+    let d = d.expect("a located problem");
+    assert_eq!(d.path, "networks.radio.loss.gilbert.r", "{text}");
+    assert_eq!(d.location.map(|l| l.line), Some(2), "{text}");
+    let (text, d) = refused("{loss: {gilbert: {p: 1%, r: 25%}}, loss_up: 2%}");
+    assert_eq!(
+        d.expect("a problem").path,
+        "networks.radio.loss_up",
+        "{text}"
+    );
+    assert!(text.contains("leave out `loss_up`"), "{text}");
+}

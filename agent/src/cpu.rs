@@ -35,7 +35,10 @@ pub(crate) fn apply(cfg: &AgentConfig) -> Result<Option<CpuSpeed>, Error> {
         (Some(h), Some(q)) => (h, q),
         _ => self_limit(cfg, target)?,
     };
-    let measured = cpu_speed::measure(Duration::from_secs_f64(MEASURE_SECS), MAX_PRIME);
+    // The best of two halves: what else starts with the node (a stack's other containers) only ever slows
+    // a measurement down, and one half usually misses it.
+    let half = Duration::from_secs_f64(MEASURE_SECS / 2.0);
+    let measured = cpu_speed::measure(half, MAX_PRIME).max(cpu_speed::measure(half, MAX_PRIME));
     tracing::info!(
         target,
         host,

@@ -254,9 +254,15 @@ pub fn run_gateway(
                     next = spec.next_change(at);
                 }
                 if let Some(c) = hooks.live() {
-                    apply(&c)?;
-                    hooks.changed(Change::Live, &current, &c);
-                    current = c;
+                    if kernel::can_express(&c) {
+                        apply(&c)?;
+                        hooks.changed(Change::Live, &current, &c);
+                        current = c;
+                    } else {
+                        // One netem shapes both ways alike: the change is refused whole (its sender, which
+                        // waits to see it in force, says it was not), never applied in part.
+                        tracing::error!(conditions = ?c, "The kernel backend cannot apply a change with figures per direction (rate_up, latency_up, jitter_up, loss_up); run this network's gateway with --backend userspace.");
+                    }
                 }
                 if now >= next_tick {
                     hooks.tick(&report(current));

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use wotemu_topology::model::ConditionsEdit;
 
 /// Emulate Web of Things deployments on emulated networks, and report what happened.
 ///
@@ -808,7 +809,7 @@ pub(crate) struct CpuSpeedArgs {
 #[derive(Debug, Args)]
 pub(crate) struct FidelityArgs {
     #[command(flatten)]
-    pub(crate) set: ConditionFlags,
+    pub(crate) set: ConditionsEdit,
     /// Replay a trace file on top of the conditions and measure it: a CSV (`time,delay,jitter,rate,rate_up,
     /// loss`) or a mahimahi packet-delivery trace, as a topology's `trace:`.
     #[arg(long, value_name = "FILE")]
@@ -827,35 +828,6 @@ pub(crate) struct FidelityArgs {
     /// Print the result as JSON on stdout.
     #[arg(long)]
     pub(crate) json: bool,
-}
-
-/// Conditions from a preset and flags.
-#[derive(Debug, Args)]
-pub(crate) struct ConditionFlags {
-    /// Start from a preset (gprs, edge, regular_3g, fast_3g, lte, wifi, cable); the options below override.
-    #[arg(long, value_name = "PRESET")]
-    pub(crate) conditions: Option<String>,
-    /// One-way delay (e.g. 50ms).
-    #[arg(long)]
-    pub(crate) delay: Option<String>,
-    /// Standard deviation of the delay (normal distribution).
-    #[arg(long)]
-    pub(crate) jitter: Option<String>,
-    /// Rate (e.g. 10mbit).
-    #[arg(long)]
-    pub(crate) rate: Option<String>,
-    /// Rate towards services, when it differs.
-    #[arg(long)]
-    pub(crate) rate_up: Option<String>,
-    /// Packet loss (e.g. 1%).
-    #[arg(long)]
-    pub(crate) loss: Option<String>,
-    #[arg(long)]
-    pub(crate) duplicate: Option<String>,
-    #[arg(long)]
-    pub(crate) corrupt: Option<String>,
-    #[arg(long)]
-    pub(crate) reorder: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -930,7 +902,7 @@ pub(crate) enum NetCommand {
         #[command(flatten)]
         target: LiveTarget,
         #[command(flatten)]
-        set: Box<ConditionFlags>,
+        set: Box<ConditionsEdit>,
     },
 }
 

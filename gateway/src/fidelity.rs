@@ -10,7 +10,9 @@ use std::time::Duration;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
-use wotemu_topology::model::Conditions;
+use wotemu_topology::model::{Conditions, Distribution};
+
+use crate::dist::{Measured, Shape};
 
 use crate::probe::{self, in_netns, HEADERS, PROBE_BYTES};
 use crate::sys;
@@ -72,21 +74,27 @@ pub struct Expected {
     pub mean: f64,
     pub sd: f64,
     pub p50: f64,
+    pub p90: f64,
     pub p99: f64,
 }
 
-pub fn expected_rtt(c: &Conditions) -> Expected {
+pub fn expected_rtt(c: &Conditions, ping: Option<&Measured>) -> Expected {
     let mut rng = SmallRng::seed_from_u64(42);
-    // A round trip: the probe goes up (to the WoT port), its echo comes down.
-    let one = |rng: &mut SmallRng, up: bool| -> f64 {
+    let shape = Shape::of(c.distribution, ping).unwrap_or(Shape {
+        distribution: Distribution::Normal,
+        table: None,
+        ping: None,
+    });
+    let mut corr = [crate::dist::Correlated::default(); 2];
+    // A round trip: the probe goes up (to the WoT port), its echo comes down; each delay drawn as the
+    // shaper draws it (the same distribution, table and correlation).
+    let mut one = |rng: &mut SmallRng, up: bool| -> f64 {
         let (latency, jitter, _) = c.one_way(up);
         if latency > 0.0 && c.reorder_pct > 0.0 && rng.random::<f64>() * 100.0 < c.reorder_pct {
             return 0.0;
         }
-        let u1: f64 = rng.random::<f64>().max(f64::MIN_POSITIVE);
-        let u2: f64 = rng.random();
-        let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
-        (latency + jitter * z).max(0.0)
+        let u = corr[usize::from(up)].next(rng.random(), c.correlation_pct);
+        shape.delay_ms(latency, jitter, u)
     };
     let n = 200_000;
     let mut v: Vec<f64> = (0..n)
@@ -99,6 +107,7 @@ pub fn expected_rtt(c: &Conditions) -> Expected {
         mean,
         sd,
         p50: v[n / 2],
+        p90: v[n * 9 / 10],
         p99: v[n * 99 / 100],
     }
 }
@@ -122,12 +131,17 @@ fn mean_rtt_tolerance_ms(mean_ms: f64) -> f64 {
     (0.05 * mean_ms).max(RTT_FLOOR_MS)
 }
 
-pub fn plan(c: &Conditions) -> Plan {
-    let e = expected_rtt(c);
+pub fn plan(c: &Conditions, ping: Option<&Measured>) -> Plan {
+    let e = expected_rtt(c, ping);
     let tol = mean_rtt_tolerance_ms(e.mean);
     let mut probes = ((4.0 * e.sd / tol).powi(2)).ceil() as u64;
     probes = probes.clamp(100, 3000);
-    if c.one_way(true).2 > 0.0 || c.duplicate_pct > 0.0 || c.corrupt_pct > 0.0 {
+    // Losses and the quantiles of a shaped distribution need many probes to be judged.
+    if c.one_way(true).2 > 0.0
+        || c.duplicate_pct > 0.0
+        || c.corrupt_pct > 0.0
+        || !c.distribution.is_normal()
+    {
         probes = probes.max(2000);
     }
     // Probes and their echoes may share one bucket: together at most a fifth of the slowest rate, so
@@ -226,16 +240,16 @@ fn flood_run(
     ))
 }
 
-fn stats(v: &mut [f64]) -> (f64, f64, f64, f64) {
+fn stats(v: &mut [f64]) -> (f64, f64, f64, f64, f64) {
     if v.is_empty() {
-        return (f64::NAN, f64::NAN, f64::NAN, f64::NAN);
+        return (f64::NAN, f64::NAN, f64::NAN, f64::NAN, f64::NAN);
     }
     let n = v.len() as f64;
     let mean = v.iter().sum::<f64>() / n;
     let sd = (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n).sqrt();
     v.sort_by(f64::total_cmp);
     let q = |p: f64| v[((v.len() as f64 - 1.0) * p).round() as usize];
-    (mean, sd, q(0.5), q(0.99))
+    (mean, sd, q(0.5), q(0.9), q(0.99))
 }
 
 /// Binomial tolerance for a percentage measured over `n` trials: 4σ (+ one trial).
@@ -249,10 +263,11 @@ fn pct_tol(p_pct: f64, n: u64) -> f64 {
 pub fn measure(
     lab: &Lab,
     c: &Conditions,
+    ping: Option<&Measured>,
     mut progress: impl FnMut(&str),
 ) -> Result<Vec<Figure>, Error> {
-    let e = expected_rtt(c);
-    let p = plan(c);
+    let e = expected_rtt(c, ping);
+    let p = plan(c, ping);
     let mut figs = Vec::new();
 
     progress(&format!(
@@ -260,7 +275,7 @@ pub fn measure(
         p.probes, p.pps
     ));
     let mut r = rtt_run(lab, lab.wot_port, p.probes, p.pps, p.linger)?;
-    let (mean, sd, p50, p99) = stats(&mut r.rtts_ms);
+    let (mean, sd, p50, p90, p99) = stats(&mut r.rtts_ms);
     figs.push(Figure::judged(
         "rtt_mean",
         "ms",
@@ -275,8 +290,19 @@ pub fn measure(
         sd,
         (0.2 * e.sd).max(1.0),
     ));
-    figs.push(Figure::info("rtt_p50", "ms", Some(e.p50), p50));
-    figs.push(Figure::info("rtt_p99", "ms", Some(e.p99), p99));
+    // A distribution other than the normal one is judged by its shape: the quantiles within 10 % (at
+    // least the round trip's floor) of those its table gives.
+    let shaped = !c.distribution.is_normal() && c.jitter_ms.max(c.one_way(true).1) > 0.0;
+    for (name, want, got) in [
+        ("rtt_p50", e.p50, p50),
+        ("rtt_p90", e.p90, p90),
+        ("rtt_p99", e.p99, p99),
+    ] {
+        figs.push(match shaped {
+            true => Figure::judged(name, "ms", want, got, (0.1 * want).max(RTT_FLOOR_MS)),
+            false => Figure::info(name, "ms", Some(want), got),
+        });
+    }
     let sent = r.sent;
     let lost_pct = 100.0 * (1.0 - r.far.unique as f64 / sent.max(1) as f64);
     // The far end counts the probes, which go up (to the WoT port): their direction's loss.
@@ -333,7 +359,7 @@ pub fn measure(
 
     progress("direct path: probes to a port that is not WoT's");
     let mut d = rtt_run(lab, lab.other_port, 50, 200.0, Duration::from_millis(300))?;
-    let (dmean, _, _, _) = stats(&mut d.rtts_ms);
+    let (dmean, ..) = stats(&mut d.rtts_ms);
     figs.push(Figure::judged("direct_rtt_mean", "ms", 0.0, dmean, 1.0));
 
     let loss_factor = |up: bool| (1.0 - c.one_way(up).2 / 100.0).max(0.05);
@@ -393,7 +419,7 @@ mod tests {
             latency_up_ms: Some(80.0),
             ..Default::default()
         };
-        let e = expected_rtt(&c);
+        let e = expected_rtt(&c, None);
         assert!((e.mean - 100.0).abs() < 0.01, "{e:?}");
     }
 
@@ -403,7 +429,7 @@ mod tests {
             latency_ms: 50.0,
             ..Default::default()
         };
-        let e = expected_rtt(&c);
+        let e = expected_rtt(&c, None);
         assert_eq!(e.mean, 100.0);
         assert_eq!(e.sd, 0.0);
     }
@@ -415,7 +441,7 @@ mod tests {
             jitter_ms: 150.0,
             ..Default::default()
         };
-        let e = expected_rtt(&c);
+        let e = expected_rtt(&c, None);
         // Closed forms of Y = max(0, X), X ~ N(μ = 300, σ = 150), a = μ/σ = 2 (not the code's Monte Carlo):
         // E[Y] = μΦ(a) + σφ(a), E[Y²] = (μ² + σ²)Φ(a) + μσφ(a); a round trip is two independent Y.
         let (phi_cdf, phi_pdf) = (0.977_249_868, 0.053_990_967);
@@ -440,14 +466,14 @@ mod tests {
             reorder_pct: 100.0,
             ..Default::default()
         };
-        let e = expected_rtt(&c);
+        let e = expected_rtt(&c, None);
         assert_eq!((e.mean, e.p99), (0.0, 0.0));
     }
 
     #[test]
     fn plans_fit_slow_links() {
         let c = wotemu_topology::model::Preset::Gprs.conditions();
-        let p = plan(&c);
+        let p = plan(&c, None);
         // 50 kbit/s: probes and echoes stay within half of it.
         assert!(p.pps * ((PROBE_BYTES + HEADERS) * 8) as f64 * 2.0 <= 10_000.0 + 1.0);
         assert!(p.flood_size >= 100);

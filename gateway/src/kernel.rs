@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use wotemu_topology::model::Conditions;
+use wotemu_topology::model::{Conditions, Distribution};
 
 use crate::cleanup::Undo;
 use crate::shaper::BURST_BYTES;
@@ -27,9 +27,10 @@ pub fn has_netem() -> bool {
 
 /// Whether the kernel backend can express these conditions: one netem + tbf on the gateway's interfaces
 /// treats both directions alike, so `rate_up`, `latency_up`, `jitter_up` and `loss_up` need the userspace
-/// shaper (which tells the directions apart by the WoT ports).
+/// shaper (which tells the directions apart by the WoT ports); so do delays measured by ping (netem reads
+/// its tables from iproute2's files only).
 pub fn can_express(c: &Conditions) -> bool {
-    c.rate_up_bps.is_none() && !c.asymmetric()
+    c.rate_up_bps.is_none() && !c.asymmetric() && c.distribution != Distribution::Ping
 }
 
 fn netem_args(c: &Conditions) -> Vec<String> {
@@ -40,7 +41,11 @@ fn netem_args(c: &Conditions) -> Vec<String> {
         format!("{}ms", c.jitter_ms),
     ];
     if c.jitter_ms > 0.0 {
-        a.extend(["0%".into(), "distribution".into(), "normal".into()]);
+        a.push(format!("{}%", c.correlation_pct));
+        // netem without a table draws uniformly within latency ± jitter.
+        if c.distribution != Distribution::Uniform {
+            a.extend(["distribution".into(), c.distribution.name().into()]);
+        }
     }
     for (k, v) in c.percentages() {
         if v > 0.0 {
@@ -187,6 +192,38 @@ mod tests {
             }
         );
         assert_eq!(parse_stats(""), QdiscStats::default());
+    }
+
+    /// Distributions and correlation map onto netem's `delay L J C% distribution NAME` (uniform is netem
+    /// without a table).
+    #[test]
+    fn distributions_are_netems() {
+        let mut c = Conditions {
+            latency_ms: 100.0,
+            jitter_ms: 20.0,
+            distribution: Distribution::Pareto,
+            correlation_pct: 25.0,
+            ..Conditions::default()
+        };
+        let args = netem_args(&c).join(" ");
+        assert!(
+            args.starts_with("netem delay 100ms 20ms 25% distribution pareto "),
+            "{args}"
+        );
+        c.distribution = Distribution::Uniform;
+        let args = netem_args(&c).join(" ");
+        assert!(
+            args.starts_with("netem delay 100ms 20ms 25% limit"),
+            "{args}"
+        );
+        c.distribution = Distribution::Normal;
+        c.correlation_pct = 0.0;
+        let args = netem_args(&c).join(" ");
+        assert!(args.contains(" 20ms 0% distribution normal "), "{args}");
+        assert!(can_express(&c));
+        // netem reads its tables from iproute2's files only: measured delays go to the shaper.
+        c.distribution = Distribution::Ping;
+        assert!(!can_express(&c));
     }
 
     /// Gilbert–Elliott loss maps onto netem's `loss gemodel p r 1-h 1-k`.

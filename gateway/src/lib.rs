@@ -16,6 +16,7 @@
 
 pub mod account;
 pub mod cleanup;
+pub mod dist;
 pub mod fidelity;
 pub mod kernel;
 pub mod nfqueue;
@@ -78,7 +79,8 @@ impl Backend {
         if b == Backend::Kernel && !spec.all_conditions().iter().all(kernel::can_express) {
             return Err(Error::Spec(
                 "--backend kernel: the kernel's netem shapes both directions alike, so it cannot apply rate_up, \
-                 latency_up, jitter_up or loss_up; use --backend userspace (or auto)"
+                 latency_up, jitter_up or loss_up, and it has no table of delays measured by ping; use --backend \
+                 userspace (or auto)"
                     .into(),
             ));
         }
@@ -98,7 +100,7 @@ impl Backend {
         if !expressible {
             (
                 Backend::Userspace,
-                "a figure per direction (rate_up, latency_up, jitter_up, loss_up) needs the userspace shaper",
+                "a figure per direction (rate_up, latency_up, jitter_up, loss_up) or delays measured by ping need the userspace shaper",
             )
         } else if kernel::has_netem() {
             (Backend::Kernel, "the kernel has sch_netem")
@@ -261,7 +263,7 @@ pub fn run_gateway(
                     } else {
                         // One netem shapes both ways alike: the change is refused whole (its sender, which
                         // waits to see it in force, says it was not), never applied in part.
-                        tracing::error!(conditions = ?c, "The kernel backend cannot apply a change with figures per direction (rate_up, latency_up, jitter_up, loss_up); run this network's gateway with --backend userspace.");
+                        tracing::error!(conditions = ?c, "The kernel backend cannot apply a change with figures per direction (rate_up, latency_up, jitter_up, loss_up) or delays measured by ping; run this network's gateway with --backend userspace.");
                     }
                 }
                 if now >= next_tick {

@@ -1,5 +1,5 @@
-//! The userspace shaper's model, independent of how packets arrive: netem's semantics (delay with normal
-//! jitter, loss, duplication, corruption, reordering; packets leave in order of their send time) followed,
+//! The userspace shaper's model, independent of how packets arrive: netem's semantics (delay with jitter of
+//! netem's distributions, optionally correlated, loss, duplication, corruption, reordering; packets leave in order of their send time) followed,
 //! as in WoTemu 0.6's `netem` + child `tbf`, by a token bucket per direction.
 //!
 //! Times are nanoseconds on any monotonic clock the caller chooses.
@@ -10,6 +10,8 @@ use std::collections::{BinaryHeap, VecDeque};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use wotemu_topology::model::Conditions;
+
+use crate::dist;
 
 /// Token bucket size, as WoTemu 0.6's `tbf burst 100kbit`.
 pub const BURST_BYTES: f64 = 100_000.0 / 8.0;
@@ -148,6 +150,12 @@ pub struct Shaper {
     buckets: [Bucket; 2],
     /// Gilbert–Elliott loss: whether each direction's chain is in its bad state.
     bad: [bool; 2],
+    /// Each direction's last uniform draw behind a delay (for `correlation`).
+    corr: [dist::Correlated; 2],
+    /// The delay distribution's table, when it has one.
+    table: Option<&'static [i16]>,
+    /// The network's delays measured by ping (`distribution: {ping: FILE}`).
+    ping: Option<std::sync::Arc<dist::Measured>>,
     pub stats: Stats,
 }
 
@@ -160,6 +168,9 @@ impl Shaper {
             line: BinaryHeap::new(),
             buckets: [Bucket::new(None), Bucket::new(None)],
             bad: [false; 2],
+            corr: Default::default(),
+            table: None,
+            ping: None,
             stats: Stats::default(),
         };
         s.set_conditions(c);
@@ -170,8 +181,23 @@ impl Shaper {
         self.c
     }
 
+    /// With the network's delays measured by ping, for `distribution: ping`.
+    pub fn with_ping(mut self, ping: Option<std::sync::Arc<dist::Measured>>) -> Shaper {
+        self.ping = ping;
+        self
+    }
+
     /// Changes the conditions; packets already waiting keep their times.
-    pub fn set_conditions(&mut self, c: Conditions) {
+    pub fn set_conditions(&mut self, mut c: Conditions) {
+        // The spec's checks load the table first: a distribution whose table is missing never gets here,
+        // and measured delays come with the spec that asks for them (a live change cannot bring them).
+        match dist::Shape::of(c.distribution, self.ping.as_deref()) {
+            Ok(shape) => self.table = shape.table,
+            Err(e) => {
+                tracing::error!(error = %e, "Keeping the {} distribution.", self.c.distribution.name());
+                c.distribution = self.c.distribution;
+            }
+        }
         self.c = c;
         self.buckets[1].rate = c.rate_bps.map(|r| r as f64 / 8.0);
         self.buckets[0].rate = c.rate_up_bps.map(|r| r as f64 / 8.0);
@@ -186,13 +212,6 @@ impl Shaper {
         pct > 0.0 && self.rng.random::<f64>() * 100.0 < pct
     }
 
-    /// Standard normal (Box–Muller).
-    fn normal(&mut self) -> f64 {
-        let u1: f64 = self.rng.random::<f64>().max(f64::MIN_POSITIVE);
-        let u2: f64 = self.rng.random();
-        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
-    }
-
     fn delay_ns(&mut self, dir: Dir) -> u64 {
         let (latency, jitter, _) = self.c.one_way(dir == Dir::Up);
         if self.chance(self.c.reorder_pct) && latency > 0.0 {
@@ -201,11 +220,18 @@ impl Shaper {
             self.stats.by_dir[dir as usize].reordered += 1;
             return 0;
         }
-        let mut d = latency;
-        if jitter > 0.0 {
-            d += jitter * self.normal();
-        }
-        (d.max(0.0) * 1e6) as u64
+        let u = if jitter > 0.0 {
+            let fresh = self.rng.random::<f64>();
+            self.corr[dir as usize].next(fresh, self.c.correlation_pct)
+        } else {
+            0.0
+        };
+        let shape = dist::Shape {
+            distribution: self.c.distribution,
+            table: self.table,
+            ping: self.ping.as_deref(),
+        };
+        (shape.delay_ms(latency, jitter, u) * 1e6) as u64
     }
 
     /// Takes a packet in at `now`. Returns `false` when it is dropped at once (loss or a full delay line):
@@ -395,6 +421,7 @@ pub fn classify(ip: &[u8], ports: &[u16]) -> Dir {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use wotemu_topology::model::Distribution;
 
     fn pkt(id: u32, len: u32) -> Pkt {
         Pkt {
@@ -464,6 +491,63 @@ mod tests {
         let sd = (d.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / d.len() as f64).sqrt();
         assert!((mean - 100.0).abs() < 0.5, "mean {mean}");
         assert!((sd - 20.0).abs() < 0.5, "sd {sd}");
+    }
+
+    /// The delays applied with each distribution have the quantiles of its table (netem's files for pareto
+    /// and paretonormal), and correlation ties each delay to the last one without moving the median.
+    #[test]
+    fn delays_follow_the_configured_distribution_and_correlation() {
+        let applied = |c: Conditions, ping: Option<std::sync::Arc<dist::Measured>>| {
+            let mut s = Shaper::new(c, 11).with_ping(ping);
+            let out = run(&mut s, 40_000, 10_000, 100);
+            out.iter()
+                .map(|(t, p)| (*t - p.id.unwrap() as u64 * 10_000) as f64 / 1e6)
+                .collect::<Vec<f64>>()
+        };
+        let quantile = |d: &[f64], p: f64| {
+            let mut v = d.to_vec();
+            v.sort_by(f64::total_cmp);
+            v[((v.len() - 1) as f64 * p) as usize]
+        };
+        let ping = std::sync::Arc::new(dist::Measured::new(
+            (0..=500)
+                .map(|i| 30.0 + (f64::from(i) / 50.0).powi(3))
+                .collect(),
+        ));
+        for d in Distribution::ALL {
+            let c = Conditions {
+                latency_ms: 100.0,
+                jitter_ms: 20.0,
+                distribution: d,
+                ..Default::default()
+            };
+            // Measured delays (skewed: a long tail), shifted to the latency and scaled to the jitter.
+            let ping = (d == Distribution::Ping).then(|| ping.clone());
+            let got = applied(c, ping.clone());
+            let shape = dist::Shape::of(d, ping.as_deref()).unwrap();
+            for p in [0.1, 0.5, 0.9, 0.99] {
+                let want = shape.delay_ms(100.0, 20.0, p);
+                let q = quantile(&got, p);
+                assert!((q - want).abs() <= 0.02 * want, "{d:?} p{p}: {q} vs {want}");
+            }
+        }
+        let mut c = Conditions {
+            latency_ms: 100.0,
+            jitter_ms: 20.0,
+            distribution: Distribution::Pareto,
+            ..Default::default()
+        };
+        let steps =
+            |d: &[f64]| d.windows(2).map(|w| (w[1] - w[0]).abs()).sum::<f64>() / d.len() as f64;
+        let free = applied(c, None);
+        c.correlation_pct = 75.0;
+        let tied = applied(c, None);
+        assert!(
+            steps(&tied) < steps(&free) / 2.0,
+            "{} vs {}",
+            steps(&tied),
+            steps(&free)
+        );
     }
 
     #[test]

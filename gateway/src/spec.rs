@@ -3,7 +3,7 @@
 //! fields `rate_up`, `loss`, `duplicate`, `corrupt`, `reorder` and a `schedule` of steps with `at`/`for` ms).
 
 use serde_json::Value;
-use wotemu_topology::model::{Conditions, TracePoint};
+use wotemu_topology::model::{Conditions, Distribution, TracePoint};
 use wotemu_topology::units;
 
 use crate::Error;
@@ -106,6 +106,8 @@ pub struct Spec {
     pub trace: Option<Trace>,
     /// The seed of the random decisions (`seed`: the network's, derived from the run's by compose).
     pub seed: Option<u64>,
+    /// The network's delays measured by ping (`ping`: one-way delays at evenly spaced quantiles).
+    pub ping: Option<std::sync::Arc<crate::dist::Measured>>,
 }
 
 impl Spec {
@@ -116,6 +118,7 @@ impl Spec {
             schedule: Vec::new(),
             trace: None,
             seed: None,
+            ping: None,
         }
     }
 
@@ -153,12 +156,30 @@ impl Spec {
                 ))
             })?),
         };
-        Ok(Spec {
+        let ping = match v.get("ping") {
+            None | Some(Value::Null) => None,
+            Some(q) => Some(std::sync::Arc::new(crate::dist::Measured::new(
+                serde_json::from_value::<Vec<f64>>(q.clone())
+                    .ok()
+                    .filter(|q| q.len() >= 2 && q.iter().all(|x| x.is_finite() && *x >= 0.0))
+                    .ok_or_else(|| {
+                        Error::Spec(format!(
+                            "`ping` must be a list of delays in ms (at least two), not {q}"
+                        ))
+                    })?,
+            ))),
+        };
+        let spec = Spec {
             base,
             schedule,
             trace,
             seed,
-        })
+            ping,
+        };
+        for c in spec.all_conditions() {
+            crate::dist::Shape::of(c.distribution, spec.ping.as_deref())?;
+        }
+        Ok(spec)
     }
 
     /// The conditions in force `t_ms` after the start.
@@ -333,7 +354,27 @@ fn conditions(v: &Value) -> Result<Conditions, Error> {
             Some(_) => Some(percent(v, "loss_up")?),
         },
         loss_gilbert: gilbert(v)?,
+        distribution: match v.get("distribution") {
+            None | Some(Value::Null) => Distribution::Normal,
+            Some(Value::String(s)) => {
+                Distribution::parse(s).ok_or_else(|| Error::Spec(Distribution::unknown(s)))?
+            }
+            Some(other) => {
+                return Err(Error::Spec(format!(
+                    "`distribution`: {other} is not a name"
+                )))
+            }
+        },
+        correlation_pct: percent(v, "correlation")?,
     };
+    // A table that cannot be read is an error now, not a shaper silently drawing normal delays.
+    crate::dist::table(c.distribution)?;
+    if !(0.0..=100.0).contains(&c.correlation_pct) {
+        return Err(Error::Spec(format!(
+            "`correlation` must be within 0–100 %, not {}",
+            c.correlation_pct
+        )));
+    }
     let (up_latency, up_jitter, up_loss) = c.one_way(true);
     if !(0.0..=100.0).contains(&up_loss) {
         return Err(Error::Spec(format!(
@@ -498,6 +539,8 @@ mod props {
             jitter_up in proptest::option::of(0u32..10_000),
             loss_up in proptest::option::of(0u32..10_000),
             gilbert in proptest::option::of([0u32..10_000, 0u32..10_000, 0u32..10_000, 0u32..10_000]),
+            distribution in 0usize..4,
+            correlation in 0u32..10_000,
         ) {
             let c = Conditions {
                 latency_ms: f64::from(latency) / 4.0,
@@ -517,6 +560,9 @@ mod props {
                     h_pct: f64::from(h) / 100.0,
                     k_pct: f64::from(k) / 100.0,
                 }),
+                // (Measured delays need their quantiles beside the conditions: their own test.)
+                distribution: Distribution::ALL[distribution],
+                correlation_pct: f64::from(correlation) / 100.0,
             };
             let json = serde_json::Value::Object(wotemu_topology::compose::conditions_object(&c)).to_string();
             let back = Spec::from_json(&json).unwrap();

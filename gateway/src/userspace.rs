@@ -257,7 +257,7 @@ pub fn run(
     let start = sys::monotonic_ns().saturating_sub((opts.elapsed_ms * 1e6) as u64);
     hooks.ready(start);
     let mut next_change = spec.next_change(opts.elapsed_ms);
-    let mut shaper = Shaper::new(spec.at(opts.elapsed_ms), opts.seed);
+    let mut shaper = Shaper::new(spec.at(opts.elapsed_ms), opts.seed).with_ping(spec.ping.clone());
     let mut hist = Histogram::default();
     let mut win: [WindowHist; 2] = Default::default();
     let (base_q, base_u) = kernel_drops(opts.queue_num).unwrap_or((0, 0));

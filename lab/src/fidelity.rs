@@ -12,7 +12,7 @@ use wotemu_gateway::fidelity::{self, Figure};
 use wotemu_gateway::route::Route;
 use wotemu_gateway::Backend;
 use wotemu_sys::cleanup::{Item, Record};
-use wotemu_topology::model::Conditions;
+use wotemu_topology::model::{Conditions, ConditionsEdit};
 
 use crate::host;
 use crate::Error;
@@ -21,6 +21,8 @@ use crate::Error;
 #[derive(Debug, Clone)]
 pub struct FidelityOptions {
     pub conditions: Conditions,
+    /// Delays measured by ping (`--distribution ping:FILE`): one-way delays at evenly spaced quantiles.
+    pub ping: Option<Vec<f64>>,
     /// A trace to replay on top of the conditions (the gateway's JSON `trace`), measured for `trace_secs`.
     pub trace: Option<serde_json::Value>,
     pub trace_secs: f64,
@@ -34,27 +36,68 @@ pub struct FidelityOptions {
 }
 
 impl FidelityOptions {
-    /// What `wotemu fidelity` measures: the conditions, on the backend asked for (`None`: the one this
-    /// machine picks for them), with the trace file if any (see [`read_trace`]), the seed (`None`: drawn).
+    /// What `wotemu fidelity` measures: the conditions the flags give (delays measured by ping read from
+    /// their file, which set the latency and jitter the flags do not), on the backend asked for (`None`: the
+    /// one this machine picks for them), with the trace file if any (see [`read_trace`]), the seed (`None`:
+    /// drawn).
     pub fn new(
-        conditions: Conditions,
+        set: &ConditionsEdit,
         backend: Option<Backend>,
         trace: (Option<&std::path::Path>, bool, Option<f64>),
         seed: Option<u64>,
         exe: PathBuf,
     ) -> Result<FidelityOptions, Error> {
-        let spec = wotemu_gateway::Spec::from_json(&conditions_json(&conditions))?;
-        let (backend, reason) = Backend::pick(backend, &spec)?;
-        let (trace, trace_secs) = read_trace(trace.0, trace.1, trace.2)?;
-        Ok(FidelityOptions {
+        let mut conditions = set
+            .apply(Conditions::default())
+            .map_err(|e| Error::Plan(e.to_string()))?;
+        let ping = match set.ping_file() {
+            Some(f) => {
+                let p = wotemu_topology::ping::read_file(std::path::Path::new(f))
+                    .map_err(|e| Error::Plan(format!("--distribution: {e}")))?;
+                let (mean, sd) = p.mean_sd();
+                conditions.latency_ms = if set.delay.is_some() {
+                    conditions.latency_ms
+                } else {
+                    mean
+                };
+                conditions.jitter_ms = if set.jitter.is_some() {
+                    conditions.jitter_ms
+                } else {
+                    sd
+                };
+                Some(p.quantiles_ms)
+            }
+            None => None,
+        };
+        let mut opts = FidelityOptions {
             conditions,
-            trace,
-            trace_secs,
-            backend,
-            reason,
+            ping,
+            trace: None,
+            trace_secs: 0.0,
+            backend: Backend::Userspace,
+            reason: String::new(),
             seed: seed.unwrap_or_else(wotemu_topology::compose::draw_seed),
             exe,
-        })
+        };
+        let spec = wotemu_gateway::Spec::from_json(&opts.gateway_json().to_string())?;
+        (opts.backend, opts.reason) = Backend::pick(backend, &spec)?;
+        (opts.trace, opts.trace_secs) = read_trace(trace.0, trace.1, trace.2)?;
+        Ok(opts)
+    }
+
+    /// The gateway's conditions JSON: the conditions, the measured delays, the trace, the seed.
+    fn gateway_json(&self) -> serde_json::Value {
+        let mut v = serde_json::Value::Object(wotemu_topology::compose::conditions_object(
+            &self.conditions,
+        ));
+        if let Some(p) = &self.ping {
+            v["ping"] = serde_json::json!(p);
+        }
+        if let Some(t) = &self.trace {
+            v["trace"] = t.clone();
+        }
+        v["seed"] = self.seed.into();
+        v
     }
 }
 
@@ -228,14 +271,7 @@ pub fn measure(
         let lab = build(&mut rec, &lab_ns)?;
         let ready = dir.join("gateway.ready");
         let stats = dir.join("gateway.json");
-        let mut v = serde_json::Value::Object(wotemu_topology::compose::conditions_object(
-            &opts.conditions,
-        ));
-        if let Some(t) = &opts.trace {
-            v["trace"] = t.clone();
-        }
-        v["seed"] = opts.seed.into();
-        let json = v.to_string();
+        let json = opts.gateway_json().to_string();
         let spec = wotemu_gateway::Spec::from_json(&json)?;
         // One gateway per pass: a trace starts again at its first row for each.
         let passes: Vec<Option<fidelity::TracePass>> = if opts.trace.is_some() {
@@ -285,7 +321,9 @@ pub fn measure(
                 .unwrap_or_else(wotemu_gateway::sys::monotonic_ns);
             let more = std::thread::scope(|s| {
                 let h = s.spawn(|| match pass {
-                    None => fidelity::measure(&lab, &opts.conditions, on_phase),
+                    None => {
+                        fidelity::measure(&lab, &opts.conditions, spec.ping.as_deref(), on_phase)
+                    }
                     Some(p) => {
                         fidelity::measure_trace(&lab, &spec, p, start_ns, opts.trace_secs, on_phase)
                     }

@@ -699,6 +699,12 @@ pub fn conditions_object(c: &crate::model::Conditions) -> Map<String, Value> {
             json!([g.p_pct, g.r_pct, g.h_pct, g.k_pct]),
         );
     }
+    if !c.distribution.is_normal() {
+        m.insert("distribution".into(), json!(c.distribution.name()));
+    }
+    if c.correlation_pct > 0.0 {
+        m.insert("correlation".into(), json!(c.correlation_pct));
+    }
     m
 }
 
@@ -723,6 +729,9 @@ pub fn conditions_json(net: &Network) -> Value {
     }
     if let Some(t) = &net.trace {
         out.insert("trace".into(), trace_json(t));
+    }
+    if let Some(p) = net.ping.as_ref().filter(|p| !p.quantiles_ms.is_empty()) {
+        out.insert("ping".into(), json!(p.quantiles_ms));
     }
     Value::Object(out)
 }

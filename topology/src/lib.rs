@@ -21,6 +21,7 @@ pub mod compose;
 pub mod error;
 pub mod model;
 pub mod names;
+pub mod ping;
 pub mod placement;
 #[cfg(feature = "python")]
 pub mod python;

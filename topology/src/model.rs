@@ -409,6 +409,88 @@ pub struct Conditions {
     /// Loss in bursts (netem's `gemodel`) instead of `loss_pct`'s independent losses, in each direction.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub loss_gilbert: Option<Gilbert>,
+    /// The shape of the delay around `latency_ms`, `jitter_ms` its spread (netem's `distribution`).
+    #[serde(default, skip_serializing_if = "Distribution::is_normal")]
+    pub distribution: Distribution,
+    /// How much each packet's jitter follows the previous one's, % (netem's delay correlation: the uniform
+    /// draw behind the delay is this share of the last one's).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub correlation_pct: f64,
+}
+
+fn is_zero(v: &f64) -> bool {
+    *v == 0.0
+}
+
+/// The shape of delays around the latency (netem's): `normal` (jitter the standard deviation), `pareto` and
+/// `paretonormal` (netem's tables, jitter their scale), `uniform` (latency ± jitter, netem without a table),
+/// `ping`: the network's measured delays ([`PingDelays`]), which set latency and jitter themselves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Distribution {
+    #[default]
+    Normal,
+    Pareto,
+    Paretonormal,
+    Uniform,
+    Ping,
+}
+
+impl Distribution {
+    pub const ALL: [Distribution; 5] = [
+        Distribution::Normal,
+        Distribution::Pareto,
+        Distribution::Paretonormal,
+        Distribution::Uniform,
+        Distribution::Ping,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Distribution::Normal => "normal",
+            Distribution::Pareto => "pareto",
+            Distribution::Paretonormal => "paretonormal",
+            Distribution::Uniform => "uniform",
+            Distribution::Ping => "ping",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Distribution> {
+        Distribution::ALL.into_iter().find(|d| d.name() == s)
+    }
+
+    pub fn is_normal(&self) -> bool {
+        *self == Distribution::Normal
+    }
+
+    /// What to say when `s` is not a distribution.
+    pub fn unknown(s: &str) -> String {
+        format!(
+            "unknown distribution `{s}`; distributions: normal, pareto, paretonormal, uniform, or delays measured by ping ({{ping: FILE}})"
+        )
+    }
+}
+
+/// A network's delays drawn from a measured ping output (as Fogify does): each direction's delay is half a
+/// round trip of the file's, drawn from its quantiles.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PingDelays {
+    /// The file as the topology names it.
+    pub file: String,
+    /// One-way delays, ms, at evenly spaced quantiles from the least (first) to the greatest (last).
+    #[serde(skip)]
+    pub quantiles_ms: Vec<f64>,
+}
+
+impl PingDelays {
+    /// The delays' mean and standard deviation, ms (the network's configured latency and jitter).
+    pub fn mean_sd(&self) -> (f64, f64) {
+        let q = &self.quantiles_ms;
+        let n = q.len().max(1) as f64;
+        let mean = q.iter().sum::<f64>() / n;
+        let sd = (q.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n).sqrt();
+        (mean, sd)
+    }
 }
 
 /// Gilbert–Elliott loss, as netem's `loss gemodel p r 1-h 1-k`: a good and a bad state; each packet moves
@@ -498,16 +580,39 @@ impl Conditions {
 /// Conditions as a person changes them on a command line (`wotemu net set`, `wotemu fidelity`): a preset,
 /// then each figure given, in the topology's units (`300ms`, `1.5mbit`, `1%`).
 #[derive(Debug, Clone, Default, PartialEq)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
 pub struct ConditionsEdit {
+    /// Start from a preset (gprs, edge, regular_3g, fast_3g, lte, wifi, cable); the options below override.
+    #[cfg_attr(feature = "clap", arg(long = "conditions", value_name = "PRESET"))]
     pub preset: Option<String>,
+    /// One-way delay (e.g. 50ms).
+    #[cfg_attr(feature = "clap", arg(long))]
     pub delay: Option<String>,
+    /// Spread of the delay: the standard deviation of a normal distribution, the scale of the others.
+    #[cfg_attr(feature = "clap", arg(long))]
     pub jitter: Option<String>,
+    /// Rate (e.g. 10mbit).
+    #[cfg_attr(feature = "clap", arg(long))]
     pub rate: Option<String>,
+    /// Rate towards services, when it differs.
+    #[cfg_attr(feature = "clap", arg(long))]
     pub rate_up: Option<String>,
+    /// Packet loss (e.g. 1%), or losses in bursts (gilbert:P,R[,H[,K]], e.g. gilbert:1%,25%).
+    #[cfg_attr(feature = "clap", arg(long))]
     pub loss: Option<String>,
+    #[cfg_attr(feature = "clap", arg(long))]
     pub duplicate: Option<String>,
+    #[cfg_attr(feature = "clap", arg(long))]
     pub corrupt: Option<String>,
+    #[cfg_attr(feature = "clap", arg(long))]
     pub reorder: Option<String>,
+    /// The delay's shape: normal, pareto, paretonormal (netem's tables), uniform (delay ± jitter), or
+    /// ping:FILE (delays measured by ping: Linux `ping` output, or a round trip in ms per line).
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub distribution: Option<String>,
+    /// How much each packet's jitter follows the previous one's (e.g. 25%).
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub correlation: Option<String>,
 }
 
 /// A value of a [`ConditionsEdit`] that cannot be used: the flag (`delay`, `conditions`, …) and why.
@@ -519,6 +624,11 @@ pub struct EditError {
 }
 
 impl ConditionsEdit {
+    /// The file of `--distribution ping:FILE` (delays measured by ping), which the caller reads.
+    pub fn ping_file(&self) -> Option<&str> {
+        self.distribution.as_deref()?.strip_prefix("ping:")
+    }
+
     /// `base` (or the preset's conditions, when one is given) with each figure given.
     pub fn apply(&self, base: Conditions) -> Result<Conditions, EditError> {
         use crate::units;
@@ -558,8 +668,23 @@ impl ConditionsEdit {
         } else if self.loss.is_some() {
             c.loss_gilbert = None;
         }
+        if let Some(v) = &self.distribution {
+            c.distribution = match self.ping_file() {
+                Some(_) => Distribution::Ping,
+                None => Distribution::parse(v)
+                    .filter(|d| *d != Distribution::Ping)
+                    .ok_or_else(|| EditError {
+                        flag: "distribution",
+                        message: format!(
+                            "{}; measured delays: ping:FILE",
+                            Distribution::unknown(v)
+                        ),
+                    })?,
+            };
+        }
         let loss = if gilbert.is_some() { &None } else { &self.loss };
         for (flag, v, dst) in [
+            ("correlation", &self.correlation, &mut c.correlation_pct),
             ("loss", loss, &mut c.loss_pct),
             ("duplicate", &self.duplicate, &mut c.duplicate_pct),
             ("corrupt", &self.corrupt, &mut c.corrupt_pct),
@@ -646,6 +771,9 @@ pub struct Network {
     /// Where the gateway runs (Swarm).
     #[serde(skip_serializing_if = "Placement::is_empty")]
     pub placement_gw: Placement,
+    /// The delays of `distribution: {ping: FILE}` ([`crate::ping`] reads it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ping: Option<PingDelays>,
 }
 
 impl Network {

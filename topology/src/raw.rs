@@ -238,6 +238,8 @@ pub struct RawConditions {
     pub latency_up: Option<Scalar>,
     pub jitter_up: Option<Scalar>,
     pub loss_up: Option<Scalar>,
+    pub distribution: Option<RawDistribution>,
+    pub correlation: Option<Scalar>,
 }
 
 /// Defines a struct with the condition fields (serde's `flatten` cannot be combined with
@@ -255,7 +257,7 @@ macro_rules! with_conditions {
             /// One-way delay added by the gateway: milliseconds or a duration (`300ms`).
             #[serde(default, skip_serializing_if = "Option::is_none")]
             pub latency: Option<Scalar>,
-            /// Standard deviation of the delay (normal distribution).
+            /// Spread of the delay: the standard deviation of a normal `distribution`, the scale of the others.
             #[serde(default, skip_serializing_if = "Option::is_none")]
             pub jitter: Option<Scalar>,
             /// Rate towards the nodes of the network, in tc syntax (`1500kbit`).
@@ -286,6 +288,13 @@ macro_rules! with_conditions {
             /// Loss of what the nodes send, when it differs from `loss`.
             #[serde(default, skip_serializing_if = "Option::is_none")]
             pub loss_up: Option<Scalar>,
+            /// The delay's shape around `latency`: normal (default), pareto, paretonormal (netem's tables),
+            /// uniform (latency ± jitter), or `{ping: FILE}`: delays measured by ping.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub distribution: Option<RawDistribution>,
+            /// How much each packet's jitter follows the previous one's, percent (netem's correlation).
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub correlation: Option<Scalar>,
         }
 
         impl $name {
@@ -304,6 +313,8 @@ macro_rules! with_conditions {
                     latency_up: self.latency_up.clone(),
                     jitter_up: self.jitter_up.clone(),
                     loss_up: self.loss_up.clone(),
+                    distribution: self.distribution.clone(),
+                    correlation: self.correlation.clone(),
                 }
             }
         }
@@ -648,6 +659,25 @@ impl<'de> Deserialize<'de> for RawLoss {
         }
         d.deserialize_any(V)
     }
+}
+
+/// A delay distribution: a name, or `{ping: FILE}` (Linux `ping` output, or one round trip in ms per line).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(
+    untagged,
+    expecting = "a distribution name (normal, pareto, paretonormal, uniform) or `{ping: FILE}`"
+)]
+pub enum RawDistribution {
+    Name(String),
+    Ping(RawPing),
+}
+
+/// Delays measured by ping.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawPing {
+    /// The file, relative to the topology's folder.
+    pub ping: String,
 }
 
 impl From<&str> for RawLoss {

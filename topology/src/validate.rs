@@ -546,12 +546,20 @@ fn network(p: &mut Problems<'_>, at: &DocPath, net: &RawNetwork, name: String) -
             points: Vec::new(),
         }
     });
+    let ping = match &net.distribution {
+        Some(crate::raw::RawDistribution::Ping(f)) => Some(PingDelays {
+            file: f.ping.clone(),
+            quantiles_ms: Vec::new(),
+        }),
+        _ => None,
+    };
     Network {
         name,
         preset,
         conditions: base,
         schedule,
         trace,
+        ping,
         compose_net: compose_map(p, &at.key("compose_net"), &net.compose_net),
         compose_gw: compose_map(p, &at.key("compose_gw"), &net.compose_gw),
         placement_gw: placement(p, &at.key("placement_gw"), net.placement_gw.as_ref()),
@@ -1247,6 +1255,31 @@ pub fn trace_files(
     };
     let root = DocPath::default();
     for net in &mut t.networks {
+        let at = root
+            .key("networks")
+            .key(&net.name)
+            .key("distribution")
+            .key("ping");
+        if let Some(before) = ping_file(&mut p, net, dir, &at) {
+            let after = (net.conditions.latency_ms, net.conditions.jitter_ms);
+            let steps = net.schedule.iter_mut().map(|s| &mut s.conditions);
+            let changes = t.scenario.iter_mut().filter_map(|e| match &mut e.action {
+                Action::Conditions {
+                    network,
+                    conditions,
+                } if *network == net.name => Some(conditions),
+                _ => None,
+            });
+            // What took the network's latency and jitter before its delays were read takes them now.
+            for c in steps.chain(changes) {
+                if c.latency_ms == before.0 {
+                    c.latency_ms = after.0;
+                }
+                if c.jitter_ms == before.1 {
+                    c.jitter_ms = after.1;
+                }
+            }
+        }
         let Some(trace) = &mut net.trace else {
             continue;
         };
@@ -1284,6 +1317,48 @@ pub fn trace_files(
 }
 
 const RESERVED: [&str; 2] = ["redis", "docker_api_proxy"];
+
+/// Reads a network's `distribution: {ping: FILE}`: its quantiles, and its latency and jitter (their mean
+/// and spread). Returns the latency and jitter it had before, when it read them.
+fn ping_file(
+    p: &mut Problems<'_>,
+    net: &mut Network,
+    dir: &std::path::Path,
+    at: &DocPath,
+) -> Option<(f64, f64)> {
+    let ping = net.ping.as_mut()?;
+    let path = dir.join(&ping.file);
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        p.error(
+            Kind::BadTrace,
+            at,
+            format!(
+                "cannot read the ping file `{}` ({}): {e}",
+                ping.file,
+                path.display()
+            ),
+            Some("give a file relative to the topology's folder, or an absolute path".into()),
+        )
+    });
+    let rtts = text.ok().and_then(|text| {
+        crate::ping::parse(&text)
+            .map_err(|e| {
+                p.error(
+                    Kind::BadTrace,
+                    at,
+                    format!("{}:{}: {}", path.display(), e.line, e.message),
+                    Some(
+                        "give the output of Linux `ping`, or one round trip in ms per line".into(),
+                    ),
+                )
+            })
+            .ok()
+    })?;
+    ping.quantiles_ms = crate::ping::one_way_quantiles(&rtts);
+    let before = (net.conditions.latency_ms, net.conditions.jitter_ms);
+    (net.conditions.latency_ms, net.conditions.jitter_ms) = ping.mean_sd();
+    Some(before)
+}
 
 /// Normalises and checks the names of one kind; returns raw → normalised (invalid names map to themselves).
 fn names_of<'a>(
@@ -1540,6 +1615,41 @@ fn conditions(
                 Some("leave out `loss_up`, or give `loss` as a percentage".into()),
             );
         }
+    }
+    match &raw.distribution {
+        Some(crate::raw::RawDistribution::Name(d)) => {
+            match crate::model::Distribution::parse(d).filter(|d| *d != Distribution::Ping) {
+                Some(d) => c.distribution = d,
+                None => p.error(
+                    Kind::BadValue,
+                    &at.key("distribution"),
+                    crate::model::Distribution::unknown(d),
+                    Some("leave it out for normal jitter".into()),
+                ),
+            }
+        }
+        // A network's own measured delays; they set its latency and jitter ([`trace_files`] reads them).
+        Some(crate::raw::RawDistribution::Ping(_)) if base.is_some() => p.error(
+            Kind::BadValue,
+            &at.key("distribution").key("ping"),
+            "delays measured by ping belong to a network, not to one change of its conditions",
+            Some("give `distribution: {ping: FILE}` on the network; a change keeps its delays (shifted by `latency`, scaled by `jitter`)".into()),
+        ),
+        Some(crate::raw::RawDistribution::Ping(_)) => {
+            c.distribution = Distribution::Ping;
+            if raw.latency.is_some() || raw.jitter.is_some() {
+                p.error(
+                    Kind::BadValue,
+                    &at.key("distribution").key("ping"),
+                    "delays measured by ping set the network's latency and jitter themselves",
+                    Some("leave out `latency` and `jitter` here (a schedule step may still change them)".into()),
+                );
+            }
+        }
+        None => {}
+    }
+    if let Some(v) = &raw.correlation {
+        c.correlation_pct = percent(p, &at.key("correlation"), v);
     }
     if c.reorder_pct > 0.0 && c.latency_ms == 0.0 {
         p.error(

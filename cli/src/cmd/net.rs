@@ -5,11 +5,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use wotemu_gateway::{route as rt, Backend};
-use wotemu_topology::model::{Conditions, ConditionsEdit};
 
 use crate::cli::{
-    BackendArg, BrokerArgs, ConditionFlags, FidelityArgs, GatewayArgs, LiveTarget, NetCommand,
-    RouteArgs, RouteVia,
+    BackendArg, BrokerArgs, FidelityArgs, GatewayArgs, LiveTarget, NetCommand, RouteArgs, RouteVia,
 };
 use crate::output;
 
@@ -77,27 +75,11 @@ pub(crate) fn route_via_all(route: &RouteVia) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The change the flags ask for: the preset if one is given, then each figure given.
-fn edit_of(a: &ConditionFlags) -> ConditionsEdit {
-    ConditionsEdit {
-        preset: a.conditions.clone(),
-        delay: a.delay.clone(),
-        jitter: a.jitter.clone(),
-        rate: a.rate.clone(),
-        rate_up: a.rate_up.clone(),
-        loss: a.loss.clone(),
-        duplicate: a.duplicate.clone(),
-        corrupt: a.corrupt.clone(),
-        reorder: a.reorder.clone(),
-    }
-}
-
 pub(crate) fn fidelity(args: FidelityArgs) -> anyhow::Result<ExitCode> {
-    let c = edit_of(&args.set).apply(Conditions::default())?;
     let trace = (args.trace.as_deref(), args.linear, args.duration);
     let exe = std::env::current_exe().context("finding the wotemu binary")?;
     let asked = backend_asked(args.backend);
-    let opts = wotemu_lab::fidelity::FidelityOptions::new(c, asked, trace, args.seed, exe)?;
+    let opts = wotemu_lab::fidelity::FidelityOptions::new(&args.set, asked, trace, args.seed, exe)?;
     let quiet = output::quiet() || args.json;
     let sigs = wotemu_sys::signals::channel();
     let measured = wotemu_lab::fidelity::measure(&opts, &sigs, &|phase| {
@@ -156,13 +138,8 @@ pub(crate) fn live(cmd: NetCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         NetCommand::Set { network, set, .. } => {
-            let now = wotemu_lab::live::edit(
-                &mut conn,
-                stack,
-                &network,
-                &edit_of(&set),
-                Duration::from_secs(5),
-            )?;
+            let now =
+                wotemu_lab::live::edit(&mut conn, stack, &network, &set, Duration::from_secs(5))?;
             output::say(&format!(
                 "Network {network} now has {now}; the change is in the run's timeline."
             ));

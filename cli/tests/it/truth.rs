@@ -834,3 +834,87 @@ fn fidelity_measures_bursts_of_loss() {
     // (The round trips' figures depend on the machine's load: other tests run beside this one.)
     assert!(matches!(o.status.code(), Some(0 | 1)), "{}", stderr(&o));
 }
+
+/// `wotemu fidelity --distribution pareto|paretonormal|ping:FILE`: the round trip's p50, p90 and p99 are
+/// judged within 10 % of what the distribution gives (netem's tables; the file's measured delays, which set
+/// the latency and jitter), and a normal distribution's quantiles are only reported.
+#[test]
+fn fidelity_judges_the_quantiles_of_delay_distributions() {
+    let dir = tempfile::tempdir().unwrap();
+    let ping = dir.path().join("walk.ping");
+    // Round trips of 60–140 ms with a long tail, as a lossy radio link's.
+    let rtts: String = (0..400)
+        .map(|i| {
+            format!(
+                "{:.1}\n",
+                60.0 + 80.0 * (f64::from(i % 100) / 100.0).powi(3)
+            )
+        })
+        .collect();
+    std::fs::write(&ping, rtts).unwrap();
+    let ping_arg = format!("ping:{}", ping.display());
+    for (dist, extra) in [
+        ("pareto", vec!["--delay", "40ms", "--jitter", "10ms"]),
+        ("paretonormal", vec!["--delay", "40ms", "--jitter", "10ms"]),
+        (ping_arg.as_str(), vec![]),
+        ("normal", vec!["--delay", "40ms", "--jitter", "10ms"]),
+    ] {
+        let o = wotemu()
+            .args(["fidelity", "--json", "--seed", "5", "--distribution", dist])
+            .args(&extra)
+            .output()
+            .unwrap();
+        let v: Value = serde_json::from_str(&stdout(&o))
+            .unwrap_or_else(|e| panic!("{dist}: {e}: {}\n{}", stdout(&o), stderr(&o)));
+        let fig = |p: &str| {
+            v["figures"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|f| f["name"] == p)
+                .unwrap_or_else(|| panic!("{dist}: no {p} in {v:#}"))
+                .clone()
+        };
+        for q in ["rtt_p50", "rtt_p90", "rtt_p99"] {
+            let f = fig(q);
+            let (want, got) = (
+                f["configured"].as_f64().unwrap(),
+                f["measured"].as_f64().unwrap(),
+            );
+            if dist == "normal" {
+                assert!(
+                    f["pass"].is_null(),
+                    "{dist} {q} is reported, not judged: {f}"
+                );
+            } else {
+                assert_eq!(f["pass"], true, "{dist} {q}: {f}\n{v:#}");
+                assert!(
+                    (got - want).abs() <= (0.1 * want).max(1.5),
+                    "{dist} {q}: {f}"
+                );
+            }
+        }
+        if dist.starts_with("ping:") {
+            // The file's one-way mean: half of its round trips' mean (60 + 80 × E[x³] ≈ 79.6 ms).
+            let latency = v["conditions"]["latency_ms"].as_f64().unwrap();
+            assert!((latency - 39.8).abs() < 0.5, "{latency}: {v:#}");
+            assert_eq!(v["conditions"]["distribution"], "ping");
+        } else {
+            assert_eq!(
+                v["conditions"]["distribution"].as_str().unwrap_or("normal"),
+                dist
+            );
+        }
+    }
+    // Named wrongly: refused before any lab is built, with the names there are.
+    let o = wotemu()
+        .args(["fidelity", "--distribution", "lognormal"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("pareto, paretonormal, uniform"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -3,7 +3,8 @@
 The constructors take 0.6's arguments. They only record what they are given, with the line of the topology
 file that built each object; every check is done by wotemu (Rust), which reports all problems at once with
 those lines. Beyond 0.6, `Network` also takes the new condition fields (`loss`, `duplicate`, `corrupt`,
-`reorder`, `rate_up`, `schedule`, `trace`).
+`reorder`, `rate_up`, `latency_up`, `jitter_up`, `loss_up`, `distribution`, `correlation`, `schedule`,
+`trace`).
 """
 
 import enum
@@ -21,7 +22,7 @@ _TOPOLOGY_FILE = None
 
 _NEW_CONDITION_FIELDS = (
     "latency", "jitter", "rate", "rate_up", "loss", "duplicate", "corrupt", "reorder", "schedule",
-    "trace",
+    "trace", "latency_up", "jitter_up", "loss_up", "distribution", "correlation",
 )
 
 

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use wotemu_topology::model::{AppSource, BuiltinApp, Preset};
+use wotemu_topology::model::{AppSource, BuiltinApp, Distribution, Preset};
 use wotemu_topology::{from_yaml_str, Kind};
 
 use crate::common::examples;
@@ -385,4 +385,129 @@ fn bursty_loss_and_asymmetric_figures_resolve_and_are_checked() {
         "{text}"
     );
     assert!(text.contains("leave out `loss_up`"), "{text}");
+}
+
+/// Delay distributions: a named one and its correlation, delays measured by ping (which set the network's
+/// latency and jitter, and what a schedule step inherits of them), their compose JSON, and what is refused
+/// at its line: an unknown name, ping beside explicit latency, ping in a step, an unreadable or short file.
+#[test]
+fn delay_distributions_resolve_compose_and_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ping = String::from("PING edge (10.0.0.1) 56(84) bytes of data.\n");
+    for i in 0..100 {
+        ping.push_str(&format!(
+            "64 bytes from 10.0.0.1: icmp_seq={i} ttl=64 time={} ms\n",
+            40 + i % 20
+        ));
+    }
+    std::fs::write(dir.path().join("edge.ping"), ping).unwrap();
+    let load = |nets: &str| {
+        let path = dir.path().join("t.yml");
+        std::fs::write(
+            &path,
+            format!(
+                "networks:\n{nets}nodes:\n  x:\n    app: {{path: clock}}\n    networks: [radio]\n"
+            ),
+        )
+        .unwrap();
+        wotemu_topology::load(&path)
+    };
+    let t =
+        load("  radio: {latency: 100ms, jitter: 20ms, distribution: pareto, correlation: 25%}\n")
+            .unwrap()
+            .topology;
+    let c = t.network("radio").unwrap().conditions;
+    assert_eq!(c.distribution, Distribution::Pareto);
+    assert_eq!(c.correlation_pct, 25.0);
+    let json = wotemu_topology::compose::conditions_json(t.network("radio").unwrap());
+    assert_eq!(
+        (json["distribution"].as_str(), json["correlation"].as_f64()),
+        (Some("pareto"), Some(25.0))
+    );
+
+    let t = load("  radio:\n    distribution: {ping: edge.ping}\n    schedule: [{at: 10s, loss: 5%}, {at: 20s, latency: 300ms}]\n")
+        .unwrap()
+        .topology;
+    let net = t.network("radio").unwrap();
+    let c = net.conditions;
+    assert_eq!(c.distribution, Distribution::Ping);
+    // RTTs 40–59 ms: one way 20–29.5 ms, mean 24.75.
+    assert!((c.latency_ms - 24.75).abs() < 0.05, "{}", c.latency_ms);
+    assert!((c.jitter_ms - 2.88).abs() < 0.1, "{}", c.jitter_ms);
+    assert_eq!(
+        net.schedule[0].conditions.latency_ms, c.latency_ms,
+        "a step inherits the measured latency"
+    );
+    assert_eq!(net.schedule[0].conditions.jitter_ms, c.jitter_ms);
+    assert_eq!(
+        net.schedule[1].conditions.latency_ms, 300.0,
+        "a step's own latency stays"
+    );
+    let q = &net.ping.as_ref().unwrap().quantiles_ms;
+    assert_eq!(
+        (q.len(), q[0], q[q.len() - 1]),
+        (wotemu_topology::ping::QUANTILES, 20.0, 29.5)
+    );
+    let json = wotemu_topology::compose::conditions_json(net);
+    assert_eq!(json["distribution"], "ping");
+    assert_eq!(
+        json["ping"].as_array().map(Vec::len),
+        Some(wotemu_topology::ping::QUANTILES)
+    );
+    // A 0.6-style Python file gives them to `Network` as keywords, with the same result.
+    let py = dir.path().join("t.py");
+    let py_text = r#"from wotemu.topology.models import BuiltinApps, Network, Node, NodeApp, Topology
+
+
+def topology():
+    radio = Network(name="radio", distribution={"ping": "edge.ping"}, correlation="10%",
+                    schedule=[{"at": "10s", "loss": "5%"}, {"at": "20s", "latency": "300ms"}])
+    return Topology(nodes=[Node(name="x", app=NodeApp(path=BuiltinApps.CLOCK), networks=[radio])])
+"#;
+    std::fs::write(&py, py_text).unwrap();
+    let p = wotemu_topology::load(&py).unwrap().topology;
+    let pnet = p.network("radio").unwrap();
+    assert_eq!(pnet.ping, net.ping);
+    assert_eq!(pnet.conditions.correlation_pct, 10.0);
+    assert_eq!(
+        (
+            pnet.conditions.latency_ms,
+            pnet.schedule[0].conditions.jitter_ms
+        ),
+        (c.latency_ms, c.jitter_ms)
+    );
+
+    let refused = |nets: &str| {
+        let e = load(nets).unwrap_err();
+        let d = e.diagnostics().first().cloned().expect("a located problem");
+        (e.to_string(), d)
+    };
+    let (text, d) = refused("  radio: {latency: 10ms, distribution: lognormal}\n");
+    assert_eq!(
+        (d.path.as_str(), d.location.map(|l| l.line)),
+        ("networks.radio.distribution", Some(2)),
+        "{text}"
+    );
+    assert!(text.contains("pareto, paretonormal, uniform"), "{text}");
+    let (text, _) = refused("  radio: {latency: 10ms, distribution: {ping: edge.ping}}\n");
+    assert!(text.contains("leave out `latency`"), "{text}");
+    let (text, d) = refused(
+        "  radio:\n    latency: 10ms\n    schedule: [{at: 1s, distribution: {ping: edge.ping}}]\n",
+    );
+    assert_eq!(
+        d.path, "networks.radio.schedule[0].distribution.ping",
+        "{text}"
+    );
+    assert!(text.contains("belong to a network"), "{text}");
+    let (text, _) = refused("  radio: {distribution: {ping: missing.ping}}\n");
+    assert!(
+        text.contains("cannot read the ping file `missing.ping`"),
+        "{text}"
+    );
+    std::fs::write(dir.path().join("short.ping"), "12\n13\n").unwrap();
+    let (text, _) = refused("  radio: {distribution: {ping: short.ping}}\n");
+    assert!(
+        text.contains("short.ping:0: it holds 2 round trips"),
+        "{text}"
+    );
 }

@@ -389,8 +389,8 @@ tables! {
         bytes: u64,
         /// Dropped by the configured loss.
         lost: u64,
-        /// Dropped by the rate limit: a packet would have waited more than 20 ms for tokens (0.6's tbf
-        /// `latency 20ms`): the emulated link was saturated.
+        /// Dropped by the rate limit: its queue was full (the network's `queue` limit, else 20 ms of the
+        /// rate, 0.6's tbf `latency 20ms`): the emulated link was saturated.
         dropped_rate: u64,
         /// Dropped because the shaper could not keep up: its delay line was full, or — counted in the
         /// `down` row — the kernel's queue to it overflowed. Any is a sign of an overloaded host.

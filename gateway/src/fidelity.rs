@@ -10,7 +10,7 @@ use std::time::Duration;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
-use wotemu_topology::model::{Conditions, Distribution};
+use wotemu_topology::model::{Conditions, Distribution, Fairness, QueueLimit};
 
 use crate::dist::{Measured, Shape};
 
@@ -404,6 +404,110 @@ pub fn measure(
         )?;
         figs.push(Figure::judged(name, "bit/s", rate, measured, 0.05 * rate));
     }
+    if c.fairness == Fairness::PerNode || c.queue.is_some() {
+        figs.extend(sharing(lab, c, p50, &p, &mut progress)?);
+    }
+    Ok(figs)
+}
+
+/// How long a full queue of the up direction takes to drain, ms: its limit (packets of `size` bytes, or a
+/// time) plus the bucket's burst, at `rate` bit/s.
+fn queue_delay_ms(c: &Conditions, rate: f64, size: usize) -> f64 {
+    let burst_ms = crate::shaper::BURST_BYTES * 8.0 / rate * 1e3;
+    match c.queue {
+        Some(QueueLimit::Packets(n)) => f64::from(n) * ((size + HEADERS) * 8) as f64 / rate * 1e3,
+        Some(QueueLimit::Ms(ms)) => ms + burst_ms,
+        None => crate::shaper::RATE_LATENCY_NS as f64 / 1e6 + burst_ms,
+    }
+}
+
+/// How the rate is shared, measured when the conditions give a queue limit or a share per node: two nodes
+/// flooding up at once (3× and 1.2× the rate: `per-node` gives each half, `fifo` shares in proportion to
+/// what each offers), then a small flow's round trips beside a bulk upload (`fifo`: they wait behind the
+/// full queue, once per crossing of the congested bucket; `per-node`: behind one packet at most).
+fn sharing(
+    lab: &Lab,
+    c: &Conditions,
+    base_p50: f64,
+    p: &Plan,
+    progress: &mut impl FnMut(&str),
+) -> Result<Vec<Figure>, Error> {
+    let Some(rate) = c.rate_up_bps.or(c.rate_bps).map(|r| r as f64) else {
+        return Ok(Vec::new());
+    };
+    let per_node = c.fairness == Fairness::PerNode;
+    let to = |ns: &str| {
+        let addr = if ns == lab.a_ns {
+            lab.a_addr
+        } else {
+            lab.b_addr
+        };
+        SocketAddr::from((addr, lab.wot_port))
+    };
+    progress("sharing: two nodes sending up at once, at 3× and 1.2× the rate");
+    let (a, b) = std::thread::scope(|s| {
+        let flood = |src: &'static str, factor: f64| {
+            let (src_ns, dst_ns) = if src == "a" {
+                (&lab.a_ns, &lab.b_ns)
+            } else {
+                (&lab.b_ns, &lab.a_ns)
+            };
+            let dst = to(dst_ns);
+            s.spawn(move || flood_run(src_ns, 0, dst_ns, dst, c, rate, factor * rate, p.flood_size))
+        };
+        let (a, b) = (flood("a", 3.0), flood("b", 1.2));
+        (a.join(), b.join())
+    });
+    let joined = |r: std::thread::Result<Result<f64, Error>>| {
+        r.map_err(|_| Error::Probe("a flood thread panicked".into()))?
+    };
+    let (a, b) = (joined(a)?, joined(b)?);
+    let mut figs = Vec::new();
+    for (name, got, offered) in [("share_a", a, 3.0), ("share_b", b, 1.2)] {
+        figs.push(match per_node {
+            true => Figure::judged(name, "bit/s", rate / 2.0, got, 0.1 * rate / 2.0),
+            false => Figure::info(name, "bit/s", Some(rate * offered / 4.2), got),
+        });
+    }
+
+    progress("sharing: a small flow's round trips beside a bulk upload");
+    // b probes a's WoT port while a floods b's: the probes go up beside the bulk; their echoes come down,
+    // through the same bucket when the directions share one.
+    let probes = (p.pps * 4.0).max(40.0) as u64;
+    let secs = probes as f64 / p.pps + 1.5;
+    let (bulk_dst, bulk_ns) = (to(&lab.b_ns), lab.a_ns.clone());
+    let bulk = in_netns(&bulk_ns, move || {
+        probe::flood(0, bulk_dst, Some(3.0 * rate), secs, 1200)
+    });
+    let swapped = Lab {
+        a_ns: lab.b_ns.clone(),
+        a_addr: lab.b_addr,
+        b_ns: lab.a_ns.clone(),
+        b_addr: lab.a_addr,
+        ..lab.clone()
+    };
+    let mut r = rtt_run(&swapped, lab.wot_port, probes, p.pps, p.linger)?;
+    bulk.join()
+        .map_err(|_| Error::Probe("the bulk upload's thread panicked".into()))??;
+    // The first quarter of the probes go while the bulk fills the queue.
+    let skip = r.rtts_ms.len() / 4;
+    let (_, _, p50, ..) = stats(&mut r.rtts_ms[skip..]);
+    let crossings = if c.rate_up_bps.is_some() { 1.0 } else { 2.0 };
+    let packet_ms = ((1200 + HEADERS) * 8) as f64 / rate * 1e3;
+    let (want, tol) = match per_node {
+        true => (0.0, 2.0 * crossings * packet_ms + RTT_FLOOR_MS),
+        false => {
+            let want = crossings * queue_delay_ms(c, rate, 1200);
+            (want, 0.25 * want + RTT_FLOOR_MS)
+        }
+    };
+    figs.push(Figure::judged(
+        "bulk_rtt_rise",
+        "ms",
+        want,
+        p50 - base_p50,
+        tol,
+    ));
     Ok(figs)
 }
 

@@ -3,10 +3,10 @@
 
 use std::process::Command;
 
-use wotemu_topology::model::{Conditions, Distribution};
+use wotemu_topology::model::{Conditions, Distribution, Fairness, QueueLimit};
 
 use crate::cleanup::Undo;
-use crate::shaper::BURST_BYTES;
+use crate::shaper::{BURST_BYTES, RATE_LATENCY_NS};
 use crate::sys;
 use crate::Error;
 
@@ -25,12 +25,28 @@ pub fn has_netem() -> bool {
     .unwrap_or(false)
 }
 
-/// Whether the kernel backend can express these conditions: one netem + tbf on the gateway's interfaces
-/// treats both directions alike, so `rate_up`, `latency_up`, `jitter_up` and `loss_up` need the userspace
-/// shaper (which tells the directions apart by the WoT ports); so do delays measured by ping (netem reads
-/// its tables from iproute2's files only).
+/// Whether the kernel backend can express these conditions (see [`cannot_express`]).
 pub fn can_express(c: &Conditions) -> bool {
-    c.rate_up_bps.is_none() && !c.asymmetric() && c.distribution != Distribution::Ping
+    cannot_express(c).is_none()
+}
+
+/// What of these conditions the kernel backend cannot apply, if anything: one netem + tbf on the
+/// gateway's interfaces treats both directions alike, so `rate_up`, `latency_up`, `jitter_up` and `loss_up`
+/// need the userspace shaper (which tells the directions apart by the WoT ports); netem reads its tables
+/// from iproute2's files only (not delays measured by ping); tbf has one queue (no share per node), limited
+/// in bytes or time, not packets.
+pub fn cannot_express(c: &Conditions) -> Option<&'static str> {
+    if c.rate_up_bps.is_some() || c.asymmetric() {
+        Some("a figure per direction (rate_up, latency_up, jitter_up, loss_up): netem shapes both directions alike")
+    } else if c.distribution == Distribution::Ping {
+        Some("delays measured by ping: netem reads its tables from iproute2's files only")
+    } else if c.fairness == Fairness::PerNode {
+        Some("a rate shared per node: tbf has one queue for everyone")
+    } else if matches!(c.queue, Some(QueueLimit::Packets(_))) {
+        Some("a queue limit in packets: tbf limits its queue by time or bytes (give `queue` as a duration)")
+    } else {
+        None
+    }
 }
 
 fn netem_args(c: &Conditions) -> Vec<String> {
@@ -62,7 +78,12 @@ fn netem_args(c: &Conditions) -> Vec<String> {
     a
 }
 
-fn tbf_args(rate: u64) -> Vec<String> {
+/// tbf with 0.6's burst, and its `latency`: 0.6's 20 ms, or the conditions' queue as a duration.
+fn tbf_args(rate: u64, queue: Option<QueueLimit>) -> Vec<String> {
+    let latency_ms = match queue {
+        Some(QueueLimit::Ms(ms)) => ms,
+        _ => RATE_LATENCY_NS as f64 / 1e6,
+    };
     vec![
         "tbf".into(),
         "rate".into(),
@@ -70,7 +91,7 @@ fn tbf_args(rate: u64) -> Vec<String> {
         "burst".into(),
         format!("{}b", BURST_BYTES as u64),
         "latency".into(),
-        "20ms".into(),
+        format!("{latency_ms}ms"),
     ]
 }
 
@@ -93,7 +114,7 @@ pub fn apply(dev: &str, c: &Conditions, change: bool) -> Result<(), Error> {
             .iter()
             .map(|s| s.to_string())
             .collect();
-        a.extend(tbf_args(rate));
+        a.extend(tbf_args(rate, c.queue));
         if tc(&a).is_err() && change {
             // The rate was not limited before: add the tbf now.
             a[1] = "add".into();
@@ -223,7 +244,29 @@ mod tests {
         assert!(can_express(&c));
         // netem reads its tables from iproute2's files only: measured delays go to the shaper.
         c.distribution = Distribution::Ping;
-        assert!(!can_express(&c));
+        assert!(cannot_express(&c).is_some_and(|w| w.contains("ping")));
+    }
+
+    /// A queue limit as a duration is tbf's `latency`; in packets, tbf cannot say it.
+    #[test]
+    fn a_queue_limit_is_tbfs_latency() {
+        assert!(tbf_args(1_000_000, None)
+            .join(" ")
+            .ends_with("latency 20ms"));
+        let args = tbf_args(1_000_000, Some(QueueLimit::Ms(250.0))).join(" ");
+        assert_eq!(args, "tbf rate 1000000bit burst 12500b latency 250ms");
+        let c = Conditions {
+            rate_bps: Some(1_000_000),
+            queue: Some(QueueLimit::Packets(100)),
+            ..Conditions::default()
+        };
+        assert!(cannot_express(&c).is_some_and(|w| w.contains("packets")));
+        let c = Conditions {
+            rate_bps: Some(1_000_000),
+            fairness: Fairness::PerNode,
+            ..Conditions::default()
+        };
+        assert!(cannot_express(&c).is_some_and(|w| w.contains("per node")));
     }
 
     /// Gilbert–Elliott loss maps onto netem's `loss gemodel p r 1-h 1-k`.

@@ -76,13 +76,14 @@ impl Backend {
             }
             Some(b) => (b, "asked for".to_owned()),
         };
-        if b == Backend::Kernel && !spec.all_conditions().iter().all(kernel::can_express) {
-            return Err(Error::Spec(
-                "--backend kernel: the kernel's netem shapes both directions alike, so it cannot apply rate_up, \
-                 latency_up, jitter_up or loss_up, and it has no table of delays measured by ping; use --backend \
-                 userspace (or auto)"
-                    .into(),
-            ));
+        let refused = spec
+            .all_conditions()
+            .iter()
+            .find_map(kernel::cannot_express);
+        if let (Backend::Kernel, Some(what)) = (b, refused) {
+            return Err(Error::Spec(format!(
+                "--backend kernel cannot apply {what}; use --backend userspace (or auto)"
+            )));
         }
         if b == Backend::Kernel && !kernel::has_netem() {
             return Err(Error::Spec(
@@ -96,12 +97,12 @@ impl Backend {
     /// The backend for `spec` on this machine: the kernel's when it has netem and can express every step of
     /// the conditions; the userspace shaper otherwise. Also says why.
     pub fn choose(spec: &Spec) -> (Backend, &'static str) {
-        let expressible = spec.all_conditions().iter().all(kernel::can_express);
-        if !expressible {
-            (
-                Backend::Userspace,
-                "a figure per direction (rate_up, latency_up, jitter_up, loss_up) or delays measured by ping need the userspace shaper",
-            )
+        if let Some(what) = spec
+            .all_conditions()
+            .iter()
+            .find_map(kernel::cannot_express)
+        {
+            (Backend::Userspace, what)
         } else if kernel::has_netem() {
             (Backend::Kernel, "the kernel has sch_netem")
         } else {
@@ -256,14 +257,14 @@ pub fn run_gateway(
                     next = spec.next_change(at);
                 }
                 if let Some(c) = hooks.live() {
-                    if kernel::can_express(&c) {
+                    if let Some(what) = kernel::cannot_express(&c) {
+                        // The change is refused whole (its sender, which waits to see it in force, says
+                        // it was not), never applied in part.
+                        tracing::error!(conditions = ?c, "The kernel backend cannot apply {what}; run this network's gateway with --backend userspace.");
+                    } else {
                         apply(&c)?;
                         hooks.changed(Change::Live, &current, &c);
                         current = c;
-                    } else {
-                        // One netem shapes both ways alike: the change is refused whole (its sender, which
-                        // waits to see it in force, says it was not), never applied in part.
-                        tracing::error!(conditions = ?c, "The kernel backend cannot apply a change with figures per direction (rate_up, latency_up, jitter_up, loss_up) or delays measured by ping; run this network's gateway with --backend userspace.");
                     }
                 }
                 if now >= next_tick {

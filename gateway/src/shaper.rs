@@ -9,13 +9,14 @@ use std::collections::{BinaryHeap, VecDeque};
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use wotemu_topology::model::Conditions;
+use wotemu_topology::model::{Conditions, Fairness, QueueLimit};
 
 use crate::dist;
 
 /// Token bucket size, as WoTemu 0.6's `tbf burst 100kbit`.
 pub const BURST_BYTES: f64 = 100_000.0 / 8.0;
-/// How long a packet may wait for tokens, as 0.6's `tbf latency 20ms`; more is dropped.
+/// How long a packet may wait for tokens, as 0.6's `tbf latency 20ms`; more is dropped (unless the
+/// conditions give their own `queue`).
 pub const RATE_LATENCY_NS: u64 = 20_000_000;
 /// Packets waiting in the delay line at most (netem's default limit is 1000; this is larger so that high
 /// rates with long delays are not cut by the line itself).
@@ -37,6 +38,9 @@ pub struct Pkt {
     pub id: Option<u32>,
     pub len: u32,
     pub dir: Dir,
+    /// The node it comes from (up) or goes to (down): its IPv4 address (see [`peer`]); with `fairness:
+    /// per-node`, each node's packets wait in their own queue and share the rate equally.
+    pub peer: u32,
     /// The packet's bytes, when they are needed (duplication, corruption).
     pub data: Option<Box<[u8]>>,
     /// Whether `data` was changed (a verdict must carry it).
@@ -69,14 +73,34 @@ impl Ord for Timed {
     }
 }
 
+/// One node's packets waiting for the rate (with `fairness: fifo`, every packet, in one flow).
+#[derive(Debug, Default)]
+struct Flow {
+    q: VecDeque<Pkt>,
+    bytes: u64,
+    /// Deficit round robin: the bytes the flow may still send in its turn.
+    deficit: u64,
+}
+
+/// What a flow may send per turn beyond its deficit (an Ethernet frame).
+const QUANTUM: u64 = 1514;
+
 #[derive(Debug)]
 struct Bucket {
     /// Bytes per second; `None`: not limited.
     rate: Option<f64>,
     tokens: f64,
     last_ns: u64,
-    queue: VecDeque<Pkt>,
-    queued_bytes: u64,
+    /// The packets waiting, per node (`fairness: per-node`) or all in flow 0 (`fifo`).
+    flows: std::collections::BTreeMap<u32, Flow>,
+    /// The flows with packets, in round-robin order; the first one's turn is on.
+    active: VecDeque<u32>,
+    /// Whether the first flow's turn has not started yet (its quantum not yet given).
+    fresh_turn: bool,
+    queued: usize,
+    /// The queue's limit (`None`: 0.6's), per node when the rate is shared per node.
+    limit: Option<QueueLimit>,
+    per_node: bool,
 }
 
 impl Bucket {
@@ -85,15 +109,93 @@ impl Bucket {
             rate: rate.map(|r| r as f64 / 8.0),
             tokens: BURST_BYTES,
             last_ns: 0,
-            queue: VecDeque::new(),
-            queued_bytes: 0,
+            flows: Default::default(),
+            active: VecDeque::new(),
+            fresh_turn: true,
+            queued: 0,
+            limit: None,
+            per_node: false,
         }
     }
 
-    fn limit_bytes(&self) -> u64 {
-        self.rate
-            .map(|r| (r * RATE_LATENCY_NS as f64 / 1e9 + BURST_BYTES) as u64)
-            .unwrap_or(u64::MAX)
+    fn key(&self, p: &Pkt) -> u32 {
+        if self.per_node {
+            p.peer
+        } else {
+            0
+        }
+    }
+
+    /// Whether `p` finds its queue full: the limit in packets, or in the bytes the rate sends in its time
+    /// (WoTemu 0.6's 20 ms by default) beyond a full bucket, as tbf's `latency`.
+    fn full(&self, p: &Pkt) -> bool {
+        let (n, queued) = self
+            .flows
+            .get(&self.key(p))
+            .map_or((0, 0), |f| (f.q.len(), f.bytes));
+        let bytes = |ms: f64| {
+            self.rate
+                .map(|r| (r * ms / 1e3 + BURST_BYTES) as u64)
+                .unwrap_or(u64::MAX)
+        };
+        let len = u64::from(p.len);
+        match self.limit {
+            Some(QueueLimit::Packets(max)) => n >= max as usize,
+            Some(QueueLimit::Ms(ms)) => queued + len > bytes(ms),
+            None => queued + len > bytes(RATE_LATENCY_NS as f64 / 1e6),
+        }
+    }
+
+    fn push(&mut self, p: Pkt) {
+        let k = self.key(&p);
+        let f = self.flows.entry(k).or_default();
+        if f.q.is_empty() {
+            self.active.push_back(k);
+        }
+        f.bytes += u64::from(p.len);
+        self.queued += 1;
+        f.q.push_back(p);
+    }
+
+    /// The size of the packet that goes next, if any waits.
+    fn next_len(&self) -> Option<u32> {
+        let k = self.active.front()?;
+        self.flows.get(k)?.q.front().map(|p| p.len)
+    }
+
+    /// The next packet the tokens let go, flows taking turns (deficit round robin: each turn gives a flow
+    /// a quantum of bytes, so each node gets an equal share of the rate whatever its packets' sizes).
+    fn pop_ready(&mut self) -> Option<Pkt> {
+        loop {
+            let k = *self.active.front()?;
+            let f = self.flows.get_mut(&k)?;
+            let len = u64::from(f.q.front()?.len);
+            if f.deficit < len {
+                if self.fresh_turn {
+                    f.deficit += QUANTUM.max(len);
+                    self.fresh_turn = false;
+                } else {
+                    self.active.rotate_left(1);
+                    self.fresh_turn = true;
+                }
+                continue;
+            }
+            // A packet larger than the bucket still goes when the bucket is full.
+            if self.tokens < (len as f64).min(BURST_BYTES) {
+                return None;
+            }
+            self.tokens -= len as f64;
+            f.deficit -= len;
+            let p = f.q.pop_front()?;
+            f.bytes -= len;
+            self.queued -= 1;
+            if f.q.is_empty() {
+                self.flows.remove(&k);
+                self.active.pop_front();
+                self.fresh_turn = true;
+            }
+            return Some(p);
+        }
     }
 
     fn refill(&mut self, now: u64) {
@@ -117,7 +219,7 @@ pub struct Stats {
     pub reordered: u64,
     /// Dropped because the delay line was full.
     pub dropped_delay_full: u64,
-    /// Dropped because a packet would have waited more than the rate limit's latency for tokens.
+    /// Dropped because the rate limit's queue was full (its `queue` limit, else 20 ms of the rate).
     pub dropped_rate: u64,
     /// The same per direction (index: [`Dir`] as usize).
     pub by_dir: [DirStats; 2],
@@ -130,7 +232,7 @@ pub struct DirStats {
     pub forwarded: u64,
     pub bytes_forwarded: u64,
     pub lost: u64,
-    /// Dropped because a packet would have waited more than the rate limit's latency for tokens.
+    /// Dropped because the rate limit's queue was full (its `queue` limit, else 20 ms of the rate).
     pub dropped_rate: u64,
     /// Dropped because the delay line was full (the shaper could not keep up).
     pub dropped_overflow: u64,
@@ -201,6 +303,11 @@ impl Shaper {
         self.c = c;
         self.buckets[1].rate = c.rate_bps.map(|r| r as f64 / 8.0);
         self.buckets[0].rate = c.rate_up_bps.map(|r| r as f64 / 8.0);
+        for b in &mut self.buckets {
+            b.limit = c.queue;
+            // Packets already waiting stay in their flow; new ones go by the new rule.
+            b.per_node = c.fairness == Fairness::PerNode;
+        }
     }
 
     /// Whether packets' bytes are needed (to copy or change them).
@@ -328,34 +435,24 @@ impl Shaper {
                 emit(p, true);
                 continue;
             }
-            if bucket.queued_bytes + p.len as u64 > bucket.limit_bytes() {
+            if bucket.full(&p) {
                 self.stats.dropped_rate += 1;
                 self.stats.by_dir[p.dir as usize].dropped_rate += 1;
                 emit(p, false);
                 continue;
             }
-            bucket.queued_bytes += p.len as u64;
-            bucket.queue.push_back(p);
+            bucket.push(p);
         }
         for b in 0..2 {
             let bucket = &mut self.buckets[b];
             bucket.refill(now);
-            while let Some(p) = bucket.queue.front() {
-                let len = p.len as f64;
-                // A packet larger than the bucket still goes when the bucket is full.
-                if bucket.tokens >= len.min(BURST_BYTES) {
-                    bucket.tokens -= len;
-                    let p = bucket.queue.pop_front().expect("front");
-                    bucket.queued_bytes -= p.len as u64;
-                    self.stats.forwarded += 1;
-                    self.stats.bytes_forwarded += p.len as u64;
-                    let ds = &mut self.stats.by_dir[p.dir as usize];
-                    ds.forwarded += 1;
-                    ds.bytes_forwarded += p.len as u64;
-                    emit(p, true);
-                } else {
-                    break;
-                }
+            while let Some(p) = bucket.pop_ready() {
+                self.stats.forwarded += 1;
+                self.stats.bytes_forwarded += p.len as u64;
+                let ds = &mut self.stats.by_dir[p.dir as usize];
+                ds.forwarded += 1;
+                ds.bytes_forwarded += p.len as u64;
+                emit(p, true);
             }
         }
     }
@@ -364,8 +461,8 @@ impl Shaper {
     pub fn next_ns(&self) -> Option<u64> {
         let mut next = self.line.peek().map(|Reverse(t)| t.0);
         for b in &self.buckets {
-            if let (Some(r), Some(p)) = (b.rate, b.queue.front()) {
-                let need = (p.len as f64).min(BURST_BYTES) - b.tokens;
+            if let (Some(r), Some(len)) = (b.rate, b.next_len()) {
+                let need = f64::from(len).min(BURST_BYTES) - b.tokens;
                 let at = b.last_ns + ((need.max(0.0) / r) * 1e9).ceil() as u64;
                 next = Some(next.map_or(at, |n| n.min(at)));
             }
@@ -386,7 +483,7 @@ impl Shaper {
             n[t.2.dir as usize] += 1;
         }
         for b in &self.buckets {
-            for p in &b.queue {
+            for p in b.flows.values().flat_map(|f| &f.q) {
                 n[p.dir as usize] += 1;
             }
         }
@@ -395,8 +492,22 @@ impl Shaper {
 
     /// Packets waiting.
     pub fn backlog(&self) -> usize {
-        self.line.len() + self.buckets.iter().map(|b| b.queue.len()).sum::<usize>()
+        self.line.len() + self.buckets.iter().map(|b| b.queued).sum::<usize>()
     }
+}
+
+/// The node of an IP packet: its source when it goes up, its destination when it goes down (IPv4: the
+/// address; IPv6: the address's last 32 bits); 0 when the header is too short.
+pub fn peer(ip: &[u8], dir: Dir) -> u32 {
+    let at = match (ip.first().map(|b| b >> 4), dir) {
+        (Some(4), Dir::Up) => 12,
+        (Some(4), Dir::Down) => 16,
+        (Some(6), Dir::Up) => 20,
+        (Some(6), Dir::Down) => 36,
+        _ => return 0,
+    };
+    ip.get(at..at + 4)
+        .map_or(0, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
 }
 
 /// The direction of an IP packet: towards one of `ports` is up; anything else is down.
@@ -428,6 +539,7 @@ mod tests {
             id: Some(id),
             len,
             dir: Dir::Down,
+            peer: 0,
             data: Some(vec![0u8; len as usize].into()),
             corrupted: false,
             arrived_ns: 0,
@@ -457,6 +569,137 @@ mod tests {
             });
         }
         out
+    }
+
+    /// A queue limit (packets, or the time its bytes take at the rate) drops a packet exactly when the
+    /// queue it arrives at is full, and only then; twice the rate offered loses about half.
+    #[test]
+    fn a_queue_limit_drops_exactly_when_the_queue_is_full() {
+        for limit in [QueueLimit::Packets(10), QueueLimit::Ms(100.0)] {
+            let c = Conditions {
+                rate_bps: Some(800_000),
+                queue: Some(limit),
+                ..Default::default()
+            };
+            let mut s = Shaper::new(c, 1);
+            let mut drops = 0;
+            // 1000-byte packets every 5 ms: 200 kB/s offered to 100 kB/s.
+            for i in 0..1000u32 {
+                let now = u64::from(i) * 5_000_000;
+                while let Some(t) = s.next_ns().filter(|t| *t < now) {
+                    s.poll(t, |_, _| {});
+                }
+                let (n, bytes) = s.buckets[1]
+                    .flows
+                    .get(&0)
+                    .map_or((0, 0), |f| (f.q.len(), f.bytes));
+                let full = match limit {
+                    QueueLimit::Packets(max) => n >= max as usize,
+                    QueueLimit::Ms(ms) => {
+                        bytes + 1000 > (100_000.0 * ms / 1e3 + BURST_BYTES) as u64
+                    }
+                };
+                s.admit(now, pkt(i, 1000));
+                let mut dropped = false;
+                s.poll(now, |_, ok| dropped |= !ok);
+                assert_eq!(
+                    dropped, full,
+                    "{limit:?}: packet {i} with {n} packets ({bytes} B) queued"
+                );
+                drops += u32::from(dropped);
+            }
+            assert!(
+                (450..=550).contains(&drops),
+                "{limit:?}: {drops} of 1000 dropped"
+            );
+            assert_eq!(u64::from(drops), s.stats.dropped_rate);
+        }
+    }
+
+    /// Two nodes on a 100 kB/s link: a bulk one offering 300 kB/s and a second one. `fifo`: one line, so
+    /// the rate goes in proportion to what each offers and the second waits behind the bulk (the queue's
+    /// 200 ms); `per-node`: each gets half (or what it asks, when less) and the small flow does not wait.
+    #[test]
+    fn fairness_shares_the_rate_per_node_or_in_one_line() {
+        let offered = |c: Conditions, small_gap_ns: u64| {
+            let mut s = Shaper::new(c, 1);
+            let (mut bytes, mut wait_ms, mut all2) = ([0u64; 3], Vec::new(), 0u64);
+            // Poisson arrivals (evenly spaced ones lock onto the bucket's departures).
+            let mut rng = SmallRng::seed_from_u64(5);
+            let mut arrivals: Vec<(u64, u32)> = Vec::new();
+            for (peer, gap) in [(1, 3_333_333.0), (2, small_gap_ns as f64)] {
+                let mut t = 0.0;
+                while t < 10e9 {
+                    t += -gap * (1.0 - rng.random::<f64>()).ln();
+                    arrivals.push((t as u64, peer));
+                }
+            }
+            arrivals.sort();
+            let asked = arrivals.iter().filter(|a| a.1 == 2).count() as u64 * 1000;
+            let mut take = |p: Pkt, ok: bool, now: u64| {
+                if ok {
+                    // The shares over the 10 s offered; all of the second flow's, after them too.
+                    if now < 10_000_000_000 {
+                        bytes[p.peer as usize] += u64::from(p.len);
+                    }
+                    all2 += u64::from(p.peer == 2) * u64::from(p.len);
+                    if p.peer == 2 && now > 1_000_000_000 {
+                        wait_ms.push((now - p.arrived_ns) as f64 / 1e6);
+                    }
+                }
+            };
+            for (i, (at, peer)) in arrivals.into_iter().enumerate() {
+                while let Some(t) = s.next_ns().filter(|t| *t < at) {
+                    s.poll(t, |p, ok| take(p, ok, t));
+                }
+                let mut p = pkt(i as u32, 1000);
+                p.peer = peer;
+                s.admit(at, p);
+                s.poll(at, |p, ok| take(p, ok, at));
+            }
+            while let Some(t) = s.next_ns() {
+                s.poll(t, |p, ok| take(p, ok, t));
+            }
+            wait_ms.sort_by(f64::total_cmp);
+            let median = wait_ms[wait_ms.len() / 2];
+            let all_delivered = all2 == asked;
+            (
+                bytes[1] as f64 / 10.0,
+                bytes[2] as f64 / 10.0,
+                median,
+                all_delivered,
+            )
+        };
+        let mut c = Conditions {
+            rate_bps: Some(800_000),
+            queue: Some(QueueLimit::Ms(200.0)),
+            ..Default::default()
+        };
+        // Both saturating (the second offers 120 kB/s).
+        let (bulk, other, wait, _) = offered(c, 8_333_333);
+        assert!(
+            (bulk / (bulk + other) - 300.0 / 420.0).abs() < 0.05,
+            "fifo: {bulk} / {other}"
+        );
+        assert!(
+            wait > 150.0,
+            "fifo: the second flow waits behind the bulk: {wait} ms"
+        );
+        c.fairness = Fairness::PerNode;
+        let (bulk, other, ..) = offered(c, 8_333_333);
+        for got in [bulk, other] {
+            assert!(
+                (got - 50_000.0).abs() < 2_500.0,
+                "per-node: {bulk} / {other}"
+            );
+        }
+        // A small flow (10 kB/s) beside the bulk one: it gets all it asks, after one bulk packet at most.
+        let (bulk, other, wait, all) = offered(c, 100_000_000);
+        assert!(all && bulk > 85_000.0, "{bulk} / {other}");
+        assert!(
+            wait < 30.0,
+            "per-node: the small flow waits for the packet in service at most (10 ms each), not behind the bulk: {wait} ms"
+        );
     }
 
     #[test]
@@ -682,6 +925,7 @@ mod props {
                 id: Some(i),
                 len: 100,
                 dir: if i % 2 == 0 { Dir::Up } else { Dir::Down },
+                peer: 0,
                 data: None,
                 corrupted: false,
                 arrived_ns: 0,
@@ -724,6 +968,7 @@ mod props {
                     id: Some(i),
                     len: 100,
                     dir: Dir::Down,
+                    peer: 0,
                     data: None,
                     corrupted: false,
                     arrived_ns: 0,
@@ -787,6 +1032,7 @@ mod props {
                     id: Some(i),
                     len: 100,
                     dir: if i % 2 == 0 { Dir::Up } else { Dir::Down },
+                    peer: 0,
                     data: Some(vec![0u8; 100].into_boxed_slice()),
                     corrupted: false,
                     arrived_ns: 0,
@@ -865,6 +1111,7 @@ mod props {
                     id: Some(1),
                     len,
                     dir: if up { Dir::Up } else { Dir::Down },
+                peer: 0,
                     data: None,
                     corrupted: false,
                     arrived_ns: 0,

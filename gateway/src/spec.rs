@@ -3,7 +3,7 @@
 //! fields `rate_up`, `loss`, `duplicate`, `corrupt`, `reorder` and a `schedule` of steps with `at`/`for` ms).
 
 use serde_json::Value;
-use wotemu_topology::model::{Conditions, Distribution, TracePoint};
+use wotemu_topology::model::{Conditions, Distribution, Fairness, QueueLimit, TracePoint};
 use wotemu_topology::units;
 
 use crate::Error;
@@ -366,6 +366,16 @@ fn conditions(v: &Value) -> Result<Conditions, Error> {
             }
         },
         correlation_pct: percent(v, "correlation")?,
+        queue: queue(v)?,
+        fairness: match v.get("fairness") {
+            None | Some(Value::Null) => Fairness::Fifo,
+            Some(Value::String(s)) => Fairness::parse(s).map_err(Error::Spec)?,
+            Some(other) => {
+                return Err(Error::Spec(format!(
+                    "`fairness`: {other} is not fifo or per-node"
+                )))
+            }
+        },
     };
     // A table that cannot be read is an error now, not a shaper silently drawing normal delays.
     crate::dist::table(c.distribution)?;
@@ -406,6 +416,34 @@ fn conditions(v: &Value) -> Result<Conditions, Error> {
         ));
     }
     Ok(c)
+}
+
+/// `queue_packets` (a whole number ≥ 1) or `queue_ms` (> 0).
+fn queue(v: &Value) -> Result<Option<QueueLimit>, Error> {
+    let packets = v.get("queue_packets").filter(|x| !x.is_null());
+    let ms = v.get("queue_ms").filter(|x| !x.is_null());
+    match (packets, ms) {
+        (None, None) => Ok(None),
+        (Some(n), None) => n
+            .as_u64()
+            .filter(|n| (1..=u64::from(u32::MAX)).contains(n))
+            .map(|n| Some(QueueLimit::Packets(n as u32)))
+            .ok_or_else(|| {
+                Error::Spec(format!(
+                    "`queue_packets` must be a whole number ≥ 1, not {n}"
+                ))
+            }),
+        (None, Some(t)) => t
+            .as_f64()
+            .filter(|t| *t > 0.0 && t.is_finite())
+            .map(|t| Some(QueueLimit::Ms(t)))
+            .ok_or_else(|| {
+                Error::Spec(format!("`queue_ms` must be a time in ms above 0, not {t}"))
+            }),
+        (Some(_), Some(_)) => Err(Error::Spec(
+            "give `queue_packets` or `queue_ms`, not both".into(),
+        )),
+    }
 }
 
 /// `loss_gilbert`: `[p, r, h, k]`, percentages (see [`wotemu_topology::model::Gilbert`]).
@@ -541,6 +579,11 @@ mod props {
             gilbert in proptest::option::of([0u32..10_000, 0u32..10_000, 0u32..10_000, 0u32..10_000]),
             distribution in 0usize..4,
             correlation in 0u32..10_000,
+            per_node in proptest::bool::ANY,
+            queue in proptest::option::of(prop_oneof![
+                (1u32..100_000).prop_map(QueueLimit::Packets),
+                (1u32..100_000).prop_map(|t| QueueLimit::Ms(f64::from(t) / 4.0)),
+            ]),
         ) {
             let c = Conditions {
                 latency_ms: f64::from(latency) / 4.0,
@@ -563,6 +606,8 @@ mod props {
                 // (Measured delays need their quantiles beside the conditions: their own test.)
                 distribution: Distribution::ALL[distribution],
                 correlation_pct: f64::from(correlation) / 100.0,
+                queue,
+                fairness: if per_node { Fairness::PerNode } else { Fairness::Fifo },
             };
             let json = serde_json::Value::Object(wotemu_topology::compose::conditions_object(&c)).to_string();
             let back = Spec::from_json(&json).unwrap();

@@ -375,6 +375,7 @@ fn take_in(
                 id: Some(p.id),
                 len: p.len,
                 dir,
+                peer: crate::shaper::peer(p.payload, dir),
                 data,
                 corrupted: false,
                 arrived_ns: 0,

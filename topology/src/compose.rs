@@ -705,6 +705,18 @@ pub fn conditions_object(c: &crate::model::Conditions) -> Map<String, Value> {
     if c.correlation_pct > 0.0 {
         m.insert("correlation".into(), json!(c.correlation_pct));
     }
+    if !c.fairness.is_fifo() {
+        m.insert("fairness".into(), json!(c.fairness.name()));
+    }
+    match c.queue {
+        Some(crate::model::QueueLimit::Packets(n)) => {
+            m.insert("queue_packets".into(), json!(n));
+        }
+        Some(crate::model::QueueLimit::Ms(ms)) => {
+            m.insert("queue_ms".into(), json!(ms));
+        }
+        None => {}
+    }
     m
 }
 

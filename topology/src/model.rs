@@ -416,6 +416,85 @@ pub struct Conditions {
     /// draw behind the delay is this share of the last one's).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub correlation_pct: f64,
+    /// How much may wait for the rate in each direction; beyond it packets are dropped (the rate limit's
+    /// overflow). `None`: WoTemu 0.6's, 20 ms of the rate (its tbf's `latency 20ms`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue: Option<QueueLimit>,
+    /// How the nodes share the rate: one line for all (`fifo`, WoTemu 0.6's), or a queue and an equal share
+    /// each (`per-node`, as a cellular cell schedules its users).
+    #[serde(default, skip_serializing_if = "Fairness::is_fifo")]
+    pub fairness: Fairness,
+}
+
+/// How the nodes of a network share its rate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Fairness {
+    /// One queue for everyone: a bulk flow delays the others (bufferbloat).
+    #[default]
+    Fifo,
+    /// A queue per node, served in turns: each gets an equal share of the rate.
+    PerNode,
+}
+
+impl Fairness {
+    pub fn parse(s: &str) -> Result<Fairness, String> {
+        match s {
+            "fifo" => Ok(Fairness::Fifo),
+            "per-node" => Ok(Fairness::PerNode),
+            _ => Err(format!("unknown fairness `{s}`: give fifo or per-node")),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Fairness::Fifo => "fifo",
+            Fairness::PerNode => "per-node",
+        }
+    }
+
+    pub fn is_fifo(&self) -> bool {
+        *self == Fairness::Fifo
+    }
+}
+
+/// A queue's limit: packets, or the time its bytes take at the rate.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum QueueLimit {
+    Packets(u32),
+    Ms(f64),
+}
+
+impl QueueLimit {
+    /// `100` (packets) or a duration (`200ms`).
+    pub fn parse(s: &str) -> Result<QueueLimit, String> {
+        let s = s.trim();
+        let packets = s
+            .strip_suffix("packets")
+            .or_else(|| s.strip_suffix('p'))
+            .unwrap_or(s);
+        if let Ok(n) = packets.trim().parse::<u32>() {
+            return match n {
+                0 => Err("a queue of 0 packets drops everything; give at least 1".into()),
+                n => Ok(QueueLimit::Packets(n)),
+            };
+        }
+        match crate::units::parse_duration_ms(s) {
+            Ok(ms) if ms > 0.0 && ms.is_finite() => Ok(QueueLimit::Ms(ms)),
+            _ => Err(format!(
+                "`{s}` is not a queue limit: give packets (`100`) or a duration (`200ms`)"
+            )),
+        }
+    }
+
+    /// As a person writes it: `100 packets`, `200ms`.
+    pub fn describe(&self) -> String {
+        match self {
+            QueueLimit::Packets(n) => format!("{n} packets"),
+            QueueLimit::Ms(ms) => crate::units::format_ms(*ms),
+        }
+    }
 }
 
 fn is_zero(v: &f64) -> bool {
@@ -613,6 +692,12 @@ pub struct ConditionsEdit {
     /// How much each packet's jitter follows the previous one's (e.g. 25%).
     #[cfg_attr(feature = "clap", arg(long))]
     pub correlation: Option<String>,
+    /// How much may wait for the rate in each direction: packets (`100`) or a duration (`200ms`).
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub queue: Option<String>,
+    /// How the nodes share the rate: fifo (one line) or per-node (an equal share each).
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub fairness: Option<String>,
 }
 
 /// A value of a [`ConditionsEdit`] that cannot be used: the flag (`delay`, `conditions`, …) and why.
@@ -681,6 +766,12 @@ impl ConditionsEdit {
                         ),
                     })?,
             };
+        }
+        if let Some(v) = &self.queue {
+            c.queue = Some(QueueLimit::parse(v).map_err(err("queue"))?);
+        }
+        if let Some(v) = &self.fairness {
+            c.fairness = Fairness::parse(v).map_err(err("fairness"))?;
         }
         let loss = if gilbert.is_some() { &None } else { &self.loss };
         for (flag, v, dst) in [

@@ -240,6 +240,8 @@ pub struct RawConditions {
     pub loss_up: Option<Scalar>,
     pub distribution: Option<RawDistribution>,
     pub correlation: Option<Scalar>,
+    pub queue: Option<Scalar>,
+    pub fairness: Option<String>,
 }
 
 /// Defines a struct with the condition fields (serde's `flatten` cannot be combined with
@@ -295,6 +297,14 @@ macro_rules! with_conditions {
             /// How much each packet's jitter follows the previous one's, percent (netem's correlation).
             #[serde(default, skip_serializing_if = "Option::is_none")]
             pub correlation: Option<Scalar>,
+            /// How much may wait for the rate in each direction, beyond which packets are dropped: packets
+            /// (`100`) or a duration (`200ms`); by default 20 ms of the rate, as WoTemu 0.6.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub queue: Option<Scalar>,
+            /// How the nodes share the rate: `fifo` (one line, WoTemu 0.6's) or `per-node` (an equal share
+            /// each, as a cellular cell schedules its users).
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub fairness: Option<String>,
         }
 
         impl $name {
@@ -315,6 +325,8 @@ macro_rules! with_conditions {
                     loss_up: self.loss_up.clone(),
                     distribution: self.distribution.clone(),
                     correlation: self.correlation.clone(),
+                    queue: self.queue.clone(),
+                    fairness: self.fairness.clone(),
                 }
             }
         }

@@ -1651,6 +1651,36 @@ fn conditions(
     if let Some(v) = &raw.correlation {
         c.correlation_pct = percent(p, &at.key("correlation"), v);
     }
+    if let Some(v) = &raw.fairness {
+        match crate::model::Fairness::parse(v) {
+            Ok(f) => c.fairness = f,
+            Err(e) => p.error(
+                Kind::BadValue,
+                &at.key("fairness"),
+                e,
+                Some("leave it out for one line (fifo)".into()),
+            ),
+        }
+    }
+    if let Some(v) = &raw.queue {
+        match crate::model::QueueLimit::parse(&v.0) {
+            Ok(q) => c.queue = Some(q),
+            Err(e) => p.error(
+                Kind::BadValue,
+                &at.key("queue"),
+                e,
+                Some("e.g. `queue: 100` or `queue: 200ms`".into()),
+            ),
+        }
+        if c.rate_bps.is_none() && c.rate_up_bps.is_none() {
+            p.error(
+                Kind::BadValue,
+                &at.key("queue"),
+                "a queue limit without a rate: packets wait (and a queue forms) only where a rate limits them",
+                Some("set `rate` (or a preset with one), or leave out `queue`".into()),
+            );
+        }
+    }
     if c.reorder_pct > 0.0 && c.latency_ms == 0.0 {
         p.error(
             Kind::ReorderWithoutLatency,

@@ -918,3 +918,51 @@ fn fidelity_judges_the_quantiles_of_delay_distributions() {
         stderr(&o)
     );
 }
+
+/// `wotemu fidelity --fairness per-node`: two nodes sending up at once at 3× and 1.2× a 2 Mbit/s rate get
+/// 1 Mbit/s ± 10 % each, and a small flow's round trips beside a bulk upload do not wait behind it; with
+/// one line and `--queue 100ms`, the small flow's round trips rise by the full queue's drain time at each
+/// of the two crossings of the shared bucket (2 × (100 ms + the burst's 50 ms)), measured within 25 %.
+#[test]
+fn fidelity_measures_how_the_rate_is_shared() {
+    let figures = |extra: &[&str]| -> Value {
+        let o = wotemu()
+            .args([
+                "fidelity", "--json", "--seed", "3", "--delay", "10ms", "--rate", "2mbit",
+            ])
+            .args(extra)
+            .output()
+            .unwrap();
+        serde_json::from_str(&stdout(&o))
+            .unwrap_or_else(|e| panic!("{extra:?}: {e}: {}\n{}", stdout(&o), stderr(&o)))
+    };
+    let fig = |v: &Value, name: &str| -> Value {
+        v["figures"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["name"] == name)
+            .unwrap_or_else(|| panic!("no {name} in {v:#}"))
+            .clone()
+    };
+    let v = figures(&["--fairness", "per-node"]);
+    assert_eq!(v["conditions"]["fairness"], "per-node", "{v:#}");
+    for name in ["share_a", "share_b", "bulk_rtt_rise"] {
+        assert_eq!(fig(&v, name)["pass"], true, "{name}: {v:#}");
+    }
+    assert_eq!(fig(&v, "share_a")["configured"], 1_000_000.0);
+    let v = figures(&["--queue", "100ms"]);
+    let rise = fig(&v, "bulk_rtt_rise");
+    assert_eq!(rise["configured"], 300.0, "{v:#}");
+    assert_eq!(rise["pass"], true, "{v:#}");
+    // One line: the bulk sender gets more than half.
+    let (a, b) = (
+        fig(&v, "share_a")["measured"].as_f64().unwrap(),
+        fig(&v, "share_b")["measured"].as_f64().unwrap(),
+    );
+    assert!(
+        a > 1.3 * b,
+        "fifo shares in proportion to what is offered: {a} / {b}"
+    );
+    assert!(fig(&v, "share_a")["pass"].is_null());
+}

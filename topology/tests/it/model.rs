@@ -511,3 +511,74 @@ def topology():
         "{text}"
     );
 }
+
+/// Queue limits (packets or a duration) and fairness (fifo or per-node), in the gateway's JSON; refused at
+/// their line when they are not one of those, or (a queue) where no rate makes one.
+#[test]
+fn queue_limits_resolve_compose_and_are_checked() {
+    use wotemu_topology::model::QueueLimit;
+    let doc = |net: &str| {
+        format!("networks:\n  radio: {net}\nnodes:\n  x:\n    app: {{path: clock}}\n    networks: [radio]\n")
+    };
+    for (net, want, key) in [
+        (
+            "{conditions: lte, queue: 100}",
+            QueueLimit::Packets(100),
+            "queue_packets",
+        ),
+        (
+            "{rate: 1mbit, queue: 250ms}",
+            QueueLimit::Ms(250.0),
+            "queue_ms",
+        ),
+    ] {
+        let t = from_yaml_str(Path::new("t.yml"), &doc(net))
+            .unwrap()
+            .topology;
+        let n = t.network("radio").unwrap();
+        assert_eq!(n.conditions.queue, Some(want), "{net}");
+        let json = wotemu_topology::compose::conditions_json(n);
+        assert!(json[key].is_number(), "{net}: {json}");
+    }
+    let t = from_yaml_str(
+        Path::new("t.yml"),
+        &doc("{conditions: lte, fairness: per-node}"),
+    )
+    .unwrap()
+    .topology;
+    let n = t.network("radio").unwrap();
+    assert_eq!(
+        n.conditions.fairness,
+        wotemu_topology::model::Fairness::PerNode
+    );
+    assert_eq!(
+        wotemu_topology::compose::conditions_json(n)["fairness"],
+        "per-node"
+    );
+    let e = from_yaml_str(
+        Path::new("t.yml"),
+        &doc("{conditions: lte, fairness: fair}"),
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string().contains("give fifo or per-node") && e.to_string().contains("t.yml:2"),
+        "{e}"
+    );
+    for (net, expect) in [
+        ("{rate: 1mbit, queue: 0}", "drops everything"),
+        (
+            "{rate: 1mbit, queue: lots}",
+            "give packets (`100`) or a duration",
+        ),
+        (
+            "{latency: 10ms, queue: 100}",
+            "a queue limit without a rate",
+        ),
+    ] {
+        let e = from_yaml_str(Path::new("t.yml"), &doc(net)).unwrap_err();
+        let d = e.diagnostics().first().cloned().expect("a located problem");
+        assert_eq!(d.path, "networks.radio.queue", "{net}: {e}");
+        assert_eq!(d.location.map(|l| l.line), Some(2), "{net}: {e}");
+        assert!(e.to_string().contains(expect), "{net}: {e}");
+    }
+}

@@ -615,6 +615,20 @@ impl Gilbert {
     pub fn mean_burst(&self) -> Option<f64> {
         (self.h_pct >= 100.0 && self.k_pct <= 0.0 && self.r_pct > 0.0).then(|| 100.0 / self.r_pct)
     }
+
+    /// Losses of `loss_pct` on average, each packet's fate following the last one's by `correlation_pct`: a
+    /// lost packet is followed by a loss with p + ρ(1 − p), a delivered one with p(1 − ρ). (netem's own
+    /// `loss P C%` correlates the uniform numbers instead, which loses less than P; this chain keeps P and
+    /// maps exactly onto netem's `gemodel`.)
+    pub fn correlated(loss_pct: f64, correlation_pct: f64) -> Gilbert {
+        let (p, rho) = (loss_pct / 100.0, correlation_pct / 100.0);
+        Gilbert {
+            p_pct: 100.0 * p * (1.0 - rho),
+            r_pct: 100.0 * (1.0 - p) * (1.0 - rho),
+            h_pct: 100.0,
+            k_pct: 0.0,
+        }
+    }
 }
 
 impl Conditions {
@@ -692,6 +706,9 @@ pub struct ConditionsEdit {
     /// How much each packet's jitter follows the previous one's (e.g. 25%).
     #[cfg_attr(feature = "clap", arg(long))]
     pub correlation: Option<String>,
+    /// How much each packet's loss follows the last one's (e.g. 50%), the average loss kept.
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub loss_correlation: Option<String>,
     /// How much may wait for the rate in each direction: packets (`100`) or a duration (`200ms`).
     #[cfg_attr(feature = "clap", arg(long))]
     pub queue: Option<String>,
@@ -784,6 +801,18 @@ impl ConditionsEdit {
             if let Some(v) = v {
                 *dst = units::parse_percent(v).map_err(err(flag))?;
             }
+        }
+        if let Some(v) = &self.loss_correlation {
+            let rho = units::parse_percent(v).map_err(err("loss-correlation"))?;
+            if c.loss_gilbert.is_some() && self.loss.is_some() {
+                return Err(EditError {
+                    flag: "loss-correlation",
+                    message: "give it with a percentage --loss, not a gilbert model".into(),
+                });
+            }
+            let mean = c.loss_gilbert.map_or(c.loss_pct, |g| g.mean_loss_pct());
+            c.loss_gilbert = Some(Gilbert::correlated(mean, rho));
+            c.loss_pct = 0.0;
         }
         Ok(c)
     }

@@ -242,6 +242,7 @@ pub struct RawConditions {
     pub correlation: Option<Scalar>,
     pub queue: Option<Scalar>,
     pub fairness: Option<String>,
+    pub loss_correlation: Option<Scalar>,
 }
 
 /// Defines a struct with the condition fields (serde's `flatten` cannot be combined with
@@ -305,6 +306,10 @@ macro_rules! with_conditions {
             /// each, as a cellular cell schedules its users).
             #[serde(default, skip_serializing_if = "Option::is_none")]
             pub fairness: Option<String>,
+            /// How much each packet's loss follows the last one's, percent: losses come in runs, the average
+            /// `loss` kept (a Gilbert–Elliott chain: runs of 1 / ((1 − loss)(1 − correlation)) on average).
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub loss_correlation: Option<Scalar>,
         }
 
         impl $name {
@@ -327,6 +332,7 @@ macro_rules! with_conditions {
                     correlation: self.correlation.clone(),
                     queue: self.queue.clone(),
                     fairness: self.fairness.clone(),
+                    loss_correlation: self.loss_correlation.clone(),
                 }
             }
         }

@@ -1681,6 +1681,28 @@ fn conditions(
             );
         }
     }
+    if let Some(v) = &raw.loss_correlation {
+        let rho = percent(p, &at.key("loss_correlation"), v);
+        if matches!(raw.loss, Some(crate::raw::RawLoss::Model(_))) {
+            p.error(
+                Kind::BadValue,
+                &at.key("loss_correlation"),
+                "`loss_correlation` with a `gilbert` loss: the model already says how losses follow each other",
+                Some("give `loss` as a percentage, or leave out `loss_correlation`".into()),
+            );
+        } else if c.loss_up_pct.is_some() {
+            p.error(
+                Kind::BadValue,
+                &at.key("loss_correlation"),
+                "`loss_correlation` with `loss_up`: correlated losses apply to both directions alike",
+                Some("leave out one of them".into()),
+            );
+        } else {
+            let mean = c.loss_gilbert.map_or(c.loss_pct, |g| g.mean_loss_pct());
+            c.loss_gilbert = Some(crate::model::Gilbert::correlated(mean, rho));
+            c.loss_pct = 0.0;
+        }
+    }
     if c.reorder_pct > 0.0 && c.latency_ms == 0.0 {
         p.error(
             Kind::ReorderWithoutLatency,

@@ -833,6 +833,35 @@ fn fidelity_measures_bursts_of_loss() {
     assert_eq!(find("loss")["pass"], true, "{v:#}");
     // (The round trips' figures depend on the machine's load: other tests run beside this one.)
     assert!(matches!(o.status.code(), Some(0 | 1)), "{}", stderr(&o));
+
+    // Correlated losses: 5 % on average, each following the last by 60 %: runs of 1 / (0.95 × 0.4).
+    let o = wotemu()
+        .args(["fidelity", "--json", "--delay", "5ms", "--seed", "9"])
+        .args(["--loss", "5%", "--loss-correlation", "60%"])
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_str(&stdout(&o))
+        .unwrap_or_else(|e| panic!("{e}: {}\n{}", stdout(&o), stderr(&o)));
+    let fig = |p: &str| {
+        v["figures"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["name"] == p)
+            .cloned()
+    };
+    let burst = fig("loss_burst_mean").unwrap_or_else(|| panic!("{v:#}"));
+    assert!(
+        (burst["configured"].as_f64().unwrap() - 1.0 / 0.38).abs() < 1e-6,
+        "{v:#}"
+    );
+    assert_eq!(burst["pass"], true, "{v:#}");
+    let loss = fig("loss").unwrap();
+    assert!(
+        (loss["configured"].as_f64().unwrap() - 5.0).abs() < 1e-6,
+        "{v:#}"
+    );
+    assert_eq!(loss["pass"], true, "{v:#}");
 }
 
 /// `wotemu fidelity --distribution pareto|paretonormal|ping:FILE`: the round trip's p50, p90 and p99 are

@@ -370,6 +370,30 @@ fn bursty_loss_and_asymmetric_figures_resolve_and_are_checked() {
         let d = e.diagnostics().first().cloned();
         (e.to_string(), d)
     };
+    // Correlated losses keep their average and come in runs: a Gilbert–Elliott chain.
+    let t = from_yaml_str(
+        Path::new("t.yml"),
+        &doc("{loss: 2%, loss_correlation: 50%}"),
+    )
+    .unwrap()
+    .topology;
+    let g = t
+        .network("radio")
+        .unwrap()
+        .conditions
+        .loss_gilbert
+        .expect("a chain");
+    assert!((g.mean_loss_pct() - 2.0).abs() < 1e-9, "{g:?}");
+    assert!(
+        (g.mean_burst().unwrap() - 1.0 / (0.98 * 0.5)).abs() < 1e-9,
+        "{g:?}"
+    );
+    let (text, d) = refused("{loss: {gilbert: {p: 1%, r: 25%}}, loss_correlation: 20%}");
+    assert_eq!(
+        d.expect("a problem").path,
+        "networks.radio.loss_correlation",
+        "{text}"
+    );
     let (text, _) = refused("{loss: {gilbert: {p: 1%}}}");
     assert!(text.contains("missing field `r`"), "{text}");
     let (text, _) = refused("{loss: {bursts: {p: 1%}}}");

@@ -1,11 +1,15 @@
 #!/usr/bin/env python3
-"""Writes the two example traces of this folder, synthetic and reproducible (a fixed seed, no data from
+"""Writes the example traces of this folder, synthetic and reproducible (a fixed seed, no data from
 elsewhere), so that they can be regenerated and changed freely:
 
 - cellular.csv: a cellular link as a walk would see it, one row per second for 120 s: the delay, its
   jitter, the rate each way and the loss drift, with a 10 s fade (high delay, low rate, 5 % loss) at 60 s.
 - commute.mahi: a mahimahi packet-delivery trace (one millisecond timestamp per 1500-byte delivery
   opportunity) of 60 s whose capacity swings between about 0.5 and 6 Mbit/s.
+- walk.csv: a node moving along a path (WALK: where it is at each time, metres from its access point at
+  (0, 0), straight lines between the points) turned into its link's conditions second by second by a
+  distance -> conditions table (RANGES, the first band whose distance is not below the node's); beyond the
+  last band the node is out of range (every packet lost). Change WALK and RANGES to make your own.
 
 Usage: python3 examples/traces/make_traces.py   (writes beside this script)
 """
@@ -47,6 +51,45 @@ def commute(path):
                     acc -= 1.0
 
 
+# (time s, x m, y m): 10 m/s away from the access point, 10 s out of range, then back.
+WALK = [(0, 20, 0), (30, 320, 0), (40, 320, 40), (70, 20, 0)]
+# (up to this distance m, delay ms, rate bit/s, loss %): a Wi-Fi access point's cell as it fades.
+RANGES = [
+    (50, 10, 20_000_000, 0.0),
+    (150, 30, 6_000_000, 0.0),
+    (250, 80, 1_000_000, 1.0),
+    (300, 200, 200_000, 5.0),
+]
+
+
+def position(t):
+    """Where the node is at `t` s: on the straight line between the points around it."""
+    for (t0, x0, y0), (t1, x1, y1) in zip(WALK, WALK[1:]):
+        if t0 <= t <= t1:
+            f = (t - t0) / (t1 - t0)
+            return x0 + f * (x1 - x0), y0 + f * (y1 - y0)
+    return WALK[-1][1], WALK[-1][2]
+
+
+def conditions(distance):
+    """The link's (delay ms, rate bit/s, loss %) at `distance` m from the access point."""
+    for reach, delay, rate, loss in RANGES:
+        if distance <= reach:
+            return delay, rate, loss
+    return RANGES[-1][1], RANGES[-1][2], 100.0
+
+
+def walk(path):
+    with open(path, "w") as f:
+        f.write("# A node walking away from its access point and back (examples/traces/make_traces.py).\n")
+        f.write("time,delay,jitter,rate,rate_up,loss\n")
+        for t in range(WALK[-1][0]):
+            x, y = position(t)
+            delay, rate, loss = conditions(math.hypot(x, y))
+            f.write(f"{t},{delay},{delay / 10:g},{rate},{rate // 2},{loss:g}\n")
+
+
 if __name__ == "__main__":
     cellular(os.path.join(HERE, "cellular.csv"))
     commute(os.path.join(HERE, "commute.mahi"))
+    walk(os.path.join(HERE, "walk.csv"))

@@ -598,7 +598,7 @@ fn the_example_traces_are_what_make_traces_writes() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
-    for name in ["cellular.csv", "commute.mahi"] {
+    for name in ["cellular.csv", "commute.mahi", "walk.csv"] {
         let made = std::fs::read(dir.path().join(name)).unwrap();
         let committed = std::fs::read(repo().join("examples/traces").join(name)).unwrap();
         assert!(
@@ -994,4 +994,65 @@ fn fidelity_measures_how_the_rate_is_shared() {
         "fifo shares in proportion to what is offered: {a} / {b}"
     );
     assert!(fig(&v, "share_a")["pass"].is_null());
+}
+
+/// `examples/mobility.yml`: the walker's link follows its walk (traces/walk.csv): near the access point for
+/// the first seconds (10 ms, 20 Mbit/s), then each band of the distance table in turn as it walks away (30,
+/// 80, 200 ms), out of range (every packet lost) past 300 m; it reads while near, and its reads fail or stop
+/// once out of range.
+#[test]
+fn the_mobility_example_follows_the_walk() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let o = run_cmd(&repo().join("examples/mobility.yml"), &out, "34s")
+        .arg("--no-report")
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success() || o.status.code() == Some(3),
+        "{}\n{}",
+        stdout(&o),
+        stderr(&o)
+    );
+    let net = rows(&out, Table::Network);
+    let mut down: Vec<(i64, f64, f64)> = net
+        .iter()
+        .filter(|r| r["network"] == "radio" && r["direction"] == "down")
+        .map(|r| {
+            (
+                r["time"].as_i64().unwrap(),
+                r["cfg_latency_ms"].as_f64().unwrap(),
+                r["cfg_loss_pct"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    down.sort_by_key(|w| w.0);
+    let mut bands: Vec<f64> = down.iter().map(|w| w.1).collect();
+    bands.dedup();
+    // (The first band lasts the first 4 s: the gateway's first window may come after it.)
+    assert!(
+        bands == [10.0, 30.0, 80.0, 200.0] || bands == [30.0, 80.0, 200.0],
+        "the walk's bands in order: {down:?}"
+    );
+    assert!(
+        down.iter().any(|w| w.2 == 100.0),
+        "never out of range: {down:?}"
+    );
+    let inter = rows(&out, Table::Interactions);
+    let reads = |ok: bool| {
+        inter
+            .iter()
+            .filter(|r| r["node"] == "walker" && r["side"] == "consumed" && r["ok"] == ok)
+            .count()
+    };
+    assert!(reads(true) >= 10, "the walker read {} times", reads(true));
+    let out_of_range = down.iter().find(|w| w.2 == 100.0).unwrap().0;
+    let ok_late = inter.iter().filter(|r| {
+        r["node"] == "walker"
+            && r["ok"] == true
+            && r["time"]
+                .as_i64()
+                .is_some_and(|t| t > out_of_range + 2_000_000)
+    });
+    assert_eq!(ok_late.count(), 0, "reads succeeded out of range");
 }

@@ -187,8 +187,8 @@ fn live_changes(url: &str, key: &str, live: &Mutex<VecDeque<Conditions>>, stop: 
         let got: redis::RedisResult<Option<(String, String)>> =
             redis::cmd("BLPOP").arg(key).arg(1).query(c);
         match got {
-            Ok(Some((_, json))) => match Spec::from_json(&json) {
-                Ok(spec) => live.lock().expect("live changes lock").push_back(spec.base),
+            Ok(Some((_, json))) => match Spec::live_conditions(&json) {
+                Ok(c) => live.lock().expect("live changes lock").push_back(c),
                 Err(e) => {
                     tracing::warn!(error = %e, "A live change of conditions is not valid; skipped.")
                 }

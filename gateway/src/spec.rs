@@ -182,6 +182,15 @@ impl Spec {
         Ok(spec)
     }
 
+    /// One set of conditions (a live change, or a gateway's state), checked as a spec's are except for what
+    /// only the network's spec carries: `distribution: ping` needs the measured delays the gateway started
+    /// with, which a change cannot bring (a gateway without them keeps its distribution and says so).
+    pub fn live_conditions(s: &str) -> Result<Conditions, Error> {
+        let v: Value =
+            serde_json::from_str(s).map_err(|e| Error::Spec(format!("not JSON ({e}): {s}")))?;
+        conditions(&v)
+    }
+
     /// The conditions in force `t_ms` after the start.
     pub fn at(&self, t_ms: f64) -> Conditions {
         let mut c = self.base;

@@ -113,9 +113,7 @@ pub fn states(conn: &mut redis::Connection, stack: &str) -> Result<Vec<GatewaySt
 
 /// The conditions a gateway has in force.
 pub fn conditions(state: &GatewayState) -> Option<Conditions> {
-    wotemu_gateway::Spec::from_json(&state.conditions.to_string())
-        .ok()
-        .map(|s| s.base)
+    wotemu_gateway::Spec::live_conditions(&state.conditions.to_string()).ok()
 }
 
 /// Sends `c` to `network`'s gateway. The network must have a recording gateway (its state is known).
@@ -193,7 +191,12 @@ pub fn edit(
         .unwrap_or_default();
     let c = edit.apply(base).map_err(|e| Error::Plan(e.to_string()))?;
     // The same checks as the topology's (percentages, rates above 0).
-    wotemu_gateway::Spec::from_json(&crate::fidelity::conditions_json(&c))
+    if edit.ping_file().is_some() {
+        return Err(Error::Plan(
+            "--distribution ping:FILE: a live change cannot bring measured delays; give them in the topology (`distribution: {ping: FILE}`), and `--distribution ping` returns to them".into(),
+        ));
+    }
+    wotemu_gateway::Spec::live_conditions(&crate::fidelity::conditions_json(&c))
         .map_err(|e| Error::Plan(format!("checking the conditions: {e}")))?;
     apply(conn, stack, network, &c, within)
 }

@@ -771,17 +771,16 @@ impl ConditionsEdit {
             c.loss_gilbert = None;
         }
         if let Some(v) = &self.distribution {
+            // `ping:FILE` brings measured delays (the caller reads them); `ping` returns to the network's own.
             c.distribution = match self.ping_file() {
                 Some(_) => Distribution::Ping,
-                None => Distribution::parse(v)
-                    .filter(|d| *d != Distribution::Ping)
-                    .ok_or_else(|| EditError {
-                        flag: "distribution",
-                        message: format!(
-                            "{}; measured delays: ping:FILE",
-                            Distribution::unknown(v)
-                        ),
-                    })?,
+                None => Distribution::parse(v).ok_or_else(|| EditError {
+                    flag: "distribution",
+                    message: format!(
+                        "{}; measured delays: ping:FILE (or `ping`: the network's own)",
+                        Distribution::unknown(v)
+                    ),
+                })?,
             };
         }
         if let Some(v) = &self.queue {

@@ -1506,10 +1506,88 @@ scenario:
         assert!(actions.iter().any(|x| x == a), "no {a} step: {actions:?}");
     }
 
+    // Each step did what it says (not only without error): the restarted replica started again after its
+    // step, the churned replicas were replaced by tasks started after theirs, the resumed replica read
+    // again, and the gateway applied GPRS (700 ms) for the conditions step's 3 s.
+    let step = |action: &str| -> (i64, Vec<String>) {
+        let (e, d) = steps
+            .iter()
+            .map(|e| {
+                (
+                    e,
+                    serde_json::from_str::<Value>(e["detail"].as_str().unwrap()).unwrap(),
+                )
+            })
+            .find(|(_, d)| d["action"] == action)
+            .unwrap_or_else(|| panic!("no {action}: {steps:#?}"));
+        let touched = d["tasks"].as_array().unwrap().iter();
+        (
+            e["time"].as_i64().unwrap(),
+            touched.map(|t| t.as_str().unwrap().to_owned()).collect(),
+        )
+    };
+    let started = |task: &str| {
+        tasks
+            .iter()
+            .find(|r| r["task"] == task)
+            .and_then(|r| r["started_at"].as_i64())
+            .unwrap_or_else(|| panic!("{task} has no start: {tasks:#?}"))
+    };
+    let (restart_at, restarted) = step("restart");
+    for t in &restarted {
+        assert!(
+            started(t) > restart_at,
+            "{t} did not start again after its restart at {restart_at}"
+        );
+    }
+    let (churn_at, churned) = step("churn");
+    let replacements = of_task(&tasks, &format!("{name}_reader."))
+        .iter()
+        .filter(|r| r["started_at"].as_i64().is_some_and(|s| s > churn_at))
+        .filter(|r| !restarted.iter().any(|t| r["task"] == t.as_str()))
+        .count();
+    assert!(
+        replacements >= churned.len(),
+        "{} churned, {replacements} readers started after: {tasks:#?}",
+        churned.len()
+    );
+    let (resume_at, resumed) = step("resume");
+    let inter = rows(&run, Table::Interactions);
+    for t in &resumed {
+        assert!(
+            inter.iter().any(|r| r["task"] == t.as_str()
+                && r["ok"] == true
+                && r["time"].as_i64().is_some_and(|at| at > resume_at)),
+            "{t} never read after its resume at {resume_at}"
+        );
+    }
+    let (conditions_at, _) = step("conditions");
+    let windows = rows(&run, Table::Network);
+    let net = of_task(&windows, &format!("{name}_gw_3g."));
+    let latency_at = |at: i64| {
+        net.iter()
+            .filter(|w| {
+                w["time"]
+                    .as_i64()
+                    .is_some_and(|t| t > at + 1_000_000 && t < at + 3_000_000)
+            })
+            .map(|w| w["cfg_latency_ms"].as_f64().unwrap())
+            .collect::<Vec<f64>>()
+    };
+    let during = latency_at(conditions_at);
+    assert!(
+        !during.is_empty() && during.iter().all(|l| *l == 700.0),
+        "GPRS for 3 s: {during:?}"
+    );
+    let after = latency_at(conditions_at + 4_000_000);
+    assert!(
+        after.iter().all(|l| *l == 300.0),
+        "3G again after: {after:?}"
+    );
+
     // Every read went through the gateway on worker-2: at 3G latency (300 ± 150 ms each way; a read that
     // bypassed the gateway takes a few ms), and the gateway forwarded at least a request and a reply per
     // read.
-    let inter = rows(&run, Table::Interactions);
     let mut lat: Vec<f64> = of_task(&inter, &format!("{name}_reader."))
         .iter()
         .filter(|r| r["ok"] == true)

@@ -1056,3 +1056,115 @@ fn the_mobility_example_follows_the_walk() {
     });
     assert_eq!(ok_late.count(), 0, "reads succeeded out of range");
 }
+
+/// A network whose delays were measured by ping (`distribution: {ping: FILE}`): the gateway applies them
+/// (its state says `ping` with the file's mean one way), a live change of another figure keeps them, a
+/// change to another distribution and back (`--distribution ping`) works, and `ping:FILE` in a live change
+/// is refused with what to do instead.
+#[test]
+fn measured_delays_are_applied_and_survive_live_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    // Round trips of 100–200 ms: one way 50–100 ms, 75 on average.
+    let rtts: String = (0..200).map(|i| format!("{}\n", 100 + i % 101)).collect();
+    std::fs::write(dir.path().join("rtt.ping"), rtts).unwrap();
+    let topo = topology(dir.path(), "    distribution: {ping: rtt.ping}\n");
+    let out = dir.path().join("run");
+    let child = run_cmd(&topo, &out, "30s")
+        .arg("--no-report")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let state = loop {
+        let o = wotemu()
+            .args(["net", "show", "--json", "--run"])
+            .arg(&out)
+            .output()
+            .unwrap();
+        let v: Value = serde_json::from_str(&stdout(&o)).unwrap_or(Value::Null);
+        // Once the readers read through the gateway (its last second forwarded packets).
+        let s = v.as_array().and_then(|a| a.first());
+        let busy = s
+            .and_then(|s| s["state"]["window"].as_array())
+            .is_some_and(|w| {
+                w.iter()
+                    .any(|w| w["forwarded"].as_u64().is_some_and(|n| n > 0))
+            });
+        if let (Some(s), true) = (s, busy) {
+            break s["state"]["conditions"].clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no network state: {}",
+            stderr(&o)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(state["distribution"], "ping", "{state}");
+    let latency = state["latency"].as_f64().unwrap();
+    assert!((latency - 75.0).abs() < 1.0, "{state}");
+    let set = |args: &[&str]| {
+        wotemu()
+            .args(["net", "set", "3g"])
+            .args(args)
+            .arg("--run")
+            .arg(&out)
+            .output()
+            .unwrap()
+    };
+    let o = set(&["--loss", "2%"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("\"distribution\":\"ping\"") && stdout(&o).contains("\"loss\":2.0"),
+        "{}",
+        stdout(&o)
+    );
+    let o = set(&["--distribution", "pareto"]);
+    assert!(
+        stdout(&o).contains("\"distribution\":\"pareto\""),
+        "{}\n{}",
+        stdout(&o),
+        stderr(&o)
+    );
+    let o = set(&["--distribution", "ping"]);
+    assert!(
+        stdout(&o).contains("\"distribution\":\"ping\""),
+        "{}\n{}",
+        stdout(&o),
+        stderr(&o)
+    );
+    let file = format!("ping:{}", dir.path().join("rtt.ping").display());
+    let o = set(&["--distribution", &file]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("a live change cannot bring measured delays"),
+        "{}",
+        stderr(&o)
+    );
+    let o = child.wait_with_output().unwrap();
+    assert!(
+        o.status.success() || o.status.code() == Some(3),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // The delays applied before the first change: within the file's one-way range (50–100 ms; a window's
+    // mean of them).
+    let ev = conditions_events(&out);
+    let first = ev
+        .iter()
+        .filter(|e| e["outcome"] == "live")
+        .filter_map(|e| e["time"].as_i64())
+        .min()
+        .expect("the live changes are in the timeline");
+    let applied: Vec<f64> = windows(&out)
+        .iter()
+        .filter(|w| w.0 < first)
+        .filter_map(|w| w.1)
+        .collect();
+    assert!(!applied.is_empty());
+    assert!(
+        applied.iter().all(|d| (45.0..110.0).contains(d)),
+        "applied delays: {applied:?}"
+    );
+}

@@ -1506,9 +1506,9 @@ scenario:
         assert!(actions.iter().any(|x| x == a), "no {a} step: {actions:?}");
     }
 
-    // Each step did what it says (not only without error): the restarted replica started again after its
-    // step, the churned replicas were replaced by tasks started after theirs, the resumed replica read
-    // again, and the gateway applied GPRS (700 ms) for the conditions step's 3 s.
+    // Each step did what it says (not only without error): the churned replicas were replaced by tasks
+    // started after theirs, the resumed replica read again, and the gateway applied GPRS (700 ms) for the
+    // conditions step's 3 s. (A restarted container keeps its task: the dataset has no mark of it yet.)
     let step = |action: &str| -> (i64, Vec<String>) {
         let (e, d) = steps
             .iter()
@@ -1526,25 +1526,10 @@ scenario:
             touched.map(|t| t.as_str().unwrap().to_owned()).collect(),
         )
     };
-    let started = |task: &str| {
-        tasks
-            .iter()
-            .find(|r| r["task"] == task)
-            .and_then(|r| r["started_at"].as_i64())
-            .unwrap_or_else(|| panic!("{task} has no start: {tasks:#?}"))
-    };
-    let (restart_at, restarted) = step("restart");
-    for t in &restarted {
-        assert!(
-            started(t) > restart_at,
-            "{t} did not start again after its restart at {restart_at}"
-        );
-    }
     let (churn_at, churned) = step("churn");
     let replacements = of_task(&tasks, &format!("{name}_reader."))
         .iter()
         .filter(|r| r["started_at"].as_i64().is_some_and(|s| s > churn_at))
-        .filter(|r| !restarted.iter().any(|t| r["task"] == t.as_str()))
         .count();
     assert!(
         replacements >= churned.len(),

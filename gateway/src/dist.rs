@@ -143,9 +143,7 @@ pub struct Measured {
 impl Measured {
     /// From one-way delays at evenly spaced quantiles (see `wotemu_topology::ping`).
     pub fn new(quantiles: Vec<f64>) -> Measured {
-        let n = quantiles.len().max(1) as f64;
-        let mean = quantiles.iter().sum::<f64>() / n;
-        let sd = (quantiles.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n).sqrt();
+        let (mean, sd) = wotemu_topology::model::quantiles_mean_sd(&quantiles);
         Measured {
             quantiles,
             mean,

@@ -225,6 +225,17 @@ pub struct Stats {
     pub by_dir: [DirStats; 2],
 }
 
+impl Stats {
+    /// Counts `p` as forwarded, in all and in its direction.
+    fn count_forwarded(&mut self, p: &Pkt) {
+        self.forwarded += 1;
+        self.bytes_forwarded += u64::from(p.len);
+        let ds = &mut self.by_dir[p.dir as usize];
+        ds.forwarded += 1;
+        ds.bytes_forwarded += u64::from(p.len);
+    }
+}
+
 /// The counters of one direction.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct DirStats {
@@ -427,11 +438,7 @@ impl Shaper {
             let b = self.bucket(p.dir);
             let bucket = &mut self.buckets[b];
             if bucket.rate.is_none() {
-                self.stats.forwarded += 1;
-                self.stats.bytes_forwarded += p.len as u64;
-                let ds = &mut self.stats.by_dir[p.dir as usize];
-                ds.forwarded += 1;
-                ds.bytes_forwarded += p.len as u64;
+                self.stats.count_forwarded(&p);
                 emit(p, true);
                 continue;
             }
@@ -447,11 +454,7 @@ impl Shaper {
             let bucket = &mut self.buckets[b];
             bucket.refill(now);
             while let Some(p) = bucket.pop_ready() {
-                self.stats.forwarded += 1;
-                self.stats.bytes_forwarded += p.len as u64;
-                let ds = &mut self.stats.by_dir[p.dir as usize];
-                ds.forwarded += 1;
-                ds.bytes_forwarded += p.len as u64;
+                self.stats.count_forwarded(&p);
                 emit(p, true);
             }
         }

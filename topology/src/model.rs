@@ -564,12 +564,16 @@ pub struct PingDelays {
 impl PingDelays {
     /// The delays' mean and standard deviation, ms (the network's configured latency and jitter).
     pub fn mean_sd(&self) -> (f64, f64) {
-        let q = &self.quantiles_ms;
-        let n = q.len().max(1) as f64;
-        let mean = q.iter().sum::<f64>() / n;
-        let sd = (q.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n).sqrt();
-        (mean, sd)
+        quantiles_mean_sd(&self.quantiles_ms)
     }
+}
+
+/// The mean and standard deviation of delays given by evenly spaced quantiles, ms.
+pub fn quantiles_mean_sd(quantiles: &[f64]) -> (f64, f64) {
+    let n = quantiles.len().max(1) as f64;
+    let mean = quantiles.iter().sum::<f64>() / n;
+    let sd = (quantiles.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n).sqrt();
+    (mean, sd)
 }
 
 /// Gilbert–Elliott loss, as netem's `loss gemodel p r 1-h 1-k`: a good and a bad state; each packet moves
@@ -652,6 +656,16 @@ impl Conditions {
                 loss.unwrap_or(self.loss_pct),
             )
         }
+    }
+
+    /// Makes the loss in force (a percentage, or a chain's mean) follow the last packet's by
+    /// `correlation_pct` ([`Gilbert::correlated`]), its average kept.
+    pub fn correlate_loss(&mut self, correlation_pct: f64) {
+        let mean = self
+            .loss_gilbert
+            .map_or(self.loss_pct, |g| g.mean_loss_pct());
+        self.loss_gilbert = Some(Gilbert::correlated(mean, correlation_pct));
+        self.loss_pct = 0.0;
     }
 
     /// Whether a figure differs per direction beyond `rate_up` (`latency_up`, `jitter_up`, `loss_up`).
@@ -809,9 +823,7 @@ impl ConditionsEdit {
                     message: "give it with a percentage --loss, not a gilbert model".into(),
                 });
             }
-            let mean = c.loss_gilbert.map_or(c.loss_pct, |g| g.mean_loss_pct());
-            c.loss_gilbert = Some(Gilbert::correlated(mean, rho));
-            c.loss_pct = 0.0;
+            c.correlate_loss(rho);
         }
         Ok(c)
     }

@@ -1284,24 +1284,8 @@ pub fn trace_files(
             continue;
         };
         let at = root.key("networks").key(&net.name).key("trace");
-        let path = dir.join(&trace.file);
-        let text = match std::fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) => {
-                p.error(
-                    Kind::BadTrace,
-                    &at,
-                    format!(
-                        "cannot read the trace file `{}` ({}): {e}",
-                        trace.file,
-                        path.display()
-                    ),
-                    Some(
-                        "give a file relative to the topology's folder, or an absolute path".into(),
-                    ),
-                );
-                continue;
-            }
+        let Some((path, text)) = read_beside(&mut p, &at, dir, &trace.file, "trace") else {
+            continue;
         };
         match crate::trace::parse(&text, trace.format, trace.bin_ms) {
             Ok(points) => trace.points = points,
@@ -1318,6 +1302,33 @@ pub fn trace_files(
 
 const RESERVED: [&str; 2] = ["redis", "docker_api_proxy"];
 
+/// A file the topology names (a `what` file: trace, ping), relative to its folder: its path and text, or
+/// the problem at `at`.
+fn read_beside(
+    p: &mut Problems<'_>,
+    at: &DocPath,
+    dir: &std::path::Path,
+    file: &str,
+    what: &str,
+) -> Option<(std::path::PathBuf, String)> {
+    let path = dir.join(file);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Some((path, text)),
+        Err(e) => {
+            p.error(
+                Kind::BadTrace,
+                at,
+                format!(
+                    "cannot read the {what} file `{file}` ({}): {e}",
+                    path.display()
+                ),
+                Some("give a file relative to the topology's folder, or an absolute path".into()),
+            );
+            None
+        }
+    }
+}
+
 /// Reads a network's `distribution: {ping: FILE}`: its quantiles, and its latency and jitter (their mean
 /// and spread). Returns the latency and jitter it had before, when it read them.
 fn ping_file(
@@ -1327,33 +1338,17 @@ fn ping_file(
     at: &DocPath,
 ) -> Option<(f64, f64)> {
     let ping = net.ping.as_mut()?;
-    let path = dir.join(&ping.file);
-    let text = std::fs::read_to_string(&path).map_err(|e| {
-        p.error(
-            Kind::BadTrace,
-            at,
-            format!(
-                "cannot read the ping file `{}` ({}): {e}",
-                ping.file,
-                path.display()
-            ),
-            Some("give a file relative to the topology's folder, or an absolute path".into()),
-        )
-    });
-    let rtts = text.ok().and_then(|text| {
-        crate::ping::parse(&text)
-            .map_err(|e| {
-                p.error(
-                    Kind::BadTrace,
-                    at,
-                    format!("{}:{}: {}", path.display(), e.line, e.message),
-                    Some(
-                        "give the output of Linux `ping`, or one round trip in ms per line".into(),
-                    ),
-                )
-            })
-            .ok()
-    })?;
+    let (path, text) = read_beside(p, at, dir, &ping.file, "ping")?;
+    let rtts = crate::ping::parse(&text)
+        .map_err(|e| {
+            p.error(
+                Kind::BadTrace,
+                at,
+                format!("{}:{}: {}", path.display(), e.line, e.message),
+                Some("give the output of Linux `ping`, or one round trip in ms per line".into()),
+            )
+        })
+        .ok()?;
     ping.quantiles_ms = crate::ping::one_way_quantiles(&rtts);
     let before = (net.conditions.latency_ms, net.conditions.jitter_ms);
     (net.conditions.latency_ms, net.conditions.jitter_ms) = ping.mean_sd();
@@ -1698,9 +1693,7 @@ fn conditions(
                 Some("leave out one of them".into()),
             );
         } else {
-            let mean = c.loss_gilbert.map_or(c.loss_pct, |g| g.mean_loss_pct());
-            c.loss_gilbert = Some(crate::model::Gilbert::correlated(mean, rho));
-            c.loss_pct = 0.0;
+            c.correlate_loss(rho);
         }
     }
     if c.reorder_pct > 0.0 && c.latency_ms == 0.0 {

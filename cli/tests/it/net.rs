@@ -31,7 +31,8 @@ fn fidelity(args: &[&str]) -> Value {
     v
 }
 
-fn figure<'a>(v: &'a Value, name: &str) -> &'a Value {
+/// The figure `name` of a `wotemu fidelity --json` result.
+pub(crate) fn figure<'a>(v: &'a Value, name: &str) -> &'a Value {
     v["figures"]
         .as_array()
         .unwrap()

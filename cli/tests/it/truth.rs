@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use wotemu_contract::Table;
 
+use crate::net::figure;
 use crate::rows::rows;
 use crate::run::{leftovers, repo, run_cmd, run_id};
 use crate::util::{stderr, stdout, wotemu};
@@ -52,6 +53,19 @@ fn windows(out: &Path) -> Vec<(i64, Option<f64>, f64, u64)> {
             )
         })
         .collect()
+}
+
+/// `wotemu fidelity --json ARGS`: its result and how it exited (a figure out of tolerance exits 1, which
+/// the caller judges).
+fn fidelity_json(args: &[&str]) -> (Value, std::process::Output) {
+    let o = wotemu()
+        .args(["fidelity", "--json"])
+        .args(args)
+        .output()
+        .unwrap();
+    let v = serde_json::from_str(&stdout(&o))
+        .unwrap_or_else(|e| panic!("{args:?}: {e}: {}\n{}", stdout(&o), stderr(&o)));
+    (v, o)
 }
 
 fn conditions_events(out: &Path) -> Vec<Value> {
@@ -810,22 +824,8 @@ nodes:
 /// shaper's own test shows those come in runs of ~1).
 #[test]
 fn fidelity_measures_bursts_of_loss() {
-    let o = wotemu()
-        .args(["fidelity", "--json", "--delay", "5ms", "--seed", "9"])
-        .args(["--loss", "gilbert:2%,25%"])
-        .output()
-        .unwrap();
-    let v: Value = serde_json::from_str(&stdout(&o))
-        .unwrap_or_else(|e| panic!("{e}: {}\n{}", stdout(&o), stderr(&o)));
-    let find = |p: &str| {
-        v["figures"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|f| f["name"] == p)
-            .unwrap_or_else(|| panic!("no {p} in {v:#}"))
-            .clone()
-    };
+    let (v, o) = fidelity_json(&["--delay", "5ms", "--seed", "9", "--loss", "gilbert:2%,25%"]);
+    let find = |p: &str| figure(&v, p);
     let burst = find("loss_burst_mean");
     assert_eq!(burst["configured"], 4.0, "{v:#}");
     assert_eq!(burst["pass"], true, "{v:#}");
@@ -835,28 +835,23 @@ fn fidelity_measures_bursts_of_loss() {
     assert!(matches!(o.status.code(), Some(0 | 1)), "{}", stderr(&o));
 
     // Correlated losses: 5 % on average, each following the last by 60 %: runs of 1 / (0.95 × 0.4).
-    let o = wotemu()
-        .args(["fidelity", "--json", "--delay", "5ms", "--seed", "9"])
-        .args(["--loss", "5%", "--loss-correlation", "60%"])
-        .output()
-        .unwrap();
-    let v: Value = serde_json::from_str(&stdout(&o))
-        .unwrap_or_else(|e| panic!("{e}: {}\n{}", stdout(&o), stderr(&o)));
-    let fig = |p: &str| {
-        v["figures"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|f| f["name"] == p)
-            .cloned()
-    };
-    let burst = fig("loss_burst_mean").unwrap_or_else(|| panic!("{v:#}"));
+    let (v, _) = fidelity_json(&[
+        "--delay",
+        "5ms",
+        "--seed",
+        "9",
+        "--loss",
+        "5%",
+        "--loss-correlation",
+        "60%",
+    ]);
+    let burst = figure(&v, "loss_burst_mean");
     assert!(
         (burst["configured"].as_f64().unwrap() - 1.0 / 0.38).abs() < 1e-6,
         "{v:#}"
     );
     assert_eq!(burst["pass"], true, "{v:#}");
-    let loss = fig("loss").unwrap();
+    let loss = figure(&v, "loss");
     assert!(
         (loss["configured"].as_f64().unwrap() - 5.0).abs() < 1e-6,
         "{v:#}"
@@ -888,24 +883,10 @@ fn fidelity_judges_the_quantiles_of_delay_distributions() {
         (ping_arg.as_str(), vec![]),
         ("normal", vec!["--delay", "40ms", "--jitter", "10ms"]),
     ] {
-        let o = wotemu()
-            .args(["fidelity", "--json", "--seed", "5", "--distribution", dist])
-            .args(&extra)
-            .output()
-            .unwrap();
-        let v: Value = serde_json::from_str(&stdout(&o))
-            .unwrap_or_else(|e| panic!("{dist}: {e}: {}\n{}", stdout(&o), stderr(&o)));
-        let fig = |p: &str| {
-            v["figures"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|f| f["name"] == p)
-                .unwrap_or_else(|| panic!("{dist}: no {p} in {v:#}"))
-                .clone()
-        };
+        let args = [&["--seed", "5", "--distribution", dist][..], &extra].concat();
+        let (v, _) = fidelity_json(&args);
         for q in ["rtt_p50", "rtt_p90", "rtt_p99"] {
-            let f = fig(q);
+            let f = figure(&v, q);
             let (want, got) = (
                 f["configured"].as_f64().unwrap(),
                 f["measured"].as_f64().unwrap(),
@@ -954,26 +935,15 @@ fn fidelity_judges_the_quantiles_of_delay_distributions() {
 /// of the two crossings of the shared bucket (2 × (100 ms + the burst's 50 ms)), measured within 25 %.
 #[test]
 fn fidelity_measures_how_the_rate_is_shared() {
-    let figures = |extra: &[&str]| -> Value {
-        let o = wotemu()
-            .args([
-                "fidelity", "--json", "--seed", "3", "--delay", "10ms", "--rate", "2mbit",
-            ])
-            .args(extra)
-            .output()
-            .unwrap();
-        serde_json::from_str(&stdout(&o))
-            .unwrap_or_else(|e| panic!("{extra:?}: {e}: {}\n{}", stdout(&o), stderr(&o)))
+    let figures = |extra: &[&str]| {
+        let args = [
+            &["--seed", "3", "--delay", "10ms", "--rate", "2mbit"][..],
+            extra,
+        ]
+        .concat();
+        fidelity_json(&args).0
     };
-    let fig = |v: &Value, name: &str| -> Value {
-        v["figures"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|f| f["name"] == name)
-            .unwrap_or_else(|| panic!("no {name} in {v:#}"))
-            .clone()
-    };
+    let fig = |v: &Value, name: &str| figure(v, name).clone();
     let v = figures(&["--fairness", "per-node"]);
     assert_eq!(v["conditions"]["fairness"], "per-node", "{v:#}");
     for name in ["share_a", "share_b", "bulk_rtt_rise"] {
